@@ -1,0 +1,39 @@
+# The two commands of the README: `make demo` and `make test`. Both work on a fresh machine
+# with only python3: they create .venv and install through constraints.txt.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip install -q -c constraints.txt
+ARGS   ?=
+
+.PHONY: install dev demo test bench fuzz clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/seqlayers demo $(ARGS)
+
+test: dev
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -n 2 --timeout 900 $(ARGS)
+
+bench: dev
+	KERAS_BACKEND=torch $(BIN)/python -m benchmarks $(ARGS)
+
+fuzz: dev
+	SEQLAYERS_FUZZ_ITERATIONS=20000 KERAS_BACKEND=torch $(BIN)/python -m pytest tests/reliability -k fuzz $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,24 @@
+"""seqlayers: Keras's sequence-modeling vocabulary, native to PyTorch.
+
+    from seqlayers import Sequential, LSTM, TimeDistributed, Dense
+    model = Sequential([LSTM(5, input_shape=(5, 1), return_sequences=True), TimeDistributed(Dense(1))])
+
+Every layer is a ``torch.nn.Module`` working batch-first on ``(B, T, F)`` with Keras semantics.
+"""
+from . import activations, initializers
+from .errors import ModelFileError, SeqlayersError
+from .layers import (
+    Activation, Add, Concatenate, Dense, Dropout, Embedding, Flatten, InputSpec, Lambda, Layer, Masking,
+    RepeatVector, Reshape, TimeDistributed, TimeDistributedDense, get_mask, register_layer,
+)
+from .models import Model, Sequential
+from .symbolic import Input, InputLayer, SymbolicTensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation", "Add", "Concatenate", "Dense", "Dropout", "Embedding", "Flatten", "Input", "InputLayer",
+    "InputSpec", "Lambda", "Layer", "Masking", "Model", "ModelFileError", "RepeatVector", "Reshape",
+    "SeqlayersError", "Sequential", "SymbolicTensor", "TimeDistributed", "TimeDistributedDense",
+    "activations", "get_mask", "initializers", "register_layer",
+]

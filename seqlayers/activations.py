@@ -1,0 +1,92 @@
+"""Activation functions by Keras name.
+
+``get("relu")`` returns a callable on tensors; a callable passes through unchanged. The names are
+Keras's, with Keras's definitions (``hard_sigmoid`` is Keras 3's ``relu6(x + 3) / 6``; ``softmax``
+acts on the last axis).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .errors import unknown_name_error
+
+
+def linear(x):
+    return x
+
+
+def hard_sigmoid(x):
+    return F.relu6(x + 3.0) / 6.0
+
+
+def softmax(x):
+    return torch.softmax(x, dim=-1)
+
+
+def log_softmax(x):
+    return torch.log_softmax(x, dim=-1)
+
+
+def gelu(x):
+    # Keras 3's default is the exact (erf) form, as torch's.
+    return F.gelu(x)
+
+
+def swish(x):
+    return x * torch.sigmoid(x)
+
+
+def softsign(x):
+    return x / (1.0 + x.abs())
+
+
+ACTIVATIONS: dict[str, Callable] = {
+    "linear": linear,
+    "relu": torch.relu,
+    "relu6": F.relu6,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "hard_sigmoid": hard_sigmoid,
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+    "elu": F.elu,
+    "selu": torch.selu,
+    "gelu": gelu,
+    "swish": swish,
+    "silu": swish,
+    "softplus": F.softplus,
+    "softsign": softsign,
+    "exponential": torch.exp,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.2),
+    "mish": F.mish,
+}
+
+
+def get(identifier, where: str | None = None) -> Callable:
+    """Return the activation function for a Keras name, ``None`` (linear) or a callable."""
+    if identifier is None:
+        return linear
+    if isinstance(identifier, str):
+        fn = ACTIVATIONS.get(identifier)
+        if fn is None:
+            raise unknown_name_error("activation", identifier, ACTIVATIONS, where)
+        return fn
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        f"{where + ': ' if where else ''}activation must be a name such as 'relu' or a callable, "
+        f"got {type(identifier).__name__} {identifier!r}."
+    )
+
+
+def name_of(fn) -> str | None:
+    """The Keras name of an activation callable, or None when it is a custom function."""
+    if isinstance(fn, str):
+        return fn
+    for name, f in ACTIVATIONS.items():
+        if f is fn:
+            return name
+    return None

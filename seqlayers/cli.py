@@ -1,0 +1,46 @@
+"""The ``seqlayers`` command: parse arguments, call the library. No logic of its own.
+
+Each subcommand lives with the code it drives and registers itself through a
+``register(subparsers)`` function in one of the modules listed in ``COMMAND_MODULES``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: modules that add subcommands (each has ``register(subparsers)``); add one line per module
+COMMAND_MODULES = [
+    "seqlayers.demo",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seqlayers",
+        description="Keras's sequence-modeling vocabulary, native to PyTorch: demo, training jobs on real "
+                    "files, model conversion and explanation.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        print(f"seqlayers {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

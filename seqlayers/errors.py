@@ -1,0 +1,61 @@
+"""Errors that teach: state the rule, show what was received, suggest the fix.
+
+Every user mistake that seqlayers can detect raises a ``ValueError`` or ``TypeError`` built by the
+helpers below, so the messages share one shape::
+
+    LSTM 'lstm': expected input of shape (batch, time, features), got (32, 8).
+    A 2-D input usually means the previous recurrent layer needs return_sequences=True.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class SeqlayersError(Exception):
+    """Base class of the library's own exceptions (those that are not plain Value/TypeErrors)."""
+
+
+class ModelFileError(SeqlayersError, ValueError):
+    """A model file is missing, truncated, corrupted, of another version, or unsupported."""
+
+
+def layer_label(layer) -> str:
+    """``LSTM 'encoder'`` for a layer object, or the string itself."""
+    if isinstance(layer, str):
+        return layer
+    name = getattr(layer, "name", None)
+    cls = type(layer).__name__
+    return f"{cls} '{name}'" if name else cls
+
+
+def fmt_shape(shape) -> str:
+    """``(None, 8, 3)`` style, with ``None`` for unknown sizes."""
+    if shape is None:
+        return "None"
+    return "(" + ", ".join("None" if d is None else str(int(d)) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def shape_error(layer, expected: str, received, hint: str | None = None) -> ValueError:
+    """A ValueError naming the layer, the expected shape, the received one and a fix."""
+    got = received if isinstance(received, str) else fmt_shape(tuple(received))
+    msg = f"{layer_label(layer)}: expected {expected}, got {got}."
+    if hint:
+        msg += " " + hint
+    return ValueError(msg)
+
+
+def closest(name: str, valid: Iterable[str], n: int = 3) -> list[str]:
+    return difflib.get_close_matches(str(name), list(valid), n=n, cutoff=0.5)
+
+
+def unknown_name_error(kind: str, name, valid: Iterable[str], where: str | None = None) -> ValueError:
+    """``Unknown activation 'rleu'. Did you mean 'relu'? Valid names: ...``"""
+    valid = sorted(valid)
+    near = closest(name, valid)
+    prefix = f"{where}: " if where else ""
+    msg = f"{prefix}unknown {kind} {name!r}."
+    if near:
+        msg += " Did you mean " + " or ".join(repr(v) for v in near) + "?"
+    msg += " Valid names: " + ", ".join(valid) + "."
+    return ValueError(msg)

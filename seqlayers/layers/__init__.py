@@ -1,0 +1,7 @@
+"""The layers: core, embedding, reshaping, merging, wrappers and (in recurrent.py) the RNNs."""
+from .base import InputSpec, Layer, LAYER_REGISTRY, get_mask, register_layer, set_mask
+from .core import Activation, Dense, Dropout, Lambda
+from .embedding import Embedding, Masking
+from .merging import Add, Concatenate
+from .reshaping import Flatten, RepeatVector, Reshape
+from .wrappers import TimeDistributed, TimeDistributedDense

@@ -1,0 +1,507 @@
+"""The Layer contract every seqlayers layer follows.
+
+A ``Layer`` is a ``torch.nn.Module`` that
+
+* **builds once** from the shape of its first input (``Dense(3)`` needs no input size), or eagerly
+  when the shape is known up front (``input_shape=(T, F)`` on a first layer, ``Input(shape=...)``),
+  so that all parameters exist before ``model.parameters()`` reaches an optimizer;
+* **records its constructor arguments once** (by wrapping ``__init__`` in ``__init_subclass__``),
+  so ``get_config()`` needs no hand-written copy and ``from_config(get_config())`` rebuilds it;
+* gives ``compute_output_shape()`` and Keras-layout ``get_weights()`` / ``set_weights()``;
+* takes part in the **mask protocol**: a layer may produce a mask (``compute_mask``); a layer whose
+  ``call`` has a ``mask`` argument receives the mask of its input. Masks travel on the tensors
+  themselves (as Keras's ``_keras_mask``), so ``LSTM()(Embedding(mask_zero=True)(x))`` is masked in
+  plain PyTorch code too, and containers need no extra plumbing;
+* checks its input against an ``InputSpec`` and explains mistakes (layer, expected, received, fix).
+
+Subclasses implement ``build(input_shape)`` (create parameters), ``call(inputs, ...)`` (the
+computation; it may take ``mask=`` and ``training=``) and, when cheap, ``compute_output_shape``.
+The ``training`` argument defaults to the module's mode (``model.train()`` / ``model.eval()``).
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import closest, fmt_shape, layer_label, shape_error
+from ..utils import flatten, map_structure, snake_case, to_tensor
+
+MASK_ATTR = "_seqlayers_mask"
+
+#: Every Layer subclass by class name (and by any name given to ``register_layer``); used by
+#: ``from_config`` and the model loaders. Loading a model file only ever looks names up here.
+LAYER_REGISTRY: dict[str, type] = {}
+
+_BASE_KWARGS = ("name", "input_shape", "batch_input_shape", "batch_size", "input_dim", "dtype", "trainable")
+
+
+def register_layer(cls=None, *, name: str | None = None):
+    """Register a custom layer class under a name, for loading saved models. Usable as decorator."""
+
+    def deco(c):
+        LAYER_REGISTRY[name or c.__name__] = c
+        return c
+
+    return deco(cls) if cls is not None else deco
+
+
+# ---------------------------------------------------------------- masks travel on tensors
+def get_mask(x):
+    """The mask attached to a tensor (or a list of masks for a list of tensors), else None."""
+    if isinstance(x, torch.Tensor):
+        return getattr(x, MASK_ATTR, None)
+    if isinstance(x, (list, tuple)):
+        masks = [get_mask(t) for t in x]
+        return None if all(m is None for m in masks) else masks
+    return None
+
+
+def set_mask(x, mask) -> None:
+    """Attach ``mask`` to ``x`` (a tensor, or a list of tensors with a list of masks)."""
+    if isinstance(x, torch.Tensor):
+        try:
+            setattr(x, MASK_ATTR, mask)
+        except (AttributeError, RuntimeError):  # e.g. tensors that refuse attributes
+            pass
+    elif isinstance(x, (list, tuple)):
+        masks = mask if isinstance(mask, (list, tuple)) else [mask] + [None] * (len(x) - 1)
+        for t, m in zip(x, masks):
+            set_mask(t, m)
+
+
+# ---------------------------------------------------------------- input specification
+@dataclass
+class InputSpec:
+    """What a layer accepts. ``expected`` describes the shape in words for error messages.
+
+    ndim / min_ndim / max_ndim: rank constraints (batch axis included).
+    axes: ``{axis: size}`` fixed once built (e.g. ``{-1: F}``).
+    dtype: "float" (floating point, ints refused), "int" (integer ids, floats refused) or None.
+    hint: the likely fix when the rank is wrong.
+    """
+
+    ndim: int | None = None
+    min_ndim: int | None = None
+    max_ndim: int | None = None
+    axes: dict = field(default_factory=dict)
+    dtype: str | None = None
+    expected: str | None = None
+    hint: str | None = None
+
+
+def _describe(spec: InputSpec) -> str:
+    if spec.expected:
+        return spec.expected
+    if spec.ndim is not None:
+        return f"input with {spec.ndim} dimensions"
+    if spec.min_ndim is not None:
+        return f"input with at least {spec.min_ndim} dimensions"
+    return "input"
+
+
+# ---------------------------------------------------------------- the Layer
+class Layer(nn.Module):
+    """Base class of every seqlayers layer (see the module docstring for the contract).
+
+    Keyword arguments every layer takes:
+        name: the layer's name (models give unnamed layers ``snake_case(class)`` + ``_k``).
+        input_shape: the shape of one sample, e.g. ``(T, F)``; builds the layer at once.
+        batch_input_shape / batch_size: the same with the batch axis (stateful RNNs need it).
+        input_dim: Keras 1/2 shorthand for ``input_shape=(input_dim,)`` (or ``(None, input_dim)``
+            for recurrent layers).
+        dtype: parameter dtype (default float32).
+        trainable: False freezes the layer's parameters.
+    """
+
+    supports_masking: ClassVar[bool] = False
+    #: containers (models) leave the masks their last layers attached instead of recomputing one
+    _sets_output_mask: ClassVar[bool] = True
+    #: rank of input that ``input_dim`` implies (2 for Dense, 3 for recurrent layers)
+    _input_dim_rank: ClassVar[int] = 2
+    _call_params: ClassVar[frozenset] = frozenset()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYER_REGISTRY.setdefault(cls.__name__, cls)
+        if "call" in cls.__dict__:
+            cls._call_params = frozenset(inspect.signature(cls.call).parameters)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_records_config", False):
+            return
+        sig = inspect.signature(init)
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kw):
+            outermost = "_config" not in self.__dict__
+            if outermost:
+                object.__setattr__(self, "_config", _bind_config(sig, self, args, kw))
+            init(self, *args, **kw)
+            if outermost:
+                self._after_init()
+
+        __init__._records_config = True
+        cls.__init__ = __init__
+
+    def __init__(self, *, name=None, input_shape=None, batch_input_shape=None, batch_size=None,
+                 input_dim=None, dtype=None, trainable=True, **kwargs):
+        if kwargs:
+            bad = next(iter(kwargs))
+            valid = [p for p in self._config if p not in _BASE_KWARGS and p not in kwargs] + list(_BASE_KWARGS)
+            near = closest(bad, valid)
+            raise TypeError(
+                f"{type(self).__name__}: unexpected keyword argument {bad!r}."
+                + (f" Did you mean {near[0]!r}?" if near else "")
+                + f" Valid arguments: {', '.join(valid)}."
+            )
+        super().__init__()
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: name must be a string, got {type(name).__name__}.")
+        self.name = name
+        self.built = False
+        self._build_input_shape = None
+        self._trainable = bool(trainable)
+        self.dtype_ = _parse_dtype(dtype, self)
+        if batch_input_shape is not None:
+            shape = tuple(batch_input_shape)
+        elif input_shape is not None:
+            if isinstance(input_shape, int):
+                input_shape = (input_shape,)
+            shape = (batch_size,) + tuple(input_shape)
+        elif input_dim is not None:
+            shape = (batch_size,) + (None,) * (self._input_dim_rank - 2) + (int(input_dim),)
+        else:
+            shape = None
+        #: the full input shape given up front (batch axis first, None where unknown)
+        self.declared_input_shape = shape
+
+    # -------------------------------------------------------------- config
+    def _after_init(self):
+        """Runs once after the outermost ``__init__``: eager build when the shape is known."""
+        if self.declared_input_shape is not None and not self.built:
+            self.build_from_shape(self.declared_input_shape)
+
+    def get_config(self) -> dict:
+        """The constructor arguments (as given, defaults filled in) plus the name.
+
+        Nested layers (``TimeDistributed(layer)``, ``RNN(cell)``...) appear as
+        ``{"class_name": ..., "config": ...}`` dictionaries.
+        """
+        cfg = {k: _serialize_value(v) for k, v in self._config.items()}
+        cfg["name"] = self.name
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = {k: _deserialize_value(v) for k, v in dict(config).items()}
+        return cls(**config)
+
+    # -------------------------------------------------------------- naming
+    @property
+    def default_name(self) -> str:
+        return snake_case(type(self).__name__)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.default_name
+
+    def extra_repr(self) -> str:
+        parts = [repr(self.name)] if self.name else []
+        for k, v in self._config.items():
+            if k in _BASE_KWARGS or isinstance(v, (nn.Module, dict)) or callable(v):
+                continue
+            parts.append(f"{k}={v!r}")
+            if len(parts) > 6:
+                break
+        return ", ".join(parts)
+
+    # -------------------------------------------------------------- build
+    def build(self, input_shape) -> None:
+        """Create parameters from the input shape (batch axis first, None where unknown)."""
+
+    def build_from_shape(self, input_shape) -> None:
+        """Build once: check the shape against the spec, call ``build``, apply ``trainable``."""
+        if self.built:
+            return
+        self._check_shape(input_shape, built=False)
+        self.build(input_shape)
+        self.built = True
+        self._build_input_shape = _freeze_shape(input_shape)
+        if self.dtype_ != torch.float32:
+            self.to(self.dtype_)
+        if not self._trainable:
+            for p in self.parameters():
+                p.requires_grad_(False)
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for p in self.parameters():
+            p.requires_grad_(self._trainable)
+
+    def compute_output_shape(self, input_shape):
+        """The output shape for an input shape (None for unknown sizes).
+
+        The default runs the layer on zeros, with unknown sizes replaced by a stand-in size that is
+        mapped back to None in the result; layers override this with a formula where one exists.
+        """
+        return _shape_by_running(self, input_shape)[0]
+
+    def compute_output_dtype(self, input_dtype):
+        return self.dtype_
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output: the input's when ``supports_masking``, else None."""
+        return mask if self.supports_masking else None
+
+    # -------------------------------------------------------------- weights
+    @property
+    def weights(self) -> list[torch.Tensor]:
+        """The weights in Keras order (trainable then non-trainable, as Keras lists them)."""
+        return list(self.parameters())
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Weights as numpy arrays, in Keras order and Keras shapes."""
+        self._require_built("get_weights")
+        return [w.detach().cpu().numpy().copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Load weights given in Keras order and shapes (e.g. from ``keras_layer.get_weights()``)."""
+        self._require_built("set_weights")
+        own = self.weights
+        weights = list(weights)
+        if len(weights) != len(own):
+            raise ValueError(
+                f"{layer_label(self)}: set_weights expected {len(own)} arrays "
+                f"(shapes {', '.join(fmt_shape(w.shape) for w in own)}), got {len(weights)} "
+                f"(shapes {', '.join(fmt_shape(np.shape(w)) for w in weights)})."
+            )
+        with torch.no_grad():
+            for i, (p, w) in enumerate(zip(own, weights)):
+                w = to_tensor(np.asarray(w) if not isinstance(w, torch.Tensor) else w)
+                if tuple(w.shape) != tuple(p.shape):
+                    raise ValueError(
+                        f"{layer_label(self)}: set_weights array {i} has shape {fmt_shape(w.shape)}, "
+                        f"expected {fmt_shape(p.shape)} (Keras layout)."
+                    )
+                p.copy_(w.to(p.dtype))
+
+    def count_params(self) -> int:
+        self._require_built("count_params")
+        return sum(p.numel() for p in self.weights)
+
+    def _require_built(self, what: str) -> None:
+        if not self.built:
+            raise ValueError(
+                f"{layer_label(self)}: {what}() needs the layer's weights, which are created from the "
+                f"first input's shape. Call the layer on data first, or give input_shape=(...) "
+                f"(or start the model with Input(shape=...))."
+            )
+
+    # -------------------------------------------------------------- checks
+    input_spec: InputSpec | None = None
+
+    def _check_shape(self, shape, built: bool = True) -> None:
+        spec = self.input_spec
+        if spec is None or shape is None or (shape and isinstance(shape[0], (list, tuple))):
+            return
+        nd = len(shape)
+        bad_rank = (spec.ndim is not None and nd != spec.ndim) or \
+                   (spec.min_ndim is not None and nd < spec.min_ndim) or \
+                   (spec.max_ndim is not None and nd > spec.max_ndim)
+        if bad_rank:
+            raise shape_error(self, _describe(spec), shape, spec.hint)
+        if built:
+            for axis, size in spec.axes.items():
+                got = shape[axis]
+                if got is not None and size is not None and got != size:
+                    raise shape_error(
+                        self, f"{_describe(spec)} with {size} at axis {axis}", shape,
+                        f"The layer was built for size {size} on that axis; every later input must "
+                        f"have it too (build a new layer for data with {got}).",
+                    )
+
+    def _prepare_input(self, x):
+        """Convert numpy input, check rank, axes and dtype kind; cast float64 to the layer dtype."""
+        if isinstance(x, np.ndarray):
+            x = to_tensor(x)
+        if not isinstance(x, torch.Tensor):
+            return x
+        spec = self.input_spec
+        if spec is not None:
+            self._check_shape(tuple(x.shape), built=self.built)
+            if spec.dtype == "float":
+                if not (x.is_floating_point() or x.is_complex()):
+                    raise TypeError(
+                        f"{layer_label(self)}: expected floating-point input, got {x.dtype}. "
+                        f"Cast it with x.float(), or put an Embedding first if these are token ids."
+                    )
+                if x.dtype != self.dtype_ and x.dtype in (torch.float64, torch.float16, torch.bfloat16) \
+                        and not torch.is_autocast_enabled():
+                    x = x.to(self.dtype_)
+            elif spec.dtype == "int" and (x.is_floating_point() or x.dtype == torch.bool):
+                raise TypeError(
+                    f"{layer_label(self)}: expected integer token ids, got {x.dtype}. "
+                    f"Convert ids with x.long() (and make sure they are whole numbers); feed "
+                    f"real-valued features to a Dense or recurrent layer instead of an Embedding."
+                )
+        return x
+
+    # -------------------------------------------------------------- calling
+    def __call__(self, *args, **kwargs):
+        from ..symbolic import is_symbolic_call, symbolic_call
+
+        if is_symbolic_call(args, kwargs):
+            return symbolic_call(self, args, kwargs)
+        return super().__call__(*args, **kwargs)
+
+    def forward(self, inputs, *args, mask=None, training=None, **kwargs):
+        """Check and build from ``inputs``, pick up its mask, run ``call``, attach the output mask."""
+        inputs = map_structure(self._prepare_input, inputs)
+        if mask is None:
+            mask = get_mask(inputs)
+        if not self.built:
+            self.build_from_shape(_shape_of(inputs))
+            self._move_to(inputs)
+        params = self._call_params
+        if "mask" in params and mask is not None:
+            kwargs["mask"] = mask
+        if "training" in params:
+            kwargs["training"] = self.training if training is None else bool(training)
+        outputs = self.call(inputs, *args, **kwargs)
+        if self._sets_output_mask:
+            set_mask(outputs, self.compute_mask(inputs, mask))
+        return outputs
+
+    def call(self, inputs, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must implement call(inputs, ...)")
+
+    def _move_to(self, inputs) -> None:
+        leaves = [t for t in flatten(inputs) if isinstance(t, torch.Tensor)]
+        if not leaves:
+            return
+        device = leaves[0].device
+        p = next(self.parameters(), None)
+        if p is not None and p.device != device:
+            self.to(device)
+
+
+# ---------------------------------------------------------------- helpers
+def _bind_config(sig: inspect.Signature, self, args, kwargs) -> dict:
+    try:
+        bound = sig.bind(self, *args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"{type(self).__name__}: {e}") from None
+    bound.apply_defaults()
+    cfg: dict[str, Any] = {}
+    for pname, value in bound.arguments.items():
+        kind = sig.parameters[pname].kind
+        if pname == "self":
+            continue
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            cfg.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            cfg[pname] = list(value)
+        else:
+            cfg[pname] = value
+    return cfg
+
+
+def _parse_dtype(dtype, layer) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    table = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+             "bfloat16": torch.bfloat16, "mixed_float16": torch.float32, "mixed_bfloat16": torch.float32}
+    if isinstance(dtype, dict):  # Keras 3 DTypePolicy config
+        dtype = dtype.get("config", {}).get("name", "float32")
+    if dtype in table:
+        return table[dtype]
+    raise ValueError(f"{type(layer).__name__}: dtype must be one of {', '.join(table)}, got {dtype!r}.")
+
+
+def _freeze_shape(shape):
+    if shape and isinstance(shape[0], (list, tuple)):
+        return [tuple(s) for s in shape]
+    return tuple(shape) if shape is not None else None
+
+
+def _shape_of(inputs):
+    if isinstance(inputs, torch.Tensor):
+        return tuple(inputs.shape)
+    if isinstance(inputs, (list, tuple)):
+        return [_shape_of(x) for x in inputs]
+    if isinstance(inputs, dict):
+        return {k: _shape_of(v) for k, v in inputs.items()}
+    return None
+
+
+def _serialize_value(v):
+    if isinstance(v, nn.Module) and isinstance(v, Layer):
+        return {"class_name": type(v).__name__, "config": v.get_config()}
+    if isinstance(v, (list, tuple)):
+        return [_serialize_value(x) for x in v]
+    return v
+
+
+def _deserialize_value(v):
+    if isinstance(v, dict) and set(v) >= {"class_name", "config"} and v["class_name"] in LAYER_REGISTRY:
+        return LAYER_REGISTRY[v["class_name"]].from_config(v["config"])
+    if isinstance(v, list):
+        return [_deserialize_value(x) for x in v]
+    return v
+
+
+_STANDIN = 7  # stand-in size for unknown dimensions when shapes are found by running the layer
+
+
+def _shape_by_running(layer: Layer, input_shape, input_dtype=None):
+    """Run ``layer`` on zeros of ``input_shape`` (None -> a stand-in size); return (shape, dtype)."""
+    int_input = layer.input_spec is not None and layer.input_spec.dtype == "int"
+    default = torch.long if int_input else layer.dtype_
+
+    def make(shape, dtype=None):
+        shape = tuple(_STANDIN if d is None else d for d in shape)
+        return torch.zeros(shape, dtype=dtype or default)
+
+    if input_shape and isinstance(input_shape[0], (list, tuple)):
+        dtypes = input_dtype if isinstance(input_dtype, (list, tuple)) else [input_dtype] * len(input_shape)
+        dummy = [make(s, d) for s, d in zip(input_shape, dtypes)]
+        unknown = {d for s in input_shape for d in s}
+    else:
+        dummy = make(input_shape, input_dtype)
+        unknown = set(input_shape)
+    was_training = layer.training
+    layer.eval()
+    try:
+        with torch.no_grad():
+            out = layer(dummy)
+    finally:
+        layer.train(was_training)
+    has_unknown = None in unknown
+    first = input_shape[0] if input_shape and isinstance(input_shape[0], (list, tuple)) else input_shape
+    batch = first[0] if first else None
+
+    def back(t):
+        if not isinstance(t, torch.Tensor):
+            return None
+        dims = list(t.shape)
+        if dims:
+            dims[0] = batch  # the batch axis
+        if has_unknown:
+            dims = [None if (i > 0 and d == _STANDIN) else d for i, d in enumerate(dims)]
+        return tuple(dims)
+
+    shapes = map_structure(back, out)
+    dtypes = map_structure(lambda t: t.dtype if isinstance(t, torch.Tensor) else None, out)
+    return shapes, dtypes

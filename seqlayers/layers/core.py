@@ -1,0 +1,181 @@
+"""Core layers: Dense, Activation, Dropout, Lambda."""
+from __future__ import annotations
+
+import inspect
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import activations, initializers
+from ..errors import layer_label
+from .base import InputSpec, Layer
+
+
+def check_positive_int(layer_name: str, arg: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{layer_name}: {arg} must be a positive integer, got {value!r}.")
+    return value
+
+
+class Dense(Layer):
+    """A fully connected layer on the last axis: ``y = activation(x @ kernel + bias)``.
+
+    On a 3-D input it acts on each time step with the same weights, so ``Dense`` on ``(B, T, F)``
+    equals ``TimeDistributed(Dense)`` (Keras 2+ behaviour; seed 002's question).
+
+    Args:
+        units: H, the output size.
+        activation: a name (``"relu"``, ``"softmax"``...) or a callable; None is linear.
+        use_bias: add a bias vector.
+        kernel_initializer, bias_initializer: Keras initializer names or callables.
+
+    Shape:
+        input: ``(B, ..., F)`` (any rank >= 2)
+        output: ``(B, ..., H)``
+        weights (Keras layout): kernel ``(F, H)``, bias ``(H,)``.
+    """
+
+    supports_masking = True
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.units = check_positive_int("Dense", "units", units)
+        self.activation = activations.get(activation, "Dense")
+        self.use_bias = bool(use_bias)
+        initializers.get(kernel_initializer, "Dense")
+        initializers.get(bias_initializer, "Dense")
+        self.input_spec = InputSpec(min_ndim=2, dtype="float", expected="input of shape (batch, ..., features)",
+                                    hint="Dense needs at least a batch and a feature axis; reshape a 1-D "
+                                         "vector to (batch, features), e.g. x[None, :] or x.reshape(-1, 1).")
+
+    def build(self, input_shape):
+        F_ = input_shape[-1]
+        if F_ is None:
+            raise ValueError(f"{layer_label(self)}: the last axis (features) of the input must be known, "
+                             f"got shape {input_shape}.")
+        cfg = self._config
+        self.kernel = nn.Parameter(initializers.initialize(torch.empty(F_, self.units), cfg["kernel_initializer"]))
+        self.bias = nn.Parameter(initializers.initialize(torch.empty(self.units), cfg["bias_initializer"])) \
+            if self.use_bias else None
+        self.input_spec.axes = {-1: F_}
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def call(self, inputs):
+        y = F.linear(inputs, self.kernel.t(), self.bias)  # (B, ..., F) @ (F, H) -> (B, ..., H)
+        return self.activation(y)
+
+
+class Activation(Layer):
+    """Apply an activation function element-wise (``softmax`` on the last axis).
+
+    Shape:
+        input and output: ``(B, ...)``, unchanged.
+    """
+
+    supports_masking = True
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation, "Activation")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+
+class Dropout(Layer):
+    """Zero a fraction ``rate`` of the inputs during training, scaling the rest by ``1/(1-rate)``.
+
+    ``noise_shape`` (e.g. ``(None, 1, F)``) shares one dropout mask along the axes of size 1,
+    such as every time step of a sequence; None entries take the input's size.
+
+    Shape:
+        input and output: ``(B, ...)``, unchanged.
+    """
+
+    supports_masking = True
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout: rate must be a number in [0, 1), got {rate!r}.")
+        self.rate = float(rate)
+        self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs, training=None):
+        if not training or self.rate == 0.0:
+            return inputs
+        if self.noise_shape is None:
+            return F.dropout(inputs, self.rate, training=True)
+        shape = [s if n is None else n for n, s in zip(self.noise_shape, inputs.shape)]
+        keep = torch.empty(shape, device=inputs.device, dtype=inputs.dtype).bernoulli_(1.0 - self.rate)
+        return inputs * keep / (1.0 - self.rate)
+
+
+class Lambda(Layer):
+    """Wrap any callable as a layer, e.g. ``Lambda(lambda x: x[:, -N:, :])`` (keep the last N steps).
+
+    Args:
+        function: called as ``function(inputs, **arguments)``.
+        output_shape: optional; a tuple (without the batch axis) or a callable on the input shape.
+            When omitted it is found by running the function on zeros.
+        mask: optional; a tensor, or a callable ``mask(inputs, input_mask)`` giving the output mask.
+        arguments: optional keyword arguments for ``function``.
+
+    Shape:
+        whatever ``function`` returns; weights: none.
+
+    Saving a model with a Lambda stores the function by its importable name (``module:qualname``);
+    an anonymous ``lambda`` cannot be saved (see ``seqlayers.io``).
+    """
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"Lambda: function must be callable, got {type(function).__name__}.")
+        self.function = function
+        self.output_shape_arg = output_shape
+        self.mask = mask
+        self.arguments = dict(arguments or {})
+        self.supports_masking = mask is not None
+
+    def compute_output_shape(self, input_shape):
+        if self.output_shape_arg is None:
+            return super().compute_output_shape(input_shape)
+        if callable(self.output_shape_arg):
+            return tuple(self.output_shape_arg(input_shape))
+        first = input_shape[0] if input_shape and isinstance(input_shape[0], (list, tuple)) else input_shape
+        return (first[0],) + tuple(self.output_shape_arg)
+
+    def compute_output_dtype(self, input_dtype):
+        return input_dtype
+
+    def compute_mask(self, inputs, mask=None):
+        if callable(self.mask):
+            return self.mask(inputs, mask)
+        return self.mask
+
+    def call(self, inputs):
+        return self.function(inputs, **self.arguments)
+
+    def function_name(self) -> str | None:
+        """``module:qualname`` when the function is importable by name, else None."""
+        fn = self.function
+        qual = getattr(fn, "__qualname__", "")
+        mod = getattr(fn, "__module__", None)
+        if not mod or "<lambda>" in qual or "<locals>" in qual:
+            return None
+        return f"{mod}:{qual}"
+
+
+__all__ = ["Dense", "Activation", "Dropout", "Lambda"]

@@ -1,0 +1,132 @@
+"""Wrappers: TimeDistributed (the same module at every time step).
+
+``Bidirectional`` lives in ``bidirectional.py``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import fmt_shape, layer_label
+from .base import InputSpec, Layer, _shape_by_running
+from .core import Dense
+
+
+class TimeDistributed(Layer):
+    """Apply ``layer`` to every time step, with the same weights at every step.
+
+    The time axis is folded into the batch, ``(B, T, ...) -> (B*T, ...)``, the wrapped module runs
+    once, and the result is unfolded: one call, never a Python loop over steps. ``layer`` may be
+    any module: a ``Dense`` (the per-step classifier after an ``LSTM(return_sequences=True)``), a
+    ``Sequential``, a nested ``TimeDistributed``, or a recurrent layer (a per-utterance encoder in a
+    hierarchical model, where the input is ``(B, turns, words, F)``).
+
+    Masks: a mask with more axes than ``(B, T)`` (e.g. ``(B, turns, words)`` from an ``Embedding``
+    inside) is folded the same way and handed to the wrapped layer. The output mask is the wrapped
+    layer's own mask unfolded, or else the outer ``(B, T)`` mask (a turn is valid when any of its
+    words is).
+
+    Shape:
+        input: ``(B, T, ...)`` (at least 3 axes)
+        output: ``(B, T, *layer_output_shape)``; e.g. ``(B, T, F) -> (B, T, H)`` for ``Dense(H)``.
+    """
+
+    supports_masking = True
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, nn.Module):
+            raise TypeError(
+                f"TimeDistributed: expected a layer (a torch.nn.Module) to wrap, got {type(layer).__name__}. "
+                f"Write TimeDistributed(Dense(3)), not TimeDistributed(3)."
+            )
+        self.layer = layer
+        self.input_spec = InputSpec(min_ndim=3, expected="input of shape (batch, time, ...) with at least 3 axes",
+                                    hint="A 2-D input usually means the previous recurrent layer needs "
+                                         "return_sequences=True (TimeDistributed applies a layer to every time step).")
+
+    def build(self, input_shape):
+        inner_shape = (None,) + tuple(input_shape[2:])
+        if isinstance(self.layer, Layer):
+            self.layer.build_from_shape(inner_shape)
+
+    def compute_output_shape(self, input_shape):
+        B, T = input_shape[0], input_shape[1]
+        inner_shape = (None,) + tuple(input_shape[2:])
+        if isinstance(self.layer, Layer):
+            out = self.layer.compute_output_shape(inner_shape)
+        else:
+            out = _shape_by_running(_Plain(self.layer), inner_shape)[0]
+        if isinstance(out, list):
+            raise ValueError(f"{layer_label(self)}: the wrapped layer returns several outputs "
+                             f"(return_state=True?); TimeDistributed needs exactly one.")
+        return (B, T) + tuple(out[1:])
+
+    def compute_output_dtype(self, input_dtype):
+        return self.layer.compute_output_dtype(input_dtype) if isinstance(self.layer, Layer) else input_dtype
+
+    @property
+    def weights(self):
+        return self.layer.weights if isinstance(self.layer, Layer) else list(self.layer.parameters())
+
+    def _fold_mask(self, mask, B, T):
+        if mask is None or mask.dim() <= 2:
+            return None
+        return mask.reshape(B * T, *mask.shape[2:])  # (B, T, ...) -> (B*T, ...)
+
+    def call(self, inputs, mask=None, training=None):
+        B, T = inputs.shape[:2]
+        x = inputs.reshape(B * T, *inputs.shape[2:])  # fold time into batch
+        if isinstance(self.layer, Layer):
+            y = self.layer(x, mask=self._fold_mask(mask, B, T), training=training)
+        else:
+            y = self.layer(x)
+        if not isinstance(y, torch.Tensor):
+            raise ValueError(f"{layer_label(self)}: the wrapped layer returned {type(y).__name__}; "
+                             f"TimeDistributed needs a single tensor (set return_state=False).")
+        return y.reshape(B, T, *y.shape[1:])  # unfold: (B*T, ...) -> (B, T, ...)
+
+    def compute_mask(self, inputs, mask=None):
+        B, T = inputs.shape[:2]
+        inner = None
+        if isinstance(self.layer, Layer):
+            x = inputs.reshape(B * T, *inputs.shape[2:])
+            inner = self.layer.compute_mask(x, self._fold_mask(mask, B, T))
+        if inner is not None:
+            return inner.reshape(B, T, *inner.shape[1:])
+        if mask is None:
+            return None
+        while mask.dim() > 2:
+            mask = mask.any(dim=-1)  # a step is valid when any of its inner steps is
+        return mask
+
+
+class _Plain(Layer):
+    """Adapter so a plain ``nn.Module``'s output shape can be found by running it."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.built = True
+
+    def call(self, inputs):
+        return self.module(inputs)
+
+
+class TimeDistributedDense(TimeDistributed):
+    """Keras 1's ``TimeDistributedDense(units)``: the same as ``TimeDistributed(Dense(units))``.
+
+    Kept as a thin alias because old tutorials (seeds 002 and 004) use it. Today's Keras (and
+    seqlayers) ``Dense`` on a 3-D input does the same.
+
+    Shape:
+        input: ``(B, T, F)``; output: ``(B, T, H)``.
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(Dense(units, activation=activation, use_bias=use_bias,
+                               kernel_initializer=kernel_initializer, bias_initializer=bias_initializer), **kwargs)
+
+
+__all__ = ["TimeDistributed", "TimeDistributedDense"]

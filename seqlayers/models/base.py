@@ -1,0 +1,143 @@
+"""What every model (Sequential, functional, subclassed) shares.
+
+A model is a ``Layer`` that holds layers. The Keras-style verbs are thin delegations, so each
+concept keeps its own file:
+
+* ``compile / fit / evaluate / predict / *_on_batch`` -> ``seqlayers.training``
+* ``topology()`` -> ``seqlayers.models.topology``; ``explain()`` -> ``seqlayers.models.explain``
+* ``save()`` -> ``seqlayers.io``
+* ``summary()`` -> ``seqlayers.models.summary``
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from ..layers.base import Layer
+
+
+class BaseModel(Layer):
+    """Common base of ``Sequential`` and ``Model``."""
+
+    _sets_output_mask = False  # the mask of a model's output is the one its last layer attached
+
+    # ------------------------------------------------------------ layers
+    @property
+    def layers(self) -> list[nn.Module]:
+        """The model's layers in the order they run (Input layers excluded)."""
+        raise NotImplementedError
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> nn.Module:
+        layers = self.layers
+        if index is not None:
+            return layers[index]
+        for layer in layers:
+            if getattr(layer, "name", None) == name:
+                return layer
+        names = [getattr(l, "name", None) for l in layers]
+        raise ValueError(f"{type(self).__name__}: no layer named {name!r}. Layers: {', '.join(map(str, names))}.")
+
+    def _register(self, layer: nn.Module, taken: set[str]) -> None:
+        """Give an unnamed layer ``snake_case(class)[_k]`` and register it as a child module."""
+        if isinstance(layer, Layer):
+            if layer.name is None:
+                base = layer.default_name
+                name, k = base, 0
+                while name in taken:
+                    k += 1
+                    name = f"{base}_{k}"
+                layer.name = name
+            key = layer.name
+        else:
+            key = type(layer).__name__.lower()
+        attr, k = _safe_attr(key), 0
+        while attr in self._modules and self._modules[attr] is not layer or (attr not in self._modules and hasattr(self, attr)):
+            k += 1
+            attr = f"{_safe_attr(key)}_{k}"
+        if attr not in self._modules:
+            self.add_module(attr, layer)
+        taken.add(key)
+
+    @property
+    def weights(self):
+        out = []
+        for layer in self.layers:
+            out.extend(layer.weights if isinstance(layer, Layer) else layer.parameters())
+        return out
+
+    def count_params(self) -> int:
+        return sum(p.numel() for p in self.weights)
+
+    def reset_states(self) -> None:
+        """Zero the kept states of every stateful recurrent layer inside."""
+        for m in self.modules():
+            if m is not self and hasattr(m, "reset_states") and not isinstance(m, BaseModel):
+                m.reset_states()
+
+    # ------------------------------------------------------------ understanding
+    def summary(self, print_fn=print, line_length: int = 90) -> str:
+        """Print each layer's output shape (batch as None) and parameter count, as Keras does."""
+        from .summary import summary_text
+
+        text = summary_text(self, line_length)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def topology(self):
+        """Which of the five sequence topologies this model is (see ``seqlayers.models.topology``)."""
+        from .topology import detect
+
+        return detect(self)
+
+    def explain(self, path=None, print_fn=print, **kwargs):
+        """Shapes at each layer with the time axis named, masks, and an unrolled diagram."""
+        from .explain import explain
+
+        return explain(self, path=path, print_fn=print_fn, **kwargs)
+
+    # ------------------------------------------------------------ training (seqlayers.training)
+    def compile(self, *args, **kwargs):
+        from ..training import engine
+
+        return engine.compile(self, *args, **kwargs)
+
+    def fit(self, *args, **kwargs):
+        from ..training import engine
+
+        return engine.fit(self, *args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        from ..training import engine
+
+        return engine.evaluate(self, *args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        from ..training import engine
+
+        return engine.predict(self, *args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        from ..training import engine
+
+        return engine.train_on_batch(self, *args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        from ..training import engine
+
+        return engine.test_on_batch(self, *args, **kwargs)
+
+    def predict_on_batch(self, *args, **kwargs):
+        from ..training import engine
+
+        return engine.predict_on_batch(self, *args, **kwargs)
+
+    # ------------------------------------------------------------ saving (seqlayers.io)
+    def save(self, path, **kwargs):
+        from ..io import saving
+
+        return saving.save_model(self, path, **kwargs)
+
+
+def _safe_attr(name: str) -> str:
+    out = "".join(c if (c.isalnum() or c == "_") else "_" for c in name)
+    return out if out and not out[0].isdigit() else f"layer_{out}"

@@ -1,0 +1,176 @@
+"""The functional Model: layers called on ``Input`` tensors, several inputs and outputs, shared layers."""
+from __future__ import annotations
+
+import torch
+
+from ..errors import fmt_shape
+from ..layers.base import Layer
+from ..symbolic import InputLayer, Node, SymbolicTensor
+from ..utils import flatten, map_structure
+from .base import BaseModel
+
+
+def _is_sym(x) -> bool:
+    return isinstance(x, SymbolicTensor)
+
+
+def topological_nodes(outputs) -> list[Node]:
+    """Every node the outputs depend on, each after the nodes it depends on."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    for out in flatten(outputs, leaf=_is_sym):
+        stack = [(out.node, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node is None or (id(node) in seen and not expanded):
+                continue
+            if expanded:
+                if id(node) not in seen:
+                    seen.add(id(node))
+                    order.append(node)
+                continue
+            stack.append((node, True))
+            for t in reversed(node.inbound):
+                if id(t.node) not in seen:
+                    stack.append((t.node, False))
+    return order
+
+
+class Model(BaseModel):
+    """A model from a graph of layer calls: ``Model(inputs, outputs)``.
+
+    ``inputs`` and ``outputs`` are symbolic tensors (from ``Input`` and layer calls), or lists /
+    dicts of them. Calling the model runs the layers in dependency order; call it with one tensor,
+    a list in the order of ``inputs``, or a dict keyed by the inputs' names. A layer used twice
+    shares its weights. Without ``inputs``/``outputs``, subclass it and define ``call`` (as in Keras).
+
+    Shape:
+        inputs: one tensor per ``Input``, e.g. ``(B, T, F)``; outputs: as ``outputs`` is nested.
+
+    Example::
+
+        x = Input(shape=(None,), dtype="int64")
+        e = Embedding(1000, 32, mask_zero=True)(x)
+        h = Bidirectional(LSTM(64, return_sequences=True))(e)
+        tags = TimeDistributed(Dense(17, activation="softmax"))(h)     # many-to-many
+        intent = Dense(7, activation="softmax")(LSTM(64)(h))          # many-to-one
+        model = Model(x, [tags, intent])
+    """
+
+    def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self._functional = inputs is not None or outputs is not None
+        if not self._functional:
+            return
+        if inputs is None or outputs is None:
+            raise ValueError("Model: give both inputs and outputs, e.g. Model(inputs=x, outputs=y).")
+        for what, struct in (("inputs", inputs), ("outputs", outputs)):
+            bad = [t for t in flatten(struct, leaf=_is_sym) if not _is_sym(t)]
+            if bad:
+                raise TypeError(
+                    f"Model: {what} must be symbolic tensors from Input(...) and layer calls, got "
+                    f"{type(bad[0]).__name__}. Build the graph with x = Input(shape=...); y = Dense(1)(x)."
+                )
+        self._inputs_struct = inputs
+        self._outputs_struct = outputs
+        self.inputs = flatten(inputs, leaf=_is_sym)
+        self.outputs = flatten(outputs, leaf=_is_sym)
+        for t in self.inputs:
+            if not isinstance(t.node.layer, InputLayer):
+                raise ValueError(f"Model: every input must come straight from Input(...); got {t!r}.")
+        self._nodes = topological_nodes(outputs)
+        given = {id(t.node) for t in self.inputs}
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer) and id(node) not in given:
+                missing = node.layer.name or fmt_shape(node.layer.batch_shape)
+                raise ValueError(
+                    f"Model: an output depends on Input {missing}, which is not in inputs. "
+                    f"Add it to inputs=[...]."
+                )
+        taken: set[str] = set()
+        self._input_layers = [t.node.layer for t in self.inputs]
+        for i, layer in enumerate(self._input_layers):
+            if layer.name is None:
+                layer.name = "input_layer" if i == 0 else f"input_layer_{i}"
+            taken.add(layer.name)
+        self._layer_list: list = []
+        for node in self._nodes:
+            layer = node.layer
+            if isinstance(layer, InputLayer) or any(layer is l for l in self._layer_list):
+                continue
+            self._register(layer, taken)
+            self._layer_list.append(layer)
+        self.built = True
+        self._build_input_shape = [t.shape for t in self.inputs]
+
+    @property
+    def layers(self):
+        if not self._functional:
+            return [m for m in self.children()]
+        return list(self._layer_list)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [layer.name for layer in self._input_layers]
+
+    @property
+    def output_names(self) -> list[str]:
+        if isinstance(self._outputs_struct, dict):
+            return list(self._outputs_struct)
+        return [t.node.layer.name for t in self.outputs]
+
+    def compute_output_shape(self, input_shape):
+        if self._functional:
+            return map_structure(lambda t: t.shape, self._outputs_struct, leaf=_is_sym)
+        return super().compute_output_shape(input_shape)
+
+    def _match_inputs(self, inputs) -> list:
+        n = len(self.inputs)
+        if isinstance(inputs, dict):
+            names = self.input_names
+            missing = [k for k in names if k not in inputs]
+            if missing:
+                raise ValueError(f"Model: inputs dict lacks {missing}; expected keys {names}, got {list(inputs)}.")
+            return [inputs[k] for k in names]
+        if isinstance(inputs, (list, tuple)):
+            if len(inputs) != n:
+                raise ValueError(
+                    f"Model: expected {n} input{'s' if n != 1 else ''} ({', '.join(self.input_names)}), "
+                    f"got {len(inputs)}. Pass a list in the order of the model's inputs."
+                )
+            return list(inputs)
+        if n != 1:
+            raise ValueError(
+                f"Model: expected {n} inputs ({', '.join(self.input_names)}), got one tensor. "
+                f"Pass a list [x1, x2, ...] or a dict keyed by input name."
+            )
+        return [inputs]
+
+    def forward(self, inputs, *args, **kwargs):
+        if not self._functional:
+            return super().forward(inputs, *args, **kwargs)
+        if args:  # model(x1, x2) for a two-input model
+            inputs = [inputs, *args]
+        return super().forward(inputs, **kwargs)
+
+    def call(self, inputs, training=None):
+        if not self._functional:
+            raise NotImplementedError("Model: a subclassed Model must define call(self, inputs, ...).")
+        values: dict[int, torch.Tensor] = {}
+        for sym, value in zip(self.inputs, self._match_inputs(inputs)):
+            values[id(sym)] = value
+        resolve = lambda v: values[id(v)] if _is_sym(v) else v  # noqa: E731
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            args = map_structure(resolve, node.args, leaf=_is_sym)
+            kwargs = map_structure(resolve, node.kwargs, leaf=_is_sym)
+            if isinstance(node.layer, Layer) and training is not None:
+                kwargs["training"] = training
+            out = node.layer(*args, **kwargs)
+            for sym, value in zip(flatten(node.outputs, leaf=_is_sym), flatten(out)):
+                values[id(sym)] = value
+        return map_structure(lambda s: values[id(s)], self._outputs_struct, leaf=_is_sym)
+
+
+__all__ = ["Model", "topological_nodes"]

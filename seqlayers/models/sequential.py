@@ -1,0 +1,127 @@
+"""Sequential: a plain stack of layers, each feeding the next."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..errors import layer_label, shape_error
+from ..layers.base import Layer, _shape_by_running
+from ..symbolic import InputLayer, SymbolicTensor
+from .base import BaseModel
+
+
+class Sequential(BaseModel):
+    """A stack of layers: ``Sequential([LSTM(5, input_shape=(5, 1)), Dense(1)])`` or ``.add()``.
+
+    The model builds as soon as the input shape is known (an ``input_shape=`` on the first layer,
+    or an ``Input(shape=...)`` first), so ``model.parameters()`` is complete before an optimizer
+    sees it; otherwise it builds from the first batch. Masks made by a layer (``Embedding(mask_zero
+    =True)``, ``Masking``) flow to the layers after it. Plain ``torch.nn`` modules may be stacked too.
+
+    Shape:
+        input: whatever the first layer takes, e.g. ``(B, T, F)``; output: the last layer's.
+    """
+
+    def __init__(self, layers=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self._stack: list[nn.Module] = []
+        self._names: set[str] = set()
+        self._input_dtype = None
+        #: output shape of each layer once the model is built (for summary and explain)
+        self.layer_shapes: list = []
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self):
+        return list(self._stack)
+
+    def add(self, layer) -> None:
+        """Append a layer (or, first, an ``Input(shape=...)``)."""
+        if isinstance(layer, SymbolicTensor):
+            if self._stack:
+                raise ValueError("Sequential: an Input(...) can only come first.")
+            src = layer.node.layer if layer.node is not None else None
+            if not isinstance(src, InputLayer):
+                raise TypeError("Sequential: add() takes layers or an Input(...); got a layer's output tensor. "
+                                "Use Model(inputs, outputs) for models built by calling layers.")
+            self.declared_input_shape = layer.shape
+            self._input_dtype = layer.dtype
+            return
+        if not isinstance(layer, nn.Module):
+            raise TypeError(
+                f"Sequential: expected a layer (torch.nn.Module), got {type(layer).__name__} {layer!r}. "
+                f"Did you mean to call the layer class, e.g. Dense(1) rather than Dense?"
+            )
+        if isinstance(layer, BaseModel) and layer is self:
+            raise ValueError("Sequential: a model cannot contain itself.")
+        if not self._stack and self.declared_input_shape is None and isinstance(layer, Layer) \
+                and layer.declared_input_shape is not None:
+            self.declared_input_shape = layer.declared_input_shape
+        self._register(layer, self._names)
+        self._stack.append(layer)
+        if self.declared_input_shape is not None:
+            self.built = False
+            self.build_from_shape(self.declared_input_shape)
+
+    def pop(self) -> nn.Module:
+        layer = self._stack.pop()
+        for k, v in list(self._modules.items()):
+            if v is layer:
+                del self._modules[k]
+        self.layer_shapes = self.layer_shapes[: len(self._stack)]
+        return layer
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        shapes = []
+        dtype = self._input_dtype
+        for layer in self._stack:
+            if isinstance(layer, Layer):
+                layer._check_shape(shape, built=layer.built)
+                layer.build_from_shape(shape)
+                if type(layer).compute_output_shape is Layer.compute_output_shape:
+                    shape, dtype = _shape_by_running(layer, shape, dtype)
+                else:
+                    shape = layer.compute_output_shape(shape)
+                    dtype = layer.compute_output_dtype(dtype)
+            else:
+                shape, dtype = _shape_by_running(_PlainAdapter(layer), shape, dtype)
+            if isinstance(shape, list):  # e.g. return_state=True in the middle of a stack
+                if layer is not self._stack[-1]:
+                    raise ValueError(
+                        f"Sequential: {layer_label(layer)} returns {len(shape)} tensors (return_state=True?), "
+                        f"but the next layer takes one. Use the functional Model to route several outputs."
+                    )
+            shapes.append(shape)
+        self.layer_shapes = shapes
+
+    def compute_output_shape(self, input_shape):
+        if not self.built:
+            self.build_from_shape(input_shape)
+        return self.layer_shapes[-1] if self.layer_shapes else tuple(input_shape)
+
+    def call(self, inputs, training=None):
+        if not self._stack:
+            raise ValueError("Sequential: the model has no layers; add some with model.add(...).")
+        x = inputs
+        for layer in self._stack:
+            if isinstance(x, (list, tuple)) and layer is not self._stack[0]:
+                raise ValueError(
+                    f"Sequential: the layer before {layer_label(layer)} returned {len(x)} tensors "
+                    f"(return_state=True?); Sequential passes one tensor between layers."
+                )
+            x = layer(x, training=training) if isinstance(layer, Layer) else layer(x)
+        return x
+
+
+class _PlainAdapter(Layer):
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.built = True
+
+    def call(self, inputs):
+        return self.module(inputs)
+
+
+__all__ = ["Sequential"]

@@ -1,0 +1,175 @@
+"""Symbolic tensors for the functional API: ``Input(shape=...)`` and layers called on it.
+
+``x = Input(shape=(T, F))`` returns a ``SymbolicTensor`` of shape ``(None, T, F)``. Calling a layer
+on symbolic tensors builds the layer from their shapes and returns symbolic outputs that remember
+the call (a ``Node``: the layer, its arguments, its outputs). ``Model(inputs, outputs)`` walks these
+nodes back from the outputs to run them in order on real tensors.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .errors import fmt_shape
+from .layers.base import Layer, _shape_by_running
+from .utils import flatten, map_structure
+
+_DTYPES = {
+    "float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16,
+    "int32": torch.int32, "int64": torch.int64, "int16": torch.int16, "int8": torch.int8, "uint8": torch.uint8,
+    "bool": torch.bool, "float": torch.float32, "int": torch.int64,
+}
+
+
+def parse_dtype(dtype) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in _DTYPES:
+        return _DTYPES[dtype]
+    raise ValueError(f"Input: dtype must be one of {', '.join(_DTYPES)} or a torch.dtype, got {dtype!r}.")
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+class Node:
+    """One call of a layer in a functional graph: ``outputs = layer(*args, **kwargs)``."""
+
+    def __init__(self, layer, args: tuple, kwargs: dict, outputs):
+        self.layer = layer
+        self.args = args
+        self.kwargs = kwargs
+        self.outputs = outputs
+
+    @property
+    def inbound(self) -> list["SymbolicTensor"]:
+        return [t for t in flatten((self.args, self.kwargs)) if isinstance(t, SymbolicTensor)]
+
+    def __repr__(self):
+        return f"Node({type(self.layer).__name__} {self.layer.display_name})"
+
+
+class SymbolicTensor:
+    """A placeholder tensor while a functional model is defined.
+
+    Attributes:
+        shape: batch axis first, ``None`` where the size is not known (always the batch axis).
+        dtype: a ``torch.dtype``.
+        node: the ``Node`` that produced it; ``index`` is its position among the node's outputs.
+    """
+
+    def __init__(self, shape, dtype=torch.float32, node: Node | None = None, index: int = 0, name: str | None = None):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.node = node
+        self.index = index
+        self.name = name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self):
+        src = f", from {self.node.layer.display_name}" if self.node is not None else ""
+        return f"<SymbolicTensor shape={fmt_shape(self.shape)} dtype={dtype_name(self.dtype)}{src}>"
+
+    def __bool__(self):
+        raise TypeError(
+            "A symbolic tensor (from Input(...)) has no value to test while the model is being "
+            "defined. Use it only as a layer input; put value-dependent logic inside a layer's call."
+        )
+
+    __hash__ = object.__hash__
+
+
+class InputLayer(Layer):
+    """The source of a functional model's input. Made by ``Input``; has no weights.
+
+    Shape:
+        input and output: ``(B, *shape)``.
+    """
+
+    def __init__(self, shape=None, batch_size=None, dtype="float32", name=None, batch_shape=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if batch_shape is None:
+            if shape is None:
+                raise ValueError("Input: give shape=(...) for one sample, e.g. Input(shape=(timesteps, features)).")
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
+            batch_shape = (batch_size,) + shape
+        self.batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
+        self.input_dtype = parse_dtype(dtype)
+        self.built = True
+        self._build_input_shape = self.batch_shape
+
+    def get_config(self):
+        return {"batch_shape": list(self.batch_shape), "dtype": dtype_name(self.input_dtype), "name": self.name}
+
+    def compute_output_shape(self, input_shape):
+        return self.batch_shape
+
+    def call(self, inputs):
+        return inputs
+
+
+def Input(shape=None, batch_size=None, dtype="float32", name=None, batch_shape=None, **kwargs) -> SymbolicTensor:
+    """A symbolic input of shape ``(None, *shape)`` for the functional API or a ``Sequential``.
+
+    ``dtype`` is a name (``"float32"``, ``"int64"``...) or a ``torch.dtype``; token ids for an
+    ``Embedding`` use an integer dtype.
+    """
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape, **kwargs)
+    out = SymbolicTensor(layer.batch_shape, layer.input_dtype, name=name)
+    out.node = Node(layer, (), {}, out)
+    return out
+
+
+def _is_sym(x) -> bool:
+    return isinstance(x, SymbolicTensor)
+
+
+def is_symbolic_call(args: tuple, kwargs: dict) -> bool:
+    if args and isinstance(args[0], torch.Tensor) and not kwargs:
+        return False
+    return any(_is_sym(t) for t in flatten((args, kwargs)))
+
+
+def symbolic_call(layer: Layer, args: tuple, kwargs: dict):
+    """Build ``layer`` from the symbolic inputs' shapes and return symbolic outputs."""
+    if not args:
+        raise TypeError(f"{type(layer).__name__}: called with no inputs.")
+    inputs = args[0]
+    leaves = flatten(inputs)
+    if not all(_is_sym(t) for t in leaves):
+        raise TypeError(
+            f"{type(layer).__name__}: mixed symbolic (Input) and real tensors in one call. Every input "
+            f"of a layer in a functional model must come from Input(...) or another layer."
+        )
+    shapes = map_structure(lambda t: t.shape, inputs)
+    dtypes = map_structure(lambda t: t.dtype, inputs)
+    layer._check_shape(shapes, built=layer.built)
+    if type(layer).compute_output_shape is Layer.compute_output_shape:
+        out_shapes, out_dtypes = _shape_by_running(layer, shapes, dtypes)
+    else:
+        if not layer.built:
+            layer.build_from_shape(shapes)
+        out_shapes = layer.compute_output_shape(shapes)
+        first_dtype = flatten(dtypes)[0] if flatten(dtypes) else torch.float32
+        out_dtypes = None
+        out_dtype = layer.compute_output_dtype(first_dtype)
+    multi = isinstance(out_shapes, list)
+    shape_list = out_shapes if multi else [out_shapes]
+    if out_dtypes is None:
+        dtype_list = [out_dtype] * len(shape_list)
+    else:
+        dtype_list = out_dtypes if multi else [out_dtypes]
+    outs = [SymbolicTensor(s, d, index=i) for i, (s, d) in enumerate(zip(shape_list, dtype_list))]
+    result: Any = outs if multi else outs[0]
+    node = Node(layer, args, kwargs, result)
+    for o in outs:
+        o.node = node
+    return result
+
