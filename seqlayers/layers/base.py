@@ -131,22 +131,7 @@ class Layer(nn.Module):
         LAYER_REGISTRY.setdefault(cls.__name__, cls)
         if "call" in cls.__dict__:
             cls._call_params = frozenset(inspect.signature(cls.call).parameters)
-        init = cls.__dict__.get("__init__")
-        if init is None or getattr(init, "_records_config", False):
-            return
-        sig = inspect.signature(init)
-
-        @functools.wraps(init)
-        def __init__(self, *args, **kw):
-            outermost = "_config" not in self.__dict__
-            if outermost:
-                object.__setattr__(self, "_config", _bind_config(sig, self, args, kw))
-            init(self, *args, **kw)
-            if outermost:
-                self._after_init()
-
-        __init__._records_config = True
-        cls.__init__ = __init__
+        _record_config_of(cls)
 
     def __init__(self, *, name=None, input_shape=None, batch_input_shape=None, batch_size=None,
                  input_dim=None, dtype=None, trainable=True, **kwargs):
@@ -395,6 +380,29 @@ class Layer(nn.Module):
             self.to(device)
 
 
+def _record_config_of(cls) -> None:
+    """Wrap ``cls.__init__`` so the outermost call records its arguments as the layer's config."""
+    init = cls.__dict__.get("__init__")
+    if init is None or getattr(init, "_records_config", False):
+        return
+    sig = inspect.signature(init)
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kw):
+        outermost = "_config" not in self.__dict__
+        if outermost:
+            object.__setattr__(self, "_config", _bind_config(sig, self, args, kw))
+        init(self, *args, **kw)
+        if outermost:
+            self._after_init()
+
+    __init__._records_config = True
+    cls.__init__ = __init__
+
+
+_record_config_of(Layer)
+
+
 # ---------------------------------------------------------------- helpers
 def _bind_config(sig: inspect.Signature, self, args, kwargs) -> dict:
     try:
@@ -437,8 +445,9 @@ def _freeze_shape(shape):
 
 
 def _shape_of(inputs):
+    """The shape(s) of real inputs with the batch axis as None (as a symbolic build sees it)."""
     if isinstance(inputs, torch.Tensor):
-        return tuple(inputs.shape)
+        return (None,) + tuple(inputs.shape[1:]) if inputs.dim() else ()
     if isinstance(inputs, (list, tuple)):
         return [_shape_of(x) for x in inputs]
     if isinstance(inputs, dict):
