@@ -74,8 +74,15 @@ class TimeDistributed(Layer):
             return None
         return mask.reshape(B * T, *mask.shape[2:])  # (B, T, ...) -> (B*T, ...)
 
+    def _check_mask(self, mask, B, T):
+        if mask is not None and isinstance(mask, torch.Tensor) and tuple(mask.shape[:2]) != (B, T):
+            raise ValueError(f"{layer_label(self)}: expected a mask of shape (batch, time) = ({B}, {T}) matching "
+                             f"the input, got {fmt_shape(mask.shape)}. Build the mask from the same batch "
+                             f"(e.g. x_ids != 0 for padded token ids).")
+
     def call(self, inputs, mask=None, training=None):
         B, T = inputs.shape[:2]
+        self._check_mask(mask, B, T)
         x = inputs.reshape(B * T, *inputs.shape[2:])  # fold time into batch
         if isinstance(self.layer, Layer):
             y = self.layer(x, mask=self._fold_mask(mask, B, T), training=training)

@@ -1,0 +1,266 @@
+"""A catalogue of bad inputs: each one gives a ValueError/TypeError (or ModelFileError) that names the
+layer or argument, what was expected, what was received and the fix, and never a raw torch/numpy error.
+
+Every case pins its message with ``pytest.raises(match=...)`` and then checks, with ``no_torch_leak``,
+that the message does not look like a torch or numpy internal one.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import seqlayers
+from seqlayers import (Activation, Add, Concatenate, Dense, Dropout, Embedding, Input, Masking, Model,
+                       RepeatVector, Reshape, Sequential, TimeDistributed)
+
+#: fragments of torch / numpy internal messages that must never reach a user
+TORCH_INTERNALS = re.compile(
+    r"mat1 and mat2|size mismatch|index out of range in self|must match the size of tensor|"
+    r"Expected .* to have|RuntimeError|shape '\[|invalid for input of size|expected scalar type|"
+    r"Tensor for argument|not implemented for|could not be broadcast|operands could not|"
+    r"only integer tensors|IndexError|dimension out of range|Trying to resize", re.I)
+
+
+def no_torch_leak(excinfo) -> None:
+    msg = str(excinfo.value)
+    assert not TORCH_INTERNALS.search(msg), f"torch/numpy internal message leaked: {msg}"
+    assert type(excinfo.value).__module__ in ("builtins", "seqlayers.errors"), type(excinfo.value)
+
+
+def raises(exc, match):
+    """``pytest.raises`` that also checks the message is the library's own (used as a context manager)."""
+    return _Raises(exc, match)
+
+
+class _Raises:
+    def __init__(self, exc, match):
+        self.cm = pytest.raises(exc, match=match)
+
+    def __enter__(self):
+        self.info = self.cm.__enter__()
+        return self.info
+
+    def __exit__(self, *a):
+        out = self.cm.__exit__(*a)
+        no_torch_leak(self.info)
+        return out
+
+
+# ================================================================ core layers: rank, size, dtype
+def test_dense_wrong_feature_size_after_build_on_3d_input():
+    d = Dense(2, name="proj")
+    d(torch.zeros(2, 3, 4))
+    with raises(ValueError, r"Dense 'proj': expected .* with 4 at axis -1, got \(2, 3, 5\).*build a new layer"):
+        d(torch.zeros(2, 3, 5))
+
+
+def test_sequential_wrong_feature_size_names_the_first_layer():
+    m = Sequential([Dense(2, input_shape=(3,))])
+    with raises(ValueError, r"Dense 'dense(_\d+)?': expected .* with 3 at axis -1, got \(2, 4\)"):
+        m(torch.zeros(2, 4))
+
+
+def test_boolean_data_into_dense_asks_for_a_cast():
+    with raises(TypeError, r"Dense: expected floating-point input, got torch.bool\. Cast it with x.float\(\)"):
+        Dense(2)(torch.zeros(2, 3, dtype=torch.bool))
+
+
+def test_integer_numpy_data_into_sequential_asks_for_a_cast():
+    m = Sequential([Dense(2, input_shape=(3,))])
+    with raises(TypeError, r"Dense 'dense(_\d+)?': expected floating-point input, got torch.int32.*Embedding"):
+        m(np.zeros((2, 3), dtype=np.int32))
+
+
+def test_integer_data_into_masking_asks_for_a_cast():
+    with raises(TypeError, r"Masking: expected floating-point input, got torch.int64"):
+        Masking()(torch.zeros(2, 3, 4, dtype=torch.long))
+
+
+def test_float64_numpy_ids_into_embedding_are_refused():
+    with raises(TypeError, r"Embedding: expected integer token ids, got torch.float64.*x.long\(\)"):
+        Embedding(5, 2)(np.zeros((2, 3)))
+
+
+def test_negative_id_into_embedding_names_the_range():
+    with raises(ValueError, r"Embedding: expected ids in \[0, 4\] \(input_dim=5\), got id -1"):
+        Embedding(5, 2)(torch.tensor([[-1, 2]]))
+
+
+def test_time_distributed_refuses_a_2d_tensor_with_the_fix():
+    with raises(ValueError, r"TimeDistributed 'td': expected input of shape \(batch, time, \.\.\.\).*got \(4, 6\)\..*return_sequences=True"):
+        TimeDistributed(Dense(1), name="td")(torch.zeros(4, 6))
+
+
+def test_time_distributed_mask_with_other_batch_size_is_refused():
+    with raises(ValueError, r"TimeDistributed: expected a mask of shape \(batch, time\) = \(2, 3\).*got \(3, 3\)"):
+        TimeDistributed(Dense(2))(torch.zeros(2, 3, 4), mask=torch.ones(3, 3, dtype=torch.bool))
+
+
+def test_time_distributed_mask_with_other_time_size_is_refused():
+    with raises(ValueError, r"TimeDistributed: expected a mask of shape \(batch, time\) = \(2, 3\).*got \(2, 5\)"):
+        TimeDistributed(Dense(2))(torch.zeros(2, 3, 4), mask=torch.ones(2, 5, dtype=torch.bool))
+
+
+def test_add_of_different_shapes_names_them():
+    with raises(ValueError, r"Add: inputs must have the same shape, got \(2, 3\), \(2, 4\)"):
+        Add()([torch.zeros(2, 3), torch.zeros(2, 4)])
+
+
+def test_concatenate_of_a_single_tensor_says_how_to_call_it():
+    with raises(ValueError, r"Concatenate: expected a list of at least 2 inputs.*Concatenate\(\)\(\[a, b\]\)"):
+        Concatenate()(torch.zeros(2, 3))
+
+
+def test_reshape_with_two_unknown_sizes_is_refused():
+    with raises(ValueError, r"Reshape: at most one entry of target_shape may be -1, got \(-1, -1\)"):
+        Reshape((-1, -1))
+
+
+def test_input_with_negative_size_is_refused():
+    with raises(ValueError, r"Input: .*positive.*got \(-1, 3\)"):
+        Input(shape=(-1, 3))
+
+
+# ================================================================ argument values
+def test_repeat_vector_zero_is_refused():
+    with raises(ValueError, r"RepeatVector: n must be a positive integer, got 0"):
+        RepeatVector(0)
+
+
+def test_dense_units_as_string_is_refused():
+    with raises(ValueError, r"Dense: units must be a positive integer, got '3'"):
+        Dense("3")
+
+
+def test_dropout_negative_rate_is_refused():
+    with raises(ValueError, r"Dropout: rate must be a number in \[0, 1\), got -0.1"):
+        Dropout(-0.1)
+
+
+def test_embedding_with_empty_vocabulary_is_refused():
+    with raises(ValueError, r"Embedding: input_dim must be a positive integer, got 0"):
+        Embedding(0, 3)
+
+
+def test_unknown_dtype_lists_the_valid_ones():
+    with raises(ValueError, r"Dense: dtype must be one of float32, .*got 'int8'"):
+        Dense(3, dtype="int8")
+
+
+# ================================================================ unknown names suggest the closest ones
+def test_unknown_activation_layer_name_suggests_sigmoid():
+    with raises(ValueError, r"Activation: unknown activation 'sigmod'\. Did you mean 'sigmoid'"):
+        Activation("sigmod")
+
+
+def test_unknown_initializer_suggests_the_closest():
+    with raises(ValueError, r"unknown initializer 'he_normall'\. Did you mean 'he_normal'"):
+        Dense(3, kernel_initializer="he_normall")
+
+
+def test_unknown_loss_name_suggests_the_closest():
+    from seqlayers.training import losses
+    with raises(ValueError, r"unknown loss 'mean_sqared_error'\. Did you mean 'mean_squared_error'"):
+        losses.get("mean_sqared_error")
+
+
+# ================================================================ y shapes that do not fit the loss
+def _probs(*shape):
+    return torch.softmax(torch.zeros(*shape), -1)
+
+
+def test_one_hot_targets_with_sparse_loss_suggest_categorical():
+    from seqlayers.training import losses
+    with raises(ValueError, r"y_true of shape \(2, 3, 4\) looks one-hot.*expects integer class ids of shape "
+                            r"\(2, 3\)\. Use loss='categorical_crossentropy'.*y.argmax\(-1\)"):
+        losses.get("sparse_categorical_crossentropy")(torch.eye(4)[torch.zeros(2, 3, dtype=torch.long)], _probs(2, 3, 4))
+
+
+def test_class_ids_with_categorical_loss_suggest_sparse():
+    from seqlayers.training import losses
+    with raises(ValueError, r"y_true of shape \(2, 3\) looks like integer class ids.*one-hot targets of the "
+                            r"output's shape \(2, 3, 4\)\. Use loss='sparse_categorical_crossentropy'"):
+        losses.get("categorical_crossentropy")(torch.zeros(2, 3, dtype=torch.long), _probs(2, 3, 4))
+
+
+def test_targets_missing_the_time_axis_name_both_shapes():
+    from seqlayers.training import losses
+    with raises(ValueError, r"mean_squared_error: y_true of shape \(2, 1\) does not match the model output of shape \(2, 3\)"):
+        losses.get("mse")(torch.zeros(2, 1), torch.zeros(2, 3, 1))
+
+
+def test_class_id_beyond_the_output_size_says_how_many_units():
+    from seqlayers.training import losses
+    with raises(ValueError, r"class id 7 is outside 0\.\.3 \(the model outputs 4 classes\)"):
+        losses.get("sparse_categorical_crossentropy")(torch.full((2, 3), 7), _probs(2, 3, 4))
+
+
+def test_fractional_sparse_targets_are_refused():
+    from seqlayers.training import losses
+    with raises(ValueError, r"y_true holds non-integer values; sparse targets are class ids"):
+        losses.get("sparse_categorical_crossentropy")(torch.full((2, 3), 1.5), _probs(2, 3, 4))
+
+
+# ================================================================ configs with missing or extra fields
+def test_layer_config_with_missing_field_names_it():
+    with raises(TypeError, r"Dense: missing a required argument: 'units'"):
+        Dense.from_config({"name": "x"})
+
+
+def test_layer_config_with_extra_field_names_it_and_lists_valid_ones():
+    with raises(TypeError, r"Dense: unexpected keyword argument 'bogus'\. Valid arguments: units, activation"):
+        Dense.from_config({"units": 3, "bogus": 1})
+
+
+# ================================================================ data readers
+def test_conllu_with_spaces_instead_of_tabs_names_file_and_line(tmp_path):
+    from seqlayers.data import read_conllu
+    p = tmp_path / "bad.conllu"
+    p.write_text("# sent_id = 1\n1 The the DET DT _ 2 det _ _\n\n", encoding="utf-8")
+    with raises(ValueError, r"bad.conllu:2: expected 10 tab-separated CoNLL-U columns, got 1.*tabs, not spaces"):
+        read_conllu(p)
+
+
+def test_conllu_empty_file_is_refused(tmp_path):
+    from seqlayers.data import read_conllu
+    p = tmp_path / "empty.conllu"
+    p.write_text("", encoding="utf-8")
+    with raises(ValueError, r"empty.conllu: no sentences found"):
+        read_conllu(p)
+
+
+def test_snips_tags_that_do_not_match_tokens_name_the_line(tmp_path):
+    from seqlayers.data import read_snips_split
+    (tmp_path / "seq.in").write_text("play some jazz\n", encoding="utf-8")
+    (tmp_path / "seq.out").write_text("O O\n", encoding="utf-8")
+    (tmp_path / "label").write_text("PlayMusic\n", encoding="utf-8")
+    with raises(ValueError, r"seq.out:1: 2 tags for the 3 tokens of seq.in line 1"):
+        read_snips_split(tmp_path)
+
+
+def test_dialogue_jsonl_that_is_not_json_names_the_line(tmp_path):
+    from seqlayers.data import read_dialogues
+    p = tmp_path / "d.jsonl"
+    p.write_text('{"turns": [{"user": "hi", "system_acts": ["GREET"]}]}\n{oops\n', encoding="utf-8")
+    with raises(ValueError, r"d.jsonl:2: not valid JSON"):
+        read_dialogues(p)
+
+
+def test_csv_with_a_text_value_names_line_and_column(tmp_path):
+    from seqlayers.data.csv_reader import read_numeric_csv
+    p = tmp_path / "s.csv"
+    p.write_text("date,OT\n2020,1.0\n2021,n/a\n", encoding="utf-8")
+    with raises(ValueError, r"s.csv, line 3, column 'OT': 'n/a' is not a number"):
+        read_numeric_csv(p)
+
+
+def test_csv_with_an_unknown_column_lists_the_existing_ones(tmp_path):
+    from seqlayers.data.csv_reader import read_numeric_csv
+    p = tmp_path / "s.csv"
+    p.write_text("date,OT\n2020,1.0\n", encoding="utf-8")
+    with raises(ValueError, r"has no column 'HUFL'\. Columns in the file: date, OT"):
+        read_numeric_csv(p, columns=["HUFL"])
