@@ -3,5 +3,6 @@ from .base import InputSpec, Layer, LAYER_REGISTRY, get_mask, register_layer, se
 from .core import Activation, Dense, Dropout, Lambda
 from .embedding import Embedding, Masking
 from .merging import Add, Concatenate
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .reshaping import Flatten, RepeatVector, Reshape
 from .wrappers import TimeDistributed, TimeDistributedDense

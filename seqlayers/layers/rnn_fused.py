@@ -1,0 +1,98 @@
+"""The fused fast paths of the recurrent layers: one call to torch's LSTM/GRU/RNN kernel.
+
+``torch._VF.lstm`` / ``gru`` / ``rnn_tanh`` / ``rnn_relu`` (oneDNN on CPU, cuDNN on GPU) are called
+directly with the cell's own parameters as flat weights, ``batch_first=True``, so nothing is copied
+or permuted per call (the cells store their weights in torch's layout; see ``recurrent.py``).
+
+Right-padded masks (``mask[b]`` = the first ``len_b`` steps) stay on the fused kernel, without
+packing: the kernel runs over all ``T`` steps and the Keras result is recovered afterwards:
+
+* outputs at ``t >= len_b`` become the output at ``len_b - 1`` (or zeros with
+  ``zero_output_for_mask``), and the final ``h`` is gathered at ``len_b - 1``;
+* the LSTM's final ``c`` cannot be gathered (the kernel returns only the last one), so the input
+  gets one extra feature ``is_pad`` (1.0 at padded steps) whose constant kernel column adds
+  ``-1e4`` to the input gate and ``+1e4`` to the forget gate. In float32 ``sigmoid(-1e4) == 0.0``
+  and ``sigmoid(1e4) == 1.0`` exactly, so ``c`` is frozen bit for bit at padded steps, and so is
+  its gradient (``d sigmoid = s (1 - s) = 0``);
+* ``go_backwards`` reverses each sequence within its own length (one gather, as flax's
+  ``flip_sequences``), runs forward, and maps the result back to Keras's order.
+"""
+from __future__ import annotations
+
+import torch
+
+from .rnn_masks import gather_steps, reverse_index
+
+_KERNELS = {"lstm": torch._VF.lstm, "gru": torch._VF.gru, "rnn_tanh": torch._VF.rnn_tanh,
+            "rnn_relu": torch._VF.rnn_relu}
+
+PAD_GATE = 1e4  # sigmoid(+-1e4) is exactly 1.0 / 0.0 in float32 (and in float16/bfloat16)
+
+
+def run_kernel(cell, x, states, train: bool, pad=None):
+    """Run the cell's fused kernel over ``x`` (B, T, F) from ``states``; ``(out, final_states)``.
+
+    ``pad`` (B, T) bool: for an LSTM, freeze ``c`` at padded steps (the ``is_pad`` feature trick).
+    """
+    weights = cell.flat_weights()
+    kind = cell.kernel_name
+    if kind == "lstm":
+        h0, c0 = states
+        if pad is not None:
+            x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): is_pad feature
+            weights = [torch.cat([weights[0], cell.pad_column.to(weights[0].dtype)], dim=1)] + weights[1:]
+        out, h, c = _KERNELS[kind](x, (h0[None].contiguous(), c0[None].contiguous()), weights,
+                                   cell.use_bias, 1, 0.0, train, False, True)
+        return out, [h[0], c[0]]
+    out, h = _KERNELS[kind](x, states[0][None].contiguous(), weights, cell.use_bias, 1, 0.0, train, False, True)
+    return out, [h[0]]
+
+
+def run_dense(cell, x, states, train, go_backwards, time_order):
+    """No mask: one kernel call. Returns ``(sequence, last_output, final_states)``.
+
+    The sequence is in processing order (reversed for ``go_backwards``, as Keras returns it), or
+    in time order when ``time_order`` (what ``Bidirectional`` wants).
+    """
+    xs = x.flip(1) if go_backwards else x  # (B, T, F), processing order
+    out, final = run_kernel(cell, xs, states, train)
+    seq = out.flip(1) if (go_backwards and time_order) else out
+    return seq, final[0], final
+
+
+def run_right_padded(cell, x, states, train, mask, lengths, go_backwards, zero_output, time_order, need_seq):
+    """Right-padded mask on the fused kernel, recovered to Keras's exact result.
+
+    Keras's semantics (processing order = reversed input for ``go_backwards``): a masked step keeps
+    the states and outputs the previous output (zeros before the first valid step), or zeros with
+    ``zero_output_for_mask``; the last output is the output of the last processed step.
+    """
+    B, T, _ = x.shape
+    idx = None
+    if go_backwards:
+        idx = reverse_index(lengths, T)  # (B, T): each sequence reversed within its length
+        x = gather_steps(x, idx)
+    out, final = run_kernel(cell, x, states, train, pad=~mask)  # out (B, T, H): valid at t < len_b
+    H = out.shape[-1]
+    last_step = (lengths - 1).clamp(min=0)  # (B,)
+    h_last = out.gather(1, last_step[:, None, None].expand(B, 1, H))[:, 0]  # (B, H): output at len_b - 1
+    empty = (lengths == 0)[:, None]  # (B, 1): fully masked sequences keep their initial state
+    final = [torch.where(empty, states[0], h_last)] + final[1:]
+    zero = h_last.new_zeros(())
+    h_valid = torch.where(empty, zero, h_last)  # Keras's output after the last valid step
+    if go_backwards or not zero_output:
+        last = h_valid  # backwards, the last processed step is t = 0, valid whenever len_b > 0
+    else:
+        last = torch.where(mask[:, -1:], h_last, zero)  # zero_output_for_mask: zero if step T-1 is padding
+    if not need_seq:
+        return None, last, final
+    m = mask[..., None]  # (B, T, 1)
+    if not go_backwards:
+        seq = torch.where(m, out, zero if zero_output else h_valid[:, None, :])
+    elif time_order:
+        seq = torch.where(m, gather_steps(out, idx), zero)  # back into time order; padding -> zeros
+    else:
+        # Keras's reversed order: the padding comes first (zeros), then the run's valid steps
+        shift = (torch.arange(T, device=x.device)[None, :] - (T - lengths)[:, None]).clamp(min=0)  # (B, T)
+        seq = torch.where(mask.flip(1)[..., None], gather_steps(out, shift), zero)
+    return seq, last, final
