@@ -59,3 +59,19 @@ def unknown_name_error(kind: str, name, valid: Iterable[str], where: str | None 
         msg += " Did you mean " + " or ".join(repr(v) for v in near) + "?"
     msg += " Valid names: " + ", ".join(valid) + "."
     return ValueError(msg)
+
+
+def require_utf8(path) -> None:
+    """Raise a ValueError naming ``path``, the line and the byte when the file is not UTF-8 text.
+
+    Readers call this before parsing so that a file in another encoding fails with its name and line
+    rather than with a bare ``UnicodeDecodeError``.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}: "
+                         f"{e.reason}). Save the file as UTF-8, e.g. iconv -f latin1 -t utf-8.") from None

@@ -17,6 +17,8 @@ from pathlib import Path
 from conllu import parse_token_and_metadata
 from conllu.exceptions import ParseException
 
+from ..errors import require_utf8
+
 #: the columns a tagger may learn (CoNLL-U names)
 TAG_COLUMNS = ("upos", "xpos", "deprel")
 _ID = re.compile(r"^(\d+|\d+-\d+|\d+\.\d+)$")
@@ -81,6 +83,7 @@ def read_conllu(path, column: str = "upos") -> list[TaggedSentence]:
     sentences: list[TaggedSentence] = []
     block: list[tuple[int, str]] = []
     start = 1
+    require_utf8(path)
     with open(path, encoding="utf-8") as f:
         for lineno, raw in enumerate(f, 1):
             line = raw.rstrip("\r\n")

@@ -11,12 +11,15 @@ import os
 
 import numpy as np
 
+from ..errors import require_utf8
+
 
 def read_header(path: str | os.PathLike) -> list[str]:
     """The column names on the first line of ``path``."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"CSV file {path!r} does not exist.")
+    require_utf8(path)
     with open(path, newline="", encoding="utf-8") as f:
         header = next(csv.reader(f), None)
     if not header or all(not h.strip() for h in header):

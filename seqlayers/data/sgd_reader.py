@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import require_utf8
+
 _ACT = re.compile(r"^([A-Z_]+)(\(([^()]*)\))?$")
 
 
@@ -69,6 +71,7 @@ def read_dialogues(path, limit: int | None = None) -> list[Dialogue]:
     """
     path = Path(path)
     out: list[Dialogue] = []
+    require_utf8(path)
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if limit is not None and len(out) >= limit:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import require_utf8
+
 FILES = ("seq.in", "seq.out", "label")
 
 
@@ -43,6 +45,7 @@ def read_snips_split(folder) -> list[SlotExample]:
                                 f"(tokens), seq.out (BIO tags) and label (intent), one utterance a line.")
     lines = {}
     for name in FILES:
+        require_utf8(folder / name)
         with open(folder / name, encoding="utf-8") as f:
             lines[name] = [line.rstrip("\r\n") for line in f]
         while lines[name] and lines[name][-1].strip() == "":  # trailing blank lines

@@ -264,3 +264,11 @@ def test_csv_with_an_unknown_column_lists_the_existing_ones(tmp_path):
     p.write_text("date,OT\n2020,1.0\n", encoding="utf-8")
     with raises(ValueError, r"has no column 'HUFL'\. Columns in the file: date, OT"):
         read_numeric_csv(p, columns=["HUFL"])
+
+
+def test_reader_given_a_latin1_file_names_file_line_and_encoding(tmp_path):
+    from seqlayers.data import read_conllu
+    p = tmp_path / "latin1.conllu"
+    p.write_bytes("1\tcaf\xe9\tcaf\xe9\tNOUN\tNN\t_\t0\troot\t_\t_\n".encode("latin1"))
+    with raises(ValueError, r"latin1.conllu:1: not UTF-8 text \(byte 0xe9 at offset 5.*Save the file as UTF-8"):
+        read_conllu(p)
