@@ -1,0 +1,54 @@
+"""``seqlayers train TASK ...`` and ``seqlayers predict DIR INPUT``.
+
+Each task is a module in ``TASK_MODULES`` with
+
+* ``NAME`` (the sub-command) and ``HELP`` (one line);
+* ``add_arguments(parser)`` and ``run(args) -> int`` (train, evaluate, write the report);
+* optionally ``predict(out_dir, config, input_path, args) -> int`` for ``seqlayers predict``.
+
+Add one line to ``TASK_MODULES`` for a new task.
+"""
+from __future__ import annotations
+
+import importlib
+
+#: modules that provide a ``seqlayers train`` task; add one line per task
+TASK_MODULES = [
+    "seqlayers.tasks.tagger",
+    "seqlayers.tasks.slots",
+    "seqlayers.tasks.dialogue",
+]
+
+
+def _modules():
+    return [importlib.import_module(name) for name in TASK_MODULES]
+
+
+def _predict(args) -> int:
+    from .common import load_task
+
+    task, config = load_task(args.dir)
+    for mod in _modules():
+        if mod.NAME == task:
+            if not hasattr(mod, "predict"):
+                raise ValueError(f"seqlayers predict: the {task!r} task has no predict step.")
+            return mod.predict(args.dir, config, args.input, args)
+    raise ValueError(f"seqlayers predict: {args.dir} holds a model of task {task!r}, which this version does "
+                     f"not know (known: {', '.join(m.NAME for m in _modules())}).")
+
+
+def register(sub) -> None:
+    train = sub.add_parser("train", help="train a model on real files and write a report")
+    tasks = train.add_subparsers(dest="task", metavar="TASK")
+    tasks.required = True
+    for mod in _modules():
+        p = tasks.add_parser(mod.NAME, help=mod.HELP, description=mod.__doc__.split("\n\n")[0] if mod.__doc__ else None)
+        mod.add_arguments(p)
+        p.set_defaults(func=mod.run)
+
+    pred = sub.add_parser("predict", help="apply a model trained by `seqlayers train` to a file")
+    pred.add_argument("dir", help="the --out folder of the training run")
+    pred.add_argument("input", help="input file (for the tagger: pre-tokenized text, one sentence a line)")
+    pred.add_argument("--output", default=None, help="write here instead of stdout")
+    pred.add_argument("--batch-size", type=int, default=64)
+    pred.set_defaults(func=_predict)

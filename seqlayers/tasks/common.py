@@ -1,0 +1,278 @@
+"""What every training task shares: the output folder, seeding, resumable fitting, saving the
+model with what is needed to use it again, and the JSON + Markdown report.
+
+A task's output folder holds:
+
+* ``task.json``: the task name, its hyperparameters and vocabularies (enough to rebuild the model);
+* ``weights.safetensors``: the trained weights (no pickle: loading never runs code);
+* ``model.seqlayers`` when ``seqlayers.io`` can save whole models;
+* ``backup/``: the training state while training runs (``BackupAndRestore``); rerunning the same
+  command after an interruption resumes from the last finished epoch;
+* ``report.json`` and ``report.md``: the figures.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+TASK_FILE = "task.json"
+WEIGHTS_FILE = "weights.safetensors"
+
+
+# ------------------------------------------------------------------ arguments every task takes
+def add_common_arguments(parser, *, epochs: int, batch_size: int, patience: int = 3) -> None:
+    """``--out``, ``--epochs``, ``--batch-size``, ``--seed``, ``--patience``, ``--threads``, ``--quiet``."""
+    parser.add_argument("--out", required=True, help="output folder (model, report, training backup)")
+    parser.add_argument("--epochs", type=int, default=epochs, help=f"most epochs to train (default {epochs})")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"default {batch_size}")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--patience", type=int, default=patience,
+                        help=f"early stopping: epochs without improvement on dev (default {patience})")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def progress(args, message: str) -> None:
+    """One line of progress on stderr (tasks are CLI jobs; the library itself does not print)."""
+    if not getattr(args, "quiet", False):
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def setup(args) -> Path:
+    """Create the output folder, seed every generator, set the thread count; returns the folder."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    set_seed(args.seed)
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    return out
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# ------------------------------------------------------------------ batches of similar length
+def _pad_stack(arrays: list[np.ndarray]) -> torch.Tensor:
+    """Stack arrays of different sizes, padding every axis with 0 to the batch's largest size."""
+    shape = tuple(max(a.shape[d] for a in arrays) for d in range(arrays[0].ndim))
+    out = np.zeros((len(arrays),) + shape, dtype=arrays[0].dtype)
+    for i, a in enumerate(arrays):
+        out[(i,) + tuple(slice(0, s) for s in a.shape)] = a
+    return torch.from_numpy(out)
+
+
+class _BucketSampler(torch.utils.data.Sampler):
+    """Batches of indices of similar length; with ``shuffle`` the lengths get noise and the batch
+    order is shuffled anew each epoch (from ``seed`` and the epoch number: reproducible)."""
+
+    def __init__(self, lengths, batch_size: int, shuffle: bool, seed: int):
+        self.lengths = np.asarray(lengths, dtype=np.float64)
+        self.batch_size, self.shuffle, self.seed, self.epoch = batch_size, shuffle, seed, 0
+
+    def __len__(self):
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed + self.epoch)
+        self.epoch += 1
+        keys = self.lengths + (rng.uniform(0, 2, len(self.lengths)) if self.shuffle else 0)
+        order = np.argsort(keys, kind="stable")
+        batches = [order[i:i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)]
+        if self.shuffle:
+            rng.shuffle(batches)
+        return iter(batches)
+
+
+def bucketed_loader(xs: list[list[np.ndarray]], y, batch_size: int, shuffle: bool = False, seed: int = 0):
+    """A DataLoader of ``((x_1, ..., x_k), y)`` batches, each padded only to its own longest sample.
+
+    Args:
+        xs: one list per model input, holding one array per sample (first axis = time, any other
+            axes, e.g. ``(T_i, W)`` character ids); padding is 0 (pair with ``mask_zero=True``).
+        y: the targets, one array per sample (padded the same way), or a list of such lists for a
+            model with several outputs.
+        batch_size / shuffle / seed: as for ``fit``; samples of similar length share a batch.
+    """
+    n = len(xs[0])
+    multi_y = isinstance(y, (list, tuple)) and len(y) and isinstance(y[0], (list, tuple))
+    ys = list(y) if multi_y else [y]
+
+    def collate(idx_list):
+        idx = idx_list  # the sampler yields batches of indices; the dataset is just range(n)
+        x = [_pad_stack([inp[i] for i in idx]) for inp in xs]
+        t = [_pad_stack([np.asarray(out[i]) for i in idx]) for out in ys]
+        return (x if len(x) > 1 else x[0]), (t if multi_y else t[0])
+
+    lengths = [len(a) for a in xs[0]]
+    return torch.utils.data.DataLoader(range(n), batch_sampler=_BucketSampler(lengths, batch_size, shuffle, seed),
+                                       collate_fn=collate)
+
+
+def predict_grouped(model, xs: list[list[np.ndarray]], batch_size: int = 64, group: int = 512) -> list:
+    """``model.predict`` over per-sample arrays (as for ``bucketed_loader``), samples of similar
+    length padded together; returns, per model output, one array per sample, cut back to its length
+    on the time axis (outputs without a time axis are returned whole)."""
+    n = len(xs[0])
+    order = sorted(range(n), key=lambda i: len(xs[0][i]))
+    results: list[list] | None = None
+    was_training = model.training
+    model.eval()
+    for start in range(0, n, group):
+        idx = order[start:start + group]
+        x = [_pad_stack([inp[i] for i in idx]).numpy() for inp in xs]
+        y = model.predict(x if len(x) > 1 else x[0], batch_size=batch_size, verbose=0)
+        outs = [np.asarray(o) for o in y] if isinstance(y, (list, tuple)) else [np.asarray(y)]
+        if results is None:
+            results = [[None] * n for _ in outs]
+        T = x[0].shape[1] if x[0].ndim > 1 else None
+        for k, o in enumerate(outs):
+            timed = T is not None and o.ndim >= 2 and o.shape[1] == T
+            for j, i in enumerate(idx):
+                results[k][i] = o[j, :len(xs[0][i])] if timed else o[j]
+    model.train(was_training)
+    return results or []
+
+
+# ------------------------------------------------------------------ training
+def fit_resumable(model, x, y, *, out, args, validation_data, monitor: str = "val_loss", mode: str = "auto",
+                  name: str = "model", **fit_kwargs) -> dict:
+    """``model.fit`` with early stopping on dev (best weights restored), resumable.
+
+    While it trains, ``out/backup_<name>`` holds the training state (``BackupAndRestore``): rerunning
+    the command after an interruption resumes from the last finished epoch. When it has finished,
+    ``out/<name>.safetensors`` and ``out/<name>.history.json`` hold the result and a rerun loads
+    them instead of training again (so a task with several models resumes model by model).
+    Returns the history as ``{metric: [value per epoch]}``.
+    """
+    from safetensors.torch import load_file, save_file
+
+    from ..training.callbacks import BackupAndRestore, EarlyStopping
+
+    out = Path(out)
+    done_weights, done_history = out / f"{name}.safetensors", out / f"{name}.history.json"
+    if done_weights.is_file() and done_history.is_file():
+        progress(args, f"{name}: already trained, loading {done_weights}")
+        model.load_state_dict(load_file(str(done_weights)))
+        return json.loads(done_history.read_text())
+    callbacks = [
+        BackupAndRestore(backup_dir=str(out / f"backup_{name}")),
+        EarlyStopping(monitor=monitor, mode=mode, patience=args.patience, restore_best_weights=True),
+    ]
+    loader = isinstance(x, torch.utils.data.DataLoader)  # it makes its own batches
+    history = model.fit(x, y, batch_size=None if loader else args.batch_size, epochs=args.epochs,
+                        validation_data=validation_data, callbacks=callbacks, verbose=0 if args.quiet else 1,
+                        **fit_kwargs)
+    history = history_dict(history)
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(done_weights))
+    done_history.write_text(json.dumps(history))
+    return history
+
+
+def history_dict(history) -> dict:
+    """The per-epoch figures of a fit as plain lists (for the JSON report)."""
+    h = getattr(history, "history", history) or {}
+    return {k: [float(v) for v in vals] for k, vals in h.items()}
+
+
+# ------------------------------------------------------------------ saving and loading
+def save_task(out, model, task: str, config: dict) -> None:
+    """Write ``task.json`` (task name + config with vocabularies) and the weights."""
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    with open(out / TASK_FILE, "w", encoding="utf-8") as f:
+        json.dump({"task": task, "config": config}, f)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(out / WEIGHTS_FILE))
+    try:  # the whole model in seqlayers's own format, when seqlayers.io provides it
+        from ..io import saving  # noqa: F401
+    except ImportError:
+        return
+    try:
+        model.save(str(out / "model.seqlayers"))
+    except Exception as e:  # the weights file above is enough for `seqlayers predict`
+        print(f"note: model.save failed ({type(e).__name__}: {e}); weights are in {WEIGHTS_FILE}",
+              file=sys.stderr)
+
+
+def load_task(out) -> tuple[str, dict]:
+    """``(task name, config)`` from an output folder written by ``save_task``."""
+    path = Path(out) / TASK_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; give the --out folder of a finished `seqlayers train` run.")
+    with open(path, encoding="utf-8") as f:
+        d = json.load(f)
+    return d["task"], d["config"]
+
+
+def load_weights(out, model) -> None:
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(Path(out) / WEIGHTS_FILE)))
+    model.eval()
+
+
+# ------------------------------------------------------------------ reports
+def machine() -> str:
+    """The machine in words, for reports: CPU model, cores usable, torch threads."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu}, {cores} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
+def write_report(out, report: dict, title: str, rows: list[tuple[str, object]], notes: str = "") -> None:
+    """``report.json`` (everything) and ``report.md`` (a title, a two-column table of the headline
+    figures, notes)."""
+    out = Path(out)
+    report = dict(report, machine=report.get("machine", machine()))
+    with open(out / "report.json", "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    lines = [f"# {title}", "", "| figure | value |", "| --- | --- |"]
+    for name, value in rows:
+        lines.append(f"| {name} | {_fmt(value)} |")
+    lines += ["", f"Machine: {report['machine']}."]
+    if notes:
+        lines += ["", notes]
+    with open(out / "report.md", "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.2f}"
+    return str(v)
+
+
+class Stopwatch:
+    """Wall time since creation, in seconds."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self.start
+
+
+__all__ = [
+    "Stopwatch", "add_common_arguments", "bucketed_loader", "predict_grouped", "fit_resumable", "history_dict", "load_task", "load_weights",
+    "machine", "progress", "save_task", "set_seed", "setup", "write_report",
+]

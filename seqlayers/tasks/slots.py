@@ -1,0 +1,159 @@
+"""Joint slot filling and intent detection: ``seqlayers train slots`` (SNIPS / ATIS layout).
+
+One functional model, two outputs sharing one bidirectional encoder::
+
+    words (B, T) + chars (B, T, W) -> word and character features (as the tagger)    -> (B, T, F)
+    -> Bidirectional(LSTM(H, return_sequences=True))                                  -> (B, T, 2H)
+       |-> TimeDistributed(Dense(n_slot_tags, softmax))         "slots" (many-to-many) -> (B, T, n_tags)
+       |-> Bidirectional(LSTM(H)) -> Dense(n_intents, softmax)  "intent" (many-to-one) -> (B, n_intents)
+
+Slot F1 is computed on whole slots with conlleval's rules (``seqeval``'s default mode); sentence
+accuracy counts utterances whose every slot tag and intent are right.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data.conllu_reader import read_tokenized
+from ..data.snips_reader import read_snips
+from ..data.vocab import Vocabulary
+from . import common
+from .tagger import char_features, sample_arrays
+
+NAME = "slots"
+HELP = "joint slot filling (BIO tags) and intent detection, one model with two outputs"
+
+DEFAULTS = dict(word_dim=100, char_dim=32, char_units=32, units=128, dropout=0.3, max_word_len=16, min_count=1)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--data", required=True, help="folder with train/, valid/, test/ (seq.in, seq.out, label)")
+    p.add_argument("--units", type=int, default=DEFAULTS["units"], help="encoder BiLSTM units per direction")
+    p.add_argument("--char-units", type=int, default=DEFAULTS["char_units"],
+                   help="character BiLSTM units per direction (0: no character features)")
+    p.add_argument("--word-dim", type=int, default=DEFAULTS["word_dim"])
+    p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training utterances")
+    common.add_common_arguments(p, epochs=20, batch_size=32, patience=4)
+
+
+def build_model(config: dict):
+    from .. import LSTM, Bidirectional, Concatenate, Dense, Dropout, Embedding, Input, Model, TimeDistributed
+
+    words = Input(shape=(None,), dtype="int64", name="words")
+    feats = Embedding(config["n_words"], config["word_dim"], mask_zero=True, name="word_embedding")(words)
+    inputs = [words]
+    if config["char_units"]:
+        chars = Input(shape=(None, config["max_word_len"]), dtype="int64", name="chars")
+        inputs.append(chars)
+        feats = Concatenate(name="word_and_chars")(
+            [feats, char_features(chars, config["n_chars"], config["char_dim"], config["char_units"])])
+    h = Dropout(config["dropout"])(feats)
+    enc = Bidirectional(LSTM(config["units"], return_sequences=True), name="encoder")(h)
+    enc = Dropout(config["dropout"])(enc)
+    slots = TimeDistributed(Dense(config["n_tags"], activation="softmax"), name="slots")(enc)
+    summary = Bidirectional(LSTM(config["units"]), name="utterance")(enc)
+    intent = Dense(config["n_intents"], activation="softmax", name="intent")(summary)
+    return Model(inputs, [slots, intent], name="joint_slots_intent")
+
+
+def _vocabs(config) -> dict:
+    return {k: Vocabulary.from_dict(config[k]) for k in ("words", "chars", "tags", "intents") if config.get(k)}
+
+
+def predict_examples(model, sentences, config, vocabs, batch_size=64):
+    """``(slot tags, intent)`` for each utterance (a list of tokens)."""
+    safe = [s or ["."] for s in sentences]
+    tag_probs, intent_probs = common.predict_grouped(model, sample_arrays(safe, config, vocabs), batch_size)
+    tags = [vocabs["tags"].decode(p[:, 1:].argmax(-1) + 1)[:len(s)] for p, s in zip(tag_probs, sentences)]
+    intents = [vocabs["intents"].itos[int(p[1:].argmax()) + 1] for p in intent_probs]
+    return tags, intents
+
+
+def scores(gold_tags, gold_intents, tags, intents) -> dict:
+    """Slot precision/recall/F1 (conlleval rules), intent and sentence accuracy, in percent."""
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    n = len(gold_tags)
+    sentence_ok = sum(g == p and gi == pi for g, p, gi, pi in zip(gold_tags, tags, gold_intents, intents))
+    return {"slot_f1": 100 * f1_score(gold_tags, tags), "slot_precision": 100 * precision_score(gold_tags, tags),
+            "slot_recall": 100 * recall_score(gold_tags, tags),
+            "intent_accuracy": 100 * sum(a == b for a, b in zip(gold_intents, intents)) / n,
+            "sentence_accuracy": 100 * sentence_ok / n}
+
+
+def run(args) -> int:
+    import torch
+
+    clock = common.Stopwatch()
+    out = common.setup(args)
+    common.progress(args, f"reading {args.data}")
+    data = read_snips(args.data)
+    train = data["train"][:args.limit] if args.limit else data["train"]
+
+    words = Vocabulary.build(([w.lower() for w in e.tokens] for e in train), min_count=DEFAULTS["min_count"])
+    chars = Vocabulary.build((c for w in e.tokens for c in w) for e in train)
+    tags = Vocabulary.build((e.tags for e in train), unknown=False)
+    intents = Vocabulary.build(([e.intent] for e in train), unknown=False)
+    config = dict(DEFAULTS, word_dim=args.word_dim, char_units=args.char_units, units=args.units,
+                  dropout=args.dropout, n_words=len(words), n_chars=len(chars), n_tags=len(tags),
+                  n_intents=len(intents), words=words.to_dict(), chars=chars.to_dict(), tags=tags.to_dict(),
+                  intents=intents.to_dict())
+    vocabs = {"words": words, "chars": chars, "tags": tags, "intents": intents}
+    common.progress(args, f"{len(train)} training utterances, {len(words)} words, {len(tags) - 1} slot tags, "
+                          f"{len(intents) - 1} intents")
+
+    def loader(examples, shuffle):
+        # tags unseen in training (rare slots in dev/test) count as errors in scoring, not in the loss
+        xs = sample_arrays([e.tokens for e in examples], config, vocabs)
+        y_tags = [np.asarray([tags.stoi.get(t, tags.stoi["O"]) for t in e.tags], dtype=np.int64) for e in examples]
+        y_int = [np.asarray(intents.stoi.get(e.intent, 1), dtype=np.int64) for e in examples]
+        return common.bucketed_loader(xs, [y_tags, y_int], args.batch_size, shuffle=shuffle, seed=args.seed)
+
+    model = build_model(config)
+    model.compile(optimizer="adam", loss=["sparse_categorical_crossentropy", "sparse_categorical_crossentropy"],
+                  metrics=[["accuracy"], ["accuracy"]])
+    common.progress(args, f"training (at most {args.epochs} epochs)")
+    train_clock = common.Stopwatch()
+    history = common.fit_resumable(model, loader(train, True), None, out=out, args=args,
+                                   validation_data=loader(data["valid"], False), monitor="val_loss", mode="min")
+    train_seconds = train_clock()
+
+    report = {"task": NAME, "data": str(args.data),
+              "utterances": {k: len(v) for k, v in data.items()} | {"train_used": len(train)},
+              "config": {k: v for k, v in config.items() if k not in ("words", "chars", "tags", "intents")},
+              "args": {k: v for k, v in vars(args).items() if k != "func"},
+              "history": history, "train_seconds": train_seconds}
+    rows = []
+    for split in ("valid", "test"):
+        ex = data[split]
+        pred_tags, pred_int = predict_examples(model, [e.tokens for e in ex], config, vocabs, args.batch_size)
+        s = scores([e.tags for e in ex], [e.intent for e in ex], pred_tags, pred_int)
+        report[split] = s
+        rows += [(f"{split} slot F1", s["slot_f1"]), (f"{split} intent accuracy (%)", s["intent_accuracy"]),
+                 (f"{split} sentence accuracy (%)", s["sentence_accuracy"])]
+    common.save_task(out, model, NAME, config)
+    report["wall_seconds"] = clock()
+    rows += [("epochs run", len(report["history"].get("loss", []))), ("training time (s)", train_seconds),
+             ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
+    common.write_report(out, report, f"Slots + intent on {args.data}", rows,
+                        notes="Slot F1: whole slots, conlleval rules (seqeval default mode).")
+    common.progress(args, "test: " + " / ".join(f"{k}: {common._fmt(v)}" for k, v in rows[3:6]) + f"; report in {out}")
+    return 0
+
+
+def predict(out_dir, config, input_path, args) -> int:
+    """Slot tags and intent for pre-tokenized utterances: ``word/TAG ...<TAB>intent`` a line."""
+    sentences = read_tokenized(input_path)
+    model = build_model(config)
+    common.load_weights(out_dir, model)
+    tags, intents = predict_examples(model, sentences, config, _vocabs(config), args.batch_size)
+    text = "".join(" ".join(f"{w}/{t}" for w, t in zip(s, ts)) + f"\t{i}\n"
+                   for s, ts, i in zip(sentences, tags, intents))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    return 0

@@ -1,0 +1,238 @@
+"""Part-of-speech tagging of CoNLL-U treebanks: ``seqlayers train tagger``.
+
+The model (Plank et al. 2016's bi-LSTM tagger, without pretrained embeddings)::
+
+    words (B, T) -> Embedding(mask_zero)  -------------------------------------------> (B, T, D)
+    chars (B, T, W) -> Embedding(mask_zero) -> TimeDistributed(Bidirectional(LSTM(C))) -> (B, T, 2C)
+    concat -> Dropout -> Bidirectional(LSTM(H, return_sequences=True)) -> Dropout
+           -> TimeDistributed(Dense(n_tags, softmax))                                  -> (B, T, n_tags)
+
+Padding is id 0 everywhere and masked, so padded steps are skipped by the LSTMs and ignored by
+the loss and the accuracy. Early stopping watches dev accuracy.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..data.conllu_reader import TaggedSentence, read_conllu, read_tokenized
+from ..data.vocab import Vocabulary, char_ids
+from . import common
+
+NAME = "tagger"
+HELP = "part-of-speech tagger (words + character BiLSTM + BiLSTM) on CoNLL-U files"
+
+DEFAULTS = dict(word_dim=100, char_dim=32, char_units=32, units=128, dropout=0.3, max_word_len=16,
+                train_maxlen=64, min_count=2)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--train", required=True, help="training CoNLL-U file")
+    p.add_argument("--dev", required=True, help="development CoNLL-U file (early stopping)")
+    p.add_argument("--test", default=None, help="test CoNLL-U file (reported)")
+    p.add_argument("--column", default="upos", choices=["upos", "xpos"], help="the tag column (default upos)")
+    p.add_argument("--units", type=int, default=DEFAULTS["units"], help="sentence BiLSTM units per direction")
+    p.add_argument("--char-units", type=int, default=DEFAULTS["char_units"],
+                   help="character BiLSTM units per direction (0: no character features)")
+    p.add_argument("--word-dim", type=int, default=DEFAULTS["word_dim"])
+    p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training sentences")
+    common.add_common_arguments(p, epochs=12, batch_size=32, patience=2)
+
+
+# ------------------------------------------------------------------ model
+def char_features(char_input, n_chars: int, char_dim: int, char_units: int):
+    """Per-word character features: ``(B, T, W)`` ids -> ``(B, T, 2 * char_units)``.
+
+    The same Bidirectional LSTM reads every word's characters (TimeDistributed folds the words
+    into the batch); padded characters and padded words are masked.
+    """
+    from .. import LSTM, Bidirectional, Embedding, TimeDistributed
+
+    c = Embedding(n_chars, char_dim, mask_zero=True, name="char_embedding")(char_input)  # (B, T, W, C)
+    return TimeDistributed(Bidirectional(LSTM(char_units)), name="char_bilstm")(c)  # (B, T, 2C)
+
+
+def build_model(config: dict):
+    """The tagger from its config (vocabulary sizes and hyperparameters)."""
+    from .. import LSTM, Bidirectional, Concatenate, Dense, Dropout, Embedding, Input, Model, TimeDistributed
+
+    words = Input(shape=(None,), dtype="int64", name="words")
+    feats = Embedding(config["n_words"], config["word_dim"], mask_zero=True, name="word_embedding")(words)
+    inputs = [words]
+    if config["char_units"]:
+        chars = Input(shape=(None, config["max_word_len"]), dtype="int64", name="chars")
+        inputs.append(chars)
+        feats = Concatenate(name="word_and_chars")(
+            [feats, char_features(chars, config["n_chars"], config["char_dim"], config["char_units"])])
+    h = Dropout(config["dropout"])(feats)
+    h = Bidirectional(LSTM(config["units"], return_sequences=True), name="sentence_bilstm")(h)
+    h = Dropout(config["dropout"])(h)
+    tags = TimeDistributed(Dense(config["n_tags"], activation="softmax"), name="tags")(h)
+    return Model(inputs, tags, name="tagger")
+
+
+# ------------------------------------------------------------------ data
+def _split_long(sentences, maxlen):
+    """Cut training sentences longer than ``maxlen`` into pieces (less padding per batch)."""
+    out = []
+    for words, tags in sentences:
+        for i in range(0, len(words), maxlen):
+            out.append((words[i:i + maxlen], tags[i:i + maxlen]))
+    return out
+
+
+def sample_arrays(sentences: list[list[str]], config: dict, vocabs: dict) -> list[list[np.ndarray]]:
+    """Per-sentence input arrays: word ids ``(T_i,)`` and (with characters) char ids ``(T_i, W)``."""
+    words = vocabs["words"]
+    xs = [[np.asarray(words.encode(w.lower() for w in s), dtype=np.int64) for s in sentences]]
+    if config["char_units"]:
+        xs.append([char_ids([s], vocabs["chars"], config["max_word_len"])[0] for s in sentences])
+    return xs
+
+
+def predict_tags(model, sentences: list[list[str]], config: dict, vocabs: dict, batch_size: int = 64):
+    """The predicted tags of each sentence (lists of words)."""
+    safe = [s or ["."] for s in sentences]  # an empty line still gets a (dropped) prediction
+    probs = common.predict_grouped(model, sample_arrays(safe, config, vocabs), batch_size)[0]
+    return [vocabs["tags"].decode(p[:, 1:].argmax(-1) + 1)[:len(s)] for p, s in zip(probs, sentences)]
+
+
+def _vocabs(config) -> dict:
+    v = {"words": Vocabulary.from_dict(config["words"]), "tags": Vocabulary.from_dict(config["tags"])}
+    if config.get("chars"):
+        v["chars"] = Vocabulary.from_dict(config["chars"])
+    return v
+
+
+# ------------------------------------------------------------------ report pieces
+def confusion(gold: list[list[str]], pred: list[list[str]], labels: list[str]) -> np.ndarray:
+    index = {t: i for i, t in enumerate(labels)}
+    m = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for g, p in zip(gold, pred):
+        for a, b in zip(g, p):
+            m[index[a], index[b]] += 1
+    return m
+
+
+def plot_confusion(m: np.ndarray, labels: list[str], path, title: str) -> None:
+    """A heatmap of row-normalised counts (gold tag rows, predicted tag columns)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * n + 2), max(5, 0.45 * n + 1.5)))
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(n), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    ax.set_title(title)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                if m[i, j]:
+                    ax.text(j, i, f"{rates[i, j]:.2f}" if i == j else str(m[i, j]), ha="center", va="center",
+                            fontsize=5, color="white" if rates[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def accuracy(gold, pred) -> float:
+    n = sum(len(g) for g in gold)
+    ok = sum(a == b for g, p in zip(gold, pred) for a, b in zip(g, p))
+    return 100.0 * ok / max(n, 1)
+
+
+# ------------------------------------------------------------------ the command
+def run(args) -> int:
+    import torch
+
+    clock = common.Stopwatch()
+    out = common.setup(args)
+    common.progress(args, f"reading {args.train}, {args.dev}" + (f", {args.test}" if args.test else ""))
+    train = read_conllu(args.train, args.column)
+    if args.limit:
+        train = train[:args.limit]
+    dev = read_conllu(args.dev, args.column)
+    test = read_conllu(args.test, args.column) if args.test else None
+
+    words = Vocabulary.build(([w.lower() for w in s.words] for s in train), min_count=DEFAULTS["min_count"])
+    chars = Vocabulary.build((c for w in s.words for c in w) for s in train)
+    tags = Vocabulary.build((s.tags for s in train), unknown=False)
+    config = dict(DEFAULTS, word_dim=args.word_dim, char_units=args.char_units, units=args.units,
+                  dropout=args.dropout, column=args.column, n_words=len(words), n_chars=len(chars),
+                  n_tags=len(tags), words=words.to_dict(), chars=chars.to_dict(), tags=tags.to_dict())
+    vocabs = {"words": words, "chars": chars, "tags": tags}
+    common.progress(args, f"{len(train)} training sentences, {len(words)} words, {len(chars)} characters, "
+                          f"{len(tags) - 1} tags")
+
+    def loader(sents, shuffle):
+        unseen = sorted({t for s in sents for t in s.tags} - set(tags.labels))
+        if unseen:
+            raise ValueError(f"tag(s) {', '.join(unseen[:5])} occur in evaluation data but not in {args.train}.")
+        xs = sample_arrays([s.words for s in sents], config, vocabs)
+        y = [np.asarray(tags.encode(s.tags), dtype=np.int64) for s in sents]
+        return common.bucketed_loader(xs, y, args.batch_size, shuffle=shuffle, seed=args.seed)
+
+    pieces = [TaggedSentence(w, t) for w, t in _split_long([(s.words, s.tags) for s in train],
+                                                            config["train_maxlen"])]
+    train_data, dev_data = loader(pieces, True), loader(dev, False)
+
+    model = build_model(config)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    common.progress(args, f"training on {len(pieces)} pieces (at most {args.epochs} epochs)")
+    train_clock = common.Stopwatch()
+    history = common.fit_resumable(model, train_data, None, out=out, args=args, validation_data=dev_data,
+                                   monitor="val_accuracy", mode="max")
+    train_seconds = train_clock()
+
+    report = {"task": NAME, "column": args.column, "train": str(args.train), "dev": str(args.dev),
+              "test": str(args.test) if args.test else None, "sentences": {"train": len(train), "dev": len(dev)},
+              "config": {k: v for k, v in config.items() if k not in ("words", "chars", "tags")},
+              "args": {k: v for k, v in vars(args).items() if k != "func"},
+              "history": history, "train_seconds": train_seconds}
+    labels = tags.labels
+    rows = []
+    for split, sents in (("dev", dev), ("test", test)):
+        if sents is None:
+            continue
+        gold = [s.tags for s in sents]
+        pred = predict_tags(model, [s.words for s in sents], config, vocabs, args.batch_size)
+        acc = accuracy(gold, pred)
+        report[f"{split}_accuracy"] = acc
+        rows.append((f"{split} {args.column.upper()} accuracy (%)", acc))
+        m = confusion(gold, pred, labels)
+        report[f"{split}_confusion"] = {"labels": labels, "counts": m.tolist()}
+        if split == "test" or test is None:
+            plot_confusion(m, labels, out / "confusion.png", f"{args.column.upper()} confusion ({split}), "
+                                                             f"accuracy {acc:.2f}%")
+    common.save_task(out, model, NAME, config)
+    report["wall_seconds"] = clock()
+    rows += [("epochs run", len(report["history"].get("loss", []))), ("training time (s)", train_seconds),
+             ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
+    common.write_report(out, report, f"Tagger ({args.column.upper()}) on {Path(args.train).name}", rows,
+                        notes="Confusion heatmap: confusion.png (rows: gold tag, columns: predicted).")
+    common.progress(args, " / ".join(f"{k}: {common._fmt(v)}" for k, v in rows[:2]) + f"; report in {out}")
+    return 0
+
+
+def predict(out_dir, config, input_path, args) -> int:
+    """Tag pre-tokenized text (one sentence a line); writes ``word/TAG`` tokens, one sentence a line."""
+    sentences = read_tokenized(input_path)
+    model = build_model(config)
+    common.load_weights(out_dir, model)
+    tags = predict_tags(model, sentences, config, _vocabs(config), args.batch_size)
+    lines = [" ".join(f"{w}/{t}" for w, t in zip(s, ts)) for s, ts in zip(sentences, tags)]
+    text = "\n".join(lines) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    return 0
