@@ -13,6 +13,7 @@ from .layers import (
 )
 from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .models import Model, Sequential
+from .io import export_onnx, from_keras, load_model, register_function, to_keras
 from .symbolic import Input, InputLayer, SymbolicTensor
 
 __version__ = "0.1.0"
@@ -23,4 +24,5 @@ __all__ = [
     "SeqlayersError", "Sequential", "SymbolicTensor", "TimeDistributed", "TimeDistributedDense",
     "activations", "get_mask", "initializers", "register_layer",
     "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "SimpleRNN", "SimpleRNNCell",
+    "export_onnx", "from_keras", "load_model", "register_function", "to_keras",
 ]

@@ -1,0 +1,334 @@
+"""save_model / load_model: round trips give identical outputs; bad files raise ModelFileError."""
+import json
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+import seqlayers as sl
+from seqlayers.errors import ModelFileError
+from seqlayers.io import load_model, read_config, register_function, save_model
+
+
+def last_two_steps(x):
+    return x[:, -2:, :]
+
+
+register_function(last_two_steps)
+
+
+def double(x):  # deliberately NOT registered
+    return 2 * x
+
+
+@sl.register_layer
+class Scale(sl.Layer):
+    """A custom layer with one weight, registered for loading."""
+
+    def __init__(self, factor=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def build(self, input_shape):
+        self.w = torch.nn.Parameter(torch.full((input_shape[-1],), float(self.factor)))
+
+    def call(self, inputs):
+        return inputs * self.w
+
+
+def _recurrent(name):
+    return getattr(sl, name, None)
+
+
+def _same(a, b):
+    if isinstance(a, dict):
+        assert list(a) == list(b)
+        a, b = list(a.values()), list(b.values())
+    if isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _same(x, y)
+        return
+    assert a.shape == b.shape
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def _round_trip(model, tmp_path, inputs, suffix=".seqlayers"):
+    path = tmp_path / f"m{suffix}"
+    model.save(path) if hasattr(model, "save") else save_model(model, path)
+    loaded = load_model(path)
+    model.eval()
+    loaded.eval()
+    with torch.no_grad():
+        _same(model(inputs), loaded(inputs))
+    return loaded
+
+
+def _seq_models():
+    """(id, builder, input) for Sequential models covering each layer type."""
+    x3 = torch.randn(3, 6, 4)
+    ids = torch.randint(0, 9, (3, 6))
+    ids[0, 3:] = 0
+    out = [
+        ("dense-activation-dropout", lambda: sl.Sequential([sl.Dense(5, activation="tanh", input_shape=(6, 4)),
+                                                            sl.Activation("relu"), sl.Dropout(0.3),
+                                                            sl.Dense(2, use_bias=False)]), x3),
+        ("flatten-reshape-repeat", lambda: sl.Sequential([sl.Flatten(input_shape=(6, 4)), sl.Dense(6),
+                                                          sl.RepeatVector(3), sl.Reshape((9, 2))]), x3),
+        ("masking-timedistributed", lambda: sl.Sequential([sl.Masking(0.0, input_shape=(6, 4)),
+                                                           sl.TimeDistributed(sl.Dense(3)),
+                                                           sl.TimeDistributedDense(2, activation="sigmoid")]), x3),
+        ("embedding-lambda-custom", lambda: sl.Sequential([sl.Embedding(9, 4, mask_zero=True),
+                                                           sl.Lambda(last_two_steps), Scale(0.5)]), ids),
+        ("td-of-sequential", lambda: sl.Sequential([sl.TimeDistributed(sl.Sequential([sl.Dense(3), sl.Dense(2)]),
+                                                                       input_shape=(6, 4))]), x3),
+    ]
+    for name in ("SimpleRNN", "GRU", "LSTM"):
+        cls = _recurrent(name)
+        if cls is not None:
+            out.append((f"{name}-masked", lambda cls=cls: sl.Sequential([
+                sl.Embedding(9, 4, mask_zero=True), cls(5, return_sequences=True), cls(3)]), ids))
+    if _recurrent("Bidirectional") is not None and _recurrent("LSTM") is not None:
+        for mode in ("concat", "sum", "mul", "ave"):
+            out.append((f"bidirectional-{mode}", lambda mode=mode: sl.Sequential([
+                sl.Bidirectional(sl.LSTM(3, return_sequences=True), merge_mode=mode, input_shape=(6, 4))]), x3))
+    return out
+
+
+@pytest.mark.parametrize("builder,x", [(b, x) for _, b, x in _seq_models()], ids=[n for n, _, _ in _seq_models()])
+def test_sequential_round_trip_gives_identical_outputs(tmp_path, builder, x):
+    model = builder()
+    model.eval()
+    model(x)  # builds models without an input shape
+    loaded = _round_trip(model, tmp_path, x)
+    assert [type(l).__name__ for l in loaded.layers] == [type(l).__name__ for l in model.layers]
+    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+
+
+def test_functional_several_inputs_outputs_and_shared_layer(tmp_path):
+    a = sl.Input(shape=(6, 4), name="series")
+    b = sl.Input(shape=(None,), dtype="int64", name="tokens")
+    shared = sl.Dense(3, name="shared")
+    e = sl.Embedding(9, 4, mask_zero=True)(b)
+    ya = shared(a)
+    ye = shared(e)  # the same weights on two inputs
+    merged = sl.Concatenate(axis=1)([ya, ye])
+    total = sl.Add()([ya, sl.Dense(3)(a)])
+    model = sl.Model([a, b], {"merged": merged, "total": total, "flat": sl.Flatten()(ya)})
+    x = [torch.randn(2, 6, 4), torch.randint(0, 9, (2, 5))]
+    for suffix in (".seqlayers", ""):  # one zip file, and a folder
+        loaded = _round_trip(model, tmp_path, x, suffix)
+        assert isinstance(loaded(x), dict) and set(loaded(x)) == {"merged", "total", "flat"}
+        assert loaded.input_names == ["series", "tokens"]
+        # still shared after loading: one parameter set serves both calls
+        assert sum(1 for l in loaded.layers if l.name == "shared") == 1
+        assert len(list(loaded.parameters())) == len(list(model.parameters()))
+
+
+def test_single_layer_and_nested_model_round_trip(tmp_path):
+    layer = sl.Dense(3, activation="softmax")
+    x = torch.randn(4, 5)
+    layer(x)
+    _round_trip(layer, tmp_path, x)
+    inner = sl.Sequential([sl.Dense(4, input_shape=(5,)), sl.Activation("tanh")])
+    i = sl.Input(shape=(5,))
+    outer = sl.Model(i, sl.Dense(2)(inner(i)))
+    _round_trip(outer, tmp_path, x)
+
+
+def test_frozen_layer_stays_frozen(tmp_path):
+    model = sl.Sequential([sl.Dense(3, input_shape=(4,)), sl.Dense(1)])
+    model.layers[0].trainable = False
+    save_model(model, tmp_path / "m.seqlayers")
+    loaded = load_model(tmp_path / "m.seqlayers")
+    assert [p.requires_grad for p in loaded.parameters()] == [False, False, True, True]
+
+
+def test_config_is_plain_json_with_graph_references(tmp_path):
+    a = sl.Input(shape=(4,), name="x")
+    model = sl.Model(a, sl.Dense(2, name="out")(sl.Dense(3, name="hidden")(a)))
+    save_model(model, tmp_path / "m.seqlayers")
+    cfg = read_config(tmp_path / "m.seqlayers")
+    assert cfg["format_version"] == 1 and cfg["model"]["class_name"] == "Model"
+    layers = {l["name"]: l for l in cfg["model"]["config"]["layers"]}
+    assert layers["out"]["inbound_nodes"][0]["args"] == [{"__tensor__": ["hidden", 0, 0]}]
+    assert cfg["model"]["config"]["output_layers"] == {"__tensor__": ["out", 0, 0]}
+    with zipfile.ZipFile(tmp_path / "m.seqlayers") as zf:
+        assert sorted(zf.namelist()) == ["config.json", "model.safetensors"]
+
+
+def test_loading_never_unpickles(tmp_path, monkeypatch):
+    model = sl.Sequential([sl.Dense(2, input_shape=(3,))])
+    save_model(model, tmp_path / "m.seqlayers")
+
+    def refuse(*a, **k):
+        raise AssertionError("pickle used while loading")
+
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    load_model(tmp_path / "m.seqlayers")
+
+
+# ---------------------------------------------------------------- functions by reference
+def test_anonymous_lambda_is_refused_on_save_with_the_fix(tmp_path):
+    model = sl.Sequential([sl.Lambda(lambda x: x * 2, input_shape=(3,))])
+    with pytest.raises(ValueError, match=r"anonymous function.*def.*register_function"):
+        save_model(model, tmp_path / "m.seqlayers")
+    assert not (tmp_path / "m.seqlayers").exists()
+
+
+def test_unregistered_function_is_not_imported_on_load(tmp_path):
+    model = sl.Sequential([sl.Lambda(double, input_shape=(3,))])
+    save_model(model, tmp_path / "m.seqlayers")
+    with pytest.raises(ModelFileError, match=r"function '.*:double', which is not registered.*custom_objects"):
+        load_model(tmp_path / "m.seqlayers")
+    loaded = load_model(tmp_path / "m.seqlayers", custom_objects={"double": double})
+    x = torch.randn(2, 3)
+    torch.testing.assert_close(loaded(x), 2 * x)
+
+
+def test_unknown_layer_class_is_refused(tmp_path):
+    model = sl.Sequential([Scale(2.0, input_shape=(3,))])
+    save_model(model, tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    cfg["model"]["config"]["layers"][0]["class_name"] = "os.system"
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelFileError, match=r"unknown layer class 'os.system'.*register_layer"):
+        load_model(tmp_path / "m")
+
+
+def test_wrong_suffix_is_explained(tmp_path):
+    with pytest.raises(ValueError, match=r"ending in \.seqlayers.*to_keras"):
+        save_model(sl.Sequential([sl.Dense(1, input_shape=(2,))]), tmp_path / "m.keras")
+
+
+# ---------------------------------------------------------------- optimizer state
+def test_optimizer_state_round_trip(tmp_path):
+    model = sl.Sequential([sl.Dense(3, input_shape=(4,)), sl.Dense(1)])
+    model.optimizer = torch.optim.Adam(model.parameters(), lr=0.01, eps=1e-7)
+    for _ in range(2):
+        model.optimizer.zero_grad()
+        model(torch.randn(5, 4)).pow(2).mean().backward()
+        model.optimizer.step()
+    with pytest.raises(ValueError, match="no optimizer"):
+        save_model(sl.Sequential([sl.Dense(1, input_shape=(2,))]), tmp_path / "x.seqlayers", include_optimizer=True)
+    save_model(model, tmp_path / "m.seqlayers", include_optimizer=True)
+    loaded = load_model(tmp_path / "m.seqlayers")
+    a, b = model.optimizer.state_dict(), loaded.optimizer.state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    for i in a["state"]:
+        for k in a["state"][i]:
+            torch.testing.assert_close(a["state"][i][k], b["state"][i][k], rtol=0, atol=0)
+    # one more identical step on both gives identical weights
+    x = torch.randn(5, 4)
+    for m in (model, loaded):
+        m.optimizer.zero_grad()
+        m(x).pow(2).mean().backward()
+        m.optimizer.step()
+    _same(list(model.parameters()), list(loaded.parameters()))
+    assert getattr(load_model(tmp_path / "m.seqlayers", compile=False), "optimizer", None) is None
+
+
+# ---------------------------------------------------------------- damaged files
+@pytest.fixture(scope="module")
+def saved_bytes(tmp_path_factory):
+    path = tmp_path_factory.mktemp("saved") / "m.seqlayers"
+    model = sl.Sequential([sl.Dense(8, input_shape=(4,)), sl.Dense(2)])
+    save_model(model, path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.35, 0.5, 0.75, 0.95, 0.999])
+def test_truncated_file_raises_model_file_error(tmp_path, saved_bytes, fraction):
+    path = tmp_path / "t.seqlayers"
+    path.write_bytes(saved_bytes[: int(len(saved_bytes) * fraction)])
+    with pytest.raises(ModelFileError):
+        load_model(path)
+
+
+def test_flipped_bytes_raise_model_file_error_or_change_nothing(tmp_path, saved_bytes):
+    """Every flipped byte either is detected (ModelFileError) or touches only zip bookkeeping."""
+    reference = None
+    errors = 0
+    positions = sorted(set(np.linspace(0, len(saved_bytes) - 1, 61).astype(int)))
+    for pos in positions:
+        data = bytearray(saved_bytes)
+        data[pos] ^= 0xFF
+        path = tmp_path / "f.seqlayers"
+        path.write_bytes(bytes(data))
+        try:
+            model = load_model(path)
+        except ModelFileError:
+            errors += 1
+            continue
+        if reference is None:
+            ok = tmp_path / "ok.seqlayers"
+            ok.write_bytes(saved_bytes)
+            reference = load_model(ok)
+        _same(list(model.state_dict().values()), list(reference.state_dict().values()))
+    assert errors >= len(positions) * 0.8
+
+
+def _edit_config(tmp_path, saved_bytes, edit):
+    src = tmp_path / "src.seqlayers"
+    src.write_bytes(saved_bytes)
+    with zipfile.ZipFile(src) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    cfg = json.loads(files["config.json"])
+    edit(cfg)
+    files["config.json"] = json.dumps(cfg).encode()
+    out = tmp_path / "edited.seqlayers"
+    with zipfile.ZipFile(out, "w") as zf:
+        for n, d in files.items():
+            zf.writestr(n, d)
+    return out
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda c: c.update(format_version=2), r"format version 2.*reads version 1.*Upgrade"),
+    (lambda c: c.update(format_version="1"), r"format_version' must be an integer"),
+    (lambda c: c.update(format="keras"), r"not a seqlayers model file"),
+    (lambda c: c.pop("weights"), r"lacks field\(s\) \['weights'\]"),
+    (lambda c: c.update(surprise=1), r"unexpected field\(s\) \['surprise'\]"),
+    (lambda c: c["weights"].update(sha256="0" * 64), r"does not match the SHA-256"),
+    (lambda c: c["model"]["config"]["layers"][1]["config"].update(units=3), r"weight .* has shape \(8, 2\) in the file"),
+    (lambda c: c["model"]["config"]["layers"][0]["config"].update(units=9), r"layer 1: the saved layers do not fit together: Dense 'dense_1'.*with 8 at axis"),
+    (lambda c: c["model"]["config"]["layers"][0]["config"].update(unitz=9), r"unexpected keyword argument 'unitz'"),
+    (lambda c: c["model"]["config"].pop("layers"), r"lacks field\(s\) \['layers'\]"),
+    (lambda c: c["model"].update(extra=1), r"unexpected field\(s\) \['extra'\]"),
+])
+def test_bad_config_raises_model_file_error(tmp_path, saved_bytes, edit, match):
+    with pytest.raises(ModelFileError, match=match):
+        load_model(_edit_config(tmp_path, saved_bytes, edit))
+
+
+def test_folder_with_mismatched_weights_is_refused(tmp_path):
+    save_model(sl.Sequential([sl.Dense(2, input_shape=(3,))]), tmp_path / "m")
+    other = tmp_path / "o"
+    save_model(sl.Sequential([sl.Dense(2, input_shape=(3,))]), other)
+    os.replace(other / "model.safetensors", tmp_path / "m" / "model.safetensors")
+    with pytest.raises(ModelFileError, match="SHA-256"):
+        load_model(tmp_path / "m")
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "nothing.seqlayers")
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
+    model = sl.Sequential([sl.Dense(2, input_shape=(3,))])
+    path = tmp_path / "m.seqlayers"
+    save_model(model, path)
+    before = path.read_bytes()
+
+    def crash(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(sl.Sequential([sl.Dense(5, input_shape=(3,))]), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before  # the old file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.seqlayers"]
