@@ -11,7 +11,7 @@ from .layers import (
     Activation, Add, Concatenate, Dense, Dropout, Embedding, Flatten, InputSpec, Lambda, Layer, Masking,
     RepeatVector, Reshape, TimeDistributed, TimeDistributedDense, get_mask, register_layer,
 )
-from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from .layers import GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .models import Model, Sequential
 from .io import export_onnx, from_keras, load_model, register_function, to_keras
 from .symbolic import Input, InputLayer, SymbolicTensor
@@ -23,6 +23,6 @@ __all__ = [
     "InputSpec", "Lambda", "Layer", "Masking", "Model", "ModelFileError", "RepeatVector", "Reshape",
     "SeqlayersError", "Sequential", "SymbolicTensor", "TimeDistributed", "TimeDistributedDense",
     "activations", "get_mask", "initializers", "register_layer",
-    "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "SimpleRNN", "SimpleRNNCell",
+    "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "SimpleRNN", "SimpleRNNCell",
     "export_onnx", "from_keras", "load_model", "register_function", "to_keras",
 ]
