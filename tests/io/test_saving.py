@@ -40,6 +40,12 @@ class Scale(sl.Layer):
 
 
 def _recurrent(name):
+    if name == "Bidirectional":
+        try:
+            from seqlayers.layers.bidirectional import Bidirectional
+        except ImportError:
+            return None
+        return Bidirectional
     return getattr(sl, name, None)
 
 
@@ -92,9 +98,10 @@ def _seq_models():
             out.append((f"{name}-masked", lambda cls=cls: sl.Sequential([
                 sl.Embedding(9, 4, mask_zero=True), cls(5, return_sequences=True), cls(3)]), ids))
     if _recurrent("Bidirectional") is not None and _recurrent("LSTM") is not None:
-        for mode in ("concat", "sum", "mul", "ave"):
+        for mode in ("concat", "sum", "mul", "ave", None):
             out.append((f"bidirectional-{mode}", lambda mode=mode: sl.Sequential([
-                sl.Bidirectional(sl.LSTM(3, return_sequences=True), merge_mode=mode, input_shape=(6, 4))]), x3))
+                _recurrent("Bidirectional")(sl.LSTM(3, return_sequences=True), merge_mode=mode,
+                                            input_shape=(6, 4))]), x3))
     return out
 
 
@@ -126,6 +133,17 @@ def test_functional_several_inputs_outputs_and_shared_layer(tmp_path):
         # still shared after loading: one parameter set serves both calls
         assert sum(1 for l in loaded.layers if l.name == "shared") == 1
         assert len(list(loaded.parameters())) == len(list(model.parameters()))
+
+
+@pytest.mark.skipif(_recurrent("LSTM") is None, reason="recurrent layers not available")
+def test_encoder_decoder_with_initial_state_round_trip(tmp_path):
+    enc_in = sl.Input(shape=(None, 4))
+    dec_in = sl.Input(shape=(None, 3))
+    _, h, c = sl.LSTM(5, return_state=True)(enc_in)
+    seq = sl.LSTM(5, return_sequences=True)(dec_in, initial_state=[h, c])
+    gru = sl.GRU(2, reset_after=False, go_backwards=True)(seq)
+    model = sl.Model([enc_in, dec_in], [sl.TimeDistributed(sl.Dense(3))(seq), gru])
+    _round_trip(model, tmp_path, [torch.randn(2, 6, 4), torch.randn(2, 4, 3)])
 
 
 def test_single_layer_and_nested_model_round_trip(tmp_path):
