@@ -1,0 +1,106 @@
+"""``python -m benchmarks``: run the workloads (and the W1 scaling study), write tables, JSON and a plot.
+
+    python -m benchmarks                         # everything: 20 timed steps + 3 warm-up, scaling
+    python -m benchmarks --quick                 # a few steps, two scaling points: for development
+    python -m benchmarks --workload W4 --impl torch --impl seqlayers --impl keras-jax --no-scaling
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from . import report, scaling
+from .runner import IMPLEMENTATIONS, bench_python, run_one, select
+from .workloads import WORKLOADS
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("--workload", action="append", help="W1..W6, repeatable or comma-separated (default: all)")
+    p.add_argument("--impl", action="append",
+                   help="implementation, repeatable or comma-separated (default: all): "
+                        + ", ".join(i.name for i in IMPLEMENTATIONS))
+    p.add_argument("--quick", action="store_true", help="3 timed steps + 1 warm-up, 2 scaling points per sweep")
+    p.add_argument("--steps", type=int, default=None, help="timed steps per measurement (default 20, quick 3)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 3, quick 1)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: each library's own)")
+    p.add_argument("--no-scaling", action="store_true", help="skip the W1 scaling study")
+    p.add_argument("--scaling-only", action="store_true", help="run only the W1 scaling study")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
+    p.add_argument("--timeout", type=float, default=600, help="seconds allowed per subprocess")
+    return p.parse_args(argv)
+
+
+def _split(values):
+    return [v.strip() for x in values or [] for v in x.split(",") if v.strip()]
+
+
+def _short(rec):
+    if "train" not in rec:
+        return ("skipped: " + rec["skipped"]) if "skipped" in rec else "ERROR: " + str(rec.get("error"))
+    return (f"train {report.fmt_ms(rec['train'])} ms, infer {report.fmt_ms(rec['infer'])} ms "
+            f"({rec.get('wall_s', 0):.0f} s)")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    steps = args.steps or (3 if args.quick else 20)
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
+    workloads = [w.upper() for w in _split(args.workload)] or list(WORKLOADS)
+    bad = [w for w in workloads if w not in WORKLOADS]
+    if bad:
+        raise SystemExit(f"unknown workload(s) {', '.join(bad)}; choose from {', '.join(WORKLOADS)}.")
+    impls = select(_split(args.impl))
+    load_start = [round(v, 2) for v in os.getloadavg()]
+    t_start = time.perf_counter()
+    print(f"benchmarks: {len(workloads)} workload(s) x {len(impls)} implementation(s), {steps} steps "
+          f"+ {warmup} warm-up; Keras JAX/TF venv: {bench_python() or 'none'}", flush=True)
+
+    records = []
+    if not args.scaling_only:
+        for name in workloads:
+            for impl in impls:
+                if not impl.applies_to(name):
+                    continue
+                rec = run_one(impl, name, steps, warmup, threads=args.threads, timeout=args.timeout)
+                records.append(rec)
+                print(f"{name} {impl.name:14s} {_short(rec)}", flush=True)
+        report.add_ratios(records)
+
+    scaling_records = []
+    if not args.no_scaling and (args.scaling_only or "W1" in workloads):
+        times = scaling.QUICK_TIMES if args.quick else scaling.FULL_TIMES
+        batches = scaling.QUICK_BATCHES if args.quick else scaling.FULL_BATCHES
+        s_impls = [i for i in impls if i.name in ("torch", "seqlayers", "keras-torch", "keras-jax", "keras-tf")]
+        scaling_records = scaling.run_scaling(s_impls, times, batches, steps=min(steps, 5), warmup=min(warmup, 2),
+                                              threads=args.threads, timeout=args.timeout)
+
+    results = {
+        "command": "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None
+                                                                                else sys.argv[1:])),
+        "steps": steps, "warmup": warmup, "threads": args.threads,
+        "workloads": workloads if not args.scaling_only else [],
+        "load_start": load_start, "machine": report.machine_info(),
+        "elapsed_s": round(time.perf_counter() - t_start, 1),
+        "records": records, "scaling": scaling_records,
+        "scaling_steps": min(steps, 5), "scaling_warmup": min(warmup, 2),
+    }
+    paths = report.write(results, args.out)
+    if scaling_records:
+        png = scaling.plot(scaling_records, Path(args.out) / "scaling_w1.png")
+        if png:
+            paths["plot"] = png
+    print()
+    print(report.markdown(results))
+    print(f"\nwrote {', '.join(paths.values())} in {results['elapsed_s']:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Tables and JSON from the records: ms per step (median [min-max]), ratio to plain PyTorch, memory.
+
+Ratios are taken against the plain-PyTorch record of the same workload in the same run (W5:
+against the dense plain-PyTorch step, whose recurrence ignores the mask).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from .runner import REFERENCE
+from .workloads import WORKLOADS
+
+MEMORY_NOTE = ("peak RSS = `ru_maxrss` of the implementation's own subprocess (framework import "
+               "included; train then inference); (+N) = growth over the RSS measured just before "
+               "the model was built.")
+
+
+def machine_info() -> dict:
+    """Where the figures come from: CPU, cores, memory, load, time."""
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        load = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem_gb, "platform": platform.platform(),
+            "python": platform.python_version(), "loadavg": load,
+            "utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "gpu": "none (GPU figures not measured)"}
+
+
+def fmt_ms(s: dict | None) -> str:
+    if not s or s.get("median_ms") is None:
+        return "-"
+    med, lo, hi = s["median_ms"], s["min_ms"], s["max_ms"]
+    digits = 2 if med < 10 else 1 if med < 100 else 0
+    return f"{med:.{digits}f} [{lo:.{digits}f}-{hi:.{digits}f}]"
+
+
+def ratio(rec: dict, ref: dict | None, phase: str) -> float | None:
+    try:
+        return rec[phase]["median_ms"] / ref[phase]["median_ms"]
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
+def fmt_ratio(r: float | None) -> str:
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def add_ratios(records: list[dict]) -> None:
+    """Attach ``train_ratio`` / ``infer_ratio`` (to plain PyTorch, same workload, same run) to each record."""
+    refs = {r["workload"]: r for r in records if r.get("impl") == REFERENCE and "train" in r}
+    for r in records:
+        ref = refs.get(r["workload"])
+        r["train_ratio"] = ratio(r, ref, "train")
+        r["infer_ratio"] = ratio(r, ref, "infer")
+
+
+def workload_table(name: str, records: list[dict]) -> str:
+    w = WORKLOADS[name]
+    rows = [f"### {w.name}: {w.title} (B={w.batch}, T={w.time})", "",
+            "| implementation | train step, ms | / PyTorch | inference, ms | / PyTorch | peak RSS MiB (+growth) |",
+            "|---|---|---|---|---|---|"]
+    for r in records:
+        if r["workload"] != name:
+            continue
+        label = r.get("label", r.get("impl"))
+        if "train" not in r:
+            why = r.get("skipped") or r.get("error") or "no result"
+            rows.append(f"| {label} | {'skipped' if 'skipped' in r else 'error'}: {why[:120]} | | | | |")
+            continue
+        mem = f"{r['peak_rss_mb']:.0f} (+{r['peak_over_setup_mb']:.0f})"
+        rows.append(f"| {label} | {fmt_ms(r['train'])} | {fmt_ratio(r.get('train_ratio'))} | "
+                    f"{fmt_ms(r['infer'])} | {fmt_ratio(r.get('infer_ratio'))} | {mem} |")
+    return "\n".join(rows)
+
+
+def versions_of(records: list[dict]) -> dict:
+    out: dict = {}
+    for r in records:
+        for k, v in (r.get("versions") or {}).items():
+            out.setdefault(k, v)
+    return out
+
+
+def ratio_summary(records: list[dict]) -> str:
+    """One line per workload: seqlayers / PyTorch, and seqlayers / the fastest Keras backend."""
+    lines = ["| workload | seqlayers / PyTorch, train | inference | seqlayers / fastest Keras, train | inference |",
+             "|---|---|---|---|---|"]
+    names = sorted({r["workload"] for r in records})
+    for name in names:
+        rs = {r["impl"]: r for r in records if r["workload"] == name and "train" in r}
+        s = rs.get("seqlayers")
+        if s is None:
+            continue
+        keras = [r for k, r in rs.items() if k.startswith("keras-")]
+        cells = []
+        for phase in ("train", "infer"):
+            best = min(keras, key=lambda r: r[phase]["median_ms"]) if keras else None
+            cells.append(best and f"{ratio(s, best, phase):.2f}x ({best['impl']})" or "-")
+        lines.append(f"| {name} | {fmt_ratio(s.get('train_ratio'))} | {fmt_ratio(s.get('infer_ratio'))} | "
+                     f"{cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def markdown(results: dict) -> str:
+    """The whole report as Markdown (tables per workload, ratio summary, scaling, machine)."""
+    recs = results["records"]
+    m = results["machine"]
+    parts = [f"Run {m['utc']} UTC on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), "
+             f"{m['platform']}; load average at start {results.get('load_start')}, at end {m.get('loadavg')}. "
+             f"{m['gpu']}.",
+             "",
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions_of(recs).items())) + ".",
+             "",
+             f"Each cell: median [min-max] over {results['steps']} timed steps after {results['warmup']} "
+             f"warm-up steps, in ms. Command: `{results['command']}`.",
+             "", MEMORY_NOTE, "", "#### Summary", "", ratio_summary(recs), ""]
+    for name in results["workloads"]:
+        parts += [workload_table(name, recs), ""]
+    if results.get("scaling"):
+        from .scaling import scaling_tables
+        parts += ["### Scaling (W1)", "", scaling_tables(results["scaling"]), ""]
+    return "\n".join(parts)
+
+
+def write(results: dict, out_dir: str | Path) -> dict:
+    """Write ``results.json`` and ``results.md`` under ``out_dir``; return the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "results.json", "markdown": out / "results.md"}
+    paths["json"].write_text(json.dumps(results, indent=1))
+    paths["markdown"].write_text(markdown(results))
+    return {k: str(v) for k, v in paths.items()}
+
+
+__all__ = ["add_ratios", "machine_info", "markdown", "ratio_summary", "workload_table", "write"]

@@ -1,0 +1,107 @@
+"""Step time of W1 (LSTM(128) regression) as the sequence length T and the batch size B grow.
+
+Two sweeps, each point a fresh subprocess per implementation (see ``runner.py``):
+    T in ``times`` at the W1 batch (64), and B in ``batches`` at the W1 length (100).
+Writes a table (Markdown) and a PNG plot (matplotlib, log-log) of train and inference ms per step.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .runner import run_one
+from .workloads import WORKLOADS
+
+FULL_TIMES = (50, 200, 500, 1000, 2000)
+FULL_BATCHES = (16, 64, 256)
+QUICK_TIMES = (50, 200)
+QUICK_BATCHES = (16, 64)
+
+
+def run_scaling(impls, times=FULL_TIMES, batches=FULL_BATCHES, steps=5, warmup=2, threads=None,
+                log=print, timeout=600) -> list[dict]:
+    """Run every implementation at every point of both sweeps; return the records (with ``axis``)."""
+    w = WORKLOADS["W1"]
+    points = [("T", t, w.batch) for t in times] + [("B", w.time, b) for b in batches]
+    records = []
+    for axis, t, b in points:
+        for impl in impls:
+            rec = run_one(impl, "W1", steps, warmup, time_steps=t, batch=b, threads=threads, timeout=timeout)
+            rec.update(axis=axis, time=t, batch=b)
+            records.append(rec)
+            log(f"  scaling {axis}: T={t} B={b} {impl.name}: " + _short(rec))
+    return records
+
+
+def _short(rec: dict) -> str:
+    if "train" not in rec:
+        return rec.get("skipped") or rec.get("error") or "?"
+    return f"train {rec['train']['median_ms']:.1f} ms, infer {rec['infer']['median_ms']:.1f} ms"
+
+
+def _cell(rec):
+    if rec is None or "train" not in rec:
+        return "-", "-"
+    return f"{rec['train']['median_ms']:.1f}", f"{rec['infer']['median_ms']:.1f}"
+
+
+def scaling_tables(records: list[dict]) -> str:
+    """Markdown: one table per sweep, a row per point, train / inference ms (median) per implementation."""
+    impls = list(dict.fromkeys(r["impl"] for r in records))
+    labels = {r["impl"]: r.get("label", r["impl"]) for r in records}
+    out = []
+    for axis, title, key in (("T", "sequence length T (B=64)", "time"), ("B", "batch size B (T=100)", "batch")):
+        rows = [r for r in records if r.get("axis") == axis]
+        if not rows:
+            continue
+        points = sorted({r[key] for r in rows})
+        out += [f"Train / inference ms per step (median) vs {title}:", "",
+                f"| {key[0].upper()} | " + " | ".join(labels[i] for i in impls) + " |",
+                "|---|" + "---|" * len(impls)]
+        for p in points:
+            cells = []
+            for i in impls:
+                rec = next((r for r in rows if r[key] == p and r["impl"] == i), None)
+                tr, inf = _cell(rec)
+                cells.append(f"{tr} / {inf}")
+            out.append(f"| {p} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def plot(records: list[dict], path: str | Path) -> str | None:
+    """Log-log plot of ms per step against T and against B, train and inference; returns the path."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    impls = list(dict.fromkeys(r["impl"] for r in records))
+    labels = {r["impl"]: r.get("label", r["impl"]) for r in records}
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for col, (axis, key, xlabel) in enumerate((("T", "time", "sequence length T (B=64)"),
+                                               ("B", "batch", "batch size B (T=100)"))):
+        for row, phase in enumerate(("train", "infer")):
+            ax = axes[row][col]
+            for i in impls:
+                pts = sorted((r[key], r[phase]["median_ms"]) for r in records
+                             if r.get("axis") == axis and r["impl"] == i and phase in r)
+                if pts:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=labels[i])
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(f"{'training step' if phase == 'train' else 'inference'} ms (median)")
+            ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("W1: LSTM(128) -> TimeDistributed(Dense(1)), CPU")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
+__all__ = ["FULL_BATCHES", "FULL_TIMES", "QUICK_BATCHES", "QUICK_TIMES", "plot", "run_scaling", "scaling_tables"]
