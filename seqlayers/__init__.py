@@ -15,6 +15,12 @@ from .layers import GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, SimpleRNN,
 from .models import Model, Sequential
 from .io import export_onnx, from_keras, load_model, register_function, to_keras
 from .symbolic import Input, InputLayer, SymbolicTensor
+from . import training
+from .training import (
+    BackupAndRestore, Callback, CSVLogger, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
+    ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN, callbacks, losses, metrics, optimizers, pad_sequences,
+    set_seed,
+)
 
 __version__ = "0.1.0"
 
@@ -25,4 +31,7 @@ __all__ = [
     "activations", "get_mask", "initializers", "register_layer",
     "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "SimpleRNN", "SimpleRNNCell",
     "export_onnx", "from_keras", "load_model", "register_function", "to_keras",
+    "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",
+    "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN", "callbacks", "losses",
+    "metrics", "optimizers", "pad_sequences", "set_seed", "training",
 ]

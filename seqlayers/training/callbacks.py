@@ -1,0 +1,364 @@
+"""Keras callbacks for ``fit``: hooks around epochs and batches.
+
+A callback sees ``self.model``, ``self.params`` (``epochs``, ``steps``, ``verbose``) and, during
+``fit``, ``self.trainer`` (the running loop: its ``optimizer``, ``generator`` and ``initial_epoch``).
+Setting ``model.stop_training = True`` ends training after the current batch/epoch.
+
+Files (``ModelCheckpoint``, ``CSVLogger``, ``BackupAndRestore``) are written by rank 0 only when
+training under ``torchrun``; checkpoints and backups are crash-safe (see ``checkpoint.py``).
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import warnings
+from typing import Callable
+
+import numpy as np
+
+from . import distributed
+from .checkpoint import load_training_state, save_model_atomically, save_training_state, save_weights
+from .optimizers import get_learning_rate, set_learning_rate
+
+
+class Callback:
+    """Base class; override the hooks you need. ``logs`` is a dict of floats."""
+
+    def __init__(self):
+        self.model = None
+        self.params: dict = {}
+        self.trainer = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def set_params(self, params: dict):
+        self.params = params
+
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None): ...
+    def on_train_batch_begin(self, batch, logs=None): ...
+    def on_train_batch_end(self, batch, logs=None): ...
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_begin(self, logs=None): ...
+    def on_predict_end(self, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
+
+    @property
+    def _optimizer(self):
+        if self.trainer is not None and getattr(self.trainer, "optimizer", None) is not None:
+            return self.trainer.optimizer
+        compiled = getattr(self.model, "_compiled", None)
+        return getattr(compiled, "optimizer", None)
+
+
+_HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
+          "on_train_batch_end", "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end",
+          "on_predict_begin", "on_predict_end", "on_predict_batch_begin", "on_predict_batch_end")
+
+
+class CallbackList:
+    """Calls a hook on every callback in order."""
+
+    def __init__(self, callbacks, model=None, params=None, trainer=None):
+        self.callbacks = list(callbacks or [])
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"fit: callbacks must be Callback objects, got {type(cb).__name__}.")
+            cb.set_model(model)
+            cb.set_params(params or {})
+            cb.trainer = trainer
+
+    def wants(self, hook: str) -> bool:
+        """Whether any callback overrides ``hook`` (so batch logs are only computed when needed)."""
+        base = getattr(Callback, hook)
+        return any(getattr(getattr(cb, hook), "__func__", getattr(cb, hook)) is not base for cb in self.callbacks)
+
+    def __getattr__(self, hook):
+        if hook not in _HOOKS:
+            raise AttributeError(hook)
+
+        def call(*args, **kwargs):
+            for cb in self.callbacks:
+                getattr(cb, hook)(*args, **kwargs)
+
+        return call
+
+
+# ---------------------------------------------------------------- monitoring helpers
+def _resolve_mode(mode: str, monitor: str, who: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{who}: mode must be 'auto', 'min' or 'max', got {mode!r}.")
+    if mode != "auto":
+        return mode
+    if any(k in monitor for k in ("acc", "precision", "recall", "f1", "auc")):
+        return "max"
+    return "min"
+
+
+def _monitored(logs, monitor, who):
+    value = (logs or {}).get(monitor)
+    if value is None:
+        warnings.warn(
+            f"{who}: the metric {monitor!r} is not in the logs (available: {', '.join(sorted(logs or {}))}). "
+            f"Pass validation data for 'val_*' metrics, or compile with the metric.", RuntimeWarning, stacklevel=3)
+    return value
+
+
+class EarlyStopping(Callback):
+    """Stop training when ``monitor`` stops improving by at least ``min_delta`` for ``patience`` epochs.
+
+    ``restore_best_weights`` puts back the best epoch's weights at the end (as Keras: also when the
+    run ends without stopping early, provided the best epoch was seen); ``start_from_epoch`` skips the
+    first epochs (warm-up) before counting.
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):
+        super().__init__()
+        self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
+        self.baseline, self.restore_best_weights = baseline, restore_best_weights
+        self.start_from_epoch = int(start_from_epoch)
+        self.mode = _resolve_mode(mode, monitor, "EarlyStopping")
+        self.min_delta = abs(min_delta) * (1 if self.mode == "max" else -1)
+        self.stopped_epoch = 0
+
+    def _better(self, a, b):
+        return a - self.min_delta > b if self.mode == "max" else a - self.min_delta < b
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = -math.inf if self.mode == "max" else math.inf
+        self.best_weights = None
+        self.best_epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = _monitored(logs, self.monitor, "EarlyStopping")
+        if value is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = _copy_state(self.model)
+        self.wait += 1
+        if self._better(value, self.best):
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best_weights:
+                self.best_weights = _copy_state(self.model)
+            if self.baseline is None or self._better(value, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+
+
+def _copy_state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or only its weights) after each epoch, crash-safe.
+
+    ``filepath`` may hold ``{epoch}`` and log names, e.g. ``"ckpt/{epoch:02d}-{val_loss:.3f}.safetensors"``
+    (epochs count from 1, as in Keras). ``save_best_only`` keeps the file of the best ``monitor``
+    value only. Weights are safetensors plus a JSON sidecar; whole models go through
+    ``seqlayers.io.saving.save_model`` when it is available.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__()
+        if save_freq != "epoch":
+            raise ValueError("ModelCheckpoint: only save_freq='epoch' is supported.")
+        self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self.mode = _resolve_mode(mode, monitor, "ModelCheckpoint")
+        self.best = initial_value_threshold if initial_value_threshold is not None else (
+            -math.inf if self.mode == "max" else math.inf)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            value = _monitored(logs, self.monitor, "ModelCheckpoint")
+            if value is None:
+                return
+            if not (value > self.best if self.mode == "max" else value < self.best):
+                return
+            self.best = value
+        if not distributed.is_main():
+            return
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as e:
+            raise KeyError(f"ModelCheckpoint: filepath {self.filepath!r} names {e}, which is not in the logs "
+                           f"({', '.join(sorted(logs))}).") from None
+        if self.save_weights_only:
+            save_weights(self.model, path)
+        else:
+            save_model_atomically(self.model, path)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for ``patience`` epochs."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0):
+        super().__init__()
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be < 1 (it multiplies the learning rate), got {factor}.")
+        self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, verbose
+        self.mode = _resolve_mode(mode, monitor, "ReduceLROnPlateau")
+        self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.cooldown_counter = 0, 0
+        self.best = -math.inf if self.mode == "max" else math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        opt = self._optimizer
+        if opt is not None:
+            logs["learning_rate"] = get_learning_rate(opt)
+        value = _monitored(logs, self.monitor, "ReduceLROnPlateau")
+        if value is None or opt is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+        if better:
+            self.best, self.wait = value, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = get_learning_rate(opt)
+                if old > self.min_lr:
+                    set_learning_rate(opt, max(old * self.factor, self.min_lr))
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at each epoch start to ``schedule(epoch, lr)`` (or ``schedule(epoch)``)."""
+
+    def __init__(self, schedule: Callable, verbose=0):
+        super().__init__()
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        opt = self._optimizer
+        lr = get_learning_rate(opt)
+        try:
+            new = self.schedule(epoch, lr)
+        except TypeError:
+            new = self.schedule(epoch)
+        if not isinstance(new, (float, int, np.floating, np.integer)):
+            raise ValueError(f"LearningRateScheduler: the schedule must return a number, got {type(new).__name__}.")
+        set_learning_rate(opt, float(new))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = get_learning_rate(self._optimizer)
+
+
+class CSVLogger(Callback):
+    """Write one row per epoch (``epoch`` then the logs, sorted by name) to a CSV file."""
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename, self.sep, self.append = os.fspath(filename), separator, append
+        self.keys = None
+
+    def on_train_begin(self, logs=None):
+        self.keys = None
+        self._header = not (self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0)
+        self._mode = "a" if self.append else "w"
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not distributed.is_main():
+            return
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+        with open(self.filename, self._mode, newline="", encoding="utf-8") as f:
+            w = csv.writer(f, delimiter=self.sep)
+            if self._header:
+                w.writerow(["epoch"] + self.keys)
+                self._header = False
+            w.writerow([epoch] + [logs.get(k, "NA") for k in self.keys])
+        self._mode = "a"
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as a batch loss is NaN or infinite."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            self.model.stop_training = True
+
+
+class LambdaCallback(Callback):
+    """A callback from functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
+
+    def __init__(self, **hooks):
+        super().__init__()
+        for name, fn in hooks.items():
+            if name not in _HOOKS:
+                raise ValueError(f"LambdaCallback: unknown hook {name!r}; hooks are {', '.join(_HOOKS)}.")
+            setattr(self, name, fn)
+
+
+class BackupAndRestore(Callback):
+    """Resume an interrupted run where it stopped, ending with the same weights as an uninterrupted one.
+
+    After every epoch, ``backup_dir/state.safetensors`` receives (atomically) the weights, the
+    optimizer state, the epoch, and the states of every random generator (Python, numpy, torch,
+    CUDA, and ``fit``'s shuffling generator). Running the same command again after a crash (even
+    SIGKILL) restores all of it and continues with the next epoch. The backup is deleted when
+    training completes (``delete_checkpoint=False`` keeps it).
+    """
+
+    FILE = "state.safetensors"
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+        super().__init__()
+        if save_freq != "epoch":
+            raise ValueError("BackupAndRestore: only save_freq='epoch' is supported.")
+        self.backup_dir = os.fspath(backup_dir)
+        self.delete_checkpoint = delete_checkpoint
+
+    @property
+    def path(self):
+        return os.path.join(self.backup_dir, self.FILE)
+
+    def on_train_begin(self, logs=None):
+        if not os.path.exists(self.path):
+            return
+        meta = load_training_state(self.path, self.model, self.trainer.optimizer, self.trainer.generator)
+        self.trainer.initial_epoch = meta["epoch"] + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if distributed.is_main():
+            save_training_state(self.path, self.model, self.trainer.optimizer, epoch, self.trainer.generator)
+        distributed.barrier()
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and distributed.is_main():
+            if os.path.isdir(self.backup_dir):
+                shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+__all__ = ["Callback", "CallbackList", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
+           "LearningRateScheduler", "CSVLogger", "TerminateOnNaN", "LambdaCallback", "BackupAndRestore"]
