@@ -12,6 +12,7 @@ import sys
 #: modules that add subcommands (each has ``register(subparsers)``); add one line per module
 COMMAND_MODULES = [
     "seqlayers.demo",
+    "seqlayers.models.explain",
     "seqlayers.tasks.commands",
 ]
 

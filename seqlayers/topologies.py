@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .io.config import register_function
 from .layers.core import Dense, Lambda
 from .layers.reshaping import RepeatVector
 from .layers.wrappers import TimeDistributed
@@ -45,8 +46,13 @@ def _rnn(cell: str):
     return table[cell]
 
 
+@register_function
 def last_steps(x: torch.Tensor, n: int) -> torch.Tensor:
-    """Keep the last ``n`` time steps: ``x[:, -n:, :]`` (seed 001's Lambda, importable so it saves)."""
+    """Keep the last ``n`` time steps: ``x[:, -n:, :]`` (seed 001's Lambda).
+
+    A named, registered function (not an anonymous lambda), so a model using it can be saved and
+    loaded: ``Lambda(last_steps, arguments={"n": 3})``.
+    """
     return x[:, -n:]  # (B, T, F) -> (B, n, F)
 
 

@@ -255,6 +255,8 @@ def run(args) -> int:
     except ImportError:
         raise ValueError("loading saved models needs seqlayers.io.load_model, which this installation "
                          "lacks; explain a model in Python with model.explain() instead.") from None
+    from .. import topologies  # noqa: F401  (registers the builders' functions, e.g. last_steps)
+
     model = load_model(args.model_path)
     explain(model, path=args.png)
     if args.png:

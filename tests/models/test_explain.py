@@ -1,0 +1,145 @@
+"""model.explain(): shapes with the time axis named, weight sharing, masks, the unrolled diagram."""
+import pytest
+
+from seqlayers import Dense, Embedding, Flatten, Masking, RepeatVector, Sequential
+from seqlayers import topologies as T
+from seqlayers.layers.recurrent import LSTM
+from seqlayers.models.explain import named_shape
+from seqlayers.models.topology import TensorInfo, TimeAxis
+
+
+def text_of(model):
+    return model.explain(print_fn=None)
+
+
+def test_named_shapes_say_which_axis_is_time():
+    t = TimeAxis(5, "input", "x")
+    assert named_shape(TensorInfo((None, 5, 1), t)) == "(batch, time=5, features=1)"
+    assert named_shape(TensorInfo((None, None, 8), TimeAxis(None, "input", "x"))) == "(batch, time=any, features=8)"
+    assert named_shape(TensorInfo((None, 5))) == "(batch, features=5)"
+    assert named_shape(TensorInfo((None, 12), TimeAxis(12, "input", "ids"))) == "(batch, time=12)"
+    assert named_shape(TensorInfo((None, 3, 4, 6), t)) == "(batch, time=3, 4, features=6)"
+
+
+def test_trace_of_the_tutorial_many_to_many_model():
+    text = text_of(T.many_to_many(5, 1, 1, units=5))
+    assert 'Model "many_to_many": many-to-many (aligned): 5 input steps -> 5 output steps' in text
+    assert "in   (batch, time=5, features=1)\n      out  (batch, time=5, features=5)" in text
+    assert "keeps the time axis (return_sequences=True: one output per step)" in text
+    assert "weights: the same cell weights at every step" in text
+    assert "weights: the wrapped Dense runs on every step with the same weights" in text
+    assert "Total params: 146" in text
+
+
+def test_trace_says_where_the_time_axis_ends_and_where_a_new_one_starts():
+    text = text_of(T.encoder_decoder_repeat(6, 1, 3, 1, units=4))
+    assert "returns only its last step (return_sequences=False): the time axis ends here" in text
+    assert "repeats its input vector 3 times: a new time axis starts here" in text
+    text = text_of(T.last_n_steps(6, 1, 3, 1, units=4))
+    assert "changes the number of steps: 6 -> 3 (a new time axis)" in text
+
+
+def test_dense_on_a_sequence_is_reported_as_shared_across_steps():
+    text = text_of(Sequential([Dense(3, input_shape=(4, 2))]))
+    assert "applied to every step with the same weights (like TimeDistributed)" in text
+    assert "weights:" not in text_of(Sequential([Dense(3, input_shape=(2,))]))
+
+
+def test_mask_starts_at_embedding_and_stops_at_a_recurrent_layer_without_return_sequences():
+    model = Sequential([Embedding(20, 4, mask_zero=True, input_shape=(6,)), LSTM(3, return_sequences=True),
+                        LSTM(2), Dense(1)])
+    lines = text_of(model).splitlines()
+    starts = lines.index("      a padding mask starts here (padded steps will be skipped downstream)")
+    assert lines[starts - 3].strip() == "Embedding 'embedding'"
+    assert "      skips padded steps and passes the mask on" in lines
+    stops = lines.index("      uses the mask and stops it: padded steps were skipped, the output has no time axis")
+    assert lines[stops - 4].strip() == "LSTM 'lstm_1'"
+
+
+def test_a_layer_without_mask_support_is_reported_as_dropping_the_mask():
+    model = Sequential([Masking(input_shape=(6, 2)), Flatten(), Dense(1)])
+    text = text_of(model)
+    assert "Flatten 'flatten'" in text.split("does not support masking: the mask stops here")[0]
+    consumed = Sequential([Masking(input_shape=(6, 2)), LSTM(3), RepeatVector(2), LSTM(2, return_sequences=True)])
+    assert "does not support masking" not in text_of(consumed)  # the LSTM consumed the mask first
+
+
+PINNED_MANY_TO_ONE = """\
+Unrolled in time (read bottom-up):
+          O    outputs (batch, features=1)
+          |
+    O O O O    LSTM 'lstm'
+    | | | |
+    O O O O    inputs (batch, time=4, features=2)"""
+
+
+def test_the_unrolled_ascii_diagram_is_seed_001s_drawing():
+    assert text_of(T.many_to_one(4, 2, 1, units=3)).endswith(PINNED_MANY_TO_ONE)
+    encdec = text_of(T.encoder_decoder_repeat(3, 1, 2, 1, units=3))
+    assert encdec.endswith(
+        "          O O    outputs (batch, time=2, features=1)\n"
+        "          | |\n"
+        "    O O O O O    LSTM 'encoder', LSTM 'decoder'\n"
+        "    | | |\n"
+        "    O O O        inputs (batch, time=3, features=1)")
+    last = text_of(T.last_n_steps(4, 1, 2, 1, units=3))
+    assert "        O O    outputs" in last and "    O O O O    LSTM 'lstm'" in last
+    assert "    O          inputs (batch, features=3)" in text_of(T.one_to_many(3, 4, 1))
+
+
+def test_long_and_variable_sequences_are_drawn_with_few_steps():
+    text = text_of(T.many_to_many(None, 1, 1, units=2))
+    assert "    O O O O    inputs (batch, time=any, features=1)" in text
+    assert "drawn with at most 8 steps" in text
+    assert "O O O O O O O O    LSTM" in text_of(T.many_to_many(50, 1, 1, units=2))
+
+
+def test_explain_prints_through_print_fn_and_returns_the_text():
+    seen = []
+    text = T.one_to_one(2, 1).explain(print_fn=seen.append)
+    assert seen == [text] and "one-to-one" in text
+
+
+def test_explain_with_a_path_draws_a_png(tmp_path):
+    path = tmp_path / "model.png"
+    T.encoder_decoder(3, 5, units=4, attention="additive").model.explain(path=str(path), print_fn=None)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
+
+
+def test_the_traced_shapes_equal_keras_output_shapes_for_the_same_model():
+    keras = pytest.importorskip("keras")
+    ours = T.encoder_decoder_repeat(6, 2, 3, 4, units=5)
+    ref = keras.Sequential([keras.Input((6, 2)), keras.layers.LSTM(5), keras.layers.RepeatVector(3),
+                            keras.layers.LSTM(5, return_sequences=True),
+                            keras.layers.TimeDistributed(keras.layers.Dense(4))])
+    text = text_of(ours)
+    outs = [line.split("out  ")[1] for line in text.splitlines() if line.strip().startswith("out ")]
+    expected = []
+    for layer in ref.layers:
+        shape = tuple(layer.output.shape)
+        dims = ["batch"] + [str(d) for d in shape[1:]]
+        if len(shape) == 3:
+            dims[1] = f"time={shape[1]}"
+        dims[-1] = f"features={shape[-1]}"
+        expected.append("(" + ", ".join(dims) + ")")
+    assert outs == expected
+    assert ours.count_params() == ref.count_params()
+
+
+def test_cli_explains_a_saved_model(tmp_path, capsys):
+    from seqlayers.cli import main
+
+    path = tmp_path / "m.seqlayers"
+    T.last_n_steps(6, 1, 3, 1, units=4).save(str(path))
+    png = tmp_path / "m.png"
+    assert main(["explain", str(path), "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "many-to-many (different lengths): 6 input steps -> 3 output steps" in out
+    assert png.exists()
+
+
+def test_cli_reports_a_missing_file(tmp_path, capsys):
+    from seqlayers.cli import main
+
+    assert main(["explain", str(tmp_path / "nope.seqlayers")]) == 2
+    assert "seqlayers explain: error:" in capsys.readouterr().err
