@@ -272,3 +272,104 @@ def test_reader_given_a_latin1_file_names_file_line_and_encoding(tmp_path):
     p.write_bytes("1\tcaf\xe9\tcaf\xe9\tNOUN\tNN\t_\t0\troot\t_\t_\n".encode("latin1"))
     with raises(ValueError, r"latin1.conllu:1: not UTF-8 text \(byte 0xe9 at offset 5.*Save the file as UTF-8"):
         read_conllu(p)
+
+
+# ================================================================ recurrent layers
+from seqlayers import GRU, LSTM, SimpleRNN  # noqa: E402
+
+
+def test_2d_tensor_into_lstm_suggests_return_sequences():
+    with raises(ValueError, r"LSTM 'lstm': expected input of shape \(batch, time, features\), got \(32, 8\)\. "
+                            r"A 2-D input usually means the previous recurrent layer needs return_sequences=True"):
+        LSTM(3, name="lstm")(torch.zeros(32, 8))
+
+
+def test_stacked_lstm_without_return_sequences_names_the_second_layer():
+    with raises(ValueError, r"LSTM 'dec': expected input of shape \(batch, time, features\), got \(None, 4\)\..*return_sequences=True"):
+        Sequential([LSTM(4, input_shape=(5, 2), name="enc"), LSTM(3, name="dec")])
+    m = Sequential([LSTM(4, name="enc"), LSTM(3, name="dec")])  # built lazily: the same message at call time
+    with raises(ValueError, r"LSTM 'dec': expected input of shape \(batch, time, features\), got \((None|2), 4\)\..*return_sequences=True"):
+        m(torch.zeros(2, 5, 2))
+
+
+def test_integer_data_into_gru_asks_for_a_cast_or_embedding():
+    with raises(TypeError, r"GRU: expected floating-point input, got torch.int64\..*Embedding"):
+        GRU(3)(torch.zeros(2, 3, 4, dtype=torch.long))
+
+
+def test_wrong_feature_size_after_build_into_simple_rnn():
+    layer = SimpleRNN(3, name="rnn")
+    layer(torch.zeros(2, 3, 4))
+    with raises(ValueError, r"SimpleRNN 'rnn': expected input of shape \(batch, time, features\) with 4 at axis -1, got \(2, 3, 5\)"):
+        layer(torch.zeros(2, 3, 5))
+
+
+def test_mask_with_other_batch_size_into_lstm():
+    with raises(ValueError, r"LSTM: expected a mask of shape \(batch, time\) = \(2, 3\) matching the input, got \(3, 3\)\..*x_ids != 0"):
+        LSTM(3)(torch.zeros(2, 3, 4), mask=torch.ones(3, 3, dtype=torch.bool))
+
+
+def test_mask_with_other_time_size_into_gru():
+    with raises(ValueError, r"GRU: expected a mask of shape \(batch, time\) = \(2, 3\) matching the input, got \(2, 4\)"):
+        GRU(3)(torch.zeros(2, 3, 4), mask=torch.ones(2, 4, dtype=torch.bool))
+
+
+def test_zero_time_steps_into_lstm_is_refused_without_a_torch_error():
+    with raises(ValueError, r"LSTM: expected at least one time step, got input of shape \(2, 0, 4\)\. Drop empty sequences"):
+        LSTM(3)(torch.zeros(2, 0, 4))
+
+
+def test_changed_batch_size_for_a_stateful_layer_says_drop_last():
+    layer = LSTM(3, stateful=True, batch_input_shape=(4, 5, 2), name="s")
+    layer(torch.zeros(4, 5, 2))
+    with raises(ValueError, r"LSTM 's': a stateful layer keeps states for a batch of 4, got a batch of 3\..*drop_last=True"):
+        layer(torch.zeros(3, 5, 2))
+
+
+def test_stateful_layer_without_batch_size_says_how_to_give_one():
+    with raises(ValueError, r"stateful=True needs a fixed batch size.*batch_input_shape=\(32, T, F\)"):
+        Sequential([LSTM(3, stateful=True, input_shape=(5, 2))])
+
+
+def test_initial_state_with_one_tensor_for_an_lstm_says_h_and_c():
+    with raises(ValueError, r"LSTM: initial_state must be a list of 2 tensor\(s\) of shapes \(2, 3\), \(2, 3\), got 1\. An LSTM takes \[h, c\]"):
+        LSTM(3)(torch.zeros(2, 3, 4), initial_state=[torch.zeros(2, 3)])
+
+
+def test_unknown_recurrent_activation_suggests_hard_sigmoid():
+    with raises(ValueError, r"GRUCell: unknown activation 'hard_sigmod'\. Did you mean 'hard_sigmoid'"):
+        GRU(3, recurrent_activation="hard_sigmod")
+
+
+def test_unknown_recurrent_initializer_suggests_orthogonal():
+    with raises(ValueError, r"unknown initializer 'orthogonl'\. Did you mean 'orthogonal'"):
+        LSTM(3, recurrent_initializer="orthogonl")
+
+
+def test_recurrent_dropout_of_one_is_refused():
+    with raises(ValueError, r"LSTMCell: recurrent_dropout must be a number in \[0, 1\), got 1.0"):
+        LSTM(3, recurrent_dropout=1.0)
+
+
+# ---------------------------------------------------------------- a sequence with every step masked
+# Decision (as Keras): a fully masked sequence gives a zero output (zeros before the first valid step)
+# and its final states are the initial states (zeros, or initial_state when given); never NaN.
+@pytest.mark.parametrize("cls", [LSTM, GRU, SimpleRNN])
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("right_padded", [True, False])
+def test_fully_masked_sequence_gives_zeros_and_initial_state(cls, return_sequences, right_padded):
+    torch.manual_seed(1)
+    layer = cls(3, return_state=True, return_sequences=return_sequences)
+    x = torch.randn(2, 4, 5)
+    valid = [True] * 4 if right_padded else [True, False, True, True]  # the other row is all masked
+    mask = torch.tensor([valid, [False] * 4])
+    n_states = 2 if cls is LSTM else 1
+    init = [torch.randn(2, 3) for _ in range(n_states)]
+    out, *states = layer(x, mask=mask)
+    assert layer.last_path == ("fused_padded" if right_padded else "loop")
+    assert all(torch.isfinite(t).all() for t in [out, *states])
+    assert torch.equal(out[1], torch.zeros_like(out[1]))
+    assert all(torch.equal(s[1], torch.zeros(3)) for s in states)
+    out, *states = layer(x, mask=mask, initial_state=init)
+    assert all(torch.equal(s[1], i[1]) for s, i in zip(states, init))  # final state == initial state
+    assert torch.equal(out[1], torch.zeros_like(out[1]))  # Keras: zeros, not the initial h
