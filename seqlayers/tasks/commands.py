@@ -17,6 +17,8 @@ TASK_MODULES = [
     "seqlayers.tasks.tagger",
     "seqlayers.tasks.slots",
     "seqlayers.tasks.dialogue",
+    "seqlayers.tasks.forecast",
+    "seqlayers.tasks.addition",
 ]
 
 

@@ -1,0 +1,105 @@
+"""`seqlayers train forecast` on a small generated CSV: protocol, both models, reports, errors."""
+import json
+
+import numpy as np
+import pytest
+
+from seqlayers.tasks import forecast
+
+BORDERS = "160,200,240"
+
+
+def make_csv(path, rows=240, bad=None):
+    t = np.arange(rows)
+    rng = np.random.default_rng(0)
+    cols = {"a": np.sin(t / 5) + 0.1 * rng.normal(size=rows), "b": np.cos(t / 7), "OT": np.sin(t / 5 + 1) + t / 100}
+    lines = ["date," + ",".join(cols)]
+    for i in range(rows):
+        values = [f"{cols[c][i]:.5f}" for c in cols]
+        if bad == i:
+            values[2] = "n/a"
+        lines.append(f"2020-01-01 {i},{','.join(values)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_load_splits_follows_the_protocol(tmp_path):
+    csv = make_csv(tmp_path / "s.csv")
+    d = forecast.load_splits(csv, "OT", "M", lookback=12, horizon=4, borders=(160, 200, 240))
+    assert d["splits"] == [(0, 160), (148, 200), (188, 240)]
+    raw = np.loadtxt(csv, delimiter=",", skiprows=1, usecols=(1, 2, 3))
+    # scaler statistics come from the 160 training rows only
+    np.testing.assert_allclose(d["scaler"].mean_, raw[:160].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(d["scaler"].scale_, raw[:160].std(0), rtol=1e-4)
+    x, y = d["test"]
+    assert x.shape == (52 - 16 + 1, 12, 3) and y.shape == (37, 4, 3)
+    z = (raw - raw[:160].mean(0)) / raw[:160].std(0)
+    np.testing.assert_allclose(y[0], z[200:204], atol=1e-5)  # first test window predicts the first test row
+    _, ys = forecast.load_splits(csv, "OT", "S", 12, 4, (160, 200, 240))["test"]
+    np.testing.assert_allclose(ys[-1], z[236:240, 2], atol=1e-5)
+
+
+def test_relative_windows_keep_the_error_unchanged():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(5, 6, 3)), rng.normal(size=(5, 4))
+    xr, yr, off = forecast.relative(x, y, 2)
+    np.testing.assert_allclose(xr[:, -1], 0)
+    np.testing.assert_allclose(yr + off, y)
+    p = rng.normal(size=(5, 4))
+    assert np.isclose(np.mean((p + off - y) ** 2), np.mean((p - yr) ** 2))
+
+
+def test_seq2seq_step_by_step_decoding_matches_feeding_its_own_predictions():
+    import torch
+
+    torch.manual_seed(0)
+    s2s = forecast.Seq2SeqForecaster(lookback=6, n_features=3, n_out=1, units=8)
+    x = np.random.default_rng(1).normal(size=(4, 6, 3)).astype(np.float32)
+    p = s2s.predict(x, horizon=5, target_index=2)  # (4, 5)
+    assert p.shape == (4, 5)
+    dec_in = s2s.decoder_inputs(x, p, 2)  # [last input value] + own predictions[:-1]
+    np.testing.assert_allclose(dec_in[:, 0, 0], x[:, -1, 2])
+    with torch.no_grad():
+        full = s2s.model([torch.as_tensor(x), torch.as_tensor(dec_in)]).numpy()[:, :, 0]
+    np.testing.assert_allclose(full, p, atol=1e-5)
+
+
+def run_cli(args):
+    from seqlayers.cli import main
+
+    return main(["train", "forecast", *args])
+
+
+@pytest.mark.parametrize("features,model", [("S", "many-to-one"), ("M", "seq2seq")])
+def test_train_forecast_writes_report_and_plot(tmp_path, features, model):
+    csv = make_csv(tmp_path / "s.csv")
+    out = tmp_path / "out"
+    rc = run_cli(["--csv", str(csv), "--target", "OT", "--features", features, "--lookback", "12", "--horizon", "4",
+                  "--model", model, "--units", "8", "--epochs", "2", "--borders", BORDERS, "--out", str(out), "--quiet"])
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["windows"] == {"train": 145, "val": 37, "test": 37}
+    assert np.isfinite(report["test"]["mse"]) and report["test"]["mae"] > 0
+    assert (out / "predictions.png").stat().st_size > 1000
+    assert "test MSE" in (out / "report.md").read_text()
+    # rerunning resumes: the finished model is loaded, not trained again, and gives the same figures
+    rc = run_cli(["--csv", str(csv), "--features", features, "--lookback", "12", "--horizon", "4",
+                  "--model", model, "--units", "8", "--epochs", "2", "--borders", BORDERS, "--out", str(out), "--quiet"])
+    assert json.loads((out / "report.json").read_text())["test"] == pytest.approx(report["test"], rel=1e-5)
+
+
+def test_bad_csv_errors_teach(tmp_path, capsys):
+    csv = make_csv(tmp_path / "s.csv")
+    with pytest.raises(ValueError, match=r"no column 'temp' to forecast\. Columns in the file: date, a, b, OT"):
+        forecast.load_splits(csv, "temp", "S", 12, 4, (160, 200, 240))
+    bad = make_csv(tmp_path / "bad.csv", bad=7)
+    with pytest.raises(ValueError, match=r"bad\.csv, line 9, column 'OT': 'n/a' is not a number"):
+        forecast.load_splits(bad, "OT", "S", 12, 4, (160, 200, 240))
+    with pytest.raises(ValueError, match=r"the val split \(rows 148-199, 52 rows\) is too short for one window of "
+                                         r"lookback 12 \+ horizon 48 = 60 rows"):
+        forecast.load_splits(csv, "OT", "S", 12, 48, (160, 200, 240))
+    with pytest.raises(ValueError, match="splits end at row 300"):
+        forecast.load_splits(csv, "OT", "S", 12, 4, (160, 200, 300))
+    # through the CLI: exit code 2 and the message on stderr
+    assert run_cli(["--csv", str(csv), "--target", "temp", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "Columns in the file: date, a, b, OT" in capsys.readouterr().err
