@@ -1,0 +1,102 @@
+"""Streaming metrics against Keras 3 metrics and scikit-learn, with masks, weights and several batches."""
+import numpy as np
+import pytest
+import torch
+
+from seqlayers.layers.base import set_mask
+from seqlayers.training import metrics
+
+keras = pytest.importorskip("keras")
+sk = pytest.importorskip("sklearn.metrics")
+
+rng = np.random.default_rng(1)
+B, T, C = 6, 5, 4
+
+
+def _mask():
+    return np.arange(T)[None, :] < np.array([5, 2, 4, 1, 3, 5])[:, None]
+
+
+def _keras_metric(m, batches):
+    for y, p, mask, sw in batches:
+        yp = torch.tensor(p)
+        if mask is not None:
+            yp._keras_mask = torch.tensor(mask)
+        m.update_state(torch.tensor(y), yp, sample_weight=None if sw is None else torch.tensor(sw))
+    return float(m.result())
+
+
+def _ours(m, batches):
+    for y, p, mask, sw in batches:
+        yp = torch.tensor(p)
+        if mask is not None:
+            set_mask(yp, torch.tensor(mask))
+        m.update_state(torch.tensor(y), yp, sample_weight=None if sw is None else torch.tensor(sw))
+    return m.result()
+
+
+def _batches(kind, masked, weighted, n=3):
+    out = []
+    for _ in range(n):
+        p = rng.random((B, T, C)).astype("float32")
+        if kind == "sparse":
+            y = rng.integers(0, C, (B, T))
+        elif kind == "categorical":
+            y = np.eye(C, dtype="float32")[rng.integers(0, C, (B, T))]
+        elif kind == "binary":
+            p = p[..., :1]
+            y = (rng.random((B, T, 1)) > 0.5).astype("float32")
+        else:
+            y = rng.normal(size=(B, T, C)).astype("float32")
+        sw = rng.random((B, T)).astype("float32") if weighted else None
+        out.append((y, p, _mask() if masked else None, sw))
+    return out
+
+
+@pytest.mark.parametrize("name,kind,kmake", [
+    ("accuracy", "sparse", lambda: keras.metrics.SparseCategoricalAccuracy()),
+    ("accuracy", "categorical", lambda: keras.metrics.CategoricalAccuracy()),
+    ("accuracy", "binary", lambda: keras.metrics.BinaryAccuracy()),
+    ("sparse_categorical_accuracy", "sparse", lambda: keras.metrics.SparseCategoricalAccuracy()),
+    ("categorical_accuracy", "categorical", lambda: keras.metrics.CategoricalAccuracy()),
+    ("binary_accuracy", "binary", lambda: keras.metrics.BinaryAccuracy()),
+    ("mse", "reg", lambda: keras.metrics.MeanSquaredError()),
+    ("mae", "reg", lambda: keras.metrics.MeanAbsoluteError()),
+])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_mean_metrics_match_keras_over_batches(name, kind, kmake, masked, weighted):
+    batches = _batches(kind, masked, weighted)
+    assert _ours(metrics.get(name), batches) == pytest.approx(_keras_metric(kmake(), batches), rel=1e-5)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_precision_recall_f1_match_sklearn_on_bit_vectors(masked):
+    batches = []
+    for _ in range(3):
+        y = (rng.random((B, T, C)) > 0.6).astype("float32")
+        p = rng.random((B, T, C)).astype("float32")
+        batches.append((y, p, _mask() if masked else None, None))
+    ys = np.concatenate([b[0][b[2]] if masked else b[0].reshape(-1, C) for b in batches])
+    ps = np.concatenate([(b[1][b[2]] if masked else b[1].reshape(-1, C)) > 0.5 for b in batches]).astype(int)
+    for name, ref in [
+        ("precision", sk.precision_score(ys, ps, average="micro", zero_division=0)),
+        ("recall", sk.recall_score(ys, ps, average="micro", zero_division=0)),
+        ("f1_micro", sk.f1_score(ys, ps, average="micro", zero_division=0)),
+        ("f1_macro", sk.f1_score(ys, ps, average="macro", zero_division=0)),
+        ("precision_macro", sk.precision_score(ys, ps, average="macro", zero_division=0)),
+        ("recall_macro", sk.recall_score(ys, ps, average="macro", zero_division=0)),
+    ]:
+        assert _ours(metrics.get(name), batches) == pytest.approx(ref, rel=1e-9), name
+
+
+def test_f1_macro_counts_a_never_seen_class_as_zero_like_sklearn():
+    y = np.array([[1, 0, 0], [1, 0, 0]], "float32")
+    p = np.array([[0.9, 0.1, 0.1], [0.8, 0.1, 0.1]], "float32")
+    ref = sk.f1_score(y, (p > 0.5).astype(int), average="macro", zero_division=0)
+    assert _ours(metrics.get("f1_macro"), [(y, p, None, None)]) == pytest.approx(ref)
+
+
+def test_unknown_metric_name_suggests():
+    with pytest.raises(ValueError, match="unknown metric 'acuracy'. Did you mean 'accuracy'"):
+        metrics.get("acuracy")
