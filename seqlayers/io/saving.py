@@ -351,6 +351,7 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True) -
         compile: when the file holds an optimizer state, rebuild it as ``model.optimizer``
             (then ``model.compile(optimizer=model.optimizer, loss=...)`` resumes training).
 
+    The model is returned in eval mode (``model.train()`` before training: dropout then applies).
     Raises ``ModelFileError`` when the file is truncated, corrupted, of a newer format, or refers to
     an unregistered class or function.
     """
@@ -378,6 +379,7 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True) -
     if config["optimizer"] is not None and compile:
         opt_tensors = _checked_tensors(files, config["optimizer"], label, "optimizer")
         model.optimizer = _optimizer_from_payload(model, config["optimizer"], opt_tensors, custom_objects)
+    model.eval()
     return model
 
 

@@ -1,0 +1,497 @@
+"""``from_keras(path)``: a Keras ``.keras`` (Keras 3) or legacy ``.h5`` model as a seqlayers model.
+
+The Keras config is mapped onto our constructors (same argument names, Keras semantics) and the
+weights are loaded with ``set_weights`` in Keras layout, so no conversion of gate orders is needed.
+Supported layers: InputLayer, Dense, Activation, Dropout, Embedding, Masking, Lambda (only with its
+function registered or given in ``custom_objects``: Keras stores a lambda as Python bytecode, which
+is never run), RepeatVector, Flatten, Reshape, Concatenate, Add, SimpleRNN, GRU (both
+``reset_after``), LSTM, Bidirectional (every merge mode), TimeDistributed, and nested Sequential /
+functional models; Sequential and functional models with several inputs and outputs.
+
+Masks: Keras 3 records the mask of a functional graph as explicit ``NotEqual``-style operations
+passed as ``mask=`` arguments; seqlayers layers carry masks on their tensors, so those operations
+are dropped. Initializers, regularizers and constraints are not imported (the weights are).
+
+h5py is needed (``pip install h5py``); it is imported only here.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelFileError
+from .config import FUNCTION_REGISTRY
+
+#: Keras class name -> (our class name, Keras config keys passed through as constructor arguments)
+_RNN_KEYS = ("units", "activation", "use_bias", "return_sequences", "return_state", "go_backwards",
+             "stateful", "unroll", "dropout", "recurrent_dropout", "zero_output_for_mask", "seed")
+LAYER_MAP: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Dense": ("Dense", ("units", "activation", "use_bias")),
+    "Activation": ("Activation", ("activation",)),
+    "Dropout": ("Dropout", ("rate", "noise_shape", "seed")),
+    "Embedding": ("Embedding", ("input_dim", "output_dim", "mask_zero")),
+    "Masking": ("Masking", ("mask_value",)),
+    "RepeatVector": ("RepeatVector", ("n",)),
+    "Flatten": ("Flatten", ()),
+    "Reshape": ("Reshape", ("target_shape",)),
+    "Concatenate": ("Concatenate", ("axis",)),
+    "Add": ("Add", ()),
+    "SimpleRNN": ("SimpleRNN", _RNN_KEYS),
+    "GRU": ("GRU", _RNN_KEYS + ("recurrent_activation", "reset_after")),
+    "LSTM": ("LSTM", _RNN_KEYS + ("recurrent_activation", "unit_forget_bias")),
+    "Bidirectional": ("Bidirectional", ("merge_mode",)),
+    "TimeDistributed": ("TimeDistributed", ()),
+    "Lambda": ("Lambda", ()),
+}
+_RNN = ("SimpleRNN", "GRU", "LSTM")
+_MODELS = ("Sequential", "Functional", "Model")
+SUPPORTED = sorted(set(LAYER_MAP) | {"InputLayer"} | set(_MODELS))
+
+
+def _require_h5py():
+    try:
+        import h5py
+    except ImportError as e:  # pragma: no cover - h5py is installed in the test environment
+        raise ImportError("from_keras needs h5py to read Keras weight files: pip install h5py") from e
+    return h5py
+
+
+def keras_snake_case(name: str) -> str:
+    """Keras's own ``to_snake_case`` (names the weight groups of a ``.keras`` file)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+    return name
+
+
+def _is_op(entry: dict) -> bool:
+    """Keras operations in a functional graph (e.g. the NotEqual that computes a mask): not layers."""
+    if str(entry.get("module", "")).startswith("keras.src.ops"):
+        return True
+    return entry.get("class_name") not in LAYER_MAP and entry.get("class_name") not in ("InputLayer", *_MODELS) \
+        and entry.get("module") is None and entry.get("registered_name") not in (None, "")
+
+
+def _names_in(v, acc: set) -> set:
+    h = _history(v)
+    if h is not None:
+        acc.add(h[0])
+    elif isinstance(v, list):
+        if len(v) >= 3 and isinstance(v[0], str) and isinstance(v[1], int):  # Keras 2 reference
+            acc.add(v[0])
+        else:
+            for x in v:
+                _names_in(x, acc)
+    elif isinstance(v, dict):
+        for x in v.values():
+            _names_in(x, acc)
+    return acc
+
+
+def _mask_only_ops(cfg: dict) -> set:
+    """Names of graph entries that are not supported layers and feed only ``mask=`` arguments.
+
+    Keras 3 writes the mask computation (``NotEqual`` on the ids...) into the graph; seqlayers
+    layers carry masks on their tensors, so those entries are skipped. An unsupported entry that
+    feeds data is left in, to be reported as unsupported.
+    """
+    candidates = {sub.get("name") or sub["config"].get("name") for sub in cfg["layers"]
+                  if sub.get("class_name") not in LAYER_MAP and sub.get("class_name") not in ("InputLayer", *_MODELS)}
+    data_refs: set = set()
+    for sub in cfg["layers"]:
+        name = sub.get("name") or sub["config"].get("name")
+        if name in candidates:
+            continue
+        for node in sub.get("inbound_nodes", []):
+            if isinstance(node, dict):
+                _names_in(node.get("args", []), data_refs)
+                _names_in({k: v for k, v in node.get("kwargs", {}).items() if k != "mask"}, data_refs)
+            else:
+                _names_in(node, data_refs)
+    _names_in(cfg.get("output_layers"), data_refs)
+    return candidates - data_refs
+
+
+# ---------------------------------------------------------------- reading the file
+class _KerasFile:
+    def __init__(self, path: Path):
+        h5py = _require_h5py()
+        self.path = path
+        if not path.exists():
+            raise FileNotFoundError(f"from_keras: no such file: {str(path)!r}.")
+        if zipfile.is_zipfile(path):
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    names = zf.namelist()
+                    if "config.json" not in names or "model.weights.h5" not in names:
+                        raise ModelFileError(f"{str(path)!r}: a .keras file holds config.json and model.weights.h5; "
+                                             f"found {names}.")
+                    self.config = json.loads(zf.read("config.json"))
+                    self.h5 = h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r")
+            except (zipfile.BadZipFile, json.JSONDecodeError, OSError, KeyError) as e:
+                raise ModelFileError(f"{str(path)!r}: not a readable .keras file: {e}") from e
+            self.legacy = False
+        else:
+            try:
+                self.h5 = h5py.File(path, "r")
+            except OSError as e:
+                raise ModelFileError(f"{str(path)!r}: neither a .keras zip nor an HDF5 file: {e}") from e
+            if "model_config" not in self.h5.attrs:
+                raise ModelFileError(f"{str(path)!r}: this HDF5 file has weights only (no model_config); "
+                                     f"build the model and call load_weights, or save the whole Keras model.")
+            raw = self.h5.attrs["model_config"]
+            self.config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+            self.legacy = True
+
+
+# ---------------------------------------------------------------- config -> layers
+def _resolve_function(ref, layer_name, custom_objects, where):
+    custom_objects = custom_objects or {}
+    fn_name = None
+    if isinstance(ref, str):
+        fn_name = ref
+    elif isinstance(ref, dict) and ref.get("class_name") == "function":
+        fn_name = ref.get("config") if isinstance(ref.get("config"), str) else ref.get("registered_name")
+    for key in (fn_name, layer_name):
+        if key is not None and key in custom_objects:
+            return custom_objects[key]
+    if fn_name is not None:
+        if fn_name in FUNCTION_REGISTRY:
+            return FUNCTION_REGISTRY[fn_name]
+        for key, fn in FUNCTION_REGISTRY.items():
+            if key.rsplit(":", 1)[-1].rsplit(".", 1)[-1] == fn_name:
+                return fn
+    what = f"function {fn_name!r}" if fn_name else "an anonymous lambda (stored as Python bytecode)"
+    raise ValueError(
+        f"{where}: the Keras Lambda refers to {what}; seqlayers never runs code from a model file. "
+        f"Register the function (seqlayers.register_function(fn, name={fn_name or 'my_fn'!r})) or pass "
+        f"custom_objects={{{(fn_name or layer_name)!r}: fn}}."
+    )
+
+
+def _activation(value, layer_name, custom_objects, where):
+    if value is None or isinstance(value, str):
+        return value
+    return _resolve_function(value, layer_name, custom_objects, where)
+
+
+def _shape(v):
+    return None if v is None else tuple(v)
+
+
+def _convert_layer(entry: dict, custom_objects, where: str):
+    """Our layer for a Keras layer entry ``{"class_name", "config"}``."""
+    cls_name = entry.get("class_name")
+    cfg = entry.get("config") or {}
+    name = cfg.get("name")
+    label = f"{cls_name} {name!r} ({where})"
+    if cls_name in _MODELS:
+        return _convert_model(entry, custom_objects, where)
+    if cls_name not in LAYER_MAP:
+        raise ValueError(
+            f"from_keras: unsupported layer {cls_name} {name!r} at {where}. Supported layers: "
+            f"{', '.join(SUPPORTED)}. Rebuild that part with seqlayers layers, or register a custom "
+            f"layer class and load its weights with set_weights."
+        )
+    ours, keys = LAYER_MAP[cls_name]
+    kwargs = {k: cfg[k] for k in keys if k in cfg}
+    for k in ("activation", "recurrent_activation"):
+        if k in kwargs:
+            kwargs[k] = _activation(kwargs[k], name, custom_objects, label)
+    if "noise_shape" in kwargs:
+        kwargs["noise_shape"] = _shape(kwargs["noise_shape"])
+    if "target_shape" in kwargs:
+        kwargs["target_shape"] = tuple(kwargs["target_shape"])
+    if cls_name == "Lambda":
+        kwargs["function"] = _resolve_function(cfg.get("function"), name, custom_objects, label)
+        out_shape = cfg.get("output_shape")
+        if isinstance(out_shape, (list, tuple)):
+            kwargs["output_shape"] = tuple(out_shape)
+        elif out_shape is not None:
+            kwargs["output_shape"] = _resolve_function(out_shape, None, custom_objects, label)
+        if cfg.get("arguments"):
+            kwargs["arguments"] = cfg["arguments"]
+    if cls_name in ("TimeDistributed", "Bidirectional"):
+        inner = cfg.get("layer")
+        if not isinstance(inner, dict):
+            raise ModelFileError(f"from_keras: {label} has no wrapped layer in its config.")
+        inner_layer = _convert_layer(inner, custom_objects, f"{where} > {inner.get('class_name')}")
+        if cls_name == "Bidirectional":
+            if inner_layer.name and inner_layer.name.startswith("forward_"):
+                inner_layer.name = inner_layer.name[len("forward_"):]
+            back = cfg.get("backward_layer")
+            if isinstance(back, dict) and back.get("class_name") != inner.get("class_name"):
+                kwargs["backward_layer"] = _convert_layer(back, custom_objects, f"{where} > backward_layer")
+        kwargs["layer"] = inner_layer
+    if cls_name == "Embedding" and cfg.get("input_length") is not None:
+        kwargs["input_length"] = cfg["input_length"]
+    if cfg.get("trainable") is False:
+        kwargs["trainable"] = False
+    for key in ("batch_input_shape", "batch_shape"):  # Keras 2: the first layer carries the input shape
+        if cfg.get(key) is not None:
+            kwargs["batch_input_shape"] = tuple(cfg[key])
+    try:
+        return _layer_class(ours)(name=name, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"from_keras: cannot build {label}: {e}") from e
+
+
+def _layer_class(name):
+    from ..layers.base import LAYER_REGISTRY
+
+    if name == "Bidirectional":
+        from ..layers.bidirectional import Bidirectional
+
+        return Bidirectional
+    return LAYER_REGISTRY[name]
+
+
+def _history(t):
+    """[layer_name, node_index, tensor_index] of a Keras tensor reference (Keras 3 or 2)."""
+    if isinstance(t, dict) and t.get("class_name") == "__keras_tensor__":
+        return t["config"]["keras_history"]
+    return None
+
+
+def _convert_model(entry: dict, custom_objects, where: str = "model"):
+    from ..models import Model, Sequential
+    from ..symbolic import Input
+
+    cls_name = entry["class_name"]
+    cfg = entry["config"]
+    if cls_name == "Sequential":
+        model = Sequential(name=cfg.get("name"))
+        layers = cfg["layers"]
+        k = 0
+        for i, sub in enumerate(layers):
+            if sub.get("class_name") == "InputLayer":
+                c = sub["config"]
+                model.add(Input(batch_shape=tuple(c.get("batch_shape") or c.get("batch_input_shape")),
+                                dtype=c.get("dtype") or "float32"))
+                continue
+            model.add(_convert_layer(sub, custom_objects, f"{where} layer {k} of {len(layers)}"))
+            k += 1
+        shape = cfg.get("build_input_shape") or (entry.get("build_config") or {}).get("input_shape")
+        if not model.built and shape is not None:
+            model.build_from_shape(tuple(shape))
+        return model
+
+    # functional
+    layers = cfg["layers"]
+    made: dict[str, object] = {}
+    produced: dict[tuple, object] = {}
+    ops = _mask_only_ops(cfg)
+    pending = []
+    for i, sub in enumerate(layers):
+        name = sub.get("name") or sub["config"].get("name")
+        pos = f"{where} layer {i} of {len(layers)}"
+        if sub.get("class_name") == "InputLayer":
+            c = sub["config"]
+            shape = c.get("batch_shape") or c.get("batch_input_shape")
+            sym = Input(batch_shape=tuple(shape), dtype=c.get("dtype") or "float32", name=name)
+            produced[(name, 0, 0)] = sym
+            continue
+        if name in ops:
+            continue
+        made[name] = _convert_layer(sub, custom_objects, pos)
+        for n, node in enumerate(sub.get("inbound_nodes", [])):
+            pending.append((name, n, node, pos))
+
+    def decode(v):
+        h = _history(v)
+        if h is not None:
+            key = (h[0], h[1], h[2])
+            if h[0] in ops:
+                return _OP
+            if key not in produced:
+                raise KeyError(key)
+            return produced[key]
+        if isinstance(v, list):
+            return [decode(x) for x in v]
+        if isinstance(v, dict):
+            return {k: decode(x) for k, x in v.items()}
+        return v
+
+    def call_args(node):
+        if isinstance(node, dict):  # Keras 3
+            args = decode(node.get("args", []))
+            kwargs = decode(node.get("kwargs", {}))
+        else:  # Keras 2: [[name, node, index, kwargs], ...]
+            refs = [decode({"class_name": "__keras_tensor__", "config": {"keras_history": r[:3]}}) for r in node]
+            args = [refs[0] if len(refs) == 1 else refs]
+            kwargs = dict(node[0][3]) if node and len(node[0]) > 3 and isinstance(node[0][3], dict) else {}
+        kwargs.pop("training", None)
+        if kwargs.get("mask") is _OP or kwargs.get("mask") is None or \
+                (isinstance(kwargs.get("mask"), list) and all(m is _OP or m is None for m in kwargs["mask"])):
+            kwargs.pop("mask", None)
+        return args, kwargs
+
+    while pending:
+        progressed = False
+        for item in list(pending):
+            name, n, node, pos = item
+            try:
+                args, kwargs = call_args(node)
+            except KeyError:
+                continue
+            if any(a is _OP for a in _flat(args)):
+                raise ValueError(f"from_keras: {pos}: {name!r} is fed by a Keras operation "
+                                 f"({', '.join(sorted(ops))}), which seqlayers does not import.")
+            out = made[name](*args, **kwargs)
+            outs = out if isinstance(out, (list, tuple)) else [out]
+            for j, o in enumerate(outs):
+                produced[(name, n, j)] = o
+            pending.remove(item)
+            progressed = True
+        if not progressed:
+            name, n, node, pos = pending[0]
+            raise ValueError(f"from_keras: {pos}: the inputs of {name!r} come from an unsupported "
+                             f"operation ({', '.join(sorted(ops)) or 'unknown'}).")
+
+    def refs(v):
+        if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and isinstance(v[1], int):
+            key = tuple(v)
+            if key not in produced:
+                raise ValueError(f"from_keras: the model's inputs/outputs refer to {v!r}, which is not built.")
+            return produced[key]
+        if isinstance(v, list):
+            return [refs(x) for x in v]
+        if isinstance(v, dict):
+            return {k: refs(x) for k, x in v.items()}
+        raise ModelFileError(f"from_keras: bad input/output reference {v!r}.")
+
+    inputs, outputs = refs(cfg["input_layers"]), refs(cfg["output_layers"])
+    return Model(inputs, outputs, name=cfg.get("name"))
+
+
+_OP = object()
+
+
+def _flat(v):
+    if isinstance(v, (list, tuple)):
+        return [y for x in v for y in _flat(x)]
+    if isinstance(v, dict):
+        return [y for x in v.values() for y in _flat(x)]
+    return [v]
+
+
+# ---------------------------------------------------------------- weights
+def _vars(group) -> list[np.ndarray]:
+    if "vars" not in group:
+        return []
+    v = group["vars"]
+    return [np.asarray(v[str(i)]) for i in range(len(v))]
+
+
+def _keras3_weights(entry: dict, group) -> list[np.ndarray]:
+    """The weights of one Keras layer from its ``.keras`` group, in ``get_weights`` order."""
+    cls = entry["class_name"]
+    cfg = entry["config"]
+    if cls in _RNN:
+        return _vars(group["cell"]) if "cell" in group else _vars(group)
+    if cls == "Bidirectional":
+        return _keras3_weights(cfg["layer"], group["forward_layer"]) + \
+            _keras3_weights(cfg.get("backward_layer") or cfg["layer"], group["backward_layer"])
+    if cls == "TimeDistributed":
+        return _keras3_weights(cfg["layer"], group["layer"])
+    if cls in _MODELS:
+        out = []
+        for sub, g in _keras3_children(entry, group):
+            out += _keras3_weights(sub, g)
+        return out
+    return _vars(group)
+
+
+def _keras3_children(entry: dict, group):
+    """(layer entry, weights group) for each layer of a Keras model, named as Keras names them."""
+    used: dict[str, int] = {}
+    sequential = entry["class_name"] == "Sequential"
+    for sub in entry["config"]["layers"]:
+        if _is_op(sub) or (sequential and sub["class_name"] == "InputLayer"):
+            continue
+        name = keras_snake_case(sub["class_name"])
+        if name in used:
+            used[name] += 1
+            name = f"{name}_{used[name]}"
+        else:
+            used[name] = 0
+        layers = group["layers"] if "layers" in group else {}
+        yield sub, layers[name] if name in layers else {}
+
+
+def _legacy_weights(layer_name: str, h5) -> list[np.ndarray]:
+    root = h5["model_weights"] if "model_weights" in h5 else h5
+    if layer_name not in root:
+        return []
+    g = root[layer_name]
+    names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in g.attrs.get("weight_names", [])]
+    return [np.asarray(g[n]) for n in names]
+
+
+def _assign(ours, arrays, label):
+    if not arrays and not getattr(ours, "weights", []):
+        return
+    try:
+        ours.set_weights(arrays)
+    except ValueError as e:
+        raise ValueError(f"from_keras: weights of {label} do not fit: {e}") from e
+
+
+def _load_weights(kf: _KerasFile, model, entry: dict) -> None:
+    """Set each layer's weights from the file (our layers carry the Keras layers' names)."""
+    ours_by_name = {l.name: l for l in model.layers}
+
+    def ours_for(sub):
+        kname = sub.get("name") or sub["config"].get("name")
+        if kname not in ours_by_name:
+            raise ModelFileError(f"from_keras: no layer named {kname!r} was built for the Keras {sub['class_name']}.")
+        return kname, ours_by_name[kname]
+
+    if kf.legacy:
+        for sub in entry["config"]["layers"]:
+            if sub["class_name"] == "InputLayer" or _is_op(sub) or sub["class_name"] not in LAYER_MAP and \
+                    sub["class_name"] not in _MODELS:
+                continue
+            kname, ours = ours_for(sub)
+            _assign(ours, _legacy_weights(kname, kf.h5), f"{sub['class_name']} {kname!r}")
+        return
+    for sub, group in _keras3_children(entry, kf.h5):
+        if sub["class_name"] == "InputLayer":
+            continue
+        kname, ours = ours_for(sub)
+        arrays = _keras3_weights(sub, group) if len(group) else []
+        _assign(ours, arrays, f"{sub['class_name']} {kname!r}")
+
+
+# ---------------------------------------------------------------- entry point
+def from_keras(path, custom_objects: dict | None = None):
+    """Load a Keras model file (``.keras`` from Keras 3, or a legacy ``.h5``) as a seqlayers model.
+
+    Args:
+        path: the Keras file.
+        custom_objects: ``{name: function}`` for ``Lambda`` layers (by function name or by the
+            Lambda layer's name) and custom activations; nothing in the file is ever executed.
+
+    Returns a ``Sequential`` or functional ``Model`` whose outputs match Keras's on the same inputs,
+    in eval mode (``model.train()`` before training: dropout then applies).
+    Raises ``ValueError`` naming the class, name and position of an unsupported layer.
+    """
+    kf = _KerasFile(Path(path))
+    entry = kf.config
+    if not isinstance(entry, dict) or entry.get("class_name") not in _MODELS:
+        cls = entry.get("class_name") if isinstance(entry, dict) else type(entry).__name__
+        raise ValueError(f"from_keras: the file holds a {cls}, expected a Sequential or functional model "
+                         f"(subclassed Keras models have no config to rebuild).")
+    model = _convert_model(entry, custom_objects)
+    _load_weights(kf, model, entry)
+    kf.h5.close()
+    model.eval()
+    return model
+
+
+__all__ = ["from_keras", "keras_snake_case", "LAYER_MAP"]

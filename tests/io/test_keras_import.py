@@ -1,0 +1,148 @@
+"""from_keras: Keras 3 models (torch backend) saved as .keras and legacy .h5 give the same outputs."""
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+keras = pytest.importorskip("keras")
+pytest.importorskip("h5py")
+
+import seqlayers as sl  # noqa: E402
+from keras import layers as K  # noqa: E402
+
+ATOL = 1e-5
+
+
+def _randomize(model, seed=0):
+    """Non-zero weights everywhere (biases too), so a misplaced array shows."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if ws:
+            layer.set_weights([rng.normal(0, 0.4, w.shape).astype(w.dtype) for w in ws])
+
+
+def _outputs(model, inputs):
+    out = model(inputs)
+    out = out if isinstance(out, (list, tuple)) else [out]
+    return [o.detach().cpu().numpy() if hasattr(o, "detach") else np.asarray(o) for o in out]
+
+
+def _save_both(model, tmp_path, name):
+    paths = [tmp_path / f"{name}.keras", tmp_path / f"{name}.h5"]
+    for p in paths:
+        model.save(p)
+    return paths
+
+
+def _compare(kmodel, paths, inputs):
+    expected = _outputs(kmodel, [np.asarray(x) for x in inputs] if len(inputs) > 1 else np.asarray(inputs[0]))
+    for p in paths:
+        ours = sl.from_keras(p)
+        tin = [torch.as_tensor(x) for x in inputs]
+        got = _outputs(ours, tin if len(tin) > 1 else tin[0])
+        assert len(got) == len(expected), p.name
+        for g, e in zip(got, expected):
+            assert g.shape == e.shape, p.name
+            np.testing.assert_allclose(g, e, atol=ATOL, rtol=0, err_msg=p.name)
+    return ours
+
+
+@pytest.fixture(scope="module")
+def functional_files(tmp_path_factory):
+    """Two inputs (a masked float series, padded token ids), two outputs, most layer types."""
+    tmp = tmp_path_factory.mktemp("keras_functional")
+    series = keras.Input((6, 3), name="series")
+    ids = keras.Input((7,), dtype="int32", name="ids")
+    m = K.Masking(0.0)(series)
+    h = K.LSTM(4, return_sequences=True)(m)
+    h = K.TimeDistributed(K.Dense(3, activation="tanh"))(h)
+    h = K.SimpleRNN(3)(h)
+    e = K.Embedding(11, 4, mask_zero=True)(ids)
+    g = K.Bidirectional(K.GRU(3, return_sequences=True, reset_after=False), merge_mode="sum")(e)
+    g = K.GRU(3)(g)
+    both = K.Concatenate()([h, g])
+    both = K.Dropout(0.5)(K.Activation("relu")(K.Dense(4)(both)))
+    seq = K.RepeatVector(2)(both)
+    flat = K.Flatten()(seq)
+    out2 = K.Reshape((2, 4))(K.Add()([flat, K.Dense(8)(both)]))
+    model = keras.Model([series, ids], [both, out2])
+    _randomize(model)
+    return model, _save_both(model, tmp, "functional")
+
+
+def _inputs(masked: bool, batch=3):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(batch, 6, 3)).astype("float32")
+    ids = rng.integers(1, 11, size=(batch, 7)).astype("int32")
+    if masked:
+        x[0, 4:] = 0.0  # Masking: padded steps at the end
+        x[1, 2] = 0.0  # and one in the middle
+        ids[0, 3:] = 0
+        ids[2, 6:] = 0
+    return [x, ids]
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "masked"])
+def test_functional_model_matches_keras(functional_files, masked):
+    kmodel, paths = functional_files
+    ours = _compare(kmodel, paths, _inputs(masked))
+    assert [type(l).__name__ for l in ours.layers if type(l).__name__ == "Bidirectional"] == ["Bidirectional"]
+    assert ours.input_names == ["series", "ids"]
+
+
+def test_sequential_and_every_bidirectional_merge_mode(tmp_path):
+    inp = keras.Input((5, 3))
+    outs = [K.Bidirectional(K.LSTM(2, return_sequences=True), merge_mode=mode)(inp)
+            for mode in ("concat", "sum", "mul", "ave")]
+    outs += K.Bidirectional(K.GRU(2), merge_mode=None)(inp)  # a list of two
+    multi = keras.Model(inp, outs)
+    _randomize(multi, 1)
+    x = np.random.default_rng(2).normal(size=(2, 5, 3)).astype("float32")
+    _compare(multi, _save_both(multi, tmp_path, "bidi"), [x])
+
+    seq = keras.Sequential([keras.Input((5, 3)), K.GRU(4, return_sequences=True, reset_after=True),
+                            K.LSTM(3, go_backwards=True), K.Dense(2, activation="softmax")])
+    _randomize(seq, 3)
+    ours = _compare(seq, _save_both(seq, tmp_path, "seq"), [x[:, :4]])  # another length than built
+    assert isinstance(ours, sl.Sequential)
+
+
+def keep_last(x):
+    return x[:, -1, :]
+
+
+def test_lambda_is_refused_unless_registered(tmp_path):
+    inp = keras.Input((4, 2))
+    model = keras.Model(inp, K.Dense(1)(K.Lambda(keep_last, output_shape=(2,), name="last")(inp)))
+    path = tmp_path / "lam.keras"
+    model.save(path)
+    with pytest.raises(ValueError, match=r"Lambda 'last'.*function 'keep_last'.*never runs code.*custom_objects"):
+        sl.from_keras(path)
+    x = np.random.default_rng(0).normal(size=(2, 4, 2)).astype("float32")
+    ours = sl.from_keras(path, custom_objects={"keep_last": keep_last})
+    np.testing.assert_allclose(ours(torch.as_tensor(x)).detach().numpy(), model(x).detach().numpy(), atol=ATOL)
+
+    anon = keras.Sequential([keras.Input((3,)), K.Lambda(lambda t: t * 2, name="times_two")])
+    anon.save(tmp_path / "anon.keras")
+    with pytest.raises(ValueError, match=r"anonymous lambda.*custom_objects=\{'times_two': fn\}"):
+        sl.from_keras(tmp_path / "anon.keras")
+
+
+def test_unsupported_layer_names_class_name_and_position(tmp_path):
+    model = keras.Sequential([keras.Input((8, 2)), K.Dense(3), K.Conv1D(2, 3, name="conv")])
+    model.save(tmp_path / "conv.keras")
+    with pytest.raises(ValueError, match=r"unsupported layer Conv1D 'conv' at model layer 1 of 3"):
+        sl.from_keras(tmp_path / "conv.keras")
+
+
+def test_missing_file_and_non_keras_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        sl.from_keras(tmp_path / "nope.keras")
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a keras file")
+    with pytest.raises(sl.ModelFileError, match="neither a .keras zip nor an HDF5 file"):
+        sl.from_keras(bad)
