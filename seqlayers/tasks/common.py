@@ -23,21 +23,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..training.callbacks import BackupAndRestore, Callback, EarlyStopping
+
 TASK_FILE = "task.json"
 WEIGHTS_FILE = "weights.safetensors"
 
 
 # ------------------------------------------------------------------ arguments every task takes
 def add_common_arguments(parser, *, epochs: int, batch_size: int, patience: int = 3) -> None:
-    """``--out``, ``--epochs``, ``--batch-size``, ``--seed``, ``--patience``, ``--threads``, ``--quiet``."""
+    """``--out``, ``--epochs``, ``--batch-size``, ``--seed``, ``--patience``, ``--learning-rate``,
+    ``--threads``, ``--quiet``."""
     parser.add_argument("--out", required=True, help="output folder (model, report, training backup)")
     parser.add_argument("--epochs", type=int, default=epochs, help=f"most epochs to train (default {epochs})")
     parser.add_argument("--batch-size", type=int, default=batch_size, help=f"default {batch_size}")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--patience", type=int, default=patience,
                         help=f"early stopping: epochs without improvement on dev (default {patience})")
+    if "--learning-rate" not in parser._option_string_actions:  # a task may define its own
+        parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default 0.001)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def optimizer(args):
+    """Adam with the ``--learning-rate`` given (Keras's defaults otherwise)."""
+    from ..training.optimizers import Adam
+
+    return Adam(learning_rate=args.learning_rate)
 
 
 def progress(args, message: str) -> None:
@@ -84,8 +96,7 @@ class _BucketSampler(torch.utils.data.Sampler):
         return (len(self.lengths) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
-        rng = np.random.default_rng(self.seed + self.epoch)
-        self.epoch += 1
+        rng = np.random.default_rng(self.seed + self.epoch)  # fit's callbacks set the epoch
         keys = self.lengths + (rng.uniform(0, 2, len(self.lengths)) if self.shuffle else 0)
         order = np.argsort(keys, kind="stable")
         batches = [order[i:i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)]
@@ -157,26 +168,56 @@ def fit_resumable(model, x, y, *, out, args, validation_data, monitor: str = "va
     """
     from safetensors.torch import load_file, save_file
 
-    from ..training.callbacks import BackupAndRestore, EarlyStopping
-
     out = Path(out)
     done_weights, done_history = out / f"{name}.safetensors", out / f"{name}.history.json"
     if done_weights.is_file() and done_history.is_file():
         progress(args, f"{name}: already trained, loading {done_weights}")
         model.load_state_dict(load_file(str(done_weights)))
         return json.loads(done_history.read_text())
+    backup_dir = out / f"backup_{name}"
+    record = _EpochLog(backup_dir / "history.json", x if loader_like(x) else None)
     callbacks = [
-        BackupAndRestore(backup_dir=str(out / f"backup_{name}")),
+        BackupAndRestore(backup_dir=str(backup_dir)),  # restores weights, optimizer and epoch first
+        record,
         EarlyStopping(monitor=monitor, mode=mode, patience=args.patience, restore_best_weights=True),
-    ]
-    loader = isinstance(x, torch.utils.data.DataLoader)  # it makes its own batches
-    history = model.fit(x, y, batch_size=None if loader else args.batch_size, epochs=args.epochs,
-                        validation_data=validation_data, callbacks=callbacks, verbose=0 if args.quiet else 1,
-                        **fit_kwargs)
-    history = history_dict(history)
+    ] + list(fit_kwargs.pop("callbacks", None) or [])  # a task's own callbacks run after these
+    batched = loader_like(x)  # a DataLoader makes its own batches
+    model.fit(x, y, batch_size=None if batched else args.batch_size, epochs=args.epochs,
+              validation_data=validation_data, callbacks=callbacks, verbose=0 if args.quiet else 1, **fit_kwargs)
+    history = record.history
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(done_weights))
     done_history.write_text(json.dumps(history))
     return history
+
+
+def loader_like(x) -> bool:
+    return isinstance(x, torch.utils.data.DataLoader)
+
+
+class _EpochLog(Callback):
+    """Keeps every epoch's figures in ``path`` so a resumed run reports the whole history, and
+    tells a bucketed loader which epoch it is (so resumed epochs shuffle as uninterrupted ones)."""
+
+    def __init__(self, path, loader=None):
+        super().__init__()
+        self.path, self.loader, self.history = Path(path), loader, {}
+
+    def on_train_begin(self, logs=None):
+        if self.path.is_file():  # resuming: the epochs before the interruption
+            self.history = json.loads(self.path.read_text())
+
+    def on_epoch_begin(self, epoch, logs=None):
+        sampler = getattr(self.loader, "batch_sampler", None)
+        if isinstance(sampler, _BucketSampler):
+            sampler.epoch = epoch
+        for vals in self.history.values():  # an epoch run again replaces its old figures
+            del vals[epoch:]
+
+    def on_epoch_end(self, epoch, logs=None):
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(float(v))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.history))
 
 
 def history_dict(history) -> dict:
@@ -263,16 +304,21 @@ def _fmt(v) -> str:
 
 
 class Stopwatch:
-    """Wall time since creation, in seconds."""
+    """Wall time since creation, in seconds; ``cpu()``: CPU seconds of this process (all threads),
+    which says more than wall time on a machine shared with other jobs."""
 
     def __init__(self):
         self.start = time.perf_counter()
+        self.cpu_start = time.process_time()
 
     def __call__(self) -> float:
         return time.perf_counter() - self.start
 
+    def cpu(self) -> float:
+        return time.process_time() - self.cpu_start
+
 
 __all__ = [
-    "Stopwatch", "add_common_arguments", "bucketed_loader", "predict_grouped", "fit_resumable", "history_dict", "load_task", "load_weights",
+    "Stopwatch", "add_common_arguments", "optimizer", "bucketed_loader", "predict_grouped", "fit_resumable", "history_dict", "load_task", "load_weights",
     "machine", "progress", "save_task", "set_seed", "setup", "write_report",
 ]

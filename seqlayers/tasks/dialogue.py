@@ -136,7 +136,7 @@ def run(args) -> int:
     for variant, context in (("dialogue", True), ("turn", False)):
         common.set_seed(args.seed)
         model = build_model(config, context=context)
-        model.compile(optimizer="adam", loss=["binary_crossentropy", "binary_crossentropy"])
+        model.compile(optimizer=common.optimizer(args), loss=["binary_crossentropy", "binary_crossentropy"])
         common.progress(args, f"training the {'dialogue-level' if context else 'per-turn'} model "
                               f"(at most {args.epochs} epochs)")
         t0 = common.Stopwatch()

@@ -113,7 +113,7 @@ def run(args) -> int:
         return common.bucketed_loader(xs, [y_tags, y_int], args.batch_size, shuffle=shuffle, seed=args.seed)
 
     model = build_model(config)
-    model.compile(optimizer="adam", loss=["sparse_categorical_crossentropy", "sparse_categorical_crossentropy"],
+    model.compile(optimizer=common.optimizer(args), loss=["sparse_categorical_crossentropy", "sparse_categorical_crossentropy"],
                   metrics=[["accuracy"], ["accuracy"]])
     common.progress(args, f"training (at most {args.epochs} epochs)")
     train_clock = common.Stopwatch()

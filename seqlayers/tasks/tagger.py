@@ -186,7 +186,7 @@ def run(args) -> int:
     train_data, dev_data = loader(pieces, True), loader(dev, False)
 
     model = build_model(config)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=common.optimizer(args), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     common.progress(args, f"training on {len(pieces)} pieces (at most {args.epochs} epochs)")
     train_clock = common.Stopwatch()
     history = common.fit_resumable(model, train_data, None, out=out, args=args, validation_data=dev_data,
@@ -207,6 +207,7 @@ def run(args) -> int:
         pred = predict_tags(model, [s.words for s in sents], config, vocabs, args.batch_size)
         acc = accuracy(gold, pred)
         report[f"{split}_accuracy"] = acc
+        report[f"{split}_words"] = sum(len(g) for g in gold)
         rows.append((f"{split} {args.column.upper()} accuracy (%)", acc))
         m = confusion(gold, pred, labels)
         report[f"{split}_confusion"] = {"labels": labels, "counts": m.tolist()}

@@ -1,0 +1,86 @@
+"""`seqlayers train tagger` / `seqlayers predict` end to end on a tiny generated treebank."""
+import json
+import random
+
+import pytest
+
+from seqlayers.cli import main
+
+LEXICON = {"DET": ["the", "a", "this"], "NOUN": ["cat", "dog", "idea", "house"], "VERB": ["sees", "likes", "eats"],
+           "ADJ": ["big", "red", "old"], "PUNCT": ["."]}
+
+
+def sentence(rng):
+    tags = ["DET"] + (["ADJ"] if rng.random() < 0.5 else []) + ["NOUN", "VERB", "DET", "NOUN", "PUNCT"]
+    return [(rng.choice(LEXICON[t]).capitalize() if i == 0 else rng.choice(LEXICON[t]), t) for i, t in enumerate(tags)]
+
+
+def write_treebank(path, n, seed):
+    rng = random.Random(seed)
+    blocks = []
+    for k in range(n):
+        lines = [f"# sent_id = {k}"]
+        for i, (w, t) in enumerate(sentence(rng), 1):
+            lines.append(f"{i}\t{w}\t{w.lower()}\t{t}\t{t[:2]}\t_\t0\tdep\t_\t_")
+        if k == 0:  # a multi-word token line and an empty node, which the reader must skip
+            lines.insert(1, "1-2\tThecat\t_\t_\t_\t_\t_\t_\t_\t_")
+            lines.append("7.1\tgone\tgo\t_\t_\t_\t_\t_\t7:dep\t_")
+        blocks.append("\n".join(lines) + "\n")
+    path.write_text("\n".join(blocks) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tagger")
+    paths = [write_treebank(d / f"{s}.conllu", n, seed) for s, n, seed in (("train", 60, 1), ("dev", 10, 2),
+                                                                            ("test", 10, 3))]
+    argv = ["train", "tagger", "--train", str(paths[0]), "--dev", str(paths[1]), "--test", str(paths[2]),
+            "--out", str(d / "out"), "--epochs", "12", "--batch-size", "8", "--units", "16", "--char-units", "8",
+            "--word-dim", "16", "--patience", "12", "--learning-rate", "0.01", "--quiet", "--threads", "1"]
+    assert main(argv) == 0
+    return d, argv
+
+
+def test_train_writes_model_report_and_heatmap_and_learns(trained):
+    d, _ = trained
+    out = d / "out"
+    report = json.loads((out / "report.json").read_text())
+    assert report["task"] == "tagger" and report["column"] == "upos"
+    assert report["test_accuracy"] >= 90.0  # every word has one tag: easy to learn
+    assert len(report["history"]["loss"]) == 12 and report["history"]["loss"][-1] < report["history"]["loss"][0]
+    labels = report["test_confusion"]["labels"]
+    assert sorted(labels) == sorted(LEXICON)
+    assert sum(map(sum, report["test_confusion"]["counts"])) == report["test_words"]
+    assert (out / "confusion.png").stat().st_size > 1000
+    assert (out / "weights.safetensors").is_file() and (out / "task.json").is_file()
+    assert "| test UPOS accuracy (%) |" in (out / "report.md").read_text()
+
+
+def test_predict_tags_pretokenized_text(trained, tmp_path, capsys):
+    d, _ = trained
+    inp = tmp_path / "in.txt"
+    inp.write_text("The big dog likes a cat .\n\nthis house eats .\n")
+    capsys.readouterr()
+    assert main(["predict", str(d / "out"), str(inp)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[1] == ""
+    assert lines[0].split() == ["The/DET", "big/ADJ", "dog/NOUN", "likes/VERB", "a/DET", "cat/NOUN", "./PUNCT"]
+
+
+def test_rerun_of_a_finished_run_reuses_the_trained_model(trained, capsys):
+    d, argv = trained
+    before = json.loads((d / "out" / "report.json").read_text())
+    capsys.readouterr()
+    assert main([a for a in argv if a != "--quiet"]) == 0
+    assert "already trained" in capsys.readouterr().err
+    after = json.loads((d / "out" / "report.json").read_text())
+    assert after["test_accuracy"] == before["test_accuracy"] and after["history"] == before["history"]
+
+
+def test_malformed_training_file_fails_with_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.conllu"
+    bad.write_text("1\tThe\tthe\tDET\tDT\t_\t0\tdet\t_\t_\n2 cat cat NOUN NN _ 0 root _ _\n")
+    code = main(["train", "tagger", "--train", str(bad), "--dev", str(bad), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "bad.conllu:2: expected 10 tab-separated CoNLL-U columns, got 1" in capsys.readouterr().err
