@@ -251,6 +251,10 @@ def run(args) -> int:
         else:
             p = s2s.predict(x, args.horizon, d["target_index"] if S else None)
         results[split] = _scores(y + off, p + off)
+        if split == "test":  # the naive baseline: repeat the last input value H times
+            last = d["test"][0][:, -1:, :]  # (N, 1, F)
+            results["persistence"] = _scores(y + off, np.broadcast_to(
+                last[:, :, d["target_index"]] if S else last, (y + off).shape))
         if split == "test":
             _plot(out / "predictions.png", d["test"][0], y + off, p + off, d["target_index"], args.lookback,
                   f"{Path(args.csv).name} {args.features} {args.model} L={args.lookback} H={args.horizon}: "
@@ -263,13 +267,16 @@ def run(args) -> int:
         "task": NAME, "command": "seqlayers " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("seqlayers") else None,
         "config": config, "columns": d["columns"], "splits": d["splits"],
         "windows": {k: int(len(data[k][0])) for k in data},
-        "val": results["val"], "test": results["test"], "published_test": published,
+        "val": results["val"], "test": results["test"], "persistence_test": results["persistence"],
+        "published_test": published,
         "epochs_run": len(history.get("loss", [])), "history": history,
         "scaler": d["scaler"].state_dict(), "wall_time_s": round(wall, 1), "machine": common.machine(),
     }
     rows = [("test MSE (standardized)", f"{results['test']['mse']:.4f}"),
             ("test MAE (standardized)", f"{results['test']['mae']:.4f}"),
-            ("val MSE", f"{results['val']['mse']:.4f}")]
+            ("val MSE", f"{results['val']['mse']:.4f}"),
+            ("persistence (repeat last value) test MSE / MAE",
+             f"{results['persistence']['mse']:.4f} / {results['persistence']['mae']:.4f}")]
     rows += [(f"{name} test MSE / MAE (published)", f"{v['mse']:.3f} / {v['mae']:.3f}") for name, v in published.items()]
     rows += [("epochs", report["epochs_run"]), ("wall time (s)", f"{wall:.0f}")]
     common.write_report(out, report, f"forecast {Path(args.csv).name}: {args.features}, {args.model}, "

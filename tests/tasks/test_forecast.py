@@ -80,6 +80,12 @@ def test_train_forecast_writes_report_and_plot(tmp_path, features, model):
     report = json.loads((out / "report.json").read_text())
     assert report["windows"] == {"train": 145, "val": 37, "test": 37}
     assert np.isfinite(report["test"]["mse"]) and report["test"]["mae"] > 0
+    # the repeat-last-value baseline, computed here by a plain loop over the test rows
+    raw = np.loadtxt(csv, delimiter=",", skiprows=1, usecols=(1, 2, 3))
+    z = (raw - raw[:160].mean(0)) / raw[:160].std(0)
+    z = z[:, 2:] if features == "S" else z
+    errs = [z[s + 12:s + 16] - z[s + 11] for s in range(188, 240 - 16 + 1)]
+    assert report["persistence_test"]["mse"] == pytest.approx(np.mean(np.square(errs)), rel=1e-4)
     assert (out / "predictions.png").stat().st_size > 1000
     assert "test MSE" in (out / "report.md").read_text()
     # rerunning resumes: the finished model is loaded, not trained again, and gives the same figures
