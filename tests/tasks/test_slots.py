@@ -1,0 +1,92 @@
+"""`seqlayers train slots` / `seqlayers predict` end to end on a tiny generated SNIPS-style data set."""
+import json
+import random
+
+import pytest
+
+from seqlayers.cli import main
+from seqlayers.tasks.slots import scores
+
+ARTISTS = [["abba"], ["daft", "punk"], ["madonna"], ["the", "beatles"]]
+SERVICES = [["spotify"], ["deezer"], ["google", "music"]]
+CITIES = [["paris"], ["new", "york"], ["berlin"]]
+
+
+def span(words, slot):
+    return words, ["B-" + slot] + ["I-" + slot] * (len(words) - 1)
+
+
+def utterance(rng):
+    if rng.random() < 0.5:
+        a, s = span(rng.choice(ARTISTS), "artist"), span(rng.choice(SERVICES), "service")
+        toks = ["play"] + a[0] + ["on"] + s[0]
+        return toks, ["O"] + a[1] + ["O"] + s[1], "PlayMusic"
+    c = span(rng.choice(CITIES), "city")
+    toks = ["weather", "in"] + c[0] + ["today"]
+    return toks, ["O", "O"] + c[1] + ["B-timeRange"], "GetWeather"
+
+
+def write_data(root, seed=0):
+    rng = random.Random(seed)
+    for split, n in (("train", 80), ("valid", 12), ("test", 12)):
+        d = root / split
+        d.mkdir(parents=True)
+        rows = [utterance(rng) for _ in range(n)]
+        (d / "seq.in").write_text("".join(" ".join(t) + " \n" for t, _, _ in rows))
+        (d / "seq.out").write_text("".join(" ".join(g) + " \n" for _, g, _ in rows))
+        (d / "label").write_text("".join(i + "\n" for _, _, i in rows))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("slots")
+    write_data(d / "data")
+    argv = ["train", "slots", "--data", str(d / "data"), "--out", str(d / "out"), "--epochs", "10",
+            "--batch-size", "8", "--units", "16", "--char-units", "8", "--word-dim", "16", "--patience", "10",
+            "--learning-rate", "0.01", "--quiet", "--threads", "1"]
+    assert main(argv) == 0
+    return d
+
+
+def test_train_reports_slot_f1_intent_and_sentence_accuracy(trained):
+    report = json.loads((trained / "out" / "report.json").read_text())
+    assert report["task"] == "slots"
+    test = report["test"]
+    assert set(test) >= {"slot_f1", "intent_accuracy", "sentence_accuracy", "slot_precision", "slot_recall"}
+    assert test["intent_accuracy"] >= 90.0 and test["slot_f1"] >= 80.0
+    assert len(report["history"]["loss"]) == 10
+    assert {"slots_loss", "intent_loss", "val_slots_accuracy", "val_intent_accuracy"} <= set(report["history"])
+    md = (trained / "out" / "report.md").read_text()
+    assert "| test slot F1 |" in md and "| test intent accuracy (%) |" in md
+
+
+def test_predict_writes_tags_and_intent(trained, tmp_path, capsys):
+    inp = tmp_path / "in.txt"
+    inp.write_text("play abba on spotify\nweather in paris today\n")
+    capsys.readouterr()
+    assert main(["predict", str(trained / "out"), str(inp)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "play/O abba/B-artist on/O spotify/B-service\tPlayMusic"
+    assert lines[1].endswith("\tGetWeather")
+
+
+def test_scores_follow_conlleval_rules():
+    gold = [["B-artist", "I-artist", "O"], ["B-city", "O", "O"]]
+    pred = [["B-artist", "I-artist", "O"], ["B-city", "B-city", "O"]]  # one spurious slot
+    s = scores(gold, ["A", "B"], pred, ["A", "C"])
+    assert s["slot_precision"] == pytest.approx(100 * 2 / 3) and s["slot_recall"] == pytest.approx(100.0)
+    assert s["slot_f1"] == pytest.approx(80.0)
+    assert s["intent_accuracy"] == pytest.approx(50.0) and s["sentence_accuracy"] == pytest.approx(50.0)
+    # conlleval: an I- tag after O starts a slot, so "O I-city" is one (wrong-boundary-free) city slot
+    s = scores([["O", "B-city"]], ["A"], [["O", "I-city"]], ["A"])
+    assert s["slot_f1"] == pytest.approx(100.0)
+
+
+def test_misaligned_files_fail_with_file_and_line(tmp_path, capsys):
+    root = write_data(tmp_path / "data")
+    lines = (root / "valid" / "seq.out").read_text().splitlines()
+    lines[2] = lines[2] + " O"
+    (root / "valid" / "seq.out").write_text("\n".join(lines) + "\n")
+    assert main(["train", "slots", "--data", str(root), "--out", str(tmp_path / "o")]) == 2
+    assert "valid/seq.out:3:" in capsys.readouterr().err
