@@ -84,3 +84,30 @@ def test_malformed_training_file_fails_with_file_and_line(tmp_path, capsys):
     code = main(["train", "tagger", "--train", str(bad), "--dev", str(bad), "--out", str(tmp_path / "o")])
     assert code == 2
     assert "bad.conllu:2: expected 10 tab-separated CoNLL-U columns, got 1" in capsys.readouterr().err
+
+
+def test_interrupted_run_resumes_from_its_backup_and_ends_as_an_uninterrupted_one(trained, monkeypatch):
+    import seqlayers.tasks.common as common
+
+    d, argv = trained
+    out = d / "resumed"
+    argv = [a if a != str(d / "out") else str(out) for a in argv]
+
+    class Interrupt(common.EarlyStopping):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if epoch == 4:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(common, "EarlyStopping", Interrupt)
+    assert main(argv) == 130
+    assert (out / "backup_model" / "state.safetensors").is_file() and not (out / "report.json").exists()
+    assert len(json.loads((out / "backup_model" / "history.json").read_text())["loss"]) == 5
+    monkeypatch.undo()
+    assert main(argv) == 0
+    resumed = json.loads((out / "report.json").read_text())
+    full = json.loads((d / "out" / "report.json").read_text())
+    assert len(resumed["history"]["loss"]) == 12
+    assert resumed["history"]["loss"] == pytest.approx(full["history"]["loss"], rel=1e-4)
+    assert resumed["test_accuracy"] == pytest.approx(full["test_accuracy"])
+    assert not (out / "backup_model").exists()
