@@ -86,9 +86,14 @@ class CallbackList:
         if hook not in _HOOKS:
             raise AttributeError(hook)
 
-        def call(*args, **kwargs):
+        n = 1 if hook.endswith(("_train_begin", "_train_end", "_test_begin", "_test_end", "_predict_begin",
+                                 "_predict_end")) else 2
+
+        def call(*args):
+            if len(args) < n:
+                args = args + ({},)  # hooks always receive logs (LambdaCallback functions expect them)
             for cb in self.callbacks:
-                getattr(cb, hook)(*args, **kwargs)
+                getattr(cb, hook)(*args)
 
         return call
 

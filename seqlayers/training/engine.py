@@ -546,7 +546,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     progress = None
     if verbose and distributed.is_main():
         progress = ProgressLogger(verbose, running_logs=lambda: loop.logs(reduce=False))
-    all_cbs = [history] + cbs + ([progress] if progress else [])
+    all_cbs = cbs + [history] + ([progress] if progress else [])  # History sees what callbacks add
     params = {"epochs": int(epochs), "steps": steps, "verbose": verbose}
     cblist = CallbackList(all_cbs, model=model, params=params, trainer=loop)
     batch_logs_wanted = cblist.wants("on_train_batch_end") or cblist.wants("on_train_batch_begin")
