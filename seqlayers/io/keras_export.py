@@ -1,0 +1,355 @@
+"""``to_keras(model, path)``: write a Keras 3 ``.keras`` file (Keras itself is not imported).
+
+The file is the zip Keras 3 writes: ``metadata.json``, ``config.json`` (the model as Keras layer
+configs, the functional graph as ``inbound_nodes`` with ``__keras_tensor__`` references) and
+``model.weights.h5`` (each layer's weights under ``layers/<snake_case class>[_k]/vars/<i>``, the
+names Keras gives the entries of ``model.layers``; recurrent layers under ``cell/``, Bidirectional
+under ``forward_layer/`` and ``backward_layer/``, TimeDistributed under ``layer/``). Weights are
+taken with ``get_weights()``, already in Keras layout. ``keras.saving.load_model(path)`` reads it.
+
+Supported: the layers ``from_keras`` reads, except ``Lambda`` (Keras would need the function's
+code) and custom activations; Sequential and functional models, nested models.
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from .. import activations
+from ..errors import layer_label
+from .keras_import import keras_snake_case
+
+_KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose loader reads what we write
+
+
+def _activation_name(value, layer, arg):
+    if value is None or isinstance(value, str):
+        return value or "linear"
+    name = activations.name_of(value)
+    if name is None:
+        raise ValueError(f"to_keras: {layer_label(layer)} has a custom {arg} function "
+                         f"{getattr(value, '__name__', value)!r}; Keras could not rebuild it. Use a named activation.")
+    return name
+
+
+def _entry(class_name, config, layer=None, module="keras.layers"):
+    out = {"module": module, "class_name": class_name, "config": config, "registered_name": None}
+    shape = getattr(layer, "_build_input_shape", None)
+    if shape is not None and getattr(layer, "built", False):
+        out["build_config"] = {"input_shape": _json_shape(shape)}
+    return out
+
+
+def _json_shape(shape):
+    if shape and isinstance(shape[0], (list, tuple)):
+        return [_json_shape(s) for s in shape]
+    return [None if d is None else int(d) for d in shape]
+
+
+def layer_config(layer) -> dict:
+    """The Keras 3 config entry of one of our layers (recursively for wrappers and models)."""
+    from ..layers.bidirectional import Bidirectional
+    from ..layers.core import Lambda
+    from ..layers.recurrent import GRU, LSTM, SimpleRNN
+    from ..layers.wrappers import TimeDistributed
+    from ..models.functional import Model
+    from ..models.sequential import Sequential
+
+    if isinstance(layer, Sequential):
+        return _sequential_config(layer)
+    if isinstance(layer, Model) and getattr(layer, "_functional", False):
+        return _functional_config(layer)
+    cls = type(layer).__name__
+    raw = dict(getattr(layer, "_config", {}))
+    base = {"name": layer.name or layer.default_name, "trainable": layer.trainable, "dtype": "float32"}
+    if isinstance(layer, Lambda):
+        raise ValueError(f"to_keras: {layer_label(layer)} cannot be written for Keras: Keras stores a "
+                         f"Lambda's function as code. Replace it with a layer, or rebuild it in Keras.")
+    if isinstance(layer, TimeDistributed):  # TimeDistributedDense too
+        return _entry("TimeDistributed", {**base, "layer": layer_config(layer.layer)}, layer)
+    if isinstance(layer, Bidirectional):
+        fwd = layer_config(layer.forward_layer)
+        bwd = layer_config(layer.backward_layer)
+        return _entry("Bidirectional", {**base, "merge_mode": layer.merge_mode, "layer": fwd,
+                                        "backward_layer": bwd}, layer)
+    if isinstance(layer, (SimpleRNN, GRU, LSTM)):
+        cell = layer.cell
+        cfg = {**base, "units": layer.units, "return_sequences": layer.return_sequences,
+               "return_state": layer.return_state, "go_backwards": layer.go_backwards, "stateful": layer.stateful,
+               "unroll": False, "zero_output_for_mask": layer.zero_output_for_mask,
+               "activation": _activation_name(raw.get("activation", "tanh"), layer, "activation"),
+               "use_bias": bool(raw.get("use_bias", True)),
+               "dropout": float(raw.get("dropout", 0.0)), "recurrent_dropout": float(raw.get("recurrent_dropout", 0.0))}
+        if not isinstance(layer, SimpleRNN):
+            cfg["recurrent_activation"] = _activation_name(raw.get("recurrent_activation", "sigmoid"), layer,
+                                                           "recurrent_activation")
+        if isinstance(layer, GRU):
+            cfg["reset_after"] = bool(getattr(cell, "reset_after", raw.get("reset_after", True)))
+        if isinstance(layer, LSTM):
+            cfg["unit_forget_bias"] = bool(raw.get("unit_forget_bias", True))
+        return _entry(cls, cfg, layer)
+    simple = {
+        "Dense": lambda: {"units": layer.units, "use_bias": layer.use_bias,
+                          "activation": _activation_name(raw.get("activation"), layer, "activation")},
+        "Activation": lambda: {"activation": _activation_name(raw.get("activation"), layer, "activation")},
+        "Dropout": lambda: {"rate": layer.rate, "seed": raw.get("seed"),
+                            "noise_shape": list(layer.noise_shape) if layer.noise_shape is not None else None},
+        "Embedding": lambda: {"input_dim": layer.input_dim, "output_dim": layer.output_dim,
+                              "mask_zero": layer.mask_zero},
+        "Masking": lambda: {"mask_value": layer.mask_value},
+        "RepeatVector": lambda: {"n": layer.n},
+        "Flatten": lambda: {},
+        "Reshape": lambda: {"target_shape": list(layer.target_shape)},
+        "Concatenate": lambda: {"axis": layer.axis},
+        "Add": lambda: {},
+    }
+    if cls not in simple:
+        raise ValueError(f"to_keras: {layer_label(layer)}: no Keras equivalent is known for {cls}. Supported: "
+                         f"{', '.join(sorted(simple))}, SimpleRNN, GRU, LSTM, Bidirectional, TimeDistributed, "
+                         f"Sequential, Model.")
+    return _entry(cls, {**base, **simple[cls]()}, layer)
+
+
+def _input_entry(name, batch_shape, dtype):
+    from ..symbolic import dtype_name
+
+    return {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+            "config": {"batch_shape": _json_shape(batch_shape), "dtype": dtype_name(dtype), "sparse": False,
+                       "ragged": False, "name": name}}
+
+
+def _sequential_config(model) -> dict:
+    import torch
+
+    layers = []
+    shape = model.declared_input_shape or model._build_input_shape
+    if shape is not None:
+        dtype = model._input_dtype
+        if dtype is None:
+            spec = getattr(model.layers[0], "input_spec", None) if model.layers else None
+            dtype = torch.int64 if getattr(spec, "dtype", None) == "int" else torch.float32
+        layers.append(_input_entry(f"{model.display_name}_input", shape, dtype))
+    layers += [layer_config(l) for l in model.layers]
+    entry = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+             "config": {"name": model.display_name, "trainable": True, "dtype": "float32", "layers": layers}}
+    if shape is not None:
+        entry["config"]["build_input_shape"] = _json_shape(shape)
+        entry["build_config"] = {"input_shape": _json_shape(shape)}
+    return entry
+
+
+def keras_layer_order(model) -> list:
+    """A functional model's layers in the order Keras 3 lists ``model.layers``.
+
+    Keras names the weight groups of a ``.keras`` file after this order (``dense``, ``dense_1``...),
+    so it is reproduced here (``keras.src.ops.function.map_graph``): a depth-first walk from the
+    outputs numbers the layers; layers are sorted by depth (longest path to an output) decreasing,
+    then by that number. The mask operations Keras adds to its graph never change this order:
+    they read the same tensor as the layer that makes the mask and feed a layer after it.
+    """
+    from ..symbolic import InputLayer
+    from ..utils import flatten
+
+    finished: set[int] = set()
+    nodes: list = []
+    op_index: dict[int, int] = {}
+    layers: dict[int, object] = {}
+
+    def walk(t):
+        node = t.node
+        if id(node) in finished:
+            return
+        if id(node.layer) not in op_index:
+            op_index[id(node.layer)] = len(op_index)
+            layers[id(node.layer)] = node.layer
+        if not isinstance(node.layer, InputLayer):
+            for parent in node.inbound:
+                walk(parent)
+        finished.add(id(node))
+        nodes.append(node)
+
+    for out in flatten(model._outputs_struct, leaf=lambda x: hasattr(x, "node")):
+        walk(out)
+    in_graph = {id(n) for n in nodes}
+    node_depth: dict[int, int] = {}
+    op_depth: dict[int, int] = {}
+    for node in reversed(nodes):
+        depth = node_depth.setdefault(id(node), 0)
+        depth = max(depth, op_depth.get(id(node.layer), 0))
+        op_depth[id(node.layer)] = depth
+        node_depth[id(node)] = depth
+        for parent in node.inbound:
+            if id(parent.node) in in_graph:
+                node_depth[id(parent.node)] = max(depth + 1, node_depth.get(id(parent.node), 0))
+    for t in model.inputs:  # inputs no output depends on
+        if id(t.node.layer) not in op_depth:
+            op_depth[id(t.node.layer)] = 0
+            op_index[id(t.node.layer)] = -1
+            layers[id(t.node.layer)] = t.node.layer
+    return [layers[k] for k in sorted(op_depth, key=lambda k: (-op_depth[k], op_index[k]))]
+
+
+def _functional_config(model) -> dict:
+    from ..symbolic import InputLayer, SymbolicTensor, dtype_name
+    from ..utils import map_structure
+
+    index: dict[int, tuple[str, int]] = {}
+    calls: dict[int, list] = {}
+    for node in model._nodes:
+        layer = node.layer
+        calls.setdefault(id(layer), [])
+        index[id(node)] = (layer.name, len(calls[id(layer)]))
+        calls[id(layer)].append(node)
+    order = keras_layer_order(model)
+
+    def tensor(t: SymbolicTensor):
+        name, k = index[id(t.node)]
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": _json_shape(t.shape), "dtype": dtype_name(t.dtype),
+                           "keras_history": [name, k, t.index]}}
+
+    def encode(v):
+        return map_structure(lambda x: tensor(x) if isinstance(x, SymbolicTensor) else x, v,
+                             leaf=lambda x: isinstance(x, SymbolicTensor))
+
+    layers = []
+    for layer in order:
+        if isinstance(layer, InputLayer):
+            entry = _input_entry(layer.name, layer.batch_shape, layer.input_dtype)
+            layers.append({**entry, "name": layer.name, "inbound_nodes": []})
+            continue
+        entry = layer_config(layer)
+        nodes = []
+        for node in calls[id(layer)]:
+            kwargs = {k: v for k, v in node.kwargs.items() if k not in ("training",)}
+            nodes.append({"args": encode(list(node.args)), "kwargs": encode(kwargs)})
+        layers.append({**entry, "name": layer.name, "inbound_nodes": nodes})
+
+    def refs(struct):
+        flat = map_structure(lambda t: [index[id(t.node)][0], index[id(t.node)][1], t.index], struct,
+                             leaf=lambda x: isinstance(x, SymbolicTensor))
+        if isinstance(flat, dict):
+            raise ValueError("to_keras: a model with dict inputs or outputs cannot be written for Keras; "
+                             "use lists.")
+        return flat
+
+    return {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
+            "config": {"name": model.display_name, "trainable": True, "layers": layers,
+                       "input_layers": refs(list(model._inputs_struct) if isinstance(model._inputs_struct, (list, tuple))
+                                            else [model._inputs_struct]),
+                       "output_layers": refs(list(model._outputs_struct) if isinstance(model._outputs_struct, (list, tuple))
+                                             else [model._outputs_struct])},
+            "build_config": {"input_shape": None}}
+
+
+# ---------------------------------------------------------------- weights
+def _write_vars(h5group, arrays):
+    g = h5group.create_group("vars")
+    for i, a in enumerate(arrays):
+        g.create_dataset(str(i), data=a)
+
+
+def _write_layer(group, layer):
+    from ..layers.bidirectional import Bidirectional
+    from ..layers.recurrent import RNN
+    from ..layers.wrappers import TimeDistributed
+    from ..models.base import BaseModel
+
+    if isinstance(layer, BaseModel):
+        _write_vars(group, [])
+        _write_container(group, layer)
+    elif isinstance(layer, Bidirectional):
+        _write_vars(group, [])
+        _write_layer(group.create_group("forward_layer"), layer.forward_layer)
+        _write_layer(group.create_group("backward_layer"), layer.backward_layer)
+    elif isinstance(layer, RNN):
+        _write_vars(group, [])
+        _write_vars(group.create_group("cell"), layer.get_weights())
+    elif isinstance(layer, TimeDistributed):
+        _write_vars(group, [])
+        _write_layer(group.create_group("layer"), layer.layer)
+    else:
+        _write_vars(group, layer.get_weights() if layer.built or layer.weights else [])
+
+
+def _write_container(group, model):
+    from ..models.functional import Model
+    from ..symbolic import InputLayer
+
+    layers = group.create_group("layers")
+    members = list(model.layers)
+    if isinstance(model, Model) and model._functional:
+        members = keras_layer_order(model)
+    used: dict[str, int] = {}
+    for layer in members:
+        name = keras_snake_case("InputLayer" if isinstance(layer, InputLayer) else _keras_class(layer))
+        if name in used:
+            used[name] += 1
+            name = f"{name}_{used[name]}"
+        else:
+            used[name] = 0
+        sub = layers.create_group(name)
+        if isinstance(layer, InputLayer):
+            _write_vars(sub, [])
+        else:
+            _write_layer(sub, layer)
+
+
+def _keras_class(layer) -> str:
+    from ..models.functional import Model
+    from ..models.sequential import Sequential
+    from ..layers.wrappers import TimeDistributed
+
+    if isinstance(layer, Sequential):
+        return "Sequential"
+    if isinstance(layer, Model):
+        return "Functional"
+    if isinstance(layer, TimeDistributed):
+        return "TimeDistributed"
+    return type(layer).__name__
+
+
+def to_keras(model, path) -> Path:
+    """Write ``model`` (Sequential or functional, built) as a Keras 3 ``.keras`` file.
+
+    ``keras.saving.load_model(path)`` then gives a Keras model with the same outputs.
+    """
+    try:
+        import h5py
+    except ImportError as e:
+        raise ImportError("to_keras needs h5py to write the Keras weights file: pip install h5py") from e
+    from ..models.base import BaseModel
+    from .saving import atomic_write
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"to_keras: the path must end in .keras (Keras 3's format), got {str(path)!r}.")
+    if not isinstance(model, BaseModel):
+        raise ValueError(f"to_keras: expected a Sequential or functional Model, got {type(model).__name__}; "
+                         f"wrap a single layer in Sequential([...]).")
+    if not model.built:
+        raise ValueError(f"to_keras: {layer_label(model)} is not built; give the first layer input_shape=(...) "
+                         f"or call the model on a batch first.")
+    config = layer_config(model)
+    config["compile_config"] = None
+    h5buf = io.BytesIO()
+    with h5py.File(h5buf, "w") as f:
+        _write_vars(f, [])
+        _write_container(f, model)
+    metadata = {"keras_version": _KERAS_VERSION,
+                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+                "written_by": "seqlayers.to_keras"}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("metadata.json", json.dumps(metadata))
+        zf.writestr("config.json", json.dumps(config))
+        zf.writestr("model.weights.h5", h5buf.getvalue())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+__all__ = ["keras_layer_order", "layer_config", "to_keras"]

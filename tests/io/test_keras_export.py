@@ -1,0 +1,81 @@
+"""to_keras: Keras 3 (torch backend) loads the file and gives the same outputs."""
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+keras = pytest.importorskip("keras")
+pytest.importorskip("h5py")
+
+import seqlayers as sl  # noqa: E402
+from seqlayers.io.keras_export import keras_layer_order  # noqa: E402
+from seqlayers.layers.bidirectional import Bidirectional  # noqa: E402
+
+
+def _np(t):
+    return t.detach().cpu().numpy()
+
+
+def _inputs():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 3, generator=g)
+    x[0, 3:] = 0.0  # masked steps (Masking)
+    ids = torch.randint(1, 10, (3, 6), generator=g)
+    ids[1, 4:] = 0  # padding (Embedding mask_zero)
+    return x, ids
+
+
+def test_functional_model_with_shared_layer_and_masks_loads_in_keras(tmp_path):
+    a = sl.Input(shape=(None, 3), name="series")
+    b = sl.Input(shape=(6,), dtype="int64", name="ids")
+    h = sl.LSTM(4, return_sequences=True)(sl.Masking()(a))
+    h = sl.TimeDistributed(sl.Dense(3))(h)
+    shared = sl.Dense(3)  # the same shapes as the next Dense: a swapped weight group would show
+    g = Bidirectional(sl.GRU(3), merge_mode="ave")(sl.Embedding(10, 3, mask_zero=True)(b))
+    y = sl.Add()([shared(sl.SimpleRNN(3)(h)), shared(g), sl.Dense(3)(g)])
+    model = sl.Model([a, b], [y, sl.Dense(2, activation="softmax")(y)])
+    path = sl.to_keras(model, tmp_path / "m.keras")
+
+    kmodel = keras.saving.load_model(path)
+    assert [l.name for l in kmodel.layers] == [l.name for l in keras_layer_order(model)]
+    x, ids = _inputs()
+    model.eval()
+    for ours, theirs in zip(model([x, ids]), kmodel([_np(x), _np(ids)])):
+        np.testing.assert_allclose(_np(ours), _np(theirs), atol=1e-5, rtol=0)
+    # and back: from_keras(to_keras(model)) is the same model
+    again = sl.from_keras(path)
+    for p, q in zip(model([x, ids]), again([x, ids])):
+        np.testing.assert_allclose(_np(p), _np(q), atol=1e-6, rtol=0)
+
+
+def test_sequential_with_nested_model_loads_in_keras(tmp_path):
+    model = sl.Sequential([sl.Embedding(10, 3), Bidirectional(sl.LSTM(3, return_sequences=True), merge_mode="mul"),
+                           sl.TimeDistributed(sl.Sequential([sl.Dense(2), sl.Dense(2)])), sl.Flatten(),
+                           sl.Dropout(0.2), sl.RepeatVector(2), sl.Reshape((2, 12)),
+                           sl.GRU(2, reset_after=False, go_backwards=True)])
+    _, ids = _inputs()
+    model(ids)
+    kmodel = keras.saving.load_model(sl.to_keras(model, tmp_path / "s.keras"))
+    model.eval()
+    np.testing.assert_allclose(_np(model(ids)), _np(kmodel(_np(ids))), atol=1e-5, rtol=0)
+
+
+def twice(x):
+    return 2 * x
+
+
+def test_what_keras_cannot_rebuild_is_refused(tmp_path):
+    lam = sl.Sequential([sl.Lambda(twice, input_shape=(3,))])
+    with pytest.raises(ValueError, match=r"Lambda 'lambda' cannot be written for Keras"):
+        sl.to_keras(lam, tmp_path / "l.keras")
+    custom = sl.Sequential([sl.Dense(2, activation=twice, input_shape=(3,))])
+    with pytest.raises(ValueError, match=r"custom activation function 'twice'"):
+        sl.to_keras(custom, tmp_path / "c.keras")
+    with pytest.raises(ValueError, match=r"must end in \.keras"):
+        sl.to_keras(sl.Sequential([sl.Dense(1, input_shape=(2,))]), tmp_path / "m.h5")
+    with pytest.raises(ValueError, match=r"not built"):
+        sl.to_keras(sl.Sequential([sl.Dense(1)]), tmp_path / "u.keras")
+    assert not list(tmp_path.iterdir())
