@@ -207,6 +207,7 @@ class _EpochLog(Callback):
             self.history = json.loads(self.path.read_text())
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.clock = Stopwatch()
         sampler = getattr(self.loader, "batch_sampler", None)
         if isinstance(sampler, _BucketSampler):
             sampler.epoch = epoch
@@ -214,10 +215,17 @@ class _EpochLog(Callback):
             del vals[epoch:]
 
     def on_epoch_end(self, epoch, logs=None):
-        for k, v in (logs or {}).items():
+        timing = {"epoch_seconds": self.clock(), "epoch_cpu_seconds": self.clock.cpu()}
+        for k, v in dict(logs or {}, **timing).items():
             self.history.setdefault(k, []).append(float(v))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(self.history))
+
+
+def training_time(history: dict) -> dict:
+    """Wall and CPU seconds of the epochs in ``history`` (interrupted and resumed runs included)."""
+    return {"train_seconds": sum(history.get("epoch_seconds", [])),
+            "train_cpu_seconds": sum(history.get("epoch_cpu_seconds", []))}
 
 
 def history_dict(history) -> dict:
@@ -320,5 +328,5 @@ class Stopwatch:
 
 __all__ = [
     "Stopwatch", "add_common_arguments", "optimizer", "bucketed_loader", "predict_grouped", "fit_resumable", "history_dict", "load_task", "load_weights",
-    "machine", "progress", "save_task", "set_seed", "setup", "write_report",
+    "machine", "progress", "training_time", "save_task", "set_seed", "setup", "write_report",
 ]

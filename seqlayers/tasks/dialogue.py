@@ -37,9 +37,11 @@ def tokenize(text: str, max_words: int) -> list[str]:
 
 def add_arguments(p) -> None:
     p.add_argument("--data", required=True, help="folder with train.jsonl, dev.jsonl, test.jsonl")
-    p.add_argument("--train-dialogues", type=int, default=4000,
-                   help="use the first N training dialogues (default 4000; 0: all)")
-    p.add_argument("--eval-dialogues", type=int, default=0, help="use the first N dev/test dialogues (0: all)")
+    p.add_argument("--train-dialogues", type=int, default=2000,
+                   help="use the first N training dialogues (default 2000; 0: all)")
+    p.add_argument("--dev-dialogues", type=int, default=500,
+                   help="use the first N dev dialogues for early stopping (default 500; 0: all)")
+    p.add_argument("--test-dialogues", type=int, default=0, help="score the first N test dialogues (default 0: all)")
     p.add_argument("--units", type=int, default=DEFAULTS["units"], help="utterance BiLSTM units per direction")
     p.add_argument("--dialogue-units", type=int, default=DEFAULTS["dialogue_units"])
     common.add_common_arguments(p, epochs=10, batch_size=16, patience=2)
@@ -99,11 +101,9 @@ def run(args) -> int:
 
     data = Path(args.data)
     common.progress(args, f"reading {data}")
-    n_train = args.train_dialogues or None
-    n_eval = args.eval_dialogues or None
-    train = read_dialogues(data / "train.jsonl", limit=n_train)
-    dev = read_dialogues(data / "dev.jsonl", limit=n_eval)
-    test = read_dialogues(data / "test.jsonl", limit=n_eval)
+    train = read_dialogues(data / "train.jsonl", limit=args.train_dialogues or None)
+    dev = read_dialogues(data / "dev.jsonl", limit=args.dev_dialogues or None)
+    test = read_dialogues(data / "test.jsonl", limit=args.test_dialogues or None)
 
     cfg = dict(DEFAULTS, units=args.units, dialogue_units=args.dialogue_units)
     words = Vocabulary.build((tokenize(t.user, cfg["max_words"]) for d in train for t in d.turns),
@@ -139,13 +139,12 @@ def run(args) -> int:
         model.compile(optimizer=common.optimizer(args), loss=["binary_crossentropy", "binary_crossentropy"])
         common.progress(args, f"training the {'dialogue-level' if context else 'per-turn'} model "
                               f"(at most {args.epochs} epochs)")
-        t0 = common.Stopwatch()
         history = common.fit_resumable(model, loader(train, True), None, out=out, args=args,
                                        validation_data=loader(dev, False), monitor="val_loss", mode="min",
                                        name=variant)
         probs = common.predict_grouped(model, x_test, args.batch_size)
         scores = {g: f1_scores(gold[g], probs[k]) for k, g in enumerate(GRANULARITIES)}
-        report[variant] = {"scores": scores, "history": history, "train_seconds": t0()}
+        report[variant] = {"scores": scores, "history": history, **common.training_time(history)}
         models[variant] = model
         for g in GRANULARITIES:
             rows += [(f"{variant} model, {g} micro F1", scores[g]["micro_f1"]),
@@ -157,8 +156,10 @@ def run(args) -> int:
                      f"{report['margin'][g]['micro_f1']:+.2f} / {report['margin'][g]['macro_f1']:+.2f}"))
     common.save_task(out, models["dialogue"], NAME, config)
     report["wall_seconds"] = clock()
-    rows += [("training time (s), dialogue / turn",
-              f"{report['dialogue']['train_seconds']:.0f} / {report['turn']['train_seconds']:.0f}"),
+    rows += [("training wall / CPU time (s), dialogue model", "{train_seconds:.0f} / {train_cpu_seconds:.0f}".format(
+                 **report["dialogue"])),
+             ("training wall / CPU time (s), per-turn model", "{train_seconds:.0f} / {train_cpu_seconds:.0f}".format(
+                 **report["turn"])),
              ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
     common.write_report(out, report, f"System dialogue acts on {data}", rows,
                         notes="Test set; F1 of multi-hot predictions at threshold 0.5, macro over the labels "

@@ -116,16 +116,14 @@ def run(args) -> int:
     model.compile(optimizer=common.optimizer(args), loss=["sparse_categorical_crossentropy", "sparse_categorical_crossentropy"],
                   metrics=[["accuracy"], ["accuracy"]])
     common.progress(args, f"training (at most {args.epochs} epochs)")
-    train_clock = common.Stopwatch()
     history = common.fit_resumable(model, loader(train, True), None, out=out, args=args,
                                    validation_data=loader(data["valid"], False), monitor="val_loss", mode="min")
-    train_seconds = train_clock()
 
     report = {"task": NAME, "data": str(args.data),
               "utterances": {k: len(v) for k, v in data.items()} | {"train_used": len(train)},
               "config": {k: v for k, v in config.items() if k not in ("words", "chars", "tags", "intents")},
               "args": {k: v for k, v in vars(args).items() if k != "func"},
-              "history": history, "train_seconds": train_seconds}
+              "history": history, **common.training_time(history)}
     rows = []
     for split in ("valid", "test"):
         ex = data[split]
@@ -136,7 +134,8 @@ def run(args) -> int:
                  (f"{split} sentence accuracy (%)", s["sentence_accuracy"])]
     common.save_task(out, model, NAME, config)
     report["wall_seconds"] = clock()
-    rows += [("epochs run", len(report["history"].get("loss", []))), ("training time (s)", train_seconds),
+    rows += [("epochs run", len(report["history"].get("loss", []))), ("training wall / CPU time (s)",
+                                                                  f"{report['train_seconds']:.0f} / {report['train_cpu_seconds']:.0f}"),
              ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
     common.write_report(out, report, f"Slots + intent on {args.data}", rows,
                         notes="Slot F1: whole slots, conlleval rules (seqeval default mode).")

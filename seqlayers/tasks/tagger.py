@@ -188,16 +188,14 @@ def run(args) -> int:
     model = build_model(config)
     model.compile(optimizer=common.optimizer(args), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     common.progress(args, f"training on {len(pieces)} pieces (at most {args.epochs} epochs)")
-    train_clock = common.Stopwatch()
     history = common.fit_resumable(model, train_data, None, out=out, args=args, validation_data=dev_data,
                                    monitor="val_accuracy", mode="max")
-    train_seconds = train_clock()
 
     report = {"task": NAME, "column": args.column, "train": str(args.train), "dev": str(args.dev),
               "test": str(args.test) if args.test else None, "sentences": {"train": len(train), "dev": len(dev)},
               "config": {k: v for k, v in config.items() if k not in ("words", "chars", "tags")},
               "args": {k: v for k, v in vars(args).items() if k != "func"},
-              "history": history, "train_seconds": train_seconds}
+              "history": history, **common.training_time(history)}
     labels = tags.labels
     rows = []
     for split, sents in (("dev", dev), ("test", test)):
@@ -216,7 +214,8 @@ def run(args) -> int:
                                                              f"accuracy {acc:.2f}%")
     common.save_task(out, model, NAME, config)
     report["wall_seconds"] = clock()
-    rows += [("epochs run", len(report["history"].get("loss", []))), ("training time (s)", train_seconds),
+    rows += [("epochs run", len(report["history"].get("loss", []))), ("training wall / CPU time (s)",
+                                                                  f"{report['train_seconds']:.0f} / {report['train_cpu_seconds']:.0f}"),
              ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
     common.write_report(out, report, f"Tagger ({args.column.upper()}) on {Path(args.train).name}", rows,
                         notes="Confusion heatmap: confusion.png (rows: gold tag, columns: predicted).")
