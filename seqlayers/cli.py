@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "seqlayers.demo",
     "seqlayers.models.explain",
     "seqlayers.tasks.commands",
+    "seqlayers.io.commands",
 ]
 
 

@@ -267,6 +267,9 @@ def layer_from_config(entry: dict, custom_objects: dict | None = None, where: st
         raise
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
         raise ModelFileError(f"{where}: cannot rebuild the layer from its saved config: {e}") from e
+    except (RuntimeError, MemoryError) as e:  # e.g. a size so large that torch cannot allocate it
+        raise ModelFileError(f"{where}: cannot rebuild the layer from its saved config (sizes too large or "
+                             f"corrupted?): {type(e).__name__}: {str(e)[:200]}") from e
     return layer
 
 

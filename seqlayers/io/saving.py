@@ -328,6 +328,9 @@ def _parse_config(files: dict[str, bytes], label: str) -> dict:
         if not isinstance(entry, dict) or set(entry) != fields:
             raise ModelFileError(f"{label!r}: {CONFIG_FILE} field {key!r} must have exactly the fields "
                                  f"{sorted(fields)}, got {sorted(entry) if isinstance(entry, dict) else entry!r}.")
+        if not isinstance(entry["file"], str) or not isinstance(entry["sha256"], str):
+            raise ModelFileError(f"{label!r}: {CONFIG_FILE} field {key!r}: 'file' and 'sha256' must be strings, "
+                                 f"got {entry['file']!r} and {entry['sha256']!r}.")
     return config
 
 
@@ -359,7 +362,10 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True) -
     files = _read_files(path)
     label = str(path)
     config = _parse_config(files, label)
-    model = layer_from_config(config["model"], custom_objects, where="")
+    try:
+        model = layer_from_config(config["model"], custom_objects, where="")
+    except ModelFileError as e:  # name the file the broken config came from
+        raise ModelFileError(f"{label!r}: {e}") from e
     tensors = _checked_tensors(files, config["weights"], label, "weights")
     own = model.state_dict()
     missing = sorted(set(own) - set(tensors))
