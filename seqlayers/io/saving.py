@@ -6,7 +6,8 @@ The format (``FORMAT_VERSION`` 1), as one zip file ``model.seqlayers`` or as a f
                           "model": <layer config, see seqlayers.io.config>,
                           "weights": {"file": "model.safetensors", "sha256": ...},
                           "optimizer": null | {"class_name", "param_groups", "param_names", "state",
-                                               "file": "optimizer.safetensors", "sha256"}}
+                                               "file": "optimizer.safetensors", "sha256"},
+                          "compile": null | {"optimizer", "loss", "loss_weights", "metrics"}}
     model.safetensors    the model's state_dict (parameters and buffers), by their torch names
     optimizer.safetensors  (only with include_optimizer=True on a compiled model) the optimizer's tensors
 
@@ -40,7 +41,8 @@ SUFFIX = ".seqlayers"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
-_TOP_FIELDS = {"format", "format_version", "seqlayers_version", "model", "weights", "optimizer"}
+_TOP_FIELDS = {"format", "format_version", "seqlayers_version", "model", "weights", "optimizer", "compile"}
+_COMPILE_FIELDS = {"optimizer", "loss", "loss_weights", "metrics"}
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -191,13 +193,48 @@ def _optimizer_from_payload(model: nn.Module, meta: dict, tensors: dict, custom_
     return optimizer
 
 
+def _model_optimizer(model):
+    """The torch optimizer of a compiled model (made by its first fit), or ``model.optimizer``."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        optimizer = getattr(getattr(model, "_compiled", None), "optimizer", None)
+    return optimizer
+
+
+def _is_plain_json(v) -> bool:
+    if v is None or isinstance(v, (str, bool, int, float)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_is_plain_json(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _is_plain_json(x) for k, x in v.items())
+    return False
+
+
+def _compile_config(model) -> dict | None:
+    """``compile``'s arguments when they are names (``loss="mse"``...), so loading can compile again.
+
+    Custom loss or metric objects are not saved (no code in a model file): the config is None and
+    the loaded model needs ``compile`` again. An optimizer given as an object (not a name) is
+    restored only from its saved state (``include_optimizer=True``); without it, no compile.
+    """
+    st = getattr(model, "_compiled", None)
+    if st is None:
+        return None
+    cfg = {"optimizer": st.optimizer_spec if isinstance(st.optimizer_spec, str) else None,
+           "loss": st.loss_spec, "loss_weights": st.loss_weights, "metrics": st.metrics_spec}
+    return cfg if _is_plain_json(cfg) else None
+
+
 # ---------------------------------------------------------------- save
 def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrite: bool = True) -> Path:
     """Save a model (``Sequential``, functional ``Model``) or a single layer: config, weights, optimizer.
 
     Args:
         path: ``something.seqlayers`` (one zip file) or a folder path (no suffix).
-        include_optimizer: also save ``model.optimizer``'s state (after ``compile``), to resume training.
+        include_optimizer: also save the optimizer's state (of a compiled and fitted model, or
+            ``model.optimizer``), to resume training. ``compile``'s named settings (loss, metrics)
+            are saved whenever the model is compiled.
         overwrite: replace an existing file or folder contents (else FileExistsError).
 
     Returns the path written. Load it back with ``seqlayers.load_model(path)``.
@@ -213,7 +250,7 @@ def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrit
     files = {WEIGHTS_FILE: weights}
     opt_meta = None
     if include_optimizer:
-        optimizer = getattr(model, "optimizer", None)
+        optimizer = _model_optimizer(model)
         if optimizer is None:
             raise ValueError("save_model: include_optimizer=True, but the model has no optimizer; "
                              "compile it first, or save without include_optimizer.")
@@ -227,6 +264,7 @@ def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrit
         "model": model_cfg,
         "weights": {"file": WEIGHTS_FILE, "sha256": _sha256(weights)},
         "optimizer": opt_meta,
+        "compile": _compile_config(model),
     }
     files[CONFIG_FILE] = json.dumps(config, indent=1, allow_nan=False).encode("utf-8")
     if kind == "zip":
@@ -319,6 +357,10 @@ def _parse_config(files: dict[str, bytes], label: str) -> dict:
     if extra:
         raise ModelFileError(f"{label!r}: {CONFIG_FILE} has unexpected field(s) {sorted(extra)} "
                              f"(format version {version} has only {sorted(_TOP_FIELDS)}).")
+    cc = config["compile"]
+    if cc is not None and (not isinstance(cc, dict) or set(cc) != _COMPILE_FIELDS):
+        raise ModelFileError(f"{label!r}: {CONFIG_FILE} field 'compile' must be null or have exactly the fields "
+                             f"{sorted(_COMPILE_FIELDS)}.")
     for key, fields in (("weights", {"file", "sha256"}), ("optimizer", None)):
         entry = config[key]
         if key == "optimizer":
@@ -351,8 +393,9 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True) -
     Args:
         custom_objects: ``{name: class_or_function}`` for custom layers and for the functions of
             ``Lambda`` layers not registered with ``register_layer`` / ``register_function``.
-        compile: when the file holds an optimizer state, rebuild it as ``model.optimizer``
-            (then ``model.compile(optimizer=model.optimizer, loss=...)`` resumes training).
+        compile: compile the model again as it was saved (when it was compiled with named losses
+            and metrics), with the saved optimizer state when the file has one (also given as
+            ``model.optimizer``), so ``fit`` resumes training. False: weights only.
 
     The model is returned in eval mode (``model.train()`` before training: dropout then applies).
     Raises ``ModelFileError`` when the file is truncated, corrupted, of a newer format, or refers to
@@ -382,9 +425,18 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True) -
             raise ModelFileError(f"{label!r}: weight {k!r} has shape {tuple(tensors[k].shape)} in the file, "
                                  f"but the config builds {tuple(v.shape)}.")
     model.load_state_dict(tensors, strict=True)
+    optimizer = None
     if config["optimizer"] is not None and compile:
         opt_tensors = _checked_tensors(files, config["optimizer"], label, "optimizer")
-        model.optimizer = _optimizer_from_payload(model, config["optimizer"], opt_tensors, custom_objects)
+        optimizer = _optimizer_from_payload(model, config["optimizer"], opt_tensors, custom_objects)
+        model.optimizer = optimizer
+    cc = config["compile"]
+    if cc is not None and compile and (optimizer is not None or cc["optimizer"] is not None):
+        try:
+            model.compile(optimizer=optimizer if optimizer is not None else cc["optimizer"],
+                          loss=cc["loss"], loss_weights=cc["loss_weights"], metrics=cc["metrics"])
+        except (TypeError, ValueError, KeyError) as e:
+            raise ModelFileError(f"{label!r}: cannot compile the model with its saved settings: {e}") from e
     model.eval()
     return model
 

@@ -251,6 +251,26 @@ def test_optimizer_state_round_trip(tmp_path):
     assert getattr(load_model(tmp_path / "m.seqlayers", compile=False), "optimizer", None) is None
 
 
+def test_compiled_model_resumes_training_after_load(tmp_path):
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 5, 2), torch.randn(16, 1)
+    model = sl.Sequential([sl.LSTM(3, input_shape=(5, 2)), sl.Dense(1)])
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    save_model(model, tmp_path / "m.seqlayers", include_optimizer=True)
+    loaded = load_model(tmp_path / "m.seqlayers")
+    assert read_config(tmp_path / "m.seqlayers")["compile"] == {
+        "optimizer": "adam", "loss": "mse", "loss_weights": None, "metrics": ["mae"]}
+    for m in (model, loaded):
+        m.train()
+        m.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    _same(list(model.parameters()), list(loaded.parameters()))
+    # without the optimizer state, the named optimizer starts afresh on the next fit
+    save_model(model, tmp_path / "w.seqlayers")
+    fresh = load_model(tmp_path / "w.seqlayers")
+    assert fresh._compiled.optimizer is None and fresh._compiled.optimizer_spec == "adam"
+
+
 # ---------------------------------------------------------------- damaged files
 @pytest.fixture(scope="module")
 def saved_bytes(tmp_path_factory):
