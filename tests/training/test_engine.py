@@ -254,3 +254,27 @@ def test_verbose_1_on_a_terminal_draws_a_bar():
     logger = ProgressLogger(1, stream=tty)
     model.fit(x, y, epochs=1, batch_size=2, verbose=0, callbacks=[logger])
     assert "Epoch 1/1" in tty.getvalue() and "4/4" in tty.getvalue()
+
+
+def test_initial_epoch_steps_per_epoch_and_validation_data():
+    x, y = _regression()
+    model = _td_model()
+    model.compile("sgd", "mse")
+    seen = []
+    from seqlayers import LambdaCallback
+    cb = LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
+    h = model.fit(x, y, batch_size=4, epochs=4, initial_epoch=2, steps_per_epoch=3, verbose=0,
+                  validation_data=(x[:8], y[:8]), callbacks=[cb])
+    assert h.epoch == [2, 3] and seen == [0, 1, 2, 0, 1, 2]
+    assert h.history["val_loss"][-1] == pytest.approx(model.evaluate(x[:8], y[:8], verbose=0), rel=1e-5)
+
+
+def test_predict_returns_a_dict_for_dict_outputs_and_evaluate_return_dict():
+    inp = Input(shape=(4, 3))
+    model = Model(inp, {"a": TimeDistributed(Dense(2))(inp), "b": TimeDistributed(Dense(1))(inp)})
+    x = np.zeros((5, 4, 3), "float32")
+    pred = model.predict(x, verbose=0)
+    assert set(pred) == {"a", "b"} and pred["a"].shape == (5, 4, 2)
+    model.compile("sgd", {"a": "mse", "b": "mae"})
+    logs = model.evaluate(x, {"a": np.zeros((5, 4, 2)), "b": np.zeros((5, 4, 1))}, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "a_loss", "b_loss"}
