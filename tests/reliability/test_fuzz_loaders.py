@@ -166,3 +166,224 @@ def test_fuzz_snips_reader(tmp_path):
         for name in names:
             (folder / name).write_bytes(mutate(SNIPS[name], rng) if name == target else SNIPS[name])
         run_case(read_snips_split, folder, "snips", i)
+
+
+# ================================================================ model files: seqlayers.load_model
+import hashlib  # noqa: E402
+import io as _io  # noqa: E402
+import json  # noqa: E402
+import zipfile  # noqa: E402
+
+
+def _json_values(rng: random.Random):
+    return rng.choice([None, True, False, 0, -1, 1, 2**40, -(2**40), 0.5, -3.5, 1e308, "", "x", "tanh",
+                       "Dense", "LSTM", "__tensor__", [], [None], [None, 3], [-1, 0], {}, {"a": 1},
+                       {"__tensor__": ["nope", 0, 0]}, {"__function__": "os:system"},
+                       {"__activation__": "relu"}, {"class_name": "Dense", "config": {}}])
+
+
+def _nodes(obj, path=()):
+    """Every (path, value) in a JSON tree."""
+    yield path, obj
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _nodes(v, path + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _nodes(v, path + (i,))
+
+
+def mutate_json(cfg, rng: random.Random):
+    """One to three structural edits: drop / add / retype a field, shrink / grow a list, rename."""
+    import copy
+
+    cfg = copy.deepcopy(cfg)
+    for _ in range(rng.randint(1, 3)):
+        nodes = [(p, v) for p, v in _nodes(cfg) if p]
+        path, value = rng.choice(nodes)
+        parent = cfg
+        for k in path[:-1]:
+            parent = parent[k]
+        key = path[-1]
+        op = rng.randrange(5)
+        if op == 0:  # delete
+            del parent[key]
+        elif op == 1:  # retype
+            parent[key] = _json_values(rng)
+        elif op == 2 and isinstance(parent, dict):  # extra field
+            parent[rng.choice(["extra", "units", "name", "layers", "config", "args"])] = _json_values(rng)
+        elif op == 3 and isinstance(parent, list):  # duplicate an element
+            parent.insert(rng.randint(0, len(parent)), value)
+        elif op == 4 and isinstance(value, (int, float)) and not isinstance(value, bool):  # nudge a number
+            parent[key] = rng.choice([value + 1, value - 1, -value, 0, value * 1000])
+        else:
+            parent[key] = _json_values(rng)
+    return cfg
+
+
+def zip_model(files: dict, fix_sha: bool = True) -> bytes:
+    cfg = json.loads(files["config.json"])
+    if fix_sha and isinstance(cfg, dict) and isinstance(cfg.get("weights"), dict) and "model.safetensors" in files:
+        cfg["weights"]["sha256"] = hashlib.sha256(files["model.safetensors"]).hexdigest()
+    files = dict(files, **{"config.json": json.dumps(cfg).encode()})
+    buf = _io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory):
+    """Valid model files to mutate: a tagger (Sequential) and a functional model with Bidirectional."""
+    import torch
+
+    from seqlayers import (GRU, LSTM, Bidirectional, Concatenate, Dense, Embedding, Input, Model, Sequential,
+                           TimeDistributed)
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("models")
+    seq = Sequential([Embedding(20, 4, mask_zero=True, input_shape=(6,)), LSTM(5, return_sequences=True),
+                      TimeDistributed(Dense(3, activation="softmax"))])
+    x = Input(shape=(5, 3))
+    y = Concatenate()([Bidirectional(GRU(4, return_sequences=True))(x), Dense(2)(x)])
+    out = []
+    for name, model in (("tagger", seq), ("functional", Model(x, y))):
+        path = folder / f"{name}.seqlayers"
+        model.save(path)
+        with zipfile.ZipFile(path) as zf:
+            out.append((name, path.read_bytes(), {n: zf.read(n) for n in zf.namelist()}))
+    return out
+
+
+def _load_ok_or_model_file_error(path: Path, what: str, i: int):
+    from seqlayers import load_model
+
+    try:
+        with time_limit(CASE_TIMEOUT):
+            load_model(path)
+    except CaseTimeout:
+        pytest.fail(f"{what} case {i}: hang (> {CASE_TIMEOUT} s)")
+    except ModelFileError as e:
+        assert path.name in str(e), f"{what} case {i}: the error does not name the file: {e}"
+    except Exception as e:  # noqa: BLE001
+        cfg = ""
+        try:
+            with zipfile.ZipFile(path) as zf:
+                cfg = zf.read("config.json")[:1500]
+        except Exception:  # noqa: BLE001
+            pass
+        pytest.fail(f"{what} case {i}: {type(e).__name__} leaked from load_model: {e!r}\nconfig: {cfg!r}")
+
+
+def test_fuzz_load_model_with_mutated_bytes(tmp_path, saved_models):
+    path = tmp_path / "fuzz.seqlayers"
+    for name, raw, _ in saved_models:
+        for i, data in fuzz_cases(raw, "bytes-" + name, ITERATIONS // 2):
+            path.write_bytes(data)
+            _load_ok_or_model_file_error(path, f"{name} bytes", i)
+
+
+def test_fuzz_load_model_with_mutated_config(tmp_path, saved_models):
+    """Configs mutated field by field, re-zipped with a valid SHA-256: only ModelFileError comes out."""
+    path = tmp_path / "fuzz.seqlayers"
+    for name, _, files in saved_models:
+        cfg = json.loads(files["config.json"])
+        for i in range(ITERATIONS):
+            rng = random.Random(31_000 + i + (0 if name == "tagger" else 10**6))
+            mutated = dict(files, **{"config.json": json.dumps(mutate_json(cfg, rng)).encode()})
+            path.write_bytes(zip_model(mutated))
+            _load_ok_or_model_file_error(path, f"{name} config", i)
+
+
+def test_fuzz_load_model_with_mutated_weights(tmp_path, saved_models):
+    """Safetensors bytes mutated (header and data), SHA-256 recomputed so the parser sees them."""
+    path = tmp_path / "fuzz.seqlayers"
+    for name, _, files in saved_models:
+        for i, data in fuzz_cases(files["model.safetensors"], "weights-" + name, ITERATIONS // 2):
+            path.write_bytes(zip_model(dict(files, **{"model.safetensors": data})))
+            _load_ok_or_model_file_error(path, f"{name} weights", i)
+
+
+def test_fuzz_load_model_folder_format(tmp_path, saved_models):
+    _, _, files = saved_models[0]
+    folder = tmp_path / "model"
+    folder.mkdir()
+    cfg = json.loads(files["config.json"])
+    for i in range(ITERATIONS // 2):
+        rng = random.Random(55_000 + i)
+        for n, data in files.items():
+            (folder / n).write_bytes(data)
+        victim = rng.choice(["config.json", "model.safetensors", "delete"])
+        if victim == "delete":
+            (folder / rng.choice(list(files))).unlink()
+        elif victim == "config.json":
+            (folder / victim).write_bytes(json.dumps(mutate_json(cfg, rng)).encode())
+        else:
+            (folder / victim).write_bytes(mutate(files[victim], rng))
+        _load_ok_or_model_file_error(folder, "folder", i)
+
+
+# ================================================================ loading never runs code from the file
+def test_loading_never_unpickles(tmp_path, saved_models, monkeypatch):
+    """pickle.load / pickle.loads / torch.load are never called, for valid and mutated files alike."""
+    import pickle
+
+    import torch
+
+    from seqlayers import load_model
+
+    def refuse(*a, **k):
+        raise AssertionError("loading called an unpickler")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "Unpickler", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    for name, raw, files in saved_models:
+        path = tmp_path / f"{name}.seqlayers"
+        path.write_bytes(raw)
+        load_model(path)  # a valid file loads without any unpickler
+        for i in range(20):
+            rng = random.Random(i)
+            path.write_bytes(zip_model(dict(files, **{"config.json": json.dumps(
+                mutate_json(json.loads(files["config.json"]), rng)).encode()})))
+            _load_ok_or_model_file_error(path, f"{name} no-pickle", i)
+
+
+def test_loading_never_imports_modules_named_in_the_file(tmp_path, saved_models, monkeypatch):
+    """A file naming a real importable module (a canary that records its import) never imports it."""
+    import sys
+
+    from seqlayers import load_model
+
+    canary_dir = tmp_path / "canary"
+    canary_dir.mkdir()
+    (canary_dir / "seqlayers_fuzz_canary.py").write_text(
+        "import os\nopen(os.environ['CANARY_FILE'], 'w').write('imported')\ndef boom(x):\n    return x\n"
+        "class Evil:\n    pass\n")
+    flag = tmp_path / "imported.flag"
+    monkeypatch.setenv("CANARY_FILE", str(flag))
+    monkeypatch.syspath_prepend(str(canary_dir))
+    _, _, files = saved_models[0]
+    cfg = json.loads(files["config.json"])
+    attempts = []
+    lam = {"class_name": "Lambda", "config": {"function": {"__function__": "seqlayers_fuzz_canary:boom"},
+                                              "name": "lam"}}
+    c1 = json.loads(json.dumps(cfg))
+    c1["model"]["config"]["layers"].append(lam)
+    attempts.append(c1)
+    for cls_name in ("seqlayers_fuzz_canary.Evil", "seqlayers_fuzz_canary:Evil", "Evil"):
+        c = json.loads(json.dumps(cfg))
+        c["model"]["config"]["layers"][1]["class_name"] = cls_name
+        attempts.append(c)
+    c3 = json.loads(json.dumps(cfg))
+    c3["model"]["config"]["layers"][2]["config"]["layer"]["config"]["activation"] = \
+        {"__function__": "seqlayers_fuzz_canary:boom"}
+    attempts.append(c3)
+    path = tmp_path / "evil.seqlayers"
+    for k, c in enumerate(attempts):
+        path.write_bytes(zip_model(dict(files, **{"config.json": json.dumps(c).encode()})))
+        with pytest.raises(ModelFileError, match=r"not registered|unknown layer class|register"):
+            load_model(path)
+        assert not flag.exists() and "seqlayers_fuzz_canary" not in sys.modules, f"attempt {k} imported the canary"
