@@ -238,10 +238,8 @@ def _functional_config(model) -> dict:
 
     return {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
             "config": {"name": model.display_name, "trainable": True, "layers": layers,
-                       "input_layers": refs(list(model._inputs_struct) if isinstance(model._inputs_struct, (list, tuple))
-                                            else [model._inputs_struct]),
-                       "output_layers": refs(list(model._outputs_struct) if isinstance(model._outputs_struct, (list, tuple))
-                                             else [model._outputs_struct])},
+                       "input_layers": refs(model._inputs_struct),
+                       "output_layers": refs(model._outputs_struct)},
             "build_config": {"input_shape": None}}
 
 

@@ -146,3 +146,41 @@ def test_missing_file_and_non_keras_file(tmp_path):
     bad.write_bytes(b"not a keras file")
     with pytest.raises(sl.ModelFileError, match="neither a .keras zip nor an HDF5 file"):
         sl.from_keras(bad)
+
+
+def _as_keras2_config(config):
+    """Rewrite a Keras 3 functional config the way Keras 2 (tf.keras) wrote it in .h5 files."""
+    layers = []
+    for entry in config["config"]["layers"]:
+        if entry["class_name"] == "NotEqual":  # Keras 2 recorded no mask operations
+            continue
+        cfg = dict(entry["config"])
+        if entry["class_name"] == "InputLayer":
+            cfg["batch_input_shape"] = cfg.pop("batch_shape")
+        elif "dtype" in cfg:
+            cfg["dtype"] = "float32"
+        nodes = []
+        for node in entry["inbound_nodes"]:
+            refs = []
+            for arg in node["args"]:
+                for t in arg if isinstance(arg, list) else [arg]:
+                    refs.append(t["config"]["keras_history"] + [{}])
+            nodes.append(refs)
+        layers.append({"class_name": entry["class_name"], "name": entry["name"], "config": cfg,
+                       "inbound_nodes": nodes})
+    return {"class_name": "Functional", "config": {**config["config"], "layers": layers},
+            "keras_version": "2.15.0", "backend": "tensorflow"}
+
+
+def test_keras2_style_legacy_h5_config(functional_files, tmp_path):
+    import json
+    import shutil
+
+    import h5py
+
+    kmodel, paths = functional_files
+    legacy = tmp_path / "keras2.h5"
+    shutil.copy(paths[1], legacy)
+    with h5py.File(legacy, "r+") as f:
+        f.attrs["model_config"] = json.dumps(_as_keras2_config(json.loads(f.attrs["model_config"])))
+    _compare(kmodel, [legacy], _inputs(masked=True))
