@@ -88,6 +88,12 @@ class Bidirectional(Layer):
         self.forward_layer.build_from_shape(input_shape)
         self.backward_layer.build_from_shape(input_shape)
 
+    def forward(self, inputs, *args, **kwargs):
+        if self.stateful and not self.built and isinstance(inputs, torch.Tensor) and inputs.dim() == 3:
+            self.build_from_shape(tuple(inputs.shape))  # the first batch fixes the stateful batch size
+            self._move_to(inputs)
+        return super().forward(inputs, *args, **kwargs)
+
     def compute_output_shape(self, input_shape):
         shape = self.forward_layer.compute_output_shape(input_shape)
         states = []

@@ -468,6 +468,7 @@ class RNN(Layer):
         self.states: list | None = None  # the kept states of a stateful layer
         self._expected_batch: int | None = None
         self._time_order = False  # Bidirectional: return a go_backwards sequence in time order
+        self._allow_fused = True  # tests switch it off to compare the fused paths with the loop
         self._builtin = isinstance(cell, _GatedCell)
         call = getattr(cell, "call", None) or cell.forward
         self._cell_call = call
@@ -501,6 +502,13 @@ class RNN(Layer):
                 )
             self._expected_batch = B
             self.states = [torch.zeros(B, s) for s in self.state_sizes]
+
+    def forward(self, inputs, *args, **kwargs):
+        if self.stateful and not self.built and isinstance(inputs, torch.Tensor) and inputs.dim() == 3:
+            # Keras: an eager first call fixes a stateful layer's batch size (a symbolic one cannot)
+            self.build_from_shape(tuple(inputs.shape))
+            self._move_to(inputs)
+        return super().forward(inputs, *args, **kwargs)
 
     def compute_output_shape(self, input_shape):
         B, T = input_shape[0], input_shape[1]
@@ -607,7 +615,7 @@ class RNN(Layer):
         fused = False
         if self._builtin:
             in_mask, rec_mask = cell.dropout_masks(x, training)
-            fused = cell.fusable and rec_mask is None
+            fused = self._allow_fused and cell.fusable and rec_mask is None
         kind, lengths = "full", None
         if mask is not None and fused:
             lengths, kind = right_padding(mask)
