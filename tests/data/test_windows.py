@@ -129,3 +129,10 @@ def test_shipped_sunspots_series():
     assert ex["x_test"].shape[0] == 309 - n_train - 1
     # the first test window predicts the first test year
     np.testing.assert_allclose(ex["scaler"].inverse_transform(ex["y_test"][:1, :1]), spots[n_train:n_train + 1, None])
+
+
+def test_package_exports_windows_function():
+    import seqlayers.data as data
+
+    x, y = data.windows(np.arange(10.0), 3, 2, targets=0)
+    assert x.shape == (6, 3, 1) and y.shape == (6, 2)
