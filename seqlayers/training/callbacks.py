@@ -80,7 +80,8 @@ class CallbackList:
     def wants(self, hook: str) -> bool:
         """Whether any callback overrides ``hook`` (so batch logs are only computed when needed)."""
         base = getattr(Callback, hook)
-        return any(getattr(getattr(cb, hook), "__func__", getattr(cb, hook)) is not base for cb in self.callbacks)
+        return any(getattr(getattr(cb, hook), "__func__", getattr(cb, hook)) is not base
+                   and getattr(cb, "needs_batch_logs", True) for cb in self.callbacks)
 
     def __getattr__(self, hook):
         if hook not in _HOOKS:

@@ -79,9 +79,6 @@ def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=No
         bad = [k for k in kwargs if k not in ignored]
         if bad:
             raise TypeError(f"compile: unexpected keyword argument {bad[0]!r}.")
-    if loss is None:
-        raise ValueError("compile: give a loss, e.g. loss='mse' for regression or "
-                         "loss='sparse_categorical_crossentropy' for class ids.")
     # validate names now so typos fail at compile time, not on the first batch
     for spec in flatten(loss):
         if spec is not None:
@@ -339,7 +336,8 @@ class _Loop:
             per_output.append(value)
             total = st.weights[i] * value if total is None else total + st.weights[i] * value
         if total is None:
-            raise ValueError("fit: no output has a loss; compile(loss=...) with at least one.")
+            raise ValueError("fit: no output has a loss; compile with one, e.g. model.compile(optimizer='adam', "
+                             "loss='mse').")
         if train:
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
@@ -552,6 +550,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     batch_logs_wanted = cblist.wants("on_train_batch_end") or cblist.wants("on_train_batch_begin")
     model.stop_training = False
     model.history = history
+    was_training = model.training
 
     cblist.on_train_begin()
     epoch_logs: dict = {}
@@ -574,8 +573,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                         check_finite(batch.y, "y")
                 cblist.on_train_batch_begin(step)
                 loop.step(batch, train=True)
-                if batch_logs_wanted:
-                    cblist.on_train_batch_end(step, loop.logs(reduce=False))
+                cblist.on_train_batch_end(step, loop.logs(reduce=False) if batch_logs_wanted else None)
                 step += 1
                 if model.stop_training or (steps_per_epoch is not None and step >= steps_per_epoch):
                     break
@@ -591,7 +589,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         if model.stop_training:
             break
     cblist.on_train_end(epoch_logs)
-    model.eval()
+    model.train(was_training)  # back to the mode the caller left the model in
     return history
 
 

@@ -38,6 +38,8 @@ def _is_tty(stream) -> bool:
 class ProgressLogger(Callback):
     """Prints training progress as set by ``verbose`` (see the module docstring)."""
 
+    needs_batch_logs = False  # reads the running values itself, at most 4 times a second
+
     def __init__(self, verbose: int = 1, stream=None, running_logs=None):
         super().__init__()
         self.verbose = verbose

@@ -81,7 +81,9 @@ def test_fit_evaluate_predict_roundtrip_and_history():
     assert isinstance(pred, np.ndarray) and pred.shape == (32, 4, 1)
     with torch.no_grad():
         np.testing.assert_allclose(pred, model(torch.tensor(x)).numpy(), atol=1e-6)
-    assert not model.training  # fit leaves the model in eval mode
+    model.eval()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert not model.training  # fit trains in train mode, then restores the caller's mode
 
 
 def test_fit_takes_torch_tensors_dataset_and_dataloader():
@@ -278,3 +280,19 @@ def test_predict_returns_a_dict_for_dict_outputs_and_evaluate_return_dict():
     model.compile("sgd", {"a": "mse", "b": "mae"})
     logs = model.evaluate(x, {"a": np.zeros((5, 4, 2)), "b": np.zeros((5, 4, 1))}, verbose=0, return_dict=True)
     assert set(logs) == {"loss", "a_loss", "b_loss"}
+
+
+def test_fit_trains_in_train_mode_and_evaluate_predict_run_in_eval_mode():
+    from seqlayers import Dropout, LambdaCallback
+
+    x, y = _regression(n=8)
+    model = Sequential([TimeDistributed(Dense(16), input_shape=(4, 3)), Dropout(0.5), TimeDistributed(Dense(1))])
+    model.compile("sgd", "mse")
+    modes = []
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0,
+              callbacks=[LambdaCallback(on_train_batch_begin=lambda b, logs: modes.append(model.training))])
+    assert modes == [True, True]
+    model.train()
+    assert model.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)  # no dropout
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert model.training  # the caller's mode is restored
