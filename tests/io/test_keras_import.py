@@ -184,3 +184,19 @@ def test_keras2_style_legacy_h5_config(functional_files, tmp_path):
     with h5py.File(legacy, "r+") as f:
         f.attrs["model_config"] = json.dumps(_as_keras2_config(json.loads(f.attrs["model_config"])))
     _compare(kmodel, [legacy], _inputs(masked=True))
+
+
+def test_encoder_decoder_with_states_both_ways(tmp_path):
+    enc_in, dec_in = keras.Input((None, 3)), keras.Input((None, 2))
+    _, h, c = K.LSTM(4, return_state=True)(enc_in)
+    seq = K.LSTM(4, return_sequences=True)(dec_in, initial_state=[h, c])
+    out, fwd_h, bwd_h = K.Bidirectional(K.GRU(2, return_state=True))(seq)
+    kmodel = keras.Model([enc_in, dec_in], [K.Dense(2)(seq), out, fwd_h, bwd_h])
+    _randomize(kmodel, 4)
+    rng = np.random.default_rng(5)
+    inputs = [rng.normal(size=(2, 5, 3)).astype("float32"), rng.normal(size=(2, 4, 2)).astype("float32")]
+    ours = _compare(kmodel, _save_both(kmodel, tmp_path, "encdec"), inputs)
+    # and back to Keras: initial_state travels as a call argument in the written graph
+    again = keras.saving.load_model(sl.to_keras(ours, tmp_path / "back.keras"))
+    for a, b in zip(_outputs(again, inputs), _outputs(kmodel, inputs)):
+        np.testing.assert_allclose(a, b, atol=ATOL, rtol=0)

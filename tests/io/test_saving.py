@@ -146,6 +146,16 @@ def test_encoder_decoder_with_initial_state_round_trip(tmp_path):
     _round_trip(model, tmp_path, [torch.randn(2, 6, 4), torch.randn(2, 4, 3)])
 
 
+def test_generic_rnn_cell_and_attention_round_trip(tmp_path):
+    from seqlayers.layers.attention import AdditiveAttention, Attention
+    from seqlayers.layers.recurrent import RNN, GRUCell
+
+    q, v = sl.Input(shape=(None, 4)), sl.Input(shape=(None, 4))
+    h = RNN(GRUCell(4), return_sequences=True)(q)
+    model = sl.Model([q, v], [h, Attention(use_scale=True)([h, v]), AdditiveAttention()([h, v])])
+    _round_trip(model, tmp_path, [torch.randn(2, 5, 4), torch.randn(2, 3, 4)])
+
+
 def test_single_layer_and_nested_model_round_trip(tmp_path):
     layer = sl.Dense(3, activation="softmax")
     x = torch.randn(4, 5)
