@@ -95,11 +95,7 @@ def save_model_atomically(model, path: str) -> None:
     if save_model is None:
         save_weights(model, path)
         return
-
-    def write(tmp):
-        save_model(model, tmp)
-
-    atomic_write(path, write)
+    save_model(model, path)  # writes each file through its own temp-file + os.replace
 
 
 # ---------------------------------------------------------------- resumable training state

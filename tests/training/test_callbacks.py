@@ -133,3 +133,15 @@ def test_lambda_callback_hooks_and_unknown_hook():
     assert events == ["begin", 0, 1, "end"]
     with pytest.raises(ValueError, match="unknown hook 'on_epoch_finish'"):
         LambdaCallback(on_epoch_finish=print)
+
+
+def test_model_checkpoint_saves_whole_model_loadable_with_load_model(tmp_path):
+    from seqlayers import load_model
+
+    x, y = _data()
+    m = Sequential([Dense(1, input_shape=(3,))])
+    m.compile("sgd", "mse")
+    path = tmp_path / "best.seqlayers"
+    m.fit(x, y, epochs=2, verbose=0, validation_split=0.25, callbacks=[ModelCheckpoint(str(path))])  # last epoch
+    loaded = load_model(str(path))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), m.predict(x, verbose=0), atol=1e-6)
