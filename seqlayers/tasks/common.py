@@ -105,7 +105,8 @@ class _BucketSampler(torch.utils.data.Sampler):
         return iter(batches)
 
 
-def bucketed_loader(xs: list[list[np.ndarray]], y, batch_size: int, shuffle: bool = False, seed: int = 0):
+def bucketed_loader(xs: list[list[np.ndarray]], y, batch_size: int, shuffle: bool = False, seed: int = 0,
+                    word_dropout: float = 0.0):
     """A DataLoader of ``((x_1, ..., x_k), y)`` batches, each padded only to its own longest sample.
 
     Args:
@@ -114,6 +115,9 @@ def bucketed_loader(xs: list[list[np.ndarray]], y, batch_size: int, shuffle: boo
         y: the targets, one array per sample (padded the same way), or a list of such lists for a
             model with several outputs.
         batch_size / shuffle / seed: as for ``fit``; samples of similar length share a batch.
+        word_dropout: replace each id of the first input (words) by the unknown id 1 with this
+            probability, so the model learns what to do with unseen words (training data only;
+            drawn from torch's generator, which ``BackupAndRestore`` restores on resume).
     """
     n = len(xs[0])
     multi_y = isinstance(y, (list, tuple)) and len(y) and isinstance(y[0], (list, tuple))
@@ -122,6 +126,9 @@ def bucketed_loader(xs: list[list[np.ndarray]], y, batch_size: int, shuffle: boo
     def collate(idx_list):
         idx = idx_list  # the sampler yields batches of indices; the dataset is just range(n)
         x = [_pad_stack([inp[i] for i in idx]) for inp in xs]
+        if word_dropout:
+            drop = (torch.rand(x[0].shape) < word_dropout) & (x[0] > 1)  # (B, T): real, known words only
+            x[0] = x[0].masked_fill(drop, 1)
         t = [_pad_stack([np.asarray(out[i]) for i in idx]) for out in ys]
         return (x if len(x) > 1 else x[0]), (t if multi_y else t[0])
 
@@ -297,7 +304,7 @@ def write_report(out, report: dict, title: str, rows: list[tuple[str, object]], 
         json.dump(report, f, indent=2)
     lines = [f"# {title}", "", "| figure | value |", "| --- | --- |"]
     for name, value in rows:
-        lines.append(f"| {name} | {_fmt(value)} |")
+        lines.append(f"| {name} | {fmt(value)} |")
     lines += ["", f"Machine: {report['machine']}."]
     if notes:
         lines += ["", notes]
@@ -305,7 +312,8 @@ def write_report(out, report: dict, title: str, rows: list[tuple[str, object]], 
         f.write("\n".join(lines) + "\n")
 
 
-def _fmt(v) -> str:
+def fmt(v) -> str:
+    """A figure for reports: floats with two decimals."""
     if isinstance(v, float):
         return f"{v:.2f}"
     return str(v)

@@ -35,6 +35,8 @@ def add_arguments(p) -> None:
                    help="character BiLSTM units per direction (0: no character features)")
     p.add_argument("--word-dim", type=int, default=DEFAULTS["word_dim"])
     p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
+    p.add_argument("--word-dropout", type=float, default=0.0,
+                   help="training: replace a word by the unknown word with this probability (default 0)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training utterances")
     common.add_common_arguments(p, epochs=20, batch_size=32, patience=4)
 
@@ -110,7 +112,8 @@ def run(args) -> int:
         xs = sample_arrays([e.tokens for e in examples], config, vocabs)
         y_tags = [np.asarray([tags.stoi.get(t, tags.stoi["O"]) for t in e.tags], dtype=np.int64) for e in examples]
         y_int = [np.asarray(intents.stoi.get(e.intent, 1), dtype=np.int64) for e in examples]
-        return common.bucketed_loader(xs, [y_tags, y_int], args.batch_size, shuffle=shuffle, seed=args.seed)
+        return common.bucketed_loader(xs, [y_tags, y_int], args.batch_size, shuffle=shuffle, seed=args.seed,
+                                      word_dropout=args.word_dropout if shuffle else 0.0)
 
     model = build_model(config)
     model.compile(optimizer=common.optimizer(args), loss=["sparse_categorical_crossentropy", "sparse_categorical_crossentropy"],
@@ -139,7 +142,7 @@ def run(args) -> int:
              ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
     common.write_report(out, report, f"Slots + intent on {args.data}", rows,
                         notes="Slot F1: whole slots, conlleval rules (seqeval default mode).")
-    common.progress(args, "test: " + " / ".join(f"{k}: {common._fmt(v)}" for k, v in rows[3:6]) + f"; report in {out}")
+    common.progress(args, "test: " + " / ".join(f"{k}: {common.fmt(v)}" for k, v in rows[3:6]) + f"; report in {out}")
     return 0
 
 

@@ -37,6 +37,8 @@ def add_arguments(p) -> None:
                    help="character BiLSTM units per direction (0: no character features)")
     p.add_argument("--word-dim", type=int, default=DEFAULTS["word_dim"])
     p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
+    p.add_argument("--word-dropout", type=float, default=0.0,
+                   help="training: replace a word by the unknown word with this probability (default 0)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training sentences")
     common.add_common_arguments(p, epochs=12, batch_size=32, patience=2)
 
@@ -179,7 +181,8 @@ def run(args) -> int:
             raise ValueError(f"tag(s) {', '.join(unseen[:5])} occur in evaluation data but not in {args.train}.")
         xs = sample_arrays([s.words for s in sents], config, vocabs)
         y = [np.asarray(tags.encode(s.tags), dtype=np.int64) for s in sents]
-        return common.bucketed_loader(xs, y, args.batch_size, shuffle=shuffle, seed=args.seed)
+        return common.bucketed_loader(xs, y, args.batch_size, shuffle=shuffle, seed=args.seed,
+                                      word_dropout=args.word_dropout if shuffle else 0.0)
 
     pieces = [TaggedSentence(w, t) for w, t in _split_long([(s.words, s.tags) for s in train],
                                                             config["train_maxlen"])]
@@ -219,7 +222,7 @@ def run(args) -> int:
              ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
     common.write_report(out, report, f"Tagger ({args.column.upper()}) on {Path(args.train).name}", rows,
                         notes="Confusion heatmap: confusion.png (rows: gold tag, columns: predicted).")
-    common.progress(args, " / ".join(f"{k}: {common._fmt(v)}" for k, v in rows[:2]) + f"; report in {out}")
+    common.progress(args, " / ".join(f"{k}: {common.fmt(v)}" for k, v in rows[:2]) + f"; report in {out}")
     return 0
 
 
