@@ -99,7 +99,7 @@ def _check_same_shape(name: str, y_true: torch.Tensor, y_pred: torch.Tensor):
     elif y_pred.ndim == 2 and y_true.ndim == 3:
         hint = (" y has a time axis but the model outputs one vector per sample: set return_sequences=True "
                 "(and wrap the head in TimeDistributed) for a many-to-many model.")
-    elif name in ("binary_crossentropy",) and y_true.ndim == y_pred.ndim - 1 + 0 and y_pred.shape[-1] > 1:
+    elif name == "binary_crossentropy" and y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] > 1:
         hint = " binary_crossentropy needs one 0/1 target per output unit (multi-label bit vectors)."
     raise ValueError(
         f"{name}: y_true of shape {fmt_shape(y_true.shape)} does not match the model output of shape "

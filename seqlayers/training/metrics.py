@@ -136,7 +136,9 @@ class _Counts(Metric):
             mask = get_mask(y_pred)
         with torch.no_grad():
             y_true = torch.as_tensor(y_true, device=y_pred.device)
-            y_true, y_pred = align_ranks(y_true, y_pred.detach())
+            y_pred = y_pred.detach()
+            if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+                y_true = y_true.unsqueeze(-1)  # binary targets (B, T) for a (B, T, 1) output
             if y_pred.ndim == 1:
                 y_true, y_pred = y_true.unsqueeze(-1), y_pred.unsqueeze(-1)
             if tuple(y_true.shape) != tuple(y_pred.shape):

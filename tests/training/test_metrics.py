@@ -100,3 +100,10 @@ def test_f1_macro_counts_a_never_seen_class_as_zero_like_sklearn():
 def test_unknown_metric_name_suggests():
     with pytest.raises(ValueError, match="unknown metric 'acuracy'. Did you mean 'accuracy'"):
         metrics.get("acuracy")
+
+
+def test_binary_precision_on_single_unit_sequence_output():
+    y = np.array([[1, 0, 1], [0, 0, 1]], "float32")               # (B, T) targets
+    p = np.array([[[0.9], [0.6], [0.2]], [[0.1], [0.3], [0.8]]], "float32")  # (B, T, 1) output
+    ref = sk.precision_score(y.reshape(-1), (p.reshape(-1) > 0.5).astype(int))
+    assert _ours(metrics.get("precision"), [(y, p, None, None)]) == pytest.approx(ref)
