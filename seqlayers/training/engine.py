@@ -284,7 +284,6 @@ class _Loop:
         self.generator: torch.Generator | None = None
         self.initial_epoch = 0
         self.class_weight = None
-        self._checked_shapes = False
 
     # -- trackers: name -> Metric; loss trackers are weighted by batch size as Keras does
     def reset(self):
@@ -467,7 +466,7 @@ def _ensure_optimizer(loop: _Loop):
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
         steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
-        seed=None, device=None) -> History:
+        seed=None, device=None, **kwargs) -> History:
     """Train the model for ``epochs`` epochs (Keras's ``fit``); returns a ``History``.
 
     Args mirror Keras: ``x``/``y`` arrays, tensors, lists/dicts per input/output, ragged Python lists
@@ -478,6 +477,16 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     refused for stateful RNNs); ``verbose`` 0/1/2/'auto'. Extra: ``seed`` seeds Python, numpy, torch
     and the shuffling generator, so two CPU runs give bit-identical weights; ``device="auto"``.
     """
+    if "nb_epoch" in kwargs:  # Keras 1 spelling, common in older snippets
+        epochs = kwargs.pop("nb_epoch")
+    if kwargs:
+        from ..errors import closest
+
+        bad = next(iter(kwargs))
+        import inspect
+
+        near = closest(bad, [p for p in inspect.signature(fit).parameters if p not in ("model", "kwargs")])
+        raise TypeError(f"fit: unexpected keyword argument {bad!r}." + (f" Did you mean {near[0]!r}?" if near else ""))
     st = _state(model, "fit")
     _check_batch_size(batch_size, "fit")
     _check_batch_size(validation_batch_size, "fit (validation_batch_size)")

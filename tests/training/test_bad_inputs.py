@@ -95,3 +95,9 @@ def test_compile_rejects_unknown_names():
 def test_bad_verbose():
     with pytest.raises(ValueError, match="verbose must be 0"):
         _model().fit(X, Y, verbose=3)
+
+
+def test_unknown_fit_argument_suggests_and_nb_epoch_is_accepted():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epoch'. Did you mean 'epochs'"):
+        _model().fit(X, Y, epoch=2, verbose=0)
+    assert len(_model().fit(X, Y, nb_epoch=2, verbose=0).epoch) == 2
