@@ -135,7 +135,7 @@ def _check_exportable(model) -> None:
 def _loops_or_fails(model, specs, time_axes, vocab, pad_value) -> bool:
     """True when the model cannot run at two lengths on its fused paths (so time must stay fixed)."""
     for time in (_EXAMPLE_TIME, _EXAMPLE_TIME + 3):
-        x = _make_inputs(specs, time_axes, _EXAMPLE_BATCH, time, vocab, pad_value, seed=0)
+        x = [t.to(_device(model)) for t in _make_inputs(specs, time_axes, _EXAMPLE_BATCH, time, vocab, pad_value, 0)]
         try:
             with torch.no_grad():
                 model(x if len(x) > 1 else x[0])
@@ -144,6 +144,11 @@ def _loops_or_fails(model, specs, time_axes, vocab, pad_value) -> bool:
         if _loop_layers(model):
             return True
     return False
+
+
+def _device(model) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
 
 
 def _loop_layers(model) -> list:
@@ -192,6 +197,8 @@ def export_onnx(model: nn.Module, path, example_inputs=None, *, dynamic_time: bo
             example = _make_inputs(specs, time_axes, _EXAMPLE_BATCH, _EXAMPLE_TIME, vocab, pad_value, seed=0)
         else:
             example = given
+        device = _device(model)
+        example = [x.to(device) for x in example]
         if input_names is None:
             input_names = [s[2] for s in specs]
         with torch.no_grad():
@@ -207,15 +214,18 @@ def export_onnx(model: nn.Module, path, example_inputs=None, *, dynamic_time: bo
             )
         if output_names is None:
             output_names = ["output"] if len(reference) == 1 else [f"output_{i}" for i in range(len(reference))]
+        # one batch axis for all; each input's own time axis (an encoder's and a decoder's lengths differ)
         dynamic_axes = {}
+        several = sum(time_axes) > 1
         for name, timed in zip(input_names, time_axes):
-            dynamic_axes[name] = {0: "batch", 1: "time"} if timed else {0: "batch"}
+            dynamic_axes[name] = {0: "batch", 1: f"{name}_time" if several else "time"} if timed else {0: "batch"}
         for name, out in zip(output_names, reference):
-            dynamic_axes[name] = {0: "batch", 1: "time"} if (out.dim() >= 3 and any(time_axes)) else {0: "batch"}
+            dynamic_axes[name] = {0: "batch", 1: f"{name}_time"} if (out.dim() >= 3 and any(time_axes)) else {0: "batch"}
         buf = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on Python values; verify() is the real check
-            torch.onnx.export(_Flat(model, len(example)), tuple(example), buf, dynamo=False,
+            # the wrapper starts in eval mode: the exporter restores its mode (recursively) afterwards
+            torch.onnx.export(_Flat(model, len(example)).eval(), tuple(example), buf, dynamo=False,
                               input_names=list(input_names), output_names=list(output_names),
                               dynamic_axes=dynamic_axes, opset_version=opset_version)
         if verify:  # before writing: a graph that does not reproduce the model is never left on disk
@@ -241,16 +251,17 @@ def _verify(model, onnx_bytes, specs, time_axes, input_names, example, atol) -> 
         inputs = [torch.cat([x, x[:1]], dim=0) for x in example]
     else:
         inputs = _make_inputs(specs, time_axes, batch, time, _vocab(model), _masking_value(model), seed=1)
+    inputs = [x.to(_device(model)) for x in inputs]
     with torch.no_grad():
         try:
-            expected = [t.numpy() for t in flatten(model(inputs if len(inputs) > 1 else inputs[0]))]
+            expected = [t.cpu().numpy() for t in flatten(model(inputs if len(inputs) > 1 else inputs[0]))]
         except (ValueError, RuntimeError) as e:
             raise ValueError(
                 f"export_onnx: the model itself does not run at another sequence length ({e}); export "
                 f"it with dynamic_time=False."
             ) from e
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    got = session.run(None, {n: x.numpy() for n, x in zip(input_names, inputs)})
+    got = session.run(None, {n: x.cpu().numpy() for n, x in zip(input_names, inputs)})
     for i, (g, e) in enumerate(zip(got, expected)):
         if g.shape != e.shape or not np.allclose(g, e, atol=atol, rtol=0):
             diff = "shape " + str(g.shape) if g.shape != e.shape else f"max difference {np.abs(g - e).max():.3g}"

@@ -34,10 +34,13 @@ def test_masked_recurrent_stack_exports_native_rnn_ops(tmp_path):
         Bidirectional(sl.LSTM(5, return_sequences=True)),
         sl.GRU(4, return_sequences=True),
         sl.SimpleRNN(3, return_sequences=True),
+        sl.Dropout(0.5),
         sl.TimeDistributed(sl.Dense(2, activation="softmax")),
     ])
     model(_padded_ids(2, 3, 30, 0))  # build
+    model.train()
     path = sl.export_onnx(model, tmp_path / "tagger.onnx")
+    assert model.training  # exported in eval mode, the caller's mode restored
     assert {"LSTM", "GRU", "RNN"} <= _ops(path)
     assert not {"Loop", "Scan"} & _ops(path)
     model.eval()
@@ -61,6 +64,20 @@ def test_functional_two_inputs_two_outputs_with_masking(tmp_path):
     model.eval()
     for got, want in zip(_run(path, [x, s]), model([x, s])):
         np.testing.assert_allclose(got, want.detach().numpy(), atol=1e-5, rtol=0)
+
+
+def test_encoder_decoder_inputs_get_their_own_time_axes(tmp_path):
+    ids = sl.Input(shape=(None,), dtype="int64", name="source")
+    _, h, c = sl.LSTM(3, return_state=True)(sl.Embedding(9, 3, mask_zero=True)(ids))
+    dec = sl.Input(shape=(None, 2), name="target")
+    y = sl.TimeDistributed(sl.Dense(2))(sl.LSTM(3, return_sequences=True)(dec, initial_state=[h, c]))
+    model = sl.Model([ids, dec], y)
+    path = sl.export_onnx(model, tmp_path / "encdec.onnx")
+    dims = [[d.dim_param for d in i.type.tensor_type.shape.dim] for i in onnx.load(str(path)).graph.input]
+    assert dims == [["batch", "source_time"], ["batch", "target_time", ""]]
+    src, tgt = _padded_ids(3, 9, 9, seed=3), torch.randn(3, 4, 2)  # source and target lengths differ
+    (got,) = _run(path, [src, tgt])
+    np.testing.assert_allclose(got, model([src, tgt]).detach().numpy(), atol=1e-5, rtol=0)
 
 
 def test_fixed_length_model_keeps_its_length(tmp_path):
