@@ -1,0 +1,151 @@
+"""The fused fast paths agree with the exact step loop: outputs, states and gradients (1e-5)."""
+import pytest
+import torch
+
+from seqlayers import GRU, LSTM, Bidirectional, SimpleRNN
+from seqlayers.layers.rnn_masks import reverse_index, right_padding
+
+B, T, F, H = 4, 5, 3, 4
+LENGTHS = [5, 3, 0, 1]  # a full row, a padded one, an empty one, a single step
+
+FAMILIES = {
+    "lstm": lambda **kw: LSTM(H, **kw),
+    "gru": lambda **kw: GRU(H, **kw),
+    "rnn_tanh": lambda **kw: SimpleRNN(H, **kw),
+    "rnn_relu": lambda **kw: SimpleRNN(H, activation="relu", **kw),
+}
+
+
+def _mask(lengths=LENGTHS):
+    return torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]
+
+
+def _run(layer, x, mask, init):
+    """Outputs, final states, and gradients of a fixed random projection of all of them."""
+    layer.zero_grad()
+    x = x.clone().requires_grad_(True)
+    init = [s.clone().requires_grad_(True) for s in init]
+    out, *states = layer(x, mask=mask, initial_state=init)
+    torch.manual_seed(123)
+    loss = sum((t * torch.randn(t.shape)).sum() for t in [out] + states)
+    loss.backward()
+    grads = [x.grad, *[s.grad for s in init]] + [p.grad for p in layer.parameters()]
+    return [out.detach()] + [s.detach() for s in states], grads
+
+
+def _pair(make, **kw):
+    fused = make(return_state=True, **kw)
+    fused(torch.zeros(B, T, F))
+    loop = make(return_state=True, **kw)
+    loop(torch.zeros(B, T, F))
+    loop.set_weights(fused.get_weights())
+    loop._allow_fused = False
+    return fused, loop
+
+
+def _assert_same(a, b):
+    for u, v in zip(a, b):
+        torch.testing.assert_close(u, v, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("zero_output_for_mask", [False, True])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_fused_equals_loop(family, masked, go_backwards, zero_output_for_mask, return_sequences):
+    make = FAMILIES[family]
+    fused, loop = _pair(make, go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask,
+                        return_sequences=return_sequences)
+    x = torch.randn(B, T, F)
+    mask = _mask() if masked else None
+    init = [torch.randn(B, H) * 0.5 for _ in fused.state_sizes]
+    out_f, grad_f = _run(fused, x, mask, init)
+    assert fused.last_path == ("fused_padded" if masked else "fused")
+    out_l, grad_l = _run(loop, x, mask, init)
+    assert loop.last_path == "loop"
+    _assert_same(out_f, out_l)
+    _assert_same(grad_f, grad_l)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("masked", [False, True])
+def test_bidirectional_fused_equals_loop(family, masked):
+    make = FAMILIES[family]
+    fused = Bidirectional(make(return_sequences=True, return_state=True))
+    loop = Bidirectional(make(return_sequences=True, return_state=True))
+    x = torch.randn(B, T, F)
+    fused(x), loop(x)
+    loop.set_weights(fused.get_weights())
+    loop.forward_layer._allow_fused = loop.backward_layer._allow_fused = False
+    mask = _mask() if masked else None
+    outs = []
+    for layer in (fused, loop):
+        layer.zero_grad()
+        xg = x.clone().requires_grad_(True)
+        res = layer(xg, mask=mask)
+        torch.manual_seed(7)
+        sum((t * torch.randn(t.shape)).sum() for t in res).backward()
+        outs.append(([r.detach() for r in res], [xg.grad] + [p.grad for p in layer.parameters()]))
+    kind = "fused_padded" if masked else "fused"
+    assert fused.last_path == (kind, kind) and loop.last_path == ("loop", "loop")
+    _assert_same(outs[0][0], outs[1][0])
+    _assert_same(outs[0][1], outs[1][1])
+
+
+def test_lstm_cell_state_is_frozen_exactly_at_padded_steps():
+    """The is_pad trick: c_n does not depend on the padding at all, bit for bit, and nor do gradients."""
+    layer = LSTM(H, return_state=True, return_sequences=True)
+    x = torch.randn(B, T, F)
+    mask = _mask()
+    other = torch.where(mask[..., None], x, torch.randn(B, T, F) * 5)  # same valid steps, other padding
+    x1, x2 = x.clone().requires_grad_(True), other.clone().requires_grad_(True)
+    out1, h1, c1 = layer(x1, mask=mask)
+    out2, h2, c2 = layer(x2, mask=mask)
+    assert layer.last_path == "fused_padded"
+    assert torch.equal(c1, c2) and torch.equal(h1, h2) and torch.equal(out1, out2)
+    (c1.sum() + h1.sum() + out1.sum()).backward()
+    assert not x1.grad[~mask].any()  # padded inputs get exactly zero gradient
+    torch.testing.assert_close(x1.grad[mask].abs().sum() > 0, torch.tensor(True))
+
+
+def test_lstm_padded_final_states_equal_a_run_on_the_truncated_sequence():
+    layer = LSTM(H, return_state=True)
+    x = torch.randn(B, T, F)
+    _, h, c = layer(x, mask=_mask())
+    for b, n in enumerate(LENGTHS):
+        if n == 0:
+            assert not h[b].any() and not c[b].any()
+            continue
+        _, rh, rc = layer(x[b:b + 1, :n])
+        torch.testing.assert_close(h[b], rh[0], atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(c[b], rc[0], atol=1e-6, rtol=1e-6)
+
+
+def test_path_selection_by_mask_kind():
+    layer = GRU(H)
+    x = torch.randn(B, T, F)
+    layer(x, mask=torch.ones(B, T, dtype=torch.bool))
+    assert layer.last_path == "fused"  # an all-valid mask is no mask
+    layer(x, mask=_mask())
+    assert layer.last_path == "fused_padded"
+    layer(x, mask=_mask().flip(1))  # left padding
+    assert layer.last_path == "loop"
+    GRU(H, reset_after=False)(x)
+    gru_rb = GRU(H, reset_after=False)
+    gru_rb(x)
+    assert gru_rb.last_path == "loop"
+    hard = LSTM(H, recurrent_activation="hard_sigmoid")
+    hard(x)
+    assert hard.last_path == "loop"
+
+
+def test_right_padding_detection_and_reverse_index():
+    lengths, kind = right_padding(_mask())
+    assert kind == "right" and lengths.tolist() == LENGTHS
+    assert right_padding(torch.ones(2, 3, dtype=torch.bool))[1] == "full"
+    assert right_padding(torch.tensor([[True, False, True]]))[1] == "other"
+    assert right_padding(torch.tensor([[False, True, True]]))[1] == "other"
+    idx = reverse_index(torch.tensor([3, 1, 0]), 4)
+    assert idx.tolist() == [[2, 1, 0, 3], [0, 1, 2, 3], [0, 1, 2, 3]]
+    assert torch.equal(idx.gather(1, idx), torch.arange(4).expand(3, 4))  # its own inverse
