@@ -80,8 +80,10 @@ def scores(gold_tags, gold_intents, tags, intents) -> dict:
 
     n = len(gold_tags)
     sentence_ok = sum(g == p and gi == pi for g, p, gi, pi in zip(gold_tags, tags, gold_intents, intents))
-    return {"slot_f1": 100 * f1_score(gold_tags, tags), "slot_precision": 100 * precision_score(gold_tags, tags),
-            "slot_recall": 100 * recall_score(gold_tags, tags),
+    kw = {"zero_division": 0}  # no predicted slot at all: precision 0, not a warning
+    return {"slot_f1": float(100 * f1_score(gold_tags, tags, **kw)),
+            "slot_precision": float(100 * precision_score(gold_tags, tags, **kw)),
+            "slot_recall": float(100 * recall_score(gold_tags, tags, **kw)),
             "intent_accuracy": 100 * sum(a == b for a, b in zip(gold_intents, intents)) / n,
             "sentence_accuracy": 100 * sentence_ok / n}
 
