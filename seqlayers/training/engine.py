@@ -24,6 +24,8 @@ process, the global batch is ``WORLD_SIZE * batch_size``.
 """
 from __future__ import annotations
 
+import copy
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +33,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import fmt_shape
+from ..errors import closest
 from ..layers.base import Layer, get_mask, set_mask
 from ..utils import flatten, map_structure
 from . import distributed, losses as losses_mod, metrics as metrics_mod, optimizers as optimizers_mod
-from .callbacks import Callback, CallbackList
+from .callbacks import CallbackList
 from .data_adapter import ArrayData, Batch, LoaderData, check_finite, is_loader_source, to_structure
 from .history import History
 from .progress import ProgressLogger, format_logs, resolve_verbose
@@ -171,7 +173,6 @@ def _bind(st: CompiledState, model, outputs, ys):
     for i, ms in enumerate(st.metrics):
         for j, m in enumerate(ms):
             if id(m) in seen:
-                import copy
                 ms[j] = copy.deepcopy(m)
                 ms[j].reset_state()
             seen.add(id(ms[j]))
@@ -480,11 +481,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     if "nb_epoch" in kwargs:  # Keras 1 spelling, common in older snippets
         epochs = kwargs.pop("nb_epoch")
     if kwargs:
-        from ..errors import closest
-
         bad = next(iter(kwargs))
-        import inspect
-
         near = closest(bad, [p for p in inspect.signature(fit).parameters if p not in ("model", "kwargs")])
         raise TypeError(f"fit: unexpected keyword argument {bad!r}." + (f" Did you mean {near[0]!r}?" if near else ""))
     st = _state(model, "fit")
