@@ -32,7 +32,7 @@ def to_tensor(x, dtype: torch.dtype | None = None):
     if isinstance(x, torch.Tensor):
         return x if dtype is None else x.to(dtype)
     if isinstance(x, np.ndarray):
-        t = torch.from_numpy(np.ascontiguousarray(x))
+        t = torch.from_numpy(np.ascontiguousarray(x).reshape(x.shape))  # ascontiguousarray makes 0-d 1-d
         return t if dtype is None else t.to(dtype)
     return torch.as_tensor(x, dtype=dtype)
 
