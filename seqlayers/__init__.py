@@ -12,6 +12,7 @@ from .layers import (
     RepeatVector, Reshape, TimeDistributed, TimeDistributedDense, get_mask, register_layer,
 )
 from .layers import GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from .layers import AdditiveAttention, Attention
 from .models import Model, Sequential
 from .io import export_onnx, from_keras, load_model, register_function, to_keras
 from .symbolic import Input, InputLayer, SymbolicTensor
@@ -29,6 +30,7 @@ __all__ = [
     "InputSpec", "Lambda", "Layer", "Masking", "Model", "ModelFileError", "RepeatVector", "Reshape",
     "SeqlayersError", "Sequential", "SymbolicTensor", "TimeDistributed", "TimeDistributedDense",
     "activations", "get_mask", "initializers", "register_layer",
+    "AdditiveAttention", "Attention",
     "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "SimpleRNN", "SimpleRNNCell",
     "export_onnx", "from_keras", "load_model", "register_function", "to_keras",
     "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",

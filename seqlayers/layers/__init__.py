@@ -1,5 +1,6 @@
 """The layers: core, embedding, reshaping, merging, wrappers and (in recurrent.py) the RNNs."""
 from .bidirectional import Bidirectional
+from .attention import AdditiveAttention, Attention
 from .base import InputSpec, Layer, LAYER_REGISTRY, get_mask, register_layer, set_mask
 from .core import Activation, Dense, Dropout, Lambda
 from .embedding import Embedding, Masking
