@@ -41,6 +41,7 @@ SUFFIX = ".seqlayers"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
+MAX_CONFIG_BYTES = 256 * 2**20
 _TOP_FIELDS = {"format", "format_version", "seqlayers_version", "model", "weights", "optimizer", "compile"}
 _COMPILE_FIELDS = {"optimizer", "loss", "loss_weights", "metrics"}
 
@@ -314,6 +315,10 @@ def _read_files(path: Path) -> dict[str, bytes]:
                 raise ModelFileError(f"{str(path)!r}: unexpected member(s) {unknown} in the model file.")
             if len(set(names)) != len(names):
                 raise ModelFileError(f"{str(path)!r}: duplicate members in the model file.")
+            size = zf.getinfo(CONFIG_FILE).file_size if CONFIG_FILE in names else 0
+            if size > MAX_CONFIG_BYTES:  # a config this large is a corrupted (or hostile) file
+                raise ModelFileError(f"{str(path)!r}: {CONFIG_FILE} claims {size:,} bytes (limit "
+                                     f"{MAX_CONFIG_BYTES:,}); corrupted file?")
             return {name: zf.read(name) for name in names}
     except ModelFileError:
         raise

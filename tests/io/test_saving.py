@@ -1,4 +1,5 @@
 """save_model / load_model: round trips give identical outputs; bad files raise ModelFileError."""
+import io
 import json
 import os
 import pickle
@@ -298,27 +299,31 @@ def test_truncated_file_raises_model_file_error(tmp_path, saved_bytes, fraction)
         load_model(path)
 
 
-def test_flipped_bytes_raise_model_file_error_or_change_nothing(tmp_path, saved_bytes):
-    """Every flipped byte either is detected (ModelFileError) or touches only zip bookkeeping."""
-    reference = None
-    errors = 0
-    positions = sorted(set(np.linspace(0, len(saved_bytes) - 1, 61).astype(int)))
-    for pos in positions:
+def test_every_flipped_byte_is_detected_or_harmless(tmp_path, saved_bytes):
+    """Flip each byte of a file in turn: loading raises ModelFileError, or (for a flip in zip
+    bookkeeping that zipfile does not read, such as a timestamp, or in the deflate stream's padding
+    bits) gives the very same model. Every flip inside the stored weights is detected."""
+    with zipfile.ZipFile(io.BytesIO(saved_bytes)) as zf:
+        info = zf.getinfo("model.safetensors")
+        start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+        weights = range(start, start + info.compress_size)
+    ok = tmp_path / "ok.seqlayers"
+    ok.write_bytes(saved_bytes)
+    reference = list(load_model(ok).state_dict().values())
+    path = tmp_path / "f.seqlayers"
+    undetected = []
+    for pos in range(len(saved_bytes)):
         data = bytearray(saved_bytes)
         data[pos] ^= 0xFF
-        path = tmp_path / "f.seqlayers"
         path.write_bytes(bytes(data))
         try:
             model = load_model(path)
         except ModelFileError:
-            errors += 1
             continue
-        if reference is None:
-            ok = tmp_path / "ok.seqlayers"
-            ok.write_bytes(saved_bytes)
-            reference = load_model(ok)
-        _same(list(model.state_dict().values()), list(reference.state_dict().values()))
-    assert errors >= len(positions) * 0.8
+        undetected.append(pos)
+        _same(list(model.state_dict().values()), reference)
+    assert not [p for p in undetected if p in weights]
+    assert len(undetected) < len(saved_bytes) * 0.15
 
 
 def _edit_config(tmp_path, saved_bytes, edit):
