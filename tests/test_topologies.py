@@ -114,3 +114,30 @@ def test_seq2seq_learns_to_echo_a_short_sequence_with_compile_and_fit():
 def test_encoder_decoder_refuses_an_unknown_attention():
     with pytest.raises(ValueError, match="attention must be None, 'dot' or 'additive', got 'luong'"):
         T.encoder_decoder(2, 4, attention="luong")
+
+
+# ------------------------------------------------------------------ the docs' snippets run and say the truth
+def _snippets(path, start=None):
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parents[1] / path).read_text()
+    if start:
+        text = text[text.index(start):]
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+@pytest.mark.parametrize("path, start", [("docs/topologies.md", None), ("README.md", "## Which model do I need?")])
+def test_docs_snippets_run_and_their_topology_comments_are_what_gets_printed(path, start):
+    import contextlib
+    import io
+    import re
+
+    blocks = _snippets(path, start)
+    assert len(blocks) >= 5
+    for block in blocks:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(block, f"{path} snippet", "exec"), {})
+        for claim in re.findall(r"\.topology\(\)\)\s+# (.+)", block):
+            assert claim.split(" ...")[0] in out.getvalue(), (claim, out.getvalue())
