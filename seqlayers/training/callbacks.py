@@ -52,6 +52,13 @@ class Callback:
     def on_predict_batch_begin(self, batch, logs=None): ...
     def on_predict_batch_end(self, batch, logs=None): ...
 
+    def state_dict(self):
+        """``(json_dict, tensor_dict)`` that ``BackupAndRestore`` saves with the run, or None (no state)."""
+        return None
+
+    def load_state_dict(self, meta: dict, tensors: dict) -> None:
+        """Restore what ``state_dict`` returned (called by ``BackupAndRestore`` when resuming)."""
+
     @property
     def _optimizer(self):
         if self.trainer is not None and getattr(self.trainer, "optimizer", None) is not None:
@@ -169,6 +176,16 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
 
+    def state_dict(self):
+        meta = {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch, "has_best_weights": self.best_weights is not None}
+        return meta, dict(self.best_weights or {})
+
+    def load_state_dict(self, meta, tensors):
+        self.wait, self.best, self.best_epoch = meta["wait"], meta["best"], meta["best_epoch"]
+        self.stopped_epoch = meta["stopped_epoch"]
+        self.best_weights = dict(tensors) if meta["has_best_weights"] else None
+
 
 def _copy_state(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -193,6 +210,12 @@ class ModelCheckpoint(Callback):
         self.mode = _resolve_mode(mode, monitor, "ModelCheckpoint")
         self.best = initial_value_threshold if initial_value_threshold is not None else (
             -math.inf if self.mode == "max" else math.inf)
+
+    def state_dict(self):
+        return {"best": self.best}, {}
+
+    def load_state_dict(self, meta, tensors):
+        self.best = meta["best"]
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -231,6 +254,12 @@ class ReduceLROnPlateau(Callback):
     def on_train_begin(self, logs=None):
         self.wait, self.cooldown_counter = 0, 0
         self.best = -math.inf if self.mode == "max" else math.inf
+
+    def state_dict(self):
+        return {"wait": self.wait, "cooldown_counter": self.cooldown_counter, "best": self.best}, {}
+
+    def load_state_dict(self, meta, tensors):
+        self.wait, self.cooldown_counter, self.best = meta["wait"], meta["cooldown_counter"], meta["best"]
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -329,11 +358,13 @@ class LambdaCallback(Callback):
 class BackupAndRestore(Callback):
     """Resume an interrupted run where it stopped, ending with the same weights as an uninterrupted one.
 
-    After every epoch, ``backup_dir/state.safetensors`` receives (atomically) the weights, the
-    optimizer state, the epoch, and the states of every random generator (Python, numpy, torch,
-    CUDA, and ``fit``'s shuffling generator). Running the same command again after a crash (even
-    SIGKILL) restores all of it and continues with the next epoch. The backup is deleted when
-    training completes (``delete_checkpoint=False`` keeps it).
+    After every epoch (once all other callbacks have seen it), ``backup_dir/state.safetensors``
+    receives atomically the weights, the optimizer state, the epoch, the states of every random
+    generator (Python, numpy, torch, CUDA, and ``fit``'s shuffling generator) and the states of the
+    other callbacks that keep one (``EarlyStopping``'s best value and best weights,
+    ``ReduceLROnPlateau``, ``ModelCheckpoint``'s best). Running the same command again after a
+    crash (even SIGKILL) restores all of it and continues with the next epoch. The backup is deleted
+    when training completes (``delete_checkpoint=False`` keeps it).
     """
 
     FILE = "state.safetensors"
@@ -344,20 +375,54 @@ class BackupAndRestore(Callback):
             raise ValueError("BackupAndRestore: only save_freq='epoch' is supported.")
         self.backup_dir = os.fspath(backup_dir)
         self.delete_checkpoint = delete_checkpoint
+        self._pending = None
 
     @property
     def path(self):
         return os.path.join(self.backup_dir, self.FILE)
 
+    def _others(self):
+        """The other callbacks with a state, keyed ``ClassName.k`` (k-th of its class)."""
+        out, counts = {}, {}
+        for cb in getattr(self.trainer, "callbacks", []):
+            if cb is self or type(cb).state_dict is Callback.state_dict:
+                continue
+            k = counts.get(type(cb).__name__, 0)
+            counts[type(cb).__name__] = k + 1
+            out[f"{type(cb).__name__}.{k}"] = cb
+        return out
+
     def on_train_begin(self, logs=None):
+        self._pending = None
         if not os.path.exists(self.path):
             return
         meta = load_training_state(self.path, self.model, self.trainer.optimizer, self.trainer.generator)
         self.trainer.initial_epoch = meta["epoch"] + 1
+        self._pending = meta  # callback states: restored once every callback has run on_train_begin
 
-    def on_epoch_end(self, epoch, logs=None):
+    def after_train_begin(self):
+        """Called by ``fit`` after all ``on_train_begin`` hooks (which reset the callbacks' states)."""
+        if self._pending is None:
+            return
+        states, tensors = self._pending["extra"].get("callbacks", {}), self._pending["extra_tensors"]
+        for key, cb in self._others().items():
+            if key in states:
+                prefix = f"{key}."
+                cb.load_state_dict(states[key], {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        self._pending = None
+
+    def after_epoch_end(self, epoch, logs=None):
+        """Called by ``fit`` after all ``on_epoch_end`` hooks, so the saved states include this epoch."""
         if distributed.is_main():
-            save_training_state(self.path, self.model, self.trainer.optimizer, epoch, self.trainer.generator)
+            states, tensors = {}, {}
+            for key, cb in self._others().items():
+                st = cb.state_dict()
+                if st is None:
+                    continue
+                states[key] = st[0]
+                tensors.update({f"{key}.{k}": v for k, v in st[1].items()})
+            save_training_state(self.path, self.model, self.trainer.optimizer, epoch, self.trainer.generator,
+                                extra={"callbacks": states}, extra_tensors=tensors)
         distributed.barrier()
 
     def on_train_end(self, logs=None):

@@ -133,8 +133,11 @@ def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> No
 
 
 def save_training_state(path: str, model: torch.nn.Module, optimizer, epoch: int,
-                        generator: torch.Generator | None = None, extra: dict | None = None) -> None:
+                        generator: torch.Generator | None = None, extra: dict | None = None,
+                        extra_tensors: dict | None = None) -> None:
+    """``extra`` (JSON) and ``extra_tensors`` (``extra.<name>``) carry e.g. the callbacks' states."""
     tensors = {f"model.{k}": v for k, v in _contiguous(model.state_dict()).items()}
+    tensors.update({f"extra.{k}": v.detach().cpu().contiguous() for k, v in (extra_tensors or {}).items()})
     meta = {"epoch": int(epoch), "extra": extra or {}}
     if optimizer is not None:
         t, m = _optimizer_tensors(optimizer)
@@ -151,15 +154,13 @@ def load_training_state(path: str, model: torch.nn.Module, optimizer, generator:
     with safe_open(path, framework="pt") as f:
         meta = json.loads(f.metadata()["seqlayers"])
     tensors = load_file(path)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     sd = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     model.load_state_dict(sd)
     if optimizer is not None and "optimizer" in meta:
-        opt_t = {k: v.to(device) if k.endswith((".exp_avg", ".exp_avg_sq", ".momentum_buffer", ".square_avg",
-                                                 ".sum", ".acc_delta", ".grad_avg", ".max_exp_avg_sq", ".mu_product"))
-                 else v for k, v in tensors.items() if k.startswith("optim.")}
+        opt_t = {k: v for k, v in tensors.items() if k.startswith("optim.")}  # moved to the params' device by torch
         _load_optimizer(optimizer, opt_t, meta["optimizer"])
     set_rng_state(tensors, meta["rng"], generator)
+    meta["extra_tensors"] = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
     return meta
 
 

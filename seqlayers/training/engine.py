@@ -285,6 +285,7 @@ class _Loop:
         self.generator: torch.Generator | None = None
         self.initial_epoch = 0
         self.class_weight = None
+        self.callbacks: list = []
 
     # -- trackers: name -> Metric; loss trackers are weighted by batch size as Keras does
     def reset(self):
@@ -558,7 +559,11 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     model.history = history
     was_training = model.training
 
+    loop.callbacks = all_cbs
     cblist.on_train_begin()
+    for cb in all_cbs:  # BackupAndRestore puts back the callbacks' states once they are initialised
+        if hasattr(cb, "after_train_begin"):
+            cb.after_train_begin()
     epoch_logs: dict = {}
     for epoch in range(loop.initial_epoch, int(epochs)):
         if _stateful(model):
@@ -592,6 +597,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             epoch_logs.update(_run_eval(loop, val, validation_batch_size or batch_size, validation_steps,
                                         rank, world, prefix="val_"))
         cblist.on_epoch_end(epoch, epoch_logs)
+        for cb in all_cbs:  # BackupAndRestore saves after every callback has seen the epoch
+            if hasattr(cb, "after_epoch_end"):
+                cb.after_epoch_end(epoch, epoch_logs)
         if model.stop_training:
             break
     cblist.on_train_end(epoch_logs)

@@ -16,7 +16,8 @@ SCRIPT = textwrap.dedent("""
     import numpy as np, torch
     torch.set_num_threads(1)
     from safetensors.torch import save_file
-    from seqlayers import BackupAndRestore, Dense, Dropout, LambdaCallback, Sequential, TimeDistributed, set_seed
+    from seqlayers import (BackupAndRestore, Dense, Dropout, EarlyStopping, LambdaCallback, ReduceLROnPlateau,
+                           Sequential, TimeDistributed, set_seed)
 
     backup, out, kill_at_batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
     set_seed(0)
@@ -39,8 +40,18 @@ SCRIPT = textwrap.dedent("""
     # random draws from python/numpy inside training (the restore must bring these back too)
     import random
     cbs.append(LambdaCallback(on_epoch_end=lambda e, logs: (random.random(), np.random.rand())))
-    model.fit(x, y, epochs=5, batch_size=4, shuffle=True, validation_split=0.25, callbacks=cbs, verbose=0)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)
+    # scripted val_loss: best at epoch 1, before the kill; EarlyStopping (listed after the backup)
+    # must get its best value and best weights back when resuming
+    scripted = [3.0, 1.0, 2.0, 2.5, 2.2, 2.4]
+    cbs.insert(0, LambdaCallback(on_epoch_end=lambda e, logs: logs.__setitem__("val_loss", scripted[e])))
+    last = {}
+    cbs.append(LambdaCallback(on_train_end=lambda logs: last.update(
+        {k: v.clone().contiguous() for k, v in model.state_dict().items()})))
+    cbs.append(EarlyStopping(monitor="val_loss", patience=10, restore_best_weights=True))
+    cbs.append(ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1))
+    model.fit(x, y, epochs=6, batch_size=4, shuffle=True, validation_split=0.25, callbacks=cbs, verbose=0)
+    save_file(last, out + ".last")      # weights after the last epoch
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)  # best epoch's, restored
 """)
 
 
@@ -55,17 +66,20 @@ def test_sigkilled_run_resumes_to_identical_weights(tmp_path):
     script.write_text(SCRIPT)
     ref = _run(script, tmp_path / "ref_backup", tmp_path / "ref.safetensors", -1)
     assert ref.returncode == 0, ref.stderr
-    # 18 training samples / 4 -> 5 batches per epoch; batch 13 is inside epoch 3 (after 2 backups)
-    first = _run(script, tmp_path / "backup", tmp_path / "run.safetensors", 13)
+    # 18 training samples / 4 -> 5 batches per epoch; batch 18 is inside epoch 4 (after 3 backups)
+    first = _run(script, tmp_path / "backup", tmp_path / "run.safetensors", 18)
     assert first.returncode == -signal.SIGKILL, first.stderr
     assert os.path.exists(tmp_path / "backup" / "state.safetensors")
     assert not [f for f in os.listdir(tmp_path / "backup") if f.endswith(".tmp")]
-    second = _run(script, tmp_path / "backup", tmp_path / "run.safetensors", 13)
+    second = _run(script, tmp_path / "backup", tmp_path / "run.safetensors", 18)
     assert second.returncode == 0, second.stderr
-    a, b = load_file(tmp_path / "ref.safetensors"), load_file(tmp_path / "run.safetensors")
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    for suffix in (".safetensors", ".safetensors.last"):
+        a, b = load_file(tmp_path / f"ref{suffix}"), load_file(tmp_path / f"run{suffix}")
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), (suffix, k)
+    last, best = load_file(tmp_path / "ref.safetensors.last"), load_file(tmp_path / "ref.safetensors")
+    assert any(not torch.equal(last[k], best[k]) for k in last)  # the best epoch's weights were restored
     assert not os.path.exists(tmp_path / "backup")  # deleted once training completed
 
 
