@@ -11,7 +11,9 @@ The format (``FORMAT_VERSION`` 1), as one zip file ``model.seqlayers`` or as a f
     model.safetensors    the model's state_dict (parameters and buffers), by their torch names
     optimizer.safetensors  (only with include_optimizer=True on a compiled model) the optimizer's tensors
 
-A path ending in ``.seqlayers`` is one zip file; any other path without a suffix is a folder. Every
+A path ending in ``.seqlayers`` is one zip file; a path without a suffix is a folder; a path ending
+in ``.keras`` is written for Keras 3 (``to_keras``) and read with ``from_keras``, as is a legacy
+``.h5``, so ``model.save("model.keras")`` and ``load_model("model.keras")`` work as in Keras. Every
 file is written to a temporary file in the same folder, flushed to disk (fsync) and moved into place
 (``os.replace``), so a crash never leaves a half-written model under the final name. Loading checks
 the format version, every field, the weights' SHA-256 and their names and shapes, and raises
@@ -76,12 +78,15 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
 def _file_kind(path: Path) -> str:
     if path.suffix == SUFFIX:
         return "zip"
+    if path.suffix == ".keras":
+        return "keras"
     if path.suffix in ("", ) or path.is_dir():
         return "folder"
-    hint = " Use seqlayers.to_keras(model, path) to write a Keras file." if path.suffix in (".keras", ".h5") else ""
+    hint = " Keras's legacy .h5 is not written; use .keras." if path.suffix in (".h5", ".hdf5") else ""
     raise ValueError(
         f"save_model: {str(path)!r}: a seqlayers model is saved as one file ending in {SUFFIX} "
-        f"(e.g. 'model{SUFFIX}') or as a folder (a path without a suffix).{hint}"
+        f"(e.g. 'model{SUFFIX}'), as a folder (a path without a suffix), or for Keras 3 as "
+        f"'model.keras'.{hint}"
     )
 
 
@@ -232,7 +237,8 @@ def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrit
     """Save a model (``Sequential``, functional ``Model``) or a single layer: config, weights, optimizer.
 
     Args:
-        path: ``something.seqlayers`` (one zip file) or a folder path (no suffix).
+        path: ``something.seqlayers`` (one zip file), a folder path (no suffix), or
+            ``something.keras`` (a Keras 3 file, see ``to_keras``; include_optimizer is ignored).
         include_optimizer: also save the optimizer's state (of a compiled and fitted model, or
             ``model.optimizer``), to resume training. ``compile``'s named settings (loss, metrics)
             are saved whenever the model is compiled.
@@ -246,6 +252,10 @@ def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrit
     kind = _file_kind(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"save_model: {str(path)!r} exists; pass overwrite=True to replace it.")
+    if kind == "keras":  # model.save("model.keras"), as Keras users write it
+        from .keras_export import to_keras
+
+        return to_keras(model, path)
     model_cfg = layer_to_config(model)
     weights = _tensors_to_bytes(dict(model.state_dict()))
     files = {WEIGHTS_FILE: weights}
@@ -304,9 +314,6 @@ def _read_files(path: Path) -> dict[str, bytes]:
         if CONFIG_FILE not in out:
             raise ModelFileError(f"{str(path)!r}: the folder has no {CONFIG_FILE}; is it a saved seqlayers model?")
         return out
-    if path.suffix in (".keras", ".h5", ".hdf5"):
-        raise ModelFileError(f"{str(path)!r} is a Keras file; read it with seqlayers.from_keras(path) "
-                             f"(or convert it: seqlayers convert {path.name} out/).")
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
@@ -393,7 +400,9 @@ def _checked_tensors(files, entry, label, what) -> dict[str, torch.Tensor]:
 
 
 def load_model(path, custom_objects: dict | None = None, compile: bool = True) -> nn.Module:
-    """Load a model (or layer) saved by ``model.save(path)`` / ``save_model``.
+    """Load a model (or layer) saved by ``model.save(path)`` / ``save_model``, or a Keras file.
+
+    ``.keras`` and ``.h5`` paths are read with ``from_keras``.
 
     Args:
         custom_objects: ``{name: class_or_function}`` for custom layers and for the functions of
@@ -407,6 +416,10 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True) -
     an unregistered class or function.
     """
     path = Path(path)
+    if path.suffix in (".keras", ".h5", ".hdf5") and not path.is_dir():
+        from .keras_import import from_keras
+
+        return from_keras(path, custom_objects=custom_objects)
     files = _read_files(path)
     label = str(path)
     config = _parse_config(files, label)

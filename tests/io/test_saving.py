@@ -231,8 +231,21 @@ def test_unknown_layer_class_is_refused(tmp_path):
 
 
 def test_wrong_suffix_is_explained(tmp_path):
-    with pytest.raises(ValueError, match=r"ending in \.seqlayers.*to_keras"):
-        save_model(sl.Sequential([sl.Dense(1, input_shape=(2,))]), tmp_path / "m.keras")
+    model = sl.Sequential([sl.Dense(1, input_shape=(2,))])
+    with pytest.raises(ValueError, match=r"ending in \.seqlayers.*a folder.*'model\.keras'"):
+        save_model(model, tmp_path / "m.pt")
+    with pytest.raises(ValueError, match=r"legacy \.h5 is not written; use \.keras"):
+        model.save(tmp_path / "m.h5")
+
+
+def test_keras_suffix_saves_and_loads_a_keras_file(tmp_path):
+    pytest.importorskip("h5py")
+    model = sl.Sequential([sl.LSTM(3, input_shape=(None, 2)), sl.Dense(2)])
+    path = model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+    x = torch.randn(2, 4, 2)
+    _same(model.eval()(x), load_model(path)(x))
 
 
 # ---------------------------------------------------------------- optimizer state
