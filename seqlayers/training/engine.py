@@ -316,6 +316,9 @@ class _Loop:
         sw = batch.sample_weight
         sws = _targets_list(st, _to_device(sw, self.device), n, "sample_weight") if isinstance(sw, (dict, list, tuple)) \
             else [_to_device(sw, self.device)] * n
+        if self.class_weight is not None and n > 1:
+            raise ValueError("fit: class_weight applies to a single-output model; give sample_weight per output "
+                             "instead (a list or a dict by output name).")
         if self.class_weight is not None and ys[0] is not None:
             cw = _class_weights(self.class_weight, ys[0], outs[0])
             sws[0] = cw if sws[0] is None else losses_mod._expand_like(sws[0].to(cw.dtype), cw) * cw
@@ -528,8 +531,6 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
 
     loop = _Loop(model, st, device)
     loop.class_weight = class_weight
-    if class_weight is not None and len(flatten(st.loss_spec)) > 1:
-        raise ValueError("fit: class_weight applies to a single-output model; use sample_weight per output instead.")
     _build_model(loop, data)
     _ensure_optimizer(loop)
     loop.generator = torch.Generator()

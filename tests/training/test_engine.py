@@ -296,3 +296,19 @@ def test_fit_trains_in_train_mode_and_evaluate_predict_run_in_eval_mode():
     assert model.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)  # no dropout
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
     assert model.training  # the caller's mode is restored
+
+
+def test_sample_weight_per_output_and_class_weight_refused_for_several_outputs():
+    inp = Input(shape=(3,))
+    model = Model(inp, [Dense(1, name="a")(inp), Dense(1, name="b")(inp)])
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(0).normal(size=(6, 3)).astype("float32")
+    ya, yb = np.ones((6, 1), "float32"), np.zeros((6, 1), "float32")
+    with torch.no_grad():
+        pa, pb = (o.numpy() for o in model(torch.tensor(x)))
+    wa, wb = np.arange(6, dtype="float32"), np.ones(6, "float32") * 2
+    logs = model.evaluate(x, [ya, yb], sample_weight=[wa, wb], batch_size=6, verbose=0, return_dict=True)
+    assert logs["a_loss"] == pytest.approx(float((((pa - ya) ** 2)[:, 0] * wa).mean()), rel=1e-5)
+    assert logs["b_loss"] == pytest.approx(float((((pb - yb) ** 2)[:, 0] * wb).mean()), rel=1e-5)
+    with pytest.raises(ValueError, match="class_weight applies to a single-output model"):
+        model.fit(x, [ya, yb], class_weight={0: 1.0}, verbose=0)
