@@ -625,12 +625,12 @@ class RNN(Layer):
             if in_mask is not None:
                 x = x * in_mask[:, None, :]  # the same input dropout mask at every step
             if kind == "full":
-                self.last_path = "fused"
+                self.__dict__["last_path"] = "fused"  # (plain attribute: skips nn.Module.__setattr__)
                 return run_dense(cell, x, states, training, self.go_backwards, self._time_order)
-            self.last_path = "fused_padded"
+            self.__dict__["last_path"] = "fused_padded"
             return run_right_padded(cell, x, states, training, mask, lengths, self.go_backwards,
                                     self.zero_output_for_mask, self._time_order, self.return_sequences)
-        self.last_path = "loop"
+        self.__dict__["last_path"] = "loop"
         return self._loop(x, states, mask, training, in_mask, rec_mask)
 
     def _loop(self, x, states, mask, training, in_mask=None, rec_mask=None):
