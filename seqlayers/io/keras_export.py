@@ -318,7 +318,7 @@ def to_keras(model, path) -> Path:
     try:
         import h5py
     except ImportError as e:
-        raise ImportError("to_keras needs h5py to write the Keras weights file: pip install h5py") from e
+        raise ImportError("to_keras needs h5py to write the Keras weights file: pip install h5py (or seqlayers[interop])") from e
     from ..models.base import BaseModel
     from .saving import atomic_write
 

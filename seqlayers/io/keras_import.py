@@ -57,7 +57,7 @@ def _require_h5py():
     try:
         import h5py
     except ImportError as e:  # pragma: no cover - h5py is installed in the test environment
-        raise ImportError("from_keras needs h5py to read Keras weight files: pip install h5py") from e
+        raise ImportError("from_keras needs h5py to read Keras weight files: pip install h5py (or seqlayers[interop])") from e
     return h5py
 
 

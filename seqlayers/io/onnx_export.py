@@ -40,7 +40,7 @@ def _require(module: str, why: str):
     try:
         return __import__(module)
     except ImportError as e:
-        raise ImportError(f"export_onnx needs {module} {why}: pip install {module}") from e
+        raise ImportError(f"export_onnx needs {module} {why}: pip install {module} (or seqlayers[interop])") from e
 
 
 class _Flat(nn.Module):

@@ -200,3 +200,11 @@ def test_encoder_decoder_with_states_both_ways(tmp_path):
     again = keras.saving.load_model(sl.to_keras(ours, tmp_path / "back.keras"))
     for a, b in zip(_outputs(again, inputs), _outputs(kmodel, inputs)):
         np.testing.assert_allclose(a, b, atol=ATOL, rtol=0)
+
+
+def test_missing_h5py_is_explained(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "h5py", None)  # as if h5py were not installed
+    with pytest.raises(ImportError, match=r"from_keras needs h5py.*pip install h5py"):
+        sl.from_keras(tmp_path / "any.keras")

@@ -113,3 +113,11 @@ def test_unknown_input_shape_asks_for_example_inputs(tmp_path):
     path = sl.export_onnx(model, tmp_path / "x.onnx", example_inputs=torch.randn(2, 3))
     x = torch.randn(5, 3)
     np.testing.assert_allclose(_run(path, [x])[0], model(x).detach().numpy(), atol=1e-5, rtol=0)
+
+
+def test_missing_onnx_is_explained(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if onnx were not installed
+    with pytest.raises(ImportError, match=r"export_onnx needs onnx.*seqlayers\[interop\]"):
+        sl.export_onnx(sl.Sequential([sl.Dense(1, input_shape=(2,))]), tmp_path / "m.onnx")
