@@ -203,7 +203,7 @@ def explain_text(model) -> tuple[str, Drawing]:
         layer = call.layer
         lines.append(f"  {label(layer)}")
         lines.append(f"      in   {' + '.join(named_shape(t) for t in call.inputs) or '-'}")
-        states = getattr(call, "state_inputs", [])
+        states = call.state_inputs
         if states:
             lines.append(f"      initial_state  {', '.join(named_shape(t) for t in states)}")
         outs = call.outputs

@@ -19,10 +19,8 @@ carries the very same time axis as the (first) model input.
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from ..layers.base import Layer
@@ -76,6 +74,8 @@ class Call:
     sharing: str | None = None
     #: the same layer object was called before (its weights are shared with that call)
     repeated: bool = False
+    #: tensors passed besides the main input, e.g. ``initial_state=[h, c]``
+    state_inputs: list[TensorInfo] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

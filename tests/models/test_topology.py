@@ -129,3 +129,15 @@ def test_a_subclassed_model_is_refused_with_the_reason():
 
     with pytest.raises(TypeError, match="subclassed model's call"):
         Net().topology()
+
+
+def test_bidirectional_and_a_time_distributed_recurrent_layer_are_read_through_their_wrappers():
+    from seqlayers import Bidirectional
+
+    model = Sequential([Embedding(30, 4, mask_zero=True, input_shape=(None,)),
+                        Bidirectional(LSTM(3, return_sequences=True)), Bidirectional(LSTM(2)), Dense(1)])
+    assert model.topology() == Topology(MANY_TO_ONE, None, 1, "Bidirectional 'bidirectional_1'")
+    x = Input(shape=(5, 7, 3))  # 5 turns of 7 words: an LSTM per turn keeps the turn axis
+    per_turn = TimeDistributed(LSTM(4))(x)
+    assert Model(x, per_turn).topology() == Topology(MANY_TO_MANY, 5, 5)
+    assert Model(x, LSTM(2)(per_turn)).topology().kind == MANY_TO_ONE
