@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -193,6 +194,7 @@ def figure(examples: list[Example], path) -> None:
     fig.suptitle("seqlayers demo: the echo sequence [0.0, 0.2, 0.4, 0.6, 0.8] (adam; mse, seq2seq: cross-entropy)",
                  fontsize=10)
     fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -226,7 +228,7 @@ def register(sub) -> None:
                                     "encoder-decoder, seq2seq) on built-in data and explain them")
     p.add_argument("--model", choices=list(EXAMPLES), default=None, help="run only this example")
     p.add_argument("--epochs", type=int, default=None, help="epochs for every example (default: the tutorial's)")
-    p.add_argument("--out", default="seqlayers-demo.png", help="the figure's path ('' for none)")
+    p.add_argument("--out", default="out/seqlayers-demo.png", help="the figure's path ('' for none)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help=f"random seed (default {DEFAULT_SEED}: every example converges within the tutorial's epochs)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for tiny models)")

@@ -198,6 +198,13 @@ class Seq2Seq:
     n_tokens: int
     attention: str | None = None
 
+    def topology(self):
+        return self.model.topology()
+
+    def explain(self, path=None, print_fn=print):
+        """The training model's shape trace and diagram (see ``Model.explain``)."""
+        return self.model.explain(path=path, print_fn=print_fn)
+
     def teacher_forcing(self, targets, start: int) -> torch.Tensor:
         """Decoder inputs for training: ``[start] + targets[:-1]``, one-hot.
 
