@@ -6,6 +6,7 @@ import torch
 from ..errors import layer_label
 from .base import Layer
 from .recurrent import RNN
+from .rnn_fused import KERNELS
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -152,7 +153,11 @@ class Bidirectional(Layer):
 
     @property
     def last_path(self):
-        """The paths the two directions took, e.g. ``("fused_padded", "fused_padded")``."""
+        """The paths the two directions took, e.g. ``("fused_padded", "fused_padded")``.
+
+        ``"fused_bidirectional"``: without a mask, both directions ran in ONE bidirectional kernel
+        call (same fused cell type, no dropout in training, not stateful).
+        """
         return self.forward_layer.last_path, self.backward_layer.last_path
 
     # -------------------------------------------------------------- calling
@@ -167,6 +172,8 @@ class Bidirectional(Layer):
                     f"layer's {n_f} states, then the backward layer's {n_b}), got {got}."
                 )
             fwd_state, bwd_state = list(initial_state[:n_f]), list(initial_state[n_f:])
+        if mask is None and self._one_kernel(training):
+            return self._call_one_kernel(inputs, fwd_state, bwd_state, training)
         y = self.forward_layer(inputs, initial_state=fwd_state, mask=mask, training=training)
         y_rev = self.backward_layer(inputs, initial_state=bwd_state, mask=mask, training=training)
         states = []
@@ -175,6 +182,41 @@ class Bidirectional(Layer):
             y, y_rev = y[0], y_rev[0]
         if self.return_sequences and not self.backward_layer._time_order:
             y_rev = y_rev.flip(1)  # Keras flips the backward output, whatever its direction
+        return self._merge(y, y_rev, states)
+
+    # -------------------------------------------------------------- one bidirectional kernel call
+    def _one_kernel(self, training) -> bool:
+        """Both directions fit one bidirectional torch kernel call (no mask, same fused cell)."""
+        fwd, bwd = self.forward_layer, self.backward_layer
+        if not (fwd._builtin and bwd._builtin and fwd._allow_fused and bwd._allow_fused):
+            return False
+        cf, cb = fwd.cell, bwd.cell
+        same = (type(cf) is type(cb) and cf.kernel_name == cb.kernel_name and cf.units == cb.units
+                and cf.use_bias == cb.use_bias and cf.fusable and cb.fusable)
+        dropout = training and (cf.dropout or cf.recurrent_dropout or cb.dropout or cb.recurrent_dropout)
+        return bool(same and not dropout and not self.stateful and not fwd.go_backwards and bwd.go_backwards)
+
+    def _call_one_kernel(self, x, fwd_state, bwd_state, training):
+        fwd, bwd = self.forward_layer, self.backward_layer
+        B, T, _ = x.shape
+        H = fwd.cell.units
+        sf = fwd._start_states(x, fwd_state)
+        sb = bwd._start_states(x, bwd_state)
+        h0 = [torch.stack([a, b]) for a, b in zip(sf, sb)]  # each (2, B, H): forward, backward
+        weights = fwd.cell.flat_weights() + bwd.cell.flat_weights()
+        kernel = KERNELS[fwd.cell.kernel_name]
+        hx = tuple(h0) if len(h0) == 2 else h0[0]
+        out, *final = kernel(x, hx, weights, fwd.cell.use_bias, 1, 0.0, training, True, True)  # out (B, T, 2H)
+        for sub in (fwd, bwd):
+            sub.__dict__["last_path"] = "fused_bidirectional"
+        states = [s[0] for s in final] + [s[1] for s in final]  # forward's states, then backward's
+        if not self.return_sequences:
+            return self._merge(final[0][0], final[0][1], states)  # the last outputs are the final h
+        if self.merge_mode == "concat":
+            return [out] + states if self.return_state else out  # already [forward, backward] in time order
+        return self._merge(out[..., :H], out[..., H:], states)
+
+    def _merge(self, y, y_rev, states):
         if self.merge_mode == "concat":
             out = [torch.cat([y, y_rev], dim=-1)]  # (B, ..., 2H)
         elif self.merge_mode == "sum":

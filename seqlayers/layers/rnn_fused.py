@@ -23,7 +23,7 @@ import torch
 
 from .rnn_masks import gather_steps, reverse_index
 
-_KERNELS = {"lstm": torch._VF.lstm, "gru": torch._VF.gru, "rnn_tanh": torch._VF.rnn_tanh,
+KERNELS = {"lstm": torch._VF.lstm, "gru": torch._VF.gru, "rnn_tanh": torch._VF.rnn_tanh,
             "rnn_relu": torch._VF.rnn_relu}
 
 PAD_GATE = 1e4  # sigmoid(+-1e4) is exactly 1.0 / 0.0 in float32 (and in float16/bfloat16)
@@ -41,10 +41,10 @@ def run_kernel(cell, x, states, train: bool, pad=None):
         if pad is not None:
             x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): is_pad feature
             weights = [torch.cat([weights[0], cell.pad_column.to(weights[0].dtype)], dim=1)] + weights[1:]
-        out, h, c = _KERNELS[kind](x, (h0[None].contiguous(), c0[None].contiguous()), weights,
+        out, h, c = KERNELS[kind](x, (h0[None].contiguous(), c0[None].contiguous()), weights,
                                    cell.use_bias, 1, 0.0, train, False, True)
         return out, [h[0], c[0]]
-    out, h = _KERNELS[kind](x, states[0][None].contiguous(), weights, cell.use_bias, 1, 0.0, train, False, True)
+    out, h = KERNELS[kind](x, states[0][None].contiguous(), weights, cell.use_bias, 1, 0.0, train, False, True)
     return out, [h[0]]
 
 

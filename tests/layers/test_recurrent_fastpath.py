@@ -70,10 +70,13 @@ def test_fused_equals_loop(family, masked, go_backwards, zero_output_for_mask, r
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 @pytest.mark.parametrize("masked", [False, True])
-def test_bidirectional_fused_equals_loop(family, masked):
+@pytest.mark.parametrize("return_sequences,merge_mode", [(True, "concat"), (False, "concat"), (True, "ave"),
+                                                         (True, None)])
+def test_bidirectional_fused_equals_loop(family, masked, return_sequences, merge_mode):
     make = FAMILIES[family]
-    fused = Bidirectional(make(return_sequences=True, return_state=True))
-    loop = Bidirectional(make(return_sequences=True, return_state=True))
+    kw = dict(return_sequences=return_sequences, return_state=True)
+    fused = Bidirectional(make(**kw), merge_mode=merge_mode)
+    loop = Bidirectional(make(**kw), merge_mode=merge_mode)
     x = torch.randn(B, T, F)
     fused(x), loop(x)
     loop.set_weights(fused.get_weights())
@@ -83,11 +86,13 @@ def test_bidirectional_fused_equals_loop(family, masked):
     for layer in (fused, loop):
         layer.zero_grad()
         xg = x.clone().requires_grad_(True)
-        res = layer(xg, mask=mask)
+        init = [torch.randn(B, H, generator=torch.Generator().manual_seed(i)) for i in range(2 * len(
+            layer.forward_layer.state_sizes))]
+        res = layer(xg, mask=mask, initial_state=init)
         torch.manual_seed(7)
         sum((t * torch.randn(t.shape)).sum() for t in res).backward()
         outs.append(([r.detach() for r in res], [xg.grad] + [p.grad for p in layer.parameters()]))
-    kind = "fused_padded" if masked else "fused"
+    kind = "fused_padded" if masked else "fused_bidirectional"  # no mask: one bidirectional kernel call
     assert fused.last_path == (kind, kind) and loop.last_path == ("loop", "loop")
     _assert_same(outs[0][0], outs[1][0])
     _assert_same(outs[0][1], outs[1][1])
