@@ -9,7 +9,9 @@ Accepted ``x`` / ``y`` / ``sample_weight``:
   real steps is attached to each batch (integer ids: pad id 0, so use ``Embedding(mask_zero=True)``
   to mask them; float steps: the mask travels on the input tensor). Padded *targets* are masked
   out of the losses and metrics;
-* a ``torch.utils.data.Dataset`` (items ``(x, y)`` or ``(x, y, sample_weight)``) or ``DataLoader``.
+* a ``torch.utils.data.Dataset`` (items ``(x, y)`` or ``(x, y, sample_weight)``) or ``DataLoader``;
+* a Python generator (or other iterable) of such batches, as Keras's ``fit_generator`` took; with
+  ``steps_per_epoch`` an endless generator continues where the previous epoch stopped.
 
 ``validation_split`` takes the *last* fraction of the samples, before any shuffling (as Keras).
 """
@@ -136,7 +138,7 @@ def _named_leaves(struct, what):
     return []
 
 
-def check_finite(struct, what: str, offset: int = 0) -> None:
+def check_finite(struct, what: str, offset: int = 0, batch: int | None = None) -> None:
     """Raise a ValueError naming the array and the first position holding NaN or inf."""
     for name, t in _named_leaves(struct, what):
         if not t.is_floating_point():
@@ -147,8 +149,9 @@ def check_finite(struct, what: str, offset: int = 0) -> None:
         local = tuple(int(i) for i in (~finite).nonzero()[0])
         kind = "NaN" if math.isnan(float(t[local])) else "inf"
         pos = (local[0] + offset,) + local[1:]
+        where = f"at index {pos} (sample {pos[0]})" if batch is None else f"in batch {batch} at index {pos}"
         raise ValueError(
-            f"fit: {name} contains {kind} at index {pos} (sample {pos[0]}). Training on it would make the "
+            f"fit: {name} contains {kind} {where}. Training on it would make the "
             f"weights NaN; clean or impute the data first (e.g. np.nan_to_num, or drop those samples)."
         )
 
@@ -251,6 +254,8 @@ class LoaderData:
 
     def loader(self, shuffle: bool, generator=None, rank: int = 0, world: int = 1, epoch: int = 0, seed: int = 0):
         src = self.source
+        if not isinstance(src, (Dataset, DataLoader)):
+            return src  # a Python generator / iterable of batches: used as it comes (not sharded, not shuffled)
         if isinstance(src, DataLoader):
             if world == 1 or isinstance(src.sampler, torch.utils.data.DistributedSampler):
                 if isinstance(src.sampler, torch.utils.data.DistributedSampler):
@@ -270,11 +275,12 @@ class LoaderData:
     def num_batches(self, batch_size=None, world: int = 1):
         try:
             return len(self.loader(False, world=world))
-        except TypeError:
+        except TypeError:  # generators have no length
             return None
 
     def batches(self, batch_size=None, shuffle=False, generator=None, rank=0, world=1, epoch=0, seed=0):
         for item in self.loader(shuffle, generator, rank, world, epoch, seed):
+            item = map_structure(_leaf_tensor, item)
             if isinstance(item, (list, tuple)) and not isinstance(item, torch.Tensor):
                 if len(item) == 1:
                     yield Batch(item[0])
@@ -291,6 +297,13 @@ class LoaderData:
                 yield Batch(item["x"], item.get("y"), item.get("sample_weight"))
             else:
                 yield Batch(item)
+
+
+def _leaf_tensor(v):
+    """numpy batches from a generator become tensors (float64 -> float32, as for arrays)."""
+    if isinstance(v, np.ndarray) and v.dtype != object:
+        return to_tensor(v, "x")[0]
+    return v
 
 
 def is_loader_source(x) -> bool:

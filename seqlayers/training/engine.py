@@ -579,10 +579,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             produced = False
             for batch in it:
                 produced = True
-                if isinstance(data, LoaderData):
-                    check_finite(batch.x if isinstance(batch.x, torch.Tensor) else batch.x, "x")
-                    if batch.y is not None:
-                        check_finite(batch.y, "y")
+                if isinstance(data, LoaderData):  # arrays were checked once up front
+                    check_finite(batch.x, "x", batch=step)
+                    check_finite(batch.y, "y", batch=step)
                 cblist.on_train_batch_begin(step)
                 loop.step(batch, train=True)
                 cblist.on_train_batch_end(step, loop.logs(reduce=False) if batch_logs_wanted else None)

@@ -34,7 +34,7 @@ def test_nan_in_a_dataloader_batch_is_caught():
     x = torch.zeros(8, 4, 3)
     x[6, 0, 0] = float("nan")
     dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.zeros(8, 4, 1)), batch_size=4)
-    with pytest.raises(ValueError, match=r"x contains NaN at index \(2, 0, 0\)"):
+    with pytest.raises(ValueError, match=r"x contains NaN in batch 1 at index \(2, 0, 0\)"):
         _model().fit(dl, verbose=0)
 
 
@@ -101,3 +101,14 @@ def test_unknown_fit_argument_suggests_and_nb_epoch_is_accepted():
     with pytest.raises(TypeError, match="unexpected keyword argument 'epoch'. Did you mean 'epochs'"):
         _model().fit(X, Y, epoch=2, verbose=0)
     assert len(_model().fit(X, Y, nb_epoch=2, verbose=0).epoch) == 2
+
+
+def test_nan_in_a_generator_batch_is_caught():
+    def gen():
+        x = X[:4].copy()
+        x[1, 1, 1] = np.nan
+        yield X[:4], Y[:4]
+        yield x, Y[:4]
+
+    with pytest.raises(ValueError, match=r"x contains NaN in batch 1 at index \(1, 1, 1\)"):
+        _model().fit(gen(), verbose=0)

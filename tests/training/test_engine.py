@@ -312,3 +312,20 @@ def test_sample_weight_per_output_and_class_weight_refused_for_several_outputs()
     assert logs["b_loss"] == pytest.approx(float((((pb - yb) ** 2)[:, 0] * wb).mean()), rel=1e-5)
     with pytest.raises(ValueError, match="class_weight applies to a single-output model"):
         model.fit(x, [ya, yb], class_weight={0: 1.0}, verbose=0)
+
+
+def test_fit_takes_an_endless_python_generator_with_steps_per_epoch():
+    x, y = _regression(n=8)
+    drawn = []
+
+    def batches():
+        i = 0
+        while True:
+            drawn.append(i)
+            yield x[i % 8: i % 8 + 4], y[i % 8: i % 8 + 4]
+            i += 4
+
+    model = _td_model()
+    model.compile("sgd", "mse")
+    h = model.fit(batches(), steps_per_epoch=3, epochs=2, verbose=0)
+    assert len(h.epoch) == 2 and drawn == [0, 4, 8, 12, 16, 20]  # epoch 2 continues the generator
