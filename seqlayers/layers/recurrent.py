@@ -196,11 +196,17 @@ class _GatedCell(Layer):
         per_gate = self.recurrent_dropout > 0.0 and self.gates > 1
         lead = (self.gates,) if per_gate else ()
 
+        gen = None
+        if self.seed is not None:  # a seeded layer draws reproducible masks from its own generator
+            if self.__dict__.get("_generator") is None:
+                self.__dict__["_generator"] = torch.Generator().manual_seed(int(self.seed))
+            gen = self.__dict__["_generator"]
+
         def draw(rate, n):
             if rate == 0.0:
                 return None
-            keep = torch.full(lead + (B, n), 1.0 - rate, device=x.device, dtype=x.dtype)
-            return torch.bernoulli(keep) / (1.0 - rate)
+            keep = torch.full(lead + (B, n), 1.0 - rate, dtype=x.dtype, device="cpu" if gen else x.device)
+            return (torch.bernoulli(keep, generator=gen) / (1.0 - rate)).to(x.device)
 
         return draw(self.dropout, F_), draw(self.recurrent_dropout, self.units)
 
@@ -432,6 +438,7 @@ class RNN(Layer):
             ``call(x_t, states, training) -> (output, new_states)`` (``training`` optional).
         return_sequences, return_state, go_backwards, stateful, zero_output_for_mask: as Keras.
         unroll: accepted for Keras compatibility; it changes nothing here.
+        input_length: Keras 2's shorthand: with ``input_dim``, ``input_shape=(input_length, input_dim)``.
 
     Call arguments: ``mask`` (B, T) bool, ``initial_state`` (a list of (B, size) tensors),
     ``training``. ``layer.last_path`` says which path ran: ``"fused"``, ``"fused_padded"``, ``"loop"``.
@@ -446,8 +453,11 @@ class RNN(Layer):
     _input_dim_rank = 3
 
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
-                 stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):
+                 stateful=False, unroll=False, zero_output_for_mask=False, input_length=None, **kwargs):
         super().__init__(**kwargs)
+        shape = self.declared_input_shape
+        if input_length is not None and shape is not None and len(shape) == 3 and shape[1] is None:
+            self.declared_input_shape = (shape[0], int(input_length), shape[2])  # Keras 2's input_length
         size = getattr(cell, "state_size", None)
         if size is None or not (isinstance(size, int) or
                                 (isinstance(size, (list, tuple)) and all(isinstance(s, int) for s in size))):
@@ -702,7 +712,8 @@ class GRU(RNN):
     """Gated Recurrent Unit layer (see ``GRUCell`` for the equations and both ``reset_after`` variants).
 
     ``reset_after=True`` (default) with tanh/sigmoid runs torch's fused GRU kernel (the same
-    equations as cuDNN's); ``reset_after=False`` runs the step loop.
+    equations as cuDNN's); ``reset_after=False`` runs the step loop. ``use_cudnn`` and
+    ``implementation`` are accepted for Keras compatibility and change nothing.
 
     Shape:
         input: ``(B, T, F)``
@@ -715,7 +726,7 @@ class GRU(RNN):
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, unroll=False, reset_after=True,
-                 zero_output_for_mask=False, seed=None, **kwargs):
+                 zero_output_for_mask=False, seed=None, use_cudnn="auto", implementation=2, **kwargs):
         cell = GRUCell(units, activation=activation, recurrent_activation=recurrent_activation,
                        use_bias=use_bias, kernel_initializer=kernel_initializer,
                        recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
@@ -730,6 +741,8 @@ class LSTM(RNN):
     """Long Short-Term Memory layer (see ``LSTMCell`` for the equations).
 
     tanh/sigmoid (the defaults) run torch's fused LSTM kernel, also with right-padded masks.
+    ``use_cudnn`` and ``implementation`` are accepted for Keras compatibility and change nothing:
+    the fused kernel (cuDNN on GPU) is used whenever it computes the same thing.
 
     Shape:
         input: ``(B, T, F)``
@@ -743,7 +756,8 @@ class LSTM(RNN):
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", unit_forget_bias=True, dropout=0.0, recurrent_dropout=0.0,
                  return_sequences=False, return_state=False, go_backwards=False, stateful=False,
-                 unroll=False, zero_output_for_mask=False, seed=None, **kwargs):
+                 unroll=False, zero_output_for_mask=False, seed=None, use_cudnn="auto", implementation=2,
+                 **kwargs):
         cell = LSTMCell(units, activation=activation, recurrent_activation=recurrent_activation,
                         use_bias=use_bias, kernel_initializer=kernel_initializer,
                         recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,

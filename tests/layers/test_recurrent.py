@@ -75,6 +75,17 @@ def test_lstm_keras_layout_and_unit_forget_bias():
 def test_input_dim_means_time_and_features():
     layer = LSTM(H, input_dim=F)
     assert layer.built and layer.declared_input_shape == (None, None, F)
+    assert GRU(H, input_dim=F, input_length=T).declared_input_shape == (None, T, F)  # Keras 2
+
+
+def test_keras_compatibility_arguments_are_accepted():
+    x = _x()
+    a = LSTM(H, use_cudnn=False, implementation=1, unroll=True)
+    out = a(x)
+    assert a.last_path == "fused"
+    b = LSTM(H, input_dim=F)
+    b.set_weights(a.get_weights())
+    torch.testing.assert_close(out, b(x), atol=0, rtol=0)
 
 
 # ------------------------------------------------------------------ references with copied weights
@@ -372,13 +383,14 @@ def test_config_round_trip(layer):
     torch.testing.assert_close(layer(x), clone(x))
 
 
-def test_unroll_is_accepted_and_changes_nothing():
-    a = LSTM(H, unroll=True)
+def test_seeded_dropout_is_reproducible():
     x = _x()
-    out = a(x)
-    b = LSTM(H, input_dim=F)
-    b.set_weights(a.get_weights())
-    torch.testing.assert_close(out, b(x), atol=0, rtol=0)
+    outs = []
+    for _ in range(2):
+        layer = GRU(H, dropout=0.5, seed=3, kernel_initializer="ones", recurrent_initializer="zeros")
+        layer.train()
+        outs.append(layer(x))
+    torch.testing.assert_close(outs[0], outs[1])
 
 
 # ------------------------------------------------------------------ errors that teach
