@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent("""
     import json, os, sys
     import numpy as np, torch
     torch.set_num_threads(1)
-    from seqlayers import Dense, Sequential, set_seed
+    from seqlayers import BackupAndRestore, CSVLogger, Dense, Sequential, set_seed
 
     out, batch_size = sys.argv[1], int(sys.argv[2])
     set_seed(0)
@@ -31,7 +31,9 @@ SCRIPT = textwrap.dedent("""
     y = np.tanh(x @ np.array([[1.0], [-2.0], [0.5]], "float32")) + 0.05 * r.normal(size=(64, 1)).astype("float32")
     model = Sequential([Dense(8, activation="tanh", input_shape=(3,)), Dense(1)])
     model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
-    h = model.fit(x, y, batch_size=batch_size, epochs=3, shuffle=False, verbose=2, validation_split=0.25)
+    cbs = [BackupAndRestore(out + ".backup"), CSVLogger(out + ".csv")]   # files: rank 0 only
+    h = model.fit(x, y, batch_size=batch_size, epochs=3, shuffle=False, verbose=2, validation_split=0.25,
+                  callbacks=cbs)
     if int(os.environ.get("RANK", "0")) == 0:
         json.dump({"history": h.history, "weights": [w.tolist() for l in model.layers for w in l.get_weights()],
                    "world": int(os.environ.get("WORLD_SIZE", "1"))}, open(out, "w"))
@@ -64,5 +66,7 @@ def test_torchrun_two_processes_match_single_process_with_same_global_batch(tmp_
         np.testing.assert_allclose(b["history"][key], a["history"][key], rtol=1e-4)
     for wa, wb in zip(a["weights"], b["weights"]):
         np.testing.assert_allclose(np.array(wb), np.array(wa), atol=1e-5)
-    # rank 0 prints one line per epoch; rank 1 prints nothing
+    # rank 0 prints one line per epoch and writes the files; rank 1 prints and writes nothing
     assert ddp.stdout.count("Epoch ") == 3
+    assert len(open(tmp_path / "ddp.json.csv").read().strip().splitlines()) == 4  # header + 3 epochs
+    assert not os.path.exists(tmp_path / "ddp.json.backup")  # backups written each epoch, removed at the end
