@@ -83,6 +83,10 @@ class Bidirectional(Layer):
         self.input_spec = fwd.input_spec
         if self.declared_input_shape is None:  # Bidirectional(LSTM(8, input_shape=(T, F)))
             self.declared_input_shape = layer.declared_input_shape
+        if self._config.get("dtype") is None:  # Bidirectional(LSTM(8, dtype="float64"))
+            self.dtype_ = fwd.dtype_
+        else:  # Bidirectional(LSTM(8), dtype="float64"): both directions compute in that dtype
+            fwd.dtype_ = bwd.dtype_ = self.dtype_
 
     # -------------------------------------------------------------- shapes and masks
     def build(self, input_shape):

@@ -153,3 +153,12 @@ def test_explicit_backward_layer_is_used():
     ref = GRU(H, return_sequences=True, activation="relu", input_dim=F)
     ref.set_weights(back.get_weights())
     torch.testing.assert_close(out[..., H:], ref(x.flip(1)).flip(1), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("where", ["inner", "outer"])
+def test_float64_from_the_inner_layer_or_the_wrapper(where):
+    inner_kw, outer_kw = ({"dtype": "float64"}, {}) if where == "inner" else ({}, {"dtype": "float64"})
+    bi = Bidirectional(GRU(H, return_sequences=True, **inner_kw), **outer_kw)
+    x = _x().double()
+    mask = torch.arange(T)[None, :] < torch.tensor([6, 3, 2])[:, None]
+    assert bi(x).dtype == torch.float64 and bi(x, mask=mask).dtype == torch.float64
