@@ -122,8 +122,10 @@ def _snippets(path, start=None):
     import re
 
     text = (pathlib.Path(__file__).resolve().parents[1] / path).read_text()
-    if start:
+    if start:  # only that section: up to the next "## " heading
         text = text[text.index(start):]
+        end = text.find("\n## ", len(start))
+        text = text if end < 0 else text[:end]
     return re.findall(r"```python\n(.*?)```", text, re.S)
 
 
