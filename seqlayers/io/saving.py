@@ -43,6 +43,7 @@ SUFFIX = ".seqlayers"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
+PENDING = ".pending"  # folder saves: tensors written before config.json commits them
 MAX_CONFIG_BYTES = 256 * 2**20
 _TOP_FIELDS = {"format", "format_version", "seqlayers_version", "model", "weights", "optimizer", "compile"}
 _COMPILE_FIELDS = {"optimizer", "loss", "loss_weights", "metrics"}
@@ -290,15 +291,18 @@ def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrit
         if path.exists() and not path.is_dir():
             raise ValueError(f"save_model: {str(path)!r} is a file; a path without a suffix is saved as a folder.")
         path.mkdir(parents=True, exist_ok=True)
-        # tensors first, config last: the config names the tensors' SHA-256, so a crash between the
-        # writes leaves a folder that load_model refuses instead of a silently mismatched model
+        # A small journal, so that a crash at any moment leaves a loadable folder: the new tensors go
+        # to "<name>.pending", config.json (which names their SHA-256) is the commit point, then the
+        # pending files replace the old ones. load_model rolls a committed pending file forward.
         for name in (WEIGHTS_FILE, OPTIMIZER_FILE):
             if name in files:
-                atomic_write(path / name, files[name])
-        stale = path / OPTIMIZER_FILE
-        if OPTIMIZER_FILE not in files and stale.exists():
-            stale.unlink()
+                atomic_write(path / (name + PENDING), files[name])
         atomic_write(path / CONFIG_FILE, files[CONFIG_FILE])
+        for name in (WEIGHTS_FILE, OPTIMIZER_FILE):
+            if name in files:
+                os.replace(path / (name + PENDING), path / name)
+            elif (path / name).exists():  # stale optimizer state of an earlier save
+                (path / name).unlink()
     return path
 
 
@@ -308,7 +312,7 @@ def _read_files(path: Path) -> dict[str, bytes]:
         raise FileNotFoundError(f"load_model: no such file or folder: {str(path)!r}.")
     if path.is_dir():
         out = {}
-        for name in (CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE):
+        for name in (CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, WEIGHTS_FILE + PENDING, OPTIMIZER_FILE + PENDING):
             if (path / name).exists():
                 out[name] = (path / name).read_bytes()
         if CONFIG_FILE not in out:
@@ -390,9 +394,11 @@ def _parse_config(files: dict[str, bytes], label: str) -> dict:
 
 def _checked_tensors(files, entry, label, what) -> dict[str, torch.Tensor]:
     name = entry["file"]
-    if name not in files:
+    if name not in files and name + PENDING not in files:
         raise ModelFileError(f"{label!r}: {what} file {name!r} is missing.")
-    data = files[name]
+    data = files.get(name, b"")
+    if _sha256(data) != entry["sha256"] and _sha256(files.get(name + PENDING, b"")) == entry["sha256"]:
+        data = files[name + PENDING]  # a folder save killed after its commit point: roll forward
     if _sha256(data) != entry["sha256"]:
         raise ModelFileError(f"{label!r}: {name} does not match the SHA-256 recorded in {CONFIG_FILE} "
                              f"(corrupted, or written by an interrupted save).")
