@@ -1,5 +1,10 @@
 """Multi-step forecasting of a CSV time series: ``seqlayers train forecast``.
 
+    seqlayers train forecast --csv ETTh1.csv --target OT --features S --lookback 96 --horizon 24 --out runs/h24
+    # the series shipped with the package (1700-2008), split 1700-1899 / 1900-1949 / 1950-2008:
+    seqlayers train forecast --csv seqlayers/data/samples/sunspots.csv --target SUNACTIVITY \
+        --borders 200,250,309 --lookback 20 --horizon 3 --out runs/sunspots
+
 The protocol is the one of the ETT benchmarks (Informer, Autoformer, DLinear):
 
 * rows split in time order; for ETTh1 train 0-8639, val 8640-11519, test 11520-14399 (``--borders``),
