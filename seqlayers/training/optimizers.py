@@ -5,10 +5,12 @@
 torch optimizer class (built with torch's defaults), or one of the Keras-style factories below,
 ``Adam(learning_rate=0.01)`` (Keras 2's ``lr=`` is accepted).
 
-Known differences from Keras's own update rules (torch's kernels are used as they are):
-``adam``/``adamw``/``nadam`` add ``eps`` after the bias correction of the second moment (Keras adds
-it before scaling), which only matters while ``sqrt(v)`` is near ``eps``; ``adagrad`` adds ``eps``
-outside the square root. ``sgd``/``rmsprop`` (without momentum) follow the same update as Keras.
+Known differences from Keras's own update rules (torch's kernels are used as they are): ``sgd``
+follows the same update as Keras (checked in the tests against Keras step by step). Elsewhere
+``eps`` sits in a slightly different place: ``adam``/``adamw``/``nadam`` add it to ``sqrt(v_hat)``
+(Keras to ``sqrt(v)`` before the bias correction), ``rmsprop``/``adagrad`` add it outside the
+square root (Keras inside). These matter only while ``sqrt(v)`` is within a few orders of
+magnitude of ``eps = 1e-7``; pass a torch optimizer to choose otherwise.
 """
 from __future__ import annotations
 
