@@ -589,7 +589,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                 if model.stop_training or (steps_per_epoch is not None and step >= steps_per_epoch):
                     break
             if not produced:
-                raise ValueError("fit: the data produced no batch; is the Dataset empty?")
+                raise ValueError("fit: the data produced no batch in epoch "
+                                 f"{epoch + 1}: an empty Dataset, or a generator that ran out (give a generator "
+                                 "that loops forever together with steps_per_epoch).")
             if model.stop_training or steps_per_epoch is None or step >= steps_per_epoch:
                 break
         epoch_logs = loop.logs(reduce=True)

@@ -112,3 +112,9 @@ def test_nan_in_a_generator_batch_is_caught():
 
     with pytest.raises(ValueError, match=r"x contains NaN in batch 1 at index \(1, 1, 1\)"):
         _model().fit(gen(), verbose=0)
+
+
+def test_a_generator_that_runs_out_says_so():
+    gen = ((X[i:i + 4], Y[i:i + 4]) for i in (0, 4))
+    with pytest.raises(ValueError, match="no batch in epoch 2.*generator that ran out.*steps_per_epoch"):
+        _model().fit(gen, epochs=2, verbose=0)
