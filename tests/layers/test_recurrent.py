@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from seqlayers import GRU, LSTM, RNN, Dense, Embedding, GRUCell, Input, LSTMCell, Model, Sequential, SimpleRNN, \
-    SimpleRNNCell, get_mask
+from seqlayers import GRU, LSTM, RNN, Dense, Embedding, GRUCell, Input, Layer, LSTMCell, Model, Sequential, \
+    SimpleRNN, SimpleRNNCell, get_mask
 
 B, T, F, H = 3, 6, 4, 5
 
@@ -351,6 +351,37 @@ def test_builtin_cells_in_rnn_equal_the_layers(cell_cls):
     h0 = [torch.zeros(B, H) for _ in range(2 if cell_cls is LSTMCell else 1)]
     y, _ = rnn.cell(x[:, 0], h0)
     torch.testing.assert_close(y, out[:, 0], atol=1e-6, rtol=1e-5)
+
+
+class MinimalRNNCell(Layer):
+    """The custom cell of Keras's RNN documentation, written as a seqlayers Layer with build()."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.state_size = units
+
+    def build(self, input_shape):
+        self.kernel = nn.Parameter(torch.randn(input_shape[-1], self.units) * 0.3)
+        self.recurrent_kernel = nn.Parameter(torch.randn(self.units, self.units) * 0.3)
+
+    def call(self, inputs, states):
+        output = inputs @ self.kernel + states[0] @ self.recurrent_kernel
+        return output, [output]
+
+
+def test_keras_style_layer_cell_is_built_from_the_input_and_saved_in_config():
+    layer = RNN(MinimalRNNCell(H), return_sequences=True)
+    x = _x()
+    out = layer(x)
+    ref = SimpleRNN(H, activation="linear", use_bias=False, return_sequences=True, input_dim=F)
+    ref.set_weights(layer.get_weights())
+    torch.testing.assert_close(out, ref(x), atol=1e-5, rtol=1e-5)
+    assert layer.get_config()["cell"]["class_name"] == "MinimalRNNCell"
+    clone = RNN.from_config(layer.get_config())
+    clone(x)
+    clone.set_weights(layer.get_weights())
+    torch.testing.assert_close(clone(x), out)
 
 
 def test_rnn_refuses_a_cell_without_state_size():

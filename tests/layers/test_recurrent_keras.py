@@ -101,7 +101,7 @@ def test_bidirectional_merge_modes_match_keras(family, merge_mode, mask):
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 @pytest.mark.parametrize("return_sequences,return_state", [(False, False), (True, False), (False, True)])
-@pytest.mark.parametrize("mask", ["none", "right"])
+@pytest.mark.parametrize("mask", list(MASKS))
 def test_bidirectional_return_flags_match_keras(family, return_sequences, return_state, mask):
     ours_cls, keras_cls, extra = FAMILIES[family]
     kw = dict(return_sequences=return_sequences, return_state=return_state, **extra)
