@@ -21,6 +21,10 @@ class Bidirectional(Layer):
     ``flip_sequences`` does; as in Keras, both halves output zeros at padded steps
     (``zero_output_for_mask`` is set to ``return_sequences``).
 
+    Without a mask, two fused directions of the same cell type run as ONE bidirectional torch
+    kernel call (cuDNN runs both directions at once); with a right-padded mask each direction
+    runs its own fused call (``last_path`` tells which).
+
     Like Keras, the wrapped ``layer`` itself is not used: both directions are new layers built
     from its config (named ``forward_<name>`` and ``backward_<name>``), with their own weights.
 

@@ -154,3 +154,22 @@ def test_right_padding_detection_and_reverse_index():
     idx = reverse_index(torch.tensor([3, 1, 0]), 4)
     assert idx.tolist() == [[2, 1, 0, 3], [0, 1, 2, 3], [0, 1, 2, 3]]
     assert torch.equal(idx.gather(1, idx), torch.arange(4).expand(3, 4))  # its own inverse
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("masked", [False, True])
+def test_input_dropout_fused_equals_loop(family, masked):
+    """Seeded layers draw the same dropout masks, so the fused and loop paths must agree in training."""
+    make = FAMILIES[family]
+    fused, loop = _pair(make, dropout=0.4, seed=5, return_sequences=True, go_backwards=masked)
+    fused.train(), loop.train()
+    x = torch.randn(B, T, F)
+    mask = _mask() if masked else None
+    init = [torch.zeros(B, H) for _ in fused.state_sizes]
+    out_f, grad_f = _run(fused, x, mask, init)
+    out_l, grad_l = _run(loop, x, mask, init)
+    assert fused.last_path.startswith("fused") and loop.last_path == "loop"
+    _assert_same(out_f, out_l)
+    _assert_same(grad_f, grad_l)
+    fused.eval()
+    assert not torch.allclose(fused(x, mask=mask)[0], out_f[0])  # dropout was active in training
