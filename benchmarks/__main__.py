@@ -42,9 +42,10 @@ def _split(values):
 
 
 def _short(rec):
-    if "train" not in rec:
+    if "infer" not in rec:
         return ("skipped: " + rec["skipped"]) if "skipped" in rec else "ERROR: " + str(rec.get("error"))
-    return (f"train {report.fmt_ms(rec['train'])} ms, infer {report.fmt_ms(rec['infer'])} ms "
+    train = report.fmt_ms(rec["train"]) + " ms" if "train" in rec else rec.get("train_error")
+    return (f"train {train}, infer {report.fmt_ms(rec['infer'])} ms "
             f"({rec.get('wall_s', 0):.0f} s)")
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from .runner import REFERENCE
 from .workloads import WORKLOADS
 
+TIME_NOTE = ("wall ms: median [min-max] of wall-clock time per step; CPU ms: median of the process's CPU time "
+             "per step (all its threads), which other processes on a shared machine disturb much less.")
 MEMORY_NOTE = ("peak RSS = `ru_maxrss` of the implementation's own subprocess (framework import "
                "included; train then inference); (+N) = growth over the RSS measured just before "
                "the model was built.")
@@ -63,31 +65,46 @@ def fmt_ratio(r: float | None) -> str:
     return "-" if r is None else f"{r:.2f}x"
 
 
+PHASES = ("train", "infer", "train_cpu", "infer_cpu")
+
+
 def add_ratios(records: list[dict]) -> None:
-    """Attach ``train_ratio`` / ``infer_ratio`` (to plain PyTorch, same workload, same run) to each record."""
+    """Attach ``<phase>_ratio`` (to plain PyTorch, same workload, same run) for each timed phase."""
     refs = {r["workload"]: r for r in records if r.get("impl") == REFERENCE and "train" in r}
     for r in records:
         ref = refs.get(r["workload"])
-        r["train_ratio"] = ratio(r, ref, "train")
-        r["infer_ratio"] = ratio(r, ref, "infer")
+        for phase in PHASES:
+            r[f"{phase}_ratio"] = ratio(r, ref, phase)
+
+
+def fmt_cpu(rec: dict, phase: str) -> str:
+    s = rec.get(phase)
+    return "-" if not s or s.get("median_ms") is None else fmt_ms(s).split(" ")[0]
 
 
 def workload_table(name: str, records: list[dict]) -> str:
     w = WORKLOADS[name]
     rows = [f"### {w.name}: {w.title} (B={w.batch}, T={w.time})", "",
-            "| implementation | train step, ms | / PyTorch | inference, ms | / PyTorch | peak RSS MiB (+growth) |",
-            "|---|---|---|---|---|---|"]
+            "| implementation | train step, wall ms | / PyTorch | CPU ms | / PyTorch "
+            "| inference, wall ms | / PyTorch | CPU ms | / PyTorch | peak RSS MiB (+growth) |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         if r["workload"] != name:
             continue
         label = r.get("label", r.get("impl"))
-        if "train" not in r:
+        if "infer" not in r:
             why = r.get("skipped") or r.get("error") or "no result"
-            rows.append(f"| {label} | {'skipped' if 'skipped' in r else 'error'}: {why[:120]} | | | | |")
+            rows.append(f"| {label} | {'skipped' if 'skipped' in r else 'error'}: {why[:120]} |" + " |" * 9)
             continue
         mem = f"{r['peak_rss_mb']:.0f} (+{r['peak_over_setup_mb']:.0f})"
-        rows.append(f"| {label} | {fmt_ms(r['train'])} | {fmt_ratio(r.get('train_ratio'))} | "
-                    f"{fmt_ms(r['infer'])} | {fmt_ratio(r.get('infer_ratio'))} | {mem} |")
+        cells = []
+        for phase in ("train", "infer"):
+            if phase not in r:
+                cells += [f"not measured: {r.get('train_error', 'no result')}", "-", "-", "-"]
+                continue
+            cells += [fmt_ms(r[phase]), fmt_ratio(r.get(f"{phase}_ratio")),
+                      fmt_cpu(r, f"{phase}_cpu"), fmt_ratio(r.get(f"{phase}_cpu_ratio"))]
+        rows.append(f"| {label} | " + " | ".join(cells) + f" | {mem} |")
     return "\n".join(rows)
 
 
@@ -101,21 +118,22 @@ def versions_of(records: list[dict]) -> dict:
 
 def ratio_summary(records: list[dict]) -> str:
     """One line per workload: seqlayers / PyTorch, and seqlayers / the fastest Keras backend."""
-    lines = ["| workload | seqlayers / PyTorch, train | inference | seqlayers / fastest Keras, train | inference |",
+    lines = ["Ratios of medians, wall clock (CPU time in parentheses); below 1 means seqlayers is faster.", "",
+             "| workload | seqlayers / PyTorch, train | inference | seqlayers / fastest Keras, train | inference |",
              "|---|---|---|---|---|"]
     names = sorted({r["workload"] for r in records})
     for name in names:
-        rs = {r["impl"]: r for r in records if r["workload"] == name and "train" in r}
+        rs = {r["impl"]: r for r in records if r["workload"] == name and "infer" in r}
         s = rs.get("seqlayers")
-        if s is None:
+        if s is None or "train" not in s:
             continue
-        keras = [r for k, r in rs.items() if k.startswith("keras-")]
-        cells = []
+        cells = [f"{fmt_ratio(s.get(f'{p}_ratio'))} ({fmt_ratio(s.get(f'{p}_cpu_ratio'))})" for p in ("train", "infer")]
         for phase in ("train", "infer"):
+            keras = [r for k, r in rs.items() if k.startswith("keras-") and phase in r]
             best = min(keras, key=lambda r: r[phase]["median_ms"]) if keras else None
-            cells.append(best and f"{ratio(s, best, phase):.2f}x ({best['impl']})" or "-")
-        lines.append(f"| {name} | {fmt_ratio(s.get('train_ratio'))} | {fmt_ratio(s.get('infer_ratio'))} | "
-                     f"{cells[0]} | {cells[1]} |")
+            cells.append(best and f"{ratio(s, best, phase):.2f}x ({ratio(s, best, phase + '_cpu'):.2f}x) "
+                                  f"vs {best['impl']}" or "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -131,7 +149,7 @@ def markdown(results: dict) -> str:
              "",
              f"Each cell: median [min-max] over {results['steps']} timed steps after {results['warmup']} "
              f"warm-up steps, in ms. Command: `{results['command']}`.",
-             "", MEMORY_NOTE, "", "#### Summary", "", ratio_summary(recs), ""]
+             "", TIME_NOTE, "", MEMORY_NOTE, "", "#### Summary", "", ratio_summary(recs), ""]
     for name in results["workloads"]:
         parts += [workload_table(name, recs), ""]
     if results.get("scaling"):

@@ -88,14 +88,28 @@ def run_one(impl: Impl, workload: str, steps: int, warmup: int, time_steps: int 
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {**head, "error": f"timed out after {timeout:.0f} s"}
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        rec = _last_record(out)
+        why = f"timed out after {timeout:.0f} s"
+        if rec is not None:  # inference was measured; training (its compilation, for XLA) ran out of time
+            return {**head, **rec, "train_error": why, "wall_s": round(timeout, 2)}
+        return {**head, "error": why}
     wall = round(time.perf_counter() - t0, 2)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(JSON_PREFIX):
-            return {**head, **json.loads(line[len(JSON_PREFIX):]), "wall_s": wall}
+    rec = _last_record(proc.stdout)
+    if rec is not None:
+        if rec.get("partial"):
+            rec["train_error"] = f"training step failed (exit {proc.returncode})"
+        return {**head, **rec, "wall_s": wall}
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
     return {**head, "error": f"exit {proc.returncode}: " + " | ".join(tail), "wall_s": wall}
+
+
+def _last_record(stdout: str) -> dict | None:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(JSON_PREFIX):
+            return json.loads(line[len(JSON_PREFIX):])
+    return None
 
 
 __all__ = ["BY_NAME", "IMPLEMENTATIONS", "Impl", "REFERENCE", "bench_python", "run_one", "select"]

@@ -2,7 +2,8 @@
 
 Two sweeps, each point a fresh subprocess per implementation (see ``runner.py``):
     T in ``times`` at the W1 batch (64), and B in ``batches`` at the W1 length (100).
-Writes a table (Markdown) and a PNG plot (matplotlib, log-log) of train and inference ms per step.
+Writes tables (Markdown) and a PNG plot (matplotlib, log-log) of train and inference ms per step,
+wall clock (solid) and process CPU time (dashed).
 """
 from __future__ import annotations
 
@@ -33,15 +34,18 @@ def run_scaling(impls, times=FULL_TIMES, batches=FULL_BATCHES, steps=5, warmup=2
 
 
 def _short(rec: dict) -> str:
-    if "train" not in rec:
+    if "infer" not in rec:
         return rec.get("skipped") or rec.get("error") or "?"
-    return f"train {rec['train']['median_ms']:.1f} ms, infer {rec['infer']['median_ms']:.1f} ms"
+    train = f"{rec['train']['median_ms']:.1f} ms" if "train" in rec else rec.get("train_error")
+    return f"train {train}, infer {rec['infer']['median_ms']:.1f} ms"
 
 
-def _cell(rec):
-    if rec is None or "train" not in rec:
-        return "-", "-"
-    return f"{rec['train']['median_ms']:.1f}", f"{rec['infer']['median_ms']:.1f}"
+def _cell(rec, suffix=""):
+    def one(phase):
+        s = (rec or {}).get(phase + suffix)
+        return "-" if not s or s.get("median_ms") is None else f"{s['median_ms']:.1f}"
+
+    return one("train"), one("infer")
 
 
 def scaling_tables(records: list[dict]) -> str:
@@ -49,19 +53,22 @@ def scaling_tables(records: list[dict]) -> str:
     impls = list(dict.fromkeys(r["impl"] for r in records))
     labels = {r["impl"]: r.get("label", r["impl"]) for r in records}
     out = []
-    for axis, title, key in (("T", "sequence length T (B=64)", "time"), ("B", "batch size B (T=100)", "batch")):
+    sweeps = [(axis, title, key, suffix, clock)
+              for axis, title, key in (("T", "sequence length T (B=64)", "time"), ("B", "batch size B (T=100)", "batch"))
+              for suffix, clock in (("", "wall"), ("_cpu", "CPU"))]
+    for axis, title, key, suffix, clock in sweeps:
         rows = [r for r in records if r.get("axis") == axis]
         if not rows:
             continue
         points = sorted({r[key] for r in rows})
-        out += [f"Train / inference ms per step (median) vs {title}:", "",
+        out += [f"Train / inference {clock} ms per step (median) vs {title}:", "",
                 f"| {key[0].upper()} | " + " | ".join(labels[i] for i in impls) + " |",
                 "|---|" + "---|" * len(impls)]
         for p in points:
             cells = []
             for i in impls:
                 rec = next((r for r in rows if r[key] == p and r["impl"] == i), None)
-                tr, inf = _cell(rec)
+                tr, inf = _cell(rec, suffix)
                 cells.append(f"{tr} / {inf}")
             out.append(f"| {p} | " + " | ".join(cells) + " |")
         out.append("")
@@ -84,17 +91,20 @@ def plot(records: list[dict], path: str | Path) -> str | None:
                                                ("B", "batch", "batch size B (T=100)"))):
         for row, phase in enumerate(("train", "infer")):
             ax = axes[row][col]
-            for i in impls:
-                pts = sorted((r[key], r[phase]["median_ms"]) for r in records
-                             if r.get("axis") == axis and r["impl"] == i and phase in r)
-                if pts:
-                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=labels[i])
+            for k, i in enumerate(impls):
+                color = f"C{k}"
+                for suffix, style, what in (("", "-", "wall"), ("_cpu", "--", "CPU")):
+                    pts = sorted((r[key], r[phase + suffix]["median_ms"]) for r in records
+                                 if r.get("axis") == axis and r["impl"] == i and phase + suffix in r)
+                    if pts:
+                        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=color, marker="o",
+                                markersize=3, label=f"{labels[i]} ({what})")
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel(xlabel)
             ax.set_ylabel(f"{'training step' if phase == 'train' else 'inference'} ms (median)")
             ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    axes[0][0].legend(fontsize=7)
     fig.suptitle("W1: LSTM(128) -> TimeDistributed(Dense(1)), CPU")
     fig.tight_layout()
     path = Path(path)
