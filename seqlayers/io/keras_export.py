@@ -228,9 +228,14 @@ def _functional_config(model) -> dict:
             nodes.append({"args": encode(list(node.args)), "kwargs": encode(kwargs)})
         layers.append({**entry, "name": layer.name, "inbound_nodes": nodes})
 
+    def ref(t):
+        name, k = index[id(t.node)]
+        # Keras counts a nested functional model's own graph as its node 0 in input/output_layers
+        # (only there: call arguments count its calls from 0)
+        return [name, k + 1 if _keras_class(t.node.layer) == "Functional" else k, t.index]
+
     def refs(struct):
-        flat = map_structure(lambda t: [index[id(t.node)][0], index[id(t.node)][1], t.index], struct,
-                             leaf=lambda x: isinstance(x, SymbolicTensor))
+        flat = map_structure(ref, struct, leaf=lambda x: isinstance(x, SymbolicTensor))
         if isinstance(flat, dict):
             raise ValueError("to_keras: a model with dict inputs or outputs cannot be written for Keras; "
                              "use lists.")

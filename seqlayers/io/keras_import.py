@@ -286,6 +286,7 @@ def _convert_model(entry: dict, custom_objects, where: str = "model"):
     made: dict[str, object] = {}
     produced: dict[tuple, object] = {}
     ops = _mask_only_ops(cfg)
+    nested: set[str] = set()  # nested functional models (see refs below)
     pending = []
     for i, sub in enumerate(layers):
         name = sub.get("name") or sub["config"].get("name")
@@ -299,6 +300,8 @@ def _convert_model(entry: dict, custom_objects, where: str = "model"):
         if name in ops:
             continue
         made[name] = _convert_layer(sub, custom_objects, pos)
+        if sub.get("class_name") in ("Functional", "Model"):
+            nested.add(name)
         for n, node in enumerate(sub.get("inbound_nodes", [])):
             pending.append((name, n, node, pos))
 
@@ -355,7 +358,9 @@ def _convert_model(entry: dict, custom_objects, where: str = "model"):
 
     def refs(v):
         if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and isinstance(v[1], int):
-            key = tuple(v)
+            # Keras counts a nested functional model's own graph as its node 0 here (only here:
+            # call arguments count its calls from 0)
+            key = (v[0], v[1] - 1 if v[0] in nested else v[1], v[2])
             if key not in produced:
                 raise ValueError(f"from_keras: the model's inputs/outputs refer to {v!r}, which is not built.")
             return produced[key]

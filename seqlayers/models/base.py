@@ -10,6 +10,7 @@ concept keeps its own file:
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..layers.base import Layer
@@ -63,6 +64,26 @@ class BaseModel(Layer):
         for layer in self.layers:
             out.extend(layer.weights if isinstance(layer, Layer) else layer.parameters())
         return out
+
+    def set_weights(self, weights) -> None:
+        """Load weights in Keras order: each layer takes its share through its own ``set_weights``
+        (a recurrent layer's ``weights`` are Keras-layout views of its own storage, so copying into
+        them, as ``Layer.set_weights`` does, would be lost)."""
+        weights = list(weights)
+        own = self.weights
+        if len(weights) != len(own):
+            return super().set_weights(weights)  # raises the teaching error on the count
+        i = 0
+        for layer in self.layers:
+            n = len(layer.weights) if isinstance(layer, Layer) else len(list(layer.parameters()))
+            if isinstance(layer, Layer):
+                if n:
+                    layer.set_weights(weights[i:i + n])
+            else:
+                with torch.no_grad():
+                    for p, w in zip(layer.parameters(), weights[i:i + n]):
+                        p.copy_(torch.as_tensor(w, dtype=p.dtype))
+            i += n
 
     def count_params(self) -> int:
         return sum(p.numel() for p in self.weights)

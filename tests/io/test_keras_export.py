@@ -79,3 +79,18 @@ def test_what_keras_cannot_rebuild_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"not built"):
         sl.to_keras(sl.Sequential([sl.Dense(1)]), tmp_path / "u.keras")
     assert not list(tmp_path.iterdir())
+
+
+def test_nested_functional_model_loads_in_keras_and_back(tmp_path):
+    i = sl.Input(shape=(None, 3))
+    encoder = sl.Model(i, sl.GRU(3)(i), name="encoder")
+    x_in = sl.Input(shape=(None, 3))
+    model = sl.Model(x_in, [encoder(x_in), sl.Dense(2)(encoder(x_in))])  # output of the nested model, twice
+    path = sl.to_keras(model, tmp_path / "nested.keras")
+    x, _ = _inputs()
+    model.eval()
+    kmodel = keras.saving.load_model(path)
+    for ours, theirs in zip(model(x), kmodel(_np(x))):
+        np.testing.assert_allclose(_np(ours), _np(theirs), atol=1e-5, rtol=0)
+    for ours, again in zip(model(x), sl.from_keras(path)(x)):
+        np.testing.assert_allclose(_np(ours), _np(again), atol=1e-6, rtol=0)

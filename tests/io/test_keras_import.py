@@ -208,3 +208,20 @@ def test_missing_h5py_is_explained(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)  # as if h5py were not installed
     with pytest.raises(ImportError, match=r"from_keras needs h5py.*pip install h5py"):
         sl.from_keras(tmp_path / "any.keras")
+
+
+def test_nested_models_and_model_set_weights(tmp_path):
+    inner = keras.Sequential([keras.Input((3,)), K.Dense(4, activation="tanh"), K.Dense(2)], name="inner")
+    enc_in = keras.Input((5, 3))
+    encoder = keras.Model(enc_in, K.GRU(3)(enc_in), name="encoder")  # a functional model used as a layer
+    x_in = keras.Input((5, 3))
+    kmodel = keras.Model(x_in, [K.TimeDistributed(inner)(x_in), K.Dense(2)(encoder(x_in))])
+    _randomize(kmodel, 6)
+    x = np.random.default_rng(7).normal(size=(2, 5, 3)).astype("float32")
+    ours = _compare(kmodel, _save_both(kmodel, tmp_path, "nested"), [x])
+    # a model's set_weights hands each layer its share (recurrent layers store their own layout)
+    enc = ours.get_layer("encoder")
+    arrays = [np.full(w.shape, 0.1 * (i + 1), dtype="float32") for i, w in enumerate(enc.get_weights())]
+    enc.set_weights(arrays)
+    for got, want in zip(enc.get_weights(), arrays):
+        np.testing.assert_array_equal(got, want)
