@@ -95,6 +95,7 @@ def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=No
     if isinstance(optimizer, torch.optim.Optimizer):
         state.optimizer = optimizer
     model._compiled = state
+    model.optimizer = state.optimizer  # None until the first fit builds it from a name
     model.stop_training = False
     return None
 
@@ -465,6 +466,7 @@ def _ensure_optimizer(loop: _Loop):
             raise ValueError("fit: the model has no trainable parameters (all layers frozen?).")
         st.optimizer = optimizers_mod.get(st.optimizer_spec, params)
     loop.optimizer = st.optimizer
+    loop.model.optimizer = st.optimizer  # as Keras's model.optimizer (a torch optimizer here)
 
 
 # ---------------------------------------------------------------- fit

@@ -329,3 +329,11 @@ def test_fit_takes_an_endless_python_generator_with_steps_per_epoch():
     model.compile("sgd", "mse")
     h = model.fit(batches(), steps_per_epoch=3, epochs=2, verbose=0)
     assert len(h.epoch) == 2 and drawn == [0, 4, 8, 12, 16, 20]  # epoch 2 continues the generator
+
+
+def test_model_optimizer_is_the_torch_optimizer_after_fit():
+    x, y = _regression(n=8)
+    model = _td_model()
+    model.compile("rmsprop", "mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    assert isinstance(model.optimizer, torch.optim.RMSprop) and model.optimizer.param_groups[0]["alpha"] == 0.9
