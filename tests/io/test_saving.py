@@ -5,7 +5,6 @@ import os
 import pickle
 import zipfile
 
-import numpy as np
 import pytest
 import torch
 
