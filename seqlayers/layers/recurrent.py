@@ -610,7 +610,7 @@ class RNN(Layer):
             raise ValueError(f"{layer_label(self)}: expected at least one time step, got input of shape "
                              f"{fmt_shape(x.shape)}. Drop empty sequences (or pad them to length 1 and mask "
                              f"the padding) before the recurrent layer.")
-        mask = check_mask(self, mask, B, T)
+        mask = check_mask(self, mask, B, T, x.device)
         states = self._start_states(x, initial_state)
         seq, last, final = self._run(x, states, mask, bool(training))
         if self.stateful:

@@ -12,8 +12,8 @@ import torch
 from ..errors import fmt_shape, layer_label
 
 
-def check_mask(layer, mask, B: int, T: int):
-    """The mask as a bool ``(B, T)`` tensor (None stays None); a teaching error on a wrong shape."""
+def check_mask(layer, mask, B: int, T: int, device=None):
+    """The mask as a bool ``(B, T)`` tensor on ``device`` (None stays None); a teaching error on a wrong shape."""
     if mask is None:
         return None
     if isinstance(mask, (list, tuple)):  # a list of masks (e.g. from several inputs): the first counts
@@ -33,6 +33,8 @@ def check_mask(layer, mask, B: int, T: int):
             f"got {fmt_shape(mask.shape)}. The mask marks the valid time steps of each sequence; build it "
             f"from the same batch (e.g. x_ids != 0 for padded token ids)."
         )
+    if device is not None and mask.device != device:
+        mask = mask.to(device)
     return mask if mask.dtype == torch.bool else mask != 0
 
 
