@@ -261,8 +261,11 @@ def layer_from_config(entry: dict, custom_objects: dict | None = None, where: st
         if build is not None:
             if not isinstance(build, dict) or set(build) != {"input_shape"}:
                 raise ModelFileError(f"{where}: build_config must be {{'input_shape': [...]}}, got {_short(build)}.")
+            shape = _shape_from_json(build["input_shape"])
             if isinstance(layer, Layer) and not layer.built:
-                layer.build_from_shape(_shape_from_json(build["input_shape"]))
+                layer.build_from_shape(shape)
+            if isinstance(layer, Layer) and _unbuilt_sublayers(layer):
+                _build_by_running(layer, shape)
     except ModelFileError:
         raise
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
@@ -271,6 +274,30 @@ def layer_from_config(entry: dict, custom_objects: dict | None = None, where: st
         raise ModelFileError(f"{where}: cannot rebuild the layer from its saved config (sizes too large or "
                              f"corrupted?): {type(e).__name__}: {str(e)[:200]}") from e
     return layer
+
+
+def _unbuilt_sublayers(layer) -> bool:
+    return any(isinstance(m, Layer) and not m.built for m in layer.modules() if m is not layer)
+
+
+def _build_by_running(layer, shape) -> None:
+    """Build the layers a subclassed model creates in ``__init__`` but builds on its first call:
+    run it once on zeros of the saved input shape (float, else integer ids)."""
+    if not isinstance(shape, tuple) or not shape:
+        return
+    dims = tuple(2 if d is None else d for d in shape)
+    was_training = layer.training
+    layer.eval()
+    try:
+        for dtype in (torch.float32, torch.long):
+            try:
+                with torch.no_grad():
+                    layer(torch.zeros(dims, dtype=dtype))
+                return
+            except TypeError:
+                continue
+    finally:
+        layer.train(was_training)
 
 
 def _sequential_from_config(cls, cfg, custom_objects, where):

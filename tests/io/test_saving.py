@@ -397,3 +397,24 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert path.read_bytes() == before  # the old file is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.seqlayers"]
+
+
+class TwoStep(sl.Model):
+    """A subclassed model: layers made in __init__, built on the first call."""
+
+    def __init__(self, units=4, **kwargs):
+        super().__init__(**kwargs)
+        self.embed = sl.Embedding(9, 3)
+        self.rnn = sl.GRU(units)
+        self.head = sl.Dense(2)
+
+    def call(self, inputs):
+        return self.head(self.rnn(self.embed(inputs)))
+
+
+def test_subclassed_model_round_trip(tmp_path):
+    model = TwoStep(units=5)
+    ids = torch.randint(0, 9, (3, 6))
+    model(ids)
+    loaded = _round_trip(model, tmp_path, ids)
+    assert isinstance(loaded, TwoStep) and loaded.rnn.units == 5
