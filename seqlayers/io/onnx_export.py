@@ -110,16 +110,19 @@ def _make_inputs(specs, time_axes, batch, time, vocab, pad_value, seed):
                           for i, d in enumerate(shape) if i > 0]
         if dtype.is_floating_point:
             x = torch.randn(dims, generator=g, dtype=dtype)
-            if timed and dims[1] > 2:
-                x[0, -2:] = pad_value
         elif dtype == torch.bool:
             x = torch.ones(dims, dtype=torch.bool)
         else:
             x = torch.randint(1, max(vocab, 2), dims, generator=g).to(dtype)
-            if timed and dims[1] > 2:
-                x[0, -2:] = 0
-        out.append(x)
+        out.append(x if dtype == torch.bool else _pad_first_row(x, timed, pad_value))
     return out
+
+
+def _pad_first_row(x: torch.Tensor, timed: bool, pad_value: float) -> torch.Tensor:
+    """Make the last 2 steps of sample 0 padding (0 ids / the Masking value) when there is room."""
+    if timed and x.dim() >= 2 and x.shape[1] > 2:
+        x[0, -2:] = pad_value if x.is_floating_point() else 0
+    return x
 
 
 def _check_exportable(model) -> None:
@@ -195,8 +198,8 @@ def export_onnx(model: nn.Module, path, example_inputs=None, *, dynamic_time: bo
                 time_axes = _time_axes(specs, False)
         if example_inputs is None:
             example = _make_inputs(specs, time_axes, _EXAMPLE_BATCH, _EXAMPLE_TIME, vocab, pad_value, seed=0)
-        else:
-            example = given
+        else:  # a copy whose first sequence ends with padding, so that masks are traced
+            example = [_pad_first_row(x.clone(), timed, pad_value) for x, timed in zip(given, time_axes)]
         device = _device(model)
         example = [x.to(device) for x in example]
         if input_names is None:
@@ -268,8 +271,8 @@ def _verify(model, onnx_bytes, specs, time_axes, input_names, example, atol) -> 
             raise ValueError(
                 f"export_onnx: the exported graph does not reproduce the model at batch {batch}"
                 + (f", time {time}" if time else "") + f" (output {i}: {diff}, expected shape {e.shape}). "
-                f"Some layer computes with Python values that tracing froze; export with "
-                f"dynamic_time=False, or report the layer."
+                f"Some layer computes with Python values that tracing froze (or a mask made outside "
+                f"Embedding(mask_zero=True)/Masking); export with dynamic_time=False, or report the layer."
             )
 
 

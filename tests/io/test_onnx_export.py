@@ -121,3 +121,12 @@ def test_missing_onnx_is_explained(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # as if onnx were not installed
     with pytest.raises(ImportError, match=r"export_onnx needs onnx.*seqlayers\[interop\]"):
         sl.export_onnx(sl.Sequential([sl.Dense(1, input_shape=(2,))]), tmp_path / "m.onnx")
+
+
+def test_given_example_inputs_without_padding_still_trace_the_mask(tmp_path):
+    model = sl.Sequential([sl.Embedding(9, 3, mask_zero=True), sl.LSTM(3)])
+    example = torch.randint(1, 9, (2, 5))  # no padding at all
+    path = sl.export_onnx(model, tmp_path / "m.onnx", example_inputs=example)
+    assert torch.all(example != 0)  # the caller's tensor is left alone
+    ids = _padded_ids(3, 6, 9, seed=0)
+    np.testing.assert_allclose(_run(path, [ids])[0], model.eval()(ids).detach().numpy(), atol=1e-5, rtol=0)
