@@ -179,3 +179,14 @@ def test_other_activations_match_keras(activation):
         ours = ours_cls(H, activation=activation, return_sequences=True)
         keras_out = _pair(ours, keras_cls(H, activation=activation, return_sequences=True), x, m)
         _assert_outputs_equal(keras_out, ours(torch.from_numpy(x), mask=_mask_t(m)))
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_without_bias_matches_keras(family):
+    ours_cls, keras_cls, extra = FAMILIES[family]
+    kw = dict(use_bias=False, return_sequences=True, return_state=True, **extra)
+    x, m = _data(12), MASKS["right"]
+    ours = ours_cls(H, **kw)
+    keras_out = _pair(ours, keras_cls(H, **kw), x, m)
+    _assert_outputs_equal(keras_out, ours(torch.from_numpy(x), mask=_mask_t(m)))
+    assert len(ours.get_weights()) == 2
