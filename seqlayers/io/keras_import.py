@@ -70,11 +70,10 @@ def keras_snake_case(name: str) -> str:
 
 
 def _is_op(entry: dict) -> bool:
-    """Keras operations in a functional graph (e.g. the NotEqual that computes a mask): not layers."""
-    if str(entry.get("module", "")).startswith("keras.src.ops"):
-        return True
-    return entry.get("class_name") not in LAYER_MAP and entry.get("class_name") not in ("InputLayer", *_MODELS) \
-        and entry.get("module") is None and entry.get("registered_name") not in (None, "")
+    """Keras 3 operations in a functional graph (e.g. the NotEqual that computes a mask): not layers,
+    so not in ``model.layers`` nor in the weights file. (Legacy .h5 configs have no module; there
+    such entries are found by ``_mask_only_ops`` and have no weights group.)"""
+    return str(entry.get("module", "")).startswith("keras.src.ops")
 
 
 def _names_in(v, acc: set) -> set:
