@@ -139,7 +139,7 @@ def run(args) -> int:
     char_acc, exact = accuracies(model, x_val, y_val)
     reached = next((e["epoch"] for e in per_epoch if e["val_char_accuracy"] >= target), None)
     wall = clock()
-    samples = [f"{q!r} -> {a!r} (true {t!r})" for q, a, t in
+    samples = [f"{(q[::-1] if args.reverse else q).strip()} = {a.strip()} (true {t.strip()})" for q, a, t in
                zip(questions[split:split + 5], decode(model.predict(x_val[:5], verbose=0)), answers[split:split + 5])]
     config = {k: v for k, v in vars(args).items() if k != "func"}
     report = {
