@@ -5,7 +5,7 @@ import torch
 
 from ..errors import layer_label
 from .base import Layer
-from .recurrent import RNN
+from .recurrent import RNN, stateful_batch_error
 from .rnn_fused import KERNELS
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -96,6 +96,12 @@ class Bidirectional(Layer):
     def build(self, input_shape):
         self.forward_layer.build_from_shape(input_shape)
         self.backward_layer.build_from_shape(input_shape)
+
+    def _after_init(self):
+        shape = self.declared_input_shape
+        if self.stateful and shape is not None and shape[0] is None:
+            raise stateful_batch_error(self, shape)
+        super()._after_init()
 
     def forward(self, inputs, *args, **kwargs):
         if self.stateful and not self.built and isinstance(inputs, torch.Tensor) and inputs.dim() == 3:

@@ -430,6 +430,15 @@ class GRUCell(_GatedCell):
 
 
 # =============================================================================== RNN layers
+def stateful_batch_error(layer, shape) -> ValueError:
+    return ValueError(
+        f"{layer_label(layer)}: stateful=True needs a fixed batch size (the kept states have one), but "
+        f"the declared input shape {fmt_shape(shape)} leaves it open. Give batch_input_shape=(32, T, F) or "
+        f"batch_size=32 (or Input(batch_shape=...)), or declare no input shape and let the first batch "
+        f"fix it; every batch must then have that size."
+    )
+
+
 class RNN(Layer):
     """Run a cell over the time axis, with Keras's semantics (see the module docstring).
 
@@ -502,21 +511,21 @@ class RNN(Layer):
         if isinstance(self.cell, Layer):
             self.cell.build_from_shape((B, F_))
         self.input_spec.axes = {-1: F_}
-        if self.stateful:
-            if B is None:
-                raise ValueError(
-                    f"{layer_label(self)}: stateful=True needs a fixed batch size (the kept states have "
-                    f"one), but the input shape is {fmt_shape(input_shape)}. Give batch_input_shape="
-                    f"(32, T, F) or batch_size=32 to the layer, or Input(batch_shape=...); every batch "
-                    f"must then have that size."
-                )
+        if self.stateful and B is not None:
             self._expected_batch = B
             self.states = [torch.zeros(B, s) for s in self.state_sizes]
+        # else (stateful, batch unknown while building, e.g. inside a Sequential built from its first
+        # batch): the first call fixes the batch size, as Keras 3 does on an eager first call
+
+    def _after_init(self):
+        shape = self.declared_input_shape
+        if self.stateful and shape is not None and shape[0] is None:
+            raise stateful_batch_error(self, shape)
+        super()._after_init()
 
     def forward(self, inputs, *args, **kwargs):
         if self.stateful and not self.built and isinstance(inputs, torch.Tensor) and inputs.dim() == 3:
-            # Keras: an eager first call fixes a stateful layer's batch size (a symbolic one cannot)
-            self.build_from_shape(tuple(inputs.shape))
+            self.build_from_shape(tuple(inputs.shape))  # an eager first call fixes the batch size
             self._move_to(inputs)
         return super().forward(inputs, *args, **kwargs)
 
@@ -597,7 +606,10 @@ class RNN(Layer):
             )
         if initial_state is not None:
             return self._check_initial_state(initial_state, B, x)
-        if self.stateful and self.states is not None:
+        if self.stateful and self.states is None:  # batch size unknown until now: this batch fixes it
+            self._expected_batch = B
+            self.states = [x.new_zeros(B, s) for s in self.state_sizes]
+        if self.stateful:
             if self.states[0].device != x.device or self.states[0].dtype != x.dtype:
                 self.states = [s.to(device=x.device, dtype=x.dtype) for s in self.states]
             return list(self.states)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from seqlayers import GRU, LSTM, RNN, Dense, Embedding, GRUCell, Input, Layer, LSTMCell, Model, Sequential, \
+from seqlayers import GRU, LSTM, RNN, Bidirectional, Dense, Embedding, GRUCell, Input, Layer, LSTMCell, Model, Sequential, \
     SimpleRNN, SimpleRNNCell, get_mask
 
 B, T, F, H = 3, 6, 4, 5
@@ -259,8 +259,16 @@ def test_stateful_batch_size_is_fixed():
 
 
 def test_stateful_needs_a_known_batch_size():
-    with pytest.raises(ValueError, match=r"stateful=True needs a fixed batch size.*batch_size=32"):
+    with pytest.raises(ValueError, match=r"stateful=True needs a fixed batch size.*\(None, 6, 4\) leaves it "
+                                         r"open\. Give batch_input_shape=\(32, T, F\) or batch_size=32"):
         LSTM(H, stateful=True, input_shape=(T, F))
+    with pytest.raises(ValueError, match=r"Bidirectional: stateful=True needs a fixed batch size"):
+        Bidirectional(LSTM(H, stateful=True), input_shape=(T, F))
+    model = Sequential([LSTM(H, stateful=True), Dense(1)])  # Keras 3: the first batch fixes the size
+    model(_x())
+    assert [tuple(s.shape) for s in model.layers[0].states] == [(B, H), (B, H)]
+    with pytest.raises(ValueError, match="keeps states for a batch of 3"):
+        model(_x(b=2))
     layer = LSTM(H, stateful=True, batch_input_shape=(2, T, F))
     assert [tuple(s.shape) for s in layer.states] == [(2, H), (2, H)]
     with pytest.raises(ValueError, match="stateful=False"):
