@@ -251,6 +251,19 @@ def test_stateful_carries_detached_states_and_resets():
     torch.testing.assert_close(h2, rh2, atol=1e-6, rtol=1e-5)
 
 
+def test_reset_states_to_given_values_keras2_style():
+    layer = GRU(H, stateful=True, return_state=True, batch_input_shape=(B, T, F))
+    h0 = torch.randn(B, H)
+    layer.reset_states([h0])
+    x = _x()
+    _, h = layer(x)
+    ref = GRU(H, return_state=True, input_dim=F)
+    ref.set_weights(layer.get_weights())
+    torch.testing.assert_close(h, ref(x, initial_state=[h0])[1])
+    with pytest.raises(ValueError, match=r"initial_state\[0\] must have shape \(3, 5\)"):
+        layer.reset_states([torch.zeros(2, H)])
+
+
 def test_stateful_batch_size_is_fixed():
     layer = GRU(H, stateful=True)
     layer(_x(b=4))
