@@ -373,3 +373,108 @@ def test_fully_masked_sequence_gives_zeros_and_initial_state(cls, return_sequenc
     out, *states = layer(x, mask=mask, initial_state=init)
     assert all(torch.equal(s[1], i[1]) for s, i in zip(states, init))  # final state == initial state
     assert torch.equal(out[1], torch.zeros_like(out[1]))  # Keras: zeros, not the initial h
+
+
+# ================================================================ training: compile / fit
+def _tagger(loss="mse", optimizer="adam"):
+    m = Sequential([LSTM(4, return_sequences=True, input_shape=(5, 2)), TimeDistributed(Dense(3))])
+    m.compile(optimizer, loss)
+    return m
+
+
+def _xy():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(8, 5, 2)).astype("float32"), rng.normal(size=(8, 5, 3)).astype("float32")
+
+
+def test_nan_in_inputs_during_fit_names_the_sample():
+    x, y = _xy()
+    x[1, 2, 0] = np.nan
+    with raises(ValueError, r"fit: x contains NaN at index \(1, 2, 0\) \(sample 1\)\..*np.nan_to_num"):
+        _tagger().fit(x, y, epochs=1, verbose=0)
+
+
+def test_inf_in_targets_during_fit_names_the_sample():
+    x, y = _xy()
+    y[0, 0, 0] = np.inf
+    with raises(ValueError, r"fit: y contains inf at index \(0, 0, 0\) \(sample 0\)"):
+        _tagger().fit(x, y, epochs=1, verbose=0)
+
+
+def test_empty_data_is_refused():
+    x, y = _xy()
+    with raises(ValueError, r"fit: x is empty \(0 samples\); there is nothing to train on"):
+        _tagger().fit(x[:0], y[:0], epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_batch_size_not_positive_is_refused(bad):
+    x, y = _xy()
+    with raises(ValueError, rf"fit: batch_size must be a positive integer, got {bad}"):
+        _tagger().fit(x, y, batch_size=bad, verbose=0)
+
+
+def test_predict_batch_size_zero_is_refused():
+    x, _ = _xy()
+    with raises(ValueError, r"predict: batch_size must be a positive integer, got 0"):
+        _tagger().predict(x, batch_size=0, verbose=0)
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, 1.5])  # 0.0 is the default: no validation
+def test_validation_split_outside_0_1_is_refused(bad):
+    x, y = _xy()
+    with raises(ValueError, rf"fit: validation_split must be a fraction strictly between 0 and 1 .*got {bad}"):
+        _tagger().fit(x, y, validation_split=bad, verbose=0)
+
+
+def test_mismatched_lengths_of_x_and_y_name_both():
+    x, y = _xy()
+    with raises(ValueError, r"fit: the arrays must have the same number of samples \(first axis\): x has 8, y has 6"):
+        _tagger().fit(x, y[:6], verbose=0)
+
+
+def test_sample_weight_of_wrong_length_names_it():
+    x, y = _xy()
+    with raises(ValueError, r"sample_weight has 3"):
+        _tagger().fit(x, y, sample_weight=np.ones(3), verbose=0)
+
+
+def test_unknown_optimizer_suggests_adam():
+    with raises(ValueError, r"compile: unknown optimizer 'adamm'\. Did you mean 'adam'"):
+        _tagger(optimizer="adamm")
+
+
+def test_unknown_metric_suggests_accuracy():
+    with raises(ValueError, r"compile: unknown metric 'accuracyy'\. Did you mean 'accuracy'"):
+        Sequential([Dense(1, input_shape=(2,))]).compile("adam", "mse", metrics=["accuracyy"])
+
+
+def test_one_hot_targets_to_fit_with_sparse_loss_give_the_fix():
+    x, _ = _xy()
+    y = np.eye(3, dtype="float32")[np.zeros((8, 5), int)]
+    with raises(ValueError, r"looks one-hot.*Use loss='categorical_crossentropy'"):
+        _tagger("sparse_categorical_crossentropy").fit(x, y, verbose=0)
+
+
+def test_targets_without_time_axis_to_fit_explain_return_sequences():
+    x, y = _xy()
+    with raises(ValueError, r"y_true of shape \(8, 3\) does not match the model output of shape \(8, 5, 3\)\..*"
+                            r"no time axis.*drop return_sequences=True"):
+        _tagger().fit(x, y[:, 0], verbose=0)
+
+
+def test_validation_data_that_does_not_fit_the_loss_is_explained():
+    x, y = _xy()
+    with raises(ValueError, r"y_true of shape \(8, 3\) does not match"):
+        _tagger().fit(x, y, validation_data=(x, y[:, 0]), verbose=0)
+
+
+def test_fit_before_compile_says_compile_first():
+    with raises(RuntimeError, r"fit: the model must be compiled first, e.g. model.compile\(optimizer='adam'"):
+        Sequential([Dense(1, input_shape=(2,))]).fit(np.zeros((2, 2), "float32"), np.zeros((2, 1), "float32"), verbose=0)
+
+
+def test_integer_features_to_fit_name_the_first_layer():
+    x, y = _xy()
+    with raises(TypeError, r"LSTM 'lstm(_\d+)?': expected floating-point input, got torch.int64"):
+        _tagger().fit(x.astype(int), y, verbose=0)
