@@ -478,3 +478,119 @@ def test_integer_features_to_fit_name_the_first_layer():
     x, y = _xy()
     with raises(TypeError, r"LSTM 'lstm(_\d+)?': expected floating-point input, got torch.int64"):
         _tagger().fit(x.astype(int), y, verbose=0)
+
+
+# ================================================================ model files
+import io as _io  # noqa: E402
+import zipfile  # noqa: E402
+
+from seqlayers import ModelFileError, from_keras, load_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A saved model: (path, {member: bytes})."""
+    path = tmp_path_factory.mktemp("saved") / "m.seqlayers"
+    Sequential([LSTM(4, input_shape=(5, 2)), Dense(1)]).save(path)
+    with zipfile.ZipFile(path) as zf:
+        return path, {n: zf.read(n) for n in zf.namelist()}
+
+
+def _with_config(tmp_path, files, edit):
+    cfg = json.loads(files["config.json"])
+    edit(cfg)
+    buf = _io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("config.json", json.dumps(cfg))
+        zf.writestr("model.safetensors", files["model.safetensors"])
+    path = tmp_path / "edited.seqlayers"
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def test_truncated_model_file(tmp_path, saved):
+    raw = saved[0].read_bytes()
+    (tmp_path / "t.seqlayers").write_bytes(raw[: len(raw) // 2])
+    with raises(ModelFileError, r"t.seqlayers': not a readable seqlayers model file \(truncated or corrupted\?\)"):
+        load_model(tmp_path / "t.seqlayers")
+
+
+def test_corrupted_model_file(tmp_path, saved):
+    raw = bytearray(saved[0].read_bytes())
+    raw[len(raw) // 3] ^= 0xFF
+    (tmp_path / "c.seqlayers").write_bytes(bytes(raw))
+    with raises(ModelFileError, r"c.seqlayers'.*(corrupted|SHA-256)"):
+        load_model(tmp_path / "c.seqlayers")
+
+
+def test_empty_model_file(tmp_path):
+    (tmp_path / "e.seqlayers").write_bytes(b"")
+    with raises(ModelFileError, r"e.seqlayers': not a readable seqlayers model file"):
+        load_model(tmp_path / "e.seqlayers")
+
+
+def test_model_file_of_a_newer_format_version_says_upgrade(tmp_path, saved):
+    path = _with_config(tmp_path, saved[1], lambda c: c.update(format_version=2))
+    with raises(ModelFileError, r"written in format version 2 .*this seqlayers reads version 1\. Upgrade seqlayers"):
+        load_model(path)
+
+
+def test_model_config_missing_a_field_names_it(tmp_path, saved):
+    path = _with_config(tmp_path, saved[1], lambda c: c.pop("weights"))
+    with raises(ModelFileError, r"config.json lacks field\(s\) \['weights'\]"):
+        load_model(path)
+
+
+def test_model_config_with_an_extra_field_names_it(tmp_path, saved):
+    path = _with_config(tmp_path, saved[1], lambda c: c.update(extra=1))
+    with raises(ModelFileError, r"config.json has unexpected field\(s\) \['extra'\]"):
+        load_model(path)
+
+
+def test_layer_config_missing_units_names_the_layer_and_file(tmp_path, saved):
+    path = _with_config(tmp_path, saved[1], lambda c: c["model"]["config"]["layers"][0]["config"].pop("units"))
+    with raises(ModelFileError, r"edited.seqlayers': Sequential > layer 0 > LSTM 'lstm(_\d+)?': .*missing a required argument: 'units'"):
+        load_model(path)
+
+
+def test_layer_config_with_misspelled_field_suggests_the_right_one(tmp_path, saved):
+    path = _with_config(tmp_path, saved[1], lambda c: c["model"]["config"]["layers"][0]["config"].update(unitz=3))
+    with raises(ModelFileError, r"LSTM 'lstm(_\d+)?'.*unexpected keyword argument 'unitz'\. Did you mean 'units'\?"):
+        load_model(path)
+
+
+def test_unknown_layer_class_in_a_model_file_says_how_to_register_it(tmp_path, saved):
+    path = _with_config(tmp_path, saved[1], lambda c: c["model"]["config"]["layers"][0].update(class_name="LSMT"))
+    with raises(ModelFileError, r"unknown layer class 'LSMT'\. A custom layer must be registered before loading"):
+        load_model(path)
+
+
+@pytest.fixture(scope="module")
+def keras_files(tmp_path_factory):
+    import keras
+
+    folder = tmp_path_factory.mktemp("keras")
+    keras.Sequential([keras.Input((5, 2)), keras.layers.Conv1D(3, 2), keras.layers.LSTM(2)]).save(folder / "conv.keras")
+    keras.Sequential([keras.Input((5, 2)), keras.layers.Lambda(lambda v: v * 2)]).save(folder / "lam.keras")
+    ok = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(2)])
+    ok.save(folder / "ok.keras")
+    ok.save(folder / "ok.h5")
+    return folder
+
+
+def test_keras_file_with_an_unsupported_layer_names_it_and_lists_supported(keras_files):
+    with raises(ValueError, r"from_keras: unsupported layer Conv1D 'conv1d' at model layer 0 of 3\. Supported layers: .*LSTM"):
+        from_keras(keras_files / "conv.keras")
+
+
+def test_keras_lambda_bytecode_is_never_run(keras_files):
+    with raises(ValueError, r"anonymous lambda \(stored as Python bytecode\); seqlayers never runs code from a model file"):
+        from_keras(keras_files / "lam.keras")
+
+
+@pytest.mark.parametrize("name", ["ok.keras", "ok.h5"])
+def test_truncated_keras_file(tmp_path, keras_files, name):
+    raw = (keras_files / name).read_bytes()
+    (tmp_path / name).write_bytes(raw[: len(raw) // 2])
+    with raises(ModelFileError, rf"{re.escape(name)}': neither a .keras zip nor an HDF5 file"):
+        from_keras(tmp_path / name)
