@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import report, scaling
-from .runner import IMPLEMENTATIONS, bench_python, run_one, select
+from .runner import IMPLEMENTATIONS, bench_python, run_points, select
 from .workloads import WORKLOADS
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -29,11 +29,18 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="3 timed steps + 1 warm-up, 2 scaling points per sweep")
     p.add_argument("--steps", type=int, default=None, help="timed steps per measurement (default 20, quick 3)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 3, quick 1)")
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: each library's own)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="intra-op threads of every library (default 1: comparable, and steady on a shared "
+                        "machine; 0: each library's own default)")
     p.add_argument("--no-scaling", action="store_true", help="skip the W1 scaling study")
     p.add_argument("--scaling-only", action="store_true", help="run only the W1 scaling study")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed per subprocess")
+    p.add_argument("--budget-s", type=float, default=None,
+                   help="stop timing a phase after this many seconds, keeping at least 5 steps "
+                        "(default 10, so slow contenders do not hold the suite up; 0: none)")
+    p.add_argument("--scaling-impl", action="append",
+                   help="implementations in the scaling study (default: torch, seqlayers, keras-torch, keras-tf)")
     return p.parse_args(argv)
 
 
@@ -45,13 +52,15 @@ def _short(rec):
     if "infer" not in rec:
         return ("skipped: " + rec["skipped"]) if "skipped" in rec else "ERROR: " + str(rec.get("error"))
     train = report.fmt_ms(rec["train"]) + " ms" if "train" in rec else rec.get("train_error")
-    return (f"train {train}, infer {report.fmt_ms(rec['infer'])} ms "
-            f"({rec.get('wall_s', 0):.0f} s)")
+    cpu = "/".join(report.fmt_cpu(rec, p) for p in ("train_cpu", "infer_cpu"))
+    return f"train {train}, infer {report.fmt_ms(rec['infer'])} ms, CPU {cpu} ms (at {rec.get('wall_s', 0):.0f} s)"
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     steps = args.steps or (3 if args.quick else 20)
+    args.budget_s = 10.0 if args.budget_s is None else (args.budget_s or None)
+    args.threads = args.threads or None
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
     workloads = [w.upper() for w in _split(args.workload)] or list(WORKLOADS)
     bad = [w for w in workloads if w not in WORKLOADS]
@@ -65,24 +74,28 @@ def main(argv=None) -> int:
 
     records = []
     if not args.scaling_only:
-        for name in workloads:
-            for impl in impls:
-                if not impl.applies_to(name):
-                    continue
-                rec = run_one(impl, name, steps, warmup, threads=args.threads, timeout=args.timeout)
-                records.append(rec)
-                print(f"{name} {impl.name:14s} {_short(rec)}", flush=True)
+        for impl in impls:  # one process per implementation runs all its workloads (imports paid once)
+            points = [(name, None, None) for name in workloads if impl.applies_to(name)]
+            if points:
+                records += run_points(impl, points, steps, warmup, threads=args.threads, timeout=args.timeout,
+                                      budget_s=args.budget_s,
+                                      on_record=lambda r: print(f"{r['workload']} {r['impl']:14s} {_short(r)}",
+                                                                flush=True))
+        order = {name: k for k, name in enumerate(workloads)}
+        records.sort(key=lambda r: order[r["workload"]])  # stable: implementation order kept per workload
         report.add_ratios(records)
 
     scaling_records = []
     if not args.no_scaling and (args.scaling_only or "W1" in workloads):
         times = scaling.QUICK_TIMES if args.quick else scaling.FULL_TIMES
         batches = scaling.QUICK_BATCHES if args.quick else scaling.FULL_BATCHES
-        s_impls = [i for i in impls if i.name in ("torch", "seqlayers", "keras-torch", "keras-jax", "keras-tf")]
-        scaling_records = scaling.run_scaling(s_impls, times, batches, steps=min(steps, 5), warmup=min(warmup, 2),
-                                              threads=args.threads, timeout=args.timeout)
+        wanted = _split(args.scaling_impl) or list(scaling.DEFAULT_IMPLS)
+        s_impls = [i for i in impls if i.name in wanted]
+        scaling_records = scaling.run_scaling(s_impls, times, batches, steps=min(steps, 5), warmup=min(warmup, 1),
+                                              threads=args.threads, timeout=args.timeout, budget_s=args.budget_s)
 
     results = {
+        "budget_s": args.budget_s,
         "command": "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None
                                                                                 else sys.argv[1:])),
         "steps": steps, "warmup": warmup, "threads": args.threads,
@@ -90,7 +103,7 @@ def main(argv=None) -> int:
         "load_start": load_start, "machine": report.machine_info(),
         "elapsed_s": round(time.perf_counter() - t_start, 1),
         "records": records, "scaling": scaling_records,
-        "scaling_steps": min(steps, 5), "scaling_warmup": min(warmup, 2),
+        "scaling_steps": min(steps, 5), "scaling_warmup": min(warmup, 1),
     }
     paths = report.write(results, args.out)
     if scaling_records:

@@ -46,12 +46,14 @@ def machine_info() -> dict:
             "utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "gpu": "none (GPU figures not measured)"}
 
 
-def fmt_ms(s: dict | None) -> str:
+def fmt_ms(s: dict | None, steps: int | None = None) -> str:
+    """``median [min-max]``, with ``(n=K)`` when a time budget cut the run below ``steps`` steps."""
     if not s or s.get("median_ms") is None:
         return "-"
     med, lo, hi = s["median_ms"], s["min_ms"], s["max_ms"]
     digits = 2 if med < 10 else 1 if med < 100 else 0
-    return f"{med:.{digits}f} [{lo:.{digits}f}-{hi:.{digits}f}]"
+    cut = f" (n={s['n']})" if steps and s.get("n", steps) < steps else ""
+    return f"{med:.{digits}f} [{lo:.{digits}f}-{hi:.{digits}f}]{cut}"
 
 
 def ratio(rec: dict, ref: dict | None, phase: str) -> float | None:
@@ -82,7 +84,7 @@ def fmt_cpu(rec: dict, phase: str) -> str:
     return "-" if not s or s.get("median_ms") is None else fmt_ms(s).split(" ")[0]
 
 
-def workload_table(name: str, records: list[dict]) -> str:
+def workload_table(name: str, records: list[dict], steps: int | None = None) -> str:
     w = WORKLOADS[name]
     rows = [f"### {w.name}: {w.title} (B={w.batch}, T={w.time})", "",
             "| implementation | train step, wall ms | / PyTorch | CPU ms | / PyTorch "
@@ -102,7 +104,7 @@ def workload_table(name: str, records: list[dict]) -> str:
             if phase not in r:
                 cells += [f"not measured: {r.get('train_error', 'no result')}", "-", "-", "-"]
                 continue
-            cells += [fmt_ms(r[phase]), fmt_ratio(r.get(f"{phase}_ratio")),
+            cells += [fmt_ms(r[phase], steps), fmt_ratio(r.get(f"{phase}_ratio")),
                       fmt_cpu(r, f"{phase}_cpu"), fmt_ratio(r.get(f"{phase}_cpu_ratio"))]
         rows.append(f"| {label} | " + " | ".join(cells) + f" | {mem} |")
     return "\n".join(rows)
@@ -148,10 +150,13 @@ def markdown(results: dict) -> str:
              "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions_of(recs).items())) + ".",
              "",
              f"Each cell: median [min-max] over {results['steps']} timed steps after {results['warmup']} "
-             f"warm-up steps, in ms. Command: `{results['command']}`.",
+             f"warm-up steps, in ms" + (f"; a phase stops after {results['budget_s']:.0f} s once 5 steps are "
+                                        f"timed, shown as (n=K)" if results.get("budget_s") else "")
+             + f". Threads per process: {results.get('threads') or 'library default'}. "
+             f"Command: `{results['command']}`.",
              "", TIME_NOTE, "", MEMORY_NOTE, "", "#### Summary", "", ratio_summary(recs), ""]
     for name in results["workloads"]:
-        parts += [workload_table(name, recs), ""]
+        parts += [workload_table(name, recs, results["steps"]), ""]
     if results.get("scaling"):
         from .scaling import scaling_tables
         parts += ["### Scaling (W1)", "", scaling_tables(results["scaling"]), ""]

@@ -1,7 +1,8 @@
 """Step time of W1 (LSTM(128) regression) as the sequence length T and the batch size B grow.
 
-Two sweeps, each point a fresh subprocess per implementation (see ``runner.py``):
+Two sweeps, all points of one implementation in one subprocess (see ``runner.py``):
     T in ``times`` at the W1 batch (64), and B in ``batches`` at the W1 length (100).
+Keras stops at ``KERAS_MAX_T`` (its torch backend loops over time steps in Python; see below).
 Writes tables (Markdown) and a PNG plot (matplotlib, log-log) of train and inference ms per step,
 wall clock (solid) and process CPU time (dashed).
 """
@@ -9,31 +10,44 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .runner import run_one
+from .runner import run_points
 from .workloads import WORKLOADS
 
 FULL_TIMES = (50, 200, 500, 1000, 2000)
 FULL_BATCHES = (16, 64, 256)
 QUICK_TIMES = (50, 200)
 QUICK_BATCHES = (16, 64)
+#: Keras JAX is left out by default: XLA's compile time of the training step grows with T
+#: (minutes at T=200 on the shared 2-core machine, over 10 minutes at T=700); add it with --scaling-impl.
+DEFAULT_IMPLS = ("torch", "seqlayers", "keras-torch", "keras-tf")
+#: Keras's torch backend runs a Python loop over time steps (about 2.5 s per W1 training step at T=100
+#: on the shared machine), so the long-sequence points would take minutes each: Keras stops at this T.
+KERAS_MAX_T = 500
+
+
+def scaling_points(times=FULL_TIMES, batches=FULL_BATCHES) -> list[tuple[str, int, int]]:
+    """The sweep as ``(axis, T, B)``: T at the W1 batch, then B at the W1 length."""
+    w = WORKLOADS["W1"]
+    return [("T", t, w.batch) for t in times] + [("B", w.time, b) for b in batches]
 
 
 def run_scaling(impls, times=FULL_TIMES, batches=FULL_BATCHES, steps=5, warmup=2, threads=None,
-                log=print, timeout=600) -> list[dict]:
+                log=print, timeout=600, budget_s=None) -> list[dict]:
     """Run every implementation at every point of both sweeps; return the records (with ``axis``)."""
-    w = WORKLOADS["W1"]
-    points = [("T", t, w.batch) for t in times] + [("B", w.time, b) for b in batches]
     records = []
-    for axis, t, b in points:
-        for impl in impls:
-            rec = run_one(impl, "W1", steps, warmup, time_steps=t, batch=b, threads=threads, timeout=timeout)
+    for impl in impls:  # all points of one implementation in one process: imports paid once
+        points = [p for p in scaling_points(times, batches)
+                  if not (impl.name.startswith("keras") and p[1] > KERAS_MAX_T)]
+        recs = run_points(impl, [("W1", t, b) for _, t, b in points], steps, warmup, threads=threads,
+                          timeout=timeout, budget_s=budget_s)
+        for (axis, t, b), rec in zip(points, recs):
             rec.update(axis=axis, time=t, batch=b)
             records.append(rec)
-            log(f"  scaling {axis}: T={t} B={b} {impl.name}: " + _short(rec))
+            log(f"  scaling {axis}: T={t} B={b} {impl.name}: " + short(rec))
     return records
 
 
-def _short(rec: dict) -> str:
+def short(rec: dict) -> str:
     if "infer" not in rec:
         return rec.get("skipped") or rec.get("error") or "?"
     train = f"{rec['train']['median_ms']:.1f} ms" if "train" in rec else rec.get("train_error")
@@ -114,4 +128,5 @@ def plot(records: list[dict], path: str | Path) -> str | None:
     return str(path)
 
 
-__all__ = ["FULL_BATCHES", "FULL_TIMES", "QUICK_BATCHES", "QUICK_TIMES", "plot", "run_scaling", "scaling_tables"]
+__all__ = ["DEFAULT_IMPLS", "FULL_BATCHES", "FULL_TIMES", "QUICK_BATCHES", "QUICK_TIMES", "plot", "run_scaling",
+           "scaling_points", "scaling_tables"]
