@@ -483,8 +483,21 @@ def from_keras(path, custom_objects: dict | None = None):
 
     Returns a ``Sequential`` or functional ``Model`` whose outputs match Keras's on the same inputs,
     in eval mode (``model.train()`` before training: dropout then applies).
-    Raises ``ValueError`` naming the class, name and position of an unsupported layer.
+    Raises ``ValueError`` naming the class, name and position of an unsupported layer, and
+    ``ModelFileError`` (a ValueError) for a truncated or corrupted file.
     """
+    try:
+        return _from_keras(path, custom_objects)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{str(path)!r}: the model config is not valid JSON (corrupted file?): {e}") from e
+    except (ValueError, FileNotFoundError, ImportError):  # our own teaching errors, ModelFileError included
+        raise
+    except (KeyError, IndexError, TypeError, AttributeError, RuntimeError, OSError) as e:  # h5py on bad bytes
+        raise ModelFileError(f"{str(path)!r}: corrupted or unexpected Keras file ({type(e).__name__}: "
+                             f"{str(e)[:200]}).") from e
+
+
+def _from_keras(path, custom_objects):
     kf = _KerasFile(Path(path))
     entry = kf.config
     if not isinstance(entry, dict) or entry.get("class_name") not in _MODELS:

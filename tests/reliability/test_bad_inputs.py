@@ -594,3 +594,25 @@ def test_truncated_keras_file(tmp_path, keras_files, name):
     (tmp_path / name).write_bytes(raw[: len(raw) // 2])
     with raises(ModelFileError, rf"{re.escape(name)}': neither a .keras zip nor an HDF5 file"):
         from_keras(tmp_path / name)
+
+
+# ---------------------------------------------------------------- regressions found by fuzzing legacy .h5 files
+def test_h5_with_broken_model_config_json_is_a_model_file_error(tmp_path, keras_files):
+    import h5py
+
+    path = tmp_path / "broken.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = '{"class_name": "Sequential", "config": {"layers": [}'
+    with raises(ModelFileError, r"broken.h5': the model config is not valid JSON \(corrupted file\?\)"):
+        from_keras(path)
+
+
+def test_h5_whose_weights_are_missing_names_the_layer(tmp_path, keras_files):
+    import h5py
+
+    path = tmp_path / "noweights.h5"
+    with h5py.File(keras_files / "ok.h5", "r") as src, h5py.File(path, "w") as dst:
+        for k, v in src.attrs.items():
+            dst.attrs[k] = v  # the config, without the model_weights group
+    with raises(ValueError, r"from_keras: weights of LSTM 'lstm(_\d+)?' do not fit: .*set_weights expected 3 arrays .*got none"):
+        from_keras(path)

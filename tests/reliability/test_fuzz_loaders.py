@@ -387,3 +387,65 @@ def test_loading_never_imports_modules_named_in_the_file(tmp_path, saved_models,
         with pytest.raises(ModelFileError, match=r"not registered|unknown layer class|register"):
             load_model(path)
         assert not flag.exists() and "seqlayers_fuzz_canary" not in sys.modules, f"attempt {k} imported the canary"
+
+
+# ================================================================ Keras files: seqlayers.from_keras
+@pytest.fixture(scope="module")
+def keras_files(tmp_path_factory):
+    """Valid .keras files written by Keras 3 (test-only reference): masked Bidirectional tagger, GRU."""
+    import keras
+
+    folder = tmp_path_factory.mktemp("keras")
+    inp = keras.Input((5, 3))
+    h = keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True))(keras.layers.Masking()(inp))
+    tagger = keras.Model(inp, keras.layers.TimeDistributed(keras.layers.Dense(2, activation="softmax"))(h))
+    gru = keras.Sequential([keras.Input((4,), dtype="int32"), keras.layers.Embedding(10, 3, mask_zero=True),
+                            keras.layers.GRU(3)])
+    out = []
+    for name, model in (("tagger", tagger), ("gru", gru)):
+        path = folder / f"{name}.keras"
+        model.save(path)
+        with zipfile.ZipFile(path) as zf:
+            out.append((name, path.read_bytes(), {n: zf.read(n) for n in zf.namelist()}))
+    return out
+
+
+def _rezip(files: dict) -> bytes:
+    buf = _io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _from_keras_ok_or_value_error(path: Path, what: str, i: int):
+    from seqlayers import from_keras
+
+    try:
+        with time_limit(CASE_TIMEOUT):
+            from_keras(path)
+    except CaseTimeout:
+        pytest.fail(f"{what} case {i}: hang (> {CASE_TIMEOUT} s)")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        pytest.fail(f"{what} case {i}: raw {type(e).__name__} leaked: {e}")
+    except ValueError:  # ModelFileError, or a teaching ValueError (unsupported layer, bad config value)
+        pass
+    except Exception as e:  # noqa: BLE001
+        pytest.fail(f"{what} case {i}: {type(e).__name__} leaked from from_keras: {e!r}")
+
+
+@pytest.mark.timeout(600)  # a hang inside libhdf5 (C code) cannot be interrupted by SIGALRM
+def test_fuzz_from_keras(tmp_path, keras_files):
+    """Mutated .keras files: zip bytes, config.json fields, and the bytes of model.weights.h5."""
+    path = tmp_path / "fuzz.keras"
+    n = max(ITERATIONS // 4, 1)
+    for name, raw, files in keras_files:
+        cfg = json.loads(files["config.json"])
+        for i in range(n):
+            rng = random.Random(91_000 + i)
+            path.write_bytes(mutate(raw, rng))
+            _from_keras_ok_or_value_error(path, f"{name} bytes", i)
+            path.write_bytes(_rezip(dict(files, **{"config.json": json.dumps(mutate_json(cfg, rng)).encode()})))
+            _from_keras_ok_or_value_error(path, f"{name} config", i)
+            path.write_bytes(_rezip(dict(files, **{"model.weights.h5": mutate(files["model.weights.h5"], rng)})))
+            _from_keras_ok_or_value_error(path, f"{name} weights", i)
