@@ -93,6 +93,7 @@ def main(argv=None) -> int:
         s_impls = [i for i in impls if i.name in wanted]
         scaling_records = scaling.run_scaling(s_impls, times, batches, steps=min(steps, 5), warmup=min(warmup, 1),
                                               threads=args.threads, timeout=args.timeout, budget_s=args.budget_s)
+        scaling.add_w1_points(scaling_records, records)
 
     results = {
         "budget_s": args.budget_s,

@@ -14,9 +14,9 @@ from .runner import run_points
 from .workloads import WORKLOADS
 
 FULL_TIMES = (50, 200, 500, 1000, 2000)
-FULL_BATCHES = (16, 64, 256)
+FULL_BATCHES = (16, 256)  # B=64 (at T=100) is W1 itself: the main table's W1 records fill it in
 QUICK_TIMES = (50, 200)
-QUICK_BATCHES = (16, 64)
+QUICK_BATCHES = (16,)
 #: Keras JAX is left out by default: XLA's compile time of the training step grows with T
 #: (minutes at T=200 on the shared 2-core machine, over 10 minutes at T=700); add it with --scaling-impl.
 DEFAULT_IMPLS = ("torch", "seqlayers", "keras-torch", "keras-tf")
@@ -45,6 +45,15 @@ def run_scaling(impls, times=FULL_TIMES, batches=FULL_BATCHES, steps=5, warmup=2
             records.append(rec)
             log(f"  scaling {axis}: T={t} B={b} {impl.name}: " + short(rec))
     return records
+
+
+def add_w1_points(scaling_records: list[dict], main_records: list[dict]) -> None:
+    """Put each implementation's main-table W1 record (T=100, B=64) into both sweeps."""
+    impls = {r["impl"] for r in scaling_records}
+    for r in main_records:
+        if r["workload"] == "W1" and r["impl"] in impls and "infer" in r:
+            for axis in ("T", "B"):
+                scaling_records.append({**r, "axis": axis, "from_main_table": True})
 
 
 def short(rec: dict) -> str:
@@ -115,6 +124,9 @@ def plot(records: list[dict], path: str | Path) -> str | None:
                                 markersize=3, label=f"{labels[i]} ({what})")
             ax.set_xscale("log")
             ax.set_yscale("log")
+            xs = sorted({r[key] for r in records if r.get("axis") == axis})
+            ax.set_xticks(xs, [str(x) for x in xs])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_xlabel(xlabel)
             ax.set_ylabel(f"{'training step' if phase == 'train' else 'inference'} ms (median)")
             ax.grid(True, which="both", alpha=0.3)
