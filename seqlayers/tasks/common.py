@@ -40,7 +40,7 @@ def add_common_arguments(parser, *, epochs: int, batch_size: int, patience: int 
     parser.add_argument("--patience", type=int, default=patience,
                         help=f"early stopping: epochs without improvement on dev (default {patience})")
     if "--learning-rate" not in parser._option_string_actions:  # a task may define its own
-        parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default 0.001)")
+        parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -185,9 +185,12 @@ def fit_resumable(model, x, y, *, out, args, validation_data, monitor: str = "va
     record = _EpochLog(backup_dir / "history.json", x if loader_like(x) else None)
     callbacks = [
         BackupAndRestore(backup_dir=str(backup_dir)),  # restores weights, optimizer and epoch first
+        # a task's own callbacks run next, so figures they add to the epoch logs are recorded and
+        # can be the early-stopping monitor
+        *(fit_kwargs.pop("callbacks", None) or []),
         record,
         EarlyStopping(monitor=monitor, mode=mode, patience=args.patience, restore_best_weights=True),
-    ] + list(fit_kwargs.pop("callbacks", None) or [])  # a task's own callbacks run after these
+    ]
     batched = loader_like(x)  # a DataLoader makes its own batches
     model.fit(x, y, batch_size=None if batched else args.batch_size, epochs=args.epochs,
               validation_data=validation_data, callbacks=callbacks, verbose=0 if args.quiet else 1, **fit_kwargs)

@@ -37,6 +37,7 @@ import numpy as np
 from ..data.csv_reader import read_numeric_csv
 from ..data.scaling import StandardScaler
 from ..data.windows import chronological_splits, windows
+from ..training.callbacks import Callback
 from . import common
 
 NAME = "forecast"
@@ -181,6 +182,21 @@ class Seq2SeqForecaster:
         return y[:, :, 0] if target_index is not None else y
 
 
+class DecodedValidation(Callback):
+    """Adds ``val_decoded_mse`` to the epoch logs: val MSE of step-by-step decoding, as at test time."""
+
+    def __init__(self, s2s: Seq2SeqForecaster, x, y, horizon: int, target_index: int | None):
+        super().__init__()
+        self.s2s, self.x, self.y, self.horizon, self.target_index = s2s, x, y, horizon, target_index
+
+    def on_epoch_end(self, epoch, logs=None):
+        was_training = self.s2s.model.training
+        p = self.s2s.predict(self.x, self.horizon, self.target_index)
+        self.s2s.model.train(was_training)
+        if logs is not None:
+            logs["val_decoded_mse"] = float(np.mean((p - self.y) ** 2))
+
+
 def _plot(path, x, y_true, y_pred, target_index, lookback, title, n):
     import matplotlib
     matplotlib.use("Agg")
@@ -245,8 +261,13 @@ def run(args) -> int:
         fit_x = {k: [data[k][0], s2s.decoder_inputs(data[k][0], data[k][1], ti)] for k in data}
     fit_y = {k: (data[k][1][:, :, None] if (s2s is not None and S) else data[k][1]) for k in data}
     fit_model.compile(optimizer=Adam(learning_rate=args.learning_rate), loss="mse", metrics=["mae"])
+    extra = {}
+    if s2s is not None:  # teacher-forced val loss flatters a decoder: stop on free-running val MSE
+        extra = dict(monitor="val_decoded_mse", callbacks=[DecodedValidation(
+            s2s, data["val"][0], data["val"][1], args.horizon, d["target_index"] if S else None)])
     history = common.fit_resumable(fit_model, fit_x["train"], fit_y["train"], out=out, args=args,
-                                   validation_data=(fit_x["val"], fit_y["val"]), name="model", shuffle=True)
+                                   validation_data=(fit_x["val"], fit_y["val"]), name="model", shuffle=True,
+                                   **extra)
 
     results = {}
     for split in ("val", "test"):
