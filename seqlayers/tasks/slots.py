@@ -35,8 +35,8 @@ def add_arguments(p) -> None:
                    help="character BiLSTM units per direction (0: no character features)")
     p.add_argument("--word-dim", type=int, default=DEFAULTS["word_dim"])
     p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
-    p.add_argument("--word-dropout", type=float, default=0.0,
-                   help="training: replace a word by the unknown word with this probability (default 0)")
+    p.add_argument("--word-dropout", type=float, default=0.1,
+                   help="training: replace a word by the unknown word with this probability (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training utterances")
     common.add_common_arguments(p, epochs=20, batch_size=32, patience=4)
 

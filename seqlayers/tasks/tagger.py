@@ -23,7 +23,7 @@ from . import common
 NAME = "tagger"
 HELP = "part-of-speech tagger (words + character BiLSTM + BiLSTM) on CoNLL-U files"
 
-DEFAULTS = dict(word_dim=100, char_dim=32, char_units=32, units=128, dropout=0.3, max_word_len=16,
+DEFAULTS = dict(word_dim=100, char_dim=32, char_units=48, units=128, dropout=0.4, max_word_len=16,
                 train_maxlen=64, min_count=2)
 
 
@@ -37,10 +37,11 @@ def add_arguments(p) -> None:
                    help="character BiLSTM units per direction (0: no character features)")
     p.add_argument("--word-dim", type=int, default=DEFAULTS["word_dim"])
     p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
-    p.add_argument("--word-dropout", type=float, default=0.0,
-                   help="training: replace a word by the unknown word with this probability (default 0)")
+    p.add_argument("--word-dropout", type=float, default=0.15,
+                   help="training: replace a word by the unknown word with this probability (default 0.15)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training sentences")
-    common.add_common_arguments(p, epochs=12, batch_size=32, patience=2)
+    common.add_common_arguments(p, epochs=20, batch_size=32, patience=3)
+    p.set_defaults(learning_rate=0.002)
 
 
 # ------------------------------------------------------------------ model
