@@ -130,6 +130,8 @@ def run(args) -> int:
             per_epoch.append({"epoch": epoch + 1, "val_char_accuracy": char_acc, "val_exact_match": exact,
                               "seconds": round(clock(), 1)})
             epochs_file.write_text(json.dumps(per_epoch))
+            if logs is not None:
+                logs["val_exact_match"] = exact
             common.progress(args, f"epoch {epoch + 1}: val per-character {char_acc:.4f}, exact match {exact:.4f}")
             if stop and char_acc >= target:
                 self.model.stop_training = True

@@ -48,5 +48,8 @@ def test_tiny_training_run_writes_report(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert 0.0 <= report["val_exact_match"] <= report["val_char_accuracy"] <= 1.0
     assert report["epochs_run"] == 1 and len(report["per_epoch"]) == 1
+    assert report["history"]["val_exact_match"] == [report["per_epoch"][0]["val_exact_match"]]
+    # per-character accuracy is Keras's "accuracy" metric over the answer characters
+    assert report["history"]["val_accuracy"][0] == pytest.approx(report["per_epoch"][0]["val_char_accuracy"], abs=1e-6)
     assert report["config"]["examples"] == 200
     assert "val per-character accuracy" in (out / "report.md").read_text()
