@@ -68,6 +68,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"unknown workload(s) {', '.join(bad)}; choose from {', '.join(WORKLOADS)}.")
     impls = select(_split(args.impl))
     load_start = [round(v, 2) for v in os.getloadavg()]
+    utc_start = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     t_start = time.perf_counter()
     print(f"benchmarks: {len(workloads)} workload(s) x {len(impls)} implementation(s), {steps} steps "
           f"+ {warmup} warm-up; Keras JAX/TF venv: {bench_python() or 'none'}", flush=True)
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
                                                                                 else sys.argv[1:])),
         "steps": steps, "warmup": warmup, "threads": args.threads,
         "workloads": workloads if not args.scaling_only else [],
-        "load_start": load_start, "machine": report.machine_info(),
+        "load_start": load_start, "utc_start": utc_start, "machine": report.machine_info(),
         "elapsed_s": round(time.perf_counter() - t_start, 1),
         "records": records, "scaling": scaling_records,
         "scaling_steps": min(steps, 5), "scaling_warmup": min(warmup, 1),

@@ -143,7 +143,8 @@ def markdown(results: dict) -> str:
     """The whole report as Markdown (tables per workload, ratio summary, scaling, machine)."""
     recs = results["records"]
     m = results["machine"]
-    parts = [f"Run {m['utc']} UTC on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), "
+    parts = [f"Run {results.get('utc_start', '?')} to {m['utc']} UTC ({results.get('elapsed_s', 0):.0f} s) on "
+             f"{m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), "
              f"{m['platform']}; load average at start {results.get('load_start')}, at end {m.get('loadavg')}. "
              f"{m['gpu']}.",
              "",
