@@ -215,7 +215,7 @@ def mutate_json(cfg, rng: random.Random):
         elif op == 3 and isinstance(parent, list):  # duplicate an element
             parent.insert(rng.randint(0, len(parent)), value)
         elif op == 4 and isinstance(value, (int, float)) and not isinstance(value, bool):  # nudge a number
-            parent[key] = rng.choice([value + 1, value - 1, -value, 0, value * 1000])
+            parent[key] = rng.choice([value + 1, value - 1, -value, 0, value * 10])
         else:
             parent[key] = _json_values(rng)
     return cfg
