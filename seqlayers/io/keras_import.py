@@ -492,7 +492,8 @@ def from_keras(path, custom_objects: dict | None = None):
         raise ModelFileError(f"{str(path)!r}: the model config is not valid JSON (corrupted file?): {e}") from e
     except (ValueError, FileNotFoundError, ImportError):  # our own teaching errors, ModelFileError included
         raise
-    except (KeyError, IndexError, TypeError, AttributeError, RuntimeError, OSError) as e:  # h5py on bad bytes
+    except (KeyError, IndexError, TypeError, AttributeError, RuntimeError, OSError, OverflowError,
+            MemoryError) as e:  # h5py on bad bytes
         raise ModelFileError(f"{str(path)!r}: corrupted or unexpected Keras file ({type(e).__name__}: "
                              f"{str(e)[:200]}).") from e
 

@@ -434,7 +434,7 @@ def _from_keras_ok_or_value_error(path: Path, what: str, i: int):
         pytest.fail(f"{what} case {i}: {type(e).__name__} leaked from from_keras: {e!r}")
 
 
-@pytest.mark.timeout(600)  # a hang inside libhdf5 (C code) cannot be interrupted by SIGALRM
+@pytest.mark.timeout(600 + ITERATIONS)  # a libhdf5 hang (C code) cannot be interrupted by SIGALRM
 def test_fuzz_from_keras(tmp_path, keras_files):
     """Mutated .keras files: zip bytes, config.json fields, and the bytes of model.weights.h5."""
     path = tmp_path / "fuzz.keras"
