@@ -616,3 +616,32 @@ def test_h5_whose_weights_are_missing_names_the_layer(tmp_path, keras_files):
             dst.attrs[k] = v  # the config, without the model_weights group
     with raises(ValueError, r"from_keras: weights of LSTM 'lstm(_\d+)?' do not fit: .*set_weights expected 3 arrays .*got none"):
         from_keras(path)
+
+
+# ================================================================ Bidirectional
+from seqlayers import Bidirectional  # noqa: E402
+
+
+def test_2d_tensor_into_bidirectional_suggests_return_sequences():
+    with raises(ValueError, r"Bidirectional: expected input of shape \(batch, time, features\), got \(2, 3\)\..*return_sequences=True"):
+        Bidirectional(LSTM(3))(torch.zeros(2, 3))
+
+
+def test_bidirectional_around_a_dense_layer_shows_the_right_call():
+    with raises(TypeError, r"Bidirectional: expected a recurrent layer to wrap .*got Dense\. Write Bidirectional\(LSTM\(64\)\)"):
+        Bidirectional(Dense(3))
+
+
+def test_bidirectional_unknown_merge_mode_lists_the_valid_ones():
+    with raises(ValueError, r"Bidirectional: merge_mode must be one of 'concat', 'sum', 'mul', 'ave' or None, got 'cat'"):
+        Bidirectional(LSTM(3), merge_mode="cat")
+
+
+def test_bidirectional_mask_with_other_batch_size_names_the_direction():
+    with raises(ValueError, r"LSTM 'forward_lstm': expected a mask of shape \(batch, time\) = \(2, 3\).*got \(3, 3\)"):
+        Bidirectional(LSTM(3))(torch.zeros(2, 3, 4), mask=torch.ones(3, 3, dtype=torch.bool))
+
+
+def test_bidirectional_initial_state_needs_both_directions():
+    with raises(ValueError, r"Bidirectional: initial_state must be a list of 4 tensors \(the forward layer's 2 states, then the backward layer's 2\), got 1"):
+        Bidirectional(LSTM(3))(torch.zeros(2, 3, 4), initial_state=[torch.zeros(2, 3)])
