@@ -44,6 +44,9 @@ def add_arguments(p) -> None:
     p.add_argument("--test-dialogues", type=int, default=0, help="score the first N test dialogues (default 0: all)")
     p.add_argument("--units", type=int, default=DEFAULTS["units"], help="utterance BiLSTM units per direction")
     p.add_argument("--dialogue-units", type=int, default=DEFAULTS["dialogue_units"])
+    p.add_argument("--act-slot-weight", type=float, default=1.0,
+                   help="loss weight of the act(slot) output against the act-type output (default 1); its "
+                        "binary cross-entropy is averaged over ~250 mostly-absent labels, so it learns slowly")
     common.add_common_arguments(p, epochs=10, batch_size=16, patience=2)
 
 
@@ -136,7 +139,8 @@ def run(args) -> int:
     for variant, context in (("dialogue", True), ("turn", False)):
         common.set_seed(args.seed)
         model = build_model(config, context=context)
-        model.compile(optimizer=common.optimizer(args), loss=["binary_crossentropy", "binary_crossentropy"])
+        model.compile(optimizer=common.optimizer(args), loss=["binary_crossentropy", "binary_crossentropy"],
+                      loss_weights=[1.0, args.act_slot_weight])
         common.progress(args, f"training the {'dialogue-level' if context else 'per-turn'} model "
                               f"(at most {args.epochs} epochs)")
         history = common.fit_resumable(model, loader(train, True), None, out=out, args=args,
