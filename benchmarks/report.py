@@ -16,8 +16,8 @@ from .workloads import WORKLOADS
 
 TIME_NOTE = ("wall ms: median [min-max] of wall-clock time per step; CPU ms: median of the process's CPU time "
              "per step (all its threads), which other processes on a shared machine disturb much less.")
-MEMORY_NOTE = ("peak RSS = `ru_maxrss` of the implementation's own subprocess (framework import "
-               "included; train then inference); (+N) = growth over the RSS measured just before "
+MEMORY_NOTE = ("peak RSS = the process's resident-set high-water mark (VmHWM, reset before each workload, so it "
+               "includes the framework's import; inference then training); (+N) = growth over the RSS just before "
                "the model was built.")
 
 
@@ -98,11 +98,11 @@ def workload_table(name: str, records: list[dict], steps: int | None = None) -> 
             why = r.get("skipped") or r.get("error") or "no result"
             rows.append(f"| {label} | {'skipped' if 'skipped' in r else 'error'}: {why[:120]} |" + " |" * 9)
             continue
-        mem = f"{r['peak_rss_mb']:.0f} (+{r['peak_over_setup_mb']:.0f})"
+        mem = f"{r['peak_rss_mb']:.0f} (+{max(r['peak_over_setup_mb'], 0):.0f})"
         cells = []
         for phase in ("train", "infer"):
             if phase not in r:
-                cells += [f"not measured: {r.get('train_error', 'no result')}", "-", "-", "-"]
+                cells += [r.get("train_error", "not measured"), "-", "-", "-"]
                 continue
             cells += [fmt_ms(r[phase], steps), fmt_ratio(r.get(f"{phase}_ratio")),
                       fmt_cpu(r, f"{phase}_cpu"), fmt_ratio(r.get(f"{phase}_cpu_ratio"))]
