@@ -27,7 +27,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelFileError
+from .atomic import atomic_write
 from .config import layer_from_config, layer_to_config
 
 FORMAT = "seqlayers-model"
@@ -49,31 +49,7 @@ _TOP_FIELDS = {"format", "format_version", "seqlayers_version", "model", "weight
 _COMPILE_FIELDS = {"optimizer", "loss", "loss_weights", "metrics"}
 
 
-# ---------------------------------------------------------------- atomic writes
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and os.replace."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+# ---------------------------------------------------------------- atomic writes: see atomic.py
 
 
 def _file_kind(path: Path) -> str:

@@ -15,40 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from typing import Callable
 
 import torch
 from safetensors.torch import load_file, safe_open, save_file
 
+from ..io.atomic import atomic_write
 from .seeding import rng_state, set_rng_state
-
-
-def atomic_write(path: str, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)``, fsync the file, then ``os.replace`` it onto ``path``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 def _contiguous(sd: dict) -> dict:
