@@ -138,6 +138,9 @@ def _is_sym(x) -> bool:
 def is_symbolic_call(args: tuple, kwargs: dict) -> bool:
     if args and isinstance(args[0], torch.Tensor) and not kwargs:
         return False
+    if len(args) == 1 and isinstance(args[0], torch.Tensor) and \
+            all(v is None or isinstance(v, (bool, torch.Tensor)) for v in kwargs.values()):
+        return False  # e.g. layer(x, training=None) inside a model: no nest to walk
     return any(_is_sym(t) for t in flatten((args, kwargs)))
 
 

@@ -38,6 +38,9 @@ MASK_ATTR = "_seqlayers_mask"
 #: ``from_config`` and the model loaders. Loading a model file only ever looks names up here.
 LAYER_REGISTRY: dict[str, type] = {}
 
+#: input dtypes that ``_prepare_input`` may cast to the layer's dtype (never cached as checked)
+_CAST_DTYPES = (torch.float64, torch.float16, torch.bfloat16)
+
 _BASE_KWARGS = ("name", "input_shape", "batch_input_shape", "batch_size", "input_dim", "dtype", "trainable")
 
 
@@ -65,6 +68,8 @@ def get_mask(x):
 def set_mask(x, mask) -> None:
     """Attach ``mask`` to ``x`` (a tensor, or a list of tensors with a list of masks)."""
     if isinstance(x, torch.Tensor):
+        if mask is None and getattr(x, MASK_ATTR, None) is None:
+            return  # nothing to attach or clear: skip the attribute write (it costs per call)
         try:
             setattr(x, MASK_ATTR, mask)
         except (AttributeError, RuntimeError):  # e.g. tensors that refuse attributes
@@ -323,6 +328,9 @@ class Layer(nn.Module):
             return x
         spec = self.input_spec
         if spec is not None:
+            key = (x.shape, x.dtype, spec)
+            if self.__dict__.get("_checked_input") == key:
+                return x  # this shape and dtype passed every check below (and needed no cast) already
             self._check_shape(tuple(x.shape), built=self.built)
             if spec.dtype == "float":
                 if not (x.is_floating_point() or x.is_complex()):
@@ -330,7 +338,7 @@ class Layer(nn.Module):
                         f"{layer_label(self)}: expected floating-point input, got {x.dtype}. "
                         f"Cast it with x.float(), or put an Embedding first if these are token ids."
                     )
-                if x.dtype != self.dtype_ and x.dtype in (torch.float64, torch.float16, torch.bfloat16) \
+                if x.dtype != self.dtype_ and x.dtype in _CAST_DTYPES \
                         and not torch.is_autocast_enabled():
                     x = x.to(self.dtype_)
             elif spec.dtype == "int" and (x.is_floating_point() or x.dtype == torch.bool):
@@ -339,10 +347,15 @@ class Layer(nn.Module):
                     f"Convert ids with x.long() (and make sure they are whole numbers); feed "
                     f"real-valued features to a Dense or recurrent layer instead of an Embedding."
                 )
+            if self.built and x.dtype not in _CAST_DTYPES:  # the spec's axes are fixed once built
+                self.__dict__["_checked_input"] = key  # plain attribute: skips nn.Module.__setattr__
         return x
 
     # -------------------------------------------------------------- calling
     def __call__(self, *args, **kwargs):
+        if args and type(args[0]) is torch.Tensor and (not kwargs or len(args) == 1 and all(
+                v is None or type(v) is bool or type(v) is torch.Tensor for v in kwargs.values())):
+            return super().__call__(*args, **kwargs)  # eager fast path: nothing symbolic to check
         from ..symbolic import is_symbolic_call, symbolic_call
 
         if is_symbolic_call(args, kwargs):
@@ -351,9 +364,14 @@ class Layer(nn.Module):
 
     def forward(self, inputs, *args, mask=None, training=None, **kwargs):
         """Check and build from ``inputs``, pick up its mask, run ``call``, attach the output mask."""
-        inputs = map_structure(self._prepare_input, inputs)
-        if mask is None:
-            mask = get_mask(inputs)
+        if isinstance(inputs, torch.Tensor):  # the common case: one tensor, no nest to walk
+            inputs = self._prepare_input(inputs)
+            if mask is None:
+                mask = getattr(inputs, MASK_ATTR, None)
+        else:
+            inputs = map_structure(self._prepare_input, inputs)
+            if mask is None:
+                mask = get_mask(inputs)
         if not self.built:
             self.build_from_shape(_shape_of(inputs))
             self._move_to(inputs)

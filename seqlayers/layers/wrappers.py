@@ -96,6 +96,8 @@ class TimeDistributed(Layer):
     def compute_mask(self, inputs, mask=None):
         B, T = inputs.shape[:2]
         inner = None
+        if mask is None and isinstance(self.layer, Layer) and type(self.layer).compute_mask is Layer.compute_mask:
+            return None  # the base compute_mask of an unmasked input is None: skip folding the input
         if isinstance(self.layer, Layer):
             x = inputs.reshape(B * T, *inputs.shape[2:])
             inner = self.layer.compute_mask(x, self._fold_mask(mask, B, T))
