@@ -214,9 +214,12 @@ class Bidirectional(Layer):
         fwd, bwd = self.forward_layer, self.backward_layer
         B, T, _ = x.shape
         H = fwd.cell.units
-        sf = fwd._start_states(x, fwd_state)
-        sb = bwd._start_states(x, bwd_state)
-        h0 = [torch.stack([a, b]) for a, b in zip(sf, sb)]  # each (2, B, H): forward, backward
+        if fwd_state is None and bwd_state is None and not (fwd.stateful or bwd.stateful):
+            h0 = [x.new_zeros(2, B, s) for s in fwd.state_sizes]  # each (2, B, H): zero start states
+        else:
+            sf = fwd._start_states(x, fwd_state)
+            sb = bwd._start_states(x, bwd_state)
+            h0 = [torch.stack([a, b]) for a, b in zip(sf, sb)]  # each (2, B, H): forward, backward
         weights = fwd.cell.flat_weights() + bwd.cell.flat_weights()
         kernel = KERNELS[fwd.cell.kernel_name]
         hx = tuple(h0) if len(h0) == 2 else h0[0]

@@ -44,7 +44,7 @@ class Embedding(Layer):
     def _check_ids(self, ids: torch.Tensor) -> None:
         if ids.device.type != "cpu" or ids.numel() == 0:
             return
-        lo, hi = int(ids.min()), int(ids.max())
+        lo, hi = (int(v) for v in torch.aminmax(ids))  # one pass over the ids, not two
         if lo < 0 or hi >= self.input_dim:
             bad = hi if hi >= self.input_dim else lo
             raise ValueError(

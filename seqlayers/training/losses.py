@@ -205,7 +205,7 @@ def _sparse_targets(name, y_true, y_pred):
             )
     y_true = y_true.long()
     if y_true.numel() and y_true.device.type == "cpu":
-        lo, hi = int(y_true.min()), int(y_true.max())
+        lo, hi = (int(v) for v in torch.aminmax(y_true))  # one pass over the ids, not two
         if lo < 0 or hi >= y_pred.shape[-1]:
             raise ValueError(
                 f"{name}: class id {hi if hi >= y_pred.shape[-1] else lo} is outside 0..{y_pred.shape[-1] - 1} "
