@@ -163,6 +163,17 @@ class Model(BaseModel):
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):
                 continue
+            if len(node.args) == 1 and not node.kwargs and _is_sym(node.args[0]) and _is_sym(node.outputs):
+                # the common node: one tensor in, one tensor out; no nests to walk
+                x = values[id(node.args[0])]
+                out = node.layer(x, training=training) if isinstance(node.layer, Layer) and training is not None \
+                    else node.layer(x)
+                if isinstance(out, torch.Tensor):
+                    values[id(node.outputs)] = out
+                    continue
+                for sym, value in zip(flatten(node.outputs, leaf=_is_sym), flatten(out)):
+                    values[id(sym)] = value
+                continue
             args = map_structure(resolve, node.args, leaf=_is_sym)
             kwargs = map_structure(resolve, node.kwargs, leaf=_is_sym)
             if isinstance(node.layer, Layer) and training is not None:
