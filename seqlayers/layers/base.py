@@ -353,9 +353,15 @@ class Layer(nn.Module):
 
     # -------------------------------------------------------------- calling
     def __call__(self, *args, **kwargs):
-        if args and type(args[0]) is torch.Tensor and (not kwargs or len(args) == 1 and all(
-                v is None or type(v) is bool or type(v) is torch.Tensor for v in kwargs.values())):
-            return super().__call__(*args, **kwargs)  # eager fast path: nothing symbolic to check
+        if args and type(args[0]) is torch.Tensor:  # eager fast path: nothing symbolic to check
+            if not kwargs:
+                return super().__call__(*args)
+            if len(args) == 1:
+                for v in kwargs.values():  # e.g. training=True, mask=tensor from a container
+                    if not (v is None or type(v) is bool or type(v) is torch.Tensor):
+                        break
+                else:
+                    return super().__call__(*args, **kwargs)
         from ..symbolic import is_symbolic_call, symbolic_call
 
         if is_symbolic_call(args, kwargs):
