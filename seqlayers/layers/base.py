@@ -538,3 +538,22 @@ def _shape_by_running(layer: Layer, input_shape, input_dtype=None):
     shapes = map_structure(back, out)
     dtypes = map_structure(lambda t: t.dtype if isinstance(t, torch.Tensor) else None, out)
     return shapes, dtypes
+
+
+class _ModuleAdapter(Layer):
+    """Lets a plain ``nn.Module`` (e.g. ``nn.Linear`` inside ``TimeDistributed`` or a ``Sequential``)
+    have its output shape found by running it."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.built = True
+
+    def call(self, inputs):
+        return self.module(inputs)
+
+
+def shape_by_running(module: nn.Module, input_shape, input_dtype=None):
+    """``(output shape, dtype)`` of any module (a Layer or a plain torch module) on ``input_shape``."""
+    layer = module if isinstance(module, Layer) else _ModuleAdapter(module)
+    return _shape_by_running(layer, input_shape, input_dtype)

@@ -5,13 +5,13 @@ import torch
 
 from ..errors import layer_label
 from .base import Layer
-from .recurrent import RNN, stateful_batch_error
+from .recurrent import RNN, StatefulBatch
 from .rnn_fused import KERNELS
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
 
-class Bidirectional(Layer):
+class Bidirectional(StatefulBatch, Layer):
     """Bidirectional wrapper for recurrent layers, with Keras 3's semantics.
 
     The backward layer is a fresh copy of ``layer``'s configuration with ``go_backwards=True``
@@ -96,18 +96,6 @@ class Bidirectional(Layer):
     def build(self, input_shape):
         self.forward_layer.build_from_shape(input_shape)
         self.backward_layer.build_from_shape(input_shape)
-
-    def _after_init(self):
-        shape = self.declared_input_shape
-        if self.stateful and shape is not None and shape[0] is None:
-            raise stateful_batch_error(self, shape)
-        super()._after_init()
-
-    def forward(self, inputs, *args, **kwargs):
-        if self.stateful and not self.built and isinstance(inputs, torch.Tensor) and inputs.dim() == 3:
-            self.build_from_shape(tuple(inputs.shape))  # the first batch fixes the stateful batch size
-            self._move_to(inputs)
-        return super().forward(inputs, *args, **kwargs)
 
     def compute_output_shape(self, input_shape):
         shape = self.forward_layer.compute_output_shape(input_shape)

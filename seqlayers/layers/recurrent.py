@@ -439,7 +439,27 @@ def stateful_batch_error(layer, shape) -> ValueError:
     )
 
 
-class RNN(Layer):
+class StatefulBatch:
+    """Mixin of RNN and Bidirectional: where a stateful layer's fixed batch size comes from.
+
+    A declared input shape must name the batch size; otherwise the first eager call fixes it
+    (as Keras 3 does), by building from the real batch rather than from ``(None, T, F)``.
+    """
+
+    def _after_init(self):
+        shape = self.declared_input_shape
+        if self.stateful and shape is not None and shape[0] is None:
+            raise stateful_batch_error(self, shape)
+        super()._after_init()
+
+    def forward(self, inputs, *args, **kwargs):
+        if self.stateful and not self.built and isinstance(inputs, torch.Tensor) and inputs.dim() == 3:
+            self.build_from_shape(tuple(inputs.shape))  # an eager first call fixes the batch size
+            self._move_to(inputs)
+        return super().forward(inputs, *args, **kwargs)
+
+
+class RNN(StatefulBatch, Layer):
     """Run a cell over the time axis, with Keras's semantics (see the module docstring).
 
     Args:
@@ -515,19 +535,7 @@ class RNN(Layer):
             self._expected_batch = B
             self.states = [torch.zeros(B, s) for s in self.state_sizes]
         # else (stateful, batch unknown while building, e.g. inside a Sequential built from its first
-        # batch): the first call fixes the batch size, as Keras 3 does on an eager first call
-
-    def _after_init(self):
-        shape = self.declared_input_shape
-        if self.stateful and shape is not None and shape[0] is None:
-            raise stateful_batch_error(self, shape)
-        super()._after_init()
-
-    def forward(self, inputs, *args, **kwargs):
-        if self.stateful and not self.built and isinstance(inputs, torch.Tensor) and inputs.dim() == 3:
-            self.build_from_shape(tuple(inputs.shape))  # an eager first call fixes the batch size
-            self._move_to(inputs)
-        return super().forward(inputs, *args, **kwargs)
+        # batch): the first call fixes the batch size, as Keras 3 does on an eager first call (StatefulBatch)
 
     def compute_output_shape(self, input_shape):
         B, T = input_shape[0], input_shape[1]

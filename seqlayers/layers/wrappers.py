@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..errors import fmt_shape, layer_label
-from .base import InputSpec, Layer, _shape_by_running
+from .base import InputSpec, Layer, shape_by_running
 from .core import Dense
 
 
@@ -56,7 +56,7 @@ class TimeDistributed(Layer):
         if isinstance(self.layer, Layer):
             out = self.layer.compute_output_shape(inner_shape)
         else:
-            out = _shape_by_running(_Plain(self.layer), inner_shape)[0]
+            out = shape_by_running(self.layer, inner_shape)[0]
         if isinstance(out, list):
             raise ValueError(f"{layer_label(self)}: the wrapped layer returns several outputs "
                              f"(return_state=True?); TimeDistributed needs exactly one.")
@@ -108,18 +108,6 @@ class TimeDistributed(Layer):
         while mask.dim() > 2:
             mask = mask.any(dim=-1)  # a step is valid when any of its inner steps is
         return mask
-
-
-class _Plain(Layer):
-    """Adapter so a plain ``nn.Module``'s output shape can be found by running it."""
-
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-        self.built = True
-
-    def call(self, inputs):
-        return self.module(inputs)
 
 
 class TimeDistributedDense(TimeDistributed):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import layer_label, shape_error
-from ..layers.base import Layer, _shape_by_running
+from ..layers.base import Layer, _shape_by_running, shape_by_running
 from ..symbolic import InputLayer, SymbolicTensor
 from .base import BaseModel
 
@@ -85,7 +85,7 @@ class Sequential(BaseModel):
                     shape = layer.compute_output_shape(shape)
                     dtype = layer.compute_output_dtype(dtype)
             else:
-                shape, dtype = _shape_by_running(_PlainAdapter(layer), shape, dtype)
+                shape, dtype = shape_by_running(layer, shape, dtype)
             if isinstance(shape, list):  # e.g. return_state=True in the middle of a stack
                 if layer is not self._stack[-1]:
                     raise ValueError(
@@ -112,16 +112,6 @@ class Sequential(BaseModel):
                 )
             x = layer(x, training=training) if isinstance(layer, Layer) else layer(x)
         return x
-
-
-class _PlainAdapter(Layer):
-    def __init__(self, module):
-        super().__init__()
-        self.module = module
-        self.built = True
-
-    def call(self, inputs):
-        return self.module(inputs)
 
 
 __all__ = ["Sequential"]
