@@ -1,0 +1,95 @@
+"""SimpleRNN's scripted inference kernel (rnn_fused.py) equals torch's rnn_tanh / rnn_relu (1e-6)."""
+import pytest
+import torch
+from torch import nn
+
+from seqlayers import SimpleRNN
+
+SHAPES = [(1, 1, 1, 3), (1, 6, 2, 4), (4, 1, 3, 5), (3, 9, 2, 7)]  # (B, T, F, H): B=1 and T=1 included
+
+
+def _reference(layer, x):
+    """``nn.RNN`` with the layer's weights, run in processing order: ``(out (B, T, H), h (B, H))``."""
+    cell = layer.cell
+    F_, H = x.shape[-1], cell.units
+    rnn = nn.RNN(F_, H, nonlinearity=cell.kernel_name[4:], batch_first=True)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(cell.weight_ih)
+        rnn.weight_hh_l0.copy_(cell.weight_hh)
+        rnn.bias_ih_l0.copy_(cell.bias)
+        rnn.bias_hh_l0.zero_()
+        out, h = rnn(x.flip(1) if layer.go_backwards else x)
+    return out, h[0]
+
+
+def _close(a, b):
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_scripted_inference_equals_nn_rnn(shape, activation, go_backwards):
+    B, T, F_, H = shape
+    torch.manual_seed(0)
+    layer = SimpleRNN(H, activation=activation, return_sequences=True, return_state=True,
+                      go_backwards=go_backwards, bias_initializer="random_normal")
+    x = torch.randn(B, T, F_)
+    with torch.no_grad():
+        out, h = layer(x)
+    assert layer.last_path == "fused" and layer.cell.last_kernel == "scripted"
+    ref_out, ref_h = _reference(layer, x)
+    _close(out, ref_out)
+    _close(h, ref_h)
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("zero_output_for_mask", [False, True])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_scripted_right_padded_equals_vf_and_loop(go_backwards, zero_output_for_mask, return_sequences):
+    B, T, F_, H = 4, 5, 3, 4
+    torch.manual_seed(1)
+    kw = dict(return_sequences=return_sequences, return_state=True, go_backwards=go_backwards,
+              zero_output_for_mask=zero_output_for_mask, bias_initializer="random_normal")
+    layer, loop = SimpleRNN(H, **kw), SimpleRNN(H, **kw)
+    x = torch.randn(B, T, F_)
+    mask = torch.arange(T)[None, :] < torch.tensor([5, 3, 0, 1])[:, None]  # right-padded, one empty row
+    init = [torch.randn(B, H)]
+    layer(x, initial_state=init)
+    loop(x, initial_state=init)
+    loop.set_weights(layer.get_weights())
+    loop._allow_fused = False
+    with torch.no_grad():
+        scripted = layer(x, mask=mask, initial_state=init)
+        assert layer.last_path == "fused_padded" and layer.cell.last_kernel == "scripted"
+        expected = loop(x, mask=mask, initial_state=init)
+    vf = layer(x, mask=mask, initial_state=init)  # grad enabled, parameters require grad: _VF
+    assert layer.cell.last_kernel == "vf"
+    for a, b, c in zip(scripted, vf, expected):
+        _close(a, b.detach())
+        _close(a, c)
+
+
+def test_scripted_kernel_not_taken_when_grad_is_needed():
+    layer = SimpleRNN(4, return_sequences=True)
+    x = torch.randn(2, 5, 3)
+    layer(x)  # parameters require grad
+    assert layer.cell.last_kernel == "vf"
+    layer.requires_grad_(False)
+    layer(x.requires_grad_(True))  # the input requires grad
+    assert layer.cell.last_kernel == "vf"
+    layer(x.detach())  # nothing requires grad, even with grad mode on
+    assert layer.cell.last_kernel == "scripted"
+    with torch.inference_mode():
+        layer(x)
+    assert layer.cell.last_kernel == "scripted"
+
+
+def test_scripted_kernel_not_taken_while_tracing():
+    layer = SimpleRNN(4, return_sequences=True).eval()
+    x = torch.randn(2, 5, 3)
+    layer(x)
+    with torch.no_grad():
+        traced = torch.jit.trace(layer, (x,), check_trace=False)
+    assert layer.cell.last_kernel == "vf"
+    assert "rnn_tanh" in str(traced.graph)
