@@ -19,7 +19,8 @@ Two paths compute the same result (tests pin fused == loop to 1e-5, gradients in
 * **fused** (``layer.last_path`` is ``"fused"`` or ``"fused_padded"``): the built-in cells with
   torch's activations (tanh/sigmoid, SimpleRNN tanh/relu, GRU ``reset_after=True``), no active
   ``recurrent_dropout``, and no mask or a right-padded one run one oneDNN/cuDNN kernel call
-  (``rnn_fused.py``);
+  (``rnn_fused.py``; SimpleRNN inference on CPU runs a TorchScript loop there instead,
+  ``cell.last_kernel == "scripted"``);
 * **loop** (``"loop"``): everything else runs an exact step loop; ``x @ W`` is computed for all
   steps in one matmul and only the recurrence is looped.
 
