@@ -20,7 +20,7 @@ from ..data.conllu_reader import read_tokenized
 from ..data.snips_reader import read_snips
 from ..data.vocab import Vocabulary
 from . import common
-from .tagger import char_features, sample_arrays
+from .tagger import sample_arrays, word_features
 
 NAME = "slots"
 HELP = "joint slot filling (BIO tags) and intent detection, one model with two outputs"
@@ -42,16 +42,9 @@ def add_arguments(p) -> None:
 
 
 def build_model(config: dict):
-    from .. import LSTM, Bidirectional, Concatenate, Dense, Dropout, Embedding, Input, Model, TimeDistributed
+    from .. import LSTM, Bidirectional, Dense, Dropout, Model, TimeDistributed
 
-    words = Input(shape=(None,), dtype="int64", name="words")
-    feats = Embedding(config["n_words"], config["word_dim"], mask_zero=True, name="word_embedding")(words)
-    inputs = [words]
-    if config["char_units"]:
-        chars = Input(shape=(None, config["max_word_len"]), dtype="int64", name="chars")
-        inputs.append(chars)
-        feats = Concatenate(name="word_and_chars")(
-            [feats, char_features(chars, config["n_chars"], config["char_dim"], config["char_units"])])
+    inputs, feats = word_features(config)
     h = Dropout(config["dropout"])(feats)
     enc = Bidirectional(LSTM(config["units"], return_sequences=True), name="encoder")(h)
     enc = Dropout(config["dropout"])(enc)

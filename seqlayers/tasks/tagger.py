@@ -57,9 +57,14 @@ def char_features(char_input, n_chars: int, char_dim: int, char_units: int):
     return TimeDistributed(Bidirectional(LSTM(char_units)), name="char_bilstm")(c)  # (B, T, 2C)
 
 
-def build_model(config: dict):
-    """The tagger from its config (vocabulary sizes and hyperparameters)."""
-    from .. import LSTM, Bidirectional, Concatenate, Dense, Dropout, Embedding, Input, Model, TimeDistributed
+def word_features(config: dict):
+    """The inputs and per-word features shared by the tagger and the slot filler.
+
+    ``words`` ``(B, T)`` ids -> word embeddings ``(B, T, word_dim)`` (padding masked), joined, when
+    ``config["char_units"]``, with the character features of ``chars`` ``(B, T, W)``.
+    Returns ``(inputs, features)``.
+    """
+    from .. import Concatenate, Embedding, Input
 
     words = Input(shape=(None,), dtype="int64", name="words")
     feats = Embedding(config["n_words"], config["word_dim"], mask_zero=True, name="word_embedding")(words)
@@ -69,6 +74,14 @@ def build_model(config: dict):
         inputs.append(chars)
         feats = Concatenate(name="word_and_chars")(
             [feats, char_features(chars, config["n_chars"], config["char_dim"], config["char_units"])])
+    return inputs, feats
+
+
+def build_model(config: dict):
+    """The tagger from its config (vocabulary sizes and hyperparameters)."""
+    from .. import LSTM, Bidirectional, Dense, Dropout, Model, TimeDistributed
+
+    inputs, feats = word_features(config)
     h = Dropout(config["dropout"])(feats)
     h = Bidirectional(LSTM(config["units"], return_sequences=True), name="sentence_bilstm")(h)
     h = Dropout(config["dropout"])(h)
