@@ -660,7 +660,8 @@ class RNN(StatefulBatch, Layer):
                 return run_dense(cell, x, states, training, self.go_backwards, self._time_order)
             self.__dict__["last_path"] = "fused_padded"
             return run_right_padded(cell, x, states, training, mask, lengths, self.go_backwards,
-                                    self.zero_output_for_mask, self._time_order, self.return_sequences)
+                                    self.zero_output_for_mask, self._time_order, self.return_sequences,
+                                    need_states=self.return_state or self.stateful)
         self.__dict__["last_path"] = "loop"
         return self._loop(x, states, mask, training, in_mask, rec_mask)
 

@@ -121,7 +121,8 @@ def run_dense(cell, x, states, train, go_backwards, time_order):
     return seq, final[0], final
 
 
-def run_right_padded(cell, x, states, train, mask, lengths, go_backwards, zero_output, time_order, need_seq):
+def run_right_padded(cell, x, states, train, mask, lengths, go_backwards, zero_output, time_order, need_seq,
+                     need_states=True):
     """Right-padded mask on the fused kernel, recovered to Keras's exact result.
 
     Keras's semantics (processing order = reversed input for ``go_backwards``): a masked step keeps
@@ -133,7 +134,9 @@ def run_right_padded(cell, x, states, train, mask, lengths, go_backwards, zero_o
     if go_backwards:
         idx = reverse_index(lengths, T)  # (B, T): each sequence reversed within its length
         x = gather_steps(x, idx)
-    out, final = run_kernel(cell, x, states, train, pad=~mask)  # out (B, T, H): valid at t < len_b
+    # the is_pad column only keeps the LSTM's final c exact; skip it when nobody reads the states
+    # (no return_state, not stateful): valid steps never see the padding that follows them
+    out, final = run_kernel(cell, x, states, train, pad=~mask if need_states else None)  # (B, T, H)
     H = out.shape[-1]
     last_step = (lengths - 1).clamp(min=0)  # (B,)
     h_last = out.gather(1, last_step[:, None, None].expand(B, 1, H))[:, 0]  # (B, H): output at len_b - 1

@@ -65,5 +65,11 @@ def reverse_index(lengths: torch.Tensor, T: int) -> torch.Tensor:
 
 
 def gather_steps(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``x[b, idx[b, t]]`` for ``x`` of shape ``(B, T, F)`` and ``idx`` of shape ``(B, T')``."""
-    return x.gather(1, idx[:, :, None].expand(-1, -1, x.shape[-1]))
+    """``x[b, idx[b, t]]`` for ``x`` of shape ``(B, T, F)`` and ``idx`` of shape ``(B, T')``.
+
+    Whole feature rows are copied with one ``index_select`` on the flattened ``(B*T, F)`` view:
+    on CPU several times faster than an element-wise ``gather`` with an expanded index.
+    """
+    B, T, F = x.shape
+    rows = (idx + torch.arange(B, device=idx.device)[:, None] * T).reshape(-1)  # (B*T',) row numbers
+    return x.reshape(B * T, F).index_select(0, rows).reshape(B, idx.shape[1], F)
