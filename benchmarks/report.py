@@ -11,6 +11,8 @@ import platform
 import time
 from pathlib import Path
 
+from seqlayers.utils import cpu_model
+
 from .runner import REFERENCE
 from .workloads import WORKLOADS
 
@@ -23,15 +25,7 @@ MEMORY_NOTE = ("peak RSS = the process's resident-set high-water mark (VmHWM, re
 
 def machine_info() -> dict:
     """Where the figures come from: CPU, cores, memory, load, time."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
     mem_gb = None
     try:
         mem_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)

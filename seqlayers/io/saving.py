@@ -105,34 +105,25 @@ def _optimizer_payload(model: nn.Module, optimizer) -> tuple[dict, dict[str, tor
         param_names.append(group)
     sd = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
-    state: dict[str, dict] = {}
-    for idx, st in sd["state"].items():
-        entry = {}
-        for k, v in st.items():
-            if isinstance(v, torch.Tensor):
-                key = f"state.{idx}.{k}"
-                tensors[key] = v
-                entry[k] = {"__tensor__": key}
-            elif isinstance(v, (int, float, bool)) or v is None:
-                entry[k] = v
-            else:
-                raise ValueError(f"save_model: cannot save optimizer state {k!r} of type {type(v).__name__}.")
-        state[str(idx)] = entry
-    groups = []
-    for gi, g in enumerate(sd["param_groups"]):
+
+    def encode(prefix: str, items: dict, what: str, plain: tuple) -> dict:
+        """JSON for one state entry or param group; tensors go to ``tensors`` under ``prefix.k``."""
         out = {}
-        for k, v in g.items():
+        for k, v in items.items():
             if isinstance(v, torch.Tensor):
-                key = f"group.{gi}.{k}"
-                tensors[key] = v
-                out[k] = {"__tensor__": key}
-            elif isinstance(v, tuple):
+                tensors[f"{prefix}.{k}"] = v
+                out[k] = {"__tensor__": f"{prefix}.{k}"}
+            elif isinstance(v, tuple) and what == "setting":
                 out[k] = {"__tuple__": list(v)}
-            elif v is None or isinstance(v, (int, float, bool, str, list)):
+            elif v is None or isinstance(v, plain):
                 out[k] = v
             else:
-                raise ValueError(f"save_model: cannot save optimizer setting {k!r} of type {type(v).__name__}.")
-        groups.append(out)
+                raise ValueError(f"save_model: cannot save optimizer {what} {k!r} of type {type(v).__name__}.")
+        return out
+
+    state = {str(idx): encode(f"state.{idx}", st, "state", (int, float, bool)) for idx, st in sd["state"].items()}
+    groups = [encode(f"group.{gi}", g, "setting", (int, float, bool, str, list))
+              for gi, g in enumerate(sd["param_groups"])]
     return {"class_name": type(optimizer).__name__, "param_groups": groups, "param_names": param_names,
             "state": state}, tensors
 

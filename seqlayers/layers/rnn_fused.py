@@ -32,35 +32,25 @@ from .rnn_masks import gather_steps, reverse_index
 KERNELS = {"lstm": torch._VF.lstm, "gru": torch._VF.gru, "rnn_tanh": torch._VF.rnn_tanh,
             "rnn_relu": torch._VF.rnn_relu}
 
-_SCRIPTED = {}  # kernel name -> compiled loop, scripted on first use (not at import)
+_SCRIPTED = []  # the compiled loop, scripted on first use (not at import)
+_LOOP_KINDS = {"rnn_tanh": False, "rnn_relu": True}  # kernel name -> relu?
 
 PAD_GATE = 1e4  # sigmoid(+-1e4) is exactly 1.0 / 0.0 in float32 (and in float16/bfloat16)
 
 
-def _rnn_tanh_loop(xw: torch.Tensor, w_hh_t: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+def _rnn_loop(xw: torch.Tensor, w_hh_t: torch.Tensor, h0: torch.Tensor, relu: bool) -> torch.Tensor:
+    """``h_t = act(xw_t + h_{t-1} @ w_hh_t)`` written in place into a ``(T, B, H)`` buffer."""
     out = torch.empty_like(xw)  # (T, B, H)
     h = h0
     for t in range(xw.shape[0]):
         torch.addmm(xw[t], h, w_hh_t, out=out[t])
-        h = out[t].tanh_()
+        h = out[t].relu_() if relu else out[t].tanh_()
     return out
-
-
-def _rnn_relu_loop(xw: torch.Tensor, w_hh_t: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
-    out = torch.empty_like(xw)  # (T, B, H)
-    h = h0
-    for t in range(xw.shape[0]):
-        torch.addmm(xw[t], h, w_hh_t, out=out[t])
-        h = out[t].relu_()
-    return out
-
-
-_LOOPS = {"rnn_tanh": _rnn_tanh_loop, "rnn_relu": _rnn_relu_loop}
 
 
 def _scripted_applies(kind, x, h0, weights) -> bool:
     """The scripted SimpleRNN loop: CPU float inference, not while tracing/exporting (ONNX sees ``_VF``)."""
-    if kind not in _LOOPS or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+    if kind not in _LOOP_KINDS or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return False
     if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
         return False
@@ -71,9 +61,8 @@ def _scripted_applies(kind, x, h0, weights) -> bool:
 
 def _run_scripted(kind, x, h0, weights):
     """``rnn_tanh`` / ``rnn_relu`` for inference: ``(out (B, T, H), h_T (B, H))``."""
-    fn = _SCRIPTED.get(kind)
-    if fn is None:
-        fn = _SCRIPTED[kind] = torch.jit.script(_LOOPS[kind])
+    if not _SCRIPTED:
+        _SCRIPTED.append(torch.jit.script(_rnn_loop))
     B, T, F = x.shape
     w_ih, w_hh = weights[0], weights[1]
     x_tb = x.transpose(0, 1).reshape(T * B, F)  # (T*B, F): time-major, each step's rows contiguous
@@ -81,7 +70,7 @@ def _run_scripted(kind, x, h0, weights):
         xw = torch.addmm(weights[2] + weights[3], x_tb, w_ih.t())  # (T*B, H): every input projection
     else:
         xw = torch.mm(x_tb, w_ih.t())
-    out = fn(xw.view(T, B, -1), w_hh.t().contiguous(), h0)  # (T, B, H)
+    out = _SCRIPTED[0](xw.view(T, B, -1), w_hh.t().contiguous(), h0, _LOOP_KINDS[kind])  # (T, B, H)
     return out.transpose(0, 1), out[-1]  # (B, T, H) view, final h
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import random
 import sys
 import time
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from ..training.callbacks import BackupAndRestore, Callback, EarlyStopping
+from ..utils import cpu_model
 
 TASK_FILE = "task.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -285,15 +285,7 @@ def load_weights(out, model) -> None:
 # ------------------------------------------------------------------ reports
 def machine() -> str:
     """The machine in words, for reports: CPU model, cores usable, torch threads."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{cpu}, {cores} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
 

@@ -7,7 +7,6 @@ Tolerance: 1e-4 relative on the losses, 1e-5 absolute on the weights.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -40,12 +39,6 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_torchrun_two_processes_match_single_process_with_same_global_batch(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
@@ -55,8 +48,9 @@ def test_torchrun_two_processes_match_single_process_with_same_global_batch(tmp_
     single = subprocess.run([sys.executable, str(script), str(tmp_path / "single.json"), "8"], env=env,
                             capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr
-    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
-                          f"--master_port={_free_port()}", str(script), str(tmp_path / "ddp.json"), "4"],
+    # --standalone: torchrun picks its own free port (a port probed here could be taken before it binds)
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          str(script), str(tmp_path / "ddp.json"), "4"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     a = json.load(open(tmp_path / "single.json"))
