@@ -106,7 +106,7 @@ class _BucketSampler(torch.utils.data.Sampler):
 
 
 def bucketed_loader(xs: list[list[np.ndarray]], y, batch_size: int, shuffle: bool = False, seed: int = 0,
-                    word_dropout: float = 0.0):
+                    word_dropout: float | np.ndarray = 0.0):
     """A DataLoader of ``((x_1, ..., x_k), y)`` batches, each padded only to its own longest sample.
 
     Args:
@@ -117,17 +117,21 @@ def bucketed_loader(xs: list[list[np.ndarray]], y, batch_size: int, shuffle: boo
         batch_size / shuffle / seed: as for ``fit``; samples of similar length share a batch.
         word_dropout: replace each id of the first input (words) by the unknown id 1 with this
             probability, so the model learns what to do with unseen words (training data only;
-            drawn from torch's generator, which ``BackupAndRestore`` restores on resume).
+            drawn from torch's generator, which ``BackupAndRestore`` restores on resume). An array
+            indexed by word id gives each word its own probability (e.g. higher for rare words).
     """
     n = len(xs[0])
     multi_y = isinstance(y, (list, tuple)) and len(y) and isinstance(y[0], (list, tuple))
     ys = list(y) if multi_y else [y]
 
+    per_word = torch.as_tensor(word_dropout, dtype=torch.float32) if np.ndim(word_dropout) else None
+
     def collate(idx_list):
         idx = idx_list  # the sampler yields batches of indices; the dataset is just range(n)
         x = [_pad_stack([inp[i] for i in idx]) for inp in xs]
-        if word_dropout:
-            drop = (torch.rand(x[0].shape) < word_dropout) & (x[0] > 1)  # (B, T): real, known words only
+        if per_word is not None or word_dropout:
+            rate = per_word[x[0]] if per_word is not None else word_dropout  # (B, T) or one number
+            drop = (torch.rand(x[0].shape) < rate) & (x[0] > 1)  # (B, T): real, known words only
             x[0] = x[0].masked_fill(drop, 1)
         t = [_pad_stack([np.asarray(out[i]) for i in idx]) for out in ys]
         return (x if len(x) > 1 else x[0]), (t if multi_y else t[0])

@@ -12,6 +12,7 @@ the loss and the accuracy. Early stopping watches dev accuracy.
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,14 @@ def add_arguments(p) -> None:
     p.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
     p.add_argument("--word-dropout", type=float, default=0.15,
                    help="training: replace a word by the unknown word with this probability (default 0.15)")
+    p.add_argument("--rare-word-dropout", type=float, default=0.0, metavar="ALPHA",
+                   help="training: also replace a word seen c times by the unknown word with probability "
+                        "ALPHA / (ALPHA + c) (Kiperwasser and Goldberg 2016; default 0: off)")
+    p.add_argument("--min-count", type=int, default=DEFAULTS["min_count"],
+                   help="words seen fewer times in training are unknown (default %(default)s)")
+    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
+                   help="learning rate per epoch: constant, or cosine decay from --learning-rate towards 0 "
+                        "over --epochs (default %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training sentences")
     common.add_common_arguments(p, epochs=20, batch_size=32, patience=3)
     p.set_defaults(learning_rate=0.002)
@@ -89,7 +98,30 @@ def build_model(config: dict):
     return Model(inputs, tags, name="tagger")
 
 
+def cosine_schedule(learning_rate: float, epochs: int):
+    """``schedule(epoch)`` for ``LearningRateScheduler``: half a cosine from ``learning_rate`` at
+    epoch 0 down towards 0 after the last epoch (``epochs - 1`` gets the smallest, non-zero rate)."""
+    import math
+
+    def schedule(epoch, lr=None):
+        return learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+
+    return schedule
+
+
 # ------------------------------------------------------------------ data
+def word_dropout_rates(words: Vocabulary, counts: dict, rate: float, alpha: float) -> np.ndarray:
+    """Per word id, the training probability of replacing the word by the unknown word: ``rate``
+    for every word, and, with ``alpha > 0``, also ``alpha / (alpha + c)`` for a word seen ``c``
+    times (rare words often, frequent ones almost never): ``1 - (1 - rate)(1 - alpha / (alpha + c))``.
+    Padding and the unknown word itself get 0."""
+    c = np.array([counts.get(w, 0) for w in words.itos], dtype=np.float64)
+    rare = alpha / (alpha + np.maximum(c, 1e-9)) if alpha > 0 else np.zeros_like(c)
+    p = 1.0 - (1.0 - rate) * (1.0 - rare)
+    p[:2] = 0.0  # padding, unknown
+    return p.astype(np.float32)
+
+
 def _split_long(sentences, maxlen):
     """Cut training sentences longer than ``maxlen`` into pieces (less padding per batch)."""
     out = []
@@ -179,15 +211,20 @@ def run(args) -> int:
     dev = read_conllu(args.dev, args.column)
     test = read_conllu(args.test, args.column) if args.test else None
 
-    words = Vocabulary.build(([w.lower() for w in s.words] for s in train), min_count=DEFAULTS["min_count"])
+    counts = Counter(w.lower() for s in train for w in s.words)
+    words = Vocabulary.build([counts.elements()], min_count=args.min_count)
     chars = Vocabulary.build((c for w in s.words for c in w) for s in train)
     tags = Vocabulary.build((s.tags for s in train), unknown=False)
-    config = dict(DEFAULTS, word_dim=args.word_dim, char_units=args.char_units, units=args.units,
+    config = dict(DEFAULTS, min_count=args.min_count, word_dim=args.word_dim, char_units=args.char_units, units=args.units,
                   dropout=args.dropout, column=args.column, n_words=len(words), n_chars=len(chars),
                   n_tags=len(tags), words=words.to_dict(), chars=chars.to_dict(), tags=tags.to_dict())
     vocabs = {"words": words, "chars": chars, "tags": tags}
     common.progress(args, f"{len(train)} training sentences, {len(words)} words, {len(chars)} characters, "
                           f"{len(tags) - 1} tags")
+
+    dropout_rates = args.word_dropout
+    if args.rare_word_dropout:
+        dropout_rates = word_dropout_rates(words, counts, args.word_dropout, args.rare_word_dropout)
 
     def loader(sents, shuffle):
         unseen = sorted({t for s in sents for t in s.tags} - set(tags.labels))
@@ -196,7 +233,7 @@ def run(args) -> int:
         xs = sample_arrays([s.words for s in sents], config, vocabs)
         y = [np.asarray(tags.encode(s.tags), dtype=np.int64) for s in sents]
         return common.bucketed_loader(xs, y, args.batch_size, shuffle=shuffle, seed=args.seed,
-                                      word_dropout=args.word_dropout if shuffle else 0.0)
+                                      word_dropout=dropout_rates if shuffle else 0.0)
 
     pieces = [TaggedSentence(w, t) for w, t in _split_long([(s.words, s.tags) for s in train],
                                                             config["train_maxlen"])]
@@ -205,8 +242,13 @@ def run(args) -> int:
     model = build_model(config)
     model.compile(optimizer=common.optimizer(args), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     common.progress(args, f"training on {len(pieces)} pieces (at most {args.epochs} epochs)")
+    callbacks = []
+    if args.lr_schedule == "cosine":
+        from ..training.callbacks import LearningRateScheduler
+
+        callbacks.append(LearningRateScheduler(cosine_schedule(args.learning_rate, args.epochs)))
     history = common.fit_resumable(model, train_data, None, out=out, args=args, validation_data=dev_data,
-                                   monitor="val_accuracy", mode="max")
+                                   monitor="val_accuracy", mode="max", callbacks=callbacks)
 
     report = {"task": NAME, "column": args.column, "train": str(args.train), "dev": str(args.dev),
               "test": str(args.test) if args.test else None, "sentences": {"train": len(train), "dev": len(dev)},

@@ -43,6 +43,18 @@ def test_word_dropout_replaces_only_real_words_by_the_unknown_id():
     assert 0.4 < frac < 0.6 and set(words.unique().tolist()) == {1, 7}
 
 
+def test_word_dropout_per_word_id_uses_each_words_own_rate():
+    torch.manual_seed(0)
+    xs = [[np.array([2, 3, 4, 5] * 25)] * 8]  # ids 2..5; rates 0, 1, 0.5, 0 (padding and unknown: 0)
+    rates = np.array([0.0, 0.0, 0.0, 1.0, 0.5, 0.0], dtype=np.float32)
+    (words), _ = next(iter(common.bucketed_loader(xs, [np.zeros(100)] * 8, batch_size=8, word_dropout=rates)))
+    original = torch.tensor([2, 3, 4, 5] * 25).expand(8, 100)
+    dropped = words == 1
+    assert not dropped[original == 2].any() and not dropped[original == 5].any()
+    assert dropped[original == 3].all()
+    assert 0.4 < float(dropped[original == 4].float().mean()) < 0.6
+
+
 def test_predict_grouped_returns_each_sample_cut_to_its_length():
     class Echo(torch.nn.Module):
         training = False

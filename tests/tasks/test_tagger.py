@@ -111,3 +111,40 @@ def test_interrupted_run_resumes_from_its_backup_and_ends_as_an_uninterrupted_on
     assert resumed["history"]["loss"] == pytest.approx(full["history"]["loss"], rel=1e-4)
     assert resumed["test_accuracy"] == pytest.approx(full["test_accuracy"])
     assert not (out / "backup_model").exists()
+
+
+def test_cosine_schedule_falls_from_the_learning_rate_towards_zero_over_the_epochs():
+    import math
+
+    from seqlayers.tasks.tagger import cosine_schedule
+
+    schedule = cosine_schedule(0.002, 10)
+    rates = [schedule(e) for e in range(10)]
+    assert rates[0] == pytest.approx(0.002) and rates[5] == pytest.approx(0.001)
+    assert all(a > b for a, b in zip(rates, rates[1:])) and rates[-1] > 0
+    assert rates[9] == pytest.approx(0.001 * (1 + math.cos(math.pi * 0.9)))
+
+
+def test_word_dropout_rates_combine_the_uniform_rate_with_the_rare_word_rate():
+    from collections import Counter
+
+    from seqlayers.data.vocab import Vocabulary
+    from seqlayers.tasks.tagger import word_dropout_rates
+
+    counts = Counter({"the": 99, "cat": 3, "zyx": 1})
+    words = Vocabulary.build([counts.elements()])  # <pad>, <unk>, the, cat, zyx
+    rates = word_dropout_rates(words, counts, rate=0.1, alpha=0.25)
+    expected = [0, 0] + [1 - 0.9 * (1 - 0.25 / (0.25 + c)) for c in (99, 3, 1)]
+    assert rates == pytest.approx(expected, rel=1e-6)
+    assert word_dropout_rates(words, counts, rate=0.1, alpha=0.0) == pytest.approx([0, 0, 0.1, 0.1, 0.1])
+
+
+def test_cosine_schedule_and_rare_word_dropout_train_end_to_end(trained, tmp_path):
+    d, argv = trained
+    argv = [a if a != str(d / "out") else str(tmp_path / "out") for a in argv]
+    argv[argv.index("--epochs") + 1] = "4"
+    assert main(argv + ["--lr-schedule", "cosine", "--rare-word-dropout", "0.25", "--min-count", "1"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["history"]["learning_rate"] == pytest.approx([0.01, 0.01 * 0.5 * (1 + 2 ** -0.5), 0.005,
+                                                                0.01 * 0.5 * (1 - 2 ** -0.5)], rel=1e-5)
+    assert report["config"]["min_count"] == 1 and report["test_accuracy"] > 50.0
