@@ -7,6 +7,13 @@ One functional model, two outputs sharing one bidirectional encoder::
        |-> TimeDistributed(Dense(n_slot_tags, softmax))         "slots" (many-to-many) -> (B, T, n_tags)
        |-> Bidirectional(LSTM(H)) -> Dense(n_intents, softmax)  "intent" (many-to-one) -> (B, n_intents)
 
+Decoding (``--decode``): ``argmax`` takes each token's most probable tag and the most probable
+intent on their own; ``bio`` decodes the tag probabilities with Viterbi under the BIO rules (an
+``I-x`` only continues a ``B-x`` or ``I-x``); ``joint`` (the default) also picks the intent and the
+tags together: the intent and valid tag path maximising ``p(intent) * prod_t p(tag_t)``, the tags
+restricted to those seen with that intent in training (SNIPS's slot types belong to intents).
+No weights are involved, so the three can be compared on one trained model (the report does).
+
 Slot F1 is computed on whole slots with conlleval's rules (``seqeval``'s default mode); sentence
 accuracy counts utterances whose every slot tag and intent are right.
 """
@@ -16,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.bio import NEG, bio_transitions, viterbi
 from ..data.conllu_reader import read_tokenized
 from ..data.snips_reader import read_snips
 from ..data.vocab import Vocabulary
@@ -25,6 +33,7 @@ from .tagger import sample_arrays, word_features
 NAME = "slots"
 HELP = "joint slot filling (BIO tags) and intent detection, one model with two outputs"
 
+DECODINGS = ("joint", "bio", "argmax")
 DEFAULTS = dict(word_dim=100, char_dim=32, char_units=32, units=128, dropout=0.3, max_word_len=16, min_count=1)
 
 
@@ -38,6 +47,8 @@ def add_arguments(p) -> None:
     p.add_argument("--word-dropout", type=float, default=0.1,
                    help="training: replace a word by the unknown word with this probability (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training utterances")
+    p.add_argument("--decode", choices=DECODINGS, default="joint",
+                   help="how tags and intent are read from the probabilities (default joint; see the module doc)")
     common.add_common_arguments(p, epochs=20, batch_size=32, patience=4)
 
 
@@ -58,13 +69,61 @@ def _vocabs(config) -> dict:
     return {k: Vocabulary.from_dict(config[k]) for k in ("words", "chars", "tags", "intents") if config.get(k)}
 
 
-def predict_examples(model, sentences, config, vocabs, batch_size=64):
-    """``(slot tags, intent)`` for each utterance (a list of tokens)."""
+def intent_tags(examples, tags: Vocabulary) -> dict:
+    """``{intent: [slot tags seen with it in examples]}`` (``O`` always included)."""
+    seen: dict = {}
+    for e in examples:
+        seen.setdefault(e.intent, {"O"}).update(t for t in e.tags if t in tags)
+    return {k: sorted(v) for k, v in sorted(seen.items())}
+
+
+def decode(tag_probs, intent_probs, vocabs, mode: str = "joint", allowed_tags: dict | None = None):
+    """Slot tags and intent of each utterance from the model's probabilities (see the module doc).
+
+    ``tag_probs``: one ``(T_i, N)`` array per utterance; ``intent_probs``: one ``(K,)`` array each
+    (id 0, padding, is never chosen); ``allowed_tags``: ``{intent: [tags]}`` for ``joint`` (None:
+    every tag with every intent).
+    """
+    if mode not in DECODINGS:
+        raise ValueError(f"decode: mode must be one of {', '.join(DECODINGS)}, got {mode!r}.")
+    tag_names, intent_names = vocabs["tags"].itos, vocabs["intents"].itos
+    if mode == "argmax":
+        return ([vocabs["tags"].decode(p[:, 1:].argmax(-1) + 1) for p in tag_probs],
+                [intent_names[int(q[1:].argmax()) + 1] for q in intent_probs])
+    allowed, start = bio_transitions(tag_names)
+    K = len(intent_names) - 1
+    if mode == "joint":  # (K, N): the tags each intent (id k + 1) may use
+        mask = np.ones((K, len(tag_names)), dtype=bool)
+        for k, name in enumerate(intent_names[1:]):
+            if allowed_tags and name in allowed_tags:
+                mask[k] = np.isin(tag_names, allowed_tags[name])
+    tags, intents = [], []
+    for p, q in zip(tag_probs, intent_probs):
+        lp = np.log(np.maximum(p, 1e-12))  # (T, N)
+        if mode == "bio":
+            path, _ = viterbi(lp, allowed, start)
+            k = int(q[1:].argmax())
+        else:
+            paths, path_scores = viterbi(np.where(mask[:, None, :], lp, NEG), allowed, start)  # (K, T), (K,)
+            k = int((np.log(np.maximum(q[1:], 1e-12)) + path_scores).argmax())
+            path = paths[k]
+        tags.append(vocabs["tags"].decode(path))
+        intents.append(intent_names[k + 1])
+    return tags, intents
+
+
+def predict_probs(model, sentences, config, vocabs, batch_size=64):
+    """The model's ``(tag probabilities (T_i, N), intent probabilities (K,))`` for each utterance."""
     safe = [s or ["."] for s in sentences]
     tag_probs, intent_probs = common.predict_grouped(model, sample_arrays(safe, config, vocabs), batch_size)
-    tags = [vocabs["tags"].decode(p[:, 1:].argmax(-1) + 1)[:len(s)] for p, s in zip(tag_probs, sentences)]
-    intents = [vocabs["intents"].itos[int(p[1:].argmax()) + 1] for p in intent_probs]
-    return tags, intents
+    return tag_probs, intent_probs
+
+
+def predict_examples(model, sentences, config, vocabs, batch_size=64, mode=None):
+    """``(slot tags, intent)`` for each utterance (a list of tokens); ``mode``: config's decoding."""
+    tags, intents = decode(*predict_probs(model, sentences, config, vocabs, batch_size), vocabs,
+                           mode or config.get("decode", "argmax"), config.get("intent_tags"))
+    return [t[:len(s)] for t, s in zip(tags, sentences)], intents
 
 
 def scores(gold_tags, gold_intents, tags, intents) -> dict:
@@ -97,7 +156,7 @@ def run(args) -> int:
     config = dict(DEFAULTS, word_dim=args.word_dim, char_units=args.char_units, units=args.units,
                   dropout=args.dropout, n_words=len(words), n_chars=len(chars), n_tags=len(tags),
                   n_intents=len(intents), words=words.to_dict(), chars=chars.to_dict(), tags=tags.to_dict(),
-                  intents=intents.to_dict())
+                  intents=intents.to_dict(), decode=args.decode, intent_tags=intent_tags(train, tags))
     vocabs = {"words": words, "chars": chars, "tags": tags, "intents": intents}
     common.progress(args, f"{len(train)} training utterances, {len(words)} words, {len(tags) - 1} slot tags, "
                           f"{len(intents) - 1} intents")
@@ -119,24 +178,32 @@ def run(args) -> int:
 
     report = {"task": NAME, "data": str(args.data),
               "utterances": {k: len(v) for k, v in data.items()} | {"train_used": len(train)},
-              "config": {k: v for k, v in config.items() if k not in ("words", "chars", "tags", "intents")},
+              "config": {k: v for k, v in config.items() if k not in ("words", "chars", "tags", "intents", "intent_tags")},
               "args": {k: v for k, v in vars(args).items() if k != "func"},
               "history": history, **common.training_time(history)}
-    rows = []
+    rows, others = [], []
+    report["decodings"] = {mode: {} for mode in DECODINGS}  # every decoding of the same model, compared
     for split in ("valid", "test"):
         ex = data[split]
-        pred_tags, pred_int = predict_examples(model, [e.tokens for e in ex], config, vocabs, args.batch_size)
-        s = scores([e.tags for e in ex], [e.intent for e in ex], pred_tags, pred_int)
-        report[split] = s
+        probs = predict_probs(model, [e.tokens for e in ex], config, vocabs, args.batch_size)
+        for mode in DECODINGS:
+            s = scores([e.tags for e in ex], [e.intent for e in ex],
+                       *decode(*probs, vocabs, mode, config["intent_tags"]))
+            report["decodings"][mode][split] = s
+            if mode != args.decode:
+                others.append((f"{split} slot F1 / intent accuracy, {mode} decoding",
+                               f"{s['slot_f1']:.2f} / {s['intent_accuracy']:.2f}"))
+        s = report[split] = report["decodings"][args.decode][split]
         rows += [(f"{split} slot F1", s["slot_f1"]), (f"{split} intent accuracy (%)", s["intent_accuracy"]),
                  (f"{split} sentence accuracy (%)", s["sentence_accuracy"])]
+    rows += others
     common.save_task(out, model, NAME, config)
     report["wall_seconds"] = clock()
     rows += [("epochs run", len(report["history"].get("loss", []))), ("training wall / CPU time (s)",
                                                                   f"{report['train_seconds']:.0f} / {report['train_cpu_seconds']:.0f}"),
              ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
     common.write_report(out, report, f"Slots + intent on {args.data}", rows,
-                        notes="Slot F1: whole slots, conlleval rules (seqeval default mode).")
+                        notes=f"Slot F1: whole slots, conlleval rules (seqeval default mode). Decoding: {args.decode}.")
     common.progress(args, "test: " + " / ".join(f"{k}: {common.fmt(v)}" for k, v in rows[3:6]) + f"; report in {out}")
     return 0
 

@@ -4,8 +4,12 @@ import random
 
 import pytest
 
+import numpy as np
+
 from seqlayers.cli import main
-from seqlayers.tasks.slots import scores
+from seqlayers.data.snips_reader import SlotExample
+from seqlayers.data.vocab import Vocabulary
+from seqlayers.tasks.slots import decode, intent_tags, scores
 
 ARTISTS = [["abba"], ["daft", "punk"], ["madonna"], ["the", "beatles"]]
 SERVICES = [["spotify"], ["deezer"], ["google", "music"]]
@@ -57,6 +61,7 @@ def test_train_reports_slot_f1_intent_and_sentence_accuracy(trained):
     assert test["intent_accuracy"] >= 90.0 and test["slot_f1"] >= 80.0
     assert len(report["history"]["loss"]) == 10
     assert {"slots_loss", "intent_loss", "val_slots_accuracy", "val_intent_accuracy"} <= set(report["history"])
+    assert set(report["decodings"]) == {"joint", "bio", "argmax"} and report["test"] == report["decodings"]["joint"]["test"]
     md = (trained / "out" / "report.md").read_text()
     assert "| test slot F1 |" in md and "| test intent accuracy (%) |" in md
 
@@ -90,3 +95,35 @@ def test_misaligned_files_fail_with_file_and_line(tmp_path, capsys):
     (root / "valid" / "seq.out").write_text("\n".join(lines) + "\n")
     assert main(["train", "slots", "--data", str(root), "--out", str(tmp_path / "o")]) == 2
     assert "valid/seq.out:3:" in capsys.readouterr().err
+
+
+def _vocabs():
+    tags = Vocabulary(["O", "B-city", "I-city", "B-artist", "I-artist"], unknown=False)  # ids 1..5
+    return {"tags": tags, "intents": Vocabulary(["GetWeather", "PlayMusic"], unknown=False)}
+
+
+def test_intent_tags_lists_the_tags_seen_with_each_intent():
+    ex = [SlotExample(["paris"], ["B-city"], "GetWeather"), SlotExample(["abba", "x"], ["B-artist", "B-zzz"], "PlayMusic")]
+    assert intent_tags(ex, _vocabs()["tags"]) == {"GetWeather": ["B-city", "O"], "PlayMusic": ["B-artist", "O"]}
+
+
+def test_decodings_argmax_bio_and_joint():
+    v = _vocabs()
+    # "weather in new york": "york" is most probably I-city, "new" most probably O (an invalid pair)
+    p = np.full((4, 6), 1e-3)
+    p[0, 1] = p[1, 1] = 0.99
+    p[2, 1], p[2, 2] = 0.5, 0.45  # O, B-city
+    p[3, 3], p[3, 5] = 0.6, 0.39  # I-city, I-artist
+    q = np.array([0.0, 0.45, 0.55])  # the intent alone leans to PlayMusic
+    allowed = {"GetWeather": ["B-city", "I-city", "O"], "PlayMusic": ["B-artist", "I-artist", "O"]}
+    tags, intents = decode([p], [q], v, "argmax")
+    assert tags == [["O", "O", "O", "I-city"]] and intents == ["PlayMusic"]
+    tags, intents = decode([p], [q], v, "bio")
+    assert tags == [["O", "O", "B-city", "I-city"]] and intents == ["PlayMusic"]
+    # joint: PlayMusic allows no city tags, so its best path (all O) scores far below GetWeather's
+    tags, intents = decode([p], [q], v, "joint", allowed)
+    assert tags == [["O", "O", "B-city", "I-city"]] and intents == ["GetWeather"]
+    # without the intent's tag sets, joint is bio decoding plus the most probable intent
+    assert decode([p], [q], v, "joint") == decode([p], [q], v, "bio")
+    with pytest.raises(ValueError, match="mode must be one of joint, bio, argmax, got 'crf'"):
+        decode([p], [q], v, "crf")
