@@ -7,6 +7,10 @@ One functional model, two outputs sharing one bidirectional encoder::
        |-> TimeDistributed(Dense(n_slot_tags, softmax))         "slots" (many-to-many) -> (B, T, n_tags)
        |-> Bidirectional(LSTM(H)) -> Dense(n_intents, softmax)  "intent" (many-to-one) -> (B, n_intents)
 
+With ``--intent-to-slots`` (the slot-gated idea of Goo et al. 2018, simplified) the utterance vector
+``(B, 2H)`` is repeated over time and joined to the encoder's output before the slot Dense, so
+each token's tag sees what the whole utterance is about: ``(B, T, 2H + 2H)``.
+
 Decoding (``--decode``): ``argmax`` takes each token's most probable tag and the most probable
 intent on their own; ``bio`` decodes the tag probabilities with Viterbi under the BIO rules (an
 ``I-x`` only continues a ``B-x`` or ``I-x``); ``joint`` (the default) also picks the intent and the
@@ -34,7 +38,8 @@ NAME = "slots"
 HELP = "joint slot filling (BIO tags) and intent detection, one model with two outputs"
 
 DECODINGS = ("joint", "bio", "argmax")
-DEFAULTS = dict(word_dim=100, char_dim=32, char_units=32, units=128, dropout=0.3, max_word_len=16, min_count=1)
+DEFAULTS = dict(word_dim=100, char_dim=32, char_units=32, units=128, dropout=0.3, max_word_len=16, min_count=1,
+                intent_to_slots=False)
 
 
 def add_arguments(p) -> None:
@@ -47,20 +52,36 @@ def add_arguments(p) -> None:
     p.add_argument("--word-dropout", type=float, default=0.1,
                    help="training: replace a word by the unknown word with this probability (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training utterances")
+    p.add_argument("--intent-to-slots", action="store_true",
+                   help="join the utterance vector to every token's features before the slot Dense")
     p.add_argument("--decode", choices=DECODINGS, default="joint",
                    help="how tags and intent are read from the probabilities (default joint; see the module doc)")
     common.add_common_arguments(p, epochs=20, batch_size=32, patience=4)
 
 
+def over_time(inputs):
+    """``[(B, T, F), (B, H)]`` -> ``(B, T, H)``: the vector repeated at each of the sequence's steps."""
+    seq, vec = inputs
+    return vec[:, None, :].expand(-1, seq.shape[1], -1)  # (B, 1, H) -> (B, T, H), no copy
+
+
 def build_model(config: dict):
-    from .. import LSTM, Bidirectional, Dense, Dropout, Model, TimeDistributed
+    from .. import LSTM, Bidirectional, Concatenate, Dense, Dropout, Lambda, Model, TimeDistributed
 
     inputs, feats = word_features(config)
     h = Dropout(config["dropout"])(feats)
     enc = Bidirectional(LSTM(config["units"], return_sequences=True), name="encoder")(h)
     enc = Dropout(config["dropout"])(enc)
-    slots = TimeDistributed(Dense(config["n_tags"], activation="softmax"), name="slots")(enc)
-    summary = Bidirectional(LSTM(config["units"]), name="utterance")(enc)
+    slot_dense = TimeDistributed(Dense(config["n_tags"], activation="softmax"), name="slots")
+    utterance = Bidirectional(LSTM(config["units"]), name="utterance")
+    if config.get("intent_to_slots"):
+        summary = utterance(enc)  # (B, 2H)
+        ctx = Lambda(over_time, output_shape=lambda s: (s[0][0], s[0][1], s[1][-1]), name="utterance_over_time")(
+            [enc, summary])  # (B, T, 2H); the mask stays the encoder's (Concatenate joins the masks given)
+        slots = slot_dense(Concatenate(name="tokens_and_utterance")([enc, ctx]))  # (B, T, 4H) -> (B, T, n_tags)
+    else:  # slots first: weights are made in this order, so seeded runs reproduce those documented
+        slots = slot_dense(enc)
+        summary = utterance(enc)
     intent = Dense(config["n_intents"], activation="softmax", name="intent")(summary)
     return Model(inputs, [slots, intent], name="joint_slots_intent")
 
@@ -154,8 +175,9 @@ def run(args) -> int:
     tags = Vocabulary.build((e.tags for e in train), unknown=False)
     intents = Vocabulary.build(([e.intent] for e in train), unknown=False)
     config = dict(DEFAULTS, word_dim=args.word_dim, char_units=args.char_units, units=args.units,
-                  dropout=args.dropout, n_words=len(words), n_chars=len(chars), n_tags=len(tags),
-                  n_intents=len(intents), words=words.to_dict(), chars=chars.to_dict(), tags=tags.to_dict(),
+                  dropout=args.dropout, intent_to_slots=args.intent_to_slots, n_words=len(words),
+                  n_chars=len(chars), n_tags=len(tags), n_intents=len(intents), words=words.to_dict(),
+                  chars=chars.to_dict(), tags=tags.to_dict(),
                   intents=intents.to_dict(), decode=args.decode, intent_tags=intent_tags(train, tags))
     vocabs = {"words": words, "chars": chars, "tags": tags, "intents": intents}
     common.progress(args, f"{len(train)} training utterances, {len(words)} words, {len(tags) - 1} slot tags, "

@@ -2,14 +2,15 @@
 import json
 import random
 
-import pytest
-
 import numpy as np
+import pytest
+import torch
 
 from seqlayers.cli import main
 from seqlayers.data.snips_reader import SlotExample
 from seqlayers.data.vocab import Vocabulary
-from seqlayers.tasks.slots import decode, intent_tags, scores
+from seqlayers.layers.base import get_mask
+from seqlayers.tasks.slots import build_model, decode, intent_tags, scores
 
 ARTISTS = [["abba"], ["daft", "punk"], ["madonna"], ["the", "beatles"]]
 SERVICES = [["spotify"], ["deezer"], ["google", "music"]]
@@ -127,3 +128,19 @@ def test_decodings_argmax_bio_and_joint():
     assert decode([p], [q], v, "joint") == decode([p], [q], v, "bio")
     with pytest.raises(ValueError, match="mode must be one of joint, bio, argmax, got 'crf'"):
         decode([p], [q], v, "crf")
+
+
+@pytest.mark.parametrize("intent_to_slots", [False, True])
+def test_model_outputs_ignore_padding_with_and_without_the_utterance_vector_on_tokens(intent_to_slots):
+    cfg = dict(word_dim=8, char_dim=4, char_units=0, units=6, dropout=0.0, max_word_len=4, n_words=20, n_chars=5,
+               n_tags=7, n_intents=4, intent_to_slots=intent_to_slots)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    assert ("utterance_over_time" in [n.layer.name for n in model._nodes]) == intent_to_slots
+    words = torch.tensor([[3, 4, 5, 0, 0], [6, 7, 8, 9, 10]])  # (B=2, T=5), the first padded after 3 words
+    slots, intent = model(words)
+    assert tuple(slots.shape) == (2, 5, 7) and tuple(intent.shape) == (2, 4)
+    assert get_mask(slots).tolist() == [[True] * 3 + [False] * 2, [True] * 5]  # the slot loss skips padding
+    alone_slots, alone_intent = model(words[:1, :3])
+    torch.testing.assert_close(slots[:1, :3], alone_slots)
+    torch.testing.assert_close(intent[:1], alone_intent)
