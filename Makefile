@@ -19,9 +19,15 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed
+# The optional C++ SimpleRNN inference loop (seqlayers/native): compiled once against the installed
+# torch (~1 minute); without a compiler everything still works (a TorchScript loop runs instead).
+$(VENV)/.native: $(VENV)/.installed seqlayers/native/rnn_loop.cpp seqlayers/native/loader.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m seqlayers.native \
+		&& touch $@ || echo "native: the C++ SimpleRNN loop was not built (see above); the TorchScript loop runs instead"
 
-dev: $(VENV)/.installed-dev
+install: $(VENV)/.installed $(VENV)/.native
+
+dev: $(VENV)/.installed-dev $(VENV)/.native
 
 demo: install
 	$(BIN)/seqlayers demo $(ARGS)

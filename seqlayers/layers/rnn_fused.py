@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import native
 from .rnn_masks import gather_steps, reverse_index
 
 KERNELS = {"lstm": torch._VF.lstm, "gru": torch._VF.gru, "rnn_tanh": torch._VF.rnn_tanh,
@@ -59,17 +60,23 @@ def _scripted_applies(kind, x, h0, weights) -> bool:
     return True
 
 
-def _run_scripted(kind, x, h0, weights):
-    """``rnn_tanh`` / ``rnn_relu`` for inference: ``(out (B, T, H), h_T (B, H))``."""
+def _run_scripted(cell, kind, x, h0, weights):
+    """``rnn_tanh`` / ``rnn_relu`` for inference: ``(out (B, T, H), h_T (B, H))``.
+
+    The native C++ loop when it is built (float32), else the TorchScript loop.
+    """
+    w_ih, w_hh = weights[0], weights[1]
+    bias = weights[2] + weights[3] if len(weights) == 4 else None
+    if x.dtype == torch.float32 and native.use_native():
+        cell.__dict__["last_kernel"] = "native"
+        out = torch.ops.seqlayers_native.simple_rnn_forward(x, w_ih.t(), w_hh.t(), bias, h0, _LOOP_KINDS[kind])
+        return out, out[:, -1]  # (B, T, H) contiguous, final h
     if not _SCRIPTED:
         _SCRIPTED.append(torch.jit.script(_rnn_loop))
+    cell.__dict__["last_kernel"] = "scripted"
     B, T, F = x.shape
-    w_ih, w_hh = weights[0], weights[1]
     x_tb = x.transpose(0, 1).reshape(T * B, F)  # (T*B, F): time-major, each step's rows contiguous
-    if len(weights) == 4:
-        xw = torch.addmm(weights[2] + weights[3], x_tb, w_ih.t())  # (T*B, H): every input projection
-    else:
-        xw = torch.mm(x_tb, w_ih.t())
+    xw = torch.mm(x_tb, w_ih.t()) if bias is None else torch.addmm(bias, x_tb, w_ih.t())  # every input projection
     out = _SCRIPTED[0](xw.view(T, B, -1), w_hh.t().contiguous(), h0, _LOOP_KINDS[kind])  # (T, B, H)
     return out.transpose(0, 1), out[-1]  # (B, T, H) view, final h
 
@@ -82,8 +89,7 @@ def run_kernel(cell, x, states, train: bool, pad=None):
     weights = cell.flat_weights()
     kind = cell.kernel_name
     if _scripted_applies(kind, x, states[0], weights):
-        cell.__dict__["last_kernel"] = "scripted"  # (plain attribute: skips nn.Module.__setattr__)
-        out, h = _run_scripted(kind, x, states[0], weights)
+        out, h = _run_scripted(cell, kind, x, states[0], weights)  # sets cell.last_kernel (plain attribute)
         return out, [h]
     cell.__dict__["last_kernel"] = "vf"
     if kind == "lstm":

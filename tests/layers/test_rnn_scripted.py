@@ -1,11 +1,27 @@
-"""SimpleRNN's scripted inference kernel (rnn_fused.py) equals torch's rnn_tanh / rnn_relu (1e-6)."""
+"""SimpleRNN's inference kernels (rnn_fused.py): the native C++ loop and the TorchScript loop both
+equal torch's rnn_tanh / rnn_relu (1e-6) and the exact step loop."""
+import contextlib
+import shutil
+
 import pytest
 import torch
 from torch import nn
 
-from seqlayers import SimpleRNN
+from seqlayers import SimpleRNN, native
 
-SHAPES = [(1, 1, 1, 3), (1, 6, 2, 4), (4, 1, 3, 5), (3, 9, 2, 7)]  # (B, T, F, H): B=1 and T=1 included
+
+@pytest.fixture(params=["native", "scripted"])
+def kernel(request):
+    """Run the test once with the native loop (built here if needed) and once with it switched off."""
+    if request.param == "native":
+        if shutil.which("c++") is None and shutil.which("g++") is None:
+            pytest.skip("no C++ compiler: the native loop cannot be built here")
+        native.build()  # `make install` built it already; compiles (~1 min) only if it did not
+        yield "native", contextlib.nullcontext
+    else:
+        yield "scripted", native.disabled
+
+SHAPES = [(1, 1, 1, 3), (1, 6, 2, 4), (4, 1, 3, 5), (3, 9, 2, 7), (2, 4, 20, 6)]  # (B, T, F, H): B=1, T=1, F > 16
 
 
 def _reference(layer, x):
@@ -29,15 +45,16 @@ def _close(a, b):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 @pytest.mark.parametrize("go_backwards", [False, True])
-def test_scripted_inference_equals_nn_rnn(shape, activation, go_backwards):
+def test_inference_kernel_equals_nn_rnn(kernel, shape, activation, go_backwards):
+    name, context = kernel
     B, T, F_, H = shape
     torch.manual_seed(0)
     layer = SimpleRNN(H, activation=activation, return_sequences=True, return_state=True,
                       go_backwards=go_backwards, bias_initializer="random_normal")
     x = torch.randn(B, T, F_)
-    with torch.no_grad():
+    with torch.no_grad(), context():
         out, h = layer(x)
-    assert layer.last_path == "fused" and layer.cell.last_kernel == "scripted"
+    assert layer.last_path == "fused" and layer.cell.last_kernel == name
     ref_out, ref_h = _reference(layer, x)
     _close(out, ref_out)
     _close(h, ref_h)
@@ -46,7 +63,9 @@ def test_scripted_inference_equals_nn_rnn(shape, activation, go_backwards):
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("zero_output_for_mask", [False, True])
 @pytest.mark.parametrize("return_sequences", [False, True])
-def test_scripted_right_padded_equals_vf_and_loop(go_backwards, zero_output_for_mask, return_sequences):
+def test_inference_kernel_right_padded_equals_vf_and_loop(kernel, go_backwards, zero_output_for_mask,
+                                                          return_sequences):
+    name, context = kernel
     B, T, F_, H = 4, 5, 3, 4
     torch.manual_seed(1)
     kw = dict(return_sequences=return_sequences, return_state=True, go_backwards=go_backwards,
@@ -59,9 +78,9 @@ def test_scripted_right_padded_equals_vf_and_loop(go_backwards, zero_output_for_
     loop(x, initial_state=init)
     loop.set_weights(layer.get_weights())
     loop._allow_fused = False
-    with torch.no_grad():
+    with torch.no_grad(), context():
         scripted = layer(x, mask=mask, initial_state=init)
-        assert layer.last_path == "fused_padded" and layer.cell.last_kernel == "scripted"
+        assert layer.last_path == "fused_padded" and layer.cell.last_kernel == name
         expected = loop(x, mask=mask, initial_state=init)
     vf = layer(x, mask=mask, initial_state=init)  # grad enabled, parameters require grad: _VF
     assert layer.cell.last_kernel == "vf"
@@ -78,11 +97,12 @@ def test_scripted_kernel_not_taken_when_grad_is_needed():
     layer.requires_grad_(False)
     layer(x.requires_grad_(True))  # the input requires grad
     assert layer.cell.last_kernel == "vf"
-    layer(x.detach())  # nothing requires grad, even with grad mode on
-    assert layer.cell.last_kernel == "scripted"
-    with torch.inference_mode():
-        layer(x)
-    assert layer.cell.last_kernel == "scripted"
+    with native.disabled():
+        layer(x.detach())  # nothing requires grad, even with grad mode on
+        assert layer.cell.last_kernel == "scripted"
+        with torch.inference_mode():
+            layer(x)
+        assert layer.cell.last_kernel == "scripted"
 
 
 def test_scripted_kernel_not_taken_while_tracing():
@@ -93,3 +113,25 @@ def test_scripted_kernel_not_taken_while_tracing():
         traced = torch.jit.trace(layer, (x,), check_trace=False)
     assert layer.cell.last_kernel == "vf"
     assert "rnn_tanh" in str(traced.graph)
+
+
+def test_native_loop_on_a_long_sequence_equals_nn_rnn():
+    """W4's shape (T=700, H=200): the approximate tanh's error (<= 2.7e-7 a step) does not grow."""
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler: the native loop cannot be built here")
+    native.build()
+    torch.manual_seed(0)
+    layer = SimpleRNN(200, return_sequences=True, return_state=True).eval()
+    x = torch.randn(16, 700, 1)
+    with torch.no_grad():
+        out, h = layer(x)
+    assert layer.cell.last_kernel == "native"
+    ref_out, ref_h = _reference(layer, x)
+    torch.testing.assert_close(out, ref_out, atol=2e-6, rtol=0)
+    torch.testing.assert_close(h, ref_h, atol=2e-6, rtol=0)
+
+
+def test_native_status_says_why():
+    assert native.status().startswith("native kernels: ")
+    with native.disabled():
+        assert "switched off" in native.status() or "not in use" in native.status()
