@@ -84,3 +84,28 @@ def test_subprocess_record_and_report(tmp_path):
     assert json.loads(open(paths["json"]).read())["records"][0]["workload"] == "W3"
     md = open(paths["markdown"]).read()
     assert "| plain PyTorch |" in md and "1.00x" in md
+
+
+def test_paired_run_interleaves_and_reports_per_round_ratios(tmp_path):
+    from benchmarks import paired
+
+    assert paired.main(["--workload", "W3", "--rounds", "2", "--steps", "1", "--warmup", "0",
+                        "--impl", "seqlayers", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "paired.json").read_text())
+    (res,) = data["results"]
+    assert set(res["contenders"]) == {"torch", "seqlayers"} and res["target"] == 1.10
+    ref = res["contenders"]["torch"]["train"]
+    assert ref["cpu_ratio"] == 1.0 and len(ref["rounds"]) == 2
+    own = res["contenders"]["seqlayers"]["infer"]
+    ratios = [a["cpu_ms"] / b["cpu_ms"] for a, b in zip(own["rounds"], res["contenders"]["torch"]["infer"]["rounds"])]
+    assert own["cpu_ratio"] == pytest.approx(sorted(ratios)[0] + (sorted(ratios)[1] - sorted(ratios)[0]) / 2)
+    assert "| W3 | seqlayers (layers + Adam + loss) |" in (tmp_path / "paired.md").read_text()
+
+
+def test_paired_rejects_unknown_names():
+    from benchmarks import paired
+
+    with pytest.raises(SystemExit):
+        paired.main(["--workload", "W9"])
+    with pytest.raises(SystemExit):
+        paired.main(["--impl", "keras-jax"])
