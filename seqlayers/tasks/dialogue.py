@@ -16,9 +16,12 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import torch
 
 from ..data.sgd_reader import act_label, read_dialogues
 from ..data.vocab import Vocabulary, multi_hot
+from ..layers.base import Layer
+from ..training.callbacks import Callback
 from . import common
 
 NAME = "dialogue"
@@ -40,30 +43,86 @@ def add_arguments(p) -> None:
     p.add_argument("--train-dialogues", type=int, default=2000,
                    help="use the first N training dialogues (default 2000; 0: all)")
     p.add_argument("--dev-dialogues", type=int, default=500,
-                   help="use the first N dev dialogues for early stopping (default 500; 0: all)")
+                   help="N dev dialogues, spread evenly over the file (it is ordered by service), for early "
+                        "stopping and the decision thresholds (default 500; 0: all)")
     p.add_argument("--test-dialogues", type=int, default=0, help="score the first N test dialogues (default 0: all)")
     p.add_argument("--units", type=int, default=DEFAULTS["units"], help="utterance BiLSTM units per direction")
     p.add_argument("--dialogue-units", type=int, default=DEFAULTS["dialogue_units"])
     p.add_argument("--act-slot-weight", type=float, default=1.0,
                    help="loss weight of the act(slot) output against the act-type output (default 1); its "
                         "binary cross-entropy is averaged over ~250 mostly-absent labels, so it learns slowly")
+    p.add_argument("--act-slot-head", choices=("given-type", "direct"), default="direct",
+                   help="direct (default): one sigmoid per act(slot) label; given-type: act(slot) = "
+                        "P(type) x P(slot goes with the type)")
+    p.add_argument("--no-skip", action="store_true",
+                   help="the dialogue model's heads see only the dialogue LSTM (default: the turn vector too)")
+    p.add_argument("--per-label-min", type=int, default=20,
+                   help="per-label thresholds (a secondary figure) for labels with at least this many dev "
+                        "positives; the others keep the output's one dev-tuned threshold (default 20)")
     common.add_common_arguments(p, epochs=10, batch_size=16, patience=2)
+
+
+class GivenType(Layer):
+    """The act(slot) probabilities as P(act type) x P(act(slot) | its type is in the reply).
+
+    ``index[l]`` is the act-type column of act(slot) label ``l``; the second input is a sigmoid head
+    that only has to say which slots go with a type (e.g. which slots an ``OFFER`` names), a far less
+    lopsided question than "is ``OFFER(city)`` in the reply" over every turn.
+
+    Shape:
+        inputs: ``[(B, T, n_type), (B, T, n_act_slot)]``; output: ``(B, T, n_act_slot)``.
+    """
+
+    supports_masking = True
+
+    def __init__(self, index, **kwargs):
+        super().__init__(**kwargs)
+        self.index = [int(i) for i in index]
+
+    def compute_output_shape(self, input_shape):
+        types, given = input_shape
+        if given[-1] is not None and given[-1] != len(self.index):
+            raise ValueError(f"GivenType: the second input must have one column per act(slot) label "
+                             f"({len(self.index)}), got shape {tuple(given)}.")
+        return tuple(given)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask[0] if isinstance(mask, (list, tuple)) else mask
+
+    def call(self, inputs):
+        types, given = inputs  # (B, T, n_type), (B, T, n_act_slot)
+        self.compute_output_shape([tuple(types.shape), tuple(given.shape)])
+        idx = torch.as_tensor(self.index, device=types.device)
+        return types.index_select(-1, idx) * given  # (B, T, n_act_slot)
 
 
 def build_model(config: dict, context: bool = True):
     """The hierarchical model (``context=True``) or the per-turn baseline (``context=False``)."""
-    from .. import LSTM, Bidirectional, Dense, Dropout, Embedding, Input, Model, TimeDistributed
+    from .. import LSTM, Bidirectional, Concatenate, Dense, Dropout, Embedding, Input, Model, TimeDistributed
 
     words = Input(shape=(None, None), dtype="int64", name="words")  # (B, turns, W)
     e = Embedding(config["n_words"], config["word_dim"], mask_zero=True, name="word_embedding")(words)
     turns = TimeDistributed(Bidirectional(LSTM(config["units"])), name="utterance_encoder")(e)  # (B, turns, 2H)
     h = Dropout(config["dropout"])(turns)
     if context:
-        h = LSTM(config["dialogue_units"], return_sequences=True, name="dialogue_lstm")(h)  # (B, turns, H)
-        h = Dropout(config["dropout"])(h)
-    outs = [TimeDistributed(Dense(config[f"n_{g}"], activation="sigmoid"), name=f"acts_{g}")(h)
-            for g in GRANULARITIES]
-    return Model(words, outs, name="dialogue_acts" if context else "turn_acts")
+        c = LSTM(config["dialogue_units"], return_sequences=True, name="dialogue_lstm")(h)  # (B, turns, H)
+        c = Dropout(config["dropout"])(c)
+        # the heads see the turn itself next to the dialogue so far (the baseline sees the turn only)
+        h = Concatenate(name="turn_and_dialogue")([h, c]) if config.get("skip", True) else c  # (B, turns, 2H' + H)
+    types = TimeDistributed(Dense(config["n_type"], activation="sigmoid"), name="acts_type")(h)
+    if config.get("act_slot_head", "direct") == "given_type":
+        given = TimeDistributed(Dense(config["n_act_slot"], activation="sigmoid"), name="act_slot_given_type")(h)
+        act_slot = GivenType(config["act_slot_type_index"], name="acts_act_slot")([types, given])
+    else:
+        act_slot = TimeDistributed(Dense(config["n_act_slot"], activation="sigmoid"), name="acts_act_slot")(h)
+    return Model(words, [types, act_slot], name="dialogue_acts" if context else "turn_acts")
+
+
+def spread(items: list, n: int) -> list:
+    """``n`` items taken at even steps through ``items`` (all of them when ``n`` is 0 or too large)."""
+    if not n or n >= len(items):
+        return items
+    return [items[i * len(items) // n] for i in range(n)]
 
 
 def encode(dialogues, words: Vocabulary, max_words: int) -> list[np.ndarray]:
@@ -83,16 +142,71 @@ def targets(dialogues, vocab: Vocabulary, granularity: str) -> list[np.ndarray]:
             for d in dialogues]
 
 
-def f1_scores(gold: list[np.ndarray], prob: list[np.ndarray], threshold: float = 0.5) -> dict:
-    """Micro and macro F1 (percent) over all turns; macro over the labels present in ``gold``."""
+def f1_scores(gold: list[np.ndarray], prob: list[np.ndarray], threshold=0.5) -> dict:
+    """Micro and macro F1 (percent) over all turns; macro over the labels present in ``gold``.
+
+    ``threshold``: one number, or one per label (as ``tune_thresholds`` returns)."""
     from sklearn.metrics import f1_score
 
     g = np.concatenate(gold).astype(int)
-    p = (np.concatenate(prob) >= threshold).astype(int)
+    p = (np.concatenate(prob) >= np.asarray(threshold)).astype(int)
     present = np.flatnonzero(g.sum(axis=0) > 0)
     return {"micro_f1": 100 * f1_score(g, p, average="micro", zero_division=0),
             "macro_f1": 100 * f1_score(g, p, average="macro", labels=present, zero_division=0),
             "labels_scored": int(len(present))}
+
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
+
+
+def _f1_counts(gold: np.ndarray, prob: np.ndarray, t) -> tuple[np.ndarray, np.ndarray]:
+    """Per label: true positives and (predicted + gold positives), the parts of F1 = 2tp / (p + g)."""
+    pred = prob >= t
+    return (pred & (gold > 0)).sum(axis=0), pred.sum(axis=0) + (gold > 0).sum(axis=0)
+
+
+def tune_thresholds(gold: list[np.ndarray], prob: list[np.ndarray], per_label_min: int = 0) -> np.ndarray:
+    """Decision thresholds chosen on held-out (dev) turns, one per label.
+
+    First the one threshold of ``THRESHOLD_GRID`` with the best micro F1 over all labels; then, when
+    ``per_label_min > 0``, each label with at least that many positives gets the threshold with its
+    own best F1 (ties: the one nearest the global threshold); rarer labels keep the global one.
+    """
+    g, p = np.concatenate(gold), np.concatenate(prob)  # (N, n)
+    micro = []
+    for t in THRESHOLD_GRID:
+        tp, denom = _f1_counts(g, p, t)
+        micro.append(2 * tp.sum() / max(1, denom.sum()))
+    t0 = float(THRESHOLD_GRID[int(np.argmax(micro))])
+    out = np.full(g.shape[1], t0, dtype=np.float32)
+    if per_label_min > 0:
+        f1 = np.stack([2 * tp / np.maximum(1, d) for tp, d in (_f1_counts(g, p, t) for t in THRESHOLD_GRID)])  # (grid, n)
+        near = -np.abs(THRESHOLD_GRID - t0)[:, None] * 1e-6  # break ties towards the global threshold
+        best = THRESHOLD_GRID[np.argmax(f1 + near, axis=0)]
+        enough = (g > 0).sum(axis=0) >= per_label_min
+        out[enough] = best[enough]
+    return out
+
+
+class DevScores(Callback):
+    """Adds dev F1 to the epoch logs, at thresholds tuned on dev (one per output):
+    ``val_<granularity>_micro_f1`` / ``_macro_f1`` and ``val_f1``, the mean of the micro and macro F1
+    of both outputs, which early stopping watches (the summed loss is dominated by the act types)."""
+
+    def __init__(self, x, gold: dict, batch_size: int):
+        super().__init__()
+        self.x, self.gold, self.batch_size = x, gold, batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        probs = common.predict_grouped(self.model, self.x, self.batch_size)  # (leaves training mode as it was)
+        figures = []
+        for k, g in enumerate(GRANULARITIES):
+            s = f1_scores(self.gold[g], probs[k], tune_thresholds(self.gold[g], probs[k]))
+            if logs is not None:
+                logs[f"val_{g}_micro_f1"], logs[f"val_{g}_macro_f1"] = s["micro_f1"], s["macro_f1"]
+            figures += [s["micro_f1"], s["macro_f1"]]
+        if logs is not None:
+            logs["val_f1"] = float(np.mean(figures))
 
 
 def run(args) -> int:
@@ -105,7 +219,7 @@ def run(args) -> int:
     data = Path(args.data)
     common.progress(args, f"reading {data}")
     train = read_dialogues(data / "train.jsonl", limit=args.train_dialogues or None)
-    dev = read_dialogues(data / "dev.jsonl", limit=args.dev_dialogues or None)
+    dev = spread(read_dialogues(data / "dev.jsonl"), args.dev_dialogues)
     test = read_dialogues(data / "test.jsonl", limit=args.test_dialogues or None)
 
     cfg = dict(DEFAULTS, units=args.units, dialogue_units=args.dialogue_units)
@@ -113,7 +227,10 @@ def run(args) -> int:
                              min_count=cfg["min_count"])
     label_vocabs = {g: Vocabulary.build(([act_label(a, g) for a in t.system_acts] for d in train for t in d.turns),
                                         unknown=False) for g in GRANULARITIES}
-    config = dict(cfg, n_words=len(words), words=words.to_dict(),
+    type_ids = {t: i for i, t in enumerate(label_vocabs["type"].labels)}
+    config = dict(cfg, n_words=len(words), words=words.to_dict(), act_slot_head=args.act_slot_head.replace("-", "_"),
+                  skip=not args.no_skip,
+                  act_slot_type_index=[type_ids[act_label(a, "type")] for a in label_vocabs["act_slot"].labels],
                   **{f"n_{g}": len(v) - 1 for g, v in label_vocabs.items()},
                   **{f"labels_{g}": v.to_dict() for g, v in label_vocabs.items()})
     n_turns = sum(len(d.turns) for d in train)
@@ -133,7 +250,8 @@ def run(args) -> int:
               "config": {k: v for k, v in config.items() if k != "words" and not k.startswith("labels_")},
               "args": {k: v for k, v in vars(args).items() if k != "func"}}
     rows = []
-    x_test = [encode(test, words, cfg["max_words"])]
+    x_dev, x_test = [encode(dev, words, cfg["max_words"])], [encode(test, words, cfg["max_words"])]
+    gold_dev = {g: targets(dev, label_vocabs[g], g) for g in GRANULARITIES}
     gold = {g: targets(test, label_vocabs[g], g) for g in GRANULARITIES}
     models = {}
     for variant, context in (("dialogue", True), ("turn", False)):
@@ -144,17 +262,34 @@ def run(args) -> int:
         common.progress(args, f"training the {'dialogue-level' if context else 'per-turn'} model "
                               f"(at most {args.epochs} epochs)")
         history = common.fit_resumable(model, loader(train, True), None, out=out, args=args,
-                                       validation_data=loader(dev, False), monitor="val_loss", mode="min",
-                                       name=variant)
+                                       validation_data=loader(dev, False), monitor="val_f1", mode="max",
+                                       name=variant, callbacks=[DevScores(x_dev, gold_dev, args.batch_size)])
+        dev_probs = common.predict_grouped(model, x_dev, args.batch_size)
         probs = common.predict_grouped(model, x_test, args.batch_size)
-        scores = {g: f1_scores(gold[g], probs[k]) for k, g in enumerate(GRANULARITIES)}
-        report[variant] = {"scores": scores, "history": history, **common.training_time(history)}
+        thresholds, scores = {}, {}
+        for k, g in enumerate(GRANULARITIES):
+            thresholds[g] = {"global": tune_thresholds(gold_dev[g], dev_probs[k]),
+                             "per_label": tune_thresholds(gold_dev[g], dev_probs[k], args.per_label_min)}
+            scores[g] = {"at_0.5": f1_scores(gold[g], probs[k]),
+                         **{f"dev_{rule}": f1_scores(gold[g], probs[k], t) for rule, t in thresholds[g].items()}}
+            scores[g].update({k2: v for k2, v in scores[g]["dev_global"].items()})  # the headline figures
+        report[variant] = {"scores": scores, "history": history, **common.training_time(history),
+                           "global_threshold": {g: float(thresholds[g]["global"][0]) for g in GRANULARITIES}}
         models[variant] = model
+        if context:
+            config["thresholds"] = {g: thresholds[g]["global"].tolist() for g in GRANULARITIES}
         for g in GRANULARITIES:
-            rows += [(f"{variant} model, {g} micro F1", scores[g]["micro_f1"]),
-                     (f"{variant} model, {g} macro F1", scores[g]["macro_f1"])]
+            rows += [(f"{variant} model, {g} micro / macro F1 (dev-tuned threshold {thresholds[g]['global'][0]:.2f})",
+                      f"{scores[g]['micro_f1']:.2f} / {scores[g]['macro_f1']:.2f}"),
+                     (f"{variant} model, {g} micro / macro F1 (per-label thresholds from dev)",
+                      f"{scores[g]['dev_per_label']['micro_f1']:.2f} / {scores[g]['dev_per_label']['macro_f1']:.2f}"),
+                     (f"{variant} model, {g} micro / macro F1 (threshold 0.5)",
+                      f"{scores[g]['at_0.5']['micro_f1']:.2f} / {scores[g]['at_0.5']['macro_f1']:.2f}")]
     report["margin"] = {g: {m: report["dialogue"]["scores"][g][m] - report["turn"]["scores"][g][m]
                             for m in ("micro_f1", "macro_f1")} for g in GRANULARITIES}
+    report["margin_per_label_thresholds"] = {
+        g: {m: report["dialogue"]["scores"][g]["dev_per_label"][m] - report["turn"]["scores"][g]["dev_per_label"][m]
+            for m in ("micro_f1", "macro_f1")} for g in GRANULARITIES}
     for g in GRANULARITIES:
         rows.append((f"margin (dialogue - turn), {g} micro / macro F1",
                      f"{report['margin'][g]['micro_f1']:+.2f} / {report['margin'][g]['macro_f1']:+.2f}"))
@@ -166,8 +301,9 @@ def run(args) -> int:
                  **report["turn"])),
              ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
     common.write_report(out, report, f"System dialogue acts on {data}", rows,
-                        notes="Test set; F1 of multi-hot predictions at threshold 0.5, macro over the labels "
-                              "present in the test turns.")
+                        notes="Test set; F1 of multi-hot predictions, macro over the labels present in the test "
+                              "turns. Headline: one threshold per output, chosen on dev for each model alike "
+                              "(best dev micro F1); also per-label thresholds from dev, and 0.5.")
     common.progress(args, f"done; report in {out}")
     return 0
 
@@ -182,10 +318,11 @@ def predict(out_dir, config, input_path, args) -> int:
     words = Vocabulary.from_dict(config["words"])
     labels = Vocabulary.from_dict(config["labels_act_slot"]).labels
     probs = common.predict_grouped(model, [encode(dialogues, words, config["max_words"])], args.batch_size)[1]
+    threshold = np.asarray(config.get("thresholds", {}).get("act_slot", 0.5))  # tuned on dev (older runs: 0.5)
     lines = []
     for d, p in zip(dialogues, probs):
         for t, row in zip(d.turns, p):
-            acts = [labels[j] for j in np.flatnonzero(row >= 0.5)]
+            acts = [labels[j] for j in np.flatnonzero(row >= threshold)]
             lines.append(f"{d.dialogue_id}\t{t.user}\t{' '.join(acts)}")
     text = "\n".join(lines) + "\n"
     if args.output:

@@ -47,8 +47,12 @@ def test_dialogue_model_beats_the_per_turn_baseline_where_context_decides(traine
     for variant in ("dialogue", "turn"):
         assert set(report[variant]["scores"]) == {"type", "act_slot"}
     # the second turn's acts depend on the first turn: the per-turn model cannot know them
-    assert report["dialogue"]["scores"]["act_slot"]["micro_f1"] >= 95.0
+    assert report["dialogue"]["scores"]["act_slot"]["micro_f1"] >= 90.0
     assert report["margin"]["act_slot"]["micro_f1"] > 5.0
+    # the headline figures use one threshold per output, tuned on dev; 0.5 and per-label ones are kept too
+    assert set(report["dialogue"]["scores"]["act_slot"]) >= {"at_0.5", "dev_global", "dev_per_label", "micro_f1"}
+    assert 0.05 <= report["dialogue"]["global_threshold"]["act_slot"] <= 0.95
+    assert "val_f1" in report["dialogue"]["history"]  # early stopping watches dev F1
     assert "margin (dialogue - turn)" in (trained / "out" / "report.md").read_text()
 
 
@@ -82,3 +86,41 @@ def test_malformed_jsonl_fails_with_file_and_line(tmp_path, capsys):
         f.write('{"turns": [{"user": "hi"}]}\n')
     assert main(["train", "dialogue", "--data", str(root), "--out", str(tmp_path / "o"), "--epochs", "1"]) == 2
     assert "test.jsonl:17: turn 0 needs 'system_acts'" in capsys.readouterr().err
+
+
+def test_tune_thresholds_picks_the_best_global_then_per_label_threshold():
+    from seqlayers.tasks.dialogue import tune_thresholds
+
+    gold = [np.array([[1, 0], [1, 1], [0, 1], [0, 0]], dtype=np.float32)]
+    # label 0 is separated at 0.6 < t <= 0.7; label 1 at 0.2 < t <= 0.3
+    prob = [np.array([[0.8, 0.1], [0.7, 0.3], [0.6, 0.4], [0.1, 0.2]], dtype=np.float32)]
+    g = tune_thresholds(gold, prob)
+    assert g.shape == (2,) and g[0] == g[1]  # one threshold for the whole output
+    assert f1_scores(gold, prob, g)["micro_f1"] == max(f1_scores(gold, prob, t)["micro_f1"]
+                                                       for t in np.arange(0.05, 0.951, 0.05))
+    per = tune_thresholds(gold, prob, per_label_min=2)
+    assert 0.6 < per[0] <= 0.7 and 0.2 < per[1] <= 0.4
+    assert f1_scores(gold, prob, per)["micro_f1"] == pytest.approx(100.0)
+    # a label with too few positives keeps the global threshold
+    assert tune_thresholds(gold, prob, per_label_min=3)[1] == g[1]
+
+
+def test_given_type_multiplies_each_act_slot_by_its_type_probability():
+    import torch
+
+    from seqlayers.tasks.dialogue import GivenType
+
+    types = torch.tensor([[[0.9, 0.2], [0.5, 0.0]]])  # (B=1, T=2, n_type=2)
+    given = torch.tensor([[[0.5, 1.0, 0.5], [1.0, 1.0, 0.2]]])  # (1, 2, n_act_slot=3)
+    out = GivenType([0, 0, 1])([types, given])
+    expected = np.array([[[0.45, 0.9, 0.1], [0.5, 0.5, 0.0]]], dtype=np.float32)
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"one column per act\(slot\) label \(3\), got shape \(1, 2, 4\)"):
+        GivenType([0, 0, 1])([types, torch.zeros(1, 2, 4)])
+
+
+def test_spread_takes_dev_dialogues_from_the_whole_file():
+    from seqlayers.tasks.dialogue import spread
+
+    assert spread(list(range(10)), 3) == [0, 3, 6]
+    assert spread(list(range(4)), 0) == [0, 1, 2, 3] and spread(list(range(4)), 9) == [0, 1, 2, 3]
