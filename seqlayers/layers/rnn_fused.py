@@ -69,7 +69,8 @@ def _run_scripted(cell, kind, x, h0, weights):
     bias = weights[2] + weights[3] if len(weights) == 4 else None
     if x.dtype == torch.float32 and native.use_native():
         cell.__dict__["last_kernel"] = "native"
-        out = torch.ops.seqlayers_native.simple_rnn_forward(x, w_ih.t(), w_hh.t(), bias, h0, _LOOP_KINDS[kind])
+        out = torch.ops.seqlayers_native.simple_rnn_forward(x, w_ih.t(), w_hh.t(), bias, h0, _LOOP_KINDS[kind],
+                                                            native.BLAS_ONLY[0])
         return out, out[:, -1]  # (B, T, H) contiguous, final h
     if not _SCRIPTED:
         _SCRIPTED.append(torch.jit.script(_rnn_loop))

@@ -14,6 +14,7 @@ NAME = "seqlayers_native"
 SOURCE = Path(__file__).with_name("rnn_loop.cpp")
 CFLAGS = ["-O3"]
 
+BLAS_ONLY = [False]  # True: the recurrence through MKL's sgemm even on AVX-512 machines (tests use it)
 _state = {"loaded": False, "tried": False, "reason": "not loaded yet", "enabled": True}
 
 

@@ -10,18 +10,30 @@ from torch import nn
 from seqlayers import SimpleRNN, native
 
 
-@pytest.fixture(params=["native", "scripted"])
+@contextlib.contextmanager
+def _blas_only():
+    native.BLAS_ONLY[0] = True
+    try:
+        yield
+    finally:
+        native.BLAS_ONLY[0] = False
+
+
+@pytest.fixture(params=["native", "native-blas", "scripted"])
 def kernel(request):
-    """Run the test once with the native loop (built here if needed) and once with it switched off."""
-    if request.param == "native":
+    """Run the test with the native loop (its AVX-512 recurrence where the CPU has it, and MKL's
+    sgemm), built here if needed, and once with it switched off (the TorchScript loop)."""
+    if request.param.startswith("native"):
         if shutil.which("c++") is None and shutil.which("g++") is None:
             pytest.skip("no C++ compiler: the native loop cannot be built here")
         native.build()  # `make install` built it already; compiles (~1 min) only if it did not
-        yield "native", contextlib.nullcontext
+        yield "native", _blas_only if request.param == "native-blas" else contextlib.nullcontext
     else:
         yield "scripted", native.disabled
 
-SHAPES = [(1, 1, 1, 3), (1, 6, 2, 4), (4, 1, 3, 5), (3, 9, 2, 7), (2, 4, 20, 6)]  # (B, T, F, H): B=1, T=1, F > 16
+# (B, T, F, H): B=1, T=1, F > 16, and B = 8 + 3 rows with H = 32 + 8 columns (both blockings of
+# the AVX-512 recurrence and their remainders)
+SHAPES = [(1, 1, 1, 3), (1, 6, 2, 4), (4, 1, 3, 5), (3, 9, 2, 7), (2, 4, 20, 6), (11, 5, 2, 40)]
 
 
 def _reference(layer, x):
@@ -115,7 +127,8 @@ def test_scripted_kernel_not_taken_while_tracing():
     assert "rnn_tanh" in str(traced.graph)
 
 
-def test_native_loop_on_a_long_sequence_equals_nn_rnn():
+@pytest.mark.parametrize("blas_only", [False, True])
+def test_native_loop_on_a_long_sequence_equals_nn_rnn(blas_only):
     """W4's shape (T=700, H=200): the approximate tanh's error (<= 2.7e-7 a step) does not grow."""
     if shutil.which("c++") is None and shutil.which("g++") is None:
         pytest.skip("no C++ compiler: the native loop cannot be built here")
@@ -123,7 +136,7 @@ def test_native_loop_on_a_long_sequence_equals_nn_rnn():
     torch.manual_seed(0)
     layer = SimpleRNN(200, return_sequences=True, return_state=True).eval()
     x = torch.randn(16, 700, 1)
-    with torch.no_grad():
+    with torch.no_grad(), (_blas_only() if blas_only else contextlib.nullcontext()):
         out, h = layer(x)
     assert layer.cell.last_kernel == "native"
     ref_out, ref_h = _reference(layer, x)
