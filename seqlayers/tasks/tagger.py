@@ -4,11 +4,12 @@ The model (Plank et al. 2016's bi-LSTM tagger, without pretrained embeddings)::
 
     words (B, T) -> Embedding(mask_zero)  -------------------------------------------> (B, T, D)
     chars (B, T, W) -> Embedding(mask_zero) -> TimeDistributed(Bidirectional(LSTM(C))) -> (B, T, 2C)
-    concat -> Dropout -> Bidirectional(LSTM(H, return_sequences=True)) -> Dropout
+    concat -> Dropout -> [Bidirectional(LSTM(H, return_sequences=True)) -> Dropout] x layers
            -> TimeDistributed(Dense(n_tags, softmax))                                  -> (B, T, n_tags)
 
 Padding is id 0 everywhere and masked, so padded steps are skipped by the LSTMs and ignored by
-the loss and the accuracy. Early stopping watches dev accuracy.
+the loss and the accuracy. Training: Adam with a cosine learning-rate decay over ``--epochs``,
+word dropout to the unknown word, early stopping on dev accuracy (best weights restored).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ NAME = "tagger"
 HELP = "part-of-speech tagger (words + character BiLSTM + BiLSTM) on CoNLL-U files"
 
 DEFAULTS = dict(word_dim=100, char_dim=32, char_units=48, units=128, dropout=0.4, max_word_len=16,
-                train_maxlen=64, min_count=2)
+                train_maxlen=64, min_count=2, layers=1)
 
 
 def add_arguments(p) -> None:
@@ -34,6 +35,8 @@ def add_arguments(p) -> None:
     p.add_argument("--test", default=None, help="test CoNLL-U file (reported)")
     p.add_argument("--column", default="upos", choices=["upos", "xpos"], help="the tag column (default upos)")
     p.add_argument("--units", type=int, default=DEFAULTS["units"], help="sentence BiLSTM units per direction")
+    p.add_argument("--layers", type=int, default=DEFAULTS["layers"],
+                   help="stacked sentence BiLSTMs (default %(default)s)")
     p.add_argument("--char-units", type=int, default=DEFAULTS["char_units"],
                    help="character BiLSTM units per direction (0: no character features)")
     p.add_argument("--word-dim", type=int, default=DEFAULTS["word_dim"])
@@ -45,11 +48,11 @@ def add_arguments(p) -> None:
                         "ALPHA / (ALPHA + c) (Kiperwasser and Goldberg 2016; default 0: off)")
     p.add_argument("--min-count", type=int, default=DEFAULTS["min_count"],
                    help="words seen fewer times in training are unknown (default %(default)s)")
-    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
+    p.add_argument("--lr-schedule", default="cosine", choices=["constant", "cosine"],
                    help="learning rate per epoch: constant, or cosine decay from --learning-rate towards 0 "
                         "over --epochs (default %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training sentences")
-    common.add_common_arguments(p, epochs=20, batch_size=32, patience=3)
+    common.add_common_arguments(p, epochs=30, batch_size=32, patience=5)
     p.set_defaults(learning_rate=0.002)
 
 
@@ -92,8 +95,10 @@ def build_model(config: dict):
 
     inputs, feats = word_features(config)
     h = Dropout(config["dropout"])(feats)
-    h = Bidirectional(LSTM(config["units"], return_sequences=True), name="sentence_bilstm")(h)
-    h = Dropout(config["dropout"])(h)
+    for i in range(config.get("layers", 1)):  # configs saved before `layers` existed have one
+        h = Bidirectional(LSTM(config["units"], return_sequences=True),
+                          name="sentence_bilstm" + (f"_{i + 1}" if i else ""))(h)
+        h = Dropout(config["dropout"])(h)
     tags = TimeDistributed(Dense(config["n_tags"], activation="softmax"), name="tags")(h)
     return Model(inputs, tags, name="tagger")
 
@@ -215,7 +220,7 @@ def run(args) -> int:
     words = Vocabulary.build([counts.elements()], min_count=args.min_count)
     chars = Vocabulary.build((c for w in s.words for c in w) for s in train)
     tags = Vocabulary.build((s.tags for s in train), unknown=False)
-    config = dict(DEFAULTS, min_count=args.min_count, word_dim=args.word_dim, char_units=args.char_units, units=args.units,
+    config = dict(DEFAULTS, min_count=args.min_count, layers=args.layers, word_dim=args.word_dim, char_units=args.char_units, units=args.units,
                   dropout=args.dropout, column=args.column, n_words=len(words), n_chars=len(chars),
                   n_tags=len(tags), words=words.to_dict(), chars=chars.to_dict(), tags=tags.to_dict())
     vocabs = {"words": words, "chars": chars, "tags": tags}

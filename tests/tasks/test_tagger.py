@@ -148,3 +148,20 @@ def test_cosine_schedule_and_rare_word_dropout_train_end_to_end(trained, tmp_pat
     assert report["history"]["learning_rate"] == pytest.approx([0.01, 0.01 * 0.5 * (1 + 2 ** -0.5), 0.005,
                                                                 0.01 * 0.5 * (1 - 2 ** -0.5)], rel=1e-5)
     assert report["config"]["min_count"] == 1 and report["test_accuracy"] > 50.0
+
+
+def test_layers_stacks_sentence_bilstms_and_old_configs_build_one():
+    import numpy as np
+
+    from seqlayers.tasks.tagger import DEFAULTS, build_model
+
+    config = dict(DEFAULTS, word_dim=8, char_dim=4, char_units=3, units=5, n_words=20, n_chars=10, n_tags=6)
+    names = lambda m: [layer.name for layer in m.layers if layer.name.startswith("sentence_bilstm")]  # noqa: E731
+    two = build_model(dict(config, layers=2))
+    assert names(two) == ["sentence_bilstm", "sentence_bilstm_2"]
+    old = {k: v for k, v in config.items() if k != "layers"}  # a task.json written before --layers
+    assert names(build_model(old)) == ["sentence_bilstm"]
+    words = np.array([[3, 4, 5, 0]])
+    chars = np.ones((1, 4, config["max_word_len"]), dtype=np.int64)
+    probs = two.predict([words, chars], verbose=0)
+    assert probs.shape == (1, 4, 6) and np.allclose(probs.sum(-1), 1.0, atol=1e-5)
