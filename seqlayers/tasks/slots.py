@@ -31,6 +31,7 @@ from ..data.bio import NEG, bio_transitions, viterbi
 from ..data.conllu_reader import read_tokenized
 from ..data.snips_reader import read_snips
 from ..data.vocab import Vocabulary
+from ..training.callbacks import Callback
 from . import common
 from .tagger import sample_arrays, word_features
 
@@ -38,6 +39,7 @@ NAME = "slots"
 HELP = "joint slot filling (BIO tags) and intent detection, one model with two outputs"
 
 DECODINGS = ("joint", "bio", "argmax")
+MONITORS = ("val_slot_f1", "val_sentence_accuracy", "val_loss")
 DEFAULTS = dict(word_dim=100, char_dim=32, char_units=32, units=128, dropout=0.3, max_word_len=16, min_count=1,
                 intent_to_slots=False)
 
@@ -54,6 +56,9 @@ def add_arguments(p) -> None:
     p.add_argument("--limit", type=int, default=None, help="use only the first N training utterances")
     p.add_argument("--intent-to-slots", action="store_true",
                    help="join the utterance vector to every token's features before the slot Dense")
+    p.add_argument("--monitor", choices=MONITORS, default="val_slot_f1",
+                   help="early stopping and best-epoch choice on valid (default val_slot_f1, decoded as --decode; "
+                        "val_loss, the summed loss, often stops on a bump of the small intent loss)")
     p.add_argument("--decode", choices=DECODINGS, default="joint",
                    help="how tags and intent are read from the probabilities (default joint; see the module doc)")
     common.add_common_arguments(p, epochs=20, batch_size=32, patience=4)
@@ -161,6 +166,23 @@ def scores(gold_tags, gold_intents, tags, intents) -> dict:
             "sentence_accuracy": 100 * sentence_ok / n}
 
 
+class ValidScores(Callback):
+    """Adds the valid split's ``val_slot_f1`` and ``val_sentence_accuracy`` (decoded as the run
+    decodes) to each epoch's logs, so early stopping can watch them."""
+
+    def __init__(self, examples, config: dict, vocabs: dict, batch_size: int, mode: str):
+        super().__init__()
+        self.examples, self.config, self.vocabs, self.batch_size, self.mode = examples, config, vocabs, batch_size, mode
+
+    def on_epoch_end(self, epoch, logs=None):
+        ex = self.examples
+        probs = predict_probs(self.model, [e.tokens for e in ex], self.config, self.vocabs, self.batch_size)
+        s = scores([e.tags for e in ex], [e.intent for e in ex],
+                   *decode(*probs, self.vocabs, self.mode, self.config["intent_tags"]))
+        if logs is not None:
+            logs["val_slot_f1"], logs["val_sentence_accuracy"] = s["slot_f1"], s["sentence_accuracy"]
+
+
 def run(args) -> int:
     import torch
 
@@ -196,7 +218,9 @@ def run(args) -> int:
                   metrics=[["accuracy"], ["accuracy"]])
     common.progress(args, f"training (at most {args.epochs} epochs)")
     history = common.fit_resumable(model, loader(train, True), None, out=out, args=args,
-                                   validation_data=loader(data["valid"], False), monitor="val_loss", mode="min")
+                                   validation_data=loader(data["valid"], False), monitor=args.monitor,
+                                   mode="min" if args.monitor == "val_loss" else "max",
+                                   callbacks=[ValidScores(data["valid"], config, vocabs, args.batch_size, args.decode)])
 
     report = {"task": NAME, "data": str(args.data),
               "utterances": {k: len(v) for k, v in data.items()} | {"train_used": len(train)},
