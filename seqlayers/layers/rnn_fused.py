@@ -118,8 +118,11 @@ def run_dense(cell, x, states, train, go_backwards, time_order):
 
 
 def run_right_padded(cell, x, states, train, mask, lengths, go_backwards, zero_output, time_order, need_seq,
-                     need_states=True):
+                     need_states=True, seq_out=None):
     """Right-padded mask on the fused kernel, recovered to Keras's exact result.
+
+    ``seq_out``: a ``(B, T, H)`` view to write the sequence into (``Bidirectional`` passes the two
+    halves of its concatenated output, saving the concatenation); only when nothing needs a gradient.
 
     Keras's semantics (processing order = reversed input for ``go_backwards``): a masked step keeps
     the states and outputs the previous output (zeros before the first valid step), or zeros with
@@ -148,11 +151,15 @@ def run_right_padded(cell, x, states, train, mask, lengths, go_backwards, zero_o
         return None, last, final
     m = mask[..., None]  # (B, T, 1)
     if not go_backwards:
-        seq = torch.where(m, out, zero if zero_output else h_valid[:, None, :])
+        seq = _where(m, out, zero if zero_output else h_valid[:, None, :], seq_out)
     elif time_order:
-        seq = torch.where(m, gather_steps(out, idx), zero)  # back into time order; padding -> zeros
+        seq = _where(m, gather_steps(out, idx), zero, seq_out)  # back into time order; padding -> zeros
     else:
         # Keras's reversed order: the padding comes first (zeros), then the run's valid steps
         shift = (torch.arange(T, device=x.device)[None, :] - (T - lengths)[:, None]).clamp(min=0)  # (B, T)
-        seq = torch.where(mask.flip(1)[..., None], gather_steps(out, shift), zero)
+        seq = _where(mask.flip(1)[..., None], gather_steps(out, shift), zero, seq_out)
     return seq, last, final
+
+
+def _where(cond, a, b, out=None):
+    return torch.where(cond, a, b) if out is None else torch.where(cond, a, b, out=out)

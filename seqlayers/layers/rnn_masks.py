@@ -67,9 +67,15 @@ def reverse_index(lengths: torch.Tensor, T: int) -> torch.Tensor:
 def gather_steps(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """``x[b, idx[b, t]]`` for ``x`` of shape ``(B, T, F)`` and ``idx`` of shape ``(B, T')``.
 
-    Whole feature rows are copied with one ``index_select`` on the flattened ``(B*T, F)`` view:
-    on CPU several times faster than an element-wise ``gather`` with an expanded index.
+    Whole feature rows are copied with one ``index_select`` on the flattened rows: on CPU several
+    times faster than an element-wise ``gather`` with an expanded index. A time-major ``x`` (the
+    ``(B, T, F)`` view of a contiguous ``(T, B, F)`` tensor, as the fused kernels return with
+    ``batch_first``) is read in place, so the transpose costs no extra copy.
     """
     B, T, F = x.shape
-    rows = (idx + torch.arange(B, device=idx.device)[:, None] * T).reshape(-1)  # (B*T',) row numbers
+    batch = torch.arange(B, device=idx.device)[:, None]  # (B, 1)
+    if not x.is_contiguous() and x.transpose(0, 1).is_contiguous():
+        rows = (idx * B + batch).reshape(-1)  # row of (b, idx[b, t]) in the (T*B, F) time-major storage
+        return x.transpose(0, 1).reshape(T * B, F).index_select(0, rows).reshape(B, idx.shape[1], F)
+    rows = (idx + batch * T).reshape(-1)  # (B*T',) row numbers
     return x.reshape(B * T, F).index_select(0, rows).reshape(B, idx.shape[1], F)

@@ -173,3 +173,18 @@ def test_input_dropout_fused_equals_loop(family, masked):
     _assert_same(grad_f, grad_l)
     fused.eval()
     assert not torch.allclose(fused(x, mask=mask)[0], out_f[0])  # dropout was active in training
+
+
+def test_gather_steps_reads_batch_major_and_time_major_storage_alike():
+    from seqlayers.layers.rnn_masks import gather_steps, reverse_index
+
+    torch.manual_seed(0)
+    B, T, F_ = 3, 5, 4
+    x = torch.randn(B, T, F_)
+    idx = reverse_index(torch.tensor([5, 2, 0]), T)
+    expected = torch.stack([x[b, idx[b]] for b in range(B)])  # plain indexing, one row at a time
+    time_major = x.transpose(0, 1).contiguous().transpose(0, 1)  # same values, (T, B, F) storage
+    assert not time_major.is_contiguous()
+    assert torch.equal(gather_steps(x, idx), expected)
+    assert torch.equal(gather_steps(time_major, idx), expected)
+    assert torch.equal(gather_steps(x[:, :, :2], idx), expected[..., :2])  # neither layout: copies
