@@ -24,6 +24,7 @@
 // (torch.tanh: 3.1e-8). `target_clones` compiles it for AVX-512, AVX2 and baseline x86-64 and picks
 // one at load time.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <immintrin.h>
@@ -131,7 +132,10 @@ void recurrent_avx512(const float* h, int64_t ld_h, const float* wt, int64_t B, 
 }
 
 // The hand-written kernel keeps W_hh^T in L2 (up to 512 x 512 floats = 1 MiB); larger H goes to sgemm.
+// It runs on one thread: with several torch threads and a large step (B * H * H above 2^23
+// multiply-adds), MKL's threaded sgemm is used instead.
 constexpr int64_t kMaxOwnH = 512;
+constexpr int64_t kMaxOwnWorkThreaded = int64_t(1) << 23;
 
 constexpr int64_t kSmallF = 16;  // up to this many features, the input projection is done by axpy
 
@@ -164,7 +168,8 @@ at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, c
   const int m = static_cast<int>(H), n = static_cast<int>(B), kf = static_cast<int>(F);
   const int ld_out = static_cast<int>(T * H), ld_x = static_cast<int>(T * F), ld_h0 = static_cast<int>(H);
   const float one = 1.0f;
-  const bool own_kernel = !blas_only && H <= kMaxOwnH && __builtin_cpu_supports("avx512f");
+  const bool own_kernel = !blas_only && H <= kMaxOwnH && __builtin_cpu_supports("avx512f") &&
+                          (at::get_num_threads() == 1 || B * H * H <= kMaxOwnWorkThreaded);
   for (int64_t t = 0; t < T; ++t) {
     float* o = op + t * H;  // step t of row b is o + b * T * H
     for (int64_t b = 0; b < B; ++b) {  // bias + x_t @ W_ih^T
