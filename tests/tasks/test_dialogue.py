@@ -53,6 +53,10 @@ def test_dialogue_model_beats_the_per_turn_baseline_where_context_decides(traine
     assert set(report["dialogue"]["scores"]["act_slot"]) >= {"at_0.5", "dev_global", "dev_per_label", "micro_f1"}
     assert 0.05 <= report["dialogue"]["global_threshold"]["act_slot"] <= 0.95
     assert "val_f1" in report["dialogue"]["history"]  # early stopping watches dev F1
+    # `seqlayers predict` decides with the dialogue model's dev-tuned thresholds, kept in task.json
+    config = json.loads((trained / "out" / "task.json").read_text())["config"]
+    assert len(config["thresholds"]["act_slot"]) == config["n_act_slot"]
+    assert config["thresholds"]["act_slot"][0] == pytest.approx(report["dialogue"]["global_threshold"]["act_slot"])
     assert "margin (dialogue - turn)" in (trained / "out" / "report.md").read_text()
 
 
