@@ -184,7 +184,8 @@ def tune_thresholds(gold: list[np.ndarray], prob: list[np.ndarray], per_label_mi
     t0 = float(THRESHOLD_GRID[int(np.argmax(micro))])
     out = np.full(g.shape[1], t0, dtype=np.float32)
     if per_label_min > 0:
-        f1 = np.stack([2 * tp / np.maximum(1, d) for tp, d in (_f1_counts(g, p, t) for t in THRESHOLD_GRID)])  # (grid, n)
+        counts = [_f1_counts(g, p, t) for t in THRESHOLD_GRID]
+        f1 = np.stack([2 * tp / np.maximum(1, d) for tp, d in counts])  # (grid, n): each label's F1 at each t
         near = -np.abs(THRESHOLD_GRID - t0)[:, None] * 1e-6  # break ties towards the global threshold
         best = THRESHOLD_GRID[np.argmax(f1 + near, axis=0)]
         enough = (g > 0).sum(axis=0) >= per_label_min
