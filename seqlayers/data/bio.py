@@ -44,10 +44,11 @@ def viterbi(emissions: np.ndarray, allowed: np.ndarray, start: np.ndarray) -> tu
         Returns ``paths`` ``(..., T)`` (tag ids) and ``scores`` ``(...)``.
     """
     emissions = np.asarray(emissions, dtype=np.float64)
-    if emissions.ndim < 2 or emissions.shape[-2] == 0 or emissions.shape[-1] != len(start) or allowed.shape != (len(start), len(start)):
-        raise ValueError(f"viterbi: expected emissions of shape (..., T, N) with N = {len(start)} tags "
+    N = len(start)
+    if emissions.ndim < 2 or emissions.shape[-2] == 0 or emissions.shape[-1] != N or allowed.shape != (N, N):
+        raise ValueError(f"viterbi: expected emissions of shape (..., T, N) with N = {N} tags "
                          f"(the size of start and allowed {allowed.shape}) and T >= 1, got {emissions.shape}.")
-    *lead, T, N = emissions.shape
+    *lead, T, _ = emissions.shape
     trans = np.where(allowed, 0.0, NEG)  # (N, N): previous tag x next tag
     score = emissions[..., 0, :] + np.where(start, 0.0, NEG)  # (..., N): best path ending in each tag
     back = np.zeros((*lead, T, N), dtype=np.int64)

@@ -17,6 +17,7 @@ intent on their own; ``bio`` decodes the tag probabilities with Viterbi under th
 tags together: the intent and valid tag path maximising ``p(intent) * prod_t p(tag_t)``, the tags
 restricted to those seen with that intent in training (SNIPS's slot types belong to intents).
 No weights are involved, so the three can be compared on one trained model (the report does).
+Early stopping watches the valid split's slot F1, decoded the same way (``--monitor``).
 
 Slot F1 is computed on whole slots with conlleval's rules (``seqeval``'s default mode); sentence
 accuracy counts utterances whose every slot tag and intent are right.
@@ -224,7 +225,8 @@ def run(args) -> int:
 
     report = {"task": NAME, "data": str(args.data),
               "utterances": {k: len(v) for k, v in data.items()} | {"train_used": len(train)},
-              "config": {k: v for k, v in config.items() if k not in ("words", "chars", "tags", "intents", "intent_tags")},
+              "config": {k: v for k, v in config.items()
+                         if k not in ("words", "chars", "tags", "intents", "intent_tags")},
               "args": {k: v for k, v in vars(args).items() if k != "func"},
               "history": history, **common.training_time(history)}
     rows, others = [], []

@@ -65,7 +65,8 @@ def test_train_reports_slot_f1_intent_and_sentence_accuracy(trained):
     f1 = report["history"]["val_slot_f1"]  # added by ValidScores each epoch; early stopping watches it
     assert len(f1) == 10 and all(0.0 <= v <= 100.0 for v in f1) and f1[-1] > f1[0]
     assert report["valid"]["slot_f1"] == pytest.approx(max(f1))  # the best epoch's weights are restored
-    assert set(report["decodings"]) == {"joint", "bio", "argmax"} and report["test"] == report["decodings"]["joint"]["test"]
+    assert set(report["decodings"]) == {"joint", "bio", "argmax"}
+    assert report["test"] == report["decodings"]["joint"]["test"]  # the default decoding is reported
     md = (trained / "out" / "report.md").read_text()
     assert "| test slot F1 |" in md and "| test intent accuracy (%) |" in md
 
@@ -107,7 +108,8 @@ def _vocabs():
 
 
 def test_intent_tags_lists_the_tags_seen_with_each_intent():
-    ex = [SlotExample(["paris"], ["B-city"], "GetWeather"), SlotExample(["abba", "x"], ["B-artist", "B-zzz"], "PlayMusic")]
+    ex = [SlotExample(["paris"], ["B-city"], "GetWeather"),
+          SlotExample(["abba", "x"], ["B-artist", "B-zzz"], "PlayMusic")]  # B-zzz: not in the tag vocabulary
     assert intent_tags(ex, _vocabs()["tags"]) == {"GetWeather": ["B-city", "O"], "PlayMusic": ["B-artist", "O"]}
 
 
