@@ -32,6 +32,7 @@ from ..data.bio import NEG, bio_transitions, viterbi
 from ..data.conllu_reader import read_tokenized
 from ..data.snips_reader import read_snips
 from ..data.vocab import Vocabulary
+from ..io import register_function
 from ..training.callbacks import Callback
 from . import common
 from .tagger import sample_arrays, word_features
@@ -65,10 +66,18 @@ def add_arguments(p) -> None:
     common.add_common_arguments(p, epochs=20, batch_size=32, patience=4)
 
 
+@register_function  # a saved model names it; loading finds it once this module is imported
 def over_time(inputs):
     """``[(B, T, F), (B, H)]`` -> ``(B, T, H)``: the vector repeated at each of the sequence's steps."""
     seq, vec = inputs
     return vec[:, None, :].expand(-1, seq.shape[1], -1)  # (B, 1, H) -> (B, T, H), no copy
+
+
+@register_function
+def over_time_shape(input_shapes):
+    """``over_time``'s output shape (a named function, so the saved model can refer to it)."""
+    (B, T, _), (_, H) = input_shapes
+    return (B, T, H)
 
 
 def build_model(config: dict):
@@ -82,7 +91,7 @@ def build_model(config: dict):
     utterance = Bidirectional(LSTM(config["units"]), name="utterance")
     if config.get("intent_to_slots"):
         summary = utterance(enc)  # (B, 2H)
-        ctx = Lambda(over_time, output_shape=lambda s: (s[0][0], s[0][1], s[1][-1]), name="utterance_over_time")(
+        ctx = Lambda(over_time, output_shape=over_time_shape, name="utterance_over_time")(
             [enc, summary])  # (B, T, 2H); the mask stays the encoder's (Concatenate joins the masks given)
         slots = slot_dense(Concatenate(name="tokens_and_utterance")([enc, ctx]))  # (B, T, 4H) -> (B, T, n_tags)
     else:  # slots first: weights are made in this order, so seeded runs reproduce those documented

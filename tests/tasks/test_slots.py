@@ -149,3 +149,14 @@ def test_model_outputs_ignore_padding_with_and_without_the_utterance_vector_on_t
     alone_slots, alone_intent = model(words[:1, :3])
     torch.testing.assert_close(slots[:1, :3], alone_slots)
     torch.testing.assert_close(intent[:1], alone_intent)
+
+
+def test_train_with_the_utterance_vector_on_tokens_saves_a_loadable_model(tmp_path):
+    from seqlayers.io import load_model
+
+    write_data(tmp_path / "data")
+    argv = ["train", "slots", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--epochs", "1",
+            "--units", "4", "--char-units", "0", "--word-dim", "4", "--intent-to-slots", "--quiet", "--threads", "1"]
+    assert main(argv) == 0
+    model = load_model(tmp_path / "out" / "model.seqlayers")  # the Lambda's functions are stored by name
+    assert "utterance_over_time" in [n.layer.name for n in model._nodes]
