@@ -176,18 +176,8 @@ class Bidirectional(StatefulBatch, Layer):
             fwd_state, bwd_state = list(initial_state[:n_f]), list(initial_state[n_f:])
         if mask is None and self._one_kernel(training):
             return self._call_one_kernel(inputs, fwd_state, bwd_state, training)
-        buffer = self._concat_buffer(inputs, mask)
-        try:
-            y = self.forward_layer(inputs, initial_state=fwd_state, mask=mask, training=training)
-            y_rev = self.backward_layer(inputs, initial_state=bwd_state, mask=mask, training=training)
-        finally:
-            for sub in (self.forward_layer, self.backward_layer):
-                sub.__dict__.pop("_seq_out", None)  # not taken (e.g. the step loop ran): cat below
-        if buffer is not None:
-            self.__dict__["last_concat"] = "in_place" if (self.forward_layer._seq_out_used
-                                                          and self.backward_layer._seq_out_used) else "cat"
-            if self.last_concat == "in_place":
-                return [buffer] + list(y[1:]) + list(y_rev[1:]) if self.return_state else buffer
+        y = self.forward_layer(inputs, initial_state=fwd_state, mask=mask, training=training)
+        y_rev = self.backward_layer(inputs, initial_state=bwd_state, mask=mask, training=training)
         states = []
         if self.return_state:
             states = list(y[1:]) + list(y_rev[1:])
@@ -195,23 +185,6 @@ class Bidirectional(StatefulBatch, Layer):
         if self.return_sequences and not self.backward_layer._time_order:
             y_rev = y_rev.flip(1)  # Keras flips the backward output, whatever its direction
         return self._merge(y, y_rev, states)
-
-    def _concat_buffer(self, x, mask):
-        """Inference with a mask, concat merge: each direction writes its half of one ``(B, T, 2H)``
-        tensor (``torch.where(out=)``), so no concatenation copies them again. None otherwise."""
-        fwd, bwd = self.forward_layer, self.backward_layer
-        if (mask is None or self.merge_mode != "concat" or not self.return_sequences or not bwd._time_order
-                or fwd.cell.units != bwd.cell.units):
-            return None
-        if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters())):
-            return None  # out= does not record gradients
-        if any(p.dtype != x.dtype or p.device != x.device for p in self.parameters()):
-            return None
-        H = fwd.cell.units
-        buffer = x.new_empty(x.shape[0], x.shape[1], 2 * H)
-        fwd.__dict__["_seq_out"] = buffer[..., :H]
-        bwd.__dict__["_seq_out"] = buffer[..., H:]
-        return buffer
 
     # -------------------------------------------------------------- one bidirectional kernel call
     def _one_kernel(self, training) -> bool:

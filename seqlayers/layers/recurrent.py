@@ -641,7 +641,6 @@ class RNN(StatefulBatch, Layer):
 
     def _run(self, x, states, mask, training):
         """Pick the path; returns ``(sequence or None, last_output, final_states)``."""
-        self.__dict__["_seq_out_used"] = False
         cell = self.cell
         in_mask = rec_mask = None
         fused = False
@@ -660,12 +659,9 @@ class RNN(StatefulBatch, Layer):
                 self.__dict__["last_path"] = "fused"  # (plain attribute: skips nn.Module.__setattr__)
                 return run_dense(cell, x, states, training, self.go_backwards, self._time_order)
             self.__dict__["last_path"] = "fused_padded"
-            seq_out = self.__dict__.pop("_seq_out", None)  # Bidirectional's half of its output, if offered
-            result = run_right_padded(cell, x, states, training, mask, lengths, self.go_backwards,
-                                      self.zero_output_for_mask, self._time_order, self.return_sequences,
-                                      need_states=self.return_state or self.stateful, seq_out=seq_out)
-            self.__dict__["_seq_out_used"] = seq_out is not None and result[0] is seq_out
-            return result
+            return run_right_padded(cell, x, states, training, mask, lengths, self.go_backwards,
+                                    self.zero_output_for_mask, self._time_order, self.return_sequences,
+                                    need_states=self.return_state or self.stateful)
         self.__dict__["last_path"] = "loop"
         return self._loop(x, states, mask, training, in_mask, rec_mask)
 

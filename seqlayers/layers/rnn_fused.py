@@ -118,11 +118,8 @@ def run_dense(cell, x, states, train, go_backwards, time_order):
 
 
 def run_right_padded(cell, x, states, train, mask, lengths, go_backwards, zero_output, time_order, need_seq,
-                     need_states=True, seq_out=None):
+                     need_states=True):
     """Right-padded mask on the fused kernel, recovered to Keras's exact result.
-
-    ``seq_out``: a ``(B, T, H)`` view to write the sequence into (``Bidirectional`` passes the two
-    halves of its concatenated output, saving the concatenation); only when nothing needs a gradient.
 
     Keras's semantics (processing order = reversed input for ``go_backwards``): a masked step keeps
     the states and outputs the previous output (zeros before the first valid step), or zeros with
@@ -149,17 +146,18 @@ def run_right_padded(cell, x, states, train, mask, lengths, go_backwards, zero_o
         last = torch.where(mask[:, -1:], h_last, zero)  # zero_output_for_mask: zero if step T-1 is padding
     if not need_seq:
         return None, last, final
-    m = mask[..., None]  # (B, T, 1)
+    # every sequence output is one row gather from the kernel's output (zeros where Keras has zeros):
+    # several times cheaper than torch.where over (B, T, H), and it reads the time-major storage as is
+    steps = torch.arange(T, device=x.device)[None, :]  # (1, T)
     if not go_backwards:
-        seq = _where(m, out, zero if zero_output else h_valid[:, None, :], seq_out)
+        if zero_output:
+            seq = gather_steps(out, steps.expand(B, T), zero=~mask)
+        else:  # padding repeats the output at len_b - 1 (zeros for an empty sequence)
+            seq = gather_steps(out, torch.minimum(steps, last_step[:, None]), zero=empty)
     elif time_order:
-        seq = _where(m, gather_steps(out, idx), zero, seq_out)  # back into time order; padding -> zeros
+        seq = gather_steps(out, idx, zero=~mask)  # back into time order; padding -> zeros
     else:
         # Keras's reversed order: the padding comes first (zeros), then the run's valid steps
-        shift = (torch.arange(T, device=x.device)[None, :] - (T - lengths)[:, None]).clamp(min=0)  # (B, T)
-        seq = _where(mask.flip(1)[..., None], gather_steps(out, shift), zero, seq_out)
+        shift = (steps - (T - lengths)[:, None]).clamp(min=0)  # (B, T)
+        seq = gather_steps(out, shift, zero=~mask.flip(1))
     return seq, last, final
-
-
-def _where(cond, a, b, out=None):
-    return torch.where(cond, a, b) if out is None else torch.where(cond, a, b, out=out)

@@ -64,18 +64,25 @@ def reverse_index(lengths: torch.Tensor, T: int) -> torch.Tensor:
     return torch.where(rev >= 0, rev, steps)
 
 
-def gather_steps(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``x[b, idx[b, t]]`` for ``x`` of shape ``(B, T, F)`` and ``idx`` of shape ``(B, T')``.
+def gather_steps(x: torch.Tensor, idx: torch.Tensor, zero: torch.Tensor | None = None) -> torch.Tensor:
+    """``x[b, idx[b, t]]`` for ``x`` of shape ``(B, T, F)`` and ``idx`` of shape ``(B, T')``; where
+    ``zero`` (``(B, T')`` bool, broadcastable) is True the row is zeros instead (``idx`` is then ignored).
 
     Whole feature rows are copied with one ``index_select`` on the flattened rows: on CPU several
-    times faster than an element-wise ``gather`` with an expanded index. A time-major ``x`` (the
+    times faster than an element-wise ``gather`` with an expanded index, and than ``torch.where``
+    over the result (a zero row is appended to the source instead). A time-major ``x`` (the
     ``(B, T, F)`` view of a contiguous ``(T, B, F)`` tensor, as the fused kernels return with
     ``batch_first``) is read in place, so the transpose costs no extra copy.
     """
     B, T, F = x.shape
     batch = torch.arange(B, device=idx.device)[:, None]  # (B, 1)
     if not x.is_contiguous() and x.transpose(0, 1).is_contiguous():
-        rows = (idx * B + batch).reshape(-1)  # row of (b, idx[b, t]) in the (T*B, F) time-major storage
-        return x.transpose(0, 1).reshape(T * B, F).index_select(0, rows).reshape(B, idx.shape[1], F)
-    rows = (idx + batch * T).reshape(-1)  # (B*T',) row numbers
-    return x.reshape(B * T, F).index_select(0, rows).reshape(B, idx.shape[1], F)
+        source = x.transpose(0, 1).reshape(T * B, F)  # time-major storage: row of (b, t) is t * B + b
+        rows = idx * B + batch
+    else:
+        source = x.reshape(B * T, F)
+        rows = idx + batch * T
+    if zero is not None:
+        source = torch.cat([source, source.new_zeros(1, F)])  # row B*T: zeros
+        rows = torch.where(zero, B * T, rows)
+    return source.index_select(0, rows.reshape(-1)).reshape(B, idx.shape[1], F)

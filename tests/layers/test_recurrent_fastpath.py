@@ -188,3 +188,8 @@ def test_gather_steps_reads_batch_major_and_time_major_storage_alike():
     assert torch.equal(gather_steps(x, idx), expected)
     assert torch.equal(gather_steps(time_major, idx), expected)
     assert torch.equal(gather_steps(x[:, :, :2], idx), expected[..., :2])  # neither layout: copies
+    zero = torch.rand(B, T) < 0.4
+    for source in (x, time_major):
+        assert torch.equal(gather_steps(source, idx, zero=zero), expected.masked_fill(zero[..., None], 0.0))
+    assert torch.equal(gather_steps(x, idx, zero=torch.tensor([[True], [False], [False]])),
+                       torch.cat([torch.zeros(1, T, F_), expected[1:]]))  # (B, 1) broadcasts over steps
