@@ -337,3 +337,14 @@ __all__ = [
     "Stopwatch", "add_common_arguments", "optimizer", "bucketed_loader", "predict_grouped", "fit_resumable", "history_dict", "load_task", "load_weights",
     "machine", "progress", "training_time", "save_task", "set_seed", "setup", "write_report",
 ]
+
+
+def write_output(text: str, args) -> int:
+    """The predictions of ``seqlayers predict``: to ``--output`` (written atomically) or to stdout."""
+    if args.output:
+        from ..io.atomic import atomic_write
+
+        atomic_write(args.output, text.encode("utf-8"))
+    else:
+        print(text, end="")
+    return 0

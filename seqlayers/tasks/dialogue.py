@@ -313,8 +313,6 @@ def run(args) -> int:
 
 def predict(out_dir, config, input_path, args) -> int:
     """The predicted system acts after each user turn of each dialogue in a JSONL file."""
-    from pathlib import Path
-
     dialogues = read_dialogues(input_path)
     model = build_model(config, context=True)
     common.load_weights(out_dir, model)
@@ -328,8 +326,4 @@ def predict(out_dir, config, input_path, args) -> int:
             acts = [labels[j] for j in np.flatnonzero(row >= threshold)]
             lines.append(f"{d.dialogue_id}\t{t.user}\t{' '.join(acts)}")
     text = "\n".join(lines) + "\n"
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        print(text, end="")
-    return 0
+    return common.write_output(text, args)

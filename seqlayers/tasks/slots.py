@@ -24,7 +24,6 @@ accuracy counts utterances whose every slot tag and intent are right.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
@@ -273,8 +272,4 @@ def predict(out_dir, config, input_path, args) -> int:
     tags, intents = predict_examples(model, sentences, config, _vocabs(config), args.batch_size)
     text = "".join(" ".join(f"{w}/{t}" for w, t in zip(s, ts)) + f"\t{i}\n"
                    for s, ts, i in zip(sentences, tags, intents))
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        print(text, end="")
-    return 0
+    return common.write_output(text, args)

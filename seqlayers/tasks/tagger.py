@@ -295,8 +295,4 @@ def predict(out_dir, config, input_path, args) -> int:
     tags = predict_tags(model, sentences, config, _vocabs(config), args.batch_size)
     lines = [" ".join(f"{w}/{t}" for w, t in zip(s, ts)) for s, ts in zip(sentences, tags)]
     text = "\n".join(lines) + "\n"
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        print(text, end="")
-    return 0
+    return common.write_output(text, args)
