@@ -232,8 +232,23 @@ class _EpochLog(Callback):
         timing = {"epoch_seconds": self.clock(), "epoch_cpu_seconds": self.clock.cpu()}
         for k, v in dict(logs or {}, **timing).items():
             self.history.setdefault(k, []).append(float(v))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.history))
+        from ..io.atomic import atomic_write
+
+        atomic_write(self.path, json.dumps(self.history).encode())  # a kill mid-write keeps the old file
+
+
+class EpochScores(Callback):
+    """Adds the figures of ``score(model) -> dict`` to each epoch's logs (validation figures computed
+    as at test time: decoded slot F1, F1 at tuned thresholds, free-running MSE), so that early
+    stopping can watch them and the history keeps them."""
+
+    def __init__(self, score):
+        super().__init__()
+        self.score = score
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.score(self.model))
 
 
 def training_time(history: dict) -> dict:

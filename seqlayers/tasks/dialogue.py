@@ -24,7 +24,6 @@ import torch
 from ..data.sgd_reader import act_label, read_dialogues
 from ..data.vocab import Vocabulary, multi_hot
 from ..layers.base import Layer
-from ..training.callbacks import Callback
 from . import common
 
 NAME = "dialogue"
@@ -193,25 +192,18 @@ def tune_thresholds(gold: list[np.ndarray], prob: list[np.ndarray], per_label_mi
     return out
 
 
-class DevScores(Callback):
-    """Adds dev F1 to the epoch logs, at thresholds tuned on dev (one per output):
-    ``val_<granularity>_micro_f1`` / ``_macro_f1`` and ``val_f1``, the mean of the micro and macro F1
-    of both outputs, which early stopping watches (the summed loss is dominated by the act types)."""
-
-    def __init__(self, x, gold: dict, batch_size: int):
-        super().__init__()
-        self.x, self.gold, self.batch_size = x, gold, batch_size
-
-    def on_epoch_end(self, epoch, logs=None):
-        probs = common.predict_grouped(self.model, self.x, self.batch_size)  # (leaves training mode as it was)
-        figures = []
-        for k, g in enumerate(GRANULARITIES):
-            s = f1_scores(self.gold[g], probs[k], tune_thresholds(self.gold[g], probs[k]))
-            if logs is not None:
-                logs[f"val_{g}_micro_f1"], logs[f"val_{g}_macro_f1"] = s["micro_f1"], s["macro_f1"]
-            figures += [s["micro_f1"], s["macro_f1"]]
-        if logs is not None:
-            logs["val_f1"] = float(np.mean(figures))
+def dev_scores(model, x, gold: dict, batch_size: int) -> dict:
+    """Dev F1 at thresholds tuned on dev (one per output): ``val_<granularity>_micro_f1`` /
+    ``_macro_f1`` and ``val_f1``, the mean of the micro and macro F1 of both outputs, which early
+    stopping watches (the summed loss is dominated by the act types)."""
+    probs = common.predict_grouped(model, x, batch_size)  # (leaves training mode as it was)
+    logs, figures = {}, []
+    for k, g in enumerate(GRANULARITIES):
+        s = f1_scores(gold[g], probs[k], tune_thresholds(gold[g], probs[k]))
+        logs[f"val_{g}_micro_f1"], logs[f"val_{g}_macro_f1"] = s["micro_f1"], s["macro_f1"]
+        figures += [s["micro_f1"], s["macro_f1"]]
+    logs["val_f1"] = float(np.mean(figures))
+    return logs
 
 
 def run(args) -> int:
@@ -266,7 +258,8 @@ def run(args) -> int:
                               f"(at most {args.epochs} epochs)")
         history = common.fit_resumable(model, loader(train, True), None, out=out, args=args,
                                        validation_data=loader(dev, False), monitor="val_f1", mode="max",
-                                       name=variant, callbacks=[DevScores(x_dev, gold_dev, args.batch_size)])
+                                       name=variant, callbacks=[common.EpochScores(
+                                           lambda m: dev_scores(m, x_dev, gold_dev, args.batch_size))])
         dev_probs = common.predict_grouped(model, x_dev, args.batch_size)
         probs = common.predict_grouped(model, x_test, args.batch_size)
         thresholds, scores = {}, {}

@@ -37,7 +37,6 @@ import numpy as np
 from ..data.csv_reader import read_numeric_csv
 from ..data.scaling import StandardScaler
 from ..data.windows import chronological_splits, windows
-from ..training.callbacks import Callback
 from . import common
 
 NAME = "forecast"
@@ -182,19 +181,12 @@ class Seq2SeqForecaster:
         return y[:, :, 0] if target_index is not None else y
 
 
-class DecodedValidation(Callback):
-    """Adds ``val_decoded_mse`` to the epoch logs: val MSE of step-by-step decoding, as at test time."""
-
-    def __init__(self, s2s: Seq2SeqForecaster, x, y, horizon: int, target_index: int | None):
-        super().__init__()
-        self.s2s, self.x, self.y, self.horizon, self.target_index = s2s, x, y, horizon, target_index
-
-    def on_epoch_end(self, epoch, logs=None):
-        was_training = self.s2s.model.training
-        p = self.s2s.predict(self.x, self.horizon, self.target_index)
-        self.s2s.model.train(was_training)
-        if logs is not None:
-            logs["val_decoded_mse"] = float(np.mean((p - self.y) ** 2))
+def decoded_mse(s2s: Seq2SeqForecaster, x, y, horizon: int, target_index: int | None) -> dict:
+    """``val_decoded_mse``: val MSE of step-by-step decoding, as at test time."""
+    was_training = s2s.model.training
+    p = s2s.predict(x, horizon, target_index)
+    s2s.model.train(was_training)
+    return {"val_decoded_mse": float(np.mean((p - y) ** 2))}
 
 
 def _plot(path, x, y_true, y_pred, target_index, lookback, title, n):
@@ -263,8 +255,9 @@ def run(args) -> int:
     fit_model.compile(optimizer=Adam(learning_rate=args.learning_rate), loss="mse", metrics=["mae"])
     extra = {}
     if s2s is not None:  # teacher-forced val loss flatters a decoder: stop on free-running val MSE
-        extra = dict(monitor="val_decoded_mse", callbacks=[DecodedValidation(
-            s2s, data["val"][0], data["val"][1], args.horizon, d["target_index"] if S else None)])
+        val_x, val_y = data["val"][:2]
+        extra = dict(monitor="val_decoded_mse", callbacks=[common.EpochScores(
+            lambda _model: decoded_mse(s2s, val_x, val_y, args.horizon, ti))])
     history = common.fit_resumable(fit_model, fit_x["train"], fit_y["train"], out=out, args=args,
                                    validation_data=(fit_x["val"], fit_y["val"]), name="model", shuffle=True,
                                    **extra)

@@ -25,6 +25,8 @@ accuracy counts utterances whose every slot tag and intent are right.
 from __future__ import annotations
 
 
+from functools import partial
+
 import numpy as np
 
 from ..data.bio import NEG, bio_transitions, viterbi
@@ -32,7 +34,6 @@ from ..data.conllu_reader import read_tokenized
 from ..data.snips_reader import read_snips
 from ..data.vocab import Vocabulary
 from ..io import register_function
-from ..training.callbacks import Callback
 from . import common
 from .tagger import sample_arrays, word_features
 
@@ -175,21 +176,13 @@ def scores(gold_tags, gold_intents, tags, intents) -> dict:
             "sentence_accuracy": 100 * sentence_ok / n}
 
 
-class ValidScores(Callback):
-    """Adds the valid split's ``val_slot_f1`` and ``val_sentence_accuracy`` (decoded as the run
-    decodes) to each epoch's logs, so early stopping can watch them."""
-
-    def __init__(self, examples, config: dict, vocabs: dict, batch_size: int, mode: str):
-        super().__init__()
-        self.examples, self.config, self.vocabs, self.batch_size, self.mode = examples, config, vocabs, batch_size, mode
-
-    def on_epoch_end(self, epoch, logs=None):
-        ex = self.examples
-        probs = predict_probs(self.model, [e.tokens for e in ex], self.config, self.vocabs, self.batch_size)
-        s = scores([e.tags for e in ex], [e.intent for e in ex],
-                   *decode(*probs, self.vocabs, self.mode, self.config["intent_tags"]))
-        if logs is not None:
-            logs["val_slot_f1"], logs["val_sentence_accuracy"] = s["slot_f1"], s["sentence_accuracy"]
+def valid_scores(model, examples, config: dict, vocabs: dict, batch_size: int, mode: str) -> dict:
+    """``val_slot_f1`` and ``val_sentence_accuracy`` of ``examples``, decoded as the run decodes
+    (an ``EpochScores`` callback adds them to each epoch's logs, so early stopping can watch them)."""
+    probs = predict_probs(model, [e.tokens for e in examples], config, vocabs, batch_size)
+    s = scores([e.tags for e in examples], [e.intent for e in examples],
+               *decode(*probs, vocabs, mode, config["intent_tags"]))
+    return {"val_slot_f1": s["slot_f1"], "val_sentence_accuracy": s["sentence_accuracy"]}
 
 
 def run(args) -> int:
@@ -229,7 +222,8 @@ def run(args) -> int:
     history = common.fit_resumable(model, loader(train, True), None, out=out, args=args,
                                    validation_data=loader(data["valid"], False), monitor=args.monitor,
                                    mode="min" if args.monitor == "val_loss" else "max",
-                                   callbacks=[ValidScores(data["valid"], config, vocabs, args.batch_size, args.decode)])
+                                   callbacks=[common.EpochScores(partial(valid_scores, examples=data["valid"], config=config, vocabs=vocabs,
+                                                                  batch_size=args.batch_size, mode=args.decode))])
 
     report = {"task": NAME, "data": str(args.data),
               "utterances": {k: len(v) for k, v in data.items()} | {"train_used": len(train)},

@@ -62,7 +62,7 @@ def test_train_reports_slot_f1_intent_and_sentence_accuracy(trained):
     assert test["intent_accuracy"] >= 90.0 and test["slot_f1"] >= 80.0
     assert len(report["history"]["loss"]) == 10
     assert {"slots_loss", "intent_loss", "val_slots_accuracy", "val_intent_accuracy"} <= set(report["history"])
-    f1 = report["history"]["val_slot_f1"]  # added by ValidScores each epoch; early stopping watches it
+    f1 = report["history"]["val_slot_f1"]  # added by EpochScores(valid_scores) each epoch; early stopping watches it
     assert len(f1) == 10 and all(0.0 <= v <= 100.0 for v in f1) and f1[-1] > f1[0]
     assert report["valid"]["slot_f1"] == pytest.approx(max(f1))  # the best epoch's weights are restored
     assert set(report["decodings"]) == {"joint", "bio", "argmax"}
