@@ -233,6 +233,17 @@ def zip_model(files: dict, fix_sha: bool = True) -> bytes:
     return buf.getvalue()
 
 
+def _saved_zips(folder: Path, suffix: str, **models) -> list:
+    """Save each model as ``folder/<name><suffix>`` (a zip): ``[(name, file bytes, {member: bytes})]``."""
+    out = []
+    for name, model in models.items():
+        path = folder / f"{name}{suffix}"
+        model.save(path)
+        with zipfile.ZipFile(path) as zf:
+            out.append((name, path.read_bytes(), {n: zf.read(n) for n in zf.namelist()}))
+    return out
+
+
 @pytest.fixture(scope="module")
 def saved_models(tmp_path_factory):
     """Valid model files to mutate: a tagger (Sequential) and a functional model with Bidirectional."""
@@ -247,13 +258,7 @@ def saved_models(tmp_path_factory):
                       TimeDistributed(Dense(3, activation="softmax"))])
     x = Input(shape=(5, 3))
     y = Concatenate()([Bidirectional(GRU(4, return_sequences=True))(x), Dense(2)(x)])
-    out = []
-    for name, model in (("tagger", seq), ("functional", Model(x, y))):
-        path = folder / f"{name}.seqlayers"
-        model.save(path)
-        with zipfile.ZipFile(path) as zf:
-            out.append((name, path.read_bytes(), {n: zf.read(n) for n in zf.namelist()}))
-    return out
+    return _saved_zips(folder, ".seqlayers", tagger=seq, functional=Model(x, y))
 
 
 def _load_ok_or_model_file_error(path: Path, what: str, i: int):
@@ -401,13 +406,7 @@ def keras_files(tmp_path_factory):
     tagger = keras.Model(inp, keras.layers.TimeDistributed(keras.layers.Dense(2, activation="softmax"))(h))
     gru = keras.Sequential([keras.Input((4,), dtype="int32"), keras.layers.Embedding(10, 3, mask_zero=True),
                             keras.layers.GRU(3)])
-    out = []
-    for name, model in (("tagger", tagger), ("gru", gru)):
-        path = folder / f"{name}.keras"
-        model.save(path)
-        with zipfile.ZipFile(path) as zf:
-            out.append((name, path.read_bytes(), {n: zf.read(n) for n in zf.namelist()}))
-    return out
+    return _saved_zips(folder, ".keras", tagger=tagger, gru=gru)
 
 
 def _rezip(files: dict) -> bytes:
