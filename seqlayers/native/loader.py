@@ -61,20 +61,19 @@ def build(verbose: bool = False) -> Path:
             return path
         except Exception:  # a truncated or stale library (an interrupted build): build it again
             path.unlink()
-    if not path.exists():
-        from torch.utils import cpp_extension
+    from torch.utils import cpp_extension
 
-        directory = path.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        try:
-            cpp_extension.load(NAME, sources=[str(SOURCE)], extra_cflags=CFLAGS, build_directory=str(directory),
-                               is_python_module=False, verbose=verbose)
-        except Exception as exc:  # compiler/ninja missing, or the BLAS symbols are absent in this torch
-            _state.update(tried=True, reason=f"build failed: {type(exc).__name__}: {str(exc).strip()[-400:]}")
-            raise RuntimeError(f"seqlayers.native: could not build {SOURCE.name} in {directory}: {exc}. "
-                               "A C++ compiler (g++) and ninja are needed; seqlayers works without it "
-                               "(the TorchScript loop runs instead).") from exc
-        _state.update(loaded=True, reason=f"built and loaded from {path}")
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        cpp_extension.load(NAME, sources=[str(SOURCE)], extra_cflags=CFLAGS, build_directory=str(directory),
+                           is_python_module=False, verbose=verbose)
+    except Exception as exc:  # compiler/ninja missing, or the BLAS symbols are absent in this torch
+        _state.update(tried=True, reason=f"build failed: {type(exc).__name__}: {str(exc).strip()[-400:]}")
+        raise RuntimeError(f"seqlayers.native: could not build {SOURCE.name} in {directory}: {exc}. "
+                           "A C++ compiler (g++) and ninja are needed; seqlayers works without it "
+                           "(the TorchScript loop runs instead).") from exc
+    _state.update(loaded=True, reason=f"built and loaded from {path}")
     return path
 
 
@@ -103,10 +102,6 @@ def use_native() -> bool:
         _state["reason"] = f"could not load {path}: {type(exc).__name__}: {exc}"
         return False
     return _state["enabled"]
-
-
-def loaded() -> bool:
-    return _state["loaded"]
 
 
 def status() -> str:
