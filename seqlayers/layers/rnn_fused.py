@@ -51,8 +51,9 @@ def _rnn_loop(xw: torch.Tensor, w_hh_t: torch.Tensor, h0: torch.Tensor, relu: bo
     return out
 
 
-def _scripted_applies(kind, x, h0, weights) -> bool:
-    """The scripted SimpleRNN loop: CPU float inference, not while tracing/exporting (ONNX sees ``_VF``)."""
+def _inference_loop_applies(kind, x, h0, weights) -> bool:
+    """SimpleRNN's inference loop (native or scripted): CPU float inference, not while tracing or
+    exporting (ONNX sees ``_VF``)."""
     if kind not in _LOOP_KINDS or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return False
     if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
@@ -62,7 +63,7 @@ def _scripted_applies(kind, x, h0, weights) -> bool:
     return True
 
 
-def _run_scripted(cell, kind, x, h0, weights):
+def _run_inference_loop(cell, kind, x, h0, weights):
     """``rnn_tanh`` / ``rnn_relu`` for inference: ``(out (B, T, H), h_T (B, H))``.
 
     The native C++ loop when it is built (float32), else the TorchScript loop.
@@ -91,8 +92,8 @@ def run_kernel(cell, x, states, train: bool, pad=None):
     """
     weights = cell.flat_weights()
     kind = cell.kernel_name
-    if _scripted_applies(kind, x, states[0], weights):
-        out, h = _run_scripted(cell, kind, x, states[0], weights)  # sets cell.last_kernel (plain attribute)
+    if _inference_loop_applies(kind, x, states[0], weights):
+        out, h = _run_inference_loop(cell, kind, x, states[0], weights)  # sets cell.last_kernel (plain attribute)
         return out, [h]
     cell.__dict__["last_kernel"] = "vf"
     if kind == "lstm":
