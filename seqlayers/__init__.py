@@ -19,9 +19,11 @@ from .symbolic import Input, InputLayer, SymbolicTensor
 from . import training
 from .training import (
     BackupAndRestore, Callback, CSVLogger, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
-    ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN, callbacks, losses, metrics, optimizers, pad_sequences,
-    set_seed,
+    ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN, pad_ragged, set_seed,
 )
+# Keras's namespaces (keras.callbacks, keras.utils, ...): thin re-export modules over the layout above
+from . import backend, callbacks, layers, losses, metrics, models, ops, optimizers, preprocessing, saving, utils
+from .utils import pad_sequences, set_random_seed, to_categorical
 
 __version__ = "0.1.0"
 
@@ -35,5 +37,6 @@ __all__ = [
     "export_onnx", "from_keras", "load_model", "register_function", "to_keras",
     "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",
     "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN", "callbacks", "losses",
-    "metrics", "optimizers", "pad_sequences", "set_seed", "training",
+    "metrics", "optimizers", "pad_ragged", "pad_sequences", "set_random_seed", "set_seed", "to_categorical",
+    "training", "backend", "layers", "models", "ops", "preprocessing", "saving", "utils",
 ]

@@ -43,6 +43,10 @@ def softsign(x):
     return x / (1.0 + x.abs())
 
 
+# Keras's ``keras.activations.<name>`` functions that are torch's own
+relu, tanh, sigmoid, elu, selu, softplus, exponential = torch.relu, torch.tanh, torch.sigmoid, F.elu, torch.selu, \
+    F.softplus, torch.exp
+
 ACTIVATIONS: dict[str, Callable] = {
     "linear": linear,
     "relu": torch.relu,

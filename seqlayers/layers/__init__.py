@@ -8,3 +8,13 @@ from .merging import Add, Concatenate
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .reshaping import Flatten, RepeatVector, Reshape
 from .wrappers import TimeDistributed, TimeDistributedDense
+
+
+def __getattr__(name):
+    """``layers.Input`` / ``layers.InputLayer`` as in Keras's namespace; they live in ``seqlayers.symbolic``
+    (which imports ``layers.base``), so they are looked up on first use (PEP 562)."""
+    if name in ("Input", "InputLayer"):
+        from .. import symbolic
+
+        return getattr(symbolic, name)
+    raise AttributeError(f"module 'seqlayers.layers' has no attribute {name!r}")

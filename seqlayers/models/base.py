@@ -158,6 +158,12 @@ class BaseModel(Layer):
 
         return saving.save_model(self, path, **kwargs)
 
+    def to_json(self, **kwargs) -> str:
+        """The architecture as a JSON string; ``seqlayers.models.model_from_json`` rebuilds it."""
+        from ..io import json_model
+
+        return json_model.model_to_json(self, **kwargs)
+
 
 def _safe_attr(name: str) -> str:
     out = "".join(c if (c.isalnum() or c == "_") else "_" for c in name)

@@ -10,12 +10,12 @@ from .callbacks import (
     BackupAndRestore, Callback, CSVLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, ModelCheckpoint,
     ReduceLROnPlateau, TerminateOnNaN,
 )
-from .data_adapter import pad_sequences
+from .data_adapter import pad_ragged
 from .history import History
 from .seeding import set_seed
 
 __all__ = [
     "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",
     "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN", "callbacks", "losses",
-    "metrics", "optimizers", "pad_sequences", "set_seed",
+    "metrics", "optimizers", "pad_ragged", "set_seed",
 ]

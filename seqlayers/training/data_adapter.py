@@ -46,8 +46,9 @@ def _is_sequence(v) -> bool:
     return isinstance(v, (list, tuple)) or (is_tensor_like(v) and v.ndim >= 1)
 
 
-def pad_sequences(seqs, what: str = "x"):
-    """Right-pad a list of variable-length sequences with 0: returns ``(padded (B, T, ...), mask (B, T))``."""
+def pad_ragged(seqs, what: str = "x"):
+    """Right-pad a list of variable-length sequences with 0: returns ``(padded (B, T, ...), mask (B, T))``
+    (for ragged ``x``/``y`` given to ``fit``; Keras's array-returning ``pad_sequences`` is ``seqlayers.utils``'s)."""
     arrays = [np.asarray(s) for s in seqs]
     if any(a.ndim == 0 for a in arrays):
         raise ValueError(f"{what}: mixes scalars and sequences; give every sample as a sequence of steps.")
@@ -79,13 +80,13 @@ def to_tensor(v, what: str):
         if len(v) and all(_is_sequence(s) for s in v):
             lengths = {len(s) for s in v}
             if len(lengths) > 1:
-                return pad_sequences(v, what)
+                return pad_ragged(v, what)
         try:
             arr = np.asarray(v)
         except ValueError:
-            return pad_sequences(v, what)
+            return pad_ragged(v, what)
         if arr.dtype == object:
-            return pad_sequences(v, what)
+            return pad_ragged(v, what)
         t = torch.from_numpy(np.ascontiguousarray(arr))
     elif isinstance(v, (int, float)):
         raise ValueError(f"{what}: expected an array of samples, got the single number {v!r}.")
@@ -311,4 +312,4 @@ def is_loader_source(x) -> bool:
         hasattr(x, "__iter__") and not isinstance(x, (list, tuple, dict, np.ndarray, torch.Tensor, str)))
 
 
-__all__ = ["Batch", "ArrayData", "LoaderData", "pad_sequences", "to_structure", "check_finite", "is_loader_source"]
+__all__ = ["Batch", "ArrayData", "LoaderData", "pad_ragged", "to_structure", "check_finite", "is_loader_source"]

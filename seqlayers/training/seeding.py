@@ -11,15 +11,7 @@ import random
 import numpy as np
 import torch
 
-
-def set_seed(seed: int) -> None:
-    """Seed Python's ``random``, numpy's global generator and torch (CPU and every CUDA device)."""
-    seed = int(seed)
-    random.seed(seed)
-    np.random.seed(seed % (2 ** 32))
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
+from ..utils.seed import set_random_seed as set_seed  # the one implementation (Keras: utils.set_random_seed)
 
 
 def rng_state(generator: torch.Generator | None = None, prefix: str = "rng.") -> tuple[dict, dict]:

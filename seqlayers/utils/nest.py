@@ -1,4 +1,4 @@
-"""Small helpers on nested structures (lists, tuples, dicts) of tensors."""
+"""Small helpers on nested structures (lists, tuples, dicts) of tensors, and a few string and machine helpers."""
 from __future__ import annotations
 
 import platform
