@@ -13,6 +13,10 @@ from .layers import (
 )
 from .layers import GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .layers import AdditiveAttention, Attention
+from .layers import (
+    Average, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, dot, maximum, minimum, multiply,
+    subtract,
+)
 from .models import Model, Sequential
 from .io import export_onnx, from_keras, load_model, register_function, to_keras
 from .symbolic import Input, InputLayer, SymbolicTensor
@@ -33,6 +37,8 @@ __all__ = [
     "SeqlayersError", "Sequential", "SymbolicTensor", "TimeDistributed", "TimeDistributedDense",
     "activations", "get_mask", "initializers", "register_layer",
     "AdditiveAttention", "Attention",
+    "Average", "Dot", "Maximum", "Minimum", "Multiply", "Subtract", "add", "average", "concatenate", "dot",
+    "maximum", "minimum", "multiply", "subtract",
     "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "SimpleRNN", "SimpleRNNCell",
     "export_onnx", "from_keras", "load_model", "register_function", "to_keras",
     "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",

@@ -7,12 +7,13 @@ nodes back from the outputs to run them in order on real tensors.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 
 from .errors import fmt_shape
-from .layers.base import Layer, _shape_by_running
+from .layers.base import _STANDIN, Layer, _shape_by_running
 from .utils import flatten, map_structure
 
 _DTYPES = {
@@ -144,6 +145,36 @@ def is_symbolic_call(args: tuple, kwargs: dict) -> bool:
     return any(_is_sym(t) for t in flatten((args, kwargs)))
 
 
+def _shape_options(layer: Layer, kwargs: dict) -> dict:
+    """The call options that ``compute_output_shape`` takes (``return_attention_scores``...)."""
+    params = inspect.signature(layer.compute_output_shape).parameters
+    return {k: v for k, v in kwargs.items() if k in params and not _is_sym(v)}
+
+
+def _shape_by_running_call(layer: Layer, args: tuple, kwargs: dict):
+    """Output shapes and dtypes of a call with several symbolic tensors (positional or keyword):
+    the layer runs once on zeros (unknown sizes -> a stand-in size, mapped back to None)."""
+    unknown = any(d is None for t in flatten((args, kwargs)) if _is_sym(t) for d in t.shape[1:])
+
+    def zeros(t):
+        return torch.zeros(tuple(_STANDIN if d is None else d for d in t.shape), dtype=t.dtype) if _is_sym(t) else t
+
+    was_training = layer.training
+    layer.eval()
+    try:
+        with torch.no_grad():
+            out = layer(*map_structure(zeros, args, leaf=_is_sym), **map_structure(zeros, kwargs, leaf=_is_sym))
+    finally:
+        layer.train(was_training)
+
+    def back(t):
+        dims = [None] + list(t.shape[1:])
+        return tuple(None if (unknown and d == _STANDIN) else d for d in dims)
+
+    outs = list(out) if isinstance(out, (list, tuple)) else out
+    return map_structure(back, outs), map_structure(lambda t: t.dtype, outs)
+
+
 def symbolic_call(layer: Layer, args: tuple, kwargs: dict):
     """Build ``layer`` from the symbolic inputs' shapes and return symbolic outputs."""
     if not args:
@@ -158,12 +189,14 @@ def symbolic_call(layer: Layer, args: tuple, kwargs: dict):
     shapes = map_structure(lambda t: t.shape, inputs)
     dtypes = map_structure(lambda t: t.dtype, inputs)
     layer._check_shape(shapes, built=layer.built)
-    if type(layer).compute_output_shape is Layer.compute_output_shape:
+    if any(_is_sym(t) for t in flatten((args[1:], kwargs))):  # e.g. MultiHeadAttention(query, value)
+        out_shapes, out_dtypes = _shape_by_running_call(layer, args, kwargs)
+    elif type(layer).compute_output_shape is Layer.compute_output_shape:
         out_shapes, out_dtypes = _shape_by_running(layer, shapes, dtypes)
     else:
         if not layer.built:
             layer.build_from_shape(shapes)
-        out_shapes = layer.compute_output_shape(shapes)
+        out_shapes = layer.compute_output_shape(shapes, **_shape_options(layer, kwargs))
         first_dtype = flatten(dtypes)[0] if flatten(dtypes) else torch.float32
         out_dtypes = None
         out_dtype = layer.compute_output_dtype(first_dtype)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .. import activations
 from ..errors import layer_label
-from .keras_import import keras_snake_case
+from .keras_import import LAYER_MAP, keras_snake_case
 
 _KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose loader reads what we write
 
@@ -106,11 +106,31 @@ def layer_config(layer) -> dict:
         "Concatenate": lambda: {"axis": layer.axis},
         "Add": lambda: {},
     }
+    if cls not in simple and cls in LAYER_MAP:  # the layers whose arguments are Keras's, one to one
+        return _entry(cls, {**base, **_keras_arguments(layer, raw, LAYER_MAP[cls][1])}, layer)
     if cls not in simple:
         raise ValueError(f"to_keras: {layer_label(layer)}: no Keras equivalent is known for {cls}. Supported: "
                          f"{', '.join(sorted(simple))}, SimpleRNN, GRU, LSTM, Bidirectional, TimeDistributed, "
                          f"Sequential, Model.")
     return _entry(cls, {**base, **simple[cls]()}, layer)
+
+
+def _keras_arguments(layer, raw: dict, keys) -> dict:
+    """The Keras config values of the constructor arguments ``keys`` (tuples as lists, activations
+    by name)."""
+    out = {}
+    for k in keys:
+        if k not in raw:
+            continue
+        v = raw[k]
+        if k == "activation":
+            v = _activation_name(v, layer, k)
+        out[k] = _listed(v)
+    return out
+
+
+def _listed(v):
+    return [_listed(x) for x in v] if isinstance(v, (tuple, list)) else v
 
 
 def _input_entry(name, batch_shape, dtype):

@@ -47,6 +47,13 @@ LAYER_MAP: dict[str, tuple[str, tuple[str, ...]]] = {
     "Bidirectional": ("Bidirectional", ("merge_mode",)),
     "TimeDistributed": ("TimeDistributed", ()),
     "Lambda": ("Lambda", ()),
+    # merges
+    "Subtract": ("Subtract", ()),
+    "Multiply": ("Multiply", ()),
+    "Average": ("Average", ()),
+    "Maximum": ("Maximum", ()),
+    "Minimum": ("Minimum", ()),
+    "Dot": ("Dot", ("axes", "normalize")),
 }
 _RNN = ("SimpleRNN", "GRU", "LSTM")
 _MODELS = ("Sequential", "Functional", "Model")

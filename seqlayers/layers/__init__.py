@@ -4,7 +4,10 @@ from .attention import AdditiveAttention, Attention
 from .base import InputSpec, Layer, LAYER_REGISTRY, get_mask, register_layer, set_mask
 from .core import Activation, Dense, Dropout, Lambda
 from .embedding import Embedding, Masking
-from .merging import Add, Concatenate
+from .merging import (
+    Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, dot, maximum,
+    minimum, multiply, subtract,
+)
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from .reshaping import Flatten, RepeatVector, Reshape
 from .wrappers import TimeDistributed, TimeDistributedDense

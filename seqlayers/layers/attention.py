@@ -9,8 +9,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+import numpy as np
+
 from .. import initializers
-from ..errors import layer_label
+from ..errors import layer_label, shape_error
+from ..utils import to_tensor
 from .base import Layer
 
 
@@ -37,38 +40,56 @@ class _BaseAttention(Layer):
         q, v = inputs[0], inputs[1]
         return q, v, inputs[2] if len(inputs) == 3 else v
 
+    def _check_mask(self, mask):
+        """Keras's rule: ``mask`` is None or a list ``[query_mask, value_mask(, key_mask)]``."""
+        if mask is None:
+            return None
+        if not isinstance(mask, (list, tuple)):
+            raise ValueError(
+                f"{layer_label(self)}: mask must be a list [query_mask, value_mask], got a "
+                f"{type(mask).__name__}. Pass mask=[None, value_mask] to mask only the value steps."
+            )
+        if not 2 <= len(mask) <= 3:
+            raise ValueError(
+                f"{layer_label(self)}: mask must be a list of 2 or 3 masks [query_mask, value_mask(, "
+                f"key_mask)], got a list of {len(mask)}. Use None for an input without mask."
+            )
+        return [None if m is None else to_tensor(np.asarray(m)) if not isinstance(m, torch.Tensor) else m
+                for m in mask]
+
     def build(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or not input_shape or not isinstance(input_shape[0], (list, tuple)):
             self._split(None)
         for s in input_shape:
-            if len(s) != 3:
-                from ..errors import shape_error
-
-                raise shape_error(self, "query, value (and key) of shape (batch, time, features)", s,
+            if len(s) < 3:
+                raise shape_error(self, "query, value (and key) of shape (batch, time, features) or "
+                                        "(batch, ..., time, features)", s,
                                   "A recurrent layer feeding attention needs return_sequences=True.")
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape, return_attention_scores=False):
         q, v = input_shape[0], input_shape[1]
-        return tuple(q[:-1]) + (v[-1],)
+        k = input_shape[2] if len(input_shape) > 2 else v
+        out = tuple(q[:-1]) + (v[-1],)
+        return [out, tuple(q[:-1]) + (k[-2],)] if return_attention_scores else out
 
     def compute_mask(self, inputs, mask=None):
-        if isinstance(mask, (list, tuple)):
-            return mask[0]
-        return None
+        mask = self._check_mask(mask)
+        return None if mask is None else mask[0]
 
     def scores(self, query, key):  # (B, Tq, F), (B, Tv, F) -> (B, Tq, Tv)
         raise NotImplementedError
 
     def call(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=False):
         q, v, k = self._split(inputs)
-        q_mask, v_mask = (list(mask) + [None, None])[:2] if isinstance(mask, (list, tuple)) else (None, None)
-        scores = self.scores(q, k)  # (B, Tq, Tv)
+        mask = self._check_mask(mask)
+        q_mask, v_mask = (mask[0], mask[1]) if mask is not None else (None, None)
+        scores = self.scores(q, k)  # (B, ..., Tq, Tv)
         keep = None
         if v_mask is not None:
-            keep = v_mask[:, None, :].bool()  # (B, 1, Tv)
+            keep = v_mask.bool().unsqueeze(-2)  # (B, ..., 1, Tv)
         if use_causal_mask:
             Tq, Tv = scores.shape[-2:]
-            causal = torch.ones(Tq, Tv, dtype=torch.bool, device=scores.device).tril()[None]
+            causal = torch.ones(Tq, Tv, dtype=torch.bool, device=scores.device).tril()
             keep = causal if keep is None else keep & causal
         if keep is not None:
             big = 65504.0 if scores.dtype == torch.float16 else 1.0e9
@@ -76,9 +97,9 @@ class _BaseAttention(Layer):
         weights = torch.softmax(scores, dim=-1)
         if training and self.dropout > 0:
             weights = nn.functional.dropout(weights, self.dropout, training=True)
-        out = weights @ v  # (B, Tq, Tv) @ (B, Tv, F) -> (B, Tq, F)
+        out = weights @ v  # (B, ..., Tq, Tv) @ (B, ..., Tv, F) -> (B, ..., Tq, F)
         if q_mask is not None:
-            out = torch.where(q_mask[..., None].bool(), out, torch.zeros_like(out))
+            out = torch.where(q_mask.bool().unsqueeze(-1), out, torch.zeros_like(out))
         return (out, weights) if return_attention_scores else out
 
 
@@ -121,7 +142,7 @@ class Attention(_BaseAttention):
         if self.score_mode == "dot":
             s = query @ key.transpose(-2, -1)  # (B, Tq, F) @ (B, F, Tv) -> (B, Tq, Tv)
             return s * self.scale if self.scale is not None else s
-        pair = query[:, :, None, :] + key[:, None, :, :]  # (B, Tq, Tv, F)
+        pair = query.unsqueeze(-2) + key.unsqueeze(-3)  # (B, ..., Tq, Tv, F)
         if self.scale is not None:
             pair = self.scale * pair
         return self.concat_score_weight * torch.tanh(pair).sum(-1)
@@ -158,7 +179,7 @@ class AdditiveAttention(_BaseAttention):
         return [self.scale] if self.scale is not None else []
 
     def scores(self, query, key):
-        pair = torch.tanh(query[:, :, None, :] + key[:, None, :, :])  # (B, Tq, Tv, F)
+        pair = torch.tanh(query.unsqueeze(-2) + key.unsqueeze(-3))  # (B, ..., Tq, Tv, F)
         if self.scale is not None:
             pair = pair * self.scale
         return pair.sum(-1)

@@ -133,9 +133,9 @@ def test_lambda_is_refused_unless_registered(tmp_path):
 
 
 def test_unsupported_layer_names_class_name_and_position(tmp_path):
-    model = keras.Sequential([keras.Input((8, 2)), K.Dense(3), K.Conv1D(2, 3, name="conv")])
+    model = keras.Sequential([keras.Input((8, 2)), K.Dense(3), K.Conv1DTranspose(2, 3, name="conv")])
     model.save(tmp_path / "conv.keras")
-    with pytest.raises(ValueError, match=r"unsupported layer Conv1D 'conv' at model layer 1 of 3"):
+    with pytest.raises(ValueError, match=r"unsupported layer Conv1DTranspose 'conv' at model layer 1 of 3"):
         sl.from_keras(tmp_path / "conv.keras")
 
 

@@ -102,3 +102,50 @@ def test_errors_teach_the_call_form():
         Attention(score_mode="general")
     with pytest.raises(ValueError, match="needs return_sequences=True"):
         Attention()([torch.randn(B, F), torch.randn(B, TV, F)])
+
+
+def test_symbolic_call_with_scores_returns_two_tensors_as_the_eager_call():
+    q, v = Input(shape=(TQ, F)), Input(shape=(TV, F))
+    out, scores = Attention()([q, v], return_attention_scores=True)
+    assert out.shape == (None, TQ, F) and scores.shape == (None, TQ, TV)
+    model = Model([q, v], [out, scores])
+    a, b, _ = (torch.from_numpy(x) for x in data())
+    eager_out, eager_scores = Attention()([a, b], return_attention_scores=True)
+    got = model([a, b])
+    assert [tuple(t.shape) for t in got] == [tuple(eager_out.shape), tuple(eager_scores.shape)]
+    torch.testing.assert_close(got[1].sum(-1), torch.ones(B, TQ))
+
+
+@pytest.mark.parametrize("cls", [Attention, AdditiveAttention])
+def test_a_bare_tensor_mask_or_a_list_of_one_is_refused_as_keras_does(cls):
+    q, v, _ = (torch.from_numpy(x) for x in data())
+    with pytest.raises(ValueError, match=rf"{cls.__name__}: mask must be a list \[query_mask, value_mask\], got a Tensor"):
+        cls()([q, v], mask=torch.ones(B, TV, dtype=torch.bool))
+    with pytest.raises(ValueError, match=rf"{cls.__name__}: mask must be a list of 2 or 3 masks.*got a list of 1"):
+        cls()([q, v], mask=[torch.ones(B, TQ, dtype=torch.bool)])
+
+
+def test_numpy_masks_equal_tensor_masks():
+    q, v, _ = (torch.from_numpy(x) for x in data())
+    v_mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=bool)
+    layer = Attention()
+    torch.testing.assert_close(layer([q, v], mask=[None, v_mask]), layer([q, v], mask=[None, torch.from_numpy(v_mask)]))
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"use_scale": True}, {"score_mode": "concat"}])
+def test_attention_on_4d_inputs_equals_keras_with_masks(kwargs):
+    rng = np.random.default_rng(5)
+    q, v = rng.standard_normal((B, 2, TQ, F)).astype("float32"), rng.standard_normal((B, 2, TV, F)).astype("float32")
+    q_mask = rng.random((B, 2, TQ)) > 0.3
+    v_mask = rng.random((B, 2, TV)) > 0.3
+    v_mask[..., 0] = True
+    # (Keras broadcasts a value mask of rank > 2 over the query steps only with use_causal_mask)
+    (mine, mine_w), (theirs, theirs_w) = both(Attention(**kwargs), keras.layers.Attention(**kwargs), [q, v[:, :, :TQ]],
+                                              mask=[q_mask, v_mask[..., :TQ]], return_attention_scores=True,
+                                              use_causal_mask=True)
+    close(mine, theirs)
+    close(mine_w, theirs_w)
+    (mine, mine_w), (theirs, theirs_w) = both(AdditiveAttention(), keras.layers.AdditiveAttention(), [q, v],
+                                              return_attention_scores=True)
+    close(mine, theirs)
+    close(mine_w, theirs_w)

@@ -149,7 +149,8 @@ def test_concatenate_and_add_combine_masks():
     b = Embedding(5, 3, mask_zero=True)(torch.tensor([[1, 1, 0]]))
     c = Concatenate()([a, b])
     assert c.shape == (1, 3, 5)
-    torch.testing.assert_close(get_mask(c), torch.tensor([[True, False, False]]))
+    # Keras's rule along the feature axis: a step is valid when it is valid in any input (issue 15)
+    torch.testing.assert_close(get_mask(c), torch.tensor([[True, True, True]]))
     s = Add()([a, a])
     torch.testing.assert_close(s, 2 * a)
 
