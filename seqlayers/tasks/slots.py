@@ -80,6 +80,13 @@ def over_time_shape(input_shapes):
     return (B, T, H)
 
 
+@register_function
+def sequence_mask(inputs, masks):
+    """``over_time``'s output mask: the sequence's (so that Concatenate, which as in Keras counts an
+    unmasked input as valid everywhere, keeps the padding masked)."""
+    return masks[0] if isinstance(masks, (list, tuple)) else None
+
+
 def build_model(config: dict):
     from .. import LSTM, Bidirectional, Concatenate, Dense, Dropout, Lambda, Model, TimeDistributed
 
@@ -91,8 +98,8 @@ def build_model(config: dict):
     utterance = Bidirectional(LSTM(config["units"]), name="utterance")
     if config.get("intent_to_slots"):
         summary = utterance(enc)  # (B, 2H)
-        ctx = Lambda(over_time, output_shape=over_time_shape, name="utterance_over_time")(
-            [enc, summary])  # (B, T, 2H); the mask stays the encoder's (Concatenate joins the masks given)
+        ctx = Lambda(over_time, output_shape=over_time_shape, mask=sequence_mask, name="utterance_over_time")(
+            [enc, summary])  # (B, T, 2H), with the encoder's mask (so Concatenate keeps it)
         slots = slot_dense(Concatenate(name="tokens_and_utterance")([enc, ctx]))  # (B, T, 4H) -> (B, T, n_tags)
     else:  # slots first: weights are made in this order, so seeded runs reproduce those documented
         slots = slot_dense(enc)
