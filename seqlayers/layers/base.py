@@ -111,6 +111,24 @@ def _describe(spec: InputSpec) -> str:
 
 
 # ---------------------------------------------------------------- the Layer
+def weight_tensor(layer, w, i: int) -> torch.Tensor:
+    """Array ``i`` given to ``set_weights`` as a tensor; strings, objects and complex numbers are refused."""
+    if not isinstance(w, torch.Tensor):
+        try:
+            w = np.asarray(w)
+        except ValueError:  # ragged nested lists
+            raise TypeError(f"{layer_label(layer)}: set_weights array {i} is a ragged nested list; give numpy "
+                            f"arrays of the shapes get_weights() returns.") from None
+        if w.dtype.kind in "USOc":
+            raise TypeError(f"{layer_label(layer)}: set_weights array {i} holds {w.dtype.name} values; expected "
+                            f"real numbers (float32 arrays as get_weights() returns them). Convert with "
+                            f"np.asarray(w, dtype='float32').")
+        return to_tensor(w)
+    if w.is_complex():
+        raise TypeError(f"{layer_label(layer)}: set_weights array {i} is {w.dtype}; expected a real tensor.")
+    return w
+
+
 class Layer(nn.Module):
     """Base class of every seqlayers layer (see the module docstring for the contract).
 
@@ -277,7 +295,7 @@ class Layer(nn.Module):
             )
         with torch.no_grad():
             for i, (p, w) in enumerate(zip(own, weights)):
-                w = to_tensor(np.asarray(w) if not isinstance(w, torch.Tensor) else w)
+                w = weight_tensor(self, w, i)
                 if tuple(w.shape) != tuple(p.shape):
                     raise ValueError(
                         f"{layer_label(self)}: set_weights array {i} has shape {fmt_shape(w.shape)}, "
@@ -333,7 +351,13 @@ class Layer(nn.Module):
                 return x  # this shape and dtype passed every check below (and needed no cast) already
             self._check_shape(tuple(x.shape), built=self.built)
             if spec.dtype == "float":
-                if not (x.is_floating_point() or x.is_complex()):
+                if x.is_complex():
+                    raise TypeError(
+                        f"{layer_label(self)}: expected real floating-point input, got {x.dtype}. The layers "
+                        f"compute in real numbers: pass the real and imaginary parts as two features, "
+                        f"torch.view_as_real(x).flatten(-2)."
+                    )
+                if not x.is_floating_point():
                     raise TypeError(
                         f"{layer_label(self)}: expected floating-point input, got {x.dtype}. "
                         f"Cast it with x.float(), or put an Embedding first if these are token ids."

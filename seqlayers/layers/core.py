@@ -4,12 +4,14 @@ from __future__ import annotations
 import inspect
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .. import activations, initializers
-from ..errors import layer_label
+from ..errors import fmt_shape, layer_label
+from ..utils import flatten
 from .base import InputSpec, Layer
 
 
@@ -122,6 +124,17 @@ class Dropout(Layer):
         return inputs * keep / (1.0 - self.rate)
 
 
+def _lambda_result_error(layer, out, bad) -> str:
+    name = getattr(layer.function, "__name__", "the function")
+    head = f"{layer_label(layer)}: expected {name}(inputs) to return a torch tensor (or a list/tuple/dict of tensors), "
+    if out is None:
+        return head + "got None. Did the function forget its `return`?"
+    if isinstance(bad, np.ndarray):
+        return head + (f"got a numpy array of shape {fmt_shape(bad.shape)}. Use torch operations (torch.tanh rather "
+                       f"than np.tanh), so the result stays on the device and gradients flow through it.")
+    return head + f"got {type(bad).__name__} {bad!r:.40}. Wrap numbers with torch.as_tensor(..., device=inputs.device)."
+
+
 class Lambda(Layer):
     """Wrap any callable as a layer, e.g. ``Lambda(lambda x: x[:, -N:, :])`` (keep the last N steps).
 
@@ -166,7 +179,11 @@ class Lambda(Layer):
         return self.mask
 
     def call(self, inputs):
-        return self.function(inputs, **self.arguments)
+        out = self.function(inputs, **self.arguments)
+        bad = [v for v in flatten(out) if not isinstance(v, torch.Tensor)] if out is not None else [None]
+        if bad:
+            raise TypeError(_lambda_result_error(self, out, bad[0]))
+        return out
 
     def function_name(self) -> str | None:
         """``module:qualname`` when the function is importable by name, else None."""

@@ -40,7 +40,7 @@ from torch import nn
 from .. import activations, initializers
 from ..errors import fmt_shape, layer_label
 from ..utils import to_tensor
-from .base import InputSpec, Layer
+from .base import InputSpec, Layer, weight_tensor
 from .core import check_positive_int
 from .rnn_fused import PAD_GATE, run_dense, run_right_padded
 from .rnn_masks import check_mask, right_padding
@@ -162,7 +162,7 @@ class _GatedCell(Layer):
     def set_weights(self, weights) -> None:
         self._require_built("set_weights")
         own = self.weights
-        weights = [to_tensor(np.asarray(w)) if not isinstance(w, torch.Tensor) else w for w in weights]
+        weights = [weight_tensor(self, w, i) for i, w in enumerate(weights)]
         if len(weights) != len(own) or any(tuple(w.shape) != tuple(o.shape) for w, o in zip(weights, own)):
             raise ValueError(
                 f"{layer_label(self)}: set_weights expected {len(own)} arrays of shapes "

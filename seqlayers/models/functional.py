@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import fmt_shape
+from ..errors import fmt_shape, layer_label
 from ..layers.base import Layer
 from ..symbolic import InputLayer, Node, SymbolicTensor
 from ..utils import flatten, map_structure
@@ -34,6 +34,21 @@ def topological_nodes(outputs) -> list[Node]:
                 if id(t.node) not in seen:
                     stack.append((t.node, False))
     return order
+
+
+def _check_unique_names(layers, taken: set) -> None:
+    """Add the names of the named layers to ``taken``; two layers of one name are refused (as Keras
+    does), since a saved model refers to its layers by name and could not be loaded back."""
+    for layer in layers:
+        if not isinstance(layer, Layer) or layer.name is None:
+            continue
+        if layer.name in taken:
+            raise ValueError(
+                f"Model: the name {layer.name!r} is used by two layers of the model ({layer_label(layer)} and "
+                f"an earlier one); every layer needs a unique name, since a saved model refers to its layers by "
+                f"name. Pass another name=... to one of them."
+            )
+        taken.add(layer.name)
 
 
 class Model(BaseModel):
@@ -92,14 +107,18 @@ class Model(BaseModel):
         for i, layer in enumerate(self._input_layers):
             if layer.name is None:
                 layer.name = "input_layer" if i == 0 else f"input_layer_{i}"
+            if layer.name in taken:
+                raise ValueError(f"Model: two inputs are named {layer.name!r}; every input needs a unique name "
+                                 f"(fit and predict take dicts keyed by input name). Pass another name=... to Input.")
             taken.add(layer.name)
         self._layer_list: list = []
         for node in self._nodes:
             layer = node.layer
-            if isinstance(layer, InputLayer) or any(layer is l for l in self._layer_list):
-                continue
+            if not isinstance(layer, InputLayer) and not any(layer is l for l in self._layer_list):
+                self._layer_list.append(layer)
+        _check_unique_names(self._layer_list, taken)  # named layers first, so unnamed ones avoid their names
+        for layer in self._layer_list:
             self._register(layer, taken)
-            self._layer_list.append(layer)
         self.built = True
         self._build_input_shape = [t.shape for t in self.inputs]
 

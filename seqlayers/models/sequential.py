@@ -57,6 +57,12 @@ class Sequential(BaseModel):
         if not self._stack and self.declared_input_shape is None and isinstance(layer, Layer) \
                 and layer.declared_input_shape is not None:
             self.declared_input_shape = layer.declared_input_shape
+        if isinstance(layer, Layer) and layer.name is not None and layer.name in self._names:
+            raise ValueError(
+                f"Sequential: every layer needs a unique name (a saved model refers to its layers by name), "
+                f"but {layer.name!r} is already the name of a layer in this model; got another "
+                f"{layer_label(layer)}. Pass another name=..., or leave name unset to get a unique one."
+            )
         self._register(layer, self._names)
         self._stack.append(layer)
         if self.declared_input_shape is not None:
@@ -65,6 +71,7 @@ class Sequential(BaseModel):
 
     def pop(self) -> nn.Module:
         layer = self._stack.pop()
+        self._names.discard(getattr(layer, "name", None) or type(layer).__name__.lower())
         for k, v in list(self._modules.items()):
             if v is layer:
                 del self._modules[k]

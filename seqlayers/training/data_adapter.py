@@ -50,6 +50,8 @@ def pad_ragged(seqs, what: str = "x"):
     """Right-pad a list of variable-length sequences with 0: returns ``(padded (B, T, ...), mask (B, T))``
     (for ragged ``x``/``y`` given to ``fit``; Keras's array-returning ``pad_sequences`` is ``seqlayers.utils``'s)."""
     arrays = [np.asarray(s) for s in seqs]
+    for a in arrays:
+        _check_numeric(a, what)
     if any(a.ndim == 0 for a in arrays):
         raise ValueError(f"{what}: mixes scalars and sequences; give every sample as a sequence of steps.")
     tail = {a.shape[1:] for a in arrays}
@@ -70,9 +72,27 @@ def pad_ragged(seqs, what: str = "x"):
     return torch.from_numpy(out), torch.from_numpy(mask)
 
 
+def _check_numeric(arr: np.ndarray, what: str) -> None:
+    """Strings, objects and complex numbers are not data a model trains on: say what to do instead."""
+    if arr.dtype.kind in "USO":
+        sample = next(iter(arr.reshape(-1)), None)
+        fix = ("map the labels to class ids first, e.g. classes, ids = np.unique(y, return_inverse=True)"
+               if what.startswith("y") else "give one number per sample (or per step)" if "weight" in what
+               else "turn the tokens into ids first (e.g. seqlayers.data.Vocab)")
+        raise TypeError(f"{what}: expected numbers, got an array of {arr.dtype.name} values (e.g. {sample!r:.40}); "
+                        f"{fix}.")
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{what}: expected real numbers, got {arr.dtype.name}; seqlayers layers take real "
+                        f"tensors: pass x.real and x.imag as two features (np.stack([x.real, x.imag], -1)).")
+
+
 def to_tensor(v, what: str):
     """One array-like to ``(tensor, padding mask or None)``."""
+    if isinstance(v, np.ndarray) and v.dtype != object:
+        _check_numeric(v, what)
     if isinstance(v, torch.Tensor):
+        if v.is_complex():
+            _check_numeric(np.zeros(0, dtype=np.complex64), what)
         t = v
     elif isinstance(v, np.ndarray) and v.dtype != object:
         t = torch.from_numpy(np.ascontiguousarray(v))
@@ -87,6 +107,7 @@ def to_tensor(v, what: str):
             return pad_ragged(v, what)
         if arr.dtype == object:
             return pad_ragged(v, what)
+        _check_numeric(arr, what)
         t = torch.from_numpy(np.ascontiguousarray(arr))
     elif isinstance(v, (int, float)):
         raise ValueError(f"{what}: expected an array of samples, got the single number {v!r}.")

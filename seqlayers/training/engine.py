@@ -37,6 +37,7 @@ from ..errors import closest
 from ..layers.base import Layer, get_mask, set_mask
 from ..utils import flatten, map_structure
 from . import distributed, losses as losses_mod, metrics as metrics_mod, optimizers as optimizers_mod
+from .arguments import callback_list, check_class_weight, check_device, check_fraction, check_loss_weights
 from .callbacks import CallbackList
 from .data_adapter import ArrayData, Batch, LoaderData, check_finite, is_loader_source, to_structure
 from .history import History
@@ -89,6 +90,8 @@ def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=No
         metrics_mod.get(spec)
     if isinstance(optimizer, str):
         optimizers_mod.get(optimizer, [torch.zeros(1, requires_grad=True)])
+    check_loss_weights(loss_weights)
+    check_device(device, "compile")
     if weighted_metrics:
         metrics = (metrics or []) + list(weighted_metrics) if isinstance(metrics, (list, type(None))) else metrics
     state = CompiledState(optimizer, loss, loss_weights, metrics, device=device)
@@ -139,7 +142,7 @@ def _per_output(spec, names, what, default=None):
         if unknown:
             raise ValueError(f"compile: {what} names output {unknown[0]!r}, but the outputs are {names}.")
         return [spec.get(k, default) for k in names]
-    if isinstance(spec, (list, tuple)) and len(names) > 1 and what in ("loss", "loss_weights"):
+    if isinstance(spec, (list, tuple)) and (len(names) > 1 or what == "loss_weights") and what in ("loss", "loss_weights"):
         if len(spec) != len(names):
             raise ValueError(f"compile: the model has {len(names)} outputs ({', '.join(names)}), but {what} "
                              f"is a list of {len(spec)}. Give one per output, or a dict by output name.")
@@ -495,6 +498,9 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     _check_batch_size(validation_batch_size, "fit (validation_batch_size)")
     if not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}.")
+    check_fraction(validation_split, "validation_split")
+    check_class_weight(class_weight)
+    check_device(device, "fit")
     if not (validation_split == 0 or 0 < validation_split < 1):
         raise ValueError(f"fit: validation_split must be a fraction strictly between 0 and 1 (e.g. 0.2 keeps the "
                          f"last 20% of the samples for validation), got {validation_split!r}.")
@@ -547,7 +553,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     if steps_per_epoch is not None:
         steps = steps_per_epoch
     history = History()
-    cbs = list(callbacks or [])
+    cbs = callback_list(callbacks, "fit")
     for cb in cbs:
         if isinstance(cb, History):
             raise ValueError("fit: History is added automatically; do not pass one in callbacks.")
@@ -666,6 +672,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     """Loss and metrics on data (eval mode, no grad): a float, a list ``[loss, metrics...]``, or a dict."""
     st = _state(model, "evaluate")
     _check_batch_size(batch_size, "evaluate")
+    check_device(device, "evaluate")
     verbose = resolve_verbose(verbose)
     batch_size = batch_size or 32
     data = _make_data(model, x, y, sample_weight, batch_size, "evaluate", check=False)
@@ -674,7 +681,8 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     rank, world = (distributed.rank(), distributed.world_size()) if dist_on else (0, 1)
     loop = _Loop(model, st, device)
     _build_model(loop, data)
-    cblist = CallbackList(callbacks, model=model, params={"verbose": verbose, "steps": steps}, trainer=loop)
+    cblist = CallbackList(callback_list(callbacks, "evaluate"), model=model, params={"verbose": verbose, "steps": steps},
+                          trainer=loop)
     cblist.on_test_begin()
     logs = _run_eval(loop, data, batch_size, steps, rank, world, cblist=cblist)
     cblist.on_test_end(logs)
@@ -697,12 +705,13 @@ def _concat(chunks: list):
 def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None, device=None):
     """Outputs for ``x`` in batches (eval mode, no grad), as numpy: an array, or a list/dict per output."""
     _check_batch_size(batch_size, "predict")
+    check_device(device, "predict")
     verbose = resolve_verbose(verbose)
     batch_size = batch_size or 32
     st = getattr(model, "_compiled", None)
     data = _make_data(model, x, None, None, batch_size, "predict", check=False)
     device = _place(model, st, device)
-    cblist = CallbackList(callbacks, model=model, params={"verbose": verbose, "steps": steps})
+    cblist = CallbackList(callback_list(callbacks, "predict"), model=model, params={"verbose": verbose, "steps": steps})
     was = model.training
     model.eval()
     chunks, structure = None, None
