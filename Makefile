@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q -c constraints.txt
 ARGS   ?=
 
-.PHONY: install dev demo test bench fuzz clean
+.PHONY: install dev demo test docs bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,14 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) -e ".[dev]"
 	touch $@
 
+$(VENV)/.installed-plots: $(VENV)/.installed
+	$(PIP) -e ".[plots]"
+	touch $@
+
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(PIP) -e ".[docs]"
+	touch $@
+
 # The optional C++ SimpleRNN inference loop (seqlayers/native): compiled once against the installed
 # torch (~1 minute); without a compiler everything still works (a TorchScript loop runs instead).
 $(VENV)/.native: $(VENV)/.installed seqlayers/native/rnn_loop.cpp seqlayers/native/loader.py
@@ -29,7 +37,7 @@ install: $(VENV)/.installed $(VENV)/.native
 
 dev: $(VENV)/.installed-dev $(VENV)/.native
 
-demo: install
+demo: install $(VENV)/.installed-plots
 	$(BIN)/seqlayers demo $(ARGS)
 
 test: dev
@@ -51,4 +59,4 @@ fuzz: dev
 	SEQLAYERS_FUZZ_ITERATIONS=20000 KERAS_BACKEND=torch $(BIN)/python -m pytest tests/reliability -k fuzz $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .hypothesis

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from .errors import MissingExtraError
 
 #: modules that add subcommands (each has ``register(subparsers)``); add one line per module
 COMMAND_MODULES = [
@@ -36,10 +39,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that went away (`| head`) is handled below
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except BrokenPipeError:
+        # the reader closed the pipe (`seqlayers explain ... | head`): stop quietly, as a Unix tool does.
+        # stdout now points at /dev/null so that the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # the shell's status for a process ended by SIGPIPE
+    except (ValueError, TypeError, FileNotFoundError, MissingExtraError) as e:
         print(f"seqlayers {args.command}: error: {e}", file=sys.stderr)
         return 2
     return int(result or 0)

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import require_extra
+
 ECHO = np.array([i / 5 for i in range(5)], dtype="float32")  # [0.0, 0.2, 0.4, 0.6, 0.8]
 
 
@@ -169,8 +171,7 @@ def report(ex: Example, print_fn=print) -> bool:
 
 def figure(examples: list[Example], path) -> None:
     """One PNG: each example's loss curve (top) and its predictions against the targets (bottom)."""
-    import matplotlib
-
+    matplotlib = require_extra("matplotlib", "plots", "seqlayers demo's figure (--out '' for none)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -203,6 +204,8 @@ def run(args) -> int:
     # These models are tiny: on CPU, one thread beats several (thread hand-offs cost more than the
     # work), by 10x on a busy 2-core machine.
     torch.set_num_threads(args.threads)
+    if args.out:  # before training, not after it
+        require_extra("matplotlib", "plots", "seqlayers demo's figure (--out '' for none)")
     names = [args.model] if args.model else list(EXAMPLES)
     done, all_ok = [], True
     t_all = time.perf_counter()

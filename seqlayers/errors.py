@@ -9,6 +9,7 @@ helpers below, so the messages share one shape::
 from __future__ import annotations
 
 import difflib
+import importlib
 from typing import Iterable
 
 
@@ -18,6 +19,43 @@ class SeqlayersError(Exception):
 
 class ModelFileError(SeqlayersError, ValueError):
     """A model file is missing, truncated, corrupted, of another version, or unsupported."""
+
+
+class MissingExtraError(SeqlayersError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+#: the optional extras of ``pip install seqlayers[...]`` and the packages each brings
+EXTRAS = {
+    "tasks": ("conllu", "seqeval", "scikit-learn", "matplotlib"),
+    "interop": ("h5py", "onnx", "onnxruntime"),
+    "plots": ("matplotlib",),
+    "tensorboard": ("tensorboard",),
+}
+
+
+def require_extra(module: str, extra: str, feature: str, package: str | None = None):
+    """Import and return the optional ``module``, or raise :class:`MissingExtraError` in one line.
+
+    Args:
+        module: the module to import, e.g. ``"matplotlib.pyplot"``.
+        extra: the ``seqlayers[...]`` extra that installs it (a key of ``EXTRAS``).
+        feature: what needs it, e.g. ``"explain(path=...)"``; the message starts with it.
+        package: the package's name where it differs from the module's (``"scikit-learn"``).
+
+    A module that is installed but fails inside its own import raises its own error unchanged.
+    """
+    if extra not in EXTRAS:
+        raise ValueError(f"require_extra: unknown extra {extra!r}; expected one of {', '.join(EXTRAS)}.")
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        top = module.split(".")[0]
+        if e.name is not None and e.name.split(".")[0] != top:
+            raise
+        name = package or top
+        raise MissingExtraError(f"{feature} needs {name}, which is not installed: "
+                                f"pip install 'seqlayers[{extra}]' (or pip install {name})") from None
 
 
 def layer_label(layer) -> str:

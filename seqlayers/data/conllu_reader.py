@@ -14,10 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from conllu import parse_token_and_metadata
-from conllu.exceptions import ParseException
-
-from ..errors import require_utf8
+from ..errors import require_extra, require_utf8
 
 #: the columns a tagger may learn (CoNLL-U names)
 TAG_COLUMNS = ("upos", "xpos", "deprel")
@@ -53,9 +50,10 @@ def _parse_block(path, start: int, lines: list[tuple[int, str]], column: str) ->
         return None
     for n, line in tokens:
         _check_line(path, n, line, column)
+    conllu = require_extra("conllu", "tasks", "read_conllu")
     try:
-        parsed = parse_token_and_metadata("\n".join(line for _, line in lines))
-    except ParseException as e:
+        parsed = conllu.parse_token_and_metadata("\n".join(line for _, line in lines))
+    except conllu.exceptions.ParseException as e:
         raise ValueError(f"{path}:{start}: the sentence starting here could not be parsed: {e}") from e
     words, tags = [], []
     for tok in parsed:

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 from .. import activations
-from ..errors import layer_label
+from ..errors import layer_label, require_extra
 from .keras_import import LAYER_MAP, keras_snake_case
 
 _KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose loader reads what we write
@@ -340,10 +340,7 @@ def to_keras(model, path) -> Path:
 
     ``keras.saving.load_model(path)`` then gives a Keras model with the same outputs.
     """
-    try:
-        import h5py
-    except ImportError as e:
-        raise ImportError("to_keras needs h5py to write the Keras weights file: pip install h5py (or seqlayers[interop])") from e
+    h5py = require_extra("h5py", "interop", "to_keras")
     from ..models.base import BaseModel
     from .saving import atomic_write
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelFileError
+from ..errors import ModelFileError, require_extra
 from .config import FUNCTION_REGISTRY
 
 #: Keras class name -> (our class name, Keras config keys passed through as constructor arguments)
@@ -61,11 +61,7 @@ SUPPORTED = sorted(set(LAYER_MAP) | {"InputLayer"} | set(_MODELS))
 
 
 def _require_h5py():
-    try:
-        import h5py
-    except ImportError as e:  # pragma: no cover - h5py is installed in the test environment
-        raise ImportError("from_keras needs h5py to read Keras weight files: pip install h5py (or seqlayers[interop])") from e
-    return h5py
+    return require_extra("h5py", "interop", "from_keras")
 
 
 def keras_snake_case(name: str) -> str:

@@ -30,17 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import layer_label
+from ..errors import layer_label, require_extra
 from ..utils import flatten
 
 _EXAMPLE_BATCH, _EXAMPLE_TIME = 2, 5
-
-
-def _require(module: str, why: str):
-    try:
-        return __import__(module)
-    except ImportError as e:
-        raise ImportError(f"export_onnx needs {module} {why}: pip install {module} (or seqlayers[interop])") from e
 
 
 class _Flat(nn.Module):
@@ -178,7 +171,7 @@ def export_onnx(model: nn.Module, path, example_inputs=None, *, dynamic_time: bo
 
     Returns the path written.
     """
-    _require("onnx", "to write ONNX files")
+    require_extra("onnx", "interop", "export_onnx")
     _check_exportable(model)
     path = Path(path)
     was_training = model.training

@@ -10,7 +10,7 @@ A ``Layer`` is a ``torch.nn.Module`` that
 * gives ``compute_output_shape()`` and Keras-layout ``get_weights()`` / ``set_weights()``;
 * takes part in the **mask protocol**: a layer may produce a mask (``compute_mask``); a layer whose
   ``call`` has a ``mask`` argument receives the mask of its input. Masks travel on the tensors
-  themselves (as Keras's ``_keras_mask``), so ``LSTM()(Embedding(mask_zero=True)(x))`` is masked in
+  themselves (``get_mask(x)`` reads one), so ``LSTM()(Embedding(mask_zero=True)(x))`` is masked in
   plain PyTorch code too, and containers need no extra plumbing;
 * checks its input against an ``InputSpec`` and explains mistakes (layer, expected, received, fix).
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import require_extra
+
 from .topology import (ENCODER_DECODER, MANY_TO_MANY, MANY_TO_ONE, ONE_TO_MANY, ONE_TO_ONE, Call, TensorInfo,
                        Topology, classify, label, recurrent_flags, trace)
 
@@ -158,8 +160,7 @@ def ascii_diagram(drawing: Drawing) -> str:
 
 def draw(drawing: Drawing, path, ax=None):
     """Draw the unrolled picture with matplotlib (Agg backend) into ``path`` (or onto ``ax``)."""
-    import matplotlib
-
+    matplotlib = require_extra("matplotlib", "plots", "explain(path=...)")
     if ax is None:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt

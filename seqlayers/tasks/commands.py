@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 
+from ..errors import EXTRAS, require_extra
+
 #: modules that provide a ``seqlayers train`` task; add one line per task
 TASK_MODULES = [
     "seqlayers.tasks.tagger",
@@ -26,9 +28,22 @@ def _modules():
     return [importlib.import_module(name) for name in TASK_MODULES]
 
 
+def _require_tasks_extra(command: str) -> None:
+    """Fail before any work (reading, training) when a package of the ``tasks`` extra is missing."""
+    modules = {"scikit-learn": "sklearn"}
+    for package in EXTRAS["tasks"]:
+        require_extra(modules.get(package, package), "tasks", command, package=package)
+
+
+def _train(args) -> int:
+    _require_tasks_extra(f"seqlayers train {args.task}")
+    return next(mod for mod in _modules() if mod.NAME == args.task).run(args)
+
+
 def _predict(args) -> int:
     from .common import load_task
 
+    _require_tasks_extra("seqlayers predict")
     task, config = load_task(args.dir)
     for mod in _modules():
         if mod.NAME == task:
@@ -46,7 +61,7 @@ def register(sub) -> None:
     for mod in _modules():
         p = tasks.add_parser(mod.NAME, help=mod.HELP, description=mod.__doc__.split("\n\n")[0] if mod.__doc__ else None)
         mod.add_arguments(p)
-        p.set_defaults(func=mod.run)
+        p.set_defaults(func=_train)
 
     pred = sub.add_parser("predict", help="apply a model trained by `seqlayers train` to a file")
     pred.add_argument("dir", help="the --out folder of the training run")

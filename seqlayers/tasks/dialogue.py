@@ -21,6 +21,7 @@ import re
 import numpy as np
 import torch
 
+from ..errors import require_extra
 from ..data.sgd_reader import act_label, read_dialogues
 from ..data.vocab import Vocabulary, multi_hot
 from ..layers.base import Layer
@@ -149,7 +150,7 @@ def f1_scores(gold: list[np.ndarray], prob: list[np.ndarray], threshold=0.5) -> 
     """Micro and macro F1 (percent) over all turns; macro over the labels present in ``gold``.
 
     ``threshold``: one number, or one per label (as ``tune_thresholds`` returns)."""
-    from sklearn.metrics import f1_score
+    f1_score = require_extra("sklearn.metrics", "tasks", "dialogue-act F1", package="scikit-learn").f1_score
 
     g = np.concatenate(gold).astype(int)
     p = (np.concatenate(prob) >= np.asarray(threshold)).astype(int)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import require_extra
 from ..data.csv_reader import read_numeric_csv
 from ..data.scaling import StandardScaler
 from ..data.windows import chronological_splits, windows
@@ -190,7 +191,7 @@ def decoded_mse(s2s: Seq2SeqForecaster, x, y, horizon: int, target_index: int | 
 
 
 def _plot(path, x, y_true, y_pred, target_index, lookback, title, n):
-    import matplotlib
+    matplotlib = require_extra("matplotlib", "tasks", "the forecast plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -29,6 +29,7 @@ from functools import partial
 
 import numpy as np
 
+from ..errors import require_extra
 from ..data.bio import NEG, bio_transitions, viterbi
 from ..data.conllu_reader import read_tokenized
 from ..data.snips_reader import read_snips
@@ -171,7 +172,8 @@ def predict_examples(model, sentences, config, vocabs, batch_size=64, mode=None)
 
 def scores(gold_tags, gold_intents, tags, intents) -> dict:
     """Slot precision/recall/F1 (conlleval rules), intent and sentence accuracy, in percent."""
-    from seqeval.metrics import f1_score, precision_score, recall_score
+    metrics = require_extra("seqeval.metrics", "tasks", "slot F1 (conlleval rules)", package="seqeval")
+    f1_score, precision_score, recall_score = metrics.f1_score, metrics.precision_score, metrics.recall_score
 
     n = len(gold_tags)
     sentence_ok = sum(g == p and gi == pi for g, p, gi, pi in zip(gold_tags, tags, gold_intents, intents))

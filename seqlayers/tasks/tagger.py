@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import require_extra
 from ..data.conllu_reader import TaggedSentence, read_conllu, read_tokenized
 from ..data.vocab import Vocabulary, char_ids
 from . import common
@@ -171,8 +172,7 @@ def confusion(gold: list[list[str]], pred: list[list[str]], labels: list[str]) -
 
 def plot_confusion(m: np.ndarray, labels: list[str], path, title: str) -> None:
     """A heatmap of row-normalised counts (gold tag rows, predicted tag columns)."""
-    import matplotlib
-
+    matplotlib = require_extra("matplotlib", "tasks", "the confusion heatmap")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
