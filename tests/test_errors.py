@@ -156,3 +156,26 @@ def test_a_training_task_without_the_tasks_extra_fails_before_reading_anything(m
     assert err == ("seqlayers train: error: seqlayers train slots needs seqeval, which is not installed: "
                    "pip install 'seqlayers[tasks]' (or pip install seqeval)")
     assert not (tmp_path / "o").exists()
+
+
+OPTIONAL_TOPS = ["matplotlib", "conllu", "seqeval", "sklearn", "h5py", "onnx", "onnxruntime", "onnxscript",
+                 "tensorboard"]
+
+
+def test_every_module_and_the_cli_import_with_the_core_alone():
+    """In a fresh interpreter with every optional package hidden: all of seqlayers imports, --help works."""
+    import subprocess
+
+    code = (
+        "import sys, importlib, pkgutil\n"
+        f"for m in {OPTIONAL_TOPS!r}: sys.modules[m] = None\n"
+        "import seqlayers\n"
+        "for mi in pkgutil.walk_packages(seqlayers.__path__, 'seqlayers.'):\n"
+        "    if not mi.name.endswith('__main__'): importlib.import_module(mi.name)\n"
+        "from seqlayers.cli import build_parser\n"
+        "build_parser().format_help()\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"
