@@ -141,29 +141,51 @@ def bucketed_loader(xs: list[list[np.ndarray]], y, batch_size: int, shuffle: boo
                                        collate_fn=collate)
 
 
+def _pad_time(a: np.ndarray, T: int) -> np.ndarray:
+    """``a`` (time first) padded with 0 on the time axis to ``T`` steps."""
+    return np.pad(a, [(0, T - len(a))] + [(0, 0)] * (a.ndim - 1))
+
+
+def timed_outputs(model, xs: list[list[np.ndarray]], batch_size: int = 64) -> list[bool]:
+    """Which outputs of ``model`` have the inputs' time axis as their axis 1 (per-step outputs).
+
+    Found by running the first sample padded to two lengths: a per-step output grows by one step
+    with the input, a per-sample output (an intent, a dialogue summary) keeps its shape, even when
+    its size happens to equal a batch's padded length."""
+    T = len(xs[0][0])
+    shapes = []
+    for steps in (T, T + 1):
+        x = [_pad_time(inp[0], steps)[None] for inp in xs]  # (1, steps, ...)
+        y = model.predict(x if len(x) > 1 else x[0], batch_size=batch_size, verbose=0)
+        shapes.append([np.shape(o) for o in (y if isinstance(y, (list, tuple)) else [y])])
+    return [len(a) >= 2 and a[1] == T and b[1] == T + 1 for a, b in zip(*shapes)]
+
+
 def predict_grouped(model, xs: list[list[np.ndarray]], batch_size: int = 64, group: int = 512) -> list:
     """``model.predict`` over per-sample arrays (as for ``bucketed_loader``), samples of similar
     length padded together; returns, per model output, one array per sample, cut back to its length
-    on the time axis (outputs without a time axis are returned whole)."""
+    on the time axis for per-step outputs (``timed_outputs``; per-sample outputs are returned whole).
+    A sample's prediction does not depend on the other samples (the model must mask its padding)."""
     n = len(xs[0])
+    if n == 0:
+        return []
     order = sorted(range(n), key=lambda i: len(xs[0][i]))
-    results: list[list] | None = None
     was_training = model.training
     model.eval()
-    for start in range(0, n, group):
-        idx = order[start:start + group]
-        x = [_pad_stack([inp[i] for i in idx]).numpy() for inp in xs]
-        y = model.predict(x if len(x) > 1 else x[0], batch_size=batch_size, verbose=0)
-        outs = [np.asarray(o) for o in y] if isinstance(y, (list, tuple)) else [np.asarray(y)]
-        if results is None:
-            results = [[None] * n for _ in outs]
-        T = x[0].shape[1] if x[0].ndim > 1 else None
-        for k, o in enumerate(outs):
-            timed = T is not None and o.ndim >= 2 and o.shape[1] == T
-            for j, i in enumerate(idx):
-                results[k][i] = o[j, :len(xs[0][i])] if timed else o[j]
-    model.train(was_training)
-    return results or []
+    try:
+        timed = timed_outputs(model, xs, batch_size)
+        results: list[list] = [[None] * n for _ in timed]
+        for start in range(0, n, group):
+            idx = order[start:start + group]
+            x = [_pad_stack([inp[i] for i in idx]).numpy() for inp in xs]
+            y = model.predict(x if len(x) > 1 else x[0], batch_size=batch_size, verbose=0)
+            outs = [np.asarray(o) for o in y] if isinstance(y, (list, tuple)) else [np.asarray(y)]
+            for k, o in enumerate(outs):
+                for j, i in enumerate(idx):
+                    results[k][i] = o[j, :len(xs[0][i])] if timed[k] else o[j]
+    finally:
+        model.train(was_training)
+    return results
 
 
 # ------------------------------------------------------------------ training
@@ -349,7 +371,7 @@ class Stopwatch:
 
 
 __all__ = [
-    "Stopwatch", "add_common_arguments", "optimizer", "bucketed_loader", "predict_grouped", "fit_resumable", "history_dict", "load_task", "load_weights",
+    "Stopwatch", "add_common_arguments", "optimizer", "bucketed_loader", "predict_grouped", "timed_outputs", "fit_resumable", "history_dict", "load_task", "load_weights",
     "machine", "progress", "training_time", "save_task", "set_seed", "setup", "write_report",
 ]
 
