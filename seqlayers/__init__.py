@@ -19,7 +19,7 @@ from .layers import (
 )
 from .models import Model, Sequential
 from .io import export_onnx, from_keras, load_model, register_function, to_keras
-from .symbolic import Input, InputLayer, SymbolicTensor
+from .models.symbolic import Input, InputLayer, SymbolicTensor
 from . import training
 from .training import (
     BackupAndRestore, Callback, CSVLogger, EarlyStopping, History, LambdaCallback, LearningRateScheduler,

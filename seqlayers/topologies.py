@@ -271,7 +271,7 @@ def encoder_decoder(n_features: int, n_tokens: int, units: int = 64, cell: str =
         O O O O O O   O O O O    inputs, then [start] + previous target tokens
     """
     from .layers.merging import Concatenate
-    from .symbolic import Input
+    from .models.symbolic import Input
 
     if attention not in (None, "dot", "additive"):
         raise ValueError(f"encoder_decoder: attention must be None, 'dot' or 'additive', got {attention!r}.")

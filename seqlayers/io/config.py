@@ -24,7 +24,7 @@ from torch import nn
 from .. import activations
 from ..errors import ModelFileError, layer_label
 from ..layers.base import LAYER_REGISTRY, Layer
-from ..symbolic import Input, InputLayer, SymbolicTensor, dtype_name
+from ..models.symbolic import Input, InputLayer, SymbolicTensor, dtype_name
 from ..utils import flatten, map_structure
 
 #: functions a saved model may refer to, by name (see ``register_function``)

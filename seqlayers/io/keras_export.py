@@ -134,7 +134,7 @@ def _listed(v):
 
 
 def _input_entry(name, batch_shape, dtype):
-    from ..symbolic import dtype_name
+    from ..models.symbolic import dtype_name
 
     return {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
             "config": {"batch_shape": _json_shape(batch_shape), "dtype": dtype_name(dtype), "sparse": False,
@@ -170,7 +170,7 @@ def keras_layer_order(model) -> list:
     then by that number. The mask operations Keras adds to its graph never change this order:
     they read the same tensor as the layer that makes the mask and feed a layer after it.
     """
-    from ..symbolic import InputLayer
+    from ..models.symbolic import InputLayer
     from ..utils import flatten
 
     finished: set[int] = set()
@@ -213,7 +213,7 @@ def keras_layer_order(model) -> list:
 
 
 def _functional_config(model) -> dict:
-    from ..symbolic import InputLayer, SymbolicTensor, dtype_name
+    from ..models.symbolic import InputLayer, SymbolicTensor, dtype_name
     from ..utils import map_structure
 
     index: dict[int, tuple[str, int]] = {}
@@ -300,7 +300,7 @@ def _write_layer(group, layer):
 
 def _write_container(group, model):
     from ..models.functional import Model
-    from ..symbolic import InputLayer
+    from ..models.symbolic import InputLayer
 
     layers = group.create_group("layers")
     members = list(model.layers)

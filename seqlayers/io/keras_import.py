@@ -262,7 +262,7 @@ def _history(t):
 
 def _convert_model(entry: dict, custom_objects, where: str = "model"):
     from ..models import Model, Sequential
-    from ..symbolic import Input
+    from ..models.symbolic import Input
 
     cls_name = entry["class_name"]
     cfg = entry["config"]

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..dtypes import LAYER_DTYPES, parse_dtype
 from ..errors import closest, fmt_shape, layer_label, shape_error
 from ..utils import flatten, map_structure, snake_case, to_tensor
 
@@ -127,6 +128,34 @@ def weight_tensor(layer, w, i: int) -> torch.Tensor:
     if w.is_complex():
         raise TypeError(f"{layer_label(layer)}: set_weights array {i} is {w.dtype}; expected a real tensor.")
     return w
+
+
+class SymbolicValue:
+    """What a layer call looks for to tell the functional API from eager code.
+
+    ``seqlayers.models.symbolic.SymbolicTensor`` (what ``Input(...)`` returns) subclasses it and
+    says how a layer applies to it, so layers know symbolic tensors without importing models.
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def apply_layer(layer: "Layer", args: tuple, kwargs: dict) -> Any:
+        """Build ``layer`` from the symbolic inputs in ``args`` and return its symbolic outputs."""
+        raise NotImplementedError
+
+
+def _symbolic_input(args: tuple, kwargs: dict) -> SymbolicValue | None:
+    """The first symbolic value among a call's arguments, else None (an eager call)."""
+    if args and isinstance(args[0], torch.Tensor) and not kwargs:
+        return None
+    if len(args) == 1 and isinstance(args[0], torch.Tensor) and \
+            all(v is None or isinstance(v, (bool, torch.Tensor)) for v in kwargs.values()):
+        return None  # e.g. layer(x, training=None) inside a model: no nest to walk
+    for t in flatten((args, kwargs)):
+        if isinstance(t, SymbolicValue):
+            return t
+    return None
 
 
 class Layer(nn.Module):
@@ -386,10 +415,9 @@ class Layer(nn.Module):
                         break
                 else:
                     return super().__call__(*args, **kwargs)
-        from ..symbolic import is_symbolic_call, symbolic_call
-
-        if is_symbolic_call(args, kwargs):
-            return symbolic_call(self, args, kwargs)
+        symbolic = _symbolic_input(args, kwargs)
+        if symbolic is not None:  # the functional API: Input(...) or another layer's symbolic output
+            return symbolic.apply_layer(self, args, kwargs)
         return super().__call__(*args, **kwargs)
 
     def forward(self, inputs, *args, mask=None, training=None, **kwargs):
@@ -473,17 +501,7 @@ def _bind_config(sig: inspect.Signature, self, args, kwargs) -> dict:
 
 
 def _parse_dtype(dtype, layer) -> torch.dtype:
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    table = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-             "bfloat16": torch.bfloat16, "mixed_float16": torch.float32, "mixed_bfloat16": torch.float32}
-    if isinstance(dtype, dict):  # Keras 3 DTypePolicy config
-        dtype = dtype.get("config", {}).get("name", "float32")
-    if dtype in table:
-        return table[dtype]
-    raise ValueError(f"{type(layer).__name__}: dtype must be one of {', '.join(table)}, got {dtype!r}.")
+    return parse_dtype(dtype, type(layer).__name__, LAYER_DTYPES, or_torch=False)
 
 
 def _freeze_shape(shape):

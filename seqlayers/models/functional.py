@@ -5,7 +5,7 @@ import torch
 
 from ..errors import fmt_shape, layer_label
 from ..layers.base import Layer
-from ..symbolic import InputLayer, Node, SymbolicTensor
+from .symbolic import InputLayer, Node, SymbolicTensor
 from ..utils import flatten, map_structure
 from .base import BaseModel
 

@@ -5,7 +5,7 @@ from torch import nn
 
 from ..errors import layer_label, shape_error
 from ..layers.base import Layer, _shape_by_running, shape_by_running
-from ..symbolic import InputLayer, SymbolicTensor
+from .symbolic import InputLayer, SymbolicTensor
 from .base import BaseModel
 
 

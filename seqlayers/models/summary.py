@@ -5,7 +5,7 @@ from torch import nn
 
 from ..errors import fmt_shape
 from ..layers.base import Layer
-from ..symbolic import InputLayer
+from .symbolic import InputLayer
 from ..utils import flatten
 
 

@@ -276,7 +276,7 @@ def trace(model) -> tuple[list[TensorInfo], list[Call], list[TensorInfo]]:
             cur = call.outputs[:1]
         return inputs, calls, call.outputs if calls else inputs
     if isinstance(model, Model) and model._functional:
-        from ..symbolic import InputLayer
+        from .symbolic import InputLayer
 
         infos: dict[int, TensorInfo] = {}
         consumers: dict[int, nn.Module] = {}

@@ -12,29 +12,10 @@ from typing import Any
 
 import torch
 
-from .errors import fmt_shape
-from .layers.base import _STANDIN, Layer, _shape_by_running
-from .utils import flatten, map_structure
-
-_DTYPES = {
-    "float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16,
-    "int32": torch.int32, "int64": torch.int64, "int16": torch.int16, "int8": torch.int8, "uint8": torch.uint8,
-    "bool": torch.bool, "float": torch.float32, "int": torch.int64,
-}
-
-
-def parse_dtype(dtype) -> torch.dtype:
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype in _DTYPES:
-        return _DTYPES[dtype]
-    raise ValueError(f"Input: dtype must be one of {', '.join(_DTYPES)} or a torch.dtype, got {dtype!r}.")
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).replace("torch.", "")
+from ..dtypes import dtype_name, parse_dtype
+from ..errors import fmt_shape
+from ..layers.base import _STANDIN, Layer, SymbolicValue, _shape_by_running
+from ..utils import flatten, map_structure
 
 
 class Node:
@@ -54,7 +35,7 @@ class Node:
         return f"Node({type(self.layer).__name__} {self.layer.display_name})"
 
 
-class SymbolicTensor:
+class SymbolicTensor(SymbolicValue):
     """A placeholder tensor while a functional model is defined.
 
     Attributes:
@@ -86,6 +67,10 @@ class SymbolicTensor:
 
     __hash__ = object.__hash__
 
+    @staticmethod
+    def apply_layer(layer: Layer, args: tuple, kwargs: dict):
+        return symbolic_call(layer, args, kwargs)
+
 
 class InputLayer(Layer):
     """The source of a functional model's input. Made by ``Input``; has no weights.
@@ -106,7 +91,7 @@ class InputLayer(Layer):
             raise ValueError(f"Input: every size in shape must be a positive integer or None (unknown), got "
                              f"{fmt_shape(self.batch_shape[1:])}. Use None for a variable length, e.g. "
                              f"Input(shape=(None, features)).")
-        self.input_dtype = parse_dtype(dtype)
+        self.input_dtype = parse_dtype(dtype, "Input")
         self.built = True
         self._build_input_shape = self.batch_shape
 
@@ -134,15 +119,6 @@ def Input(shape=None, batch_size=None, dtype="float32", name=None, batch_shape=N
 
 def _is_sym(x) -> bool:
     return isinstance(x, SymbolicTensor)
-
-
-def is_symbolic_call(args: tuple, kwargs: dict) -> bool:
-    if args and isinstance(args[0], torch.Tensor) and not kwargs:
-        return False
-    if len(args) == 1 and isinstance(args[0], torch.Tensor) and \
-            all(v is None or isinstance(v, (bool, torch.Tensor)) for v in kwargs.values()):
-        return False  # e.g. layer(x, training=None) inside a model: no nest to walk
-    return any(_is_sym(t) for t in flatten((args, kwargs)))
 
 
 def _shape_options(layer: Layer, kwargs: dict) -> dict:
