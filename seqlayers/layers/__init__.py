@@ -14,10 +14,10 @@ from .wrappers import TimeDistributed, TimeDistributedDense
 
 
 def __getattr__(name):
-    """``layers.Input`` / ``layers.InputLayer`` as in Keras's namespace; they live in ``seqlayers.symbolic``
-    (which imports ``layers.base``), so they are looked up on first use (PEP 562)."""
+    """``layers.Input`` / ``layers.InputLayer`` as in Keras's namespace; they live in
+    ``seqlayers.models.symbolic`` (above layers), so they are looked up on first use (PEP 562)."""
     if name in ("Input", "InputLayer"):
-        from .. import symbolic
+        import importlib
 
-        return getattr(symbolic, name)
+        return getattr(importlib.import_module("seqlayers.models.symbolic"), name)
     raise AttributeError(f"module 'seqlayers.layers' has no attribute {name!r}")
