@@ -53,7 +53,7 @@ def layer_config(layer) -> dict:
     """The Keras 3 config entry of one of our layers (recursively for wrappers and models)."""
     from ..layers.bidirectional import Bidirectional
     from ..layers.core import Lambda
-    from ..layers.recurrent import GRU, LSTM, SimpleRNN
+    from ..layers.rnn import GRU, LSTM, SimpleRNN
     from ..layers.wrappers import TimeDistributed
     from ..models.functional import Model
     from ..models.sequential import Sequential
@@ -277,7 +277,7 @@ def _write_vars(h5group, arrays):
 
 def _write_layer(group, layer):
     from ..layers.bidirectional import Bidirectional
-    from ..layers.recurrent import RNN
+    from ..layers.rnn import RNN
     from ..layers.wrappers import TimeDistributed
     from ..models.base import BaseModel
 

@@ -1,4 +1,4 @@
-"""The layers: core, embedding, reshaping, merging, wrappers and (in recurrent.py) the RNNs."""
+"""The layers: core, embedding, reshaping, merging, wrappers, the recurrent cells (cells.py) and layers (rnn.py)."""
 from .bidirectional import Bidirectional
 from .attention import AdditiveAttention, Attention
 from .base import InputSpec, Layer, LAYER_REGISTRY, get_mask, register_layer, set_mask
@@ -8,7 +8,8 @@ from .merging import (
     Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, dot, maximum,
     minimum, multiply, subtract,
 )
-from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
+from .cells import GRUCell, LSTMCell, SimpleRNNCell
+from .rnn import GRU, LSTM, RNN, SimpleRNN
 from .reshaping import Flatten, RepeatVector, Reshape
 from .wrappers import TimeDistributed, TimeDistributedDense
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import torch
 
 from ..errors import layer_label
+from . import rnn_kernel
 from .base import Layer
-from .recurrent import RNN, StatefulBatch
-from .rnn_fused import KERNELS
+from .rnn import RNN, StatefulBatch, check_steps
+from .rnn_masks import check_mask
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -18,12 +19,14 @@ class Bidirectional(StatefulBatch, Layer):
     (or ``backward_layer`` when given). Its outputs are put back into time order before merging, so
     at step ``t`` the forward half has read ``x[:t+1]`` and the backward half ``x[t:]``. With a mask,
     each sequence is reversed within its own length (padding stays at the end), as flax's
-    ``flip_sequences`` does; as in Keras, both halves output zeros at padded steps
-    (``zero_output_for_mask`` is set to ``return_sequences``).
+    ``flip_sequences`` does; as in Keras, both halves output zeros at padded steps when
+    ``return_sequences`` (asked of the kernel per call: the sub-layers' own
+    ``zero_output_for_mask`` stays what their config says).
 
-    Without a mask, two fused directions of the same cell type run as ONE bidirectional torch
-    kernel call (cuDNN runs both directions at once); with a right-padded mask each direction
-    runs its own fused call (``last_path`` tells which).
+    Both directions run in one ``rnn_kernel.run`` call, as ``RNN`` does: without a mask, two fused
+    directions of the same cell type run as ONE bidirectional torch kernel call (cuDNN runs both
+    directions at once); with a right-padded mask each direction runs its own fused call, sharing
+    one look at the mask (``last_path`` tells which).
 
     Like Keras, the wrapped ``layer`` itself is not used: both directions are new layers built
     from its config (named ``forward_<name>`` and ``backward_<name>``), with their own weights.
@@ -78,9 +81,6 @@ class Bidirectional(StatefulBatch, Layer):
                     f"Bidirectional: the forward and backward layers must agree on {attr}, got "
                     f"{getattr(fwd, attr)} (forward) and {getattr(bwd, attr)} (backward)."
                 )
-        for sub in (fwd, bwd):  # Keras: padded steps output zeros in both halves
-            sub.zero_output_for_mask = sub.return_sequences
-        bwd._time_order = bwd.go_backwards  # hand back its sequence in time order (no extra flip)
         self.return_sequences = fwd.return_sequences
         self.return_state = fwd.return_state
         self.stateful = fwd.stateful
@@ -164,9 +164,10 @@ class Bidirectional(StatefulBatch, Layer):
 
     # -------------------------------------------------------------- calling
     def call(self, inputs, initial_state=None, mask=None, training=None):
+        fwd, bwd = self.forward_layer, self.backward_layer
         fwd_state = bwd_state = None
         if initial_state is not None:
-            n_f, n_b = len(self.forward_layer.state_sizes), len(self.backward_layer.state_sizes)
+            n_f, n_b = len(fwd.state_sizes), len(bwd.state_sizes)
             if not isinstance(initial_state, (list, tuple)) or len(initial_state) != n_f + n_b:
                 got = len(initial_state) if isinstance(initial_state, (list, tuple)) else type(initial_state).__name__
                 raise ValueError(
@@ -174,52 +175,28 @@ class Bidirectional(StatefulBatch, Layer):
                     f"layer's {n_f} states, then the backward layer's {n_b}), got {got}."
                 )
             fwd_state, bwd_state = list(initial_state[:n_f]), list(initial_state[n_f:])
-        if mask is None and self._one_kernel(training):
-            return self._call_one_kernel(inputs, fwd_state, bwd_state, training)
-        y = self.forward_layer(inputs, initial_state=fwd_state, mask=mask, training=training)
-        y_rev = self.backward_layer(inputs, initial_state=bwd_state, mask=mask, training=training)
-        states = []
-        if self.return_state:
-            states = list(y[1:]) + list(y_rev[1:])
-            y, y_rev = y[0], y_rev[0]
-        if self.return_sequences and not self.backward_layer._time_order:
+        x = inputs
+        B, T, _ = x.shape
+        check_steps(fwd, x)  # (the errors name the forward layer, which meets the input first)
+        mask = check_mask(fwd, mask, B, T, x.device)
+        training = bool(training)
+        # the backward sequence comes back in time order (no extra flip) when it ran backwards
+        directions = [fwd.kernel_direction(x, fwd_state, training),
+                      bwd.kernel_direction(x, bwd_state, training)._replace(time_order=bwd.go_backwards)]
+        res_f, res_b = rnn_kernel.run(x, directions, mask=mask, zero_output_for_mask=self.return_sequences,
+                                      return_sequences=self.return_sequences,
+                                      need_states=self.return_state or self.stateful, training=training)
+        fwd.record_run(res_f)
+        bwd.record_run(res_b)
+        states = list(res_f.states) + list(res_b.states) if self.return_state else []
+        if not self.return_sequences:
+            return self._merge(res_f.last, res_b.last, states)
+        if res_f.joint is not None and self.merge_mode == "concat":
+            return [res_f.joint] + states if self.return_state else res_f.joint  # already [forward, backward]
+        y, y_rev = res_f.sequence, res_b.sequence
+        if not bwd.go_backwards:
             y_rev = y_rev.flip(1)  # Keras flips the backward output, whatever its direction
         return self._merge(y, y_rev, states)
-
-    # -------------------------------------------------------------- one bidirectional kernel call
-    def _one_kernel(self, training) -> bool:
-        """Both directions fit one bidirectional torch kernel call (no mask, same fused cell)."""
-        fwd, bwd = self.forward_layer, self.backward_layer
-        if not (fwd._builtin and bwd._builtin and fwd._allow_fused and bwd._allow_fused):
-            return False
-        cf, cb = fwd.cell, bwd.cell
-        same = (type(cf) is type(cb) and cf.kernel_name == cb.kernel_name and cf.units == cb.units
-                and cf.use_bias == cb.use_bias and cf.fusable and cb.fusable)
-        dropout = training and (cf.dropout or cf.recurrent_dropout or cb.dropout or cb.recurrent_dropout)
-        return bool(same and not dropout and not self.stateful and not fwd.go_backwards and bwd.go_backwards)
-
-    def _call_one_kernel(self, x, fwd_state, bwd_state, training):
-        fwd, bwd = self.forward_layer, self.backward_layer
-        B, T, _ = x.shape
-        H = fwd.cell.units
-        if fwd_state is None and bwd_state is None and not (fwd.stateful or bwd.stateful):
-            h0 = [x.new_zeros(2, B, s) for s in fwd.state_sizes]  # each (2, B, H): zero start states
-        else:
-            sf = fwd._start_states(x, fwd_state)
-            sb = bwd._start_states(x, bwd_state)
-            h0 = [torch.stack([a, b]) for a, b in zip(sf, sb)]  # each (2, B, H): forward, backward
-        weights = fwd.cell.flat_weights() + bwd.cell.flat_weights()
-        kernel = KERNELS[fwd.cell.kernel_name]
-        hx = tuple(h0) if len(h0) == 2 else h0[0]
-        out, *final = kernel(x, hx, weights, fwd.cell.use_bias, 1, 0.0, training, True, True)  # out (B, T, 2H)
-        for sub in (fwd, bwd):
-            sub.__dict__["last_path"] = "fused_bidirectional"
-        states = [s[0] for s in final] + [s[1] for s in final]  # forward's states, then backward's
-        if not self.return_sequences:
-            return self._merge(final[0][0], final[0][1], states)  # the last outputs are the final h
-        if self.merge_mode == "concat":
-            return [out] + states if self.return_state else out  # already [forward, backward] in time order
-        return self._merge(out[..., :H], out[..., H:], states)
 
     def _merge(self, y, y_rev, states):
         if self.merge_mode == "concat":

@@ -1,8 +1,8 @@
 """The fused fast paths of the recurrent layers: one call to torch's LSTM/GRU/RNN kernel.
 
 ``torch._VF.lstm`` / ``gru`` / ``rnn_tanh`` / ``rnn_relu`` (oneDNN on CPU, cuDNN on GPU) are called
-directly with the cell's own parameters as flat weights, ``batch_first=True``, so nothing is copied
-or permuted per call (the cells store their weights in torch's layout; see ``recurrent.py``).
+directly with a cell's own parameters as flat weights, ``batch_first=True``, so nothing is copied
+or permuted per call (the cells store their weights in torch's layout; see ``cells.py``).
 
 Right-padded masks (``mask[b]`` = the first ``len_b`` steps) stay on the fused kernel, without
 packing: the kernel runs over all ``T`` steps and the Keras result is recovered afterwards:
@@ -22,8 +22,11 @@ SimpleRNN inference on CPU (nothing needs a gradient, not under tracing/export) 
 is built (W4: 0.45x plain PyTorch's inference time, within 2e-6 of ``nn.RNN``), else a TorchScript
 loop: one matmul for every step's input projection, then per step ``addmm(out=)`` + in-place
 activation into a preallocated ``(T, B, H)`` output (-24% CPU time, equal to ``rnn_tanh`` to 1e-6).
-See docs/performance.md. ``cell.last_kernel`` tells which ran (``"native"``, ``"scripted"`` or
-``"vf"``).
+See docs/performance.md. The path returned says which ran (``"native"``, ``"scripted"``, or
+``"fused"`` for torch's kernel).
+
+These functions take tensors (the flat weights in torch's layout, states, masks) and return
+tensors and the path; they never see a layer. ``rnn_kernel.run`` picks among them.
 """
 from __future__ import annotations
 
@@ -63,70 +66,91 @@ def _inference_loop_applies(kind, x, h0, weights) -> bool:
     return True
 
 
-def _run_inference_loop(cell, kind, x, h0, weights):
-    """``rnn_tanh`` / ``rnn_relu`` for inference: ``(out (B, T, H), h_T (B, H))``.
+def _run_inference_loop(kind, x, h0, weights):
+    """``rnn_tanh`` / ``rnn_relu`` for inference: ``(out (B, T, H), h_T (B, H), path)``.
 
-    The native C++ loop when it is built (float32), else the TorchScript loop.
+    The native C++ loop when it is built (float32, path ``"native"``), else the TorchScript loop
+    (``"scripted"``).
     """
     w_ih, w_hh = weights[0], weights[1]
     bias = weights[2] + weights[3] if len(weights) == 4 else None
     if x.dtype == torch.float32 and native.use_native():
-        cell.__dict__["last_kernel"] = "native"
         out = torch.ops.seqlayers_native.simple_rnn_forward(x, w_ih.t(), w_hh.t(), bias, h0, _LOOP_KINDS[kind],
                                                             native.BLAS_ONLY[0])
-        return out, out[:, -1]  # (B, T, H) contiguous, final h
+        return out, out[:, -1], "native"  # (B, T, H) contiguous, final h
     if not _SCRIPTED:
         _SCRIPTED.append(torch.jit.script(_rnn_loop))
-    cell.__dict__["last_kernel"] = "scripted"
     B, T, F = x.shape
     x_tb = x.transpose(0, 1).reshape(T * B, F)  # (T*B, F): time-major, each step's rows contiguous
     xw = torch.mm(x_tb, w_ih.t()) if bias is None else torch.addmm(bias, x_tb, w_ih.t())  # every input projection
     out = _SCRIPTED[0](xw.view(T, B, -1), w_hh.t().contiguous(), h0, _LOOP_KINDS[kind])  # (T, B, H)
-    return out.transpose(0, 1), out[-1]  # (B, T, H) view, final h
+    return out.transpose(0, 1), out[-1], "scripted"  # (B, T, H) view, final h
 
 
-def run_kernel(cell, x, states, train: bool, pad=None):
-    """Run the cell's fused kernel over ``x`` (B, T, F) from ``states``; ``(out, final_states)``.
+def pad_column(H: int, like: torch.Tensor) -> torch.Tensor:
+    """The ``is_pad`` feature's kernel column ``(4H, 1)`` (gate order i, f, g, o)."""
+    col = like.new_zeros(4 * H, 1)
+    col[:H] = -PAD_GATE  # input gate -> 0 at padded steps
+    col[H:2 * H] = PAD_GATE  # forget gate -> 1 at padded steps: c is frozen exactly
+    return col
 
-    ``pad`` (B, T) bool: for an LSTM, freeze ``c`` at padded steps (the ``is_pad`` feature trick).
+
+def run_kernel(kind: str, weights: list, x, states: list, train: bool, pad=None):
+    """Run torch's ``kind`` kernel over ``x`` (B, T, F) from ``states``: ``(out, final_states, path)``.
+
+    ``weights``: the flat weights ``[w_ih, w_hh(, b_ih, b_hh)]``. ``pad`` (B, T) bool: for an LSTM,
+    freeze ``c`` at padded steps (the ``is_pad`` feature trick). ``path`` is ``"fused"``, or
+    ``"native"`` / ``"scripted"`` when SimpleRNN's inference loop ran instead of torch's kernel.
     """
-    weights = cell.flat_weights()
-    kind = cell.kernel_name
+    has_bias = len(weights) == 4
     if _inference_loop_applies(kind, x, states[0], weights):
-        out, h = _run_inference_loop(cell, kind, x, states[0], weights)  # sets cell.last_kernel (plain attribute)
-        return out, [h]
-    cell.__dict__["last_kernel"] = "vf"
+        out, h, path = _run_inference_loop(kind, x, states[0], weights)
+        return out, [h], path
     if kind == "lstm":
         h0, c0 = states
         if pad is not None:
             x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): is_pad feature
-            weights = [torch.cat([weights[0], cell.pad_column.to(weights[0].dtype)], dim=1)] + weights[1:]
+            column = pad_column(h0.shape[-1], weights[0])
+            weights = [torch.cat([weights[0], column], dim=1)] + list(weights[1:])
         out, h, c = KERNELS[kind](x, (h0[None].contiguous(), c0[None].contiguous()), weights,
-                                   cell.use_bias, 1, 0.0, train, False, True)
-        return out, [h[0], c[0]]
-    out, h = KERNELS[kind](x, states[0][None].contiguous(), weights, cell.use_bias, 1, 0.0, train, False, True)
-    return out, [h[0]]
+                                   has_bias, 1, 0.0, train, False, True)
+        return out, [h[0], c[0]], "fused"
+    out, h = KERNELS[kind](x, states[0][None].contiguous(), weights, has_bias, 1, 0.0, train, False, True)
+    return out, [h[0]], "fused"
 
 
-def run_dense(cell, x, states, train, go_backwards, time_order):
-    """No mask: one kernel call. Returns ``(sequence, last_output, final_states)``.
+def run_bidirectional(kind: str, weights: list, x, states: list, train: bool):
+    """Both directions in ONE bidirectional kernel call: ``(out (B, T, 2H), final_states)``.
+
+    ``weights``: the forward direction's flat weights then the backward one's; ``states``: each
+    ``(2, B, H)`` (forward, backward). The output is in time order, ``[forward, backward]`` on the
+    last axis; each final state is ``(2, B, H)``.
+    """
+    hx = tuple(states) if len(states) == 2 else states[0]
+    out, *final = KERNELS[kind](x, hx, weights, len(weights) == 8, 1, 0.0, train, True, True)
+    return out, final
+
+
+def run_dense(kind, weights, x, states, train, go_backwards, time_order):
+    """No mask: one kernel call. Returns ``(sequence, last_output, final_states, path)``.
 
     The sequence is in processing order (reversed for ``go_backwards``, as Keras returns it), or
     in time order when ``time_order`` (what ``Bidirectional`` wants).
     """
     xs = x.flip(1) if go_backwards else x  # (B, T, F), processing order
-    out, final = run_kernel(cell, xs, states, train)
+    out, final, path = run_kernel(kind, weights, xs, states, train)
     seq = out.flip(1) if (go_backwards and time_order) else out
-    return seq, final[0], final
+    return seq, final[0], final, path
 
 
-def run_right_padded(cell, x, states, train, mask, lengths, go_backwards, zero_output, time_order, need_seq,
-                     need_states=True):
+def run_right_padded(kind, weights, x, states, train, mask, lengths, go_backwards, zero_output, time_order,
+                     need_seq, need_states=True):
     """Right-padded mask on the fused kernel, recovered to Keras's exact result.
 
     Keras's semantics (processing order = reversed input for ``go_backwards``): a masked step keeps
     the states and outputs the previous output (zeros before the first valid step), or zeros with
     ``zero_output_for_mask``; the last output is the output of the last processed step.
+    Returns ``(sequence or None, last_output, final_states, path)``.
     """
     B, T, _ = x.shape
     idx = None
@@ -135,7 +159,7 @@ def run_right_padded(cell, x, states, train, mask, lengths, go_backwards, zero_o
         x = gather_steps(x, idx)
     # the is_pad column only keeps the LSTM's final c exact; skip it when nobody reads the states
     # (no return_state, not stateful): valid steps never see the padding that follows them
-    out, final = run_kernel(cell, x, states, train, pad=~mask if need_states else None)  # (B, T, H)
+    out, final, path = run_kernel(kind, weights, x, states, train, pad=~mask if need_states else None)
     H = out.shape[-1]
     last_step = (lengths - 1).clamp(min=0)  # (B,)
     h_last = out.gather(1, last_step[:, None, None].expand(B, 1, H))[:, 0]  # (B, H): output at len_b - 1
@@ -148,7 +172,7 @@ def run_right_padded(cell, x, states, train, mask, lengths, go_backwards, zero_o
     else:
         last = torch.where(mask[:, -1:], h_last, zero)  # zero_output_for_mask: zero if step T-1 is padding
     if not need_seq:
-        return None, last, final
+        return None, last, final, path
     # every sequence output is one row gather from the kernel's output (zeros where Keras has zeros):
     # several times cheaper than torch.where over (B, T, H), and it reads the time-major storage as is
     steps = torch.arange(T, device=x.device)[None, :]  # (1, T)
@@ -163,4 +187,4 @@ def run_right_padded(cell, x, states, train, mask, lengths, go_backwards, zero_o
         # Keras's reversed order: the padding comes first (zeros), then the run's valid steps
         shift = (steps - (T - lengths)[:, None]).clamp(min=0)  # (B, T)
         seq = gather_steps(out, shift, zero=~mask.flip(1))
-    return seq, last, final
+    return seq, last, final, path

@@ -66,7 +66,7 @@ def test_inference_kernel_equals_nn_rnn(kernel, shape, activation, go_backwards)
     x = torch.randn(B, T, F_)
     with torch.no_grad(), context():
         out, h = layer(x)
-    assert layer.last_path == "fused" and layer.cell.last_kernel == name
+    assert layer.last_path == name
     ref_out, ref_h = _reference(layer, x)
     _close(out, ref_out)
     _close(h, ref_h)
@@ -92,10 +92,10 @@ def test_inference_kernel_right_padded_equals_vf_and_loop(kernel, go_backwards, 
     loop._allow_fused = False
     with torch.no_grad(), context():
         scripted = layer(x, mask=mask, initial_state=init)
-        assert layer.last_path == "fused_padded" and layer.cell.last_kernel == name
+        assert layer.last_path == f"{name}_padded"
         expected = loop(x, mask=mask, initial_state=init)
     vf = layer(x, mask=mask, initial_state=init)  # grad enabled, parameters require grad: _VF
-    assert layer.cell.last_kernel == "vf"
+    assert layer.last_path == "fused_padded"
     for a, b, c in zip(scripted, vf, expected):
         _close(a, b.detach())
         _close(a, c)
@@ -105,16 +105,16 @@ def test_scripted_kernel_not_taken_when_grad_is_needed():
     layer = SimpleRNN(4, return_sequences=True)
     x = torch.randn(2, 5, 3)
     layer(x)  # parameters require grad
-    assert layer.cell.last_kernel == "vf"
+    assert layer.last_path == "fused"
     layer.requires_grad_(False)
     layer(x.requires_grad_(True))  # the input requires grad
-    assert layer.cell.last_kernel == "vf"
+    assert layer.last_path == "fused"
     with native.disabled():
         layer(x.detach())  # nothing requires grad, even with grad mode on
-        assert layer.cell.last_kernel == "scripted"
+        assert layer.last_path == "scripted"
         with torch.inference_mode():
             layer(x)
-        assert layer.cell.last_kernel == "scripted"
+        assert layer.last_path == "scripted"
 
 
 def test_scripted_kernel_not_taken_while_tracing():
@@ -123,7 +123,7 @@ def test_scripted_kernel_not_taken_while_tracing():
     layer(x)
     with torch.no_grad():
         traced = torch.jit.trace(layer, (x,), check_trace=False)
-    assert layer.cell.last_kernel == "vf"
+    assert layer.last_path == "fused"
     assert "rnn_tanh" in str(traced.graph)
 
 
@@ -138,7 +138,7 @@ def test_native_loop_on_a_long_sequence_equals_nn_rnn(blas_only):
     x = torch.randn(16, 700, 1)
     with torch.no_grad(), (_blas_only() if blas_only else contextlib.nullcontext()):
         out, h = layer(x)
-    assert layer.cell.last_kernel == "native"
+    assert layer.last_path == "native"
     ref_out, ref_h = _reference(layer, x)
     torch.testing.assert_close(out, ref_out, atol=2e-6, rtol=0)
     torch.testing.assert_close(h, ref_h, atol=2e-6, rtol=0)

@@ -1,0 +1,130 @@
+"""The one recurrent kernel interface: tensors in, tensors out, and which path ran.
+
+``run(x, directions, mask=..., ...)`` runs one direction (``RNN``) or two (``Bidirectional``) over
+``x`` ``(B, T, F)``. Each ``Direction`` carries a ``CellSpec`` (what the kernel needs to know of a
+cell: its flat weights in torch's layout, the fused torch kernel that computes it if any, the two
+halves of its step for the loop, this batch's dropout masks), its initial states and its direction.
+It returns one ``Result`` per direction: the output sequence, the last output, the final states and
+the path that ran. It writes nothing anywhere; the layers keep what they need from the result.
+
+Paths (``layer.last_path``, one vocabulary for every recurrent layer):
+
+* ``"fused"`` / ``"fused_padded"``: torch's fused kernel (oneDNN on CPU, cuDNN on GPU), without a
+  mask / with a right-padded one (``rnn_fused.py``);
+* ``"fused_bidirectional"``: both directions of a ``Bidirectional`` in ONE bidirectional kernel call
+  (no mask, the same fused cell type, no dropout mask drawn);
+* ``"native"`` / ``"native_padded"``, ``"scripted"`` / ``"scripted_padded"``: SimpleRNN inference on
+  CPU, where the native C++ loop or the TorchScript loop runs instead of torch's kernel;
+* ``"loop"``: the exact step loop (``rnn_loop.py``): a cell no fused kernel computes, recurrent
+  dropout in training, a mask that is not right-padded, or a masked call under ``torch.compile``
+  (telling right padding apart needs a device sync, which would break the graph).
+
+Imports point one way: rnn.py / bidirectional.py -> rnn_kernel -> rnn_fused, rnn_loop -> rnn_masks.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+
+from .rnn_fused import run_bidirectional, run_dense, run_right_padded
+from .rnn_loop import run_loop
+from .rnn_masks import right_padding
+
+
+class CellSpec(NamedTuple):
+    """A cell as the kernel sees it."""
+
+    fused: str | None  #: "lstm", "gru", "rnn_tanh" or "rnn_relu": the torch kernel computing it exactly; None: loop
+    weights: list  #: flat weights ``[w_ih, w_hh(, b_ih, b_hh)]`` in torch's layout (no copies)
+    project: Callable  #: ``(x (B, T, F), input dropout mask) -> (B, T, G*H)``
+    recur: Callable  #: ``(xw_t, states, recurrent dropout mask) -> (output, new_states)``
+    dropout: tuple = (None, None)  #: this batch's ``(input, recurrent)`` dropout masks (None: inactive)
+
+
+class Direction(NamedTuple):
+    """One direction of a run."""
+
+    cell: CellSpec
+    states: list  #: initial states, each ``(B, size)``
+    go_backwards: bool = False
+    time_order: bool = False  #: hand a ``go_backwards`` sequence back in time order (Bidirectional)
+    allow_fused: bool = True  #: False: always the step loop (tests compare the paths with it)
+
+
+class Result(NamedTuple):
+    """What one direction computed."""
+
+    sequence: torch.Tensor | None  #: ``(B, T, H)``, when ``return_sequences``
+    last: torch.Tensor  #: ``(B, H)``: the output of the last processed step
+    states: list  #: the final states, each ``(B, size)``
+    path: str  #: which kernel ran (see the module docstring)
+    joint: torch.Tensor | None = None  #: ``"fused_bidirectional"``: both sequences as one ``(B, T, 2H)``
+
+
+def _fusable(d: Direction) -> bool:
+    """The direction can run torch's kernel (its recurrent dropout mask, if any, needs the loop)."""
+    return d.allow_fused and d.cell.fused is not None and d.cell.dropout[1] is None
+
+
+def _one_call(directions) -> bool:
+    """Two directions that fit one bidirectional torch kernel call."""
+    if len(directions) != 2:
+        return False
+    f, b = directions
+    return (_fusable(f) and _fusable(b) and f.cell.fused == b.cell.fused and not f.go_backwards
+            and b.go_backwards and f.cell.dropout[0] is None and b.cell.dropout[0] is None
+            and len(f.cell.weights) == len(b.cell.weights)
+            and all(u.shape == v.shape for u, v in zip(f.cell.weights, b.cell.weights)))
+
+
+def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, return_sequences=True,
+        need_states=True, training=False) -> list:
+    """Run each direction over ``x`` (B, T, F); one ``Result`` per direction, in order.
+
+    ``mask``: None or a ``(B, T)`` bool tensor (True at valid steps). ``need_states``: the caller reads
+    the final states (``return_state`` or ``stateful``); without it an LSTM's final ``c`` may be
+    skipped on the padded path.
+    """
+    if mask is None and _one_call(directions):
+        return _run_one_call(x, directions, training)
+    kind, lengths = "full", None
+    if mask is not None:
+        if torch.compiler.is_compiling() or not any(_fusable(d) for d in directions):
+            kind = "other"  # the loop handles any mask without a data-dependent branch
+        else:
+            lengths, kind = right_padding(mask)  # one device sync, shared by both directions
+    return [_run_direction(x, d, mask, kind, lengths, zero_output_for_mask, return_sequences, need_states,
+                           training) for d in directions]
+
+
+def _run_direction(x, d: Direction, mask, kind, lengths, zero_output, return_sequences, need_states, training):
+    cell = d.cell
+    if _fusable(d) and kind != "other":
+        in_mask = cell.dropout[0]
+        if in_mask is not None:
+            x = x * in_mask[:, None, :]  # the same input dropout mask at every step
+        if kind == "full":
+            return Result(*run_dense(cell.fused, cell.weights, x, d.states, training, d.go_backwards, d.time_order))
+        seq, last, final, path = run_right_padded(
+            cell.fused, cell.weights, x, d.states, training, mask, lengths, d.go_backwards, zero_output,
+            d.time_order, return_sequences, need_states=need_states)
+        return Result(seq, last, final, f"{path}_padded")
+    seq, last, final = run_loop(x, d.states, cell.project, cell.recur, mask=mask, dropout=cell.dropout,
+                                go_backwards=d.go_backwards, zero_output=zero_output,
+                                return_sequences=return_sequences, time_order=d.time_order)
+    return Result(seq, last, final, "loop")
+
+
+def _run_one_call(x, directions, training):
+    f, b = directions
+    H = f.states[0].shape[-1]
+    states = [torch.stack([s, t]) for s, t in zip(f.states, b.states)]  # each (2, B, H): forward, backward
+    out, final = run_bidirectional(f.cell.fused, list(f.cell.weights) + list(b.cell.weights), x, states, training)
+    # out (B, T, 2H) in time order; the last outputs are the final h of each direction
+    fwd = Result(out[..., :H], final[0][0], [s[0] for s in final], "fused_bidirectional", out)
+    bwd = Result(out[..., H:], final[0][1], [s[1] for s in final], "fused_bidirectional", out)
+    return [fwd, bwd]
+
+
+__all__ = ["CellSpec", "Direction", "Result", "run"]
