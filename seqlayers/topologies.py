@@ -36,7 +36,7 @@ CELLS = ("lstm", "gru", "simple_rnn")
 
 
 def _rnn(cell: str):
-    from .layers import rnn as recurrent
+    from .layers import recurrent
 
     table = {"lstm": recurrent.LSTM, "gru": recurrent.GRU, "simple_rnn": recurrent.SimpleRNN}
     if cell not in table:
