@@ -10,7 +10,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .symbolic import parse_dtype
+from .dtypes import parse_dtype as _parse_dtype
+
+
+def parse_dtype(dtype) -> torch.dtype:
+    return _parse_dtype(dtype, "ops")
 
 
 def convert_to_tensor(x, dtype=None) -> torch.Tensor:
