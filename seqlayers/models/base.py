@@ -3,7 +3,8 @@
 A model is a ``Layer`` that holds layers. The Keras-style verbs are thin delegations, so each
 concept keeps its own file:
 
-* ``compile / fit / evaluate / predict / *_on_batch`` -> ``seqlayers.training``
+* ``compile / fit / evaluate / predict / *_on_batch`` and the overridable ``train_step`` /
+  ``test_step`` / ``predict_step``: inherited from ``seqlayers.training.trainer.Trainer``
 * ``topology()`` -> ``seqlayers.models.topology``; ``explain()`` -> ``seqlayers.models.explain``
 * ``save()`` -> ``seqlayers.io``
 * ``summary()`` -> ``seqlayers.models.summary``
@@ -14,9 +15,10 @@ import torch
 from torch import nn
 
 from ..layers.base import Layer
+from ..training.trainer import Trainer
 
 
-class BaseModel(Layer):
+class BaseModel(Trainer, Layer):
     """Common base of ``Sequential`` and ``Model``."""
 
     _sets_output_mask = False  # the mask of a model's output is the one its last layer attached
@@ -115,42 +117,6 @@ class BaseModel(Layer):
         from .explain import explain
 
         return explain(self, path=path, print_fn=print_fn, **kwargs)
-
-    # ------------------------------------------------------------ training (seqlayers.training)
-    def compile(self, *args, **kwargs):
-        from ..training import engine
-
-        return engine.compile(self, *args, **kwargs)
-
-    def fit(self, *args, **kwargs):
-        from ..training import engine
-
-        return engine.fit(self, *args, **kwargs)
-
-    def evaluate(self, *args, **kwargs):
-        from ..training import engine
-
-        return engine.evaluate(self, *args, **kwargs)
-
-    def predict(self, *args, **kwargs):
-        from ..training import engine
-
-        return engine.predict(self, *args, **kwargs)
-
-    def train_on_batch(self, *args, **kwargs):
-        from ..training import engine
-
-        return engine.train_on_batch(self, *args, **kwargs)
-
-    def test_on_batch(self, *args, **kwargs):
-        from ..training import engine
-
-        return engine.test_on_batch(self, *args, **kwargs)
-
-    def predict_on_batch(self, *args, **kwargs):
-        from ..training import engine
-
-        return engine.predict_on_batch(self, *args, **kwargs)
 
     # ------------------------------------------------------------ saving (seqlayers.io)
     def save(self, path, **kwargs):

@@ -1,9 +1,12 @@
 """Keras-style training: compile/fit/evaluate/predict, losses, metrics, optimizers, callbacks.
 
-The model methods (``model.fit(...)``) delegate to ``seqlayers.training.engine``; each concept has
-its own module: ``losses``, ``metrics``, ``optimizers``, ``callbacks`` (+ ``history``,
-``progress``), ``data_adapter`` (what ``x``/``y`` may be), ``checkpoint`` (crash-safe files),
-``seeding`` and ``distributed`` (torchrun / DDP).
+Every model inherits the verbs (``model.fit(...)``) and the overridable ``train_step`` /
+``test_step`` / ``predict_step`` from ``trainer.Trainer``; the loop around them is ``engine``, and
+its state, which callbacks read and backups save, is ``loop_state.LoopState``. Each concept has
+its own module: ``losses``, ``metrics``, ``optimizers`` (with Keras's clipping and gradient
+accumulation), ``callbacks`` (+ ``history``, ``progress``: the one channel that prints),
+``data_adapter`` (what ``x``/``y`` may be, and what a step receives), ``checkpoint`` (crash-safe
+files), ``seeding`` and ``distributed`` (torchrun / DDP).
 """
 from . import callbacks, losses, metrics, optimizers
 from .callbacks import (

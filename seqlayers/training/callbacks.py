@@ -1,8 +1,14 @@
 """Keras callbacks for ``fit``: hooks around epochs and batches.
 
 A callback sees ``self.model``, ``self.params`` (``epochs``, ``steps``, ``verbose``) and, during
-``fit``, ``self.trainer`` (the running loop: its ``optimizer``, ``generator`` and ``initial_epoch``).
-Setting ``model.stop_training = True`` ends training after the current batch/epoch.
+``fit``, ``self.loop`` (a ``LoopState``, see ``loop_state.py``: epoch, batch, iterations, optimizer,
+shuffling generator, stop reason). Setting ``model.stop_training = True`` (or calling
+``self.loop.stop(reason)``) ends training after the current batch; ``History.stop_reason`` then
+names the callback (and the reason it gave).
+
+Callbacks run in the order given, except those with ``runs_last = True`` (``BackupAndRestore``),
+which run after all the others, so that a backup holds every other callback's view of the epoch
+and a restore comes after every other callback has reset itself in ``on_train_begin``.
 
 Files (``ModelCheckpoint``, ``CSVLogger``, ``BackupAndRestore``) are written by rank 0 only when
 training under ``torchrun``; checkpoints and backups are crash-safe (see ``checkpoint.py``).
@@ -19,17 +25,19 @@ from typing import Callable
 import numpy as np
 
 from . import distributed
-from .checkpoint import load_training_state, save_model_atomically, save_training_state, save_weights
+from .checkpoint import read_training_state, save_model_atomically, save_weights, write_training_state
 from .optimizers import get_learning_rate, set_learning_rate
 
 
 class Callback:
     """Base class; override the hooks you need. ``logs`` is a dict of floats."""
 
+    runs_last = False  # True: run after the other callbacks (see the module docstring)
+
     def __init__(self):
         self.model = None
         self.params: dict = {}
-        self.trainer = None
+        self.loop = None  # the LoopState of the running fit (None outside fit)
 
     def set_model(self, model):
         self.model = model
@@ -61,10 +69,16 @@ class Callback:
 
     @property
     def _optimizer(self):
-        if self.trainer is not None and getattr(self.trainer, "optimizer", None) is not None:
-            return self.trainer.optimizer
-        compiled = getattr(self.model, "_compiled", None)
-        return getattr(compiled, "optimizer", None)
+        if self.loop is not None and self.loop.optimizer is not None:
+            return self.loop.optimizer
+        return getattr(self.model, "optimizer", None)
+
+    def _stop(self, reason: str) -> None:
+        """Stop training, recording ``reason`` in the loop state (and so in ``History.stop_reason``)."""
+        if self.loop is not None:
+            self.loop.stop(reason)
+        else:
+            self.model.stop_training = True
 
 
 _HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
@@ -73,16 +87,20 @@ _HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "o
 
 
 class CallbackList:
-    """Calls a hook on every callback in order."""
+    """Calls a hook on every callback in order (``runs_last`` callbacks after the others); records in
+    the loop state which callback stopped training."""
 
-    def __init__(self, callbacks, model=None, params=None, trainer=None):
-        self.callbacks = list(callbacks or [])
-        for cb in self.callbacks:
+    def __init__(self, callbacks, model=None, params=None, loop=None, who: str = "fit"):
+        callbacks = list(callbacks or [])  # arguments.callback_list has checked what the user passed
+        for cb in callbacks:
             if not isinstance(cb, Callback):
-                raise TypeError(f"fit: callbacks must be Callback objects, got {type(cb).__name__}.")
+                raise TypeError(f"{who}: callbacks must be Callback objects, got {type(cb).__name__}.")
+        self.callbacks = [cb for cb in callbacks if not cb.runs_last] + [cb for cb in callbacks if cb.runs_last]
+        self.model, self.loop = model, loop
+        for cb in self.callbacks:
             cb.set_model(model)
             cb.set_params(params or {})
-            cb.trainer = trainer
+            cb.loop = loop
 
     def wants(self, hook: str) -> bool:
         """Whether any callback overrides ``hook`` (so batch logs are only computed when needed)."""
@@ -102,6 +120,10 @@ class CallbackList:
                 args = args + ({},)  # hooks always receive logs (LambdaCallback functions expect them)
             for cb in self.callbacks:
                 getattr(cb, hook)(*args)
+                if self.loop is not None and self.loop.stop_reason is None and \
+                        getattr(self.model, "stop_training", False):
+                    self.loop.stop_reason = (f"{type(cb).__name__} set model.stop_training in {hook} "
+                                             f"(epoch {self.loop.epoch + 1}, batch {self.loop.batch + 1})")
 
         return call
 
@@ -170,7 +192,8 @@ class EarlyStopping(Callback):
             return
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
-            self.model.stop_training = True
+            self._stop(f"EarlyStopping: {self.monitor} did not improve for {self.wait} epochs "
+                       f"(best {self.best:.6g} at epoch {self.best_epoch + 1})")
 
     def on_train_end(self, logs=None):
         if self.restore_best_weights and self.best_weights is not None:
@@ -336,12 +359,28 @@ class CSVLogger(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training as soon as a batch loss is NaN or infinite."""
+    """Stop training as soon as the loss is NaN or infinite (Keras's ``TerminateOnNaN``).
+
+    Args:
+        raise_error: False (default): stop after the batch, as ``model.stop_training = True`` does
+            (every callback's ``on_train_end`` runs; ``History.stop_reason`` says why). True: raise a
+            ``RuntimeError`` at once (``on_train_end`` hooks do not run, so e.g. a backup stays as it was).
+    """
+
+    def __init__(self, raise_error: bool = False):
+        super().__init__()
+        self.raise_error = bool(raise_error)
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(loss):
-            self.model.stop_training = True
+        if loss is None or math.isfinite(float(loss)):
+            return
+        epoch = self.loop.epoch + 1 if self.loop is not None else None
+        where = f"epoch {epoch}, batch {batch + 1}" if epoch is not None else f"batch {batch + 1}"
+        reason = f"TerminateOnNaN: the loss is {float(loss)} at {where}"
+        if self.raise_error:
+            raise RuntimeError(reason + "; training stopped (raise_error=True).")
+        self._stop(reason)
 
 
 class LambdaCallback(Callback):
@@ -358,16 +397,18 @@ class LambdaCallback(Callback):
 class BackupAndRestore(Callback):
     """Resume an interrupted run where it stopped, ending with the same weights as an uninterrupted one.
 
-    After every epoch (once all other callbacks have seen it), ``backup_dir/state.safetensors``
-    receives atomically the weights, the optimizer state, the epoch, the states of every random
+    After every epoch (after all other callbacks have seen it: ``runs_last``),
+    ``backup_dir/state.safetensors`` receives atomically the loop state's ``state_dict()`` (see
+    ``loop_state.py``): the weights, the optimizer state, the epoch, the states of every random
     generator (Python, numpy, torch, CUDA, and ``fit``'s shuffling generator) and the states of the
     other callbacks that keep one (``EarlyStopping``'s best value and best weights,
     ``ReduceLROnPlateau``, ``ModelCheckpoint``'s best). Running the same command again after a
-    crash (even SIGKILL) restores all of it and continues with the next epoch. The backup is deleted
-    when training completes (``delete_checkpoint=False`` keeps it).
+    crash (even SIGKILL) hands the file to ``loop.load_state_dict`` and continues with the next
+    epoch. The backup is deleted when training completes (``delete_checkpoint=False`` keeps it).
     """
 
     FILE = "state.safetensors"
+    runs_last = True
 
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
         super().__init__()
@@ -375,54 +416,23 @@ class BackupAndRestore(Callback):
             raise ValueError("BackupAndRestore: only save_freq='epoch' is supported.")
         self.backup_dir = os.fspath(backup_dir)
         self.delete_checkpoint = delete_checkpoint
-        self._pending = None
 
     @property
     def path(self):
         return os.path.join(self.backup_dir, self.FILE)
 
-    def _others(self):
-        """The other callbacks with a state, keyed ``ClassName.k`` (k-th of its class)."""
-        out, counts = {}, {}
-        for cb in getattr(self.trainer, "callbacks", []):
-            if cb is self or type(cb).state_dict is Callback.state_dict:
-                continue
-            k = counts.get(type(cb).__name__, 0)
-            counts[type(cb).__name__] = k + 1
-            out[f"{type(cb).__name__}.{k}"] = cb
-        return out
-
     def on_train_begin(self, logs=None):
-        self._pending = None
-        if not os.path.exists(self.path):
+        if self.loop is None or not os.path.exists(self.path):
             return
-        meta = load_training_state(self.path, self.model, self.trainer.optimizer, self.trainer.generator)
-        self.trainer.initial_epoch = meta["epoch"] + 1
-        self._pending = meta  # callback states: restored once every callback has run on_train_begin
+        meta, tensors = read_training_state(self.path)
+        self.loop.load_state_dict(meta, tensors)
 
-    def after_train_begin(self):
-        """Called by ``fit`` after all ``on_train_begin`` hooks (which reset the callbacks' states)."""
-        if self._pending is None:
+    def on_epoch_end(self, epoch, logs=None):
+        if self.loop is None:
             return
-        states, tensors = self._pending["extra"].get("callbacks", {}), self._pending["extra_tensors"]
-        for key, cb in self._others().items():
-            if key in states:
-                prefix = f"{key}."
-                cb.load_state_dict(states[key], {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-        self._pending = None
-
-    def after_epoch_end(self, epoch, logs=None):
-        """Called by ``fit`` after all ``on_epoch_end`` hooks, so the saved states include this epoch."""
         if distributed.is_main():
-            states, tensors = {}, {}
-            for key, cb in self._others().items():
-                st = cb.state_dict()
-                if st is None:
-                    continue
-                states[key] = st[0]
-                tensors.update({f"{key}.{k}": v for k, v in st[1].items()})
-            save_training_state(self.path, self.model, self.trainer.optimizer, epoch, self.trainer.generator,
-                                extra={"callbacks": states}, extra_tensors=tensors)
+            meta, tensors = self.loop.state_dict(exclude=self)
+            write_training_state(self.path, meta, tensors)
         distributed.barrier()
 
     def on_train_end(self, logs=None):

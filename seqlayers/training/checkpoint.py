@@ -59,15 +59,12 @@ def _write_text(path: str, text: str) -> None:
 
 
 def save_model_atomically(model, path: str) -> None:
-    """The whole model through ``seqlayers.io.saving.save_model`` when that exists, else weights + sidecar."""
-    try:
-        from ..io.saving import save_model  # written by the io helper; optional here
-    except ImportError:
-        save_model = None
-    if save_model is None:
+    """The whole model through its own ``save`` (each file through a temp file + ``os.replace``); a plain
+    ``nn.Module`` without one gets its weights and a sidecar."""
+    if callable(getattr(model, "save", None)):
+        model.save(path)
+    else:
         save_weights(model, path)
-        return
-    save_model(model, path)  # writes each file through its own temp-file + os.replace
 
 
 # ---------------------------------------------------------------- resumable training state
@@ -104,10 +101,10 @@ def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> No
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
-def save_training_state(path: str, model: torch.nn.Module, optimizer, epoch: int,
-                        generator: torch.Generator | None = None, extra: dict | None = None,
-                        extra_tensors: dict | None = None) -> None:
-    """``extra`` (JSON) and ``extra_tensors`` (``extra.<name>``) carry e.g. the callbacks' states."""
+def training_state(model: torch.nn.Module, optimizer, epoch: int, generator: torch.Generator | None = None,
+                   extra: dict | None = None, extra_tensors: dict | None = None) -> tuple[dict, dict]:
+    """``(meta, tensors)`` to resume after ``epoch``: weights, optimizer state, RNG states, and ``extra``
+    (JSON) / ``extra_tensors`` (stored as ``extra.<name>``), e.g. the callbacks' states."""
     tensors = {f"model.{k}": v for k, v in _contiguous(model.state_dict()).items()}
     tensors.update({f"extra.{k}": v.detach().cpu().contiguous() for k, v in (extra_tensors or {}).items()})
     meta = {"epoch": int(epoch), "extra": extra or {}}
@@ -118,23 +115,48 @@ def save_training_state(path: str, model: torch.nn.Module, optimizer, epoch: int
     t, m = rng_state(generator)
     tensors.update(t)
     meta["rng"] = m
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"seqlayers": json.dumps(meta)}))
+    return meta, tensors
 
 
-def load_training_state(path: str, model: torch.nn.Module, optimizer, generator: torch.Generator | None = None) -> dict:
-    """Restore weights, optimizer, RNG states; returns the JSON metadata (``epoch``...)."""
-    with safe_open(path, framework="pt") as f:
-        meta = json.loads(f.metadata()["seqlayers"])
-    tensors = load_file(path)
+def apply_training_state(tensors: dict, meta: dict, model: torch.nn.Module, optimizer,
+                         generator: torch.Generator | None = None) -> dict:
+    """Restore weights, optimizer and RNG states from ``training_state``'s output; returns the extra tensors."""
     sd = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     model.load_state_dict(sd)
     if optimizer is not None and "optimizer" in meta:
         opt_t = {k: v for k, v in tensors.items() if k.startswith("optim.")}  # moved to the params' device by torch
         _load_optimizer(optimizer, opt_t, meta["optimizer"])
     set_rng_state(tensors, meta["rng"], generator)
-    meta["extra_tensors"] = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
+    return {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
+
+
+def write_training_state(path: str, meta: dict, tensors: dict) -> None:
+    """Write ``training_state``'s output to ``path`` (safetensors, JSON metadata), atomically."""
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"seqlayers": json.dumps(meta)}))
+
+
+def read_training_state(path: str) -> tuple[dict, dict]:
+    """``(meta, tensors)`` as ``write_training_state`` stored them."""
+    with safe_open(path, framework="pt") as f:
+        meta = json.loads(f.metadata()["seqlayers"])
+    return meta, load_file(path)
+
+
+def save_training_state(path: str, model: torch.nn.Module, optimizer, epoch: int,
+                        generator: torch.Generator | None = None, extra: dict | None = None,
+                        extra_tensors: dict | None = None) -> None:
+    """``training_state`` written to ``path``."""
+    meta, tensors = training_state(model, optimizer, epoch, generator, extra, extra_tensors)
+    write_training_state(path, meta, tensors)
+
+
+def load_training_state(path: str, model: torch.nn.Module, optimizer, generator: torch.Generator | None = None) -> dict:
+    """Restore weights, optimizer, RNG states; returns the JSON metadata (``epoch``...)."""
+    meta, tensors = read_training_state(path)
+    meta["extra_tensors"] = apply_training_state(tensors, meta, model, optimizer, generator)
     return meta
 
 
-__all__ = ["atomic_write", "save_weights", "load_weights", "save_model_atomically", "save_training_state",
+__all__ = ["atomic_write", "save_weights", "load_weights", "save_model_atomically", "training_state",
+           "apply_training_state", "write_training_state", "read_training_state", "save_training_state",
            "load_training_state"]

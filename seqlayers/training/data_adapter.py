@@ -14,6 +14,12 @@ Accepted ``x`` / ``y`` / ``sample_weight``:
   ``steps_per_epoch`` an endless generator continues where the previous epoch stopped.
 
 ``validation_split`` takes the *last* fraction of the samples, before any shuffling (as Keras).
+
+What a training step receives is assembled here too (``step_data``): the batch on the training
+device as Keras's ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` (``unpack_x_y_sample_weight``
+takes it apart); the padding masks of ragged targets travel on the target tensors (``get_mask(y)``),
+and ``class_weight`` has already become per-sample (per-step) weights (``ClassWeights``). Per-output
+targets, weights and masks are split by ``targets_list`` and ``combine_masks``.
 """
 from __future__ import annotations
 
@@ -25,8 +31,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..layers.base import set_mask
+from ..layers.base import get_mask, set_mask
 from ..utils import flatten, map_structure
+from .losses import _expand_like
 
 
 @dataclass
@@ -197,6 +204,18 @@ def check_lengths(**structs) -> int:
     return n
 
 
+def _attach_masks(struct, masks, sel) -> None:
+    if masks is None or struct is None:
+        return
+    masks = map_structure(sel, masks)
+    if isinstance(struct, torch.Tensor):
+        set_mask(struct, masks)
+    else:
+        for t, m in zip(flatten(struct), flatten(masks)):
+            if m is not None:
+                set_mask(t, m)
+
+
 # ---------------------------------------------------------------- in-memory data
 class ArrayData:
     """Tensors in memory, sliced into batches by index."""
@@ -211,16 +230,11 @@ class ArrayData:
 
     def take(self, idx) -> Batch:
         sel = lambda t: t[idx] if isinstance(t, torch.Tensor) else t  # noqa: E731
-        x = map_structure(sel, self.x)
-        if self.x_mask is not None:
-            xm = map_structure(sel, self.x_mask)
-            if isinstance(x, torch.Tensor):
-                set_mask(x, xm)
-            else:
-                for t, m in zip(flatten(x), flatten(xm)):
-                    set_mask(t, m)
+        x, y = map_structure(sel, self.x), map_structure(sel, self.y)
+        _attach_masks(x, self.x_mask, sel)
+        _attach_masks(y, self.y_mask, sel)  # padded target steps: masked out of losses and metrics
         y_mask = map_structure(sel, self.y_mask) if self.y_mask is not None else None
-        return Batch(x, map_structure(sel, self.y), map_structure(sel, self.sample_weight), y_mask)
+        return Batch(x, y, map_structure(sel, self.sample_weight), y_mask)
 
     def split(self, fraction: float):
         """``(train, validation)`` with the last ``fraction`` of the samples for validation (as Keras)."""
@@ -333,4 +347,188 @@ def is_loader_source(x) -> bool:
         hasattr(x, "__iter__") and not isinstance(x, (list, tuple, dict, np.ndarray, torch.Tensor, str)))
 
 
-__all__ = ["Batch", "ArrayData", "LoaderData", "pad_ragged", "to_structure", "check_finite", "is_loader_source"]
+# ---------------------------------------------------------------- what a step receives
+def to_device(struct, device):
+    """Tensors (and numpy arrays, float64 -> float32) of ``struct`` on ``device``, masks moved with them."""
+    if device is None:
+        return struct
+
+    def move(t):
+        if not isinstance(t, torch.Tensor):
+            if isinstance(t, np.ndarray):
+                t = torch.from_numpy(np.ascontiguousarray(t))
+                if t.dtype == torch.float64:
+                    t = t.float()
+            else:
+                return t
+        m = get_mask(t)
+        out = t.to(device, non_blocking=True)
+        if m is not None and out is not t:
+            set_mask(out, m.to(device, non_blocking=True))
+        return out
+
+    return map_structure(move, struct)
+
+
+class ClassWeights:
+    """``class_weight={class: weight}`` as per-sample (per-step) weights, for sparse, one-hot or binary
+    targets; which kind is read from the model's output (rank and last axis), found once by ``fit``."""
+
+    def __init__(self, class_weight, output: torch.Tensor, who: str = "fit"):
+        self.class_weight = class_weight  # checked by arguments.check_class_weight
+        self.out_ndim, self.out_last = output.ndim, int(output.shape[-1]) if output.ndim else 1
+
+    def classes(self, y: torch.Tensor) -> torch.Tensor:
+        if y.ndim == self.out_ndim and y.shape[-1] == self.out_last > 1:
+            return y.argmax(-1)  # one-hot targets
+        lead = (y.shape[0],) + tuple(y.shape[1:self.out_ndim - 1])
+        if self.out_last == 1:
+            return y.reshape(lead).round().long()  # binary 0/1 targets
+        return y.reshape(lead).long()  # class ids
+
+    def __call__(self, y: torch.Tensor, sample_weight=None) -> torch.Tensor:
+        cls = self.classes(y)
+        size = max(max(self.class_weight) + 1, int(cls.max()) + 1 if cls.numel() else 1)
+        table = torch.ones(size, dtype=torch.float32, device=y.device)
+        for k, v in self.class_weight.items():
+            table[int(k)] = float(v)
+        cw = table[cls]
+        if sample_weight is None:
+            return cw
+        return _expand_like(sample_weight.to(cw.dtype), cw) * cw
+
+
+def step_data(batch: Batch, device=None, class_weights: ClassWeights | None = None) -> tuple:
+    """The batch as a step receives it: ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` on ``device``."""
+    x, y, sw = to_device(batch.x, device), to_device(batch.y, device), to_device(batch.sample_weight, device)
+    if class_weights is not None and isinstance(y, torch.Tensor):
+        sw = class_weights(y, sw)
+    if sw is not None:
+        return x, y, sw
+    return (x,) if y is None else (x, y)
+
+
+def unpack_x_y_sample_weight(data):
+    """``(x, y, sample_weight)`` from a step's data (Keras's ``unpack_x_y_sample_weight``)."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) == 1:
+        return data[0], None, None
+    if len(data) == 2:
+        return data[0], data[1], None
+    if len(data) == 3:
+        return data
+    raise ValueError(f"A step's data must be (x,), (x, y) or (x, y, sample_weight); got a tuple of {len(data)}.")
+
+
+def targets_list(names: list[str], has_loss: list[bool], y, n: int, what: str = "y") -> list:
+    """One entry of ``y`` (targets, or sample weights) per output, from one array, a list or a dict."""
+    if y is None:
+        return [None] * n
+    if isinstance(y, dict):
+        missing = [k for k, lossy in zip(names, has_loss) if k not in y and lossy]
+        if missing:
+            raise ValueError(f"fit: {what} lacks targets for output {missing[0]!r}; give a dict with keys {names}.")
+        return [y.get(k) for k in names]
+    if isinstance(y, (list, tuple)) and n > 1:
+        if len(y) != n:
+            raise ValueError(f"fit: the model has {n} outputs ({', '.join(names)}) but {what} is a list of {len(y)}.")
+        return list(y)
+    if n > 1:
+        raise ValueError(f"fit: the model has {n} outputs ({', '.join(names)}); give {what} as a list "
+                         f"or a dict with one array per output.")
+    return [y]
+
+
+def combine_masks(output_mask, target_mask):
+    """The steps that count: the output's mask and the target's padding mask together (either may be None)."""
+    if target_mask is None:
+        return output_mask
+    target_mask = target_mask.to(torch.bool)
+    return target_mask if output_mask is None else (output_mask.to(torch.bool) & target_mask)
+
+
+# ---------------------------------------------------------------- from fit's arguments
+def check_batch_size(batch_size, who: str) -> None:
+    if batch_size is None:
+        return
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(f"{who}: batch_size must be a positive integer, got {batch_size!r}.")
+
+
+def n_inputs(model) -> int:
+    ins = getattr(model, "inputs", None)
+    if getattr(model, "_functional", False) and ins:
+        return len(ins)
+    return 1
+
+
+def n_outputs(model) -> int:
+    outs = getattr(model, "outputs", None)
+    if getattr(model, "_functional", False) and outs:
+        return len(outs)
+    return 1
+
+
+def make_data(model, x, y, sample_weight, batch_size, who, check=True):
+    """ArrayData or LoaderData from user arguments, with the checks that teach."""
+    if x is None:
+        raise ValueError(f"{who}: x is None; pass the inputs (numpy arrays, tensors, or a Dataset/DataLoader).")
+    if is_loader_source(x):
+        if y is not None:
+            raise ValueError(f"{who}: with a Dataset/DataLoader, the targets come from its items; do not pass y.")
+        return LoaderData(x, batch_size)
+    xs, xm = to_structure(x, n_inputs(model), "x")
+    n_out = len(y) if isinstance(y, dict) else n_outputs(model)
+    ys, ym = to_structure(y, n_out, "y")
+    sws = None
+    if sample_weight is not None:
+        per_output = isinstance(sample_weight, dict) or (
+            isinstance(sample_weight, (list, tuple)) and n_out > 1 and len(sample_weight) == n_out
+            and all(hasattr(w, "__len__") for w in sample_weight))
+        sws, _ = to_structure(sample_weight, n_out if per_output else 1, "sample_weight")
+        sws = map_structure(lambda t: t.float() if isinstance(t, torch.Tensor) else t, sws)
+    data = ArrayData(xs, ys, sws, xm, ym)
+    if data.n == 0:
+        raise ValueError(f"{who}: x is empty (0 samples); there is nothing to {'train on' if who == 'fit' else who}.")
+    if check:
+        check_finite(xs, "x")
+        check_finite(ys, "y")
+        check_finite(sws, "sample_weight")
+    return data
+
+
+def single_batch(model, x, y, sample_weight):
+    """``(ArrayData, its one Batch)`` for the ``*_on_batch`` verbs."""
+    xs, xm = to_structure(x, n_inputs(model), "x")
+    ys, ym = to_structure(y, len(y) if isinstance(y, dict) else n_outputs(model), "y")
+    sws = None
+    if sample_weight is not None:
+        sws, _ = to_structure(sample_weight, 1, "sample_weight")
+        sws = map_structure(lambda t: t.float() if isinstance(t, torch.Tensor) else t, sws)
+    data = ArrayData(xs, ys, sws, xm, ym)
+    return data, data.take(slice(0, data.n))
+
+
+def validation_source(model, validation_data, validation_split, data, batch_size, validation_batch_size):
+    """``(train data, validation data or None)`` from ``validation_data`` / ``validation_split``."""
+    if validation_data is not None:
+        if is_loader_source(validation_data):
+            return data, LoaderData(validation_data, validation_batch_size or batch_size)
+        if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+            raise ValueError("fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val), "
+                             "or a Dataset/DataLoader.")
+        return data, make_data(model, validation_data[0], validation_data[1],
+                               validation_data[2] if len(validation_data) == 3 else None, batch_size, "fit")
+    if validation_split:
+        if not isinstance(data, ArrayData):
+            raise ValueError("fit: validation_split needs arrays; with a Dataset/DataLoader pass validation_data.")
+        return data.split(validation_split)
+    return data, None
+
+
+__all__ = ["Batch", "ArrayData", "LoaderData", "pad_ragged", "to_structure", "check_finite", "is_loader_source",
+           "to_device", "ClassWeights", "step_data", "unpack_x_y_sample_weight", "targets_list", "combine_masks",
+           "make_data", "single_batch", "validation_source", "check_batch_size"]

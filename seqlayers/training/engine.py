@@ -1,31 +1,32 @@
-"""Keras-style ``compile`` / ``fit`` / ``evaluate`` / ``predict`` / ``*_on_batch`` for any seqlayers model.
+"""The loop behind ``Trainer`` (``trainer.py``): what ``compile`` records, the running trackers, and
+one ``fit`` / evaluation / prediction run around the model's own ``train_step`` / ``test_step`` /
+``predict_step``.
 
-Each verb is a function taking the model first (the model's methods delegate here)::
-
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(x, y, batch_size=32, epochs=10, validation_split=0.1)
-    probs = model.predict(x_test)
-
-What happens in a training step, for a model with outputs ``o_1..o_K``::
+What happens in the default training step, for a model with outputs ``o_1..o_K``::
 
     outputs = model(x)                                  # model.train(): dropout on
     loss = sum_k loss_weight_k * loss_k(y_k, o_k, sample_weight_k, mask_k)
     loss.backward(); optimizer.step()
 
 ``mask_k`` is the mask attached to the output tensor (``Embedding(mask_zero=True)``, ``Masking``)
-combined with the padding of targets given as ragged lists, so padded steps never count. Losses
-and metrics are computed per time step for sequence outputs (see ``losses.py``). Logs: ``loss``,
-each metric by name, ``<output>_loss``/``<output>_<metric>`` when there are several outputs, and
-``val_`` versions with validation data. ``evaluate``/``predict`` run under ``model.eval()`` and
-``torch.no_grad()``.
+combined with the padding of targets given as ragged lists (attached to the target tensor by the
+data adapter), so padded steps never count. Losses and metrics are computed per time step for
+sequence outputs (see ``losses.py``). Logs: ``loss``, each metric by name,
+``<output>_loss``/``<output>_<metric>`` when there are several outputs, and ``val_`` versions with
+validation data. ``evaluate``/``predict`` run under ``model.eval()`` and ``torch.no_grad()``.
 
 Under ``torchrun`` the loop runs data-parallel (see ``distributed.py``): ``batch_size`` is per
-process, the global batch is ``WORLD_SIZE * batch_size``.
+process, the global batch is ``WORLD_SIZE * batch_size``. The default ``train_step`` runs the
+forward pass through ``DistributedDataParallel``; a custom ``train_step`` calling ``self(x)``
+trains each process on its own shard without synchronising gradients.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
-import inspect
+import math
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,16 +34,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import closest
 from ..layers.base import Layer, get_mask, set_mask
-from ..utils import flatten, map_structure
+from ..utils import flatten
 from . import distributed, losses as losses_mod, metrics as metrics_mod, optimizers as optimizers_mod
-from .arguments import callback_list, check_class_weight, check_device, check_fraction, check_loss_weights
+from .arguments import callback_list, check_device, check_loss_weights
 from .callbacks import CallbackList
-from .data_adapter import ArrayData, Batch, LoaderData, check_finite, is_loader_source, to_structure
+from .data_adapter import (
+    ArrayData, ClassWeights, LoaderData, check_finite, combine_masks, step_data, targets_list, to_device,
+)
 from .history import History
-from .progress import ProgressLogger, format_logs, resolve_verbose
-from .seeding import set_seed
+from .loop_state import LoopState
+from .progress import ProgressLogger
+
+#: ``compile(precision=...)`` values (Lightning's names and Keras's policy names) -> the canonical name.
+PRECISIONS = {None: "32", "32": "32", "float32": "32", "32-true": "32",
+              "bf16-mixed": "bf16-mixed", "mixed_bfloat16": "bf16-mixed",
+              "16-mixed": "16-mixed", "mixed_float16": "16-mixed"}
 
 
 # ---------------------------------------------------------------- compile
@@ -55,34 +62,21 @@ class CompiledState:
     loss_weights: Any
     metrics_spec: Any
     device: Any = None
+    precision: str = "32"
     optimizer: torch.optim.Optimizer | None = None
     output_names: list[str] | None = None
     losses: list | None = None            # one Loss (or None) per output
     weights: list[float] | None = None    # one loss weight per output
     metrics: list[list] | None = None     # per output, the Metric objects
-    trackers: dict = field(default_factory=dict)
+    trackers: Trackers | None = None      # the running loss / metric values (after the first batch)
+    run_device: torch.device | None = None  # where the last run placed the model
+    ddp: nn.Module | None = None          # the DistributedDataParallel forward of a torchrun fit
+    scaler: Any = None                    # torch.amp.GradScaler for precision="16-mixed"
+    extra: dict = field(default_factory=dict)
 
 
-def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
-            device=None, **kwargs):
-    """Configure the model for training (Keras's ``compile``).
-
-    Args:
-        optimizer: a name (``sgd adam adamw rmsprop adagrad adadelta nadam``, with Keras's defaults),
-            a ``torch.optim`` optimizer or class, or ``seqlayers.training.optimizers.Adam(...)``.
-        loss: a name (``'mse'``, ``'binary_crossentropy'``, ``'sparse_categorical_crossentropy'``...),
-            a ``Loss``, a function ``(y_true, y_pred) -> per-sample values``; or a list / dict (by
-            output name) with one per output.
-        loss_weights: list / dict of floats weighting each output's loss in the total.
-        metrics: a list (applied to every output), a list of lists, or a dict by output name.
-        device: ``"auto"`` (CUDA when available, else CPU), a device, or None (leave the model where it is).
-    """
-    if kwargs:
-        ignored = {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss"}
-        bad = [k for k in kwargs if k not in ignored]
-        if bad:
-            raise TypeError(f"compile: unexpected keyword argument {bad[0]!r}.")
-    # validate names now so typos fail at compile time, not on the first batch
+def compile_state(optimizer, loss, loss_weights, metrics, weighted_metrics, device, precision) -> CompiledState:
+    """Validate ``compile``'s arguments (typos fail now, not on the first batch) and record them."""
     for spec in flatten(loss):
         if spec is not None:
             losses_mod.get(spec)
@@ -92,18 +86,19 @@ def compile(model, optimizer="rmsprop", loss=None, loss_weights=None, metrics=No
         optimizers_mod.get(optimizer, [torch.zeros(1, requires_grad=True)])
     check_loss_weights(loss_weights)
     check_device(device, "compile")
+    if precision not in PRECISIONS:
+        raise ValueError(f"compile: precision must be one of {', '.join(repr(p) for p in PRECISIONS if p)}, "
+                         f"got {precision!r}. 'bf16-mixed' runs the forward pass under bfloat16 autocast "
+                         f"(CPU and GPU); '16-mixed' uses float16 autocast with loss scaling (GPU only).")
     if weighted_metrics:
         metrics = (metrics or []) + list(weighted_metrics) if isinstance(metrics, (list, type(None))) else metrics
-    state = CompiledState(optimizer, loss, loss_weights, metrics, device=device)
+    state = CompiledState(optimizer, loss, loss_weights, metrics, device=device, precision=PRECISIONS[precision])
     if isinstance(optimizer, torch.optim.Optimizer):
         state.optimizer = optimizer
-    model._compiled = state
-    model.optimizer = state.optimizer  # None until the first fit builds it from a name
-    model.stop_training = False
-    return None
+    return state
 
 
-def _state(model, what: str) -> CompiledState:
+def compiled(model, what: str) -> CompiledState:
     st = getattr(model, "_compiled", None)
     if st is None:
         raise RuntimeError(
@@ -112,8 +107,8 @@ def _state(model, what: str) -> CompiledState:
     return st
 
 
-# ---------------------------------------------------------------- outputs and targets
-def _as_list(outputs, names=None):
+# ---------------------------------------------------------------- outputs
+def as_list(outputs, names=None) -> list:
     if isinstance(outputs, dict):
         return [outputs[k] for k in (names or list(outputs))]
     if isinstance(outputs, (list, tuple)):
@@ -150,237 +145,118 @@ def _per_output(spec, names, what, default=None):
     return [spec] * len(names)
 
 
-def _bind(st: CompiledState, model, outputs, ys):
-    """On the first batch: one loss, loss weight and metric list per output."""
+def _metric_lists(st: CompiledState, names: list[str]) -> list[list]:
+    mspec = st.metrics_spec
+    if mspec is None:
+        return [[] for _ in names]
+    if isinstance(mspec, dict):
+        return _per_output(mspec, names, "metrics", [])
+    if isinstance(mspec, (list, tuple)) and len(names) > 1 and mspec and all(isinstance(m, (list, tuple)) for m in mspec):
+        if len(mspec) != len(names):
+            raise ValueError(f"compile: metrics is a list of {len(mspec)} lists but the model has {len(names)} outputs.")
+        return list(mspec)
+    return [mspec] * len(names)
+
+
+def bind(st: CompiledState, model, outputs) -> None:
+    """On the first batch: one loss, loss weight and metric list per output, and fresh trackers."""
     names = _output_names(model, outputs)
     st.output_names = names
     st.losses = [losses_mod.get(s) if s is not None else None for s in _per_output(st.loss_spec, names, "loss")]
     w = _per_output(st.loss_weights, names, "loss_weights", 1.0) if st.loss_weights is not None else [1.0] * len(names)
     st.weights = [1.0 if v is None else float(v) for v in w]
-    mspec = st.metrics_spec
-    if mspec is None:
-        per = [[] for _ in names]
-    elif isinstance(mspec, dict):
-        per = _per_output(mspec, names, "metrics", [])
-    elif isinstance(mspec, (list, tuple)) and len(names) > 1 and mspec and all(isinstance(m, (list, tuple)) for m in mspec):
-        if len(mspec) != len(names):
-            raise ValueError(f"compile: metrics is a list of {len(mspec)} lists but the model has {len(names)} outputs.")
-        per = list(mspec)
-    else:
-        per = [mspec] * len(names)
     st.metrics = []
-    for m in per:
+    for m in _metric_lists(st, names):
         m = [] if m is None else (list(m) if isinstance(m, (list, tuple)) else [m])
         st.metrics.append([metrics_mod.get(x) for x in m])
     # distinct objects per output (a Metric instance passed once is shared otherwise)
     seen = set()
-    for i, ms in enumerate(st.metrics):
+    for ms in st.metrics:
         for j, m in enumerate(ms):
             if id(m) in seen:
                 ms[j] = copy.deepcopy(m)
                 ms[j].reset_state()
             seen.add(id(ms[j]))
+    st.trackers = Trackers(st)
+    st.trackers.reset()
 
 
-def _targets_list(st: CompiledState, y, n: int, what="y"):
-    if y is None:
-        return [None] * n
-    if isinstance(y, dict):
-        missing = [k for k in st.output_names if k not in y and st.losses[st.output_names.index(k)] is not None]
-        if missing:
-            raise ValueError(f"fit: {what} lacks targets for output {missing[0]!r}; give a dict with keys "
-                             f"{st.output_names}.")
-        return [y.get(k) for k in st.output_names]
-    if isinstance(y, (list, tuple)) and n > 1:
-        if len(y) != n:
-            raise ValueError(f"fit: the model has {n} outputs ({', '.join(st.output_names)}) but {what} is a list "
-                             f"of {len(y)}.")
-        return list(y)
-    if n > 1:
-        raise ValueError(f"fit: the model has {n} outputs ({', '.join(st.output_names)}); give {what} as a list "
-                         f"or a dict with one array per output.")
-    return [y]
+@dataclass
+class Term:
+    """One output's share of a step: its index, prediction, target, mask and sample weights."""
+
+    index: int
+    y_pred: torch.Tensor
+    y: Any
+    mask: Any
+    sample_weight: Any
 
 
-def _class_weights(class_weight: dict, y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """Per-sample (per-step) weights from ``{class: weight}`` for sparse, one-hot or binary targets."""
-    if y.ndim == out.ndim and y.shape[-1] == out.shape[-1] > 1:
-        cls = y.argmax(-1)  # one-hot targets
-    elif out.shape[-1] == 1:
-        cls = y.reshape(out.shape[:-1]).round().long()  # binary 0/1 targets
-    else:
-        cls = y.reshape(out.shape[:-1]).long()  # class ids
-    size = max(max(class_weight) + 1, int(cls.max()) + 1 if cls.numel() else 1)
-    table = torch.ones(size, dtype=torch.float32, device=out.device)
-    for k, v in class_weight.items():
-        table[int(k)] = float(v)
-    return table[cls.to(out.device)]
+def output_terms(st: CompiledState, model, y, y_pred, sample_weight) -> list[Term]:
+    """Per output: prediction (float32 for the loss under mixed precision), target, mask, weights."""
+    if st.losses is None:
+        bind(st, model, y_pred)
+    outs = as_list(y_pred, st.output_names if isinstance(y_pred, dict) else None)
+    n, names, has_loss = len(outs), st.output_names, [loss is not None for loss in st.losses]
+    ys = targets_list(names, has_loss, y, n)
+    sws = targets_list(names, has_loss, sample_weight, n, "sample_weight") \
+        if isinstance(sample_weight, (dict, list, tuple)) else [sample_weight] * n
+    terms = []
+    for i, (out, yt, w) in enumerate(zip(outs, ys, sws)):
+        mask = combine_masks(get_mask(out), get_mask(yt) if isinstance(yt, torch.Tensor) else None)
+        if out.dtype in (torch.float16, torch.bfloat16):
+            out = out.float()  # losses and metrics in float32, as Keras's mixed precision
+        terms.append(Term(i, out, yt, mask, w))
+    return terms
 
 
-# ---------------------------------------------------------------- devices and forward
-class _Forward(nn.Module):
-    """``model(x)`` returning the outputs as a list plus their masks (so DDP can carry the masks)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        out = self.model(x)
-        outs = _as_list(out)
-        return out, [get_mask(o) for o in outs]
+def batch_size_of(x) -> int:
+    leaves = [t for t in flatten(x) if isinstance(t, torch.Tensor)]
+    return int(leaves[0].shape[0]) if leaves else 1
 
 
-def _to_device(struct, device):
-    if device is None:
-        return struct
+# ---------------------------------------------------------------- trackers and logs
+class Trackers:
+    """The running loss (weighted by batch size, as Keras), per-output losses, and the compiled metrics."""
 
-    def move(t):
-        if not isinstance(t, torch.Tensor):
-            if isinstance(t, np.ndarray):
-                t = torch.from_numpy(np.ascontiguousarray(t))
-                if t.dtype == torch.float64:
-                    t = t.float()
-            else:
-                return t
-        m = get_mask(t)
-        out = t.to(device, non_blocking=True)
-        if m is not None and out is not t:
-            set_mask(out, m.to(device, non_blocking=True))
-        return out
+    def __init__(self, st: CompiledState):
+        self.st = st
+        self.loss = metrics_mod.MeanMetricWrapper(lambda a, b: a, name="loss")
+        self.outputs = [metrics_mod.MeanMetricWrapper(lambda a, b: a, name=f"{n}_loss") for n in st.output_names]
 
-    return map_structure(move, struct)
+    def reset(self) -> None:
+        for m in self.all():
+            m.reset_state()
 
+    def all(self) -> list:
+        return [self.loss, *self.outputs, *(m for ms in self.st.metrics for m in ms)]
 
-def _model_device(model) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-def _place(model, st: CompiledState | None, device_arg) -> torch.device:
-    req = device_arg if device_arg is not None else (st.device if st is not None else None)
-    dev = distributed.device_for(req)
-    if dev is None and distributed.env_world()[1] > 1 and torch.cuda.is_available() and \
-            _model_device(model).type == "cuda":
-        dev = torch.device("cuda", distributed.env_world()[2])
-    if dev is not None:
-        model.to(dev)
-        return dev
-    return _model_device(model)
-
-
-def _unbuilt(model) -> bool:
-    return any(isinstance(m, Layer) and not m.built for m in model.modules()) or next(model.parameters(), None) is None
-
-
-def _stateful(model) -> bool:
-    return any(getattr(m, "stateful", False) for m in model.modules() if m is not model)
-
-
-# ---------------------------------------------------------------- the step
-class _Loop:
-    """One fit/evaluate/predict run: the model, compiled state, device, and running trackers."""
-
-    def __init__(self, model, st: CompiledState | None, device: torch.device):
-        self.model, self.st, self.device = model, st, device
-        self.forward = _Forward(model)
-        self.train_forward = self.forward
-        self.optimizer = st.optimizer if st is not None else None
-        self.generator: torch.Generator | None = None
-        self.initial_epoch = 0
-        self.class_weight = None
-        self.callbacks: list = []
-
-    # -- trackers: name -> Metric; loss trackers are weighted by batch size as Keras does
-    def reset(self):
-        st = self.st
-        self.loss_tracker = metrics_mod.MeanMetricWrapper(lambda a, b: a, name="loss")
-        self.output_loss_trackers = [metrics_mod.MeanMetricWrapper(lambda a, b: a, name=f"{n}_loss")
-                                     for n in (st.output_names or [])]
-        for ms in st.metrics or []:
-            for m in ms:
-                m.reset_state()
-
-    def _bind_if_needed(self, outputs, ys_raw):
-        st = self.st
-        if st.losses is None:
-            _bind(st, self.model, outputs, ys_raw)
-            self.reset()
-
-    def step(self, batch: Batch, train: bool):
-        st = self.st
-        x = _to_device(batch.x, self.device)
-        fwd = self.train_forward if train else self.forward
-        outputs, masks = fwd(x)
-        self._bind_if_needed(outputs, batch.y)
-        outs = _as_list(outputs, st.output_names if isinstance(outputs, dict) else None)
-        n = len(outs)
-        ys = _targets_list(st, _to_device(batch.y, self.device), n)
-        y_masks = _targets_list(st, _to_device(batch.y_mask, self.device), n) if batch.y_mask is not None else [None] * n
-        sw = batch.sample_weight
-        sws = _targets_list(st, _to_device(sw, self.device), n, "sample_weight") if isinstance(sw, (dict, list, tuple)) \
-            else [_to_device(sw, self.device)] * n
-        if self.class_weight is not None and n > 1:
-            raise ValueError("fit: class_weight applies to a single-output model; give sample_weight per output "
-                             "instead (a list or a dict by output name).")
-        if self.class_weight is not None and ys[0] is not None:
-            cw = _class_weights(self.class_weight, ys[0], outs[0])
-            sws[0] = cw if sws[0] is None else losses_mod._expand_like(sws[0].to(cw.dtype), cw) * cw
-        total = None
-        per_output = []
-        final_masks = []
-        for i, (loss, out, y, m, ym, w) in enumerate(zip(st.losses, outs, ys, masks, y_masks, sws)):
-            if ym is not None:
-                ym = ym.to(torch.bool)
-                m = ym if m is None else (m.to(torch.bool) & ym)
-            final_masks.append(m)
-            if loss is None:
-                per_output.append(None)
-                continue
-            if y is None:
-                raise ValueError(f"fit: no targets y for output {st.output_names[i]!r}; pass y=... "
-                                 f"(or set its loss to None).")
-            value = loss(y, out, sample_weight=w, mask=m)
-            per_output.append(value)
-            total = st.weights[i] * value if total is None else total + st.weights[i] * value
-        if total is None:
-            raise ValueError("fit: no output has a loss; compile with one, e.g. model.compile(optimizer='adam', "
-                             "loss='mse').")
-        if train:
-            self.optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            self.optimizer.step()
+    @staticmethod
+    def add(tracker, value: torch.Tensor, batch_size: int) -> None:
         with torch.no_grad():
-            bs = float(_batch_size(batch.x))
-            one = torch.tensor([bs], dtype=torch.float64, device=total.device)
-            self.loss_tracker._add(torch.stack([total.detach().to(torch.float64) * bs, one[0]]))
-            if n > 1:
-                for tr, v in zip(self.output_loss_trackers, per_output):
-                    if v is not None:
-                        tr._add(torch.stack([v.detach().to(torch.float64) * bs, one[0]]))
-            for i, ms in enumerate(st.metrics):
-                for met in ms:
-                    if ys[i] is not None:
-                        met.update_state(ys[i], outs[i].detach(), sample_weight=sws[i], mask=final_masks[i])
-        return total
+            count = torch.full((), float(batch_size), dtype=torch.float64, device=value.device)
+            tracker._add(torch.stack([value.detach().to(torch.float64) * batch_size, count]))
+
+    def items(self) -> list[tuple[str, Any]]:
+        st = self.st
+        multi = len(st.output_names) > 1
+        items = [("loss", self.loss)]
+        if multi:
+            items += [(tr.name, tr) for tr, loss in zip(self.outputs, st.losses) if loss is not None]
+        for name, ms in zip(st.output_names, st.metrics):
+            items += [(f"{name}_{m.name}" if multi else m.name, m) for m in ms]
+        return items
 
     def logs(self, reduce: bool = True, prefix: str = "") -> dict:
-        st = self.st
-        items = [("loss", self.loss_tracker)]
-        if len(st.output_names or []) > 1:
-            items += [(tr.name, tr) for tr, l in zip(self.output_loss_trackers, st.losses) if l is not None]
-        multi = len(st.output_names or []) > 1
-        for name, ms in zip(st.output_names or [], st.metrics or []):
-            for m in ms:
-                items.append((f"{name}_{m.name}" if multi else m.name, m))
+        """Floats by name; ``reduce`` sums the states over torchrun processes first (every process calls it)."""
+        dist = reduce and distributed.world_size() > 1
         out = {}
-        for key, m in items:
-            if m.state is None and not (reduce and distributed.world_size() > 1):
+        for key, m in self.items():
+            if m.state is None and not dist:
                 continue
-            if reduce and distributed.world_size() > 1:
+            if dist:
                 saved = m.state
-                local = m.state if m.state is not None else torch.zeros(2, dtype=torch.float64)
-                m.state = distributed.all_reduce_sum(local)
+                m.state = distributed.all_reduce_sum(saved if saved is not None else torch.zeros(2, dtype=torch.float64))
                 value = m.result()
                 m.state = saved
             else:
@@ -389,306 +265,363 @@ class _Loop:
         return out
 
 
-def _batch_size(x) -> int:
-    leaves = [t for t in flatten(x) if isinstance(t, torch.Tensor)]
-    return int(leaves[0].shape[0]) if leaves else 1
+class RunningLogs(Mapping):
+    """What the default steps return: the running values by name, read (as floats) only when looked at,
+    so a batch whose logs nobody reads costs no device synchronisation."""
+
+    def __init__(self, trackers: Trackers):
+        self.trackers = trackers
+        self._items = [(k, m) for k, m in trackers.items() if m.state is not None]
+
+    def __getitem__(self, key):
+        for k, m in self._items:
+            if k == key:
+                return float(m.result())
+        raise KeyError(key)
+
+    def __iter__(self):
+        return (k for k, _ in self._items)
+
+    def __len__(self):
+        return len(self._items)
 
 
-# ---------------------------------------------------------------- argument checks and data
-def _check_batch_size(batch_size, who):
-    if batch_size is None:
+def floats(logs) -> dict:
+    """A step's logs as a dict of Python floats (0-d tensors read, other values kept)."""
+    out = {}
+    for k, v in (logs or {}).items():
+        if isinstance(v, torch.Tensor) and v.numel() == 1:
+            v = float(v)
+        out[k] = v
+    return out
+
+
+@contextlib.contextmanager
+def fresh_trackers(st: CompiledState):
+    """Evaluation inside ``fit`` counts on its own trackers; training's running values come back after."""
+    if st.trackers is None:
+        yield
         return
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"{who}: batch_size must be a positive integer, got {batch_size!r}.")
+    saved, states = st.trackers, [m.state for m in st.trackers.all()]
+    st.trackers = Trackers(st)
+    st.trackers.reset()
+    try:
+        yield
+    finally:
+        st.trackers = saved
+        for m, s in zip(saved.all(), states):
+            m.state = s
 
 
-def _n_inputs(model) -> int:
-    ins = getattr(model, "inputs", None)
-    if getattr(model, "_functional", False) and ins:
-        return len(ins)
-    return 1
+# ---------------------------------------------------------------- devices, precision and the forward
+class _Forward(nn.Module):
+    """``model(x)`` returning the outputs plus their masks (so DistributedDataParallel can carry the masks)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return out, [get_mask(o) for o in as_list(out)]
 
 
-def _n_outputs(model) -> int | None:
-    outs = getattr(model, "outputs", None)
-    if getattr(model, "_functional", False) and outs:
-        return len(outs)
-    return 1
+def train_forward(model, st: CompiledState, x):
+    """The training forward pass: through DistributedDataParallel under torchrun, else ``model(x)``."""
+    if st.ddp is None:
+        return model(x)
+    out, masks = st.ddp(x)
+    for o, m in zip(as_list(out), masks):
+        set_mask(o, m)
+    return out
 
 
-def _make_data(model, x, y, sample_weight, batch_size, who, check=True):
-    """ArrayData or LoaderData from user arguments, with the checks that teach."""
-    if x is None:
-        raise ValueError(f"{who}: x is None; pass the inputs (numpy arrays, tensors, or a Dataset/DataLoader).")
-    if is_loader_source(x):
-        if y is not None:
-            raise ValueError(f"{who}: with a Dataset/DataLoader, the targets come from its items; do not pass y.")
-        return LoaderData(x, batch_size)
-    xs, xm = to_structure(x, _n_inputs(model), "x")
-    n_out = _n_outputs(model)
-    if isinstance(y, dict):
-        n_out = len(y)
-    ys, ym = to_structure(y, n_out, "y")
-    sws = None
-    if sample_weight is not None:
-        per_output = isinstance(sample_weight, dict) or (
-            isinstance(sample_weight, (list, tuple)) and n_out > 1 and len(sample_weight) == n_out
-            and all(hasattr(w, "__len__") for w in sample_weight))
-        sws, _ = to_structure(sample_weight, n_out if per_output else 1, "sample_weight")
-        sws = map_structure(lambda t: t.float() if isinstance(t, torch.Tensor) else t, sws)
-    data = ArrayData(xs, ys, sws, xm, ym)
-    if data.n == 0:
-        raise ValueError(f"{who}: x is empty (0 samples); there is nothing to {'train on' if who == 'fit' else who}.")
-    if check:
-        check_finite(xs, "x")
-        check_finite(ys, "y")
-        check_finite(sws, "sample_weight")
-    return data
+def autocast(st: CompiledState):
+    """``torch.autocast`` for ``precision='bf16-mixed'`` / ``'16-mixed'``; a no-op at full precision."""
+    if st.precision == "32":
+        return contextlib.nullcontext()
+    dev = st.run_device.type if st.run_device is not None else "cpu"
+    return torch.autocast(dev, dtype=torch.bfloat16 if st.precision == "bf16-mixed" else torch.float16)
 
 
-def _build_model(loop: _Loop, data):
-    """Run one batch through an unbuilt model (eval mode, no grad) so every parameter exists."""
-    model = loop.model
-    if not _unbuilt(model):
+def backward_and_step(st: CompiledState, optimizer, loss: torch.Tensor) -> None:
+    """``zero_grad``, ``backward`` and ``step`` (through the loss scaler under ``precision='16-mixed'``)."""
+    optimizer.zero_grad(set_to_none=True)
+    if st.scaler is not None:
+        st.scaler.scale(loss).backward()
+        st.scaler.step(optimizer)
+        st.scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+
+
+def _check_precision(st: CompiledState, device: torch.device, who: str) -> None:
+    if st.precision != "16-mixed":
         return
+    if device.type != "cuda":
+        raise ValueError(f"{who}: precision='16-mixed' (float16 with loss scaling) needs a CUDA device, but the "
+                         f"model is on {device}. On CPU use precision='bf16-mixed'.")
+    if getattr(st.optimizer, "gradient_accumulation_steps", None):
+        raise ValueError(f"{who}: precision='16-mixed' does not combine with gradient_accumulation_steps (the "
+                         f"loss scale may change between the accumulated batches); use precision='bf16-mixed'.")
+    if st.scaler is None:
+        st.scaler = torch.amp.GradScaler("cuda")
+
+
+def resolve_device(requested, who: str) -> torch.device | None:
+    """The device asked for (None: leave the model where it is), or a ValueError saying why it cannot be
+    used here (``arguments.check_device``)."""
+    check_device(requested, who)
+    return distributed.device_for(requested)
+
+
+def model_device(model) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def place(model, st: CompiledState | None, device_arg, who: str) -> torch.device:
+    """Move the model to the requested device (``fit(device=)``, else ``compile(device=)``); returns it."""
+    req = device_arg if device_arg is not None else (st.device if st is not None else None)
+    dev = resolve_device(req, who)
+    if dev is None and distributed.env_world()[1] > 1 and torch.cuda.is_available() and \
+            model_device(model).type == "cuda":
+        dev = torch.device("cuda", distributed.env_world()[2])
+    if dev is not None:
+        model.to(dev)
+    else:
+        dev = model_device(model)
+    if st is not None:
+        st.run_device = dev
+    return dev
+
+
+def is_unbuilt(model) -> bool:
+    return any(isinstance(m, Layer) and not m.built for m in model.modules()) or next(model.parameters(), None) is None
+
+
+def is_stateful(model) -> bool:
+    return any(getattr(m, "stateful", False) for m in model.modules() if m is not model)
+
+
+def build_model(model, data, device, probe: bool = False):
+    """Run one small batch (eval mode, no grad) through an unbuilt model so every parameter exists,
+    or when ``probe`` asks for the outputs' shapes; returns the first output (or None)."""
+    if not (probe or is_unbuilt(model)):
+        return None
     batch = next(iter(data.batches(2, shuffle=False)))
     was = model.training
     model.eval()
     with torch.no_grad():
-        model(_to_device(batch.x, loop.device))
+        out = model(to_device(batch.x, device))
     model.train(was)
-    if _stateful(model):
+    if is_stateful(model):
         model.reset_states()
+    return as_list(out)
 
 
-def _ensure_optimizer(loop: _Loop):
-    st = loop.st
+def ensure_optimizer(model, st: CompiledState) -> torch.optim.Optimizer:
     if st.optimizer is None:
-        params = [p for p in loop.model.parameters() if p.requires_grad]
+        params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("fit: the model has no trainable parameters (all layers frozen?).")
         st.optimizer = optimizers_mod.get(st.optimizer_spec, params)
-    loop.optimizer = st.optimizer
-    loop.model.optimizer = st.optimizer  # as Keras's model.optimizer (a torch optimizer here)
+    model.optimizer = st.optimizer  # as Keras's model.optimizer (a torch optimizer here)
+    return st.optimizer
 
 
-# ---------------------------------------------------------------- fit
-def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-        validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-        steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
-        seed=None, device=None, **kwargs) -> History:
-    """Train the model for ``epochs`` epochs (Keras's ``fit``); returns a ``History``.
+def class_weights_for(class_weight, outputs, who: str) -> ClassWeights | None:
+    if class_weight is None:
+        return None
+    if len(outputs) > 1:
+        raise ValueError(f"{who}: class_weight applies to a single-output model; give sample_weight per output "
+                         f"instead (a list or a dict by output name).")
+    return ClassWeights(class_weight, outputs[0], who)
 
-    Args mirror Keras: ``x``/``y`` arrays, tensors, lists/dicts per input/output, ragged Python lists
-    (padded and masked for you), or a torch ``Dataset``/``DataLoader`` yielding ``(x, y[, sw])``;
-    ``batch_size`` (default 32; per process under torchrun); ``validation_split`` (the last fraction
-    of the samples) or ``validation_data=(x_val, y_val[, sw_val])``; ``sample_weight`` per sample
-    ``(B,)`` or per time step ``(B, T)``; ``class_weight={class: weight}``; ``shuffle`` (each epoch;
-    refused for stateful RNNs); ``verbose`` 0/1/2/'auto'. Extra: ``seed`` seeds Python, numpy, torch
-    and the shuffling generator, so two CPU runs give bit-identical weights; ``device="auto"``.
-    """
-    if "nb_epoch" in kwargs:  # Keras 1 spelling, common in older snippets
-        epochs = kwargs.pop("nb_epoch")
-    if kwargs:
-        bad = next(iter(kwargs))
-        near = closest(bad, [p for p in inspect.signature(fit).parameters if p not in ("model", "kwargs")])
-        raise TypeError(f"fit: unexpected keyword argument {bad!r}." + (f" Did you mean {near[0]!r}?" if near else ""))
-    st = _state(model, "fit")
-    _check_batch_size(batch_size, "fit")
-    _check_batch_size(validation_batch_size, "fit (validation_batch_size)")
-    if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}.")
-    check_fraction(validation_split, "validation_split")
-    check_class_weight(class_weight)
-    check_device(device, "fit")
-    if not (validation_split == 0 or 0 < validation_split < 1):
-        raise ValueError(f"fit: validation_split must be a fraction strictly between 0 and 1 (e.g. 0.2 keeps the "
-                         f"last 20% of the samples for validation), got {validation_split!r}.")
-    if steps_per_epoch is not None and steps_per_epoch <= 0:
-        raise ValueError(f"fit: steps_per_epoch must be a positive integer, got {steps_per_epoch!r}.")
-    verbose = resolve_verbose(verbose)
-    if _stateful(model) and shuffle:
-        raise ValueError(
-            "fit: the model has a stateful recurrent layer, which carries its state from each batch to the "
-            "next sample-by-sample, so the samples must stay in order: pass shuffle=False (and order the data "
-            "so that sample i of each batch continues sample i of the previous batch)."
-        )
-    if seed is not None:
-        set_seed(seed)
-    batch_size = batch_size or 32
 
-    data = _make_data(model, x, y, sample_weight, batch_size, "fit")
-    val = None
-    if validation_data is not None:
-        if is_loader_source(validation_data):
-            val = LoaderData(validation_data, validation_batch_size or batch_size)
-        else:
-            if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
-                raise ValueError("fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight_val), "
-                                 "or a Dataset/DataLoader.")
-            val = _make_data(model, validation_data[0], validation_data[1],
-                             validation_data[2] if len(validation_data) == 3 else None, batch_size, "fit")
-    elif validation_split:
-        if not isinstance(data, ArrayData):
-            raise ValueError("fit: validation_split needs arrays; with a Dataset/DataLoader pass validation_data.")
-        data, val = data.split(validation_split)
+# ---------------------------------------------------------------- non-finite losses
+class NonFiniteWatch:
+    """Notices the first batch whose loss is NaN or inf without a device sync per batch: flags are
+    kept on the device and read once per epoch; the first one found warns (once per ``fit``)."""
 
-    device = _place(model, st, device)
-    dist_on = distributed.setup(device)
-    rank, world = (distributed.rank(), distributed.world_size()) if dist_on else (0, 1)
+    def __init__(self):
+        self.first: tuple[int, int] | None = None
+        self._flags: list = []
 
-    loop = _Loop(model, st, device)
-    loop.class_weight = class_weight
-    _build_model(loop, data)
-    _ensure_optimizer(loop)
-    loop.generator = torch.Generator()
-    shuffle_seed = seed if seed is not None else int(torch.randint(0, 2 ** 31 - 1, (1,)).item())
-    if dist_on:
-        shuffle_seed = distributed.broadcast_int(shuffle_seed)
-        loop.train_forward = distributed.wrap(loop.forward, device)
-    loop.generator.manual_seed(shuffle_seed)
-    loop.initial_epoch = int(initial_epoch)
+    def watch(self, loss, batch: int) -> None:
+        if self.first is not None or loss is None:
+            return
+        if isinstance(loss, torch.Tensor):
+            self._flags.append((batch, ~torch.isfinite(loss.detach()).all()))
+        elif not math.isfinite(float(loss)):
+            self._flags.append((batch, torch.tensor(True)))
 
-    steps = data.num_batches(batch_size, world)
-    if steps_per_epoch is not None:
-        steps = steps_per_epoch
-    history = History()
-    cbs = callback_list(callbacks, "fit")
-    for cb in cbs:
-        if isinstance(cb, History):
+    def check(self, epoch: int, epochs: int, steps) -> tuple[int, int] | None:
+        flags, self._flags = self._flags, []
+        if self.first is not None or not flags:
+            return None
+        bad = torch.stack([f.cpu() for _, f in flags])
+        if not bool(bad.any()):
+            return None
+        batch = flags[int(bad.to(torch.int8).argmax())][0]
+        self.first = (epoch, batch)
+        of = f"/{steps}" if steps else ""
+        warnings.warn(
+            f"fit: the loss became NaN or infinite in epoch {epoch + 1}/{epochs}, batch {batch + 1}{of}; from "
+            f"there on the weights are probably not finite either. Lower the learning rate, clip the gradients "
+            f"(e.g. optimizer=Adam(clipnorm=1.0)), check the data, or stop at once with "
+            f"callbacks=[TerminateOnNaN()].", RuntimeWarning, stacklevel=5)
+        return self.first
+
+
+def loss_to_watch(st: CompiledState, logs):
+    """The running loss of a step: the tracker's state for the default steps, else ``logs['loss']``."""
+    if isinstance(logs, RunningLogs):
+        return st.trackers.loss.state if st.trackers is not None else None
+    return (logs or {}).get("loss")
+
+
+# ---------------------------------------------------------------- one fit
+class FitRun:
+    """One ``fit`` call: placement, callbacks, and the epochs around ``model.train_step``."""
+
+    def __init__(self, model, st: CompiledState, data, val, opts: dict):
+        self.model, self.st, self.data, self.val, self.o = model, st, data, val, opts
+        self.watch = NonFiniteWatch()
+
+    def setup(self) -> None:
+        model, st, o = self.model, self.st, self.o
+        self.device = place(model, st, o["device"], "fit")
+        dist_on = distributed.setup(self.device)
+        self.rank, self.world = (distributed.rank(), distributed.world_size()) if dist_on else (0, 1)
+        outputs = build_model(model, self.data, self.device, probe=o["class_weight"] is not None)
+        self.class_weights = class_weights_for(o["class_weight"], outputs, "fit")
+        ensure_optimizer(model, st)
+        _check_precision(st, self.device, "fit")
+        generator = torch.Generator()
+        seed = o["seed"] if o["seed"] is not None else int(torch.randint(0, 2 ** 31 - 1, (1,)).item())
+        st.ddp = distributed.wrap(_Forward(model), self.device) if dist_on else None
+        self.shuffle_seed = distributed.broadcast_int(seed) if dist_on else seed
+        generator.manual_seed(self.shuffle_seed)
+        steps = self.data.num_batches(o["batch_size"], self.world)
+        self.steps = o["steps_per_epoch"] if o["steps_per_epoch"] is not None else steps
+        self.loop = LoopState(model, st.optimizer, generator, epochs=int(o["epochs"]), steps=self.steps,
+                              initial_epoch=int(o["initial_epoch"]))
+        self._callbacks()
+
+    def _callbacks(self) -> None:
+        o, model = self.o, self.model
+        cbs = callback_list(o["callbacks"], "fit")
+        if any(isinstance(cb, History) for cb in cbs):
             raise ValueError("fit: History is added automatically; do not pass one in callbacks.")
-    progress = None
-    if verbose and distributed.is_main():
-        progress = ProgressLogger(verbose, running_logs=lambda: loop.logs(reduce=False))
-    all_cbs = cbs + [history] + ([progress] if progress else [])  # History sees what callbacks add
-    params = {"epochs": int(epochs), "steps": steps, "verbose": verbose}
-    cblist = CallbackList(all_cbs, model=model, params=params, trainer=loop)
-    batch_logs_wanted = cblist.wants("on_train_batch_end") or cblist.wants("on_train_batch_begin")
-    model.stop_training = False
-    model.history = history
-    was_training = model.training
+        self.history = History()
+        extra = [self.history]
+        if o["verbose"] and distributed.is_main() and not any(isinstance(cb, ProgressLogger) for cb in cbs):
+            extra.append(ProgressLogger(o["verbose"], running_logs=lambda: self.st.trackers.logs(reduce=False)
+                                        if self.st.trackers is not None else {}))
+        params = {"epochs": int(o["epochs"]), "steps": self.steps, "verbose": o["verbose"], "mode": "fit"}
+        self.cblist = CallbackList(cbs + extra, model=model, params=params, loop=self.loop)  # History sees what callbacks add
+        self.loop.callbacks = self.cblist.callbacks
+        self.batch_logs_wanted = self.cblist.wants("on_train_batch_end") or self.cblist.wants("on_train_batch_begin")
 
-    loop.callbacks = all_cbs
-    cblist.on_train_begin()
-    for cb in all_cbs:  # BackupAndRestore puts back the callbacks' states once they are initialised
-        if hasattr(cb, "after_train_begin"):
-            cb.after_train_begin()
-    epoch_logs: dict = {}
-    for epoch in range(loop.initial_epoch, int(epochs)):
-        if _stateful(model):
+    def run(self) -> History:
+        self.setup()
+        model, loop = self.model, self.loop
+        model.stop_training = False
+        model.history = self.history
+        was_training = model.training
+        self.cblist.on_train_begin()
+        epoch_logs: dict = {}
+        for epoch in range(loop.initial_epoch, loop.epochs):
+            epoch_logs = self.epoch(epoch)
+            if model.stop_training:
+                break
+        self.history.first_nonfinite = self.watch.first
+        self.cblist.on_train_end(epoch_logs)
+        model.train(was_training)  # back to the mode the caller left the model in
+        return self.history
+
+    def epoch(self, epoch: int) -> dict:
+        model, st, o, loop = self.model, self.st, self.o, self.loop
+        loop.epoch, loop.batch = epoch, 0
+        if is_stateful(model):
             model.reset_states()
-        loop.reset()
+        if st.trackers is not None:
+            st.trackers.reset()
         model.train()
-        cblist.on_epoch_begin(epoch)
-        step = 0
+        self.cblist.on_epoch_begin(epoch)
+        logs = self.batches(epoch)
+        epoch_logs = step_logs(st, logs, reduce=True)
+        self.watch.check(epoch, loop.epochs, self.steps)
+        if self.val is not None and (epoch + 1) % o["validation_freq"] == 0:
+            epoch_logs.update(run_eval(model, st, self.val, o["validation_batch_size"] or o["batch_size"],
+                                       o["validation_steps"], self.device, self.rank, self.world, prefix="val_"))
+        self.cblist.on_epoch_end(epoch, epoch_logs)
+        return epoch_logs
+
+    def batches(self, epoch: int):
+        """One epoch's batches (an endless source continues where the last epoch stopped)."""
+        o, model = self.o, self.model
+        spe, step, logs = o["steps_per_epoch"], 0, None
         while True:
-            it = data.batches(batch_size, shuffle=shuffle, generator=loop.generator, rank=rank, world=world,
-                              epoch=epoch, seed=shuffle_seed)
             produced = False
-            for batch in it:
+            for batch in self.data.batches(o["batch_size"], shuffle=o["shuffle"], generator=self.loop.generator,
+                                           rank=self.rank, world=self.world, epoch=epoch, seed=self.shuffle_seed):
                 produced = True
-                if isinstance(data, LoaderData):  # arrays were checked once up front
-                    check_finite(batch.x, "x", batch=step)
-                    check_finite(batch.y, "y", batch=step)
-                cblist.on_train_batch_begin(step)
-                loop.step(batch, train=True)
-                cblist.on_train_batch_end(step, loop.logs(reduce=False) if batch_logs_wanted else None)
+                logs = self.batch(batch, step)
                 step += 1
-                if model.stop_training or (steps_per_epoch is not None and step >= steps_per_epoch):
+                if model.stop_training or (spe is not None and step >= spe):
                     break
             if not produced:
                 raise ValueError("fit: the data produced no batch in epoch "
                                  f"{epoch + 1}: an empty Dataset, or a generator that ran out (give a generator "
                                  "that loops forever together with steps_per_epoch).")
-            if model.stop_training or steps_per_epoch is None or step >= steps_per_epoch:
-                break
-        epoch_logs = loop.logs(reduce=True)
-        if val is not None and (epoch + 1) % validation_freq == 0:
-            epoch_logs.update(_run_eval(loop, val, validation_batch_size or batch_size, validation_steps,
-                                        rank, world, prefix="val_"))
-        cblist.on_epoch_end(epoch, epoch_logs)
-        for cb in all_cbs:  # BackupAndRestore saves after every callback has seen the epoch
-            if hasattr(cb, "after_epoch_end"):
-                cb.after_epoch_end(epoch, epoch_logs)
-        if model.stop_training:
-            break
-    cblist.on_train_end(epoch_logs)
-    model.train(was_training)  # back to the mode the caller left the model in
-    return history
+            if model.stop_training or spe is None or step >= spe:
+                return logs
+
+    def batch(self, batch, step: int):
+        if isinstance(self.data, LoaderData):  # arrays were checked once up front
+            check_finite(batch.x, "x", batch=step)
+            check_finite(batch.y, "y", batch=step)
+        self.loop.batch = step
+        self.cblist.on_train_batch_begin(step)
+        logs = self.model.train_step(step_data(batch, self.device, self.class_weights))
+        self.loop.iterations += 1
+        self.watch.watch(loss_to_watch(self.st, logs), step)
+        self.cblist.on_train_batch_end(step, floats(logs) if self.batch_logs_wanted else None)
+        return logs
 
 
-def _run_eval(loop: _Loop, data, batch_size, steps, rank=0, world=1, prefix="", cblist=None) -> dict:
-    model = loop.model
+def step_logs(st: CompiledState, logs, reduce: bool, prefix: str = "") -> dict:
+    """A run's logs from its last step: the trackers' values (summed over processes) for the default
+    steps, else the floats a custom step returned."""
+    if logs is None or isinstance(logs, RunningLogs):
+        return st.trackers.logs(reduce=reduce, prefix=prefix) if st.trackers is not None else {}
+    return {prefix + k: v for k, v in floats(logs).items()}
+
+
+# ---------------------------------------------------------------- evaluation and prediction
+def run_eval(model, st: CompiledState, data, batch_size, steps, device, rank=0, world=1, prefix="",
+             cblist=None) -> dict:
+    """``model.test_step`` over ``data`` (eval mode, no grad); returns the logs."""
     was = model.training
     model.eval()
-    # evaluation uses its own trackers so training's running values are not disturbed
-    saved = _swap_trackers(loop)
+    logs = None
     try:
-        loop.reset()
-        with torch.no_grad():
+        with fresh_trackers(st), torch.no_grad():
             for i, batch in enumerate(data.batches(batch_size, shuffle=False, rank=rank, world=world)):
                 if steps is not None and i >= steps:
                     break
                 if cblist is not None:
                     cblist.on_test_batch_begin(i)
-                loop.step(batch, train=False)
+                logs = model.test_step(step_data(batch, device))
                 if cblist is not None and cblist.wants("on_test_batch_end"):
-                    cblist.on_test_batch_end(i, loop.logs(reduce=False))
-        logs = loop.logs(reduce=True, prefix=prefix)
+                    cblist.on_test_batch_end(i, floats(logs))
+            out = step_logs(st, logs, reduce=True, prefix=prefix)
     finally:
-        _restore_trackers(loop, saved)
         model.train(was)
-    return logs
-
-
-def _swap_trackers(loop: _Loop):
-    st = loop.st
-    if st.metrics is None:
-        return None
-    saved = (getattr(loop, "loss_tracker", None), getattr(loop, "output_loss_trackers", None),
-             [[m.state for m in ms] for ms in st.metrics])
-    return saved
-
-
-def _restore_trackers(loop: _Loop, saved):
-    if saved is None:
-        return
-    loop.loss_tracker, loop.output_loss_trackers, states = saved
-    for ms, ss in zip(loop.st.metrics, states):
-        for m, s in zip(ms, ss):
-            m.state = s
-
-
-# ---------------------------------------------------------------- evaluate / predict
-def _ordered_result(logs: dict, return_dict: bool):
-    if return_dict:
-        return logs
-    values = list(logs.values())
-    return values[0] if len(values) == 1 else values
-
-
-def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
-             callbacks=None, return_dict=False, device=None):
-    """Loss and metrics on data (eval mode, no grad): a float, a list ``[loss, metrics...]``, or a dict."""
-    st = _state(model, "evaluate")
-    _check_batch_size(batch_size, "evaluate")
-    check_device(device, "evaluate")
-    verbose = resolve_verbose(verbose)
-    batch_size = batch_size or 32
-    data = _make_data(model, x, y, sample_weight, batch_size, "evaluate", check=False)
-    device = _place(model, st, device)
-    dist_on = distributed.setup(device) if distributed.env_world()[1] > 1 else False
-    rank, world = (distributed.rank(), distributed.world_size()) if dist_on else (0, 1)
-    loop = _Loop(model, st, device)
-    _build_model(loop, data)
-    cblist = CallbackList(callback_list(callbacks, "evaluate"), model=model, params={"verbose": verbose, "steps": steps},
-                          trainer=loop)
-    cblist.on_test_begin()
-    logs = _run_eval(loop, data, batch_size, steps, rank, world, cblist=cblist)
-    cblist.on_test_end(logs)
-    if verbose and distributed.is_main():
-        print(format_logs(logs), flush=True)
-    return _ordered_result(logs, return_dict)
+    return out
 
 
 def _concat(chunks: list):
@@ -702,27 +635,11 @@ def _concat(chunks: list):
     return np.concatenate(chunks, axis=0)
 
 
-def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None, device=None):
-    """Outputs for ``x`` in batches (eval mode, no grad), as numpy: an array, or a list/dict per output."""
-    _check_batch_size(batch_size, "predict")
-    check_device(device, "predict")
-    verbose = resolve_verbose(verbose)
-    batch_size = batch_size or 32
-    st = getattr(model, "_compiled", None)
-    data = _make_data(model, x, None, None, batch_size, "predict", check=False)
-    device = _place(model, st, device)
-    cblist = CallbackList(callback_list(callbacks, "predict"), model=model, params={"verbose": verbose, "steps": steps})
+def run_predict(model, data, batch_size, steps, device, cblist):
+    """``model.predict_step`` over ``data`` (eval mode, no grad), as numpy in the outputs' structure."""
     was = model.training
     model.eval()
     chunks, structure = None, None
-    bar = None
-    if verbose == 1 and distributed.is_main():
-        import sys
-
-        if sys.stdout.isatty():
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=data.num_batches(batch_size), desc="predict", unit="batch")
     cblist.on_predict_begin()
     try:
         with torch.no_grad():
@@ -730,18 +647,13 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
                 if steps is not None and i >= steps:
                     break
                 cblist.on_predict_batch_begin(i)
-                out = model(_to_device(batch.x, device))
+                out = model.predict_step(step_data(batch, device))
                 if structure is None:
-                    structure = out
-                    chunks = [[] for _ in _as_list(out)]
-                for c, o in zip(chunks, _as_list(out)):
+                    structure, chunks = out, [[] for _ in as_list(out)]
+                for c, o in zip(chunks, as_list(out)):
                     c.append(o.detach().cpu().numpy())
                 cblist.on_predict_batch_end(i, {"outputs": out})
-                if bar is not None:
-                    bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
         model.train(was)
     cblist.on_predict_end()
     if chunks is None:
@@ -749,57 +661,15 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     arrays = [_concat(c) for c in chunks]
     if isinstance(structure, dict):
         return dict(zip(structure, arrays))
-    if isinstance(structure, (list, tuple)):
-        return arrays
-    return arrays[0]
+    return arrays if isinstance(structure, (list, tuple)) else arrays[0]
 
 
-# ---------------------------------------------------------------- single batches
-def _single_batch(model, x, y, sample_weight, who):
-    xs, xm = to_structure(x, _n_inputs(model), "x")
-    ys, ym = to_structure(y, len(y) if isinstance(y, dict) else _n_outputs(model), "y")
-    sws = None
-    if sample_weight is not None:
-        sws, _ = to_structure(sample_weight, 1, "sample_weight")
-        sws = map_structure(lambda t: t.float() if isinstance(t, torch.Tensor) else t, sws)
-    data = ArrayData(xs, ys, sws, xm, ym)
-    return data, data.take(slice(0, data.n))
+def ordered_result(logs: dict, return_dict: bool):
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
 
 
-def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-    """One optimizer step on one batch; returns that batch's loss (and metrics)."""
-    st = _state(model, "train_on_batch")
-    data, batch = _single_batch(model, x, y, sample_weight, "train_on_batch")
-    check_finite(batch.x, "x")
-    check_finite(batch.y, "y")
-    device = _place(model, st, None)
-    loop = _Loop(model, st, device)
-    loop.class_weight = class_weight
-    _build_model(loop, data)
-    _ensure_optimizer(loop)
-    if st.losses is not None:
-        loop.reset()
-    model.train()
-    loop.step(batch, train=True)
-    return _ordered_result(loop.logs(reduce=False), return_dict)
-
-
-def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
-    """Loss (and metrics) on one batch, in eval mode without gradients."""
-    st = _state(model, "test_on_batch")
-    data, batch = _single_batch(model, x, y, sample_weight, "test_on_batch")
-    device = _place(model, st, None)
-    loop = _Loop(model, st, device)
-    _build_model(loop, data)
-    logs = _run_eval(loop, data, data.n, None)
-    return _ordered_result(logs, return_dict)
-
-
-def predict_on_batch(model, x):
-    """Outputs for one batch as numpy (eval mode, no grad)."""
-    xs, _ = to_structure(x, _n_inputs(model), "x")
-    return predict(model, xs, batch_size=max(_batch_size(xs), 1), verbose=0)
-
-
-__all__ = ["compile", "fit", "evaluate", "predict", "train_on_batch", "test_on_batch", "predict_on_batch",
-           "CompiledState"]
+__all__ = ["CompiledState", "FitRun", "PRECISIONS", "RunningLogs", "Trackers", "compile_state", "run_eval",
+           "run_predict"]

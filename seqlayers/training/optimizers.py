@@ -11,6 +11,19 @@ follows the same update as Keras (checked in the tests against Keras step by ste
 (Keras to ``sqrt(v)`` before the bias correction), ``rmsprop``/``adagrad`` add it outside the
 square root (Keras inside). These matter only while ``sqrt(v)`` is within a few orders of
 magnitude of ``eps = 1e-7``; pass a torch optimizer to choose otherwise.
+
+Every optimizer built from a name or a factory also takes Keras's gradient options (Keras 3
+semantics, applied in ``step()``, so a custom ``train_step`` gets them too):
+
+* ``clipnorm``: each weight's gradient is rescaled to L2 norm at most ``clipnorm`` on its own;
+* ``global_clipnorm``: all gradients together are rescaled to a global L2 norm at most
+  ``global_clipnorm`` (a non-finite global norm makes every gradient NaN, as in Keras);
+* ``clipvalue``: each gradient element is clipped to ``[-clipvalue, clipvalue]``;
+* ``gradient_accumulation_steps=k``: the weights change every ``k``-th ``step()`` only, with the
+  average of the gradients of the last ``k`` batches (``zero_grad`` keeps them meanwhile).
+
+At most one of the three clipping options may be set (as in Keras). The optimizer counts its
+updates in ``iterations`` and exposes ``learning_rate`` (read and write, as Keras's).
 """
 from __future__ import annotations
 
@@ -33,18 +46,121 @@ KERAS_DEFAULTS: dict[str, tuple[type, dict]] = {
 _RENAME = {"learning_rate": "lr", "epsilon": "eps", "initial_accumulator_value": "initial_accumulator_value"}
 
 
+class KerasSteps:
+    """Mixed into a ``torch.optim`` class: Keras's clipping, gradient accumulation, ``iterations``
+    and ``learning_rate`` (see the module docstring)."""
+
+    clipnorm: float | None = None
+    clipvalue: float | None = None
+    global_clipnorm: float | None = None
+    gradient_accumulation_steps: int | None = None
+
+    def configure(self, clipnorm=None, clipvalue=None, global_clipnorm=None, gradient_accumulation_steps=None):
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.iterations = 0      # updates applied
+        self._accumulated = 0    # batches summed into the gradients since the last update
+        return self
+
+    @property
+    def learning_rate(self) -> float:
+        return get_learning_rate(self)
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        set_learning_rate(self, value)
+
+    def _grads(self) -> list:
+        return [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        if self._accumulated:  # in the middle of an accumulation: keep summing
+            return
+        super().zero_grad(set_to_none=set_to_none)
+
+    def step(self, closure=None):
+        k = self.gradient_accumulation_steps
+        if k:
+            self._accumulated += 1
+            if self._accumulated < k:
+                return None
+            self._accumulated = 0
+            with torch.no_grad():
+                for grad in self._grads():
+                    grad.div_(k)
+        with torch.no_grad():
+            clip_gradients(self._grads(), self.clipnorm, self.clipvalue, self.global_clipnorm)
+        out = super().step(closure)
+        self.iterations += 1
+        return out
+
+
+def clip_gradients(grads: list, clipnorm=None, clipvalue=None, global_clipnorm=None) -> None:
+    """Keras 3's ``_clip_gradients``, in place: per weight norm, else global norm, else value."""
+    if clipnorm and clipnorm > 0:
+        for g in grads:
+            norm = torch.linalg.vector_norm(g)
+            g.mul_(clipnorm / torch.clamp(norm, min=clipnorm))  # a zero gradient stays zero
+    elif global_clipnorm and global_clipnorm > 0:
+        if not grads:
+            return
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g).float() for g in grads]))
+        scale = global_clipnorm * torch.minimum(1.0 / norm, torch.tensor(1.0 / global_clipnorm)) + (norm - norm)
+        for g in grads:
+            g.mul_(scale.to(g.dtype))
+    elif clipvalue and clipvalue > 0:
+        for g in grads:
+            g.clamp_(-clipvalue, clipvalue)
+
+
+_STEP_CLASSES: dict[type, type] = {}
+
+
+def keras_class(cls: type) -> type:
+    """``cls`` (a ``torch.optim`` class) with ``KerasSteps`` mixed in (one class per torch class)."""
+    if cls not in _STEP_CLASSES:
+        _STEP_CLASSES[cls] = type(cls.__name__, (KerasSteps, cls), {"__module__": __name__,
+                                                                    "__doc__": cls.__doc__})
+    return _STEP_CLASSES[cls]
+
+
+def _check_gradient_options(who: str, clipnorm, clipvalue, global_clipnorm, gradient_accumulation_steps) -> None:
+    given = {k: v for k, v in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
+                               ("global_clipnorm", global_clipnorm)) if v is not None}
+    if len(given) > 1:
+        raise ValueError(f"{who}: only one of clipnorm, clipvalue and global_clipnorm can be set (as in Keras); "
+                         f"got {', '.join(f'{k}={v}' for k, v in given.items())}. Keep the one you mean.")
+    for k, v in given.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise ValueError(f"{who}: {k} must be a positive number, got {v!r}.")
+    k = gradient_accumulation_steps
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 2):
+        raise ValueError(f"{who}: gradient_accumulation_steps must be an integer >= 2 (or None), got {k!r}.")
+
+
 class KerasOptimizer:
     """A Keras-style optimizer description, turned into a torch optimizer by ``compile``.
 
-    ``Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-7)``; ``build(params)`` returns
-    the ``torch.optim`` optimizer.
+    ``Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-7, clipnorm=1.0)``;
+    ``build(params)`` returns the ``torch.optim`` optimizer (with ``KerasSteps``).
+
+    Args:
+        learning_rate: the step size (Keras 2's ``lr=`` is accepted).
+        clipnorm, clipvalue, global_clipnorm: gradient clipping, Keras semantics (module docstring).
+        gradient_accumulation_steps: update every k-th step with the mean gradient of k batches.
+        **kwargs: the optimizer's own Keras arguments (``beta_1``, ``rho``, ``epsilon``, ``momentum``...).
     """
 
     key = "sgd"
 
-    def __init__(self, learning_rate=None, **kwargs):
+    def __init__(self, learning_rate=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 gradient_accumulation_steps=None, **kwargs):
         if "lr" in kwargs:  # Keras 2 spelling
             learning_rate = kwargs.pop("lr")
+        _check_gradient_options(type(self).__name__, clipnorm, clipvalue, global_clipnorm,
+                                gradient_accumulation_steps)
+        self.gradient_options = dict(clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
+                                     gradient_accumulation_steps=gradient_accumulation_steps)
         self.kwargs = {}
         if learning_rate is not None:
             self.kwargs["lr"] = float(learning_rate)
@@ -61,12 +177,14 @@ class KerasOptimizer:
         cls, defaults = KERAS_DEFAULTS[self.key]
         args = {**defaults, **self.kwargs}
         try:
-            return cls(params, **args)
+            opt = keras_class(cls)(params, **args)
         except TypeError as e:
             raise TypeError(f"{type(self).__name__}: {e}") from None
+        return opt.configure(**self.gradient_options)
 
     def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items())})"
+        given = {**self.kwargs, **{k: v for k, v in self.gradient_options.items() if v is not None}}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in given.items())})"
 
 
 def _make(key, cls_name):
@@ -80,6 +198,7 @@ RMSprop = _make("rmsprop", "RMSprop")
 Adagrad = _make("adagrad", "Adagrad")
 Adadelta = _make("adadelta", "Adadelta")
 Nadam = _make("nadam", "Nadam")
+_BY_KEY = {c.key: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam)}
 
 
 def get(identifier, params) -> torch.optim.Optimizer:
@@ -92,8 +211,7 @@ def get(identifier, params) -> torch.optim.Optimizer:
         key = identifier.lower()
         if key not in KERAS_DEFAULTS:
             raise unknown_name_error("optimizer", identifier, KERAS_DEFAULTS, where="compile")
-        cls, defaults = KERAS_DEFAULTS[key]
-        return cls(params, **defaults)
+        return _BY_KEY[key]().build(params)
     if isinstance(identifier, type) and issubclass(identifier, KerasOptimizer):
         return identifier().build(params)
     if isinstance(identifier, type) and issubclass(identifier, torch.optim.Optimizer):
@@ -117,5 +235,5 @@ def get_learning_rate(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
-__all__ = ["KERAS_DEFAULTS", "KerasOptimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
+__all__ = ["KERAS_DEFAULTS", "KerasOptimizer", "KerasSteps", "clip_gradients", "keras_class", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
            "Nadam", "get", "set_learning_rate", "get_learning_rate"]

@@ -1,10 +1,15 @@
-"""Progress display of ``fit``/``evaluate``/``predict`` (the only printing the library does).
+"""Progress display of ``fit``/``evaluate``/``predict``: the one channel through which the library prints.
+
+``fit``, ``evaluate`` and ``predict`` add a ``ProgressLogger`` to their callbacks when ``verbose``
+asks for output (and none was passed in ``callbacks``: pass your own, e.g. with another
+``stream``, to redirect it; ``verbose=0`` turns it off).
 
 * ``verbose=0``: silent.
 * ``verbose=1`` (and ``"auto"``): a tqdm bar per epoch with the running loss and metrics when
   stdout is a terminal; when it is not (a log file, CI), one line per epoch instead, so logs hold
-  no bar redraws.
+  no bar redraws. ``predict`` draws a bar on a terminal only; ``evaluate`` prints one line of logs.
 * ``verbose=2``: one line per epoch: ``Epoch 3/10 - 1.2s - loss: 0.1234 - val_loss: 0.2345``.
+* When training stops early, the reason (``History.stop_reason``) is printed at the end.
 
 Under ``torchrun`` only rank 0 prints.
 """
@@ -90,6 +95,30 @@ class ProgressLogger(Callback):
             print(text, file=self.out, flush=True)
 
     def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        reason = getattr(self.loop, "stop_reason", None)
+        if reason and self.verbose:
+            print(f"Training stopped early: {reason}.", file=self.out, flush=True)
+
+    # -- evaluate: one line of logs at the end (not for fit's validation passes: those go in the epoch line)
+    def on_test_end(self, logs=None):
+        if self.params.get("mode") == "evaluate" and self.verbose:
+            print(format_logs(logs or {}), file=self.out, flush=True)
+
+    # -- predict: a bar on a terminal
+    def on_predict_begin(self, logs=None):
+        if self._bar_mode():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.params.get("steps"), desc="predict", unit="batch", file=self.out)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def on_predict_end(self, logs=None):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
