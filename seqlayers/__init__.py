@@ -17,6 +17,10 @@ from .layers import (
     Average, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, dot, maximum, minimum, multiply,
     subtract,
 )
+from .layers import (
+    AveragePooling1D, Conv1D, Cropping1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D, Permute,
+    SeparableConv1D, UpSampling1D, ZeroPadding1D,
+)
 from .models import Model, Sequential
 from .io import export_onnx, from_keras, load_model, register_function, to_keras
 from .models.symbolic import Input, InputLayer, SymbolicTensor
@@ -39,6 +43,8 @@ __all__ = [
     "AdditiveAttention", "Attention",
     "Average", "Dot", "Maximum", "Minimum", "Multiply", "Subtract", "add", "average", "concatenate", "dot",
     "maximum", "minimum", "multiply", "subtract",
+    "AveragePooling1D", "Conv1D", "Cropping1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "MaxPooling1D",
+    "Permute", "SeparableConv1D", "UpSampling1D", "ZeroPadding1D",
     "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "SimpleRNN", "SimpleRNNCell",
     "export_onnx", "from_keras", "load_model", "register_function", "to_keras",
     "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",

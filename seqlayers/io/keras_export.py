@@ -101,7 +101,7 @@ def layer_config(layer) -> dict:
                               "mask_zero": layer.mask_zero},
         "Masking": lambda: {"mask_value": layer.mask_value},
         "RepeatVector": lambda: {"n": layer.n},
-        "Flatten": lambda: {},
+        "Flatten": lambda: {"data_format": layer.data_format},
         "Reshape": lambda: {"target_shape": list(layer.target_shape)},
         "Concatenate": lambda: {"axis": layer.axis},
         "Add": lambda: {},

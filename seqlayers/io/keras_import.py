@@ -37,7 +37,7 @@ LAYER_MAP: dict[str, tuple[str, tuple[str, ...]]] = {
     "Embedding": ("Embedding", ("input_dim", "output_dim", "mask_zero")),
     "Masking": ("Masking", ("mask_value",)),
     "RepeatVector": ("RepeatVector", ("n",)),
-    "Flatten": ("Flatten", ()),
+    "Flatten": ("Flatten", ("data_format",)),
     "Reshape": ("Reshape", ("target_shape",)),
     "Concatenate": ("Concatenate", ("axis",)),
     "Add": ("Add", ()),
@@ -54,6 +54,19 @@ LAYER_MAP: dict[str, tuple[str, tuple[str, ...]]] = {
     "Maximum": ("Maximum", ()),
     "Minimum": ("Minimum", ()),
     "Dot": ("Dot", ("axes", "normalize")),
+    # convolution, pooling, reshaping
+    "Conv1D": ("Conv1D", ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
+                          "activation", "use_bias")),
+    "SeparableConv1D": ("SeparableConv1D", ("filters", "kernel_size", "strides", "padding", "data_format",
+                                            "dilation_rate", "depth_multiplier", "activation", "use_bias")),
+    "MaxPooling1D": ("MaxPooling1D", ("pool_size", "strides", "padding", "data_format")),
+    "AveragePooling1D": ("AveragePooling1D", ("pool_size", "strides", "padding", "data_format")),
+    "GlobalMaxPooling1D": ("GlobalMaxPooling1D", ("data_format", "keepdims")),
+    "GlobalAveragePooling1D": ("GlobalAveragePooling1D", ("data_format", "keepdims")),
+    "UpSampling1D": ("UpSampling1D", ("size",)),
+    "ZeroPadding1D": ("ZeroPadding1D", ("padding", "data_format")),
+    "Cropping1D": ("Cropping1D", ("cropping",)),
+    "Permute": ("Permute", ("dims",)),
 }
 _RNN = ("SimpleRNN", "GRU", "LSTM")
 _MODELS = ("Sequential", "Functional", "Model")

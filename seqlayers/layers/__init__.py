@@ -10,7 +10,9 @@ from .merging import (
 )
 from .cells import GRUCell, LSTMCell, SimpleRNNCell
 from .rnn import GRU, LSTM, RNN, SimpleRNN
-from .reshaping import Flatten, RepeatVector, Reshape
+from .reshaping import Cropping1D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D, ZeroPadding1D
+from .convolutional import Conv1D, SeparableConv1D
+from .pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .wrappers import TimeDistributed, TimeDistributedDense
 
 

@@ -52,6 +52,8 @@ def against_keras(ours, theirs, inputs, masks=None, training=False, **call):
     """Outputs and output masks of both layers on the same inputs and weights, as numpy lists."""
     listed = isinstance(inputs, (list, tuple))
     arrays = list(inputs) if listed else [inputs]
+    if masks is not None and not listed:
+        masks = [masks]  # one input: one mask
     masks = list(masks) if masks is not None else [None] * len(arrays)
 
     def prepare(to_tensor, attach):
