@@ -570,7 +570,7 @@ def keras_files(tmp_path_factory):
     import keras
 
     folder = tmp_path_factory.mktemp("keras")
-    keras.Sequential([keras.Input((5, 2)), keras.layers.Conv1D(3, 2), keras.layers.LSTM(2)]).save(folder / "conv.keras")
+    keras.Sequential([keras.Input((5, 2)), keras.layers.Conv1DTranspose(3, 2), keras.layers.LSTM(2)]).save(folder / "conv.keras")
     keras.Sequential([keras.Input((5, 2)), keras.layers.Lambda(lambda v: v * 2)]).save(folder / "lam.keras")
     ok = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(2)])
     ok.save(folder / "ok.keras")
@@ -579,7 +579,7 @@ def keras_files(tmp_path_factory):
 
 
 def test_keras_file_with_an_unsupported_layer_names_it_and_lists_supported(keras_files):
-    with raises(ValueError, r"from_keras: unsupported layer Conv1D 'conv1d' at model layer 0 of 3\. Supported layers: .*LSTM"):
+    with raises(ValueError, r"from_keras: unsupported layer Conv1DTranspose 'conv1d_transpose' at model layer 0 of 3\. Supported layers: .*LSTM"):
         from_keras(keras_files / "conv.keras")
 
 
