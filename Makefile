@@ -43,6 +43,11 @@ demo: install $(VENV)/.installed-plots
 test: dev
 	KERAS_BACKEND=torch $(BIN)/python -m pytest -n 2 --timeout 900 $(ARGS)
 
+# The API reference (mkdocs.yml; one page per module from the docstrings) into site/, offline;
+# any warning (a broken link, a docstring that does not parse) fails the build.
+docs: $(VENV)/.installed-docs
+	$(BIN)/mkdocs build --strict --quiet --site-dir site
+
 # Keras's JAX and TensorFlow backends live in their own venv, never in the package's dependencies.
 # If they cannot be installed, the suite still runs and marks those backends as skipped.
 BENCH_VENV ?= .venv-bench

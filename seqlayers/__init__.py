@@ -1,9 +1,15 @@
 """seqlayers: Keras's sequence-modeling vocabulary, native to PyTorch.
 
-    from seqlayers import Sequential, LSTM, TimeDistributed, Dense
-    model = Sequential([LSTM(5, input_shape=(5, 1), return_sequences=True), TimeDistributed(Dense(1))])
-
 Every layer is a ``torch.nn.Module`` working batch-first on ``(B, T, F)`` with Keras semantics.
+
+Examples:
+    >>> import torch
+    >>> from seqlayers import Sequential, LSTM, TimeDistributed, Dense
+    >>> model = Sequential([LSTM(5, input_shape=(5, 1), return_sequences=True), TimeDistributed(Dense(1))])
+    >>> model(torch.zeros(2, 5, 1)).shape
+    torch.Size([2, 5, 1])
+    >>> model.count_params()
+    146
 """
 from . import activations, initializers
 from .errors import ModelFileError, SeqlayersError

@@ -44,6 +44,14 @@ def require_extra(module: str, extra: str, feature: str, package: str | None = N
         package: the package's name where it differs from the module's (``"scikit-learn"``).
 
     A module that is installed but fails inside its own import raises its own error unchanged.
+
+    Examples:
+        >>> require_extra("json", "tasks", "reading JSON").__name__
+        'json'
+        >>> require_extra("not_installed_anywhere", "plots", "a picture")
+        Traceback (most recent call last):
+        ...
+        seqlayers.errors.MissingExtraError: a picture needs not_installed_anywhere, which is not installed: pip install 'seqlayers[plots]' (or pip install not_installed_anywhere)
     """
     if extra not in EXTRAS:
         raise ValueError(f"require_extra: unknown extra {extra!r}; expected one of {', '.join(EXTRAS)}.")

@@ -201,9 +201,13 @@ class Seq2Seq:
     def topology(self):
         return self.model.topology()
 
-    def explain(self, path=None, print_fn=print):
-        """The training model's shape trace and diagram (see ``Model.explain``)."""
-        return self.model.explain(path=path, print_fn=print_fn)
+    def explain(self, path=None, print_fn=None) -> None:
+        """Print the training model's shape trace and diagram (see ``Model.explain``)."""
+        self.model.explain(path=path, print_fn=print_fn)
+
+    def explain_text(self):
+        """The training model's shape trace and diagram as a string (see ``Model.explain_text``)."""
+        return self.model.explain_text()
 
     def teacher_forcing(self, targets, start: int) -> torch.Tensor:
         """Decoder inputs for training: ``[start] + targets[:-1]``, one-hot.

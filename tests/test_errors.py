@@ -97,7 +97,7 @@ def test_explain_path_without_matplotlib_names_the_plots_extra(monkeypatch, tmp_
     model = tiny_model()
     hide(monkeypatch, "matplotlib")
     with pytest.raises(MissingExtraError, match=r"^explain\(path=\.\.\.\) needs matplotlib.*seqlayers\[plots\]") as e:
-        model.explain(path=tmp_path / "m.png", print_fn=None)
+        model.explain(path=tmp_path / "m.png", print_fn=lambda text: None)
     one_line(e)
     assert not (tmp_path / "m.png").exists()
 

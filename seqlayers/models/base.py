@@ -97,14 +97,28 @@ class BaseModel(Trainer, Layer):
                 m.reset_states()
 
     # ------------------------------------------------------------ understanding
-    def summary(self, print_fn=print, line_length: int = 90) -> str:
-        """Print each layer's output shape (batch as None) and parameter count, as Keras does."""
+    def summary(self, line_length: int | None = None, print_fn=None) -> None:
+        """Print each layer's output shape (batch as None) and parameter count, as Keras does.
+
+        Args:
+            line_length: the table's width in characters (default 90).
+            print_fn: called with the whole table as one string instead of ``print``.
+
+        Returns None, as Keras does; ``summary_text()`` returns the table as a string.
+        """
+        (print_fn or print)(self.summary_text(line_length))
+
+    def summary_text(self, line_length: int | None = None) -> str:
+        """The table that ``summary()`` prints, as a string.
+
+        Examples:
+            >>> model = Sequential([Dense(4, input_shape=(5, 3)), TimeDistributed(Dense(1))])
+            >>> print(model.summary_text().splitlines()[-4])
+            Total params: 21
+        """
         from .summary import summary_text
 
-        text = summary_text(self, line_length)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        return summary_text(self, 90 if line_length is None else line_length)
 
     def topology(self):
         """Which of the five sequence topologies this model is (see ``seqlayers.models.topology``)."""
@@ -112,11 +126,32 @@ class BaseModel(Trainer, Layer):
 
         return detect(self)
 
-    def explain(self, path=None, print_fn=print, **kwargs):
-        """Shapes at each layer with the time axis named, masks, and an unrolled diagram."""
+    def explain(self, path=None, print_fn=None) -> None:
+        """Print the shapes at each layer with the time axis named, masks, and the unrolled diagram.
+
+        Args:
+            path: also draw the unrolled diagram into this image file (PNG, SVG or PDF by the
+                suffix; needs the ``plots`` extra).
+            print_fn: called with the whole text as one string instead of ``print``.
+
+        Returns None; ``explain_text()`` returns the text (which Jupyter displays with the picture).
+        """
         from .explain import explain
 
-        return explain(self, path=path, print_fn=print_fn, **kwargs)
+        explain(self, path=path, print_fn=print_fn)
+
+    def explain_text(self):
+        """The text that ``explain()`` prints, as a ``str`` (an ``Explanation``: in Jupyter it is
+        displayed as the text and the unrolled picture).
+
+        Examples:
+            >>> model = Sequential([LSTM(8, input_shape=(4, 2)), Dense(1)])
+            >>> print(model.explain_text().splitlines()[0])
+            Model "sequential...": many-to-one: 4 input steps -> one output (via LSTM 'lstm...')
+        """
+        from .explain import explanation
+
+        return explanation(self)
 
     # ------------------------------------------------------------ saving (seqlayers.io)
     def save(self, path, **kwargs):

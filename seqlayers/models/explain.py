@@ -16,9 +16,11 @@ the model's topology drawn unrolled in time, in the style of seed 001's drawings
 """
 from __future__ import annotations
 
+import html
+import io
 from dataclasses import dataclass
 
-from ..errors import require_extra
+from ..errors import MissingExtraError, require_extra
 
 from .topology import (ENCODER_DECODER, MANY_TO_MANY, MANY_TO_ONE, ONE_TO_MANY, ONE_TO_ONE, Call, TensorInfo,
                        Topology, classify, label, recurrent_flags, trace)
@@ -158,8 +160,9 @@ def ascii_diagram(drawing: Drawing) -> str:
     return "\n".join(out)
 
 
-def draw(drawing: Drawing, path, ax=None):
-    """Draw the unrolled picture with matplotlib (Agg backend) into ``path`` (or onto ``ax``)."""
+def draw(drawing: Drawing, path, ax=None, format=None):
+    """Draw the unrolled picture with matplotlib (Agg backend) into ``path`` (a file name, or a file
+    object with ``format``, e.g. ``"svg"``), or onto ``ax``."""
     matplotlib = require_extra("matplotlib", "plots", "explain(path=...)")
     if ax is None:
         matplotlib.use("Agg")
@@ -187,13 +190,14 @@ def draw(drawing: Drawing, path, ax=None):
     ax.axis("off")
     if own:
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, format=format)
         plt.close(fig)
     return ax
 
 
 # ---------------------------------------------------------------- the report
-def explain_text(model) -> tuple[str, Drawing]:
+def report(model) -> tuple[str, Drawing]:
+    """The shape trace (text) and the layout of the unrolled picture."""
     inputs, calls, outputs = trace(model)
     topo = classify(inputs, outputs[0])
     name = getattr(model, "display_name", type(model).__name__)
@@ -238,15 +242,46 @@ def _unique(layers):
     return out
 
 
-def explain(model, path=None, print_fn=print) -> str:
-    """Print (with ``print_fn``; None to only return it) the shape trace and the unrolled diagram;
-    with ``path``, also draw the diagram into that image file. Returns the text."""
-    text, drawing = explain_text(model)
+class Explanation(str):
+    """The text of ``model.explain()``, a ``str``; Jupyter displays it as the text and the picture.
+
+    ``print(e)`` prints the text; ``e.svg()`` is the unrolled picture as SVG (``plots`` extra);
+    ``e._repr_html_()`` is what a notebook shows: the text, then the picture when matplotlib is there.
+    """
+
+    drawing: Drawing
+
+    def __new__(cls, text: str, drawing: Drawing):
+        obj = super().__new__(cls, text)
+        obj.drawing = drawing
+        return obj
+
+    def svg(self) -> str:
+        buf = io.StringIO()
+        draw(self.drawing, buf, format="svg")
+        return buf.getvalue()
+
+    def _repr_html_(self) -> str:
+        try:
+            picture = self.svg()
+            picture = picture[picture.index("<svg"):]  # inline: no XML prolog inside HTML
+        except MissingExtraError:  # a notebook without matplotlib still shows the text
+            picture = ""
+        return f"<pre>{html.escape(str(self))}</pre>\n{picture}"
+
+
+def explanation(model) -> Explanation:
+    """``model.explain_text()``: the shape trace and the diagram as an :class:`Explanation`."""
+    return Explanation(*report(model))
+
+
+def explain(model, path=None, print_fn=None) -> None:
+    """Print (with ``print_fn``, default ``print``) the shape trace and the unrolled diagram; with
+    ``path``, also draw the diagram into that image file (before printing). Returns None."""
+    text, drawing = report(model)
     if path is not None:
         draw(drawing, path)
-    if print_fn is not None:
-        print_fn(text)
-    return text
+    (print_fn or print)(text)
 
 
 # ---------------------------------------------------------------- ``seqlayers explain MODEL_PATH``
@@ -273,4 +308,5 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-__all__ = ["explain", "explain_text", "named_shape", "layout", "ascii_diagram", "draw", "Drawing"]
+__all__ = ["explain", "report", "explanation", "Explanation", "named_shape", "layout",
+           "ascii_diagram", "draw", "Drawing"]

@@ -62,14 +62,15 @@ class Model(BaseModel):
     Shape:
         inputs: one tensor per ``Input``, e.g. ``(B, T, F)``; outputs: as ``outputs`` is nested.
 
-    Example::
-
-        x = Input(shape=(None,), dtype="int64")
-        e = Embedding(1000, 32, mask_zero=True)(x)
-        h = Bidirectional(LSTM(64, return_sequences=True))(e)
-        tags = TimeDistributed(Dense(17, activation="softmax"))(h)     # many-to-many
-        intent = Dense(7, activation="softmax")(LSTM(64)(h))          # many-to-one
-        model = Model(x, [tags, intent])
+    Examples:
+        >>> x = Input(shape=(None,), dtype="int64")
+        >>> e = Embedding(1000, 32, mask_zero=True)(x)
+        >>> h = Bidirectional(LSTM(64, return_sequences=True))(e)
+        >>> tags = TimeDistributed(Dense(17, activation="softmax"))(h)     # many-to-many
+        >>> intent = Dense(7, activation="softmax")(LSTM(64)(h))          # many-to-one
+        >>> model = Model(x, [tags, intent])
+        >>> [tuple(y.shape) for y in model(torch.randint(1, 1000, (2, 9)))]
+        [(2, 9, 17), (2, 7)]
     """
 
     def __init__(self, inputs=None, outputs=None, name=None, **kwargs):

@@ -15,7 +15,7 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
     explain = getattr(model, "explain", None)
     if explain is None:
         raise TypeError(f"plot_model: expected a seqlayers model (Sequential or Model), got {type(model).__name__}.")
-    explain(path=to_file, print_fn=None)
+    explain(path=to_file, print_fn=lambda text: None)  # the picture only
     return to_file
 
 

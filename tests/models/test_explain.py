@@ -9,7 +9,7 @@ from seqlayers.models.topology import TensorInfo, TimeAxis
 
 
 def text_of(model):
-    return model.explain(print_fn=None)
+    return model.explain_text()
 
 
 def test_named_shapes_say_which_axis_is_time():
@@ -94,15 +94,37 @@ def test_long_and_variable_sequences_are_drawn_with_few_steps():
     assert "O O O O O O O O    LSTM" in text_of(T.many_to_many(50, 1, 1, units=2))
 
 
-def test_explain_prints_through_print_fn_and_returns_the_text():
+def test_explain_prints_through_print_fn_and_returns_none(capsys):
+    model = T.one_to_one(2, 1)
     seen = []
-    text = T.one_to_one(2, 1).explain(print_fn=seen.append)
-    assert seen == [text] and "one-to-one" in text
+    assert model.explain(print_fn=seen.append) is None
+    assert seen == [model.explain_text()] and "one-to-one" in seen[0]
+    assert capsys.readouterr().out == ""
+    assert model.explain() is None
+    assert capsys.readouterr().out == model.explain_text() + "\n"
+
+
+def test_explain_text_displays_in_jupyter_as_the_text_and_the_svg_picture():
+    text = T.many_to_one(5, 1, 1).explain_text()
+    assert isinstance(text, str) and text.startswith('Model "')
+    page = text._repr_html_()
+    assert page.startswith("<pre>Model &quot;") and "many-to-one" in page
+    svg = text.svg()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert "<?xml" not in page and page.count("<svg") == 1 and page.rstrip().endswith("</svg>")
+
+
+def test_explain_text_in_jupyter_without_matplotlib_shows_the_text(monkeypatch):
+    import sys
+
+    text = T.many_to_one(5, 1, 1).explain_text()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert text._repr_html_().rstrip().endswith("</pre>")
 
 
 def test_explain_with_a_path_draws_a_png(tmp_path):
     path = tmp_path / "model.png"
-    T.encoder_decoder(3, 5, units=4, attention="additive").model.explain(path=str(path), print_fn=None)
+    T.encoder_decoder(3, 5, units=4, attention="additive").model.explain(path=str(path), print_fn=lambda text: None)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
 
 

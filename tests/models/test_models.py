@@ -115,6 +115,15 @@ def test_dense_and_time_distributed_agree_with_keras_given_the_same_weights():
 
 def test_summary_prints_keras_shapes_and_counts():
     m = Sequential([Dense(4, input_shape=(5, 3)), TimeDistributed(Dense(1))])
-    text = m.summary(print_fn=None)
+    text = m.summary_text()
     assert "(None, 5, 4)" in text and "(None, 5, 1)" in text
     assert "Total params: 21" in text
+
+
+def test_summary_prints_and_returns_none_as_keras(capsys):
+    m = Sequential([Dense(4, input_shape=(5, 3)), TimeDistributed(Dense(1))])
+    assert m.summary() is None
+    assert capsys.readouterr().out == m.summary_text() + "\n"
+    seen = []
+    assert m.summary(print_fn=seen.append) is None and seen == [m.summary_text()]
+    assert capsys.readouterr().out == ""
