@@ -20,6 +20,8 @@ from pathlib import Path
 
 from .. import activations
 from ..errors import layer_label, require_extra
+from ..layers.base import Layer
+from ..layers.cells import arg_names
 from .keras_import import LAYER_MAP, keras_snake_case
 
 _KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose loader reads what we write
@@ -49,6 +51,26 @@ def _json_shape(shape):
     return [None if d is None else int(d) for d in shape]
 
 
+#: our recurrent layers' arguments that Keras 3 does not take (accepted here for Keras 2's files)
+RNN_NOT_IN_KERAS = ("implementation", "input_length")
+_LAYER_KWARGS = arg_names(Layer.__init__)  # name, input_shape, dtype...: written by layer_config itself
+
+
+def rnn_config(layer) -> dict:
+    """A SimpleRNN / GRU / LSTM's Keras config: its ``get_config()`` (the cell's arguments and RNN's),
+    less ``Layer``'s own keys and ``RNN_NOT_IN_KERAS``; activations by name, initializers when named."""
+    out = {}
+    for key, value in layer.get_config().items():
+        if key in _LAYER_KWARGS or key in RNN_NOT_IN_KERAS:
+            continue
+        if key.endswith("activation"):
+            value = _activation_name(getattr(layer, key), layer, key)
+        elif key.endswith("initializer") and not isinstance(value, str):
+            continue  # a callable or an object: Keras keeps its default (the weights travel anyway)
+        out[key] = value
+    return out
+
+
 def layer_config(layer) -> dict:
     """The Keras 3 config entry of one of our layers (recursively for wrappers and models)."""
     from ..layers.bidirectional import Bidirectional
@@ -76,21 +98,7 @@ def layer_config(layer) -> dict:
         return _entry("Bidirectional", {**base, "merge_mode": layer.merge_mode, "layer": fwd,
                                         "backward_layer": bwd}, layer)
     if isinstance(layer, (SimpleRNN, GRU, LSTM)):
-        cell = layer.cell
-        cfg = {**base, "units": layer.units, "return_sequences": layer.return_sequences,
-               "return_state": layer.return_state, "go_backwards": layer.go_backwards, "stateful": layer.stateful,
-               "unroll": False, "zero_output_for_mask": layer.zero_output_for_mask,
-               "activation": _activation_name(raw.get("activation", "tanh"), layer, "activation"),
-               "use_bias": bool(raw.get("use_bias", True)),
-               "dropout": float(raw.get("dropout", 0.0)), "recurrent_dropout": float(raw.get("recurrent_dropout", 0.0))}
-        if not isinstance(layer, SimpleRNN):
-            cfg["recurrent_activation"] = _activation_name(raw.get("recurrent_activation", "sigmoid"), layer,
-                                                           "recurrent_activation")
-        if isinstance(layer, GRU):
-            cfg["reset_after"] = bool(getattr(cell, "reset_after", raw.get("reset_after", True)))
-        if isinstance(layer, LSTM):
-            cfg["unit_forget_bias"] = bool(raw.get("unit_forget_bias", True))
-        return _entry(cls, cfg, layer)
+        return _entry(cls, {**base, **rnn_config(layer)}, layer)
     simple = {
         "Dense": lambda: {"units": layer.units, "use_bias": layer.use_bias,
                           "activation": _activation_name(raw.get("activation"), layer, "activation")},

@@ -25,11 +25,22 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelFileError, require_extra
+from ..layers.cells import arg_names
+from ..layers.rnn import GRU, LSTM, SimpleRNN
 from .config import FUNCTION_REGISTRY
 
+#: recurrent layers' arguments that Keras writes as objects (initializer configs), left at our defaults
+#: on import: the file's weights replace what they initialize
+RNN_NOT_FROM_KERAS = ("kernel_initializer", "recurrent_initializer", "bias_initializer")
+
+
+def rnn_keys(cls) -> tuple:
+    """The Keras config keys a recurrent layer takes: its constructor's arguments (the cell's and
+    RNN's, declared once there), less ``RNN_NOT_FROM_KERAS``. Keras's names are ours."""
+    return tuple(k for k in arg_names(cls.__init__) if k not in RNN_NOT_FROM_KERAS)
+
+
 #: Keras class name -> (our class name, Keras config keys passed through as constructor arguments)
-_RNN_KEYS = ("units", "activation", "use_bias", "return_sequences", "return_state", "go_backwards",
-             "stateful", "unroll", "dropout", "recurrent_dropout", "zero_output_for_mask", "seed")
 LAYER_MAP: dict[str, tuple[str, tuple[str, ...]]] = {
     "Dense": ("Dense", ("units", "activation", "use_bias")),
     "Activation": ("Activation", ("activation",)),
@@ -41,9 +52,9 @@ LAYER_MAP: dict[str, tuple[str, tuple[str, ...]]] = {
     "Reshape": ("Reshape", ("target_shape",)),
     "Concatenate": ("Concatenate", ("axis",)),
     "Add": ("Add", ()),
-    "SimpleRNN": ("SimpleRNN", _RNN_KEYS),
-    "GRU": ("GRU", _RNN_KEYS + ("recurrent_activation", "reset_after")),
-    "LSTM": ("LSTM", _RNN_KEYS + ("recurrent_activation", "unit_forget_bias")),
+    "SimpleRNN": ("SimpleRNN", rnn_keys(SimpleRNN)),
+    "GRU": ("GRU", rnn_keys(GRU)),
+    "LSTM": ("LSTM", rnn_keys(LSTM)),
     "Bidirectional": ("Bidirectional", ("merge_mode",)),
     "TimeDistributed": ("TimeDistributed", ()),
     "Lambda": ("Lambda", ()),

@@ -94,3 +94,35 @@ def test_nested_functional_model_loads_in_keras_and_back(tmp_path):
         np.testing.assert_allclose(_np(ours), _np(theirs), atol=1e-5, rtol=0)
     for ours, again in zip(model(x), sl.from_keras(path)(x)):
         np.testing.assert_allclose(_np(ours), _np(again), atol=1e-6, rtol=0)
+
+
+RNN_ARGS = dict(activation="relu", use_bias=False, dropout=0.25, recurrent_dropout=0.125, seed=3,
+                return_sequences=True, return_state=True, go_backwards=True, zero_output_for_mask=True,
+                bias_initializer="ones")
+RNN_OWN = {"LSTM": dict(recurrent_activation="hard_sigmoid", unit_forget_bias=False, use_cudnn=False),
+           "GRU": dict(recurrent_activation="hard_sigmoid", reset_after=False, use_cudnn=False), "SimpleRNN": {}}
+
+
+@pytest.mark.parametrize("name", ["SimpleRNN", "GRU", "LSTM"])
+def test_recurrent_config_travels_both_ways_from_get_config(name, tmp_path):
+    """Every argument of the layer (its cell's and RNN's) reaches Keras and comes back, with no hand-kept key list."""
+    kw = {**RNN_ARGS, **RNN_OWN[name]}
+    ours = getattr(sl, name)(4, **kw)
+    model = sl.Sequential([sl.Input((5, 3)), ours])
+    path = tmp_path / "m.keras"
+    model.save(str(path))
+    theirs = keras.saving.load_model(str(path)).layers[0]
+    cfg = theirs.get_config()
+    for key, value in kw.items():
+        if key == "bias_initializer":
+            assert cfg[key]["class_name"] == "Ones"
+        elif key == "use_cudnn":
+            assert theirs.use_cudnn is False
+        elif key == "seed":
+            assert theirs.cell.seed == value  # (Keras's SimpleRNN config leaves it out; its cell has it)
+        else:
+            assert cfg[key] == value, key
+    back = sl.from_keras(str(path)).layers[-1]
+    for key, value in kw.items():
+        if key != "bias_initializer":  # initializers stay at our defaults on import: the weights travel
+            assert back.get_config()[key] == value, key
