@@ -8,6 +8,7 @@ from ..layers.base import Layer
 from .symbolic import InputLayer, Node, SymbolicTensor
 from ..utils import flatten, map_structure
 from .base import BaseModel
+from .casting import cast_input, wanted_dtype
 
 
 def _is_sym(x) -> bool:
@@ -120,6 +121,8 @@ class Model(BaseModel):
         _check_unique_names(self._layer_list, taken)  # named layers first, so unnamed ones avoid their names
         for layer in self._layer_list:
             self._register(layer, taken)
+        self._input_dtypes = [wanted_dtype(t.dtype, [n.layer for n in self._nodes if any(i is t for i in n.inbound)])
+                              for t in self.inputs]
         self.built = True
         self._build_input_shape = [t.shape for t in self.inputs]
 
@@ -177,8 +180,8 @@ class Model(BaseModel):
         if not self._functional:
             raise NotImplementedError("Model: a subclassed Model must define call(self, inputs, ...).")
         values: dict[int, torch.Tensor] = {}
-        for sym, value in zip(self.inputs, self._match_inputs(inputs)):
-            values[id(sym)] = value
+        for sym, value, want in zip(self.inputs, self._match_inputs(inputs), self._input_dtypes):
+            values[id(sym)] = cast_input(value, want)  # to the Input's dtype, as Keras casts
         resolve = lambda v: values[id(v)] if _is_sym(v) else v  # noqa: E731
         for node in self._nodes:
             if isinstance(node.layer, InputLayer):

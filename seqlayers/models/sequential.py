@@ -5,8 +5,9 @@ from torch import nn
 
 from ..errors import layer_label, shape_error
 from ..layers.base import Layer, _shape_by_running, shape_by_running
-from .symbolic import InputLayer, SymbolicTensor
 from .base import BaseModel
+from .casting import cast_input, wanted_dtype
+from .symbolic import InputLayer, SymbolicTensor
 
 
 class Sequential(BaseModel):
@@ -110,7 +111,7 @@ class Sequential(BaseModel):
     def call(self, inputs, training=None):
         if not self._stack:
             raise ValueError("Sequential: the model has no layers; add some with model.add(...).")
-        x = inputs
+        x = cast_input(inputs, wanted_dtype(self._input_dtype, self._stack[:1]))  # as Keras casts to its Input
         for layer in self._stack:
             if isinstance(x, (list, tuple)) and layer is not self._stack[0]:
                 raise ValueError(

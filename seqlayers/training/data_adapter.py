@@ -291,6 +291,8 @@ class LoaderData:
     def loader(self, shuffle: bool, generator=None, rank: int = 0, world: int = 1, epoch: int = 0, seed: int = 0):
         src = self.source
         if not isinstance(src, (Dataset, DataLoader)):
+            if not hasattr(src, "__iter__"):  # a Keras Sequence-style object: batch i is src[i]
+                return _indexed_batches(src)
             return src  # a Python generator / iterable of batches: used as it comes (not sharded, not shuffled)
         if isinstance(src, DataLoader):
             if world == 1 or isinstance(src.sampler, torch.utils.data.DistributedSampler):
@@ -309,6 +311,8 @@ class LoaderData:
         return DataLoader(dataset, batch_size=bs, shuffle=shuffle, generator=generator if shuffle else None, **kw)
 
     def num_batches(self, batch_size=None, world: int = 1):
+        if not isinstance(self.source, (Dataset, DataLoader)) and hasattr(self.source, "__len__"):
+            return len(self.source)  # a Sequence-style object or a TimeseriesDataset: batches per epoch
         try:
             return len(self.loader(False, world=world))
         except TypeError:  # generators have no length
@@ -335,6 +339,14 @@ class LoaderData:
                 yield Batch(item)
 
 
+def _indexed_batches(src):
+    """Batches ``src[0] .. src[len(src) - 1]``, then ``src.on_epoch_end()`` when it has one (Keras's ``Sequence``)."""
+    for i in range(len(src)):
+        yield src[i]
+    if hasattr(src, "on_epoch_end"):
+        src.on_epoch_end()
+
+
 def _leaf_tensor(v):
     """numpy batches from a generator become tensors (float64 -> float32, as for arrays)."""
     if isinstance(v, np.ndarray) and v.dtype != object:
@@ -343,8 +355,11 @@ def _leaf_tensor(v):
 
 
 def is_loader_source(x) -> bool:
+    """A Dataset/DataLoader, a generator or other iterable of batches, or a Keras ``Sequence``-style
+    object (``__len__`` batches, ``__getitem__(i)`` returning batch ``i``)."""
     return isinstance(x, (Dataset, DataLoader)) or (
-        hasattr(x, "__iter__") and not isinstance(x, (list, tuple, dict, np.ndarray, torch.Tensor, str)))
+        (hasattr(x, "__iter__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__")))
+        and not isinstance(x, (list, tuple, dict, np.ndarray, torch.Tensor, str)))
 
 
 # ---------------------------------------------------------------- what a step receives

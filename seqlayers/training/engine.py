@@ -261,7 +261,7 @@ class Trackers:
                 m.state = saved
             else:
                 value = m.result()
-            out[prefix + key] = float(value)
+            out[prefix + key] = value if isinstance(value, np.ndarray) else float(value)  # per-class: F1Score()
         return out
 
 
@@ -276,7 +276,8 @@ class RunningLogs(Mapping):
     def __getitem__(self, key):
         for k, m in self._items:
             if k == key:
-                return float(m.result())
+                value = m.result()
+                return value if isinstance(value, np.ndarray) else float(value)
         raise KeyError(key)
 
     def __iter__(self):

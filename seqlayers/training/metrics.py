@@ -16,16 +16,23 @@ all processes are summed with one ``all_reduce`` before the value is read (logs 
   ``average='micro'`` pools the counts over classes; ``'macro'`` averages the per-class scores
   (a class never predicted nor present scores 0, as scikit-learn's ``zero_division=0``).
   Predictions are ``y_pred > threshold`` (0.5: give probabilities, i.e. a sigmoid output).
+* Keras's metric objects (``MeanAbsoluteError()``, ``RootMeanSquaredError()``, ``BinaryAccuracy()``,
+  ``TopKCategoricalAccuracy()``, ``Precision()``, ``AUC()``, ``F1Score()``, ``Mean()``...) with Keras's
+  arguments and log names (``history.history["mean_absolute_error"]``), masked like the string forms.
+  ``Accuracy()`` is Keras's exact-match accuracy (``y_true == y_pred``); the string ``'accuracy'`` is
+  ``AutoAccuracy``, which picks binary / sparse / categorical accuracy from the shapes as Keras does.
 """
 from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ..errors import unknown_name_error
 from ..layers.base import get_mask
-from .losses import align_ranks, mean_absolute_error, mean_squared_error, weights_and_mask
+from .losses import (align_ranks, binary_crossentropy, categorical_crossentropy, mean_absolute_error, mean_squared_error,
+                     sparse_categorical_crossentropy, weights_and_mask)
 
 
 class Metric:
@@ -56,6 +63,14 @@ class Metric:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
+def _as_tensor(v, device=None) -> torch.Tensor:
+    """numpy or Python values as tensors (float64 as float32, bool as float32), as Keras's metrics take them."""
+    t = v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v))
+    if t.dtype in (torch.float64, torch.bool):
+        t = t.float()
+    return t if device is None else t.to(device)
+
+
 class MeanMetricWrapper(Metric):
     """Weighted mean of ``fn(y_true, y_pred)`` over every valid sample and time step."""
 
@@ -65,10 +80,11 @@ class MeanMetricWrapper(Metric):
         self.kwargs = kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
+        y_pred = _as_tensor(y_pred)
         if mask is None:
             mask = get_mask(y_pred)
         with torch.no_grad():
-            values = self.fn(torch.as_tensor(y_true, device=y_pred.device), y_pred.detach(), **self.kwargs)
+            values = self.fn(_as_tensor(y_true, y_pred.device), y_pred.detach(), **self.kwargs)
             values = values.to(torch.float64)
             if mask is not None and mask.ndim > values.ndim:
                 mask = None
@@ -104,8 +120,8 @@ def sparse_categorical_accuracy(y_true, y_pred):
     return (y_true.long() == y_pred.argmax(-1)).to(y_pred.dtype)
 
 
-class Accuracy(MeanMetricWrapper):
-    """Keras's ``'accuracy'``: binary, sparse or categorical accuracy chosen from the shapes on first use."""
+class AutoAccuracy(MeanMetricWrapper):
+    """Keras's ``'accuracy'`` string: binary, sparse or categorical accuracy chosen from the shapes on first use."""
 
     def __init__(self, name: str = "accuracy"):
         super().__init__(self._pick, name=name)
@@ -122,20 +138,27 @@ class Accuracy(MeanMetricWrapper):
 
 # ---------------------------------------------------------------- precision / recall / F1 (multi-label)
 class _Counts(Metric):
-    """Per-class tp, fp, fn counts of ``y_pred > threshold`` against 0/1 targets (state: (3, C))."""
+    """Per-class tp, fp, fn counts of ``y_pred > threshold`` against 0/1 targets (state: (3, C)).
 
-    def __init__(self, average: str = "micro", threshold: float = 0.5, name: str | None = None):
-        if average not in ("micro", "macro"):
-            raise ValueError(f"{type(self).__name__}: average must be 'micro' or 'macro', got {average!r}.")
+    ``threshold=None`` predicts each row's arg-max class (Keras's ``F1Score`` default); ``class_id``
+    counts only that column (Keras's ``Precision(class_id=...)``)."""
+
+    _averages = ("micro", "macro")
+
+    def __init__(self, average="micro", threshold=0.5, name: str | None = None, class_id=None):
+        if average not in self._averages:
+            raise ValueError(f"{type(self).__name__}: average must be one of {self._averages}, got {average!r}.")
         super().__init__(name)
         self.average = average
-        self.threshold = float(threshold)
+        self.threshold = None if threshold is None else float(threshold)
+        self.class_id = class_id
 
     def update_state(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
+        y_pred = _as_tensor(y_pred)
         if mask is None:
             mask = get_mask(y_pred)
         with torch.no_grad():
-            y_true = torch.as_tensor(y_true, device=y_pred.device)
+            y_true = _as_tensor(y_true, y_pred.device)
             y_pred = y_pred.detach()
             if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
                 y_true = y_true.unsqueeze(-1)  # binary targets (B, T) for a (B, T, 1) output
@@ -147,7 +170,13 @@ class _Counts(Metric):
                     f"(one bit per class), got {tuple(y_true.shape)}."
                 )
             t = y_true > 0.5
-            p = y_pred > self.threshold
+            if self.threshold is None:
+                p = y_pred == y_pred.amax(-1, keepdim=True)
+            else:
+                p = y_pred > self.threshold
+            if self.class_id is not None:
+                t, p, y_pred = t[..., self.class_id:self.class_id + 1], p[..., self.class_id:self.class_id + 1], \
+                    y_pred[..., self.class_id:self.class_id + 1]
             per_step = torch.ones(y_pred.shape[:-1], dtype=torch.float64, device=y_pred.device)
             w = weights_and_mask(per_step, sample_weight, mask if (mask is None or mask.ndim <= per_step.ndim) else None)
             w = (per_step if w is None else w.to(torch.float64)).unsqueeze(-1)
@@ -169,14 +198,34 @@ class _Counts(Metric):
     def _div(a, b):
         return torch.where(b > 0, a / b.clamp_min(1e-300), torch.zeros_like(a))
 
-    def result(self) -> float:
+    def result(self):
         s = self._scores()
         if s is None:
             return 0.0
-        return float(self._value(*s).mean())
+        values = self._value(*s)
+        if self.average is None:
+            return values.numpy()  # one score per class, as Keras's F1Score(average=None)
+        if self.average == "weighted":
+            support = s[0] + s[2]
+            return float((values * support).sum() / support.sum()) if float(support.sum()) else 0.0
+        return float(values.mean())
 
 
-class Precision(_Counts):
+class _KerasThresholded(_Counts):
+    """Keras's ``Precision`` / ``Recall`` signature: ``(thresholds=None, top_k=None, class_id=None, name=None)``;
+    counts are pooled over every class and step (``average='micro'``)."""
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None, average="micro"):
+        if top_k is not None:
+            raise ValueError(f"{type(self).__name__}: top_k is not supported; use thresholds (default 0.5).")
+        if isinstance(thresholds, (list, tuple)):
+            if len(thresholds) != 1:
+                raise ValueError(f"{type(self).__name__}: one threshold is supported, got {list(thresholds)}.")
+            thresholds = thresholds[0]
+        super().__init__(average, 0.5 if thresholds is None else thresholds, name, class_id=class_id)
+
+
+class Precision(_KerasThresholded):
     """``tp / (tp + fp)`` of thresholded predictions (micro: pooled over classes; macro: class mean)."""
 
     name = "precision"
@@ -185,7 +234,7 @@ class Precision(_Counts):
         return self._div(tp, tp + fp)
 
 
-class Recall(_Counts):
+class Recall(_KerasThresholded):
     """``tp / (tp + fn)`` of thresholded predictions (micro or macro)."""
 
     name = "recall"
@@ -195,12 +244,176 @@ class Recall(_Counts):
 
 
 class F1Score(_Counts):
-    """``2 tp / (2 tp + fp + fn)`` of thresholded predictions (micro or macro)."""
+    """``2 tp / (2 tp + fp + fn)`` per class, as Keras's ``F1Score(average=None, threshold=None)``.
 
-    name = "f1"
+    ``average``: None (one score per class), ``'micro'``, ``'macro'`` or ``'weighted'`` (by support);
+    ``threshold``: None predicts each row's arg-max class, else ``y_pred > threshold``."""
+
+    name = "f1_score"
+    _averages = (None, "micro", "macro", "weighted")
+
+    def __init__(self, average=None, threshold=None, name=None, dtype=None):
+        super().__init__(average, threshold, name)
 
     def _value(self, tp, fp, fn):
         return self._div(2 * tp, 2 * tp + fp + fn)
+
+
+class _F1(F1Score):
+    """The ``'f1'`` strings: ``y_pred > 0.5`` on bit vectors, pooled (micro) or class-averaged (macro)."""
+
+    def __init__(self, average="micro", name="f1"):
+        super().__init__(average, 0.5, name)
+
+
+def _counts(cls, average, name):
+    def make():
+        m = cls(name=name)
+        m.average = average
+        return m
+    return make
+
+
+# ---------------------------------------------------------------- AUC
+class AUC(Metric):
+    """Area under the ROC curve from counts at ``num_thresholds`` evenly spaced thresholds, with
+    Keras's interpolation (``summation_method='interpolation'``); state: (4, num_thresholds)."""
+
+    name = "auc"
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, thresholds=None,
+                 multi_label=False, num_labels=None, label_weights=None, from_logits=False, dtype=None):
+        if curve != "ROC" or summation_method != "interpolation" or multi_label or thresholds is not None:
+            raise ValueError("AUC: only curve='ROC' with summation_method='interpolation' over evenly spaced "
+                             f"thresholds is supported, got curve={curve!r}, summation_method={summation_method!r}.")
+        if num_thresholds < 2:
+            raise ValueError(f"AUC: num_thresholds must be > 1, got {num_thresholds}.")
+        super().__init__(name)
+        eps = 1e-7
+        inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        self.thresholds = torch.tensor([0.0 - eps] + inner + [1.0 + eps], dtype=torch.float64)
+        self.from_logits = from_logits
+
+    def update_state(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
+        y_pred = _as_tensor(y_pred)
+        if mask is None:
+            mask = get_mask(y_pred)
+        with torch.no_grad():
+            y_true = _as_tensor(y_true, y_pred.device)
+            pred = y_pred.detach().to(torch.float64)
+            if self.from_logits:
+                pred = torch.sigmoid(pred)
+            y_true, pred = align_ranks(y_true, pred)
+            w = weights_and_mask(pred, sample_weight, mask)
+            w = torch.ones_like(pred) if w is None else w.to(torch.float64)
+            t = (y_true.to(torch.float64) > 0.5).reshape(-1, 1)
+            above = pred.reshape(-1, 1) > self.thresholds.to(pred.device).reshape(1, -1)   # (N, thresholds)
+            w = w.reshape(-1, 1)
+            tp = ((t & above) * w).sum(0)
+            fp = ((~t & above) * w).sum(0)
+            fn = ((t & ~above) * w).sum(0)
+            tn = ((~t & ~above) * w).sum(0)
+            self._add(torch.stack([tp, fp, tn, fn]))
+
+    def result(self) -> float:
+        if self.state is None:
+            return 0.0
+        tp, fp, tn, fn = self.state
+        div = lambda a, b: torch.where(b > 0, a / b.clamp_min(1e-300), torch.zeros_like(a))  # noqa: E731
+        tpr, fpr = div(tp, tp + fn), div(fp, fp + tn)
+        return float(((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2).sum())
+
+
+# ---------------------------------------------------------------- Keras's metric classes over functions
+def top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
+    return sparse_top_k_categorical_accuracy(y_true.argmax(-1), y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k: int = 5):
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true.squeeze(-1)
+    k = min(k, y_pred.shape[-1])
+    # in the top k when fewer than k classes score strictly higher than the true one (Keras's in_top_k)
+    true_score = y_pred.gather(-1, y_true.long().unsqueeze(-1))
+    return ((y_pred > true_score).sum(-1) < k).to(y_pred.dtype)
+
+
+def exact_accuracy(y_true, y_pred):
+    y_true, y_pred = align_ranks(y_true, y_pred)
+    return (y_true.to(y_pred.dtype) == y_pred).to(torch.float32)
+
+
+def _wrapper(fn, default_name, doc, **defaults):
+    def __init__(self, name=default_name, dtype=None, **kwargs):
+        unknown = set(kwargs) - set(defaults)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unexpected argument {sorted(unknown)[0]!r}.")
+        MeanMetricWrapper.__init__(self, fn, name=name, **{**defaults, **kwargs})
+    cls_name = "".join(p.capitalize() for p in default_name.split("_"))
+    return type(cls_name, (MeanMetricWrapper,), {"__init__": __init__, "__doc__": doc})
+
+
+MeanSquaredError = _wrapper(mean_squared_error, "mean_squared_error", "Mean of ``(y_true - y_pred)**2``.")
+MeanAbsoluteError = _wrapper(mean_absolute_error, "mean_absolute_error", "Mean of ``|y_true - y_pred|``.")
+Accuracy = _wrapper(exact_accuracy, "accuracy", "Keras's ``Accuracy``: how often ``y_pred == y_true`` exactly.")
+BinaryAccuracy = _wrapper(binary_accuracy, "binary_accuracy", "How often ``(y_pred > threshold) == y_true``.",
+                          threshold=0.5)
+CategoricalAccuracy = _wrapper(categorical_accuracy, "categorical_accuracy",
+                               "How often the arg-max matches one-hot targets.")
+SparseCategoricalAccuracy = _wrapper(sparse_categorical_accuracy, "sparse_categorical_accuracy",
+                                     "How often the arg-max matches integer targets.")
+TopKCategoricalAccuracy = _wrapper(top_k_categorical_accuracy, "top_k_categorical_accuracy",
+                                   "How often the one-hot target is among the ``k`` highest scores.", k=5)
+SparseTopKCategoricalAccuracy = _wrapper(sparse_top_k_categorical_accuracy, "sparse_top_k_categorical_accuracy",
+                                         "How often the integer target is among the ``k`` highest scores.", k=5)
+BinaryCrossentropy = _wrapper(binary_crossentropy, "binary_crossentropy", "Mean binary cross-entropy.",
+                              from_logits=False, label_smoothing=0.0)
+CategoricalCrossentropy = _wrapper(categorical_crossentropy, "categorical_crossentropy",
+                                   "Mean categorical cross-entropy.", from_logits=False, label_smoothing=0.0)
+SparseCategoricalCrossentropy = _wrapper(sparse_categorical_crossentropy, "sparse_categorical_crossentropy",
+                                         "Mean sparse categorical cross-entropy.", from_logits=False)
+
+
+class RootMeanSquaredError(MeanMetricWrapper):
+    """``sqrt`` of the weighted mean squared error over every valid sample and step."""
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(mean_squared_error, name=name)
+
+    def result(self) -> float:
+        return float(np.sqrt(super().result()))
+
+
+class Mean(Metric):
+    """The weighted mean of the values given to ``update_state(values, sample_weight=None)``."""
+
+    name = "mean"
+
+    def __init__(self, name=None, dtype=None):
+        super().__init__(name)
+
+    def update_state(self, values, sample_weight=None) -> None:
+        v = _as_tensor(values).detach().to(torch.float64)
+        if sample_weight is None:
+            self._add(torch.stack([v.sum(), torch.tensor(float(v.numel()), dtype=torch.float64)]))
+            return
+        w = torch.broadcast_to(_as_tensor(sample_weight, v.device).to(torch.float64), v.shape)
+        self._add(torch.stack([(v * w).sum(), w.sum()]))
+
+    def result(self) -> float:
+        if self.state is None:
+            return 0.0
+        total, count = self.state.tolist()
+        return total / count if count else 0.0
+
+
+class Sum(Mean):
+    """The sum of the values given to ``update_state``."""
+
+    name = "sum"
+
+    def result(self) -> float:
+        return 0.0 if self.state is None else float(self.state[0])
 
 
 def _mean(fn, name):
@@ -208,21 +421,24 @@ def _mean(fn, name):
 
 
 _NAMES: dict[str, Callable[[], Metric]] = {
-    "accuracy": lambda: Accuracy("accuracy"), "acc": lambda: Accuracy("acc"),
+    "accuracy": lambda: AutoAccuracy("accuracy"), "acc": lambda: AutoAccuracy("acc"),
     "binary_accuracy": _mean(binary_accuracy, "binary_accuracy"),
     "categorical_accuracy": _mean(categorical_accuracy, "categorical_accuracy"),
     "sparse_categorical_accuracy": _mean(sparse_categorical_accuracy, "sparse_categorical_accuracy"),
     "mse": _mean(mean_squared_error, "mse"), "mean_squared_error": _mean(mean_squared_error, "mean_squared_error"),
     "mae": _mean(mean_absolute_error, "mae"), "mean_absolute_error": _mean(mean_absolute_error, "mean_absolute_error"),
-    "precision": lambda: Precision("micro", name="precision"),
-    "recall": lambda: Recall("micro", name="recall"),
-    "f1": lambda: F1Score("micro", name="f1"),
-    "precision_micro": lambda: Precision("micro", name="precision_micro"),
-    "recall_micro": lambda: Recall("micro", name="recall_micro"),
-    "f1_micro": lambda: F1Score("micro", name="f1_micro"),
-    "precision_macro": lambda: Precision("macro", name="precision_macro"),
-    "recall_macro": lambda: Recall("macro", name="recall_macro"),
-    "f1_macro": lambda: F1Score("macro", name="f1_macro"),
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+    "precision": _counts(Precision, "micro", "precision"),
+    "recall": _counts(Recall, "micro", "recall"),
+    "f1": lambda: _F1("micro", name="f1"),
+    "precision_micro": _counts(Precision, "micro", "precision_micro"),
+    "recall_micro": _counts(Recall, "micro", "recall_micro"),
+    "f1_micro": lambda: _F1("micro", name="f1_micro"),
+    "precision_macro": _counts(Precision, "macro", "precision_macro"),
+    "recall_macro": _counts(Recall, "macro", "recall_macro"),
+    "f1_macro": lambda: _F1("macro", name="f1_macro"),
+    "auc": AUC,
 }
 
 
@@ -243,6 +459,10 @@ def get(identifier) -> Metric:
 
 
 __all__ = [
-    "Metric", "MeanMetricWrapper", "Accuracy", "Precision", "Recall", "F1Score", "binary_accuracy",
-    "categorical_accuracy", "sparse_categorical_accuracy", "get",
+    "AUC", "Accuracy", "AutoAccuracy", "BinaryAccuracy", "BinaryCrossentropy", "CategoricalAccuracy",
+    "CategoricalCrossentropy", "F1Score", "Mean", "MeanAbsoluteError", "MeanMetricWrapper", "MeanSquaredError",
+    "Metric", "Precision", "Recall", "RootMeanSquaredError", "SparseCategoricalAccuracy",
+    "SparseCategoricalCrossentropy", "SparseTopKCategoricalAccuracy", "Sum", "TopKCategoricalAccuracy",
+    "binary_accuracy", "categorical_accuracy", "exact_accuracy", "get", "sparse_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy", "top_k_categorical_accuracy",
 ]

@@ -1,4 +1,6 @@
 """Streaming metrics against Keras 3 metrics and scikit-learn, with masks, weights and several batches."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -107,3 +109,84 @@ def test_binary_precision_on_single_unit_sequence_output():
     p = np.array([[[0.9], [0.6], [0.2]], [[0.1], [0.3], [0.8]]], "float32")  # (B, T, 1) output
     ref = sk.precision_score(y.reshape(-1), (p.reshape(-1) > 0.5).astype(int))
     assert _ours(metrics.get("precision"), [(y, p, None, None)]) == pytest.approx(ref)
+
+
+# ---------------------------------------------------------------- Keras's metric objects
+def _kinds(kind):
+    return {"sparse": "sparse", "categorical": "categorical", "binary": "binary", "reg": "reg"}[kind]
+
+
+@pytest.mark.parametrize("cls,kind,kw", [
+    ("MeanSquaredError", "reg", {}), ("MeanAbsoluteError", "reg", {}), ("RootMeanSquaredError", "reg", {}),
+    ("BinaryAccuracy", "binary", {}), ("BinaryAccuracy", "binary", {"threshold": 0.3}),
+    ("CategoricalAccuracy", "categorical", {}), ("SparseCategoricalAccuracy", "sparse", {}),
+    ("TopKCategoricalAccuracy", "categorical", {"k": 2}), ("SparseTopKCategoricalAccuracy", "sparse", {"k": 2}),
+    ("BinaryCrossentropy", "binary", {}), ("CategoricalCrossentropy", "categorical", {}),
+    ("SparseCategoricalCrossentropy", "sparse", {}), ("Precision", "binary", {}), ("Recall", "binary", {}),
+    ("Precision", "binary", {"thresholds": 0.7}), ("AUC", "binary", {}), ("AUC", "binary", {"num_thresholds": 7}),
+])
+@pytest.mark.parametrize("masked,weighted", [(False, False), (True, True)])
+def test_keras_metric_objects_match_keras_with_masks_and_weights(cls, kind, kw, masked, weighted):
+    from seqlayers import metrics as public
+
+    batches = _batches(kind, masked, weighted)
+    ours = getattr(public, cls)(**kw)
+    ref = getattr(keras.metrics, cls)(**kw)
+    assert ours.name == re.sub(r"_\d+$", "", ref.name)  # Keras numbers a second object of a class
+    kbatches = batches
+    if cls in ("RootMeanSquaredError", "Precision", "Recall", "AUC") and masked:
+        # Keras reads the mask only in MeanMetricWrapper metrics; ours masks every metric as the string
+        # forms do, which is Keras's result with the mask folded into the sample weights
+        kbatches = [(y, p, None, sw * m) for y, p, m, sw in batches]
+    assert _ours(ours, batches) == pytest.approx(_keras_metric(ref, kbatches), rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("kw", [{}, {"average": "macro"}, {"average": "micro", "threshold": 0.5},
+                                {"average": "weighted", "threshold": 0.4}])
+def test_f1_score_matches_keras_including_per_class_scores(kw):
+    from seqlayers.metrics import F1Score
+
+    y = np.eye(C, dtype="float32")[rng.integers(0, C, 40)]
+    p = rng.random((40, C)).astype("float32")
+    ours, ref = F1Score(**kw), keras.metrics.F1Score(**kw)
+    ours.update_state(y, p)
+    ref.update_state(y, p)
+    assert ours.name == ref.name == "f1_score"
+    np.testing.assert_allclose(ours.result(), keras.ops.convert_to_numpy(ref.result()), rtol=1e-5)
+
+
+def test_exact_accuracy_and_mean_match_keras():
+    from seqlayers.metrics import Accuracy, Mean
+
+    y, p = np.array([[1], [2], [3], [4]]), np.array([[0.0], [2.0], [3.0], [1.0]])
+    a, ka = Accuracy(), keras.metrics.Accuracy()
+    a.update_state(y, p)
+    ka.update_state(y, p)
+    assert a.result() == pytest.approx(float(ka.result()))
+    m, km = Mean(), keras.metrics.Mean()
+    m.update_state([1.0, 2.0, 6.0], sample_weight=[1.0, 0.0, 2.0])
+    km.update_state([1.0, 2.0, 6.0], sample_weight=[1.0, 0.0, 2.0])
+    assert m.result() == pytest.approx(float(km.result()))
+
+
+def test_metric_objects_log_under_keras_names_in_fit():
+    from seqlayers import Dense, Sequential
+    from seqlayers import metrics as public
+
+    x = rng.random((16, 3)).astype("float32")
+    y = rng.random((16, 1)).astype("float32")
+    model = Sequential([Dense(1, input_shape=(3,))])
+    model.compile(optimizer="sgd", loss="mse",
+                  metrics=[public.MeanAbsoluteError(), public.RootMeanSquaredError(), "mae"])
+    h = model.fit(x, y, epochs=1, verbose=0, validation_split=0.25)
+    assert {"loss", "mean_absolute_error", "root_mean_squared_error", "mae", "val_mean_absolute_error"} <= set(h.history)
+    assert h.history["mean_absolute_error"] == h.history["mae"]
+
+
+def test_unsupported_metric_options_are_refused_with_the_fix():
+    from seqlayers.metrics import AUC, Precision
+
+    with pytest.raises(ValueError, match="AUC: only curve='ROC'"):
+        AUC(curve="PR")
+    with pytest.raises(ValueError, match="Precision: top_k is not supported"):
+        Precision(top_k=2)
