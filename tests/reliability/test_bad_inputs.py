@@ -474,10 +474,14 @@ def test_fit_before_compile_says_compile_first():
         Sequential([Dense(1, input_shape=(2,))]).fit(np.zeros((2, 2), "float32"), np.zeros((2, 1), "float32"), verbose=0)
 
 
-def test_integer_features_to_fit_name_the_first_layer():
+def test_integer_features_are_cast_by_fit_as_keras_casts_but_refused_by_a_direct_call():
     x, y = _xy()
+    model = _tagger()
+    model.fit(x.astype(int), y, verbose=0)  # issue 16: fit/predict cast to the Input's dtype, as Keras
+    np.testing.assert_array_equal(model.predict(x.astype(int), verbose=0),
+                                  model.predict(x.astype(int).astype("float32"), verbose=0))
     with raises(TypeError, r"LSTM 'lstm(_\d+)?': expected floating-point input, got torch.int64"):
-        _tagger().fit(x.astype(int), y, verbose=0)
+        model(torch.as_tensor(x.astype(int)))
 
 
 # ================================================================ model files
