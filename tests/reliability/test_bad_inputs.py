@@ -69,10 +69,12 @@ def test_boolean_data_into_dense_asks_for_a_cast():
         Dense(2)(torch.zeros(2, 3, dtype=torch.bool))
 
 
-def test_integer_numpy_data_into_sequential_asks_for_a_cast():
+def test_integer_numpy_data_into_sequential_is_cast_as_keras_but_a_layer_asks_for_a_cast():
     m = Sequential([Dense(2, input_shape=(3,))])
+    x = np.arange(6, dtype=np.int32).reshape(2, 3)
+    torch.testing.assert_close(m(x), m(x.astype("float32")))  # issue 16: cast to the Input's float32
     with raises(TypeError, r"Dense 'dense(_\d+)?': expected floating-point input, got torch.int32.*Embedding"):
-        m(np.zeros((2, 3), dtype=np.int32))
+        m.layers[0](torch.as_tensor(x))
 
 
 def test_integer_data_into_masking_asks_for_a_cast():
@@ -474,14 +476,14 @@ def test_fit_before_compile_says_compile_first():
         Sequential([Dense(1, input_shape=(2,))]).fit(np.zeros((2, 2), "float32"), np.zeros((2, 1), "float32"), verbose=0)
 
 
-def test_integer_features_are_cast_by_fit_as_keras_casts_but_refused_by_a_direct_call():
+def test_integer_features_are_cast_by_the_model_as_keras_casts_but_refused_by_a_layer():
     x, y = _xy()
     model = _tagger()
-    model.fit(x.astype(int), y, verbose=0)  # issue 16: fit/predict cast to the Input's dtype, as Keras
+    model.fit(x.astype(int), y, verbose=0)  # issue 16: a model casts to its Input's dtype, as Keras
     np.testing.assert_array_equal(model.predict(x.astype(int), verbose=0),
                                   model.predict(x.astype(int).astype("float32"), verbose=0))
     with raises(TypeError, r"LSTM 'lstm(_\d+)?': expected floating-point input, got torch.int64"):
-        model(torch.as_tensor(x.astype(int)))
+        model.layers[0](torch.as_tensor(x.astype(int)))
 
 
 # ================================================================ model files
