@@ -33,7 +33,7 @@ from .models.symbolic import Input, InputLayer, SymbolicTensor
 from . import training
 from .training import (
     BackupAndRestore, Callback, CSVLogger, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
-    ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN, pad_ragged, set_seed,
+    ModelCheckpoint, ReduceLROnPlateau, TensorBoard, TerminateOnNaN, pad_ragged, set_seed,
 )
 # Keras's namespaces (keras.callbacks, keras.utils, ...): thin re-export modules over the layout above
 from . import backend, callbacks, layers, losses, metrics, models, ops, optimizers, preprocessing, saving, utils
@@ -54,7 +54,7 @@ __all__ = [
     "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "SimpleRNN", "SimpleRNNCell",
     "export_onnx", "from_keras", "load_model", "register_function", "to_keras",
     "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",
-    "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN", "callbacks", "losses",
+    "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN", "callbacks", "losses",
     "metrics", "optimizers", "pad_ragged", "pad_sequences", "set_random_seed", "set_seed", "to_categorical",
     "training", "backend", "layers", "models", "ops", "preprocessing", "saving", "utils",
 ]

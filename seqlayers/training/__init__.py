@@ -16,9 +16,10 @@ from .callbacks import (
 from .data_adapter import pad_ragged
 from .history import History
 from .seeding import set_seed
+from .tensorboard import TensorBoard
 
 __all__ = [
     "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",
-    "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN", "callbacks", "losses",
+    "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN", "callbacks", "losses",
     "metrics", "optimizers", "pad_ragged", "set_seed",
 ]
