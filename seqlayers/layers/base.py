@@ -446,6 +446,18 @@ class Layer(nn.Module):
     def call(self, inputs, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement call(inputs, ...)")
 
+    def _apply(self, fn, recurse=True):
+        """``.double()``, ``.half()``, ``.to(dtype)``...: the layer's dtype follows its tensors, so the
+        next call computes (and casts float inputs) in the new dtype."""
+        out = super()._apply(fn, recurse)
+        try:
+            probe = fn(torch.empty(0, dtype=self.dtype_))  # what the move does to a floating tensor
+        except Exception:  # a function that only applies to real parameters: keep the dtype
+            probe = None
+        if isinstance(probe, torch.Tensor) and probe.is_floating_point():
+            self.dtype_ = probe.dtype
+        return out
+
     def _move_to(self, inputs) -> None:
         leaves = [t for t in flatten(inputs) if isinstance(t, torch.Tensor)]
         if not leaves:

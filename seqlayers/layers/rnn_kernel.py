@@ -16,8 +16,9 @@ Paths (``layer.last_path``, one vocabulary for every recurrent layer):
 * ``"native"`` / ``"native_padded"``, ``"scripted"`` / ``"scripted_padded"``: SimpleRNN inference on
   CPU, where the native C++ loop or the TorchScript loop runs instead of torch's kernel;
 * ``"loop"``: the exact step loop (``rnn_loop.py``): a cell no fused kernel computes, recurrent
-  dropout in training, a mask that is not right-padded, or a masked call under ``torch.compile``
-  (telling right padding apart needs a device sync, which would break the graph).
+  dropout in training, a mask that is not right-padded; under ``torch.compile``, a masked call
+  (telling right padding apart needs a device sync, which would break the graph) and a call that
+  needs gradients (AOT autograd cannot differentiate torch's fused RNN kernels in torch 2.13).
 
 Imports point one way: rnn.py / bidirectional.py -> rnn_kernel -> rnn_fused, rnn_loop -> rnn_masks.
 """
@@ -67,6 +68,12 @@ def _fusable(d: Direction) -> bool:
     return d.allow_fused and d.cell.fused is not None and d.cell.dropout[1] is None
 
 
+def _needs_grad(x, directions) -> bool:
+    if not torch.is_grad_enabled():
+        return False
+    return x.requires_grad or any(t.requires_grad for d in directions for t in [*d.cell.weights, *d.states])
+
+
 def _one_call(directions) -> bool:
     """Two directions that fit one bidirectional torch kernel call."""
     if len(directions) != 2:
@@ -86,6 +93,10 @@ def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, r
     the final states (``return_state`` or ``stateful``); without it an LSTM's final ``c`` may be
     skipped on the padded path.
     """
+    if torch.compiler.is_compiling() and _needs_grad(x, directions):
+        # AOT autograd (torch.compile's training path) cannot differentiate torch's fused RNN kernels
+        # in torch 2.13 (nn.LSTM itself does not compile): the loop, whose steps it can
+        directions = [d._replace(allow_fused=False) for d in directions]
     if mask is None and _one_call(directions):
         return _run_one_call(x, directions, training)
     kind, lengths = "full", None
