@@ -12,6 +12,7 @@ Examples:
     146
 """
 from . import activations, initializers
+from .version import __version__
 from .errors import ModelFileError, SeqlayersError
 from .layers import (
     Activation, Add, Concatenate, Dense, Dropout, Embedding, Flatten, InputSpec, Lambda, Layer, Masking,
@@ -39,7 +40,6 @@ from .training import (
 from . import backend, callbacks, layers, losses, metrics, models, ops, optimizers, preprocessing, saving, utils
 from .utils import pad_sequences, set_random_seed, to_categorical
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Activation", "Add", "Concatenate", "Dense", "Dropout", "Embedding", "Flatten", "Input", "InputLayer",

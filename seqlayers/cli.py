@@ -15,7 +15,6 @@ from .errors import MissingExtraError
 #: modules that add subcommands (each has ``register(subparsers)``); add one line per module
 COMMAND_MODULES = [
     "seqlayers.demo",
-    "seqlayers.models.explain",
     "seqlayers.tasks.commands",
     "seqlayers.io.commands",
 ]

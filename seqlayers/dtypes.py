@@ -17,7 +17,7 @@ INPUT_DTYPES = ("float32", "float64", "float16", "bfloat16", "int32", "int64", "
                 "float", "int")
 
 
-def parse_dtype(dtype, who: str, names: tuple[str, ...] = INPUT_DTYPES, or_torch: bool = True) -> torch.dtype:
+def parse_dtype(dtype, who: str = "Input", names: tuple[str, ...] = INPUT_DTYPES, or_torch: bool = True) -> torch.dtype:
     """``dtype`` (None -> float32, a name in ``names``, a Keras 3 DTypePolicy config or a
     ``torch.dtype``) as a ``torch.dtype``; else a ValueError naming ``who`` and the choices."""
     if dtype is None:

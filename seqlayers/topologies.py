@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .io.config import register_function
+from .serialization import register_function
 from .layers.core import Dense, Lambda
 from .layers.reshaping import RepeatVector
 from .layers.wrappers import TimeDistributed

@@ -4,7 +4,7 @@
 ``from_keras`` in ``keras_import.py``, ``to_keras`` in ``keras_export.py``, ``export_onnx`` in
 ``onnx_export.py``. The Keras and ONNX modules import h5py / onnx lazily, only when used.
 """
-from .config import FUNCTION_REGISTRY, layer_from_config, layer_to_config, register_function
+from ..serialization import FUNCTION_REGISTRY, layer_from_config, layer_to_config, register_function
 from .saving import load_model, read_config, save_model
 
 

@@ -1,21 +1,26 @@
-"""``seqlayers convert`` and ``seqlayers export``: model files from one format to another.
+"""``seqlayers convert``, ``export`` and ``explain``: model files from one format to another, explained.
 
     seqlayers convert model.keras out/          # Keras (.keras or legacy .h5) -> seqlayers folder
     seqlayers convert model.h5 model.seqlayers   # ... or one .seqlayers file
     seqlayers convert out/ model.keras           # seqlayers -> Keras 3 .keras
     seqlayers export out/ model.onnx             # seqlayers (or Keras) model -> ONNX
+    seqlayers explain out/ [--png diagram.png]   # shapes, time axes, masks, the unrolled diagram
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from .. import topologies  # noqa: F401  (registers the builders' functions, e.g. last_steps, for loading)
+from ..models.explain import explain as explain_model
+from .keras_export import to_keras
+from .keras_import import from_keras
+from .onnx_export import export_onnx
+from .saving import load_model, save_model
+
 _KERAS = (".keras", ".h5", ".hdf5")
 
 
 def _read(path: str):
-    from .keras_import import from_keras
-    from .saving import load_model
-
     p = Path(path)
     if p.suffix in _KERAS:
         return from_keras(p)
@@ -29,9 +34,6 @@ def _describe(model) -> str:
 
 
 def convert(args) -> int:
-    from .keras_export import to_keras
-    from .saving import save_model
-
     model = _read(args.source)
     if Path(args.dest).suffix == ".keras":
         to_keras(model, args.dest)
@@ -42,13 +44,20 @@ def convert(args) -> int:
 
 
 def export(args) -> int:
-    from .onnx_export import export_onnx
-
     model = _read(args.source)
     dynamic = False if args.fixed_time else None
     export_onnx(model, args.dest, dynamic_time=dynamic, opset_version=args.opset, verify=not args.no_verify)
     checked = "" if args.no_verify else ", checked with onnxruntime"
     print(f"exported {args.source} -> {args.dest}: {_describe(model)}{checked}")
+    return 0
+
+
+def explain(args) -> int:
+    """``seqlayers explain MODEL_PATH``: ``model.explain()`` of a saved model."""
+    model = load_model(args.model_path)
+    explain_model(model, path=args.png)
+    if args.png:
+        print(f"diagram written to {args.png}")
     return 0
 
 
@@ -77,5 +86,11 @@ def register(sub) -> None:
     e.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check")
     e.set_defaults(func=export)
 
+    x = sub.add_parser("explain", help="shapes at each layer, time axes, masks and the unrolled diagram "
+                                       "of a saved model")
+    x.add_argument("model_path", metavar="MODEL_PATH", help="a model saved with model.save(...)")
+    x.add_argument("--png", metavar="PATH", default=None, help="also draw the unrolled diagram into PATH")
+    x.set_defaults(func=explain)
 
-__all__ = ["convert", "export", "register"]
+
+__all__ = ["convert", "explain", "export", "register"]

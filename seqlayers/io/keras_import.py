@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import ModelFileError, require_extra
 from ..layers.cells import arg_names
 from ..layers.rnn import GRU, LSTM, SimpleRNN
-from .config import FUNCTION_REGISTRY
+from ..serialization import find_function
 
 #: recurrent layers' arguments that Keras writes as objects (initializer configs), left at our defaults
 #: on import: the file's weights replace what they initialize
@@ -177,21 +177,14 @@ class _KerasFile:
 
 # ---------------------------------------------------------------- config -> layers
 def _resolve_function(ref, layer_name, custom_objects, where):
-    custom_objects = custom_objects or {}
     fn_name = None
     if isinstance(ref, str):
         fn_name = ref
     elif isinstance(ref, dict) and ref.get("class_name") == "function":
         fn_name = ref.get("config") if isinstance(ref.get("config"), str) else ref.get("registered_name")
-    for key in (fn_name, layer_name):
-        if key is not None and key in custom_objects:
-            return custom_objects[key]
-    if fn_name is not None:
-        if fn_name in FUNCTION_REGISTRY:
-            return FUNCTION_REGISTRY[fn_name]
-        for key, fn in FUNCTION_REGISTRY.items():
-            if key.rsplit(":", 1)[-1].rsplit(".", 1)[-1] == fn_name:
-                return fn
+    fn = find_function((fn_name, layer_name), fn_name, custom_objects, by_short_name=True)
+    if fn is not None:
+        return fn
     what = f"function {fn_name!r}" if fn_name else "an anonymous lambda (stored as Python bytecode)"
     raise ValueError(
         f"{where}: the Keras Lambda refers to {what}; seqlayers never runs code from a model file. "

@@ -3,7 +3,7 @@
 The format (``FORMAT_VERSION`` 1), as one zip file ``model.seqlayers`` or as a folder::
 
     config.json          {"format": "seqlayers-model", "format_version": 1, "seqlayers_version": ...,
-                          "model": <layer config, see seqlayers.io.config>,
+                          "model": <layer config, see seqlayers.serialization>,
                           "weights": {"file": "model.safetensors", "sha256": ...},
                           "optimizer": null | {"class_name", "param_groups", "param_names", "state",
                                                "file": "optimizer.safetensors", "sha256"},
@@ -34,8 +34,10 @@ import torch
 from torch import nn
 
 from ..errors import ModelFileError
-from .atomic import atomic_write
-from .config import layer_from_config, layer_to_config
+from ..version import __version__
+from .. import model_files
+from ..atomic import atomic_write
+from ..serialization import layer_from_config, layer_to_config
 
 FORMAT = "seqlayers-model"
 FORMAT_VERSION = 1
@@ -214,8 +216,6 @@ def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrit
 
     Returns the path written. Load it back with ``seqlayers.load_model(path)``.
     """
-    from .. import __version__
-
     path = Path(path)
     kind = _file_kind(path)
     if path.exists() and not overwrite:
@@ -431,5 +431,7 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True) -
     model.eval()
     return model
 
+
+model_files.provide_writer(save_model)  # model.save and ModelCheckpoint reach this writer (see model_files)
 
 __all__ = ["FORMAT_VERSION", "atomic_write", "load_model", "read_config", "save_model"]

@@ -31,28 +31,17 @@ from torch import nn
 
 from ..dtypes import LAYER_DTYPES, parse_dtype
 from ..errors import closest, fmt_shape, layer_label, shape_error
+from ..serialization import (
+    LAYER_REGISTRY, decode_arguments, layer_entry, nested_config, nested_from_config, register_layer,
+)
 from ..utils import flatten, map_structure, snake_case, to_tensor
 
 MASK_ATTR = "_seqlayers_mask"
-
-#: Every Layer subclass by class name (and by any name given to ``register_layer``); used by
-#: ``from_config`` and the model loaders. Loading a model file only ever looks names up here.
-LAYER_REGISTRY: dict[str, type] = {}
 
 #: input dtypes that ``_prepare_input`` may cast to the layer's dtype (never cached as checked)
 _CAST_DTYPES = (torch.float64, torch.float16, torch.bfloat16)
 
 _BASE_KWARGS = ("name", "input_shape", "batch_input_shape", "batch_size", "input_dim", "dtype", "trainable")
-
-
-def register_layer(cls=None, *, name: str | None = None):
-    """Register a custom layer class under a name, for loading saved models. Usable as decorator."""
-
-    def deco(c):
-        LAYER_REGISTRY[name or c.__name__] = c
-        return c
-
-    return deco(cls) if cls is not None else deco
 
 
 # ---------------------------------------------------------------- masks travel on tensors
@@ -229,14 +218,26 @@ class Layer(nn.Module):
         Nested layers (``TimeDistributed(layer)``, ``RNN(cell)``...) appear as
         ``{"class_name": ..., "config": ...}`` dictionaries.
         """
-        cfg = {k: _serialize_value(v) for k, v in self._config.items()}
+        cfg = {k: nested_config(v) for k, v in self._config.items()}
         cfg["name"] = self.name
         return cfg
 
     @classmethod
     def from_config(cls, config: dict):
-        config = {k: _deserialize_value(v) for k, v in dict(config).items()}
+        config = {k: nested_from_config(v) for k, v in dict(config).items()}
         return cls(**config)
+
+    def config_entry(self) -> dict:
+        """This layer in a saved model: ``{"class_name", "config", "build_config"}`` with its
+        constructor arguments as JSON (``seqlayers.serialization``); models write their own."""
+        own = type(self).get_config is not Layer.get_config
+        return layer_entry(self, self.get_config() if own else {**self._config, "name": self.name})
+
+    @classmethod
+    def from_config_entry(cls, config: dict, custom_objects: dict | None = None, where: str = "") -> Layer:
+        """Rebuild from ``config_entry()["config"]``: functions and nested layers decoded, then
+        ``from_config``."""
+        return cls.from_config(decode_arguments(config, custom_objects, where))
 
     # -------------------------------------------------------------- naming
     @property
@@ -531,22 +532,6 @@ def _shape_of(inputs):
     if isinstance(inputs, dict):
         return {k: _shape_of(v) for k, v in inputs.items()}
     return None
-
-
-def _serialize_value(v):
-    if isinstance(v, nn.Module) and isinstance(v, Layer):
-        return {"class_name": type(v).__name__, "config": v.get_config()}
-    if isinstance(v, (list, tuple)):
-        return [_serialize_value(x) for x in v]
-    return v
-
-
-def _deserialize_value(v):
-    if isinstance(v, dict) and set(v) >= {"class_name", "config"} and v["class_name"] in LAYER_REGISTRY:
-        return LAYER_REGISTRY[v["class_name"]].from_config(v["config"])
-    if isinstance(v, list):
-        return [_deserialize_value(x) for x in v]
-    return v
 
 
 _STANDIN = 7  # stand-in size for unknown dimensions when shapes are found by running the layer

@@ -6,7 +6,8 @@ concept keeps its own file:
 * ``compile / fit / evaluate / predict / *_on_batch`` and the overridable ``train_step`` /
   ``test_step`` / ``predict_step``: inherited from ``seqlayers.training.trainer.Trainer``
 * ``topology()`` -> ``seqlayers.models.topology``; ``explain()`` -> ``seqlayers.models.explain``
-* ``save()`` -> ``seqlayers.io``
+* ``save()`` -> ``seqlayers.io.saving`` through ``seqlayers.model_files`` (io sits above models: it
+  rebuilds them), ``to_json()`` -> ``seqlayers.models.json_model``
 * ``summary()`` -> ``seqlayers.models.summary``
 """
 from __future__ import annotations
@@ -14,8 +15,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import model_files
 from ..layers.base import Layer
 from ..training.trainer import Trainer
+from . import json_model
+from .explain import explain, explanation
+from .summary import summary_text
+from .topology import detect
 
 
 class BaseModel(Trainer, Layer):
@@ -116,14 +122,10 @@ class BaseModel(Trainer, Layer):
             >>> print(model.summary_text().splitlines()[-4])
             Total params: 21
         """
-        from .summary import summary_text
-
         return summary_text(self, 90 if line_length is None else line_length)
 
     def topology(self):
         """Which of the five sequence topologies this model is (see ``seqlayers.models.topology``)."""
-        from .topology import detect
-
         return detect(self)
 
     def explain(self, path=None, print_fn=None) -> None:
@@ -136,8 +138,6 @@ class BaseModel(Trainer, Layer):
 
         Returns None; ``explain_text()`` returns the text (which Jupyter displays with the picture).
         """
-        from .explain import explain
-
         explain(self, path=path, print_fn=print_fn)
 
     def explain_text(self):
@@ -149,20 +149,15 @@ class BaseModel(Trainer, Layer):
             >>> print(model.explain_text().splitlines()[0])
             Model "sequential...": many-to-one: 4 input steps -> one output (via LSTM 'lstm...')
         """
-        from .explain import explanation
-
         return explanation(self)
 
     # ------------------------------------------------------------ saving (seqlayers.io)
     def save(self, path, **kwargs):
-        from ..io import saving
-
-        return saving.save_model(self, path, **kwargs)
+        """Write the model to ``path`` (see ``seqlayers.io.saving.save_model`` for the formats)."""
+        return model_files.save_model(self, path, **kwargs)
 
     def to_json(self, **kwargs) -> str:
         """The architecture as a JSON string; ``seqlayers.models.model_from_json`` rebuilds it."""
-        from ..io import json_model
-
         return json_model.model_to_json(self, **kwargs)
 
 

@@ -284,29 +284,4 @@ def explain(model, path=None, print_fn=None) -> None:
     (print_fn or print)(text)
 
 
-# ---------------------------------------------------------------- ``seqlayers explain MODEL_PATH``
-def run(args) -> int:
-    try:
-        from ..io import load_model
-    except ImportError:
-        raise ValueError("loading saved models needs seqlayers.io.load_model, which this installation "
-                         "lacks; explain a model in Python with model.explain() instead.") from None
-    from .. import topologies  # noqa: F401  (registers the builders' functions, e.g. last_steps)
-
-    model = load_model(args.model_path)
-    explain(model, path=args.png)
-    if args.png:
-        print(f"diagram written to {args.png}")
-    return 0
-
-
-def register(sub) -> None:
-    p = sub.add_parser("explain", help="shapes at each layer, time axes, masks and the unrolled diagram "
-                                       "of a saved model")
-    p.add_argument("model_path", metavar="MODEL_PATH", help="a model saved with model.save(...)")
-    p.add_argument("--png", metavar="PATH", default=None, help="also draw the unrolled diagram into PATH")
-    p.set_defaults(func=run)
-
-
-__all__ = ["explain", "report", "explanation", "Explanation", "named_shape", "layout",
-           "ascii_diagram", "draw", "Drawing"]
+__all__ = ["explain", "explain_text", "named_shape", "layout", "ascii_diagram", "draw", "Drawing"]

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import fmt_shape, layer_label
+from ..errors import ModelFileError, fmt_shape, layer_label
 from ..layers.base import Layer
-from .symbolic import InputLayer, Node, SymbolicTensor
+from ..serialization import with_build_config
 from ..utils import flatten, map_structure
 from .base import BaseModel
 from .casting import cast_input, wanted_dtype
+from .functional_config import graph_from_config, graph_to_config
+from .symbolic import InputLayer, Node, SymbolicTensor
 
 
 def _is_sym(x) -> bool:
@@ -205,6 +207,30 @@ class Model(BaseModel):
             for sym, value in zip(flatten(node.outputs, leaf=_is_sym), flatten(out)):
                 values[id(sym)] = value
         return map_structure(lambda s: values[id(s)], self._outputs_struct, leaf=_is_sym)
+
+
+    # -------------------------------------------------------------- saved config
+    def config_entry(self) -> dict:
+        """A functional model: ``{"class_name": "Model", "config": <its graph>}`` (see
+        ``functional_config``); a subclassed model: its constructor arguments, as any layer."""
+        if type(self) is not Model:
+            return super().config_entry()
+        if not self._functional:
+            raise ValueError(f"{layer_label(self)}: an empty Model() has nothing to save.")
+        return with_build_config(self, {"class_name": "Model", "config": graph_to_config(self)})
+
+    @classmethod
+    def from_config_entry(cls, config: dict, custom_objects: dict | None = None, where: str = "Model"):
+        """Rebuild a functional model by calling its saved layers again on new ``Input`` tensors."""
+        if cls is not Model:
+            return super().from_config_entry(config, custom_objects, where)
+        inputs, outputs = graph_from_config(config, custom_objects, where)
+        try:
+            return Model(inputs, outputs, name=config["name"])
+        except ModelFileError:
+            raise
+        except (TypeError, ValueError) as e:
+            raise ModelFileError(f"{where}: cannot rebuild the model: {e}") from e
 
 
 __all__ = ["Model", "topological_nodes"]

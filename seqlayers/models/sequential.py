@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import layer_label, shape_error
+from ..dtypes import dtype_name
+from ..errors import ModelFileError, layer_label, shape_error
 from ..layers.base import Layer, _shape_by_running, shape_by_running
+from ..serialization import check_keys, layer_from_config, layer_to_config, shape_from_json, shape_to_json, with_build_config
 from .base import BaseModel
 from .casting import cast_input, wanted_dtype
-from .symbolic import InputLayer, SymbolicTensor
+from .symbolic import Input, InputLayer, SymbolicTensor
+
+_FIELDS = {"name", "layers", "input_shape", "input_dtype"}
 
 
 class Sequential(BaseModel):
@@ -120,6 +124,35 @@ class Sequential(BaseModel):
                 )
             x = layer(x, training=training) if isinstance(layer, Layer) else layer(x)
         return x
+
+    # -------------------------------------------------------------- saved config
+    def config_entry(self) -> dict:
+        """``{"class_name": "Sequential", "config": {name, layers, input_shape, input_dtype}}``."""
+        cfg = {"name": self.name,
+               "layers": [layer_to_config(layer) for layer in self.layers],
+               "input_shape": shape_to_json(self.declared_input_shape),
+               "input_dtype": dtype_name(self._input_dtype) if self._input_dtype is not None else None}
+        return with_build_config(self, {"class_name": "Sequential", "config": cfg})
+
+    @classmethod
+    def from_config_entry(cls, config: dict, custom_objects: dict | None = None, where: str = "Sequential"):
+        """Rebuild from ``config_entry()["config"]``: each layer from its own entry, then added."""
+        check_keys(config, _FIELDS, where)
+        if not isinstance(config["layers"], list):
+            raise ModelFileError(f"{where}: 'layers' must be a list.")
+        model = cls(name=config["name"])
+        shape = shape_from_json(config["input_shape"])
+        if config["input_dtype"] is not None:
+            model.add(Input(batch_shape=shape, dtype=config["input_dtype"]))
+        for i, entry in enumerate(config["layers"]):
+            layer = layer_from_config(entry, custom_objects, f"{where} > layer {i}")
+            try:
+                model.add(layer)
+            except (TypeError, ValueError) as e:
+                raise ModelFileError(f"{where} > layer {i}: the saved layers do not fit together: {e}") from e
+        if shape is not None and not model.built:
+            model.build_from_shape(shape)
+        return model
 
 
 __all__ = ["Sequential"]

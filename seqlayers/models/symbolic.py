@@ -15,6 +15,7 @@ import torch
 from ..dtypes import dtype_name, parse_dtype
 from ..errors import fmt_shape
 from ..layers.base import _STANDIN, Layer, SymbolicValue, _shape_by_running
+from ..serialization import layer_entry
 from ..utils import flatten, map_structure
 
 
@@ -97,6 +98,14 @@ class InputLayer(Layer):
 
     def get_config(self):
         return {"batch_shape": list(self.batch_shape), "dtype": dtype_name(self.input_dtype), "name": self.name}
+
+    def config_entry(self) -> dict:
+        """``{"class_name": "InputLayer", "config": {batch_shape, dtype, name}}`` (no build_config)."""
+        return layer_entry(self, self.get_config(), build=False)
+
+    @classmethod
+    def from_config_entry(cls, config: dict, custom_objects: dict | None = None, where: str = "InputLayer"):
+        return cls(**config)
 
     def compute_output_shape(self, input_shape):
         return self.batch_shape

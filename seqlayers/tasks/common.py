@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..training.callbacks import BackupAndRestore, Callback, EarlyStopping
 from ..utils import cpu_model
 
@@ -254,8 +255,6 @@ class _EpochLog(Callback):
         timing = {"epoch_seconds": self.clock(), "epoch_cpu_seconds": self.clock.cpu()}
         for k, v in dict(logs or {}, **timing).items():
             self.history.setdefault(k, []).append(float(v))
-        from ..io.atomic import atomic_write
-
         atomic_write(self.path, json.dumps(self.history).encode())  # a kill mid-write keeps the old file
 
 
@@ -379,8 +378,6 @@ __all__ = [
 def write_output(text: str, args) -> int:
     """The predictions of ``seqlayers predict``: to ``--output`` (written atomically) or to stdout."""
     if args.output:
-        from ..io.atomic import atomic_write
-
         atomic_write(args.output, text.encode("utf-8"))
     else:
         print(text, end="")

@@ -1,6 +1,6 @@
 """``model.to_json()``, ``models.model_from_json`` and ``models.clone_model``: a model by its config.
 
-The JSON is seqlayers's own layer config (``seqlayers.io.config``), the one ``model.save`` writes;
+The JSON is seqlayers's own layer config (``seqlayers.serialization``), the one ``model.save`` writes;
 ``model_from_json`` rebuilds the same architecture with fresh weights, as Keras's does. A Keras
 model's JSON is read through ``from_keras`` (a ``.keras`` file), not here.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from ..errors import ModelFileError
-from .config import layer_from_config, layer_to_config
+from ..serialization import layer_from_config, layer_to_config
 
 
 def model_to_json(model, **kwargs) -> str:
