@@ -19,7 +19,7 @@ import os
 import torch
 from safetensors.torch import load_file, safe_open, save_file
 
-from ..io.atomic import atomic_write
+from ..atomic import atomic_write
 from .seeding import rng_state, set_rng_state
 
 
