@@ -3,8 +3,9 @@
 ``Adam(learning_rate=...)`` and friends describe a ``torch.optim`` optimizer with Keras's defaults;
 ``compile`` builds it over the model's parameters.
 """
+from . import schedules
 from ..training.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, KerasOptimizer, Nadam, RMSprop, get
 
 Optimizer = KerasOptimizer
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Nadam", "Optimizer", "RMSprop", "get"]
+__all__ = ["schedules", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Nadam", "Optimizer", "RMSprop", "get"]

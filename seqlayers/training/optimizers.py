@@ -23,13 +23,17 @@ semantics, applied in ``step()``, so a custom ``train_step`` gets them too):
   average of the gradients of the last ``k`` batches (``zero_grad`` keeps them meanwhile).
 
 At most one of the three clipping options may be set (as in Keras). The optimizer counts its
-updates in ``iterations`` and exposes ``learning_rate`` (read and write, as Keras's).
+updates in ``iterations`` and exposes ``learning_rate`` (read and write, as Keras's: a callback or
+the user between ``fit`` calls may set ``model.optimizer.learning_rate = 1e-4``). A schedule from
+``schedules.py`` (``ExponentialDecay``, ``CosineDecay``, ``PiecewiseConstantDecay``) is accepted as
+``learning_rate``: the rate of each update is ``schedule(iterations)``.
 """
 from __future__ import annotations
 
 import torch
 
 from ..errors import unknown_name_error
+from .schedules import LearningRateSchedule
 
 #: Keras 3 defaults, mapped onto torch's argument names.
 KERAS_DEFAULTS: dict[str, tuple[type, dict]] = {
@@ -55,19 +59,30 @@ class KerasSteps:
     global_clipnorm: float | None = None
     gradient_accumulation_steps: int | None = None
 
-    def configure(self, clipnorm=None, clipvalue=None, global_clipnorm=None, gradient_accumulation_steps=None):
+    schedule: LearningRateSchedule | None = None
+
+    def configure(self, clipnorm=None, clipvalue=None, global_clipnorm=None, gradient_accumulation_steps=None,
+                  schedule=None):
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.schedule = schedule
         self.iterations = 0      # updates applied
         self._accumulated = 0    # batches summed into the gradients since the last update
+        if schedule is not None:
+            set_learning_rate(self, schedule(0))
         return self
 
     @property
     def learning_rate(self) -> float:
-        return get_learning_rate(self)
+        """The rate of the next update (with a schedule: ``schedule(iterations)``, as Keras reports it)."""
+        return self.schedule(self.iterations) if self.schedule is not None else get_learning_rate(self)
 
     @learning_rate.setter
     def learning_rate(self, value) -> None:
+        if self.schedule is not None:
+            raise TypeError(f"{type(self).__name__}: the learning rate follows the schedule {self.schedule!r} "
+                            f"given as learning_rate, so it cannot be set; build the optimizer with a number as "
+                            f"learning_rate to set it by hand (as in Keras).")
         set_learning_rate(self, value)
 
     def _grads(self) -> list:
@@ -90,6 +105,8 @@ class KerasSteps:
                     grad.div_(k)
         with torch.no_grad():
             clip_gradients(self._grads(), self.clipnorm, self.clipvalue, self.global_clipnorm)
+        if self.schedule is not None:
+            set_learning_rate(self, self.schedule(self.iterations))
         out = super().step(closure)
         self.iterations += 1
         return out
@@ -162,7 +179,10 @@ class KerasOptimizer:
         self.gradient_options = dict(clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
                                      gradient_accumulation_steps=gradient_accumulation_steps)
         self.kwargs = {}
-        if learning_rate is not None:
+        self._built: torch.optim.Optimizer | None = None
+        if isinstance(learning_rate, LearningRateSchedule):
+            self.gradient_options["schedule"] = learning_rate
+        elif learning_rate is not None:
             self.kwargs["lr"] = float(learning_rate)
         b1, b2 = kwargs.pop("beta_1", None), kwargs.pop("beta_2", None)
         if b1 is not None or b2 is not None:
@@ -180,7 +200,27 @@ class KerasOptimizer:
             opt = keras_class(cls)(params, **args)
         except TypeError as e:
             raise TypeError(f"{type(self).__name__}: {e}") from None
-        return opt.configure(**self.gradient_options)
+        self._built = opt.configure(**self.gradient_options)
+        return self._built
+
+    @property
+    def learning_rate(self) -> float:
+        """The built optimizer's rate (as ``keras.optimizers.Adam(...).learning_rate``), else the configured one."""
+        if self._built is not None:
+            return self._built.learning_rate
+        if self.gradient_options.get("schedule") is not None:
+            return self.gradient_options["schedule"](0)
+        return float(self.kwargs.get("lr", KERAS_DEFAULTS[self.key][1]["lr"]))
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        if self._built is not None:
+            self._built.learning_rate = value
+        self.kwargs["lr"] = float(value)
+
+    @property
+    def iterations(self) -> int:
+        return self._built.iterations if self._built is not None else 0
 
     def __repr__(self):
         given = {**self.kwargs, **{k: v for k, v in self.gradient_options.items() if v is not None}}

@@ -38,11 +38,11 @@ from .data_adapter import (
     unpack_x_y_sample_weight, validation_source,
 )
 from .engine import (
-    FitRun, RunningLogs, autocast, backward_and_step, batch_size_of, build_model, class_weights_for, compile_state,
+    FitRun, RunningLogs, autocast, is_unbuilt, backward_and_step, batch_size_of, build_model, class_weights_for, compile_state,
     compiled, ensure_optimizer, floats, ordered_result, output_terms, place, resolve_device, run_eval, run_predict,
     train_forward,
 )
-from . import distributed
+from . import distributed, metrics as metrics_mod
 from .history import History
 from .progress import ProgressLogger, resolve_verbose
 from .seeding import set_seed
@@ -50,6 +50,8 @@ from .seeding import set_seed
 
 class Trainer:
     """``compile`` / ``fit`` / ``evaluate`` / ``predict`` / ``*_on_batch`` and the overridable steps."""
+
+    stop_training = False  # set True (e.g. from a callback) to end fit after the current batch
 
     # ------------------------------------------------------------ configure
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
@@ -78,8 +80,39 @@ class Trainer:
         """
         _refuse_unknown("compile", unknown, Trainer.compile)
         self._compiled = compile_state(optimizer, loss, loss_weights, metrics, weighted_metrics, device, precision)
-        self.optimizer = self._compiled.optimizer  # None until the first fit builds it from a name
+        self.optimizer = self._compiled.optimizer
+        if not is_unbuilt(self) and any(p.requires_grad for p in self.parameters()):
+            ensure_optimizer(self, self._compiled)  # built now, as Keras: model.optimizer.learning_rate is readable
         self.stop_training = False
+
+    # ------------------------------------------------------------ training state (Keras's attributes)
+    @property
+    def loss(self):
+        """The ``loss`` given to ``compile`` (None before)."""
+        st = getattr(self, "_compiled", None)
+        return st.loss_spec if st is not None else None
+
+    @property
+    def metrics(self) -> list:
+        """The loss tracker and the compiled metric objects (once the first batch has bound them)."""
+        st = getattr(self, "_compiled", None)
+        if st is None or st.trackers is None:
+            return []
+        return [m for _, m in st.trackers.items()]
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of the values ``evaluate`` returns, in order (Keras 2's meaning, and the keys of Keras 3's
+        ``evaluate(return_dict=True)``; Keras 3 itself lists ``['loss', 'compile_metrics']``)."""
+        st = getattr(self, "_compiled", None)
+        if st is None:
+            return []
+        if st.trackers is not None:
+            return [k for k, _ in st.trackers.items()]
+        names = ["loss"]
+        if isinstance(st.metrics_spec, (list, tuple)) and not any(isinstance(m, (list, tuple)) for m in st.metrics_spec):
+            names += [metrics_mod.get(m).name for m in st.metrics_spec]
+        return names
 
     # ------------------------------------------------------------ the steps (override these)
     def train_step(self, data):

@@ -78,7 +78,7 @@ def _reference_two_part(enc, head, x, y, batch_size, epochs, lr_enc, lr_head):
             o_head.zero_grad(); hl.backward(); o_head.step()  # noqa: E702
             el = ((enc(xb).norm(dim=-1) - 1.0) ** 2).mean()
             o_enc.zero_grad(); el.backward(); o_enc.step()  # noqa: E702
-            last = {"head_loss": float(hl), "enc_loss": float(el)}
+            last = {"head_loss": hl.item(), "enc_loss": el.item()}
     return last
 
 
@@ -132,7 +132,7 @@ def test_compute_loss_and_compute_metrics_are_the_compiled_ones():
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     pred = model(xt)
     loss = model.compute_loss(xt, yt, pred)
-    assert float(loss) == pytest.approx(float(((pred - yt) ** 2).mean()), rel=1e-6)
+    assert loss.item() == pytest.approx(((pred - yt) ** 2).mean().item(), rel=1e-6)
     logs = dict(model.compute_metrics(xt, yt, pred))
     assert logs["mae"] == pytest.approx(float((pred - yt).abs().mean()), rel=1e-6)
 
