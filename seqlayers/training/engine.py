@@ -64,6 +64,7 @@ class CompiledState:
     device: Any = None
     precision: str = "32"
     optimizer: torch.optim.Optimizer | None = None
+    description: Any = None               # the KerasOptimizer the torch optimizer is built from (a name's too)
     output_names: list[str] | None = None
     losses: list | None = None            # one Loss (or None) per output
     weights: list[float] | None = None    # one loss weight per output
@@ -95,6 +96,7 @@ def compile_state(optimizer, loss, loss_weights, metrics, weighted_metrics, devi
     state = CompiledState(optimizer, loss, loss_weights, metrics, device=device, precision=PRECISIONS[precision])
     if isinstance(optimizer, torch.optim.Optimizer):
         state.optimizer = optimizer
+    state.description = optimizers_mod.description(optimizer)
     return state
 
 
@@ -427,7 +429,7 @@ def ensure_optimizer(model, st: CompiledState) -> torch.optim.Optimizer:
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("fit: the model has no trainable parameters (all layers frozen?).")
-        st.optimizer = optimizers_mod.get(st.optimizer_spec, params)
+        st.optimizer = optimizers_mod.get(st.description or st.optimizer_spec, params)
     model.optimizer = st.optimizer  # as Keras's model.optimizer (a torch optimizer here)
     return st.optimizer
 

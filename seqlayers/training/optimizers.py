@@ -266,6 +266,17 @@ def get(identifier, params) -> torch.optim.Optimizer:
     )
 
 
+def description(identifier) -> KerasOptimizer | None:
+    """The Keras-style description behind ``identifier`` (a name or a ``KerasOptimizer``), else None."""
+    if isinstance(identifier, KerasOptimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_KEY:
+        return _BY_KEY[identifier.lower()]()
+    if isinstance(identifier, type) and issubclass(identifier, KerasOptimizer):
+        return identifier()
+    return None
+
+
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = float(lr)
@@ -275,5 +286,5 @@ def get_learning_rate(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
-__all__ = ["KERAS_DEFAULTS", "KerasOptimizer", "KerasSteps", "clip_gradients", "keras_class", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
+__all__ = ["KERAS_DEFAULTS", "KerasOptimizer", "description", "KerasSteps", "clip_gradients", "keras_class", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
            "Nadam", "get", "set_learning_rate", "get_learning_rate"]

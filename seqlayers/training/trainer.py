@@ -38,7 +38,7 @@ from .data_adapter import (
     unpack_x_y_sample_weight, validation_source,
 )
 from .engine import (
-    FitRun, RunningLogs, autocast, is_unbuilt, backward_and_step, batch_size_of, build_model, class_weights_for, compile_state,
+    FitRun, RunningLogs, autocast, backward_and_step, batch_size_of, build_model, class_weights_for, compile_state,
     compiled, ensure_optimizer, floats, ordered_result, output_terms, place, resolve_device, run_eval, run_predict,
     train_forward,
 )
@@ -80,9 +80,9 @@ class Trainer:
         """
         _refuse_unknown("compile", unknown, Trainer.compile)
         self._compiled = compile_state(optimizer, loss, loss_weights, metrics, weighted_metrics, device, precision)
-        self.optimizer = self._compiled.optimizer
-        if not is_unbuilt(self) and any(p.requires_grad for p in self.parameters()):
-            ensure_optimizer(self, self._compiled)  # built now, as Keras: model.optimizer.learning_rate is readable
+        # until the first batch builds the torch optimizer over the weights, model.optimizer is its Keras-style
+        # description (learning_rate readable and settable, iterations 0), as Keras's exists after compile
+        self.optimizer = self._compiled.optimizer or self._compiled.description
         self.stop_training = False
 
     # ------------------------------------------------------------ training state (Keras's attributes)
