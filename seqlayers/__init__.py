@@ -28,6 +28,10 @@ from .layers import (
     AveragePooling1D, Conv1D, Cropping1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D, Permute,
     SeparableConv1D, UpSampling1D, ZeroPadding1D,
 )
+from .layers import (
+    ELU, BatchNormalization, GaussianDropout, GaussianNoise, LayerNormalization, LeakyReLU, MultiHeadAttention, PReLU,
+    ReLU, Softmax, SpatialDropout1D,
+)
 from .models import Model, Sequential
 from .io import export_onnx, from_keras, load_model, register_function, to_keras
 from .models.symbolic import Input, InputLayer, SymbolicTensor
@@ -51,6 +55,8 @@ __all__ = [
     "maximum", "minimum", "multiply", "subtract",
     "AveragePooling1D", "Conv1D", "Cropping1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "MaxPooling1D",
     "Permute", "SeparableConv1D", "UpSampling1D", "ZeroPadding1D",
+    "BatchNormalization", "ELU", "GaussianDropout", "GaussianNoise", "LayerNormalization", "LeakyReLU",
+    "MultiHeadAttention", "PReLU", "ReLU", "Softmax", "SpatialDropout1D",
     "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "SimpleRNN", "SimpleRNNCell",
     "export_onnx", "from_keras", "load_model", "register_function", "to_keras",
     "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",

@@ -6,6 +6,8 @@ Fan-in and fan-out follow Keras: for a kernel of shape ``(F, H)`` fan_in is ``F`
 """
 from __future__ import annotations
 
+import re
+
 import math
 from typing import Callable
 
@@ -127,6 +129,8 @@ def get(identifier, where: str | None = None) -> Callable:
     """An initializer (a function filling a tensor in place) from a Keras name or a callable."""
     if isinstance(identifier, str):
         fn = INITIALIZERS.get(identifier)
+        if fn is None:  # Keras's class names: "Zeros", "GlorotUniform"
+            fn = INITIALIZERS.get(re.sub(r"(?<!^)(?=[A-Z])", "_", identifier).lower())
         if fn is None:
             raise unknown_name_error("initializer", identifier, INITIALIZERS, where)
         return fn

@@ -22,7 +22,7 @@ from .. import activations
 from ..errors import layer_label, require_extra
 from ..layers.base import Layer
 from ..layers.cells import arg_names
-from .keras_import import LAYER_MAP, keras_snake_case
+from .keras_import import LAYER_MAP, SUBLAYER_EMPTY, SUBLAYER_GROUPS, keras_snake_case
 
 _KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose loader reads what we write
 
@@ -42,6 +42,9 @@ def _entry(class_name, config, layer=None, module="keras.layers"):
     shape = getattr(layer, "_build_input_shape", None)
     if shape is not None and getattr(layer, "built", False):
         out["build_config"] = {"input_shape": _json_shape(shape)}
+        if class_name == "MultiHeadAttention":  # Keras builds it from named shapes
+            names = ("query_shape", "value_shape", "key_shape")
+            out["build_config"] = {"shapes_dict": {n: _json_shape(s) for n, s in zip(names, shape)}}
     return out
 
 
@@ -115,6 +118,8 @@ def layer_config(layer) -> dict:
         "Add": lambda: {},
     }
     if cls not in simple and cls in LAYER_MAP:  # the layers whose arguments are Keras's, one to one
+        if cls in _NO_TRAINABLE_ARGUMENT:
+            base.pop("trainable")
         return _entry(cls, {**base, **_keras_arguments(layer, raw, LAYER_MAP[cls][1])}, layer)
     if cls not in simple:
         raise ValueError(f"to_keras: {layer_label(layer)}: no Keras equivalent is known for {cls}. Supported: "
@@ -135,6 +140,10 @@ def _keras_arguments(layer, raw: dict, keys) -> dict:
             v = _activation_name(v, layer, k)
         out[k] = _listed(v)
     return out
+
+
+#: Keras layers whose constructor takes no ``trainable`` argument
+_NO_TRAINABLE_ARGUMENT = ("SpatialDropout1D",)
 
 
 def _listed(v):
@@ -302,8 +311,23 @@ def _write_layer(group, layer):
     elif isinstance(layer, TimeDistributed):
         _write_vars(group, [])
         _write_layer(group.create_group("layer"), layer.layer)
+    elif type(layer).__name__ in SUBLAYER_GROUPS:
+        _write_sublayers(group, layer)
     else:
         _write_vars(group, layer.get_weights() if layer.built or layer.weights else [])
+
+
+def _write_sublayers(group, layer):
+    """A layer whose Keras counterpart keeps its weights in inner layers (MultiHeadAttention: two
+    arrays, kernel and bias, per projection; fewer without biases)."""
+    cls = type(layer).__name__
+    _write_vars(group, [])
+    for name in SUBLAYER_EMPTY.get(cls, ()):
+        _write_vars(group.create_group(name), [])
+    per_group = layer.sublayer_weights()
+    for name in SUBLAYER_GROUPS[cls]:
+        if name in per_group:
+            _write_vars(group.create_group(name), per_group[name])
 
 
 def _write_container(group, model):

@@ -78,8 +78,26 @@ LAYER_MAP: dict[str, tuple[str, tuple[str, ...]]] = {
     "ZeroPadding1D": ("ZeroPadding1D", ("padding", "data_format")),
     "Cropping1D": ("Cropping1D", ("cropping",)),
     "Permute": ("Permute", ("dims",)),
+    # normalization, activations, regularization, multi-head attention
+    "LayerNormalization": ("LayerNormalization", ("axis", "epsilon", "center", "scale", "rms_scaling")),
+    "BatchNormalization": ("BatchNormalization", ("axis", "momentum", "epsilon", "center", "scale")),
+    "LeakyReLU": ("LeakyReLU", ("negative_slope",)),
+    "PReLU": ("PReLU", ("shared_axes",)),
+    "ELU": ("ELU", ("alpha",)),
+    "ReLU": ("ReLU", ("max_value", "negative_slope", "threshold")),
+    "Softmax": ("Softmax", ("axis",)),
+    "SpatialDropout1D": ("SpatialDropout1D", ("rate", "seed")),
+    "GaussianNoise": ("GaussianNoise", ("stddev", "seed")),
+    "GaussianDropout": ("GaussianDropout", ("rate", "seed")),
+    "MultiHeadAttention": ("MultiHeadAttention", ("num_heads", "key_dim", "value_dim", "dropout", "use_bias",
+                                                  "output_shape", "attention_axes", "sliding_window", "use_gate",
+                                                  "seed")),
 }
 _RNN = ("SimpleRNN", "GRU", "LSTM")
+#: layers whose .keras weights live in groups of inner layers (in get_weights order); the empty
+#: groups Keras also writes for their weightless inner layers are the second tuple
+SUBLAYER_GROUPS = {"MultiHeadAttention": ("query_dense", "key_dense", "_gate_dense", "value_dense", "output_dense")}
+SUBLAYER_EMPTY = {"MultiHeadAttention": ("_dropout_layer", "_softmax")}
 _MODELS = ("Sequential", "Functional", "Model")
 SUPPORTED = sorted(set(LAYER_MAP) | {"InputLayer"} | set(_MODELS))
 
@@ -428,6 +446,8 @@ def _keras3_weights(entry: dict, group) -> list[np.ndarray]:
         for sub, g in _keras3_children(entry, group):
             out += _keras3_weights(sub, g)
         return out
+    if cls in SUBLAYER_GROUPS:  # weights kept by inner layers, in get_weights order
+        return [w for name in SUBLAYER_GROUPS[cls] if name in group for w in _vars(group[name])]
     return _vars(group)
 
 
@@ -532,4 +552,4 @@ def _from_keras(path, custom_objects):
     return model
 
 
-__all__ = ["from_keras", "keras_snake_case", "LAYER_MAP"]
+__all__ = ["from_keras", "keras_snake_case", "LAYER_MAP", "SUBLAYER_GROUPS", "SUBLAYER_EMPTY"]

@@ -13,6 +13,10 @@ from .rnn import GRU, LSTM, RNN, SimpleRNN
 from .reshaping import Cropping1D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D, ZeroPadding1D
 from .convolutional import Conv1D, SeparableConv1D
 from .pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
+from .normalization import BatchNormalization, LayerNormalization
+from .advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from .regularization import GaussianDropout, GaussianNoise, SpatialDropout1D
+from .multi_head_attention import MultiHeadAttention
 from .wrappers import TimeDistributed, TimeDistributedDense
 
 

@@ -21,6 +21,8 @@ class Embedding(Layer):
         mask_zero: id 0 is padding: the output carries a mask ``ids != 0`` that recurrent layers,
             losses and metrics respect. (So real ids start at 1 and V counts the padding id.)
         input_length: accepted for Keras 2 compatibility; the length is taken from the data.
+        weights: initial embeddings, a ``(V, D)`` matrix or ``[matrix]`` (Keras's form, e.g. pretrained
+            word vectors); not part of the config (the saved weights carry them).
 
     Shape:
         input: ``(B, T)`` integer ids (any rank: ``(B, ...)``)
@@ -29,7 +31,8 @@ class Embedding(Layer):
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
-                 input_length=None, **kwargs):
+                 input_length=None, weights=None, **kwargs):
+        self._config.pop("weights", None)  # arrays: given once, saved with the weights, not the config
         super().__init__(**kwargs)
         self.input_dim = check_positive_int("Embedding", "input_dim", input_dim)
         self.output_dim = check_positive_int("Embedding", "output_dim", output_dim)
@@ -37,6 +40,8 @@ class Embedding(Layer):
         self.embeddings = nn.Parameter(initializers.initialize(torch.empty(input_dim, output_dim),
                                                                embeddings_initializer, "Embedding"))
         self.input_spec = InputSpec(min_ndim=1, dtype="int", expected="integer ids of shape (batch, time)")
+        if weights is not None:
+            self.set_weights(weights if isinstance(weights, list) and len(weights) == 1 else [weights])
 
     def _require_built(self, what):  # the weights depend on the arguments only
         pass

@@ -27,6 +27,11 @@ def _expand_mask(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return mask.expand(x.shape)
 
 
+def _shapes(inputs) -> list[tuple[int, ...]]:
+    """The inputs' shapes as plain ints (under tracing, e.g. for ONNX, sizes may be traced values)."""
+    return [tuple(int(d) for d in t.shape) for t in inputs]
+
+
 class _Merge(Layer):
     """Element-wise merge of inputs whose shapes broadcast (a lower-rank input gains axes after
     the batch axis, as in Keras)."""
@@ -86,7 +91,7 @@ class _Merge(Layer):
         """The inputs with lower-rank ones expanded at axis 1 to the highest rank."""
         if not isinstance(inputs, (list, tuple)):
             self._check_list(type(inputs).__name__)
-        self.compute_output_shape([tuple(t.shape) for t in inputs])
+        self.compute_output_shape(_shapes(inputs))
         rank = max(t.dim() for t in inputs)
         out = []
         for t in inputs:
@@ -253,7 +258,7 @@ class Concatenate(_Merge):
         return torch.cat(full, dim=self.axis).any(dim=-1)
 
     def call(self, inputs):
-        self.compute_output_shape([tuple(t.shape) for t in inputs])
+        self.compute_output_shape(_shapes(inputs))
         return torch.cat(list(inputs), dim=self.axis)
 
 
@@ -315,7 +320,7 @@ class Dot(_Merge):
     def call(self, inputs):
         if not isinstance(inputs, (list, tuple)):
             self._check_list(type(inputs).__name__)
-        out_shape = self.compute_output_shape([tuple(t.shape) for t in inputs])
+        out_shape = self.compute_output_shape(_shapes(inputs))
         a, b = inputs
         ax, bx = self._axes_for((a.shape, b.shape))
         if self.normalize:
