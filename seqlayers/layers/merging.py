@@ -79,8 +79,23 @@ class _Merge(Layer):
                 )
         return tuple(lead + out)
 
+    def _check_masks(self, inputs, mask) -> bool:
+        """False when there is no mask; Keras's rules for a mask list otherwise."""
+        if mask is None:
+            return False
+        if not isinstance(mask, (list, tuple)):
+            raise ValueError(f"{layer_label(self)}: `mask` should be a list of one mask (or None) per input, got "
+                             f"a {type(mask).__name__}.")
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError(f"{layer_label(self)}: `inputs` should be a list of tensors, got a "
+                             f"{type(inputs).__name__}.")
+        if len(mask) != len(inputs):
+            raise ValueError(f"{layer_label(self)}: inputs and masks should have the same length, got {len(inputs)} "
+                             f"inputs and {len(mask)} masks.")
+        return True
+
     def compute_mask(self, inputs, mask=None):
-        if not isinstance(mask, (list, tuple)) or any(m is None for m in mask):
+        if not self._check_masks(inputs, mask) or any(m is None for m in mask):
             return None
         out = mask[0].bool()
         for m in mask[1:]:
@@ -251,7 +266,7 @@ class Concatenate(_Merge):
         return tuple(out)
 
     def compute_mask(self, inputs, mask=None):
-        if not isinstance(mask, (list, tuple)) or all(m is None for m in mask):
+        if not self._check_masks(inputs, mask) or all(m is None for m in mask):
             return None
         full = [torch.ones(x.shape, dtype=torch.bool, device=x.device) if m is None else _expand_mask(m, x)
                 for x, m in zip(inputs, mask)]

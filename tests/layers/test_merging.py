@@ -138,3 +138,15 @@ def test_every_merge_loads_from_a_keras_file(tmp_path):
     x = data()
     x[0][0, 2:] = 0.0  # masked steps for the Masking input
     keras_file_roundtrip(tmp_path, kmodel, x)
+
+
+def test_compute_mask_checks_the_mask_list_as_keras():
+    a, b = torch.zeros(2, 4, 5), torch.zeros(2, 4, 5)
+    for layer in (M.Add(), M.Concatenate()):
+        with pytest.raises(ValueError, match=r"`mask` should be a list of one mask \(or None\) per input, got a Tensor"):
+            layer.compute_mask([a, b], torch.ones(2, 4, dtype=torch.bool))
+        with pytest.raises(ValueError, match=r"`inputs` should be a list of tensors, got a Tensor"):
+            layer.compute_mask(a, [None, None])
+        with pytest.raises(ValueError, match=r"inputs and masks should have the same length, got 2 inputs and 1 masks"):
+            layer.compute_mask([a, b], [None])
+        assert layer.compute_mask([a, b], None) is None
