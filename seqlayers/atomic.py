@@ -7,6 +7,7 @@ backups (``seqlayers.training.checkpoint``) all write through ``atomic_write``.
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -15,11 +16,21 @@ from typing import Callable, Union
 Writer = Union[bytes, Callable[[str], None]]
 
 
-def atomic_write(path: str | os.PathLike, data: Writer) -> None:
-    """Write ``data`` (bytes, or a function that writes a given temporary path) to ``path`` atomically."""
+def atomic_write(path: str | os.PathLike, data: Writer, check: Callable[[str], None] | None = None) -> None:
+    """Write ``data`` (bytes, or a function that writes a given temporary path) to ``path`` atomically.
+
+    ``check(tmp)`` runs on the complete temporary file before it replaces ``path``; if it raises,
+    ``path`` keeps its previous contents. An ``OSError`` (disk full, no permission, a folder in the
+    way) is raised again with ``path`` in its message."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"cannot write the file {str(path)!r}: it is a folder; remove it or "
+                                f"write to another path", str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _naming(e, path) from e
     try:
         if callable(data):
             os.close(fd)
@@ -32,14 +43,28 @@ def atomic_write(path: str | os.PathLike, data: Writer) -> None:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+        if check is not None:
+            check(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and str(path) not in str(e):
+            raise _naming(e, path) from e
         raise
     fsync_dir(path.parent)
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """The same kind of OSError, its message naming the file and what to do."""
+    what = {errno.ENOSPC: "the disk is full; free some space or write elsewhere",
+            errno.EDQUOT: "the disk quota is exceeded; free some space or write elsewhere",
+            errno.EACCES: "permission denied; write to a folder you may write to",
+            errno.EROFS: "the file system is read-only; write elsewhere"}.get(e.errno, e.strerror or str(e))
+    return type(e)(e.errno, f"cannot write {str(path)!r} ({what}); any previous file there is unchanged",
+                   str(path))
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:

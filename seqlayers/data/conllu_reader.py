@@ -6,7 +6,9 @@ module checks the layout line by line first so that a broken file fails with its
 number and what is wrong (``conllu`` alone accepts short lines silently).
 
 Multi-word tokens (ids like ``1-2``, e.g. "don't" over "do" + "n't") and empty nodes (decimal ids
-like ``8.1``) are skipped: a tagger sees the syntactic words, as the UD evaluation does.
+like ``8.1``) are skipped: a tagger sees the syntactic words, as the UD evaluation does. A sentence
+made only of such lines is refused (it has no words); a block of only comments is not a sentence
+and is skipped. A UTF-8 byte-order mark at the start of the file is accepted.
 """
 from __future__ import annotations
 
@@ -61,6 +63,10 @@ def _parse_block(path, start: int, lines: list[tuple[int, str]], column: str) ->
             continue
         words.append(tok["form"])
         tags.append(tok[column])
+    if not words:
+        raise ValueError(f"{path}:{start}: the sentence starting here has no words, only multi-word token or "
+                         f"empty-node lines ({', '.join(line.split(chr(9))[0] for _, line in tokens[:3])}); each "
+                         f"range like 1-2 must be followed by its words (lines 1 and 2).")
     return TaggedSentence(words, tags)
 
 
@@ -82,7 +88,7 @@ def read_conllu(path, column: str = "upos") -> list[TaggedSentence]:
     block: list[tuple[int, str]] = []
     start = 1
     require_utf8(path)
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for lineno, raw in enumerate(f, 1):
             line = raw.rstrip("\r\n")
             if line.strip() == "":
@@ -106,7 +112,7 @@ def read_conllu(path, column: str = "upos") -> list[TaggedSentence]:
 
 def read_tokenized(path) -> list[list[str]]:
     """Pre-tokenized text: one sentence a line, tokens separated by whitespace (blank lines kept)."""
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         return [line.split() for line in f]
 
 

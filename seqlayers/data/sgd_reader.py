@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import bounded_json
 from ..errors import require_utf8
 
 _ACT = re.compile(r"^([A-Z_]+)(\(([^()]*)\))?$")
@@ -72,14 +73,14 @@ def read_dialogues(path, limit: int | None = None) -> list[Dialogue]:
     path = Path(path)
     out: list[Dialogue] = []
     require_utf8(path)
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, 1):
             if limit is not None and len(out) >= limit:
                 break
             if not line.strip():
                 continue
             try:
-                d = json.loads(line)
+                d = bounded_json.loads(line, f"{path}:{lineno}")
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno}); expected one "
                                  f"dialogue object a line.") from None

@@ -46,7 +46,7 @@ def read_snips_split(folder) -> list[SlotExample]:
     lines = {}
     for name in FILES:
         require_utf8(folder / name)
-        with open(folder / name, encoding="utf-8") as f:
+        with open(folder / name, encoding="utf-8-sig") as f:
             lines[name] = [line.rstrip("\r\n") for line in f]
         while lines[name] and lines[name][-1].strip() == "":  # trailing blank lines
             lines[name].pop()

@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import io
 import json
+import contextvars
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .. import bounded_json
 from ..errors import ModelFileError, require_extra
 from ..layers.cells import arg_names
 from ..layers.rnn import GRU, LSTM, SimpleRNN
 from ..serialization import find_function
+from .saving import MAX_COMPRESSION_RATIO, MAX_CONFIG_BYTES
 
 #: recurrent layers' arguments that Keras writes as objects (initializer configs), left at our defaults
 #: on import: the file's weights replace what they initialize
@@ -168,6 +172,7 @@ class _KerasFile:
         self.path = path
         if not path.exists():
             raise FileNotFoundError(f"from_keras: no such file: {str(path)!r}.")
+        self.h5 = None
         if zipfile.is_zipfile(path):
             try:
                 with zipfile.ZipFile(path) as zf:
@@ -175,8 +180,14 @@ class _KerasFile:
                     if "config.json" not in names or "model.weights.h5" not in names:
                         raise ModelFileError(f"{str(path)!r}: a .keras file holds config.json and model.weights.h5; "
                                              f"found {names}.")
-                    self.config = json.loads(zf.read("config.json"))
-                    self.h5 = h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r")
+                    for info in zf.infolist():
+                        _check_member(info, path)
+                    size = zf.getinfo("config.json").file_size
+                    if size > MAX_CONFIG_BYTES:
+                        raise ModelFileError(f"{str(path)!r}: config.json claims {size:,} bytes (limit "
+                                             f"{MAX_CONFIG_BYTES:,}); corrupted file?")
+                    self.config = bounded_json.loads(zf.read("config.json"), f"{str(path)!r}: config.json",
+                                                     ModelFileError)
             except (zipfile.BadZipFile, json.JSONDecodeError, OSError, KeyError) as e:
                 raise ModelFileError(f"{str(path)!r}: not a readable .keras file: {e}") from e
             self.legacy = False
@@ -189,8 +200,45 @@ class _KerasFile:
                 raise ModelFileError(f"{str(path)!r}: this HDF5 file has weights only (no model_config); "
                                      f"build the model and call load_weights, or save the whole Keras model.")
             raw = self.h5.attrs["model_config"]
-            self.config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+            self.config = bounded_json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw,
+                                             f"{str(path)!r}: model_config", ModelFileError)
             self.legacy = True
+
+    def open_weights(self, limit: int) -> None:
+        """Open a .keras file's weights member once its size is known to fit ``limit`` (from the model)."""
+        if self.h5 is not None:
+            return
+        h5py = _require_h5py()
+        try:
+            with zipfile.ZipFile(self.path) as zf:
+                size = zf.getinfo("model.weights.h5").file_size
+                if size > limit:
+                    raise ModelFileError(f"{str(self.path)!r}: model.weights.h5 claims {size:,} bytes, more than the "
+                                         f"{limit:,} bytes (the limit) the model's config allows; corrupted or "
+                                         f"hostile?")
+                self.h5 = h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r")
+        except (zipfile.BadZipFile, OSError, KeyError, EOFError, zlib.error) as e:
+            raise ModelFileError(f"{str(self.path)!r}: not a readable .keras file: {e}") from e
+
+
+def _check_member(info, path) -> None:
+    if info.file_size > 4 * 2**20 and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+        raise ModelFileError(f"{str(path)!r}: member {info.filename} unpacks {info.compress_size:,} bytes to "
+                             f"{info.file_size:,}, a ratio above {MAX_COMPRESSION_RATIO} (the limit); a zip bomb "
+                             f"or a corrupted file.")
+
+
+#: the largest weight array read from an HDF5 file: set from the model being loaded (all its weights)
+_MAX_ARRAY_VALUES: contextvars.ContextVar[int] = contextvars.ContextVar("max_array_values", default=2**62)
+
+
+def _read_array(ds) -> np.ndarray:
+    """An HDF5 dataset as an array, refused before reading when it is larger than any weight of the model."""
+    size = int(np.prod(ds.shape)) if getattr(ds, "shape", None) is not None else 0
+    if size > _MAX_ARRAY_VALUES.get():
+        raise ModelFileError(f"{getattr(ds, 'name', 'a weight')}: {size:,} values, more than all the weights of "
+                             f"the model together ({_MAX_ARRAY_VALUES.get():,}, the limit); corrupted or hostile file?")
+    return np.asarray(ds)
 
 
 # ---------------------------------------------------------------- config -> layers
@@ -427,7 +475,7 @@ def _vars(group) -> list[np.ndarray]:
     if "vars" not in group:
         return []
     v = group["vars"]
-    return [np.asarray(v[str(i)]) for i in range(len(v))]
+    return [_read_array(v[str(i)]) for i in range(len(v))]
 
 
 def _keras3_weights(entry: dict, group) -> list[np.ndarray]:
@@ -474,7 +522,7 @@ def _legacy_weights(layer_name: str, h5) -> list[np.ndarray]:
         return []
     g = root[layer_name]
     names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in g.attrs.get("weight_names", [])]
-    return [np.asarray(g[n]) for n in names]
+    return [_read_array(g[n]) for n in names]
 
 
 def _assign(ours, arrays, label):
@@ -546,7 +594,14 @@ def _from_keras(path, custom_objects):
         raise ValueError(f"from_keras: the file holds a {cls}, expected a Sequential or functional model "
                          f"(subclassed Keras models have no config to rebuild).")
     model = _convert_model(entry, custom_objects)
-    _load_weights(kf, model, entry)
+    shapes = [tuple(v.shape) for v in model.state_dict().values()]
+    values = sum(int(np.prod(s)) for s in shapes)
+    kf.open_weights(8 * values + 2**20 + 2**16 * len(shapes))  # HDF5 adds a few KiB per dataset
+    token = _MAX_ARRAY_VALUES.set(values)  # no Keras array is larger than all the model's weights together
+    try:
+        _load_weights(kf, model, entry)
+    finally:
+        _MAX_ARRAY_VALUES.reset(token)
     kf.h5.close()
     model.eval()
     return model

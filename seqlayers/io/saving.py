@@ -28,16 +28,18 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .. import bounded_json, model_files
 from ..errors import ModelFileError
-from ..version import __version__
-from .. import model_files
 from ..atomic import atomic_write
-from ..serialization import layer_from_config, layer_to_config
+from ..serialization import FUNCTION_REGISTRY, layer_from_config, layer_to_config
+from ..version import __version__
+from .tensor_file import ChecksumMismatch, read_tensors, size_limit
 
 FORMAT = "seqlayers-model"
 FORMAT_VERSION = 1
@@ -47,6 +49,11 @@ WEIGHTS_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 PENDING = ".pending"  # folder saves: tensors written before config.json commits them
 MAX_CONFIG_BYTES = 256 * 2**20
+#: a zip member that unpacks to more than this many times its packed size (and more than 4 MiB) is refused
+MAX_COMPRESSION_RATIO = 100
+#: the optimizer's tensors: at most this many times the model's values (Adam keeps 2 per weight)
+OPTIMIZER_VALUES_PER_WEIGHT = 4
+_MEMBERS = (CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE)
 _TOP_FIELDS = {"format", "format_version", "seqlayers_version", "model", "weights", "optimizer", "compile"}
 _COMPILE_FIELDS = {"optimizer", "loss", "loss_weights", "metrics"}
 
@@ -75,15 +82,6 @@ def _tensors_to_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
 
     # clone: safetensors refuses tensors sharing memory (tied or expanded weights)
     return save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()})
-
-
-def _tensors_from_bytes(data: bytes, what: str) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load
-
-    try:
-        return load(data)
-    except Exception as e:  # safetensors raises its own SafetensorError (and others) on bad bytes
-        raise ModelFileError(f"{what}: not a valid safetensors file ({type(e).__name__}: {e}).") from e
 
 
 def _sha256(data: bytes) -> str:
@@ -203,6 +201,91 @@ def _compile_config(model) -> dict | None:
 
 
 # ---------------------------------------------------------------- save
+def _check_path(path, kind: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"save_model: path must be a str or os.PathLike such as 'model{SUFFIX}', got "
+                        f"{type(path).__name__} {path!r:.60}.")
+    path = Path(path)
+    if kind in ("zip", "keras") and path.is_dir():
+        raise IsADirectoryError(f"save_model: {str(path)!r} is a folder; a path ending in {path.suffix} is saved as "
+                                f"one file. Remove the folder, or save to another path (a path without a suffix "
+                                f"is saved as a folder).")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise FileExistsError(f"save_model: {str(path)!r} is a file; a path without a suffix is saved as a folder. "
+                              f"Save to 'model{SUFFIX}' for one file, or to another path.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"save_model: cannot save to {str(path)!r}: {str(parent)!r} is a file, "
+                                         f"not a folder.")
+            break
+    return path
+
+
+def _walk_configs(entry, where: str = "model"):
+    """Yield ``(where, dict)`` for every dict in a saved config, with a readable location."""
+    stack = [(where, entry)]
+    while stack:
+        at, v = stack.pop()
+        if isinstance(v, dict):
+            yield at, v
+            label = v["config"].get("name") if isinstance(v.get("config"), dict) else None
+            here = f"{at} > {v.get('class_name')} {label!r}" if "class_name" in v and label else at
+            stack.extend((here, x) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((at, x) for x in v)
+
+
+def _check_loadable(model_cfg: dict) -> None:
+    """What load_model would refuse in a config, refused before writing: an unregistered function
+    (loading resolves functions only by registered name) and two layers of one name in one model."""
+    for where, d in _walk_configs(model_cfg):
+        if set(d) == {"__function__"} and d["__function__"] not in FUNCTION_REGISTRY:
+            name = d["__function__"]
+            short = name.split(":", 1)[-1].rsplit(".", 1)[-1]
+            raise ValueError(
+                f"save_model: {where} uses the function {name!r}, which is not registered, so load_model would "
+                f"refuse the file. Register it before saving and again before loading: "
+                f"seqlayers.register_function({short}) (or decorate it with @seqlayers.register_function).")
+        if d.get("class_name") in ("Sequential", "Model") and isinstance(d.get("config"), dict):
+            layers = d["config"].get("layers") or []
+            names = [e.get("name") if d["class_name"] == "Model" else (e.get("config") or {}).get("name")
+                     for e in layers if isinstance(e, dict)]
+            seen = set()
+            for n in names:
+                if n is not None and n in seen:
+                    raise ValueError(f"save_model: {where} > {d['class_name']} has two layers named {n!r}, so "
+                                     f"load_model would refuse the file; give every layer a unique name.")
+                seen.add(n)
+
+
+def _expected_shapes(model: nn.Module) -> dict[str, tuple]:
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _verify_written(tmp: str, kind: str, expected: dict, label: str) -> None:
+    """Read back what was just written (before it replaces the old file): config and tensors as
+    load_model reads them."""
+    try:
+        _read_back(tmp, kind, expected, label)
+    except ModelFileError as e:
+        raise ModelFileError(f"save_model: the file written for {label!r} does not read back ({e}); the "
+                             f"previous file is unchanged.") from e
+
+
+def _read_back(tmp: str, kind: str, expected: dict, label: str) -> None:
+    if kind == "zip":
+        with _Source(Path(tmp), label) as src:
+            config = _parse_config(src.read(CONFIG_FILE, MAX_CONFIG_BYTES), label)
+            _load_tensors(src, config["weights"], label, expected)
+            if config["optimizer"] is not None:
+                _load_tensors(src, config["optimizer"], label, None, _optimizer_limit(expected))
+    else:  # one tensors file of a folder save
+        with open(tmp, "rb") as f:
+            read_tensors(f, os.path.getsize(tmp), f"{label!r}: {Path(tmp).name}",
+                         limit=size_limit(expected) if expected else _optimizer_limit({}), expected=expected or None)
+
+
 def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrite: bool = True) -> Path:
     """Save a model (``Sequential``, functional ``Model``) or a single layer: config, weights, optimizer.
 
@@ -214,10 +297,15 @@ def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrit
             are saved whenever the model is compiled.
         overwrite: replace an existing file or folder contents (else FileExistsError).
 
+    Nothing is written that ``load_model`` would refuse: the config is checked first (registered
+    functions, unique layer names), and the written file is read back (config, tensor headers and
+    checksums) before it replaces the previous one, which a failure leaves in place.
     Returns the path written. Load it back with ``seqlayers.load_model(path)``.
     """
-    path = Path(path)
-    kind = _file_kind(path)
+    if not isinstance(path, (str, os.PathLike)):
+        _check_path(path, "zip")
+    kind = _file_kind(Path(path))
+    path = _check_path(path, kind)
     if path.exists() and not overwrite:
         raise FileExistsError(f"save_model: {str(path)!r} exists; pass overwrite=True to replace it.")
     if kind == "keras":  # model.save("model.keras"), as Keras users write it
@@ -225,6 +313,8 @@ def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrit
 
         return to_keras(model, path)
     model_cfg = layer_to_config(model)
+    _check_loadable(model_cfg)
+    expected = _expected_shapes(model)
     weights = _tensors_to_bytes(dict(model.state_dict()))
     files = {WEIGHTS_FILE: weights}
     opt_meta = None
@@ -246,24 +336,24 @@ def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrit
         "compile": _compile_config(model),
     }
     files[CONFIG_FILE] = json.dumps(config, indent=1, allow_nan=False).encode("utf-8")
+    _parse_config(files[CONFIG_FILE], str(path))  # what load_model checks first
     if kind == "zip":
-        path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as zf:
             zf.writestr(CONFIG_FILE, files.pop(CONFIG_FILE), compress_type=zipfile.ZIP_DEFLATED)
             for name, data in files.items():
                 zf.writestr(name, data, compress_type=zipfile.ZIP_STORED)
-        atomic_write(path, buf.getvalue())
+        atomic_write(path, buf.getvalue(), check=lambda tmp: _verify_written(tmp, "zip", expected, str(path)))
     else:
-        if path.exists() and not path.is_dir():
-            raise ValueError(f"save_model: {str(path)!r} is a file; a path without a suffix is saved as a folder.")
         path.mkdir(parents=True, exist_ok=True)
         # A small journal, so that a crash at any moment leaves a loadable folder: the new tensors go
         # to "<name>.pending", config.json (which names their SHA-256) is the commit point, then the
         # pending files replace the old ones. load_model rolls a committed pending file forward.
         for name in (WEIGHTS_FILE, OPTIMIZER_FILE):
             if name in files:
-                atomic_write(path / (name + PENDING), files[name])
+                shapes = expected if name == WEIGHTS_FILE else {}
+                atomic_write(path / (name + PENDING), files[name],
+                             check=lambda tmp, shapes=shapes: _verify_written(tmp, "folder", shapes, str(path)))
         atomic_write(path / CONFIG_FILE, files[CONFIG_FILE])
         for name in (WEIGHTS_FILE, OPTIMIZER_FILE):
             if name in files:
@@ -274,50 +364,123 @@ def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrit
 
 
 # ---------------------------------------------------------------- load
-def _read_files(path: Path) -> dict[str, bytes]:
-    if not path.exists():
-        raise FileNotFoundError(f"load_model: no such file or folder: {str(path)!r}.")
-    if path.is_dir():
-        out = {}
-        for name in (CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE, WEIGHTS_FILE + PENDING, OPTIMIZER_FILE + PENDING):
-            if (path / name).exists():
-                out[name] = (path / name).read_bytes()
-        if CONFIG_FILE not in out:
-            raise ModelFileError(f"{str(path)!r}: the folder has no {CONFIG_FILE}; is it a saved seqlayers model?")
-        return out
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            unknown = sorted(set(names) - {CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE})
-            if unknown:
-                raise ModelFileError(f"{str(path)!r}: unexpected member(s) {unknown} in the model file.")
-            if len(set(names)) != len(names):
-                raise ModelFileError(f"{str(path)!r}: duplicate members in the model file.")
-            size = zf.getinfo(CONFIG_FILE).file_size if CONFIG_FILE in names else 0
-            if size > MAX_CONFIG_BYTES:  # a config this large is a corrupted (or hostile) file
-                raise ModelFileError(f"{str(path)!r}: {CONFIG_FILE} claims {size:,} bytes (limit "
-                                     f"{MAX_CONFIG_BYTES:,}); corrupted file?")
-            return {name: zf.read(name) for name in names}
-    except ModelFileError:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, RuntimeError,
-            NotImplementedError) as e:
-        raise ModelFileError(f"{str(path)!r}: not a readable seqlayers model file (truncated or corrupted?): "
-                             f"{type(e).__name__}: {e}") from e
-    except Exception as e:  # zlib.error on corrupted deflate data
-        raise ModelFileError(f"{str(path)!r}: corrupted model file: {type(e).__name__}: {e}") from e
+#: what zipfile and zlib raise on damaged members (flag bits, encryption, bad deflate data, bad CRC)
+_READ_ERRORS = (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError, RuntimeError, ValueError)
+
+
+class _Source:
+    """The members of a saved model, a zip file's or a folder's, each read with its size checked
+    before anything is allocated (zip members also by their compression ratio)."""
+
+    def __init__(self, path: Path, label: str):
+        self.path, self.label, self.zf = path, label, None
+        if path.is_dir():
+            self.sizes = {n: (path / n).stat().st_size for n in _MEMBERS + (WEIGHTS_FILE + PENDING, OPTIMIZER_FILE + PENDING)
+                          if (path / n).is_file()}
+            if CONFIG_FILE not in self.sizes:
+                raise ModelFileError(f"{label!r}: the folder has no {CONFIG_FILE}; is it a saved seqlayers model?")
+            return
+        try:
+            self.zf = zipfile.ZipFile(path)
+            infos = self.zf.infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, RuntimeError,
+                NotImplementedError) as e:
+            raise ModelFileError(f"{label!r}: not a readable seqlayers model file (truncated or corrupted?): "
+                                 f"{type(e).__name__}: {e}") from e
+        names = [i.filename for i in infos]
+        unknown = sorted(set(names) - set(_MEMBERS))
+        if unknown:
+            raise ModelFileError(f"{label!r}: unexpected member(s) {unknown} in the model file.")
+        if len(set(names)) != len(names):
+            raise ModelFileError(f"{label!r}: duplicate members in the model file.")
+        for i in infos:
+            if i.file_size > 4 * 2**20 and i.file_size > MAX_COMPRESSION_RATIO * max(i.compress_size, 1):
+                raise ModelFileError(f"{label!r}: member {i.filename} unpacks {i.compress_size:,} bytes to "
+                                     f"{i.file_size:,}, a ratio above {MAX_COMPRESSION_RATIO} (the limit); a zip "
+                                     f"bomb or a corrupted file.")
+        self.sizes = {i.filename: i.file_size for i in infos}
+        if CONFIG_FILE not in self.sizes:
+            raise ModelFileError(f"{label!r}: the model file has no {CONFIG_FILE}.")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.zf is not None:
+            self.zf.close()
+
+    def open(self, name: str):
+        return self.zf.open(name) if self.zf is not None else open(self.path / name, "rb")
+
+    def read(self, name: str, limit: int) -> bytes:
+        size = self.sizes[name]
+        if size > limit:  # a config this large is a corrupted (or hostile) file
+            raise ModelFileError(f"{self.label!r}: {name} claims {size:,} bytes (limit {limit:,}); corrupted file?")
+        try:
+            with self.open(name) as f:
+                data = f.read(limit + 1)
+        except ModelFileError:
+            raise
+        except _READ_ERRORS as e:
+            raise ModelFileError(f"{self.label!r}: {name} cannot be read (truncated or corrupted?): "
+                                 f"{type(e).__name__}: {e}") from e
+        if len(data) > limit:
+            raise ModelFileError(f"{self.label!r}: {name} holds more than {limit:,} bytes (the limit).")
+        return data
+
+
+def _optimizer_limit(expected: dict) -> int:
+    values = sum(int(torch.Size(s).numel()) for s in expected.values())
+    return size_limit({}) + 2**20 + 8 * OPTIMIZER_VALUES_PER_WEIGHT * values
+
+
+def _load_tensors(src: _Source, entry: dict, label: str, expected: dict | None, limit: int | None = None):
+    """The tensors of a config entry (``{"file", "sha256"}``), from the file or, for a folder save
+    killed after its commit point, from the pending file (rolled forward)."""
+    name = entry["file"]
+    if name not in (WEIGHTS_FILE, OPTIMIZER_FILE):
+        raise ModelFileError(f"{label!r}: {CONFIG_FILE} names the tensors file {name!r}; a seqlayers model holds "
+                             f"only {WEIGHTS_FILE} and {OPTIMIZER_FILE}.")
+    candidates = [n for n in (name, name + PENDING) if n in src.sizes]
+    if not candidates:
+        raise ModelFileError(f"{label!r}: tensors file {name!r} is missing.")
+    limit = limit if limit is not None else size_limit(expected)
+    for i, cand in enumerate(candidates):
+        try:
+            with src.open(cand) as f:
+                return read_tensors(f, src.sizes[cand], f"{label!r}: {name}", limit=limit, sha256=entry["sha256"],
+                                    expected=expected)
+        except ChecksumMismatch:
+            if i == len(candidates) - 1:
+                raise
+        except ModelFileError:
+            raise
+        except _READ_ERRORS as e:
+            raise ModelFileError(f"{label!r}: {name} cannot be read (truncated or corrupted?): "
+                                 f"{type(e).__name__}: {e}") from e
+    raise AssertionError("unreachable")
 
 
 def read_config(path) -> dict:
     """The validated ``config.json`` of a saved model (without building it)."""
-    return _parse_config(_read_files(Path(path)), str(path))
+    path = _load_path(path)
+    with _Source(path, str(path)) as src:
+        return _parse_config(src.read(CONFIG_FILE, MAX_CONFIG_BYTES), str(path))
 
 
-def _parse_config(files: dict[str, bytes], label: str) -> dict:
-    if CONFIG_FILE not in files:
-        raise ModelFileError(f"{label!r}: the model file has no {CONFIG_FILE}.")
+def _load_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load_model: path must be a str or os.PathLike such as 'model{SUFFIX}', got "
+                        f"{type(path).__name__} {path!r:.60}.")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"load_model: no such file or folder: {str(path)!r}.")
+    return path
+
+
+def _parse_config(raw: bytes, label: str) -> dict:
     try:
-        config = json.loads(files[CONFIG_FILE].decode("utf-8"))
+        config = bounded_json.loads(raw.decode("utf-8"), f"{label!r}: {CONFIG_FILE}", ModelFileError)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelFileError(f"{label!r}: {CONFIG_FILE} is not valid JSON (corrupted?): {e}") from e
     if not isinstance(config, dict):
@@ -359,19 +522,6 @@ def _parse_config(files: dict[str, bytes], label: str) -> dict:
     return config
 
 
-def _checked_tensors(files, entry, label, what) -> dict[str, torch.Tensor]:
-    name = entry["file"]
-    if name not in files and name + PENDING not in files:
-        raise ModelFileError(f"{label!r}: {what} file {name!r} is missing.")
-    data = files.get(name, b"")
-    if _sha256(data) != entry["sha256"] and _sha256(files.get(name + PENDING, b"")) == entry["sha256"]:
-        data = files[name + PENDING]  # a folder save killed after its commit point: roll forward
-    if _sha256(data) != entry["sha256"]:
-        raise ModelFileError(f"{label!r}: {name} does not match the SHA-256 recorded in {CONFIG_FILE} "
-                             f"(corrupted, or written by an interrupted save).")
-    return _tensors_from_bytes(data, f"{label!r}: {name}")
-
-
 def load_model(path, custom_objects: dict | None = None, compile: bool = True) -> nn.Module:
     """Load a model (or layer) saved by ``model.save(path)`` / ``save_model``, or a Keras file.
 
@@ -385,42 +535,30 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True) -
             ``model.optimizer``), so ``fit`` resumes training. False: weights only.
 
     The model is returned in eval mode (``model.train()`` before training: dropout then applies).
-    Raises ``ModelFileError`` when the file is truncated, corrupted, of a newer format, or refers to
-    an unregistered class or function.
+    Raises ``ModelFileError`` when the file is truncated, corrupted, of a newer format, refers to
+    an unregistered class or function, or exceeds a limit (sizes are checked against the config
+    before anything is allocated, zip members against a compression ratio, JSON against a depth).
     """
-    path = Path(path)
+    path = _load_path(path)
     if path.suffix in (".keras", ".h5", ".hdf5") and not path.is_dir():
         from .keras_import import from_keras
 
         return from_keras(path, custom_objects=custom_objects)
-    files = _read_files(path)
     label = str(path)
-    config = _parse_config(files, label)
-    try:
-        model = layer_from_config(config["model"], custom_objects, where="")
-    except ModelFileError as e:  # name the file the broken config came from
-        raise ModelFileError(f"{label!r}: {e}") from e
-    tensors = _checked_tensors(files, config["weights"], label, "weights")
-    own = model.state_dict()
-    missing = sorted(set(own) - set(tensors))
-    unexpected = sorted(set(tensors) - set(own))
-    if missing or unexpected:
-        raise ModelFileError(
-            f"{label!r}: the weights do not fit the model's config: "
-            + (f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}" if missing else "")
-            + ("; " if missing and unexpected else "")
-            + (f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}" if unexpected else "") + "."
-        )
-    for k, v in own.items():
-        if tuple(v.shape) != tuple(tensors[k].shape):
-            raise ModelFileError(f"{label!r}: weight {k!r} has shape {tuple(tensors[k].shape)} in the file, "
-                                 f"but the config builds {tuple(v.shape)}.")
-    model.load_state_dict(tensors, strict=True)
-    optimizer = None
-    if config["optimizer"] is not None and compile:
-        opt_tensors = _checked_tensors(files, config["optimizer"], label, "optimizer")
-        optimizer = _optimizer_from_payload(model, config["optimizer"], opt_tensors, custom_objects)
-        model.optimizer = optimizer
+    with _Source(path, label) as src:
+        config = _parse_config(src.read(CONFIG_FILE, MAX_CONFIG_BYTES), label)
+        try:
+            model = layer_from_config(config["model"], custom_objects, where="")
+        except ModelFileError as e:  # name the file the broken config came from
+            raise ModelFileError(f"{label!r}: {e}") from e
+        expected = _expected_shapes(model)
+        tensors = _load_tensors(src, config["weights"], label, expected)
+        model.load_state_dict(tensors, strict=True)
+        optimizer = None
+        if config["optimizer"] is not None and compile:
+            opt_tensors = _load_tensors(src, config["optimizer"], label, None, _optimizer_limit(expected))
+            optimizer = _optimizer_from_payload(model, config["optimizer"], opt_tensors, custom_objects)
+            model.optimizer = optimizer
     cc = config["compile"]
     if cc is not None and compile and (optimizer is not None or cc["optimizer"] is not None):
         try:

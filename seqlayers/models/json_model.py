@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from .. import bounded_json
 from ..errors import ModelFileError
 from ..serialization import layer_from_config, layer_to_config
 
@@ -20,7 +21,7 @@ def model_to_json(model, **kwargs) -> str:
 def model_from_json(json_string: str, custom_objects: dict | None = None):
     """A new model (fresh weights) from ``model.to_json()``'s string."""
     try:
-        entry = json.loads(json_string)
+        entry = bounded_json.loads(json_string, "model_from_json", ModelFileError)
     except (TypeError, json.JSONDecodeError) as e:
         raise ModelFileError(f"model_from_json: not a JSON model config ({e}); give model.to_json()'s string.") from e
     return layer_from_config(entry, custom_objects, where="model_from_json")

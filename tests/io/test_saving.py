@@ -209,9 +209,17 @@ def test_anonymous_lambda_is_refused_on_save_with_the_fix(tmp_path):
     assert not (tmp_path / "m.seqlayers").exists()
 
 
-def test_unregistered_function_is_not_imported_on_load(tmp_path):
+def test_unregistered_function_is_refused_on_save_and_never_imported_on_load(tmp_path, monkeypatch):
+    from seqlayers.io.config import FUNCTION_REGISTRY
+
     model = sl.Sequential([sl.Lambda(double, input_shape=(3,))])
+    with pytest.raises(ValueError, match=r"function '.*:double', which is not registered, so load_model would "
+                                         r"refuse the file.*register_function\(double\)"):
+        save_model(model, tmp_path / "m.seqlayers")
+    assert not (tmp_path / "m.seqlayers").exists()
+    monkeypatch.setitem(FUNCTION_REGISTRY, f"{__name__}:double", double)
     save_model(model, tmp_path / "m.seqlayers")
+    monkeypatch.delitem(FUNCTION_REGISTRY, f"{__name__}:double")  # a new process that has not registered it
     with pytest.raises(ModelFileError, match=r"function '.*:double', which is not registered.*custom_objects"):
         load_model(tmp_path / "m.seqlayers")
     loaded = load_model(tmp_path / "m.seqlayers", custom_objects={"double": double})
