@@ -210,7 +210,7 @@ def test_anonymous_lambda_is_refused_on_save_with_the_fix(tmp_path):
 
 
 def test_unregistered_function_is_refused_on_save_and_never_imported_on_load(tmp_path, monkeypatch):
-    from seqlayers.io.config import FUNCTION_REGISTRY
+    from seqlayers.serialization import FUNCTION_REGISTRY
 
     model = sl.Sequential([sl.Lambda(double, input_shape=(3,))])
     with pytest.raises(ValueError, match=r"function '.*:double', which is not registered, so load_model would "

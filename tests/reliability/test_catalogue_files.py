@@ -299,7 +299,7 @@ def test_h5_weight_dataset_larger_than_the_model_is_refused_before_reading(tmp_p
 
 
 def test_model_from_json_nested_deep_is_refused():
-    from seqlayers.io.json_model import model_from_json
+    from seqlayers.models.json_model import model_from_json
 
     with raises(ModelFileError, r"model_from_json: JSON nested more than 200 levels deep"):
         model_from_json("[" * 100_000 + "]" * 100_000)
@@ -428,7 +428,7 @@ def test_unregistered_lambda_function_is_refused_on_save_with_the_fix(tmp_path):
 
 
 def test_checkpoint_onto_a_folder_names_it(tmp_path):
-    from seqlayers.io.atomic import atomic_write
+    from seqlayers.atomic import atomic_write
 
     (tmp_path / "ckpt").mkdir()
     with raises(IsADirectoryError, r"cannot write the file '.*ckpt': it is a folder; remove it or write to another path"):
