@@ -179,54 +179,10 @@ def _sequential_config(model) -> dict:
 
 
 def keras_layer_order(model) -> list:
-    """A functional model's layers in the order Keras 3 lists ``model.layers``.
-
-    Keras names the weight groups of a ``.keras`` file after this order (``dense``, ``dense_1``...),
-    so it is reproduced here (``keras.src.ops.function.map_graph``): a depth-first walk from the
-    outputs numbers the layers; layers are sorted by depth (longest path to an output) decreasing,
-    then by that number. The mask operations Keras adds to its graph never change this order:
-    they read the same tensor as the layer that makes the mask and feed a layer after it.
-    """
-    from ..models.symbolic import InputLayer
-    from ..utils import flatten
-
-    finished: set[int] = set()
-    nodes: list = []
-    op_index: dict[int, int] = {}
-    layers: dict[int, object] = {}
-
-    def walk(t):
-        node = t.node
-        if id(node) in finished:
-            return
-        if id(node.layer) not in op_index:
-            op_index[id(node.layer)] = len(op_index)
-            layers[id(node.layer)] = node.layer
-        if not isinstance(node.layer, InputLayer):
-            for parent in node.inbound:
-                walk(parent)
-        finished.add(id(node))
-        nodes.append(node)
-
-    for out in flatten(model._outputs_struct, leaf=lambda x: hasattr(x, "node")):
-        walk(out)
-    in_graph = {id(n) for n in nodes}
-    node_depth: dict[int, int] = {}
-    op_depth: dict[int, int] = {}
-    for node in reversed(nodes):
-        depth = node_depth.setdefault(id(node), 0)
-        depth = max(depth, op_depth.get(id(node.layer), 0))
-        op_depth[id(node.layer)] = depth
-        node_depth[id(node)] = depth
-        for parent in node.inbound:
-            if id(parent.node) in in_graph:
-                node_depth[id(parent.node)] = max(depth + 1, node_depth.get(id(parent.node), 0))
-    for t in model.inputs:  # inputs no output depends on
-        if id(t.node.layer) not in op_depth:
-            op_depth[id(t.node.layer)] = 0
-            op_index[id(t.node.layer)] = -1
-            layers[id(t.node.layer)] = t.node.layer
-    return [layers[k] for k in sorted(op_depth, key=lambda k: (-op_depth[k], op_index[k]))]
+    """A functional model's layers in the order Keras 3 lists ``model.layers`` (Inputs included): the
+    order Keras names the weight groups of a ``.keras`` file after (``dense``, ``dense_1``...). It is
+    ``model.layers`` itself (see ``seqlayers.models.functional.keras_order``)."""
+    return list(model.layers)
 
 
 def _functional_config(model) -> dict:

@@ -301,6 +301,39 @@ class Layer(nn.Module):
         """The mask of the output: the input's when ``supports_masking``, else None."""
         return mask if self.supports_masking else None
 
+    # -------------------------------------------------------------- the symbolic graph (Keras's layer.input/output)
+    def _first_node(self, what: str):
+        nodes = self.__dict__.get("_inbound_nodes")
+        if not nodes:  # AttributeError, as Keras, so hasattr(layer, "output") is False (torch.jit asks)
+            raise AttributeError(self._no_node_message(what))
+        return nodes[0]
+
+    def _no_node_message(self, what: str) -> str:
+        return (f"{layer_label(self)}: the layer has never been called on a symbolic tensor, so it has no {what}. "
+                f"Call it on Input(...) (or a layer's output) first, e.g. y = layer(Input(shape=(T, F))).")
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name in ("input", "output"):  # a property's AttributeError lands here: keep its message
+                raise AttributeError(self._no_node_message(name)) from None
+            raise
+
+    @property
+    def input(self):
+        """The symbolic input(s) of the layer's first call in a graph (Keras's ``layer.input``): one tensor,
+        or a list when it took several (``initial_state`` tensors count, as in Keras)."""
+        node = self._first_node("input")
+        ins = node.inbound or [node.outputs]  # an InputLayer's input is its output
+        return ins[0] if len(ins) == 1 else ins
+
+    @property
+    def output(self):
+        """The symbolic output(s) of the layer's first call in a graph (Keras's ``layer.output``): one
+        tensor, or a list (e.g. ``[output, h, c]`` for ``LSTM(return_state=True)``)."""
+        return self._first_node("output").outputs
+
     # -------------------------------------------------------------- weights
     @property
     def weights(self) -> list[torch.Tensor]:

@@ -54,6 +54,54 @@ def _check_unique_names(layers, taken: set) -> None:
         taken.add(layer.name)
 
 
+def keras_order(model) -> list:
+    """A functional model's layers in the order Keras 3 lists ``model.layers``, Inputs included, so that
+    ``model.layers[i]`` is the same layer as in Keras (its programs index them: the keras-io seq2seq
+    example takes the encoder LSTM as ``model.layers[2]``). Keras names the weight groups of a ``.keras`` file after this order (``dense``, ``dense_1``...),
+    so it is reproduced here (``keras.src.ops.function.map_graph``): a depth-first walk from the
+    outputs numbers the layers; layers are sorted by depth (longest path to an output) decreasing,
+    then by that number. The mask operations Keras adds to its graph never change this order:
+    they read the same tensor as the layer that makes the mask and feed a layer after it.
+    """
+    finished: set[int] = set()
+    nodes: list = []
+    op_index: dict[int, int] = {}
+    layers: dict[int, object] = {}
+
+    def walk(t):
+        node = t.node
+        if id(node) in finished:
+            return
+        if id(node.layer) not in op_index:
+            op_index[id(node.layer)] = len(op_index)
+            layers[id(node.layer)] = node.layer
+        if not isinstance(node.layer, InputLayer):
+            for parent in node.inbound:
+                walk(parent)
+        finished.add(id(node))
+        nodes.append(node)
+
+    for out in flatten(model._outputs_struct, leaf=lambda x: hasattr(x, "node")):
+        walk(out)
+    in_graph = {id(n) for n in nodes}
+    node_depth: dict[int, int] = {}
+    op_depth: dict[int, int] = {}
+    for node in reversed(nodes):
+        depth = node_depth.setdefault(id(node), 0)
+        depth = max(depth, op_depth.get(id(node.layer), 0))
+        op_depth[id(node.layer)] = depth
+        node_depth[id(node)] = depth
+        for parent in node.inbound:
+            if id(parent.node) in in_graph:
+                node_depth[id(parent.node)] = max(depth + 1, node_depth.get(id(parent.node), 0))
+    for t in model.inputs:  # inputs no output depends on
+        if id(t.node.layer) not in op_depth:
+            op_depth[id(t.node.layer)] = 0
+            op_index[id(t.node.layer)] = -1
+            layers[id(t.node.layer)] = t.node.layer
+    return [layers[k] for k in sorted(op_depth, key=lambda k: (-op_depth[k], op_index[k]))]
+
+
 class Model(BaseModel):
     """A model from a graph of layer calls: ``Model(inputs, outputs)``.
 
@@ -108,9 +156,15 @@ class Model(BaseModel):
                 )
         taken: set[str] = set()
         self._input_layers = [t.node.layer for t in self.inputs]
-        for i, layer in enumerate(self._input_layers):
-            if layer.name is None:
-                layer.name = "input_layer" if i == 0 else f"input_layer_{i}"
+        named = {layer.name for layer in self._input_layers if layer.name is not None}
+        k = 0
+        for layer in self._input_layers:
+            while layer.name is None:  # input_layer, input_layer_1, ...: the first free name (Inputs reused
+                candidate = "input_layer" if k == 0 else f"input_layer_{k}"  # from a trained model keep theirs)
+                k += 1
+                if candidate not in named:
+                    layer.name = candidate
+                    named.add(candidate)
             if layer.name in taken:
                 raise ValueError(f"Model: two inputs are named {layer.name!r}; every input needs a unique name "
                                  f"(fit and predict take dicts keyed by input name). Pass another name=... to Input.")
@@ -123,6 +177,7 @@ class Model(BaseModel):
         _check_unique_names(self._layer_list, taken)  # named layers first, so unnamed ones avoid their names
         for layer in self._layer_list:
             self._register(layer, taken)
+        self._layer_order = None
         self._input_dtypes = [wanted_dtype(t.dtype, [n.layer for n in self._nodes if any(i is t for i in n.inbound)])
                               for t in self.inputs]
         self.built = True
@@ -130,9 +185,22 @@ class Model(BaseModel):
 
     @property
     def layers(self):
+        """The layers in Keras's order, the ``InputLayer``s included (as Keras's functional models list them)."""
         if not self._functional:
             return [m for m in self.children()]
-        return list(self._layer_list)
+        if self._layer_order is None:
+            self._layer_order = keras_order(self)
+        return list(self._layer_order)
+
+    @property
+    def input(self):
+        """The model's ``Input`` tensor(s), nested as given to ``Model(inputs, ...)`` (Keras's ``model.input``)."""
+        return self._inputs_struct if self._functional else super().input
+
+    @property
+    def output(self):
+        """The model's output tensor(s), nested as given to ``Model(..., outputs)`` (Keras's ``model.output``)."""
+        return self._outputs_struct if self._functional else super().output
 
     @property
     def input_names(self) -> list[str]:
@@ -233,4 +301,4 @@ class Model(BaseModel):
             raise ModelFileError(f"{where}: cannot rebuild the model: {e}") from e
 
 
-__all__ = ["Model", "topological_nodes"]
+__all__ = ["Model", "keras_order", "topological_nodes"]

@@ -27,6 +27,8 @@ class Node:
         self.args = args
         self.kwargs = kwargs
         self.outputs = outputs
+        # the layer remembers its calls (Keras's _inbound_nodes): layer.input / layer.output read the first
+        layer.__dict__.setdefault("_inbound_nodes", []).append(self)
 
     @property
     def inbound(self) -> list["SymbolicTensor"]:
