@@ -98,15 +98,16 @@ class _Conv1DBase(Layer):
 
     def compute_output_shape(self, input_shape):
         time_axis = 1 if self.data_format == "channels_last" else 2
+        self._check_length(input_shape[time_axis])
         T = conv_output_length(input_shape[time_axis], self.kernel_size, self.padding, self.strides,
                                self.dilation_rate)
         if self.data_format == "channels_last":
             return (input_shape[0], T, self.filters)
         return (input_shape[0], self.filters, T)
 
-    def _check_length(self, x: torch.Tensor) -> None:
-        T = x.shape[-1]
-        if self.padding == "valid" and conv_output_length(T, self.kernel_size, "valid", 1, self.dilation_rate) < 1:
+    def _check_length(self, T) -> None:
+        if T is not None and self.padding == "valid" and \
+                conv_output_length(T, self.kernel_size, "valid", 1, self.dilation_rate) < 1:
             raise ValueError(
                 f"{layer_label(self)}: the input has {T} time steps, fewer than the kernel's span "
                 f"{(self.kernel_size - 1) * self.dilation_rate + 1} (kernel_size={self.kernel_size}, "
@@ -115,7 +116,7 @@ class _Conv1DBase(Layer):
 
     def call(self, inputs):
         x = inputs.transpose(1, 2) if self.data_format == "channels_last" else inputs  # (B, T, C) -> (B, C, T)
-        self._check_length(x)
+        self._check_length(x.shape[-1])
         x = pad_time(x, self.padding, self.kernel_size, self.strides, self.dilation_rate)
         y = self.convolve(x)  # (B, filters, T')
         y = self.activation(y.transpose(1, 2) if self.data_format == "channels_last" else y)

@@ -5,12 +5,14 @@ over the valid steps only during training, as Keras does.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .. import initializers
 from ..errors import layer_label
+from ..utils import to_tensor
 from .base import InputSpec, Layer
 
 
@@ -188,6 +190,8 @@ class BatchNormalization(Layer):
         return mean.reshape(-1), var.reshape(-1)
 
     def call(self, inputs, training=None, mask=None):
+        if mask is not None and not isinstance(mask, torch.Tensor):
+            mask = to_tensor(np.asarray(mask))  # NumPy masks, as Keras takes them
         ax = self._axis
         reduce = [d for d in range(inputs.dim()) if d != ax]
         if training and self.trainable:

@@ -7,9 +7,11 @@ pooling layers take no mask; none of them passes a mask on.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..utils import to_tensor
 from .base import InputSpec, Layer
 from .convolutional import conv_output_length, data_format_arg, one_int, padding_arg, same_padding
 
@@ -140,6 +142,8 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
         t = self._time_axis
         if mask is None:
             return inputs.mean(dim=t, keepdim=self.keepdims)
+        if not isinstance(mask, torch.Tensor):
+            mask = to_tensor(np.asarray(mask))  # NumPy masks, as Keras takes them
         keep = mask.bool().unsqueeze(2 if t == 1 else 1)  # (B, T, 1) or (B, 1, T)
         total = torch.where(keep, inputs, torch.zeros((), dtype=inputs.dtype, device=inputs.device))
         count = keep.to(inputs.dtype).sum(dim=t, keepdim=self.keepdims)

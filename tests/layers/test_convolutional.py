@@ -86,3 +86,9 @@ def test_conv_layers_load_from_keras_files_and_export_to_onnx(tmp_path):
     ours = keras_file_roundtrip(tmp_path, kmodel, X)
     pytest.importorskip("onnxruntime")
     sl.export_onnx(ours, tmp_path / "conv.onnx", dynamic_time=False)
+
+
+def test_a_kernel_longer_than_a_known_length_is_refused_on_input():
+    with pytest.raises(ValueError, match=r"Conv1D: the input has 10 time steps, fewer than the kernel's span 11"):
+        sl.Conv1D(1, 2, dilation_rate=10)(sl.Input(shape=(10, 3)))
+    assert sl.Conv1D(1, 2, dilation_rate=10)(sl.Input(shape=(None, 3))).shape == (None, None, 1)

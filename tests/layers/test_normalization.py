@@ -101,3 +101,13 @@ def test_normalization_layers_load_from_keras_files(tmp_path):
     ours = keras_file_roundtrip(tmp_path, keras.Model(inp, out), X)
     pytest.importorskip("onnxruntime")
     sl.export_onnx(ours, tmp_path / "norm.onnx", dynamic_time=False)
+
+
+def test_batch_normalization_takes_numpy_masks_and_a_fully_masked_input():
+    bn = sl.BatchNormalization(center=False, scale=False)
+    y = bn(torch.zeros(4, 5), mask=np.zeros((4,), "float32"), training=True)
+    torch.testing.assert_close(y, torch.zeros(4, 5))
+    bn = sl.BatchNormalization(momentum=0.0)
+    bn(torch.ones(1, 2, 3, 4), mask=np.ones((1, 2, 1), "float32"), training=True)  # mask broadcast over axis 2
+    torch.testing.assert_close(bn.moving_mean, torch.ones(4))
+    torch.testing.assert_close(bn.moving_variance, torch.zeros(4))

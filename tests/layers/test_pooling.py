@@ -90,3 +90,9 @@ def test_pooling_layers_load_from_keras_files(tmp_path):
     kmodel = keras.Model(ids, [avg, mx, ap])
     x = np.array([[1, 2, 3, 0, 0, 0, 0], [4, 5, 6, 7, 8, 9, 1], [3, 0, 0, 0, 0, 0, 0]], dtype="int32")
     keras_file_roundtrip(tmp_path, kmodel, x)
+
+
+def test_global_average_pooling_takes_a_numpy_mask():
+    x = torch.from_numpy(X)
+    torch.testing.assert_close(sl.GlobalAveragePooling1D()(x, mask=MASK),
+                               sl.GlobalAveragePooling1D()(x, mask=torch.from_numpy(MASK)))
