@@ -45,8 +45,8 @@ class MultiHeadAttention(Layer):
         dropout: dropout on the attention weights during training.
         use_bias: biases in the four projections.
         output_shape: the output's last axes (default: the query's feature size).
-        attention_axes: the axes attended over (default: every axis between batch and features);
-            only the default is supported.
+        attention_axes: the axes attended over (default: every axis between batch and features); the
+            other axes between them act as batch axes.
         sliding_window: each query step sees keys within ``sliding_window - 1`` steps of it.
         use_gate: multiply each head's result by ``sigmoid(query @ gate_kernel + gate_bias)``.
         kernel_initializer, bias_initializer: Keras initializer names.
@@ -61,7 +61,8 @@ class MultiHeadAttention(Layer):
     Shape:
         query ``(B, T, Fq)``, value ``(B, S, Fv)``, key ``(B, S, Fk)``; output ``(B, T, Fq)``
         (or ``(B, T, *output_shape)``); scores ``(B, N, T, S)``. Inputs of higher rank
-        ``(B, d1, ..., dk, F)`` attend over all of ``d1 .. dk`` (scores ``(B, N, *dq, *dv)``).
+        ``(B, d1, ..., dk, F)`` attend over ``attention_axes`` (default all of ``d1 .. dk``), the other
+        axes acting as batch axes (scores ``(B, *other axes, N, *query's attended, *value's attended)``).
         weights (Keras order): query kernel ``(Fq, N, Hk)`` and bias ``(N, Hk)``, key kernel
         ``(Fk, N, Hk)`` and bias, [gate kernel ``(Fq, N, Hv)`` and bias,] value kernel ``(Fv, N, Hv)``
         and bias ``(N, Hv)``, output kernel ``(N, Hv, Fq)`` and bias ``(Fq,)``.
@@ -94,20 +95,18 @@ class MultiHeadAttention(Layer):
         initializers.get(bias_initializer, "MultiHeadAttention")
 
     # -------------------------------------------------------------- weights
-    def build(self, input_shape):
-        q_shape, v_shape = input_shape[0], input_shape[1]
-        k_shape = input_shape[2] if len(input_shape) > 2 else v_shape
-        if tuple(v_shape[1:-1]) != tuple(k_shape[1:-1]):
-            raise ValueError(f"{layer_label(self)}: value and key must have the same shape except the last axis, "
-                             f"got value {fmt_shape(v_shape)} and key {fmt_shape(k_shape)}.")
+    def build(self, input_shape, value_shape=None, key_shape=None):
+        """From ``[query_shape, value_shape(, key_shape)]``, or Keras's ``build(query_shape, value_shape)``."""
+        if value_shape is not None:
+            input_shape = [input_shape, value_shape] + ([key_shape] if key_shape is not None else [])
+        q_shape, v_shape = tuple(input_shape[0]), tuple(input_shape[1])
+        k_shape = tuple(input_shape[2]) if len(input_shape) > 2 and input_shape[2] is not None else v_shape
+        self._check_value_and_key(v_shape, k_shape)
         rank = len(q_shape)
-        if len(q_shape) < 3 or len(v_shape) != rank:
+        if rank < 3 or len(v_shape) != rank:
             raise ValueError(f"{layer_label(self)}: expected query and value of the same rank >= 3, "
                              f"(batch, time, features), got query {fmt_shape(q_shape)} and value {fmt_shape(v_shape)}.")
-        if self.attention_axes is not None and \
-                sorted(a % (rank - 1) for a in self.attention_axes) != list(range(1, rank - 1)):
-            raise ValueError(f"{layer_label(self)}: attention_axes={self.attention_axes} is not supported: only the "
-                             f"default, every axis between batch and features ({tuple(range(1, rank - 1))}).")
+        self._axes = self._attention_axes_for(rank)
         cfg, N, Hk, Hv = self._config, self.num_heads, self.key_dim, self.value_dim
         out = self.output_shape_ or (q_shape[-1],)
 
@@ -123,6 +122,24 @@ class MultiHeadAttention(Layer):
         self.gate_kernel, self.gate_bias = (kernel(q_shape[-1], N, Hv), bias(N, Hv)) if self.use_gate else (None, None)
         self.value_kernel, self.value_bias = kernel(v_shape[-1], N, Hv), bias(N, Hv)
         self.output_kernel, self.output_bias = kernel(N, Hv, *out), bias(*out)
+        if value_shape is not None:  # Keras's layer.build(query_shape, value_shape) builds it fully
+            self.built = True
+            self._build_input_shape = [tuple(x) for x in input_shape]
+
+    def _check_value_and_key(self, v_shape, k_shape):
+        if tuple(v_shape[1:-1]) != tuple(k_shape[1:-1]):
+            raise ValueError(f"{layer_label(self)}: value and key shapes must be equal except the last axis, got "
+                             f"value {fmt_shape(v_shape)} and key {fmt_shape(k_shape)}.")
+
+    def _attention_axes_for(self, rank: int) -> tuple[int, ...]:
+        """The attended axes of an input of ``rank`` (default: all between batch and features)."""
+        if self.attention_axes is None:
+            return tuple(range(1, rank - 1))
+        axes = tuple(a if a >= 0 else rank + a for a in self.attention_axes)
+        if not all(1 <= a <= rank - 2 for a in axes) or len(set(axes)) != len(axes):
+            raise ValueError(f"{layer_label(self)}: attention_axes={self.attention_axes} must be distinct axes between "
+                             f"the batch and the feature axis of an input of rank {rank} (1 .. {rank - 2}).")
+        return axes
 
     @property
     def weights(self):
@@ -142,6 +159,8 @@ class MultiHeadAttention(Layer):
         return out
 
     def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        if value_shape is not None and key_shape is not None:
+            self._check_value_and_key(value_shape, key_shape)
         out = self.output_shape_ or (query_shape[-1],)
         return tuple(query_shape[:-1]) + tuple(out)
 
@@ -185,50 +204,84 @@ class MultiHeadAttention(Layer):
             mask = both(mask, attention_mask)
         return mask
 
+    def _to_sequences(self, x, keep_features=True):
+        """(B, d1, ..., dk[, F]) -> (B * prod(other axes), prod(attended axes)[, F]), attended axes
+        last in their given order; returns the tensor and the sizes needed to undo it."""
+        k = x.dim() - (2 if keep_features else 1)
+        others = [a for a in range(1, k + 1) if a not in self._axes]
+        order = [0] + others + list(self._axes) + ([k + 1] if keep_features else [])
+        x = x.permute(order)  # (B, others..., attended..., [F])
+        B, other_sizes = x.shape[0], tuple(x.shape[1:1 + len(others)])
+        seq_sizes = tuple(x.shape[1 + len(others):1 + len(others) + len(self._axes)])
+        tail = (x.shape[-1],) if keep_features else ()
+        return x.reshape((B * math.prod(other_sizes), math.prod(seq_sizes)) + tail), (B, other_sizes, seq_sizes, order)
+
+    def _attention_mask_as_sequences(self, mask, B, others, dq, dv):
+        """An attention mask broadcastable to (B, others..., [N,] Tq..., Tv...) as (B', 1 | N, T, S)."""
+        n_seq = 2 * len(self._axes)
+        while mask.dim() < 2 + n_seq:  # Keras adds the batch and heads axes in front of the (T..., S...) block
+            mask = mask.unsqueeze(-n_seq - 1)
+        heads = mask.shape[-n_seq - 1]
+        lead = mask.shape[:-n_seq - 1]
+        full = (B,) + tuple(others) if len(lead) == 1 + len(others) else None
+        if full is None:
+            raise ValueError(f"{layer_label(self)}: attention_mask of shape {fmt_shape(mask.shape)} does not fit the "
+                             f"attention over axes {self._axes}; give (batch, [other axes,] query steps, key steps).")
+        mask = mask.expand(full + (heads,) + tuple(dq) + tuple(dv))
+        return mask.reshape(math.prod(full), heads, math.prod(dq), math.prod(dv))
+
     def _attend(self, query, value, key, query_mask, value_mask, key_mask, attention_mask, return_scores, training,
                 causal):
-        B, dq, dv = query.shape[0], query.shape[1:-1], value.shape[1:-1]
-        T, S = math.prod(dq), math.prod(dv)
-        # several attention axes (B, d1, ..., dk, F): one sequence of d1 * ... * dk steps
-        query, value, key = query.reshape(B, T, -1), value.reshape(B, S, -1), key.reshape(B, S, -1)
-        flat = [None if m is None else m.reshape(B, -1) for m in (query_mask, value_mask, key_mask)]
+        query_seq, (B, others, dq, order) = self._to_sequences(query)
+        value, (_, _, dv, _) = self._to_sequences(value)
+        key, _ = self._to_sequences(key)
+        Bq, T = query_seq.shape[:2]
+        S = value.shape[1]
+        flat = [None if m is None else self._to_sequences(m, keep_features=False)[0]
+                for m in (query_mask, value_mask, key_mask)]
         if attention_mask is not None:
-            attention_mask = attention_mask.reshape(attention_mask.shape[0], T, S)
-        q = torch.einsum("btf,fnh->btnh", query, self.query_kernel)  # (B, T, N, Hk)
-        k = torch.einsum("bsf,fnh->bsnh", key, self.key_kernel)  # (B, S, N, Hk)
-        v = torch.einsum("bsf,fnh->bsnh", value, self.value_kernel)  # (B, S, N, Hv)
+            attention_mask = self._attention_mask_as_sequences(attention_mask, B, others, dq, dv)
+        q = torch.einsum("btf,fnh->btnh", query_seq, self.query_kernel)  # (B', T, N, Hk)
+        k = torch.einsum("bsf,fnh->bsnh", key, self.key_kernel)  # (B', S, N, Hk)
+        v = torch.einsum("bsf,fnh->bsnh", value, self.value_kernel)  # (B', S, N, Hv)
         if self.use_bias:
             q, k, v = q + self.query_bias, k + self.key_bias, v + self.value_bias
         only_causal = causal and all(m is None for m in flat) and attention_mask is None and self.sliding_window is None
-        mask = None if only_causal else self._combined_mask(T, S, query.device, *flat, attention_mask, causal)
+        mask = None if only_causal else self._combined_mask(T, S, query.device, *flat, None, causal)
+        if mask is not None:
+            mask = mask[:, None]  # (B' | 1, 1, T, S)
+        if attention_mask is not None:
+            mask = attention_mask if mask is None else mask & attention_mask
         scale = 1.0 / math.sqrt(self.key_dim)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # heads first: (B, N, T|S, H)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # heads first: (B', N, T|S, H)
         scores = None
         if self.dropout == 0.0 and not return_scores:  # torch's fused kernel, as Keras's default path
-            bias = None if mask is None else torch.where(mask, 0.0, _LARGE_NEGATIVE).to(q.dtype)[:, None]
+            bias = None if mask is None else torch.where(mask, 0.0, _LARGE_NEGATIVE).to(q.dtype)
             ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=only_causal, scale=scale)
         else:
             if only_causal:
-                mask = self._combined_mask(T, S, query.device, None, None, None, None, True)
-            logits = (q * scale) @ k.transpose(-2, -1)  # (B, N, T, S)
-            keep = None if mask is None else mask[:, None]  # (B | 1, 1, T, S)
-            if keep is not None:
-                logits = torch.where(keep, logits, torch.full((), -1e9, dtype=logits.dtype, device=logits.device))
+                mask = self._combined_mask(T, S, query.device, None, None, None, None, True)[:, None]
+            logits = (q * scale) @ k.transpose(-2, -1)  # (B', N, T, S)
+            if mask is not None:
+                logits = torch.where(mask, logits, torch.full((), -1e9, dtype=logits.dtype, device=logits.device))
             scores = torch.softmax(logits, dim=-1)
-            if keep is not None:
-                scores = torch.where(keep, scores, torch.zeros((), dtype=scores.dtype, device=scores.device))
+            if mask is not None:
+                scores = torch.where(mask, scores, torch.zeros((), dtype=scores.dtype, device=scores.device))
             weights = F.dropout(scores, self.dropout, training=True) if training and self.dropout > 0 else scores
-            ctx = weights @ v  # (B, N, T, Hv)
-        ctx = ctx.transpose(1, 2)  # (B, T, N, Hv)
+            ctx = weights @ v  # (B', N, T, Hv)
+        ctx = ctx.transpose(1, 2)  # (B', T, N, Hv)
         if self.use_gate:
-            gate = torch.einsum("btf,fnh->btnh", query, self.gate_kernel)
+            gate = torch.einsum("btf,fnh->btnh", query_seq, self.gate_kernel)
             ctx = ctx * torch.sigmoid(gate + self.gate_bias if self.gate_bias is not None else gate)
-        out = torch.einsum("btnh,nh...->bt...", ctx, self.output_kernel)  # (B, T, *output_shape)
+        out = torch.einsum("btnh,nh...->bt...", ctx, self.output_kernel)  # (B', T, *output_shape)
         if self.output_bias is not None:
             out = out + self.output_bias
-        out = out.reshape((B,) + tuple(dq) + tuple(out.shape[2:]))
-        if scores is not None:
-            scores = scores.reshape((B, self.num_heads) + tuple(dq) + tuple(dv))
+        tail = tuple(out.shape[2:])
+        out = out.reshape((B,) + tuple(others) + tuple(dq) + tail)  # (B, others..., attended..., *out)
+        inverse = [order.index(i) for i in range(len(order) - 1)] + list(range(len(order) - 1, out.dim()))
+        out = out.permute(inverse)  # back to the query's axis order
+        if scores is not None:  # Keras's layout: (B, other axes..., N, query steps..., key steps...)
+            scores = scores.reshape((B,) + tuple(others) + (self.num_heads,) + tuple(dq) + tuple(dv))
         return out, scores
 
 

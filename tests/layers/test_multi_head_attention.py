@@ -93,6 +93,39 @@ def test_mha_on_4d_inputs_equals_keras():
     close(mine[1], theirs[1])
 
 
+@pytest.mark.parametrize("q_dims,v_dims,axes", [((3, 4), (3, 2), (2,)), ((3, 4), (3, 2), (-2,)), ((3, 4), (2, 5), (1, 2)),
+                                            ((5, 3, 4), (5, 3, 2), (2, 3)), ((2, 3, 4), (2, 3, 5), (3, 1))])
+def test_mha_over_chosen_attention_axes_equals_keras(q_dims, v_dims, axes):
+    rng = np.random.default_rng(6)
+    q, v = rng.standard_normal((2,) + q_dims + (8,)).astype("float32"), rng.standard_normal((2,) + v_dims + (8,)).astype("float32")
+    for kwargs in (dict(num_heads=2, key_dim=2, attention_axes=axes), dict(num_heads=2, key_dim=2, attention_axes=axes, use_gate=True)):
+        mine, theirs = run_both(kwargs, [q, v], return_attention_scores=True)
+        close(mine[0], theirs[0])
+        close(mine[1], theirs[1])
+        assert tuple(mine[1].shape) == tuple(theirs[1].shape)
+        mine, theirs = run_both(kwargs, [q, v])
+        close(mine, theirs)
+
+
+def test_attention_masks_of_every_keras_shape_give_the_same_output():
+    x = torch.from_numpy(RNG.standard_normal((2, 5, 8)).astype("float32"))
+    layer = sl.MultiHeadAttention(2, 4).eval()
+    causal = torch.ones(5, 5).tril()
+    outs = [layer(x, x, attention_mask=m) for m in (causal, causal.expand(2, 5, 5), causal.expand(2, 2, 5, 5))]
+    for o in outs[1:]:
+        torch.testing.assert_close(o, outs[0])
+    torch.testing.assert_close(outs[0], layer(x, x, use_causal_mask=True))
+
+
+def test_keras_style_build_with_two_shapes_builds_every_weight():
+    layer = sl.MultiHeadAttention(2, 3, use_gate=True)
+    layer.build((2, 4, 8), (2, 5, 6))
+    assert layer.built and [w.shape for w in layer.get_weights()][:2] == [(8, 2, 3), (2, 3)]
+    assert tuple(layer(torch.zeros(2, 4, 8), torch.zeros(2, 5, 6)).shape) == (2, 4, 8)
+    with pytest.raises(ValueError, match=r"value and key shapes must be equal except the last axis"):
+        layer.compute_output_shape((2, 4, 8), (2, 5, 6), (2, 3, 6))
+
+
 def test_mha_in_a_functional_model_with_scores_and_its_weights_layout():
     q, v = sl.Input(shape=(T, F)), sl.Input(shape=(S, 3))
     layer = sl.MultiHeadAttention(2, 3, use_gate=True)
@@ -123,10 +156,10 @@ def test_mha_gradients_reach_every_weight():
 def test_mha_errors_name_the_argument():
     with pytest.raises(ValueError, match=r"MultiHeadAttention: num_heads must be a positive integer, got 0"):
         sl.MultiHeadAttention(0, 3)
-    with pytest.raises(ValueError, match=r"MultiHeadAttention: value and key must have the same shape except the last axis"):
+    with pytest.raises(ValueError, match=r"MultiHeadAttention: value and key shapes must be equal except the last axis"):
         sl.MultiHeadAttention(2, 3)(torch.zeros(1, 4, 6), torch.zeros(1, 5, 3), torch.zeros(1, 6, 3))
-    with pytest.raises(ValueError, match=r"MultiHeadAttention: attention_axes=\(2,\) is not supported"):
-        sl.MultiHeadAttention(2, 3, attention_axes=2)(torch.zeros(1, 2, 4, 6), torch.zeros(1, 2, 4, 6))
+    with pytest.raises(ValueError, match=r"MultiHeadAttention: attention_axes=\(3,\) must be distinct axes between"):
+        sl.MultiHeadAttention(2, 3, attention_axes=3)(torch.zeros(1, 2, 4, 6), torch.zeros(1, 2, 4, 6))
 
 
 def test_mha_loads_from_keras_files(tmp_path):
