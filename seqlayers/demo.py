@@ -27,6 +27,9 @@ import numpy as np
 import torch
 
 from .errors import require_extra
+from .layers import Dense, LSTM, TimeDistributed
+from .models import Sequential
+from . import topologies
 
 ECHO = np.array([i / 5 for i in range(5)], dtype="float32")  # [0.0, 0.2, 0.4, 0.6, 0.8]
 
@@ -54,7 +57,6 @@ def _fit(model, x, y, epochs, batch_size, loss="mean_squared_error"):
 
 def one_to_one(epochs=1000):
     """Tutorial part 1: each value on its own, as 5 samples of one time step."""
-    from . import LSTM, Dense, Sequential
 
     x, y = ECHO.reshape(5, 1, 1), ECHO.reshape(5, 1)
     model = Sequential([LSTM(5, input_shape=(1, 1)), Dense(1)], name="one_to_one")
@@ -65,7 +67,6 @@ def one_to_one(epochs=1000):
 
 def many_to_one(epochs=500):
     """Tutorial part 2: the whole sequence in, the whole sequence out as one vector (no TimeDistributed)."""
-    from . import LSTM, Dense, Sequential
 
     x, y = ECHO.reshape(1, 5, 1), ECHO.reshape(1, 5)
     model = Sequential([LSTM(5, input_shape=(5, 1)), Dense(5)], name="many_to_one")
@@ -76,7 +77,6 @@ def many_to_one(epochs=500):
 
 def many_to_many(epochs=1000):
     """Tutorial part 3: one output per step, the same Dense at every step."""
-    from . import LSTM, Dense, Sequential, TimeDistributed
 
     x, y = ECHO.reshape(1, 5, 1), ECHO.reshape(1, 5, 1)
     model = Sequential([LSTM(5, input_shape=(5, 1), return_sequences=True), TimeDistributed(Dense(1))],
@@ -88,10 +88,8 @@ def many_to_many(epochs=1000):
 
 def one_to_many(epochs=500):
     """The sequence given as one vector of 5 values, written out one value per step."""
-    from .topologies import one_to_many as build
-
     x, y = ECHO.reshape(1, 5), ECHO.reshape(1, 5, 1)
-    model = build(n_features=5, n_steps=5, n_outputs=1, units=8)
+    model = topologies.one_to_many(n_features=5, n_steps=5, n_outputs=1, units=8)
     losses = _fit(model, x, y, epochs, batch_size=1)
     return Example("one_to_many", "one-to-many: RepeatVector(5) -> LSTM(8, return_sequences) -> TD(Dense(1))",
                    model, x, y, losses, model.predict(x, verbose=0).reshape(-1), ECHO)
@@ -99,10 +97,9 @@ def one_to_many(epochs=500):
 
 def encoder_decoder(epochs=500):
     """Seed 001 (B): read 5 steps, write back the first 3 (output length != input length)."""
-    from .topologies import encoder_decoder_repeat
 
     x, y = ECHO.reshape(1, 5, 1), ECHO[:3].reshape(1, 3, 1)
-    model = encoder_decoder_repeat(n_steps=5, n_features=1, n_out_steps=3, n_outputs=1, units=8)
+    model = topologies.encoder_decoder_repeat(n_steps=5, n_features=1, n_out_steps=3, n_outputs=1, units=8)
     losses = _fit(model, x, y, epochs, batch_size=1)
     return Example("encoder_decoder", "encoder-decoder: LSTM -> RepeatVector(3) -> LSTM(return_sequences) -> TD",
                    model, x, y, losses, model.predict(x, verbose=0).reshape(-1), ECHO[:3])
@@ -122,7 +119,6 @@ def seq2seq(epochs=500):
     Sample k holds the last k values of the echo sequence (front-padded, with a 'present' flag);
     the answer is those k values as tokens, then STOP: outputs of 1 to 5 steps.
     """
-    from .topologies import encoder_decoder as build
 
     n_tokens = FIRST_VALUE + 5
     x = np.zeros((5, 5, 2), dtype="float32")  # (samples, time, [value, present])
@@ -131,7 +127,7 @@ def seq2seq(epochs=500):
         x[k - 1, 5 - k:, 0] = ECHO[5 - k:]
         x[k - 1, 5 - k:, 1] = 1.0
         targets[k - 1, :k] = FIRST_VALUE + np.arange(5 - k, 5)
-    s2s = build(n_features=2, n_tokens=n_tokens, units=16)
+    s2s = topologies.encoder_decoder(n_features=2, n_tokens=n_tokens, units=16)
     dec_in = s2s.teacher_forcing(targets, START).numpy()
     y = s2s.one_hot(targets).numpy()
     losses = _fit(s2s.model, [x, dec_in], y, epochs, batch_size=5, loss="categorical_crossentropy")

@@ -31,17 +31,18 @@ from .layers.reshaping import RepeatVector
 from .layers.wrappers import TimeDistributed
 from .models.functional import Model
 from .models.sequential import Sequential
+from .layers import recurrent
+from .errors import unknown_name_error
+from .layers.merging import Concatenate
+from .models.symbolic import Input
+from .layers.attention import AdditiveAttention, Attention
 
 CELLS = ("lstm", "gru", "simple_rnn")
 
 
 def _rnn(cell: str):
-    from .layers import recurrent
-
     table = {"lstm": recurrent.LSTM, "gru": recurrent.GRU, "simple_rnn": recurrent.SimpleRNN}
     if cell not in table:
-        from .errors import unknown_name_error
-
         raise unknown_name_error("cell", cell, table, "topologies")
     return table[cell]
 
@@ -274,8 +275,6 @@ def encoder_decoder(n_features: int, n_tokens: int, units: int = 64, cell: str =
         | | | | | |   | | | |
         O O O O O O   O O O O    inputs, then [start] + previous target tokens
     """
-    from .layers.merging import Concatenate
-    from .models.symbolic import Input
 
     if attention not in (None, "dot", "additive"):
         raise ValueError(f"encoder_decoder: attention must be None, 'dot' or 'additive', got {attention!r}.")
@@ -290,8 +289,6 @@ def encoder_decoder(n_features: int, n_tokens: int, units: int = 64, cell: str =
     n_states = len(states)
     dec = decoder_rnn(dec_in, initial_state=list(states))
     if attention:
-        from .layers.attention import AdditiveAttention, Attention
-
         attend = (Attention if attention == "dot" else AdditiveAttention)(name="attention")
         join = Concatenate(name="with_context")
 

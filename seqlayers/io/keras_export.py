@@ -22,6 +22,16 @@ from .. import activations
 from ..errors import layer_label, require_extra
 from ..layers.base import Layer
 from ..layers.cells import arg_names
+from ..atomic import atomic_write
+from ..layers.bidirectional import Bidirectional
+from ..layers.core import Lambda
+from ..layers.rnn import GRU, LSTM, RNN, SimpleRNN
+from ..layers.wrappers import TimeDistributed
+from ..models.base import BaseModel
+from ..models.functional import Model
+from ..models.sequential import Sequential
+from ..models.symbolic import InputLayer, SymbolicTensor, dtype_name
+from ..utils import flatten, map_structure
 from .keras_import import LAYER_MAP, SUBLAYER_EMPTY, SUBLAYER_GROUPS, keras_snake_case
 
 _KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose loader reads what we write
@@ -76,12 +86,6 @@ def rnn_config(layer) -> dict:
 
 def layer_config(layer) -> dict:
     """The Keras 3 config entry of one of our layers (recursively for wrappers and models)."""
-    from ..layers.bidirectional import Bidirectional
-    from ..layers.core import Lambda
-    from ..layers.rnn import GRU, LSTM, SimpleRNN
-    from ..layers.wrappers import TimeDistributed
-    from ..models.functional import Model
-    from ..models.sequential import Sequential
 
     if isinstance(layer, Sequential):
         return _sequential_config(layer)
@@ -151,8 +155,6 @@ def _listed(v):
 
 
 def _input_entry(name, batch_shape, dtype):
-    from ..models.symbolic import dtype_name
-
     return {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
             "config": {"batch_shape": _json_shape(batch_shape), "dtype": dtype_name(dtype), "sparse": False,
                        "ragged": False, "name": name}}
@@ -186,9 +188,6 @@ def keras_layer_order(model) -> list:
 
 
 def _functional_config(model) -> dict:
-    from ..models.symbolic import InputLayer, SymbolicTensor, dtype_name
-    from ..utils import map_structure
-
     index: dict[int, tuple[str, int]] = {}
     calls: dict[int, list] = {}
     for node in model._nodes:
@@ -249,10 +248,6 @@ def _write_vars(h5group, arrays):
 
 
 def _write_layer(group, layer):
-    from ..layers.bidirectional import Bidirectional
-    from ..layers.rnn import RNN
-    from ..layers.wrappers import TimeDistributed
-    from ..models.base import BaseModel
 
     if isinstance(layer, BaseModel):
         _write_vars(group, [])
@@ -287,8 +282,6 @@ def _write_sublayers(group, layer):
 
 
 def _write_container(group, model):
-    from ..models.functional import Model
-    from ..models.symbolic import InputLayer
 
     layers = group.create_group("layers")
     members = list(model.layers)
@@ -310,9 +303,6 @@ def _write_container(group, model):
 
 
 def _keras_class(layer) -> str:
-    from ..models.functional import Model
-    from ..models.sequential import Sequential
-    from ..layers.wrappers import TimeDistributed
 
     if isinstance(layer, Sequential):
         return "Sequential"
@@ -329,8 +319,6 @@ def to_keras(model, path) -> Path:
     ``keras.saving.load_model(path)`` then gives a Keras model with the same outputs.
     """
     h5py = require_extra("h5py", "interop", "to_keras")
-    from ..models.base import BaseModel
-    from .saving import atomic_write
 
     path = Path(path)
     if path.suffix != ".keras":

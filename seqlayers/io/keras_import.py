@@ -31,6 +31,10 @@ from ..errors import ModelFileError, require_extra
 from ..layers.cells import arg_names
 from ..layers.rnn import GRU, LSTM, SimpleRNN
 from ..serialization import find_function
+from ..layers.base import LAYER_REGISTRY
+from ..layers.bidirectional import Bidirectional
+from ..models import Model, Sequential
+from ..models.symbolic import Input
 from .saving import MAX_COMPRESSION_RATIO, MAX_CONFIG_BYTES
 
 #: recurrent layers' arguments that Keras writes as objects (initializer configs), left at our defaults
@@ -327,11 +331,7 @@ def _convert_layer(entry: dict, custom_objects, where: str):
 
 
 def _layer_class(name):
-    from ..layers.base import LAYER_REGISTRY
-
     if name == "Bidirectional":
-        from ..layers.bidirectional import Bidirectional
-
         return Bidirectional
     return LAYER_REGISTRY[name]
 
@@ -344,8 +344,6 @@ def _history(t):
 
 
 def _convert_model(entry: dict, custom_objects, where: str = "model"):
-    from ..models import Model, Sequential
-    from ..models.symbolic import Input
 
     cls_name = entry["class_name"]
     cfg = entry["config"]

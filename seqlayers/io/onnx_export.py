@@ -32,6 +32,10 @@ from torch import nn
 
 from ..errors import layer_label, require_extra
 from ..utils import flatten
+from ..models.functional import Model
+from ..models.sequential import Sequential
+from ..layers.embedding import Embedding, Masking
+from ..atomic import atomic_write
 
 _EXAMPLE_BATCH, _EXAMPLE_TIME = 2, 5
 
@@ -51,8 +55,6 @@ class _Flat(nn.Module):
 
 def _input_specs(model) -> list[tuple[tuple, torch.dtype, str]]:
     """(shape with None for unknown, dtype, name) of each model input."""
-    from ..models.functional import Model
-    from ..models.sequential import Sequential
 
     if isinstance(model, Model) and getattr(model, "_functional", False):
         return [(t.shape, t.dtype, name) for t, name in zip(model.inputs, model.input_names)]
@@ -72,15 +74,11 @@ def _input_specs(model) -> list[tuple[tuple, torch.dtype, str]]:
 
 
 def _masking_value(model) -> float:
-    from ..layers.embedding import Masking
-
     values = {m.mask_value for m in model.modules() if isinstance(m, Masking)}
     return values.pop() if len(values) == 1 else 0.0
 
 
 def _vocab(model) -> int:
-    from ..layers.embedding import Embedding
-
     sizes = [m.input_dim for m in model.modules() if isinstance(m, Embedding)]
     return min(sizes) if sizes else 2
 
@@ -226,7 +224,6 @@ def export_onnx(model: nn.Module, path, example_inputs=None, *, dynamic_time: bo
                               dynamic_axes=dynamic_axes, opset_version=opset_version)
         if verify:  # before writing: a graph that does not reproduce the model is never left on disk
             _verify(model, buf.getvalue(), specs, time_axes, input_names, example, atol)
-        from .saving import atomic_write
 
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, buf.getvalue())

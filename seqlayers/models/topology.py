@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from ..layers.base import Layer
+from ..layers.embedding import Embedding, Masking
+from ..layers.reshaping import RepeatVector
+from ..layers.wrappers import TimeDistributed
 from ..utils import flatten
+from .symbolic import InputLayer
 
 ONE_TO_ONE = "one-to-one"
 ONE_TO_MANY = "one-to-many"
@@ -132,8 +136,6 @@ def recurrent_flags(layer) -> tuple[bool, bool, bool]:
 
 
 def _is_time_distributed(layer) -> bool:
-    from ..layers.wrappers import TimeDistributed
-
     return isinstance(layer, TimeDistributed)
 
 
@@ -147,15 +149,13 @@ def label(layer) -> str:
 
 
 def _makes_mask(layer) -> bool:
-    from ..layers.embedding import Embedding, Masking
-
     return (isinstance(layer, Embedding) and layer.mask_zero) or isinstance(layer, Masking)
 
 
 def _passes_mask(layer) -> bool:
     if isinstance(layer, nn.Module) and not isinstance(layer, Layer):
         return False
-    from ..models.base import BaseModel
+    from .base import BaseModel  # models/base.py imports this module for model.topology()
 
     if isinstance(layer, BaseModel):
         return True
@@ -164,9 +164,6 @@ def _passes_mask(layer) -> bool:
 
 # ---------------------------------------------------------------- the rules, one call at a time
 def _call(layer, ins: list[TensorInfo], out_shapes: list[tuple], repeated: bool) -> Call:
-    from ..layers.embedding import Embedding
-    from ..layers.reshaping import RepeatVector
-
     timed = [t for t in ins if t.time is not None]
     src = timed[0] if timed else None
     masked_in = any(t.masked for t in ins)
@@ -245,8 +242,6 @@ def _generic_time(layer, src: TensorInfo | None, out_shape: tuple, ins) -> tuple
 
 # ---------------------------------------------------------------- walking a model
 def _input_info(shape, dtype, consumer, name: str) -> TensorInfo:
-    from ..layers.embedding import Embedding
-
     shape = tuple(shape)
     ids = dtype is not None and not (dtype.is_floating_point or dtype.is_complex)
     timed = len(shape) >= 3 or (len(shape) == 2 and (ids or isinstance(consumer, Embedding)))
@@ -255,7 +250,7 @@ def _input_info(shape, dtype, consumer, name: str) -> TensorInfo:
 
 def trace(model) -> tuple[list[TensorInfo], list[Call], list[TensorInfo]]:
     """(model inputs, layer calls in running order, model outputs) with time axes and masks."""
-    from .functional import Model
+    from .functional import Model  # these import models/base.py, which imports this module
     from .sequential import Sequential
 
     if isinstance(model, Sequential):
@@ -276,8 +271,6 @@ def trace(model) -> tuple[list[TensorInfo], list[Call], list[TensorInfo]]:
             cur = call.outputs[:1]
         return inputs, calls, call.outputs if calls else inputs
     if isinstance(model, Model) and model._functional:
-        from .symbolic import InputLayer
-
         infos: dict[int, TensorInfo] = {}
         consumers: dict[int, nn.Module] = {}
         for node in model._nodes:

@@ -20,6 +20,9 @@ import sys
 import numpy as np
 
 from . import common
+from ..layers import Dense, LSTM, RepeatVector, TimeDistributed
+from ..models import Sequential
+from ..training.callbacks import Callback
 
 NAME = "addition"
 HELP = "keras-io addition_rnn: add two numbers given as characters (LSTM -> RepeatVector -> LSTM)"
@@ -84,8 +87,6 @@ def decode(probs: np.ndarray) -> list[str]:
 
 
 def build_model(digits: int, units: int = 128):
-    from .. import LSTM, Dense, RepeatVector, Sequential, TimeDistributed
-
     return Sequential([
         LSTM(units, input_shape=(2 * digits + 1, len(CHARS)), name="encoder"),
         RepeatVector(digits + 1),
@@ -103,8 +104,6 @@ def accuracies(model, x, y) -> tuple[float, float]:
 
 # ------------------------------------------------------------------ task
 def run(args) -> int:
-    from ..training.callbacks import Callback
-
     clock = common.Stopwatch()
     out = common.setup(args)
     n = args.examples or (5000 if args.digits <= 2 else 50000)

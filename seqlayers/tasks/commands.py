@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 
 from ..errors import EXTRAS, require_extra
+from .common import load_task
 
 #: modules that provide a ``seqlayers train`` task; add one line per task
 TASK_MODULES = [
@@ -41,8 +42,6 @@ def _train(args) -> int:
 
 
 def _predict(args) -> int:
-    from .common import load_task
-
     _require_tasks_extra("seqlayers predict")
     task, config = load_task(args.dir)
     for mod in _modules():

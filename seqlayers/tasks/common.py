@@ -25,6 +25,7 @@ import torch
 from ..atomic import atomic_write
 from ..training.callbacks import BackupAndRestore, Callback, EarlyStopping
 from ..utils import cpu_model
+from ..training.optimizers import Adam
 
 TASK_FILE = "task.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -48,8 +49,6 @@ def add_common_arguments(parser, *, epochs: int, batch_size: int, patience: int 
 
 def optimizer(args):
     """Adam with the ``--learning-rate`` given (Keras's defaults otherwise)."""
-    from ..training.optimizers import Adam
-
     return Adam(learning_rate=args.learning_rate)
 
 
@@ -294,10 +293,6 @@ def save_task(out, model, task: str, config: dict) -> None:
         json.dump({"task": task, "config": config}, f)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS_FILE))
-    try:  # the whole model in seqlayers's own format, when seqlayers.io provides it
-        from ..io import saving  # noqa: F401
-    except ImportError:
-        return
     try:
         model.save(str(out / "model.seqlayers"))
     except Exception as e:  # the weights file above is enough for `seqlayers predict`

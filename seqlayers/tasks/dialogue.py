@@ -26,6 +26,8 @@ from ..data.sgd_reader import act_label, read_dialogues
 from ..data.vocab import Vocabulary, multi_hot
 from ..layers.base import Layer
 from . import common
+from ..layers import Bidirectional, Concatenate, Dense, Dropout, Embedding, LSTM, TimeDistributed
+from ..models import Input, Model
 
 NAME = "dialogue"
 HELP = "hierarchical model: the system's dialogue acts after each user turn (vs. a per-turn baseline)"
@@ -101,7 +103,6 @@ class GivenType(Layer):
 
 def build_model(config: dict, context: bool = True):
     """The hierarchical model (``context=True``) or the per-turn baseline (``context=False``)."""
-    from .. import LSTM, Bidirectional, Concatenate, Dense, Dropout, Embedding, Input, Model, TimeDistributed
 
     words = Input(shape=(None, None), dtype="int64", name="words")  # (B, turns, W)
     e = Embedding(config["n_words"], config["word_dim"], mask_zero=True, name="word_embedding")(words)

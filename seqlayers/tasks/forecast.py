@@ -39,6 +39,10 @@ from ..data.csv_reader import read_numeric_csv
 from ..data.scaling import StandardScaler
 from ..data.windows import chronological_splits, windows
 from . import common
+from ..data.csv_reader import read_header
+from ..layers import Dense, LSTM, Reshape, TimeDistributed
+from ..models import Input, Model, Sequential
+from ..training.optimizers import Adam
 
 NAME = "forecast"
 HELP = "multi-step forecasting of a CSV time series (ETT protocol), many-to-one or seq2seq LSTM"
@@ -84,7 +88,6 @@ def load_splits(path, target: str, features: str, lookback: int, horizon: int, b
     Returns ``columns``, ``target_index``, the ``scaler`` and per split ``(x, y)`` with
     x ``(N, L, F)`` and y ``(N, H)`` for ``S`` or ``(N, H, F)`` for ``M``.
     """
-    from ..data.csv_reader import read_header
 
     header = read_header(path)
     if target not in header:
@@ -119,7 +122,6 @@ def relative(x: np.ndarray, y: np.ndarray, target_index: int | None):
 # ------------------------------------------------------------------ models
 def many_to_one(lookback: int, n_features: int, horizon: int, n_out: int | None, units: int):
     """``(B, L, F) -> LSTM(U) -> Dense(H * K) -> (B, H)`` or ``(B, H, K)``."""
-    from .. import LSTM, Dense, Reshape, Sequential
 
     shape = (horizon,) if n_out is None else (horizon, n_out)
     return Sequential([
@@ -138,8 +140,6 @@ class Seq2SeqForecaster:
     """
 
     def __init__(self, lookback: int, n_features: int, n_out: int, units: int):
-        from .. import LSTM, Dense, Input, Model, TimeDistributed
-
         self.n_out = n_out
         x = Input(shape=(lookback, n_features), name="encoder_inputs")
         dec_in = Input(shape=(None, n_out), name="decoder_inputs")
@@ -220,8 +220,6 @@ def _scores(y, p) -> dict:
 
 # ------------------------------------------------------------------ task
 def run(args) -> int:
-    from ..training.optimizers import Adam
-
     clock = common.Stopwatch()
     out = common.setup(args)
     borders = [int(b) for b in str(args.borders).split(",")]

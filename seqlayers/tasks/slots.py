@@ -37,6 +37,8 @@ from ..data.vocab import Vocabulary
 from ..io import register_function
 from . import common
 from .tagger import sample_arrays, word_features
+from ..layers import Bidirectional, Concatenate, Dense, Dropout, Lambda, LSTM, TimeDistributed
+from ..models import Model
 
 NAME = "slots"
 HELP = "joint slot filling (BIO tags) and intent detection, one model with two outputs"
@@ -89,8 +91,6 @@ def sequence_mask(inputs, masks):
 
 
 def build_model(config: dict):
-    from .. import LSTM, Bidirectional, Concatenate, Dense, Dropout, Lambda, Model, TimeDistributed
-
     inputs, feats = word_features(config)
     h = Dropout(config["dropout"])(feats)
     enc = Bidirectional(LSTM(config["units"], return_sequences=True), name="encoder")(h)

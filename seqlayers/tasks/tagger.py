@@ -22,6 +22,9 @@ from ..errors import require_extra
 from ..data.conllu_reader import TaggedSentence, read_conllu, read_tokenized
 from ..data.vocab import Vocabulary, char_ids
 from . import common
+from ..layers import Bidirectional, Concatenate, Dense, Dropout, Embedding, LSTM, TimeDistributed
+from ..models import Input, Model
+from ..training.callbacks import LearningRateScheduler
 
 NAME = "tagger"
 HELP = "part-of-speech tagger (words + character BiLSTM + BiLSTM) on CoNLL-U files"
@@ -64,7 +67,6 @@ def char_features(char_input, n_chars: int, char_dim: int, char_units: int):
     The same Bidirectional LSTM reads every word's characters (TimeDistributed folds the words
     into the batch); padded characters and padded words are masked.
     """
-    from .. import LSTM, Bidirectional, Embedding, TimeDistributed
 
     c = Embedding(n_chars, char_dim, mask_zero=True, name="char_embedding")(char_input)  # (B, T, W, C)
     return TimeDistributed(Bidirectional(LSTM(char_units)), name="char_bilstm")(c)  # (B, T, 2C)
@@ -77,7 +79,6 @@ def word_features(config: dict):
     ``config["char_units"]``, with the character features of ``chars`` ``(B, T, W)``.
     Returns ``(inputs, features)``.
     """
-    from .. import Concatenate, Embedding, Input
 
     words = Input(shape=(None,), dtype="int64", name="words")
     feats = Embedding(config["n_words"], config["word_dim"], mask_zero=True, name="word_embedding")(words)
@@ -92,7 +93,6 @@ def word_features(config: dict):
 
 def build_model(config: dict):
     """The tagger from its config (vocabulary sizes and hyperparameters)."""
-    from .. import LSTM, Bidirectional, Dense, Dropout, Model, TimeDistributed
 
     inputs, feats = word_features(config)
     h = Dropout(config["dropout"])(feats)
@@ -249,8 +249,6 @@ def run(args) -> int:
     common.progress(args, f"training on {len(pieces)} pieces (at most {args.epochs} epochs)")
     callbacks = []
     if args.lr_schedule == "cosine":
-        from ..training.callbacks import LearningRateScheduler
-
         callbacks.append(LearningRateScheduler(cosine_schedule(args.learning_rate, args.epochs)))
     history = common.fit_resumable(model, train_data, None, out=out, args=args, validation_data=dev_data,
                                    monitor="val_accuracy", mode="max", callbacks=callbacks)
