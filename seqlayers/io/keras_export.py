@@ -31,7 +31,7 @@ from ..models.base import BaseModel
 from ..models.functional import Model
 from ..models.sequential import Sequential
 from ..models.symbolic import InputLayer, SymbolicTensor, dtype_name
-from ..utils import flatten, map_structure
+from ..utils import map_structure
 from .keras_import import LAYER_MAP, SUBLAYER_EMPTY, SUBLAYER_GROUPS, keras_snake_case
 
 _KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose loader reads what we write
