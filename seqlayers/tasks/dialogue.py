@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -208,17 +210,8 @@ def dev_scores(model, x, gold: dict, batch_size: int) -> dict:
     return logs
 
 
-def run(args) -> int:
-    clock = common.Stopwatch()
-    out = common.setup(args)
-    from pathlib import Path
-
-    data = Path(args.data)
-    common.progress(args, f"reading {data}")
-    train = read_dialogues(data / "train.jsonl", limit=args.train_dialogues or None)
-    dev = spread(read_dialogues(data / "dev.jsonl"), args.dev_dialogues)
-    test = read_dialogues(data / "test.jsonl", limit=args.test_dialogues or None)
-
+def _config(train, args) -> tuple[Vocabulary, dict, dict]:
+    """The word and label vocabularies of the training dialogues and the model's config."""
     cfg = dict(DEFAULTS, units=args.units, dialogue_units=args.dialogue_units)
     words = Vocabulary.build((tokenize(t.user, cfg["max_words"]) for d in train for t in d.turns),
                              min_count=cfg["min_count"])
@@ -230,12 +223,69 @@ def run(args) -> int:
                   act_slot_type_index=[type_ids[act_label(a, "type")] for a in label_vocabs["act_slot"].labels],
                   **{f"n_{g}": len(v) - 1 for g, v in label_vocabs.items()},
                   **{f"labels_{g}": v.to_dict() for g, v in label_vocabs.items()})
+    return words, label_vocabs, config
+
+
+def _scores(gold_dev, dev_probs, gold, probs, args) -> tuple[dict, dict]:
+    """Dev-tuned thresholds (one global, one per label) and the test F1s at them and at 0.5."""
+    thresholds, scores = {}, {}
+    for k, g in enumerate(GRANULARITIES):
+        thresholds[g] = {"global": tune_thresholds(gold_dev[g], dev_probs[k]),
+                         "per_label": tune_thresholds(gold_dev[g], dev_probs[k], args.per_label_min)}
+        scores[g] = {"at_0.5": f1_scores(gold[g], probs[k]),
+                     **{f"dev_{rule}": f1_scores(gold[g], probs[k], t) for rule, t in thresholds[g].items()}}
+        scores[g].update({k2: v for k2, v in scores[g]["dev_global"].items()})  # the headline figures
+    return thresholds, scores
+
+
+def _score_rows(variant: str, thresholds: dict, scores: dict) -> list[tuple[str, str]]:
+    rows = []
+    for g in GRANULARITIES:
+        rows += [(f"{variant} model, {g} micro / macro F1 (dev-tuned threshold {thresholds[g]['global'][0]:.2f})",
+                  f"{scores[g]['micro_f1']:.2f} / {scores[g]['macro_f1']:.2f}"),
+                 (f"{variant} model, {g} micro / macro F1 (per-label thresholds from dev)",
+                  f"{scores[g]['dev_per_label']['micro_f1']:.2f} / {scores[g]['dev_per_label']['macro_f1']:.2f}"),
+                 (f"{variant} model, {g} micro / macro F1 (threshold 0.5)",
+                  f"{scores[g]['at_0.5']['micro_f1']:.2f} / {scores[g]['at_0.5']['macro_f1']:.2f}")]
+    return rows
+
+
+def _margins(report: dict) -> list[tuple[str, str]]:
+    """The dialogue model's F1 less the per-turn model's, into ``report``; their report rows."""
+    report["margin"] = {g: {m: report["dialogue"]["scores"][g][m] - report["turn"]["scores"][g][m]
+                            for m in ("micro_f1", "macro_f1")} for g in GRANULARITIES}
+    report["margin_per_label_thresholds"] = {
+        g: {m: report["dialogue"]["scores"][g]["dev_per_label"][m] - report["turn"]["scores"][g]["dev_per_label"][m]
+            for m in ("micro_f1", "macro_f1")} for g in GRANULARITIES}
+    return [(f"margin (dialogue - turn), {g} micro / macro F1",
+             f"{report['margin'][g]['micro_f1']:+.2f} / {report['margin'][g]['macro_f1']:+.2f}")
+            for g in GRANULARITIES]
+
+
+def _time_rows(report: dict) -> list[tuple[str, object]]:
+    return [("training wall / CPU time (s), dialogue model", "{train_seconds:.0f} / {train_cpu_seconds:.0f}".format(
+                **report["dialogue"])),
+            ("training wall / CPU time (s), per-turn model", "{train_seconds:.0f} / {train_cpu_seconds:.0f}".format(
+                **report["turn"])),
+            ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
+
+
+def run(args) -> int:
+    clock = common.Stopwatch()
+    out = common.setup(args)
+    data = Path(args.data)
+    common.progress(args, f"reading {data}")
+    train = read_dialogues(data / "train.jsonl", limit=args.train_dialogues or None)
+    dev = spread(read_dialogues(data / "dev.jsonl"), args.dev_dialogues)
+    test = read_dialogues(data / "test.jsonl", limit=args.test_dialogues or None)
+    words, label_vocabs, config = _config(train, args)
+    max_words = config["max_words"]
     n_turns = sum(len(d.turns) for d in train)
     common.progress(args, f"{len(train)} training dialogues ({n_turns} turns), {len(words)} words, "
                           f"{config['n_type']} act types, {config['n_act_slot']} act(slot) labels")
 
     def loader(dialogues, shuffle):
-        xs = [encode(dialogues, words, cfg["max_words"])]
+        xs = [encode(dialogues, words, max_words)]
         ys = [targets(dialogues, label_vocabs[g], g) for g in GRANULARITIES]
         return common.bucketed_loader(xs, ys, args.batch_size, shuffle=shuffle, seed=args.seed)
 
@@ -246,8 +296,8 @@ def run(args) -> int:
               "test_acts_unseen_in_train": unseen,
               "config": {k: v for k, v in config.items() if k != "words" and not k.startswith("labels_")},
               "args": {k: v for k, v in vars(args).items() if k != "func"}}
-    rows = []
-    x_dev, x_test = [encode(dev, words, cfg["max_words"])], [encode(test, words, cfg["max_words"])]
+    rows: list = []
+    x_dev, x_test = [encode(dev, words, max_words)], [encode(test, words, max_words)]
     gold_dev = {g: targets(dev, label_vocabs[g], g) for g in GRANULARITIES}
     gold = {g: targets(test, label_vocabs[g], g) for g in GRANULARITIES}
     models = {}
@@ -262,42 +312,18 @@ def run(args) -> int:
                                        validation_data=loader(dev, False), monitor="val_f1", mode="max",
                                        name=variant, callbacks=[common.EpochScores(
                                            lambda m: dev_scores(m, x_dev, gold_dev, args.batch_size))])
-        dev_probs = common.predict_grouped(model, x_dev, args.batch_size)
-        probs = common.predict_grouped(model, x_test, args.batch_size)
-        thresholds, scores = {}, {}
-        for k, g in enumerate(GRANULARITIES):
-            thresholds[g] = {"global": tune_thresholds(gold_dev[g], dev_probs[k]),
-                             "per_label": tune_thresholds(gold_dev[g], dev_probs[k], args.per_label_min)}
-            scores[g] = {"at_0.5": f1_scores(gold[g], probs[k]),
-                         **{f"dev_{rule}": f1_scores(gold[g], probs[k], t) for rule, t in thresholds[g].items()}}
-            scores[g].update({k2: v for k2, v in scores[g]["dev_global"].items()})  # the headline figures
+        thresholds, scores = _scores(gold_dev, common.predict_grouped(model, x_dev, args.batch_size), gold,
+                                     common.predict_grouped(model, x_test, args.batch_size), args)
         report[variant] = {"scores": scores, "history": history, **common.training_time(history),
                            "global_threshold": {g: float(thresholds[g]["global"][0]) for g in GRANULARITIES}}
         models[variant] = model
         if context:
             config["thresholds"] = {g: thresholds[g]["global"].tolist() for g in GRANULARITIES}
-        for g in GRANULARITIES:
-            rows += [(f"{variant} model, {g} micro / macro F1 (dev-tuned threshold {thresholds[g]['global'][0]:.2f})",
-                      f"{scores[g]['micro_f1']:.2f} / {scores[g]['macro_f1']:.2f}"),
-                     (f"{variant} model, {g} micro / macro F1 (per-label thresholds from dev)",
-                      f"{scores[g]['dev_per_label']['micro_f1']:.2f} / {scores[g]['dev_per_label']['macro_f1']:.2f}"),
-                     (f"{variant} model, {g} micro / macro F1 (threshold 0.5)",
-                      f"{scores[g]['at_0.5']['micro_f1']:.2f} / {scores[g]['at_0.5']['macro_f1']:.2f}")]
-    report["margin"] = {g: {m: report["dialogue"]["scores"][g][m] - report["turn"]["scores"][g][m]
-                            for m in ("micro_f1", "macro_f1")} for g in GRANULARITIES}
-    report["margin_per_label_thresholds"] = {
-        g: {m: report["dialogue"]["scores"][g]["dev_per_label"][m] - report["turn"]["scores"][g]["dev_per_label"][m]
-            for m in ("micro_f1", "macro_f1")} for g in GRANULARITIES}
-    for g in GRANULARITIES:
-        rows.append((f"margin (dialogue - turn), {g} micro / macro F1",
-                     f"{report['margin'][g]['micro_f1']:+.2f} / {report['margin'][g]['macro_f1']:+.2f}"))
+        rows += _score_rows(variant, thresholds, scores)
+    rows += _margins(report)
     common.save_task(out, models["dialogue"], NAME, config)
     report["wall_seconds"] = clock()
-    rows += [("training wall / CPU time (s), dialogue model", "{train_seconds:.0f} / {train_cpu_seconds:.0f}".format(
-                 **report["dialogue"])),
-             ("training wall / CPU time (s), per-turn model", "{train_seconds:.0f} / {train_cpu_seconds:.0f}".format(
-                 **report["turn"])),
-             ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
+    rows += _time_rows(report)
     common.write_report(out, report, f"System dialogue acts on {data}", rows,
                         notes="Test set; F1 of multi-hot predictions, macro over the labels present in the test "
                               "turns. Headline: one threshold per output, chosen on dev for each model alike "

@@ -219,36 +219,33 @@ def _scores(y, p) -> dict:
 
 
 # ------------------------------------------------------------------ task
-def run(args) -> int:
-    clock = common.Stopwatch()
-    out = common.setup(args)
-    borders = [int(b) for b in str(args.borders).split(",")]
-    if len(borders) != 3:
-        raise ValueError(f"--borders: expected three end rows train,val,test, got {args.borders!r}.")
-    d = load_splits(args.csv, args.target, args.features, args.lookback, args.horizon, borders)
-    S = args.features == "S"
-    t = d["target_index"] if S else None
-    F = d["train"][0].shape[-1]
-    common.progress(args, f"{args.csv}: columns {', '.join(d['columns'])}; windows train {len(d['train'][0])}, "
-                          f"val {len(d['val'][0])}, test {len(d['test'][0])}")
+def _windows(d: dict, relative_to_last: bool) -> dict:
+    """Each split's (x, y, offset) as float32; with ``relative_to_last``, values relative to the
+    last input step (``offset`` adds them back), else a zero offset."""
     data = {}
     for split in ("train", "val", "test"):
         x, y = d[split]
         x, y = x.astype(np.float32), y.astype(np.float32)
         off = np.zeros_like(y[:, :1])  # (N, 1[, K]): nothing to add back
-        if args.relative:
+        if relative_to_last:
             x, y, off = relative(x, y, d["target_index"])
         data[split] = (x, y, off)
+    return data
 
-    n_out = None if S else F
+
+def _train(args, d: dict, data: dict, out):
+    """Build, compile and fit the ``--model`` chosen: (the many-to-one model or None, the seq2seq
+    forecaster or None, the model trained, its history)."""
+    S = args.features == "S"
+    F = d["train"][0].shape[-1]
+    ti = d["target_index"] if S else None
     if args.model == "many-to-one":
-        model = many_to_one(args.lookback, F, args.horizon, n_out, args.units)
+        model = many_to_one(args.lookback, F, args.horizon, None if S else F, args.units)
         fit_model, s2s = model, None
         fit_x = {k: data[k][0] for k in data}
     else:
-        s2s = Seq2SeqForecaster(args.lookback, F, 1 if S else F, args.units)
+        model, s2s = None, Seq2SeqForecaster(args.lookback, F, 1 if S else F, args.units)
         fit_model = s2s.model
-        ti = d["target_index"] if S else None
         fit_x = {k: [data[k][0], s2s.decoder_inputs(data[k][0], data[k][1], ti)] for k in data}
     fit_y = {k: (data[k][1][:, :, None] if (s2s is not None and S) else data[k][1]) for k in data}
     fit_model.compile(optimizer=Adam(learning_rate=args.learning_rate), loss="mse", metrics=["mae"])
@@ -260,7 +257,12 @@ def run(args) -> int:
     history = common.fit_resumable(fit_model, fit_x["train"], fit_y["train"], out=out, args=args,
                                    validation_data=(fit_x["val"], fit_y["val"]), name="model", shuffle=True,
                                    **extra)
+    return model, s2s, fit_model, history
 
+
+def _evaluate(args, d: dict, data: dict, model, s2s, out) -> dict:
+    """Val and test scores (and the persistence baseline's on test); the test predictions plotted."""
+    S = args.features == "S"
     results = {}
     for split in ("val", "test"):
         x, y, off = data[split]
@@ -273,10 +275,36 @@ def run(args) -> int:
             last = d["test"][0][:, -1:, :]  # (N, 1, F)
             results["persistence"] = _scores(y + off, np.broadcast_to(
                 last[:, :, d["target_index"]] if S else last, (y + off).shape))
-        if split == "test":
             _plot(out / "predictions.png", d["test"][0], y + off, p + off, d["target_index"], args.lookback,
                   f"{Path(args.csv).name} {args.features} {args.model} L={args.lookback} H={args.horizon}: "
                   f"test MSE {results['test']['mse']:.3f}", max(1, args.plots))
+    return results
+
+
+def _rows(results: dict, published: dict, report: dict, wall: float) -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = [
+        ("test MSE (standardized)", f"{results['test']['mse']:.4f}"),
+        ("test MAE (standardized)", f"{results['test']['mae']:.4f}"),
+        ("val MSE", f"{results['val']['mse']:.4f}"),
+        ("persistence (repeat last value) test MSE / MAE",
+         f"{results['persistence']['mse']:.4f} / {results['persistence']['mae']:.4f}")]
+    rows += [(f"{name} test MSE / MAE (published)", f"{v['mse']:.3f} / {v['mae']:.3f}") for name, v in published.items()]
+    rows += [("epochs", report["epochs_run"]), ("wall time (s)", f"{wall:.0f}")]
+    return rows
+
+
+def run(args) -> int:
+    clock = common.Stopwatch()
+    out = common.setup(args)
+    borders = [int(b) for b in str(args.borders).split(",")]
+    if len(borders) != 3:
+        raise ValueError(f"--borders: expected three end rows train,val,test, got {args.borders!r}.")
+    d = load_splits(args.csv, args.target, args.features, args.lookback, args.horizon, borders)
+    common.progress(args, f"{args.csv}: columns {', '.join(d['columns'])}; windows train {len(d['train'][0])}, "
+                          f"val {len(d['val'][0])}, test {len(d['test'][0])}")
+    data = _windows(d, args.relative)
+    model, s2s, fit_model, history = _train(args, d, data, out)
+    results = _evaluate(args, d, data, model, s2s, out)
     wall = clock()
     published = {name: dict(zip(("mse", "mae"), figs[args.horizon]))
                  for name, figs in PUBLISHED[args.features].items() if args.horizon in figs}
@@ -290,15 +318,9 @@ def run(args) -> int:
         "epochs_run": len(history.get("loss", [])), "history": history,
         "scaler": d["scaler"].state_dict(), "wall_time_s": round(wall, 1), "machine": common.machine(),
     }
-    rows = [("test MSE (standardized)", f"{results['test']['mse']:.4f}"),
-            ("test MAE (standardized)", f"{results['test']['mae']:.4f}"),
-            ("val MSE", f"{results['val']['mse']:.4f}"),
-            ("persistence (repeat last value) test MSE / MAE",
-             f"{results['persistence']['mse']:.4f} / {results['persistence']['mae']:.4f}")]
-    rows += [(f"{name} test MSE / MAE (published)", f"{v['mse']:.3f} / {v['mae']:.3f}") for name, v in published.items()]
-    rows += [("epochs", report["epochs_run"]), ("wall time (s)", f"{wall:.0f}")]
-    common.write_report(out, report, f"forecast {Path(args.csv).name}: {args.features}, {args.model}, "
-                                     f"lookback {args.lookback}, horizon {args.horizon}", rows,
+    title = f"forecast {Path(args.csv).name}: {args.features}, {args.model}, lookback {args.lookback}, " \
+            f"horizon {args.horizon}"
+    common.write_report(out, report, title, _rows(results, published, report, wall),
                         notes="MSE/MAE on values standardized with train-row statistics, every test window, stride 1.")
     common.save_task(out, fit_model, NAME, json.loads(json.dumps(config, default=str)))
     common.progress(args, f"test MSE {results['test']['mse']:.4f} MAE {results['test']['mae']:.4f} "
