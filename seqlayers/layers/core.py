@@ -166,7 +166,11 @@ class Lambda(Layer):
         if self.output_shape_arg is None:
             return super().compute_output_shape(input_shape)
         if callable(self.output_shape_arg):
-            return tuple(self.output_shape_arg(input_shape))
+            shape = self.output_shape_arg(input_shape)
+            if not isinstance(shape, (tuple, list)):
+                raise TypeError(f"{layer_label(self)}: output_shape({input_shape}) must return a shape tuple with "
+                                f"the batch axis first, e.g. (B, T, F), got {type(shape).__name__} {shape!r:.30}.")
+            return tuple(shape)
         first = input_shape[0] if input_shape and isinstance(input_shape[0], (list, tuple)) else input_shape
         return (first[0],) + tuple(self.output_shape_arg)
 

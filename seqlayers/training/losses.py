@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -250,6 +251,7 @@ class Loss:
             mask = get_mask(y_pred)
         y_true = torch.as_tensor(y_true, device=y_pred.device)
         values = self.call(y_true, y_pred)
+        _check_result(self, values, y_pred, "loss")
         if values.ndim == 0:
             return values
         if mask is not None and mask.ndim > values.ndim:  # e.g. a (B, T) mask on a many-to-one loss
@@ -258,6 +260,21 @@ class Loss:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+def _check_result(fn, values, y_pred, what: str) -> None:
+    """A user loss or metric must return a tensor computed from ``y_pred`` (so gradients flow)."""
+    name = getattr(fn, "name", None) or type(fn).__name__
+    if not isinstance(values, torch.Tensor):
+        kind = "a numpy array" if isinstance(values, np.ndarray) else f"{type(values).__name__} {values!r:.30}"
+        raise TypeError(f"{what} {name!r}: expected the function (y_true, y_pred) to return a torch tensor of "
+                        f"per-sample values (B,) or per-step values (B, T), got {kind}. Compute it with torch "
+                        f"operations on y_pred" + (" and return it." if values is None else " (numpy and Python "
+                        f"numbers carry no gradient)."))
+    if what == "loss" and y_pred.requires_grad and torch.is_grad_enabled() and not values.requires_grad:
+        raise ValueError(f"loss {name!r}: the value returned does not depend on y_pred, so no gradient reaches the "
+                         f"model. Compute it from y_pred with torch operations (without .detach(), .numpy() "
+                         f"or .item()).")
 
 
 class LossFunctionWrapper(Loss):

@@ -85,6 +85,10 @@ class MeanMetricWrapper(Metric):
             mask = get_mask(y_pred)
         with torch.no_grad():
             values = self.fn(_as_tensor(y_true, y_pred.device), y_pred.detach(), **self.kwargs)
+            if not isinstance(values, torch.Tensor):
+                raise TypeError(f"metric {self.name!r}: expected the function (y_true, y_pred) to return a torch "
+                                f"tensor of per-sample values, got {type(values).__name__} {values!r:.30}. Compute "
+                                f"it with torch operations on y_pred.")
             values = values.to(torch.float64)
             if mask is not None and mask.ndim > values.ndim:
                 mask = None

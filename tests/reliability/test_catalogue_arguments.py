@@ -390,3 +390,62 @@ def test_cuda_device_index_beyond_the_machine_is_refused():
 
 def test_device_auto_runs_on_what_the_machine_has():
     _compiled().fit(X, Y, verbose=0, device="auto")
+
+
+# ================================================================ return types of user losses, metrics, shapes
+def _fit_with(loss="mse", metrics=None):
+    m = Sequential([Dense(1, input_shape=(3,))])
+    m.compile(optimizer="adam", loss=loss, metrics=metrics)
+    return m.fit(X, Y, verbose=0)
+
+
+def test_custom_loss_returning_none_asks_for_a_return():
+    with raises(TypeError, r"loss '<lambda>': expected the function \(y_true, y_pred\) to return a torch tensor .*got NoneType None\. .*and return it"):
+        _fit_with(loss=lambda yt, yp: None)
+
+
+def test_custom_loss_returning_a_numpy_array_asks_for_torch_operations():
+    with raises(TypeError, r"loss '<lambda>': .*got a numpy array\. Compute it with torch operations on y_pred \(numpy and Python numbers carry no gradient\)"):
+        _fit_with(loss=lambda yt, yp: np.zeros(4))
+
+
+def test_custom_loss_returning_a_python_number_is_refused():
+    with raises(TypeError, r"loss '<lambda>': .*got float 1.0"):
+        _fit_with(loss=lambda yt, yp: 1.0)
+
+
+def test_custom_loss_that_detaches_the_prediction_says_no_gradient_reaches_the_model():
+    with raises(ValueError, r"loss '<lambda>': the value returned does not depend on y_pred, so no gradient reaches the model"):
+        _fit_with(loss=lambda yt, yp: (yt - yp.detach()).pow(2).mean(-1))
+
+
+def test_custom_loss_returning_a_constant_tensor_is_refused():
+    with raises(ValueError, r"does not depend on y_pred"):
+        _fit_with(loss=lambda yt, yp: torch.zeros(4))
+
+
+def test_custom_metric_returning_none_is_refused():
+    with raises(TypeError, r"metric '<lambda>': expected the function \(y_true, y_pred\) to return a torch tensor .*got NoneType"):
+        _fit_with(metrics=[lambda yt, yp: None])
+
+
+def test_custom_metric_returning_a_string_is_refused():
+    with raises(TypeError, r"metric '<lambda>': .*got str 'x'"):
+        _fit_with(metrics=[lambda yt, yp: "x"])
+
+
+def test_lambda_output_shape_function_returning_a_number_is_refused():
+    with raises(TypeError, r"Lambda 'lambda': output_shape\(\(None, 3\)\) must return a shape tuple with the batch axis first"):
+        Sequential([Lambda(lambda v: v, output_shape=lambda s: 3, input_shape=(3,))])
+
+
+def test_learning_rate_schedule_returning_none_is_refused():
+    m = Sequential([Dense(1, input_shape=(3,))])
+    m.compile(optimizer="adam", loss="mse")
+    with raises(ValueError, r"LearningRateScheduler: the schedule must return a number, got NoneType"):
+        m.fit(X, Y, verbose=0, callbacks=[sl.callbacks.LearningRateScheduler(lambda epoch, lr=None: None)])
+
+
+def test_early_stopping_unknown_mode_lists_the_valid_ones():
+    with raises(ValueError, r"EarlyStopping: mode must be 'auto', 'min' or 'max', got 'up'"):
+        sl.callbacks.EarlyStopping(mode="up")

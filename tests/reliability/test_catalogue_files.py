@@ -510,3 +510,11 @@ def test_dialogue_jsonl_with_a_byte_order_mark_is_read(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\n")
     assert [(d.dialogue_id, d.turns[0].user) for d in read_dialogues(path)] == [("a", "hi")]
+
+
+# ================================================================ the catalogue itself
+def test_the_catalogue_pins_at_least_150_cases_with_a_match():
+    from .catalogue import cases
+
+    pinned = [c for c in cases() if c[3]]
+    assert len(pinned) >= 150, len(pinned)
