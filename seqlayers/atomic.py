@@ -16,12 +16,20 @@ from typing import Callable, Union
 Writer = Union[bytes, Callable[[str], None]]
 
 
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 less the process's umask (mkstemp gives 0o600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: str | os.PathLike, data: Writer, check: Callable[[str], None] | None = None) -> None:
     """Write ``data`` (bytes, or a function that writes a given temporary path) to ``path`` atomically.
 
     ``check(tmp)`` runs on the complete temporary file before it replaces ``path``; if it raises,
     ``path`` keeps its previous contents. An ``OSError`` (disk full, no permission, a folder in the
-    way) is raised again with ``path`` in its message."""
+    way) is raised again with ``path`` in its message. The file gets the mode that ``open(path, "w")``
+    would give it (0o644 under the usual umask 022)."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, f"cannot write the file {str(path)!r}: it is a folder; remove it or "
@@ -32,6 +40,7 @@ def atomic_write(path: str | os.PathLike, data: Writer, check: Callable[[str], N
     except OSError as e:
         raise _naming(e, path) from e
     try:
+        os.chmod(tmp, _file_mode())
         if callable(data):
             os.close(fd)
             data(tmp)

@@ -20,8 +20,40 @@ COMMAND_MODULES = [
 ]
 
 
+_NO_HELP = "\0"  # stands for a missing help text, so that the default is still shown
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already says it."""
+
+    @staticmethod
+    def _shows_default(action) -> bool:
+        return bool(action.option_strings) and action.nargs != 0 and not action.required \
+            and action.default is not argparse.SUPPRESS
+
+    def add_argument(self, action):
+        if not action.help and self._shows_default(action):
+            action.help = _NO_HELP  # argparse would list no text at all for an option without help
+        super().add_argument(action)
+
+    def _get_help_string(self, action):
+        text = (action.help or "").replace(_NO_HELP, "").strip()
+        if not self._shows_default(action) or "default" in text.lower():
+            return text
+        default = "none" if action.default is None else action.default
+        return f"{text} (default: {default})".lstrip()
+
+
+class _Parser(argparse.ArgumentParser):
+    """The parser of ``seqlayers`` and of each subcommand (``add_subparsers`` makes them of this class)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="seqlayers",
         description="Keras's sequence-modeling vocabulary, native to PyTorch: demo, training jobs on real "
                     "files, model conversion and explanation.",

@@ -56,6 +56,12 @@ class StandardScaler:
     def state_dict(self) -> dict:
         return {"mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
 
+    def load_state_dict(self, state: dict) -> "StandardScaler":
+        """The statistics that ``state_dict()`` returned (e.g. read back from a run's ``task.json``)."""
+        self.mean_ = np.asarray(state["mean"], dtype=np.float32)
+        self.scale_ = np.asarray(state["scale"], dtype=np.float32)
+        return self
+
 
 def _as_array(x) -> np.ndarray:
     if hasattr(x, "to_numpy"):

@@ -53,8 +53,16 @@ def export(args) -> int:
 
 
 def explain(args) -> int:
-    """``seqlayers explain MODEL_PATH``: ``model.explain()`` of a saved model."""
-    model = load_model(args.model_path)
+    """``seqlayers explain MODEL_PATH``: ``model.explain()`` of a saved model (or of a training run's)."""
+    path = Path(args.model_path)
+    if (path / "task.json").is_file():  # the --out folder of `seqlayers train`, as `seqlayers predict` takes
+        from ..tasks import commands  # lazily: the tasks sit above io; importing them registers the
+        commands.task_modules()  # functions of their Lambda layers
+        if not (path / "model.seqlayers").is_file():
+            raise FileNotFoundError(f"{path}: this training run folder has no model.seqlayers (saving the whole "
+                                    f"model failed at the end of training; see the run's log).")
+        path = path / "model.seqlayers"
+    model = load_model(path)
     explain_model(model, path=args.png)
     if args.png:
         print(f"diagram written to {args.png}")
@@ -88,7 +96,9 @@ def register(sub) -> None:
 
     x = sub.add_parser("explain", help="shapes at each layer, time axes, masks and the unrolled diagram "
                                        "of a saved model")
-    x.add_argument("model_path", metavar="MODEL_PATH", help="a model saved with model.save(...)")
+    x.add_argument("model_path", metavar="MODEL_PATH",
+                   help="a model saved with model.save(...) (a .seqlayers file or folder), or the --out folder "
+                        "of a `seqlayers train` run")
     x.add_argument("--png", metavar="PATH", default=None, help="also draw the unrolled diagram into PATH")
     x.set_defaults(func=explain)
 

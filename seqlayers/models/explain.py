@@ -284,4 +284,5 @@ def explain(model, path=None, print_fn=None) -> None:
     (print_fn or print)(text)
 
 
-__all__ = ["explain", "explain_text", "named_shape", "layout", "ascii_diagram", "draw", "Drawing"]
+__all__ = ["explain", "report", "explanation", "Explanation", "named_shape", "layout", "ascii_diagram", "draw",
+           "Drawing"]

@@ -157,6 +157,36 @@ def run(args) -> int:
     common.write_report(out, report, f"addition: {args.digits} digits{', reversed' if args.reverse else ''}, "
                                      f"{n} examples", rows, notes="\n".join(f"- {s}" for s in samples))
     common.save_task(out, model, NAME, json.loads(json.dumps(config, default=str)))
-    common.progress(args, f"val per-character {char_acc:.4f}, exact match {exact:.4f}, target reached at epoch "
-                          f"{reached} ({wall:.0f} s)")
+    reached_text = f"target {target} reached at epoch {reached}" if reached else f"target {target} not reached"
+    common.progress(args, f"val per-character {char_acc:.4f}, exact match {exact:.4f}, {reached_text} "
+                          f"({wall:.0f} s)")
     return 0
+
+
+# ------------------------------------------------------------------ seqlayers predict
+def read_questions(path, digits: int) -> list[str]:
+    """One question ``a+b`` a line (spaces ignored); each number with at most ``digits`` digits."""
+    questions = []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            q = "".join(line.split())
+            if not q:
+                continue
+            a, plus, b = q.partition("+")
+            if not (plus and a.isdigit() and b.isdigit() and len(a) <= digits and len(b) <= digits):
+                raise ValueError(f"{path}:{line_no}: expected a question like 12+345 (two numbers of at most "
+                                 f"{digits} digits, the model's --digits), got {line.rstrip()!r}.")
+            questions.append(f"{int(a)}+{int(b)}")
+    return questions
+
+
+def predict(out_dir, config, input_path, args) -> int:
+    """Answer the questions of a file (one ``a+b`` a line): writes ``a+b = answer`` lines."""
+    digits = int(config["digits"])
+    questions = read_questions(input_path, digits)
+    model = build_model(digits, int(config["units"]))
+    common.load_weights(out_dir, model)
+    padded = [q.ljust(2 * digits + 1) for q in questions]
+    x = one_hot([q[::-1] if config.get("reverse") else q for q in padded])
+    answers = decode(model.predict(x, verbose=0)) if questions else []
+    return common.write_output("".join(f"{q} = {a.strip()}\n" for q, a in zip(questions, answers)), args)

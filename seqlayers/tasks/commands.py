@@ -25,8 +25,12 @@ TASK_MODULES = [
 ]
 
 
-def _modules():
+def task_modules():
+    """The task modules of ``TASK_MODULES``, imported (which registers their models' functions)."""
     return [importlib.import_module(name) for name in TASK_MODULES]
+
+
+_modules = task_modules
 
 
 def _require_tasks_extra(command: str) -> None:
@@ -46,11 +50,9 @@ def _predict(args) -> int:
     task, config = load_task(args.dir)
     for mod in _modules():
         if mod.NAME == task:
-            if not hasattr(mod, "predict"):
-                raise ValueError(f"seqlayers predict: the {task!r} task has no predict step.")
             return mod.predict(args.dir, config, args.input, args)
-    raise ValueError(f"seqlayers predict: {args.dir} holds a model of task {task!r}, which this version does "
-                     f"not know (known: {', '.join(m.NAME for m in _modules())}).")
+    raise ValueError(f"{args.dir} holds a model of task {task!r}, which this version does not know "
+                     f"(known: {', '.join(m.NAME for m in _modules())}).")
 
 
 def register(sub) -> None:
@@ -64,7 +66,9 @@ def register(sub) -> None:
 
     pred = sub.add_parser("predict", help="apply a model trained by `seqlayers train` to a file")
     pred.add_argument("dir", help="the --out folder of the training run")
-    pred.add_argument("input", help="input file (for the tagger: pre-tokenized text, one sentence a line)")
-    pred.add_argument("--output", default=None, help="write here instead of stdout")
-    pred.add_argument("--batch-size", type=int, default=64)
+    pred.add_argument("input", help="input file. tagger, slots: pre-tokenized text, one sentence a line; "
+                                    "dialogue: dialogues as the training JSONL; forecast: a CSV with the training "
+                                    "columns (its last --lookback rows are read); addition: one question a+b a line")
+    pred.add_argument("--output", default=None, help="write here instead of stdout (default: stdout)")
+    pred.add_argument("--batch-size", type=int, default=64, help="inputs per batch (default 64)")
     pred.set_defaults(func=_predict)

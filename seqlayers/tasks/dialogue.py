@@ -150,7 +150,7 @@ def targets(dialogues, vocab: Vocabulary, granularity: str) -> list[np.ndarray]:
 
 
 def f1_scores(gold: list[np.ndarray], prob: list[np.ndarray], threshold=0.5) -> dict:
-    """Micro and macro F1 (percent) over all turns; macro over the labels present in ``gold``.
+    """Micro and macro F1 (fractions, 0..1) over all turns; macro over the labels present in ``gold``.
 
     ``threshold``: one number, or one per label (as ``tune_thresholds`` returns)."""
     f1_score = require_extra("sklearn.metrics", "tasks", "dialogue-act F1", package="scikit-learn").f1_score
@@ -158,8 +158,8 @@ def f1_scores(gold: list[np.ndarray], prob: list[np.ndarray], threshold=0.5) -> 
     g = np.concatenate(gold).astype(int)
     p = (np.concatenate(prob) >= np.asarray(threshold)).astype(int)
     present = np.flatnonzero(g.sum(axis=0) > 0)
-    return {"micro_f1": 100 * f1_score(g, p, average="micro", zero_division=0),
-            "macro_f1": 100 * f1_score(g, p, average="macro", labels=present, zero_division=0),
+    return {"micro_f1": float(f1_score(g, p, average="micro", zero_division=0)),
+            "macro_f1": float(f1_score(g, p, average="macro", labels=present, zero_division=0)),
             "labels_scored": int(len(present))}
 
 
@@ -241,12 +241,14 @@ def _scores(gold_dev, dev_probs, gold, probs, args) -> tuple[dict, dict]:
 def _score_rows(variant: str, thresholds: dict, scores: dict) -> list[tuple[str, str]]:
     rows = []
     for g in GRANULARITIES:
-        rows += [(f"{variant} model, {g} micro / macro F1 (dev-tuned threshold {thresholds[g]['global'][0]:.2f})",
-                  f"{scores[g]['micro_f1']:.2f} / {scores[g]['macro_f1']:.2f}"),
-                 (f"{variant} model, {g} micro / macro F1 (per-label thresholds from dev)",
-                  f"{scores[g]['dev_per_label']['micro_f1']:.2f} / {scores[g]['dev_per_label']['macro_f1']:.2f}"),
-                 (f"{variant} model, {g} micro / macro F1 (threshold 0.5)",
-                  f"{scores[g]['at_0.5']['micro_f1']:.2f} / {scores[g]['at_0.5']['macro_f1']:.2f}")]
+        pct = {k: {m: 100 * scores[g][k][m] for m in ("micro_f1", "macro_f1")} for k in ("dev_global",
+                                                                                          "dev_per_label", "at_0.5")}
+        rows += [(f"{variant} model, {g} micro / macro F1 (%) (dev-tuned threshold {thresholds[g]['global'][0]:.2f})",
+                  f"{pct['dev_global']['micro_f1']:.2f} / {pct['dev_global']['macro_f1']:.2f}"),
+                 (f"{variant} model, {g} micro / macro F1 (%) (per-label thresholds from dev)",
+                  f"{pct['dev_per_label']['micro_f1']:.2f} / {pct['dev_per_label']['macro_f1']:.2f}"),
+                 (f"{variant} model, {g} micro / macro F1 (%) (threshold 0.5)",
+                  f"{pct['at_0.5']['micro_f1']:.2f} / {pct['at_0.5']['macro_f1']:.2f}")]
     return rows
 
 
@@ -257,8 +259,8 @@ def _margins(report: dict) -> list[tuple[str, str]]:
     report["margin_per_label_thresholds"] = {
         g: {m: report["dialogue"]["scores"][g]["dev_per_label"][m] - report["turn"]["scores"][g]["dev_per_label"][m]
             for m in ("micro_f1", "macro_f1")} for g in GRANULARITIES}
-    return [(f"margin (dialogue - turn), {g} micro / macro F1",
-             f"{report['margin'][g]['micro_f1']:+.2f} / {report['margin'][g]['macro_f1']:+.2f}")
+    return [(f"margin (dialogue - turn), {g} micro / macro F1 (percentage points)",
+             f"{100 * report['margin'][g]['micro_f1']:+.2f} / {100 * report['margin'][g]['macro_f1']:+.2f}")
             for g in GRANULARITIES]
 
 

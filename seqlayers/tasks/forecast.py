@@ -322,7 +322,43 @@ def run(args) -> int:
             f"horizon {args.horizon}"
     common.write_report(out, report, title, _rows(results, published, report, wall),
                         notes="MSE/MAE on values standardized with train-row statistics, every test window, stride 1.")
-    common.save_task(out, fit_model, NAME, json.loads(json.dumps(config, default=str)))
+    saved = dict(config, columns=d["columns"], scaler=d["scaler"].state_dict())  # what predict needs
+    common.save_task(out, fit_model, NAME, json.loads(json.dumps(saved, default=str)))
     common.progress(args, f"test MSE {results['test']['mse']:.4f} MAE {results['test']['mae']:.4f} "
                           f"({wall:.0f} s); report in {out / 'report.md'}")
     return 0
+
+
+# ------------------------------------------------------------------ seqlayers predict
+def predict(out_dir, config, input_path, args) -> int:
+    """The next ``horizon`` values after the last ``lookback`` rows of a CSV with the training columns.
+
+    Writes a CSV: ``step`` (1..H) and the forecast column(s) (the target for ``S``, every column for
+    ``M``), in the units of the file (the training scaler is undone).
+    """
+    S = config["features"] == "S"
+    columns = [config["target"]] if S else config["columns"]
+    _, data = read_numeric_csv(input_path, columns=columns)
+    L, H = int(config["lookback"]), int(config["horizon"])
+    if len(data) < L:
+        raise ValueError(f"{input_path}: {len(data)} data rows; the model reads the last --lookback {L} rows. "
+                         f"Give a file with at least {L} rows of {', '.join(columns)}.")
+    scaler = StandardScaler().load_state_dict(config["scaler"])
+    x = scaler.transform(data[-L:])[None].astype(np.float32)  # (1, L, F)
+    t = 0 if S else None
+    offset = np.zeros((1, 1) if S else (1, 1, x.shape[-1]), dtype=np.float32)
+    if config.get("relative", True):
+        x, _, offset = relative(x, np.zeros((1, H) if S else (1, H, x.shape[-1]), np.float32), 0 if S else None)
+    if config["model"] == "many-to-one":
+        model = many_to_one(L, x.shape[-1], H, None if S else x.shape[-1], int(config["units"]))
+        common.load_weights(out_dir, model)
+        z = np.asarray(model.predict(x, verbose=0))
+    else:
+        s2s = Seq2SeqForecaster(L, x.shape[-1], 1 if S else x.shape[-1], int(config["units"]))
+        common.load_weights(out_dir, s2s.model)
+        z = s2s.predict(x, H, t)
+    z = (z + offset)[0]  # (H,) or (H, F), standardized
+    values = z * scaler.scale_[0] + scaler.mean_[0] if S else scaler.inverse_transform(z)
+    rows = [",".join(["step"] + columns)]
+    rows += [",".join([str(step + 1)] + [f"{v:.6g}" for v in np.atleast_1d(row)]) for step, row in enumerate(values)]
+    return common.write_output("\n".join(rows) + "\n", args)

@@ -171,18 +171,18 @@ def predict_examples(model, sentences, config, vocabs, batch_size=64, mode=None)
 
 
 def scores(gold_tags, gold_intents, tags, intents) -> dict:
-    """Slot precision/recall/F1 (conlleval rules), intent and sentence accuracy, in percent."""
+    """Slot precision/recall/F1 (conlleval rules), intent and sentence accuracy, as fractions (0..1)."""
     metrics = require_extra("seqeval.metrics", "tasks", "slot F1 (conlleval rules)", package="seqeval")
     f1_score, precision_score, recall_score = metrics.f1_score, metrics.precision_score, metrics.recall_score
 
     n = len(gold_tags)
     sentence_ok = sum(g == p and gi == pi for g, p, gi, pi in zip(gold_tags, tags, gold_intents, intents))
     kw = {"zero_division": 0}  # no predicted slot at all: precision 0, not a warning
-    return {"slot_f1": float(100 * f1_score(gold_tags, tags, **kw)),
-            "slot_precision": float(100 * precision_score(gold_tags, tags, **kw)),
-            "slot_recall": float(100 * recall_score(gold_tags, tags, **kw)),
-            "intent_accuracy": 100 * sum(a == b for a, b in zip(gold_intents, intents)) / n,
-            "sentence_accuracy": 100 * sentence_ok / n}
+    return {"slot_f1": float(f1_score(gold_tags, tags, **kw)),
+            "slot_precision": float(precision_score(gold_tags, tags, **kw)),
+            "slot_recall": float(recall_score(gold_tags, tags, **kw)),
+            "intent_accuracy": sum(a == b for a, b in zip(gold_intents, intents)) / n,
+            "sentence_accuracy": sentence_ok / n}
 
 
 def valid_scores(model, examples, config: dict, vocabs: dict, batch_size: int, mode: str) -> dict:
@@ -250,11 +250,11 @@ def run(args) -> int:
                        *decode(*probs, vocabs, mode, config["intent_tags"]))
             report["decodings"][mode][split] = s
             if mode != args.decode:
-                others.append((f"{split} slot F1 / intent accuracy, {mode} decoding",
-                               f"{s['slot_f1']:.2f} / {s['intent_accuracy']:.2f}"))
+                others.append((f"{split} slot F1 / intent accuracy (%), {mode} decoding",
+                               f"{100 * s['slot_f1']:.2f} / {100 * s['intent_accuracy']:.2f}"))
         s = report[split] = report["decodings"][args.decode][split]
-        rows += [(f"{split} slot F1", s["slot_f1"]), (f"{split} intent accuracy (%)", s["intent_accuracy"]),
-                 (f"{split} sentence accuracy (%)", s["sentence_accuracy"])]
+        rows += [(f"{split} slot F1 (%)", 100 * s["slot_f1"]), (f"{split} intent accuracy (%)", 100 * s["intent_accuracy"]),
+                 (f"{split} sentence accuracy (%)", 100 * s["sentence_accuracy"])]
     rows += others
     common.save_task(out, model, NAME, config)
     report["wall_seconds"] = clock()

@@ -198,9 +198,10 @@ def plot_confusion(m: np.ndarray, labels: list[str], path, title: str) -> None:
 
 
 def accuracy(gold, pred) -> float:
+    """The fraction of words whose tag is right (0..1, as Keras's metrics)."""
     n = sum(len(g) for g in gold)
     ok = sum(a == b for g, p in zip(gold, pred) for a, b in zip(g, p))
-    return 100.0 * ok / max(n, 1)
+    return ok / max(n, 1)
 
 
 # ------------------------------------------------------------------ the command
@@ -268,12 +269,12 @@ def run(args) -> int:
         acc = accuracy(gold, pred)
         report[f"{split}_accuracy"] = acc
         report[f"{split}_words"] = sum(len(g) for g in gold)
-        rows.append((f"{split} {args.column.upper()} accuracy (%)", acc))
+        rows.append((f"{split} {args.column.upper()} accuracy (%)", 100 * acc))
         m = confusion(gold, pred, labels)
         report[f"{split}_confusion"] = {"labels": labels, "counts": m.tolist()}
         if split == "test" or test is None:
             plot_confusion(m, labels, out / "confusion.png", f"{args.column.upper()} confusion ({split}), "
-                                                             f"accuracy {acc:.2f}%")
+                                                             f"accuracy {100 * acc:.2f}%")
     common.save_task(out, model, NAME, config)
     report["wall_seconds"] = clock()
     rows += [("epochs run", len(report["history"].get("loss", []))), ("training wall / CPU time (s)",

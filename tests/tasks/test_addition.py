@@ -53,3 +53,40 @@ def test_tiny_training_run_writes_report(tmp_path):
     assert report["history"]["val_accuracy"][0] == pytest.approx(report["per_epoch"][0]["val_char_accuracy"], abs=1e-6)
     assert report["config"]["examples"] == 200
     assert "val per-character accuracy" in (out / "report.md").read_text()
+
+
+def test_predict_answers_questions_from_a_file(tmp_path, capsys):
+    import seqlayers as sl
+    from seqlayers.cli import main
+
+    out = tmp_path / "out"
+    assert main(["train", "addition", "--digits", "2", "--reverse", "--examples", "200", "--epochs", "1",
+                 "--units", "16", "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "None" not in err
+    questions = tmp_path / "q.txt"
+    questions.write_text("12+7\n\n 3 + 45 \n")
+    assert main(["predict", str(out), str(questions)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # the same answers from the saved model, by hand: padded to 5 characters, reversed, one-hot, argmax
+    net = sl.load_model(out / "model.seqlayers")
+    x = addition.one_hot([q.ljust(5)[::-1] for q in ("12+7", "3+45")])
+    import torch
+
+    with torch.no_grad():
+        answers = ["".join(addition.CHARS[i] for i in row).strip() for row in net(torch.as_tensor(x)).argmax(-1)]
+    assert lines == [f"12+7 = {answers[0]}", f"3+45 = {answers[1]}"]
+    questions.write_text("12+7\n123+4\n")
+    assert main(["predict", str(out), str(questions)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"seqlayers predict: error: {questions}:2: expected a question like 12+345 (two numbers of at most 2 digits, "
+        f"the model's --digits), got '123+4'.")
+
+
+def test_the_final_log_line_says_whether_the_target_was_reached(tmp_path, capsys):
+    from seqlayers.cli import main
+
+    assert main(["train", "addition", "--digits", "1", "--examples", "50", "--epochs", "1", "--units", "4",
+                 "--target", "1.01", "--out", str(tmp_path / "o")]) == 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "target 1.01 not reached" in last and "None" not in last

@@ -47,8 +47,8 @@ def test_dialogue_model_beats_the_per_turn_baseline_where_context_decides(traine
     for variant in ("dialogue", "turn"):
         assert set(report[variant]["scores"]) == {"type", "act_slot"}
     # the second turn's acts depend on the first turn: the per-turn model cannot know them
-    assert report["dialogue"]["scores"]["act_slot"]["micro_f1"] >= 90.0
-    assert report["margin"]["act_slot"]["micro_f1"] > 5.0
+    assert report["dialogue"]["scores"]["act_slot"]["micro_f1"] >= 0.90  # fractions, as Keras logs them
+    assert report["margin"]["act_slot"]["micro_f1"] > 0.05
     # the headline figures use one threshold per output, tuned on dev; 0.5 and per-label ones are kept too
     assert set(report["dialogue"]["scores"]["act_slot"]) >= {"at_0.5", "dev_global", "dev_per_label", "micro_f1"}
     assert 0.05 <= report["dialogue"]["global_threshold"]["act_slot"] <= 0.95
@@ -75,8 +75,8 @@ def test_f1_scores_micro_and_macro():
     prob = [np.array([[0.9, 0.2, 0.1], [0.8, 0.1, 0.7]], dtype=np.float32)]
     s = f1_scores(gold, prob)
     # label 0: tp 2 -> F1 1; label 1: fn 1 -> F1 0; label 2 absent from gold: not in the macro average
-    assert s["micro_f1"] == pytest.approx(100 * 2 * 2 / (2 * 2 + 1 + 1))
-    assert s["macro_f1"] == pytest.approx(50.0) and s["labels_scored"] == 2
+    assert s["micro_f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    assert s["macro_f1"] == pytest.approx(0.50) and s["labels_scored"] == 2
 
 
 def test_tokenize_keeps_empty_turns_visible():
@@ -104,7 +104,7 @@ def test_tune_thresholds_picks_the_best_global_then_per_label_threshold():
                                                        for t in np.arange(0.05, 0.951, 0.05))
     per = tune_thresholds(gold, prob, per_label_min=2)
     assert 0.6 < per[0] <= 0.7 and 0.2 < per[1] <= 0.4
-    assert f1_scores(gold, prob, per)["micro_f1"] == pytest.approx(100.0)
+    assert f1_scores(gold, prob, per)["micro_f1"] == pytest.approx(1.0)
     # a label with too few positives keeps the global threshold
     assert tune_thresholds(gold, prob, per_label_min=3)[1] == g[1]
 

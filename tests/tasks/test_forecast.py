@@ -111,3 +111,59 @@ def test_bad_csv_errors_teach(tmp_path, capsys):
     # through the CLI: exit code 2 and the message on stderr
     assert run_cli(["--csv", str(csv), "--target", "temp", "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "Columns in the file: date, a, b, OT" in capsys.readouterr().err
+
+
+def _by_hand(model_file, csv, features, model, lookback=12, horizon=4):
+    """The next `horizon` values after the file's last `lookback` rows, from the saved model, by hand."""
+    import seqlayers as sl
+    import torch
+
+    raw = np.loadtxt(csv, delimiter=",", skiprows=1, usecols=(1, 2, 3))
+    raw = raw[:, 2:] if features == "S" else raw
+    mean, std = raw[:160].mean(0), raw[:160].std(0)
+    x = ((raw[-lookback:] - mean) / std)[None].astype(np.float32)  # (1, L, F)
+    last = x[:, -1:, :]
+    net = sl.load_model(model_file)
+    with torch.no_grad():
+        if model == "many-to-one":
+            z = net(torch.as_tensor(x - last)).numpy()  # (1, H) or (1, H, F)
+        else:  # teacher-forced model fed its own predictions, one more step each round
+            dec = np.zeros((1, horizon, x.shape[-1]), np.float32)  # [last input value (0, relative)] + p[:-1]
+            for _ in range(horizon):
+                z = net([torch.as_tensor(x - last), torch.as_tensor(dec)]).numpy()
+                dec[:, 1:] = z[:, :-1]
+    z = z + (last[:, 0, :] if features == "S" else last)  # back from relative
+    z = z[0].reshape(horizon, -1)
+    return z * std + mean
+
+
+@pytest.mark.parametrize("features,model", [("S", "many-to-one"), ("M", "seq2seq")])
+def test_predict_gives_the_next_horizon_values_after_the_last_window(tmp_path, capsys, features, model):
+    from seqlayers.cli import main
+
+    csv = make_csv(tmp_path / "s.csv")
+    out = tmp_path / "out"
+    assert run_cli(["--csv", str(csv), "--features", features, "--lookback", "12", "--horizon", "4", "--model", model,
+                    "--units", "8", "--epochs", "1", "--borders", BORDERS, "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(out), str(csv)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("step,OT" if features == "S" else "step,a,b,OT")
+    assert [int(line.split(",")[0]) for line in lines[1:]] == [1, 2, 3, 4]
+    got = np.array([[float(v) for v in line.split(",")[1:]] for line in lines[1:]])
+    np.testing.assert_allclose(got, _by_hand(out / "model.seqlayers", csv, features, model), rtol=1e-4, atol=1e-4)
+
+
+def test_predict_refuses_a_file_shorter_than_the_lookback(tmp_path, capsys):
+    from seqlayers.cli import main
+
+    csv = make_csv(tmp_path / "s.csv")
+    out = tmp_path / "out"
+    assert run_cli(["--csv", str(csv), "--lookback", "12", "--horizon", "4", "--units", "4", "--epochs", "1",
+                    "--borders", BORDERS, "--out", str(out), "--quiet"]) == 0
+    short = make_csv(tmp_path / "short.csv", rows=5)
+    capsys.readouterr()
+    assert main(["predict", str(out), str(short)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"seqlayers predict: error: {short}: 5 data rows; the model reads the last --lookback 12 rows. "
+        f"Give a file with at least 12 rows of OT.")

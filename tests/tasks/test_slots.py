@@ -59,16 +59,16 @@ def test_train_reports_slot_f1_intent_and_sentence_accuracy(trained):
     assert report["task"] == "slots"
     test = report["test"]
     assert set(test) >= {"slot_f1", "intent_accuracy", "sentence_accuracy", "slot_precision", "slot_recall"}
-    assert test["intent_accuracy"] >= 90.0 and test["slot_f1"] >= 80.0
+    assert test["intent_accuracy"] >= 0.90 and test["slot_f1"] >= 0.80  # fractions, as Keras logs them
     assert len(report["history"]["loss"]) == 10
     assert {"slots_loss", "intent_loss", "val_slots_accuracy", "val_intent_accuracy"} <= set(report["history"])
     f1 = report["history"]["val_slot_f1"]  # added by EpochScores(valid_scores) each epoch; early stopping watches it
-    assert len(f1) == 10 and all(0.0 <= v <= 100.0 for v in f1) and f1[-1] > f1[0]
+    assert len(f1) == 10 and all(0.0 <= v <= 1.0 for v in f1) and f1[-1] > f1[0]
     assert report["valid"]["slot_f1"] == pytest.approx(max(f1))  # the best epoch's weights are restored
     assert set(report["decodings"]) == {"joint", "bio", "argmax"}
     assert report["test"] == report["decodings"]["joint"]["test"]  # the default decoding is reported
     md = (trained / "out" / "report.md").read_text()
-    assert "| test slot F1 |" in md and "| test intent accuracy (%) |" in md
+    assert "| test slot F1 (%) |" in md and "| test intent accuracy (%) |" in md
 
 
 def test_predict_writes_tags_and_intent(trained, tmp_path, capsys):
@@ -85,12 +85,12 @@ def test_scores_follow_conlleval_rules():
     gold = [["B-artist", "I-artist", "O"], ["B-city", "O", "O"]]
     pred = [["B-artist", "I-artist", "O"], ["B-city", "B-city", "O"]]  # one spurious slot
     s = scores(gold, ["A", "B"], pred, ["A", "C"])
-    assert s["slot_precision"] == pytest.approx(100 * 2 / 3) and s["slot_recall"] == pytest.approx(100.0)
-    assert s["slot_f1"] == pytest.approx(80.0)
-    assert s["intent_accuracy"] == pytest.approx(50.0) and s["sentence_accuracy"] == pytest.approx(50.0)
+    assert s["slot_precision"] == pytest.approx(2 / 3) and s["slot_recall"] == pytest.approx(1.0)
+    assert s["slot_f1"] == pytest.approx(0.80)
+    assert s["intent_accuracy"] == pytest.approx(0.50) and s["sentence_accuracy"] == pytest.approx(0.50)
     # conlleval: an I- tag after O starts a slot, so "O I-city" is one (wrong-boundary-free) city slot
     s = scores([["O", "B-city"]], ["A"], [["O", "I-city"]], ["A"])
-    assert s["slot_f1"] == pytest.approx(100.0)
+    assert s["slot_f1"] == pytest.approx(1.0)
 
 
 def test_misaligned_files_fail_with_file_and_line(tmp_path, capsys):

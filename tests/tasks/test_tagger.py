@@ -47,7 +47,7 @@ def test_train_writes_model_report_and_heatmap_and_learns(trained):
     out = d / "out"
     report = json.loads((out / "report.json").read_text())
     assert report["task"] == "tagger" and report["column"] == "upos"
-    assert report["test_accuracy"] >= 90.0  # every word has one tag: easy to learn
+    assert report["test_accuracy"] >= 0.90  # every word has one tag: easy to learn (a fraction, as Keras)
     assert len(report["history"]["loss"]) == 12 and report["history"]["loss"][-1] < report["history"]["loss"][0]
     labels = report["test_confusion"]["labels"]
     assert sorted(labels) == sorted(LEXICON)
@@ -147,7 +147,7 @@ def test_cosine_schedule_and_rare_word_dropout_train_end_to_end(trained, tmp_pat
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["history"]["learning_rate"] == pytest.approx([0.01, 0.01 * 0.5 * (1 + 2 ** -0.5), 0.005,
                                                                 0.01 * 0.5 * (1 - 2 ** -0.5)], rel=1e-5)
-    assert report["config"]["min_count"] == 1 and report["test_accuracy"] > 50.0
+    assert report["config"]["min_count"] == 1 and report["test_accuracy"] > 0.50
 
 
 def test_layers_stacks_sentence_bilstms_and_old_configs_build_one():
