@@ -5,7 +5,7 @@ import stat
 import pytest
 
 import seqlayers as sl
-from seqlayers.io.atomic import atomic_write
+from seqlayers.atomic import atomic_write
 
 
 @pytest.fixture
