@@ -85,6 +85,20 @@ class KerasSteps:
                             f"learning_rate to set it by hand (as in Keras).")
         set_learning_rate(self, value)
 
+    def state_dict(self) -> dict:
+        """torch's state dict, with ``iterations`` (and the accumulation count) in the first param group, so a
+        resumed run continues its schedule and its accumulation where it stopped."""
+        sd = super().state_dict()
+        if sd["param_groups"]:
+            sd["param_groups"][0].update(keras_iterations=self.iterations, keras_accumulated=self._accumulated)
+        return sd
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        group = self.param_groups[0] if self.param_groups else {}
+        self.iterations = int(group.pop("keras_iterations", 0))
+        self._accumulated = int(group.pop("keras_accumulated", 0))
+
     def _grads(self) -> list:
         return [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
 

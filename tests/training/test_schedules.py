@@ -57,3 +57,20 @@ def test_training_with_a_schedule_matches_keras(name, kwargs):
     for a, b in zip(ours[0], theirs[0]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert ours[1] == pytest.approx(theirs[1], rel=1e-6) and ours[2:] == theirs[2:] == (9, False)
+
+
+def test_iterations_travel_with_the_optimizer_state_so_a_resumed_schedule_continues():
+    import torch
+
+    from seqlayers.training import optimizers
+
+    p = [torch.nn.Parameter(torch.ones(2))]
+    opt = optimizers.get(optimizers.SGD(learning_rate=schedules.ExponentialDecay(0.1, 1, 0.5)), p)
+    for _ in range(3):
+        p[0].grad = torch.ones(2)
+        opt.step()
+    fresh = optimizers.get(optimizers.SGD(learning_rate=schedules.ExponentialDecay(0.1, 1, 0.5)),
+                           [torch.nn.Parameter(torch.ones(2))])
+    fresh.load_state_dict(opt.state_dict())
+    assert fresh.iterations == 3 and fresh.learning_rate == pytest.approx(0.1 * 0.5 ** 3)
+    assert "keras_iterations" not in fresh.param_groups[0]
