@@ -10,8 +10,15 @@ files), ``seeding`` and ``distributed`` (torchrun / DDP).
 """
 from . import callbacks, losses, metrics, optimizers
 from .callbacks import (
-    BackupAndRestore, Callback, CSVLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, ModelCheckpoint,
-    ReduceLROnPlateau, TerminateOnNaN,
+    BackupAndRestore,
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LambdaCallback,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
 )
 from .data_adapter import pad_ragged
 from .history import History

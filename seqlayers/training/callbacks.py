@@ -20,12 +20,17 @@ import math
 import os
 import shutil
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from . import distributed
-from .checkpoint import read_training_state, save_model_atomically, save_weights, write_training_state
+from .checkpoint import (
+    read_training_state,
+    save_model_atomically,
+    save_weights,
+    write_training_state,
+)
 from .optimizers import get_learning_rate, set_learning_rate
 
 
@@ -441,5 +446,15 @@ class BackupAndRestore(Callback):
                 shutil.rmtree(self.backup_dir, ignore_errors=True)
 
 
-__all__ = ["Callback", "CallbackList", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau",
-           "LearningRateScheduler", "CSVLogger", "TerminateOnNaN", "LambdaCallback", "BackupAndRestore"]
+__all__ = [
+    "BackupAndRestore",
+    "CSVLogger",
+    "Callback",
+    "CallbackList",
+    "EarlyStopping",
+    "LambdaCallback",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "ReduceLROnPlateau",
+    "TerminateOnNaN",
+]

@@ -14,7 +14,6 @@ moment leaves either the old file or the new one, never a partial file.
 from __future__ import annotations
 
 import json
-import os
 
 import torch
 from safetensors.torch import load_file, safe_open, save_file
@@ -157,6 +156,15 @@ def load_training_state(path: str, model: torch.nn.Module, optimizer, generator:
     return meta
 
 
-__all__ = ["atomic_write", "save_weights", "load_weights", "save_model_atomically", "training_state",
-           "apply_training_state", "write_training_state", "read_training_state", "save_training_state",
-           "load_training_state"]
+__all__ = [
+    "apply_training_state",
+    "atomic_write",
+    "load_training_state",
+    "load_weights",
+    "read_training_state",
+    "save_model_atomically",
+    "save_training_state",
+    "save_weights",
+    "training_state",
+    "write_training_state",
+]

@@ -24,8 +24,9 @@ targets, weights and masks are split by ``targets_list`` and ``combine_masks``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -229,7 +230,7 @@ class ArrayData:
         return self.n
 
     def take(self, idx) -> Batch:
-        sel = lambda t: t[idx] if isinstance(t, torch.Tensor) else t  # noqa: E731
+        sel = lambda t: t[idx] if isinstance(t, torch.Tensor) else t
         x, y = map_structure(sel, self.x), map_structure(sel, self.y)
         _attach_masks(x, self.x_mask, sel)
         _attach_masks(y, self.y_mask, sel)  # padded target steps: masked out of losses and metrics
@@ -244,8 +245,8 @@ class ArrayData:
                 f"fit: validation_split={fraction} of {self.n} samples leaves "
                 f"{'no training' if at == 0 else 'no validation'} samples; use more data or another fraction."
             )
-        part = lambda lo, hi: (lambda t: t[lo:hi] if isinstance(t, torch.Tensor) else t)  # noqa: E731
-        mk = lambda lo, hi: ArrayData(  # noqa: E731
+        part = lambda lo, hi: (lambda t: t[lo:hi] if isinstance(t, torch.Tensor) else t)
+        mk = lambda lo, hi: ArrayData(
             *(map_structure(part(lo, hi), s) if s is not None else None
               for s in (self.x, self.y, self.sample_weight, self.x_mask, self.y_mask)))
         return mk(0, at), mk(at, self.n)
@@ -544,6 +545,22 @@ def validation_source(model, validation_data, validation_split, data, batch_size
     return data, None
 
 
-__all__ = ["Batch", "ArrayData", "LoaderData", "pad_ragged", "to_structure", "check_finite", "is_loader_source",
-           "to_device", "ClassWeights", "step_data", "unpack_x_y_sample_weight", "targets_list", "combine_masks",
-           "make_data", "single_batch", "validation_source", "check_batch_size"]
+__all__ = [
+    "ArrayData",
+    "Batch",
+    "ClassWeights",
+    "LoaderData",
+    "check_batch_size",
+    "check_finite",
+    "combine_masks",
+    "is_loader_source",
+    "make_data",
+    "pad_ragged",
+    "single_batch",
+    "step_data",
+    "targets_list",
+    "to_device",
+    "to_structure",
+    "unpack_x_y_sample_weight",
+    "validation_source",
+]

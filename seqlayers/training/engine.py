@@ -36,11 +36,20 @@ from torch import nn
 
 from ..layers.base import Layer, get_mask, set_mask
 from ..utils import flatten
-from . import distributed, losses as losses_mod, metrics as metrics_mod, optimizers as optimizers_mod
+from . import distributed
+from . import losses as losses_mod
+from . import metrics as metrics_mod
+from . import optimizers as optimizers_mod
 from .arguments import callback_list, check_device, check_loss_weights
 from .callbacks import CallbackList
 from .data_adapter import (
-    ArrayData, ClassWeights, LoaderData, check_finite, combine_masks, step_data, targets_list, to_device,
+    ClassWeights,
+    LoaderData,
+    check_finite,
+    combine_masks,
+    step_data,
+    targets_list,
+    to_device,
 )
 from .history import History
 from .loop_state import LoopState
@@ -195,7 +204,18 @@ class Term:
 
 
 def output_terms(st: CompiledState, model, y, y_pred, sample_weight) -> list[Term]:
-    """Per output: prediction (float32 for the loss under mixed precision), target, mask, weights."""
+    """Per output: prediction (float32 for the loss under mixed precision), target, mask, weights.
+    The last result is kept for the same (y, y_pred, sample_weight), so the loss and the metrics of a
+    step assemble it once (``compute_metrics`` lets it go)."""
+    last = st.extra.get("terms")
+    if last is not None and last[0] is y_pred and last[1] is y and last[2] is sample_weight:
+        return last[3]
+    terms = _assemble_terms(st, model, y, y_pred, sample_weight)
+    st.extra["terms"] = (y_pred, y, sample_weight, terms)
+    return terms
+
+
+def _assemble_terms(st: CompiledState, model, y, y_pred, sample_weight) -> list[Term]:
     if st.losses is None:
         bind(st, model, y_pred)
     outs = as_list(y_pred, st.output_names if isinstance(y_pred, dict) else None)
@@ -273,7 +293,13 @@ class RunningLogs(Mapping):
 
     def __init__(self, trackers: Trackers):
         self.trackers = trackers
-        self._items = [(k, m) for k, m in trackers.items() if m.state is not None]
+        self._cached = None
+
+    @property
+    def _items(self) -> list:
+        if self._cached is None:
+            self._cached = [(k, m) for k, m in self.trackers.items() if m.state is not None]
+        return self._cached
 
     def __getitem__(self, key):
         for k, m in self._items:
@@ -445,29 +471,31 @@ def class_weights_for(class_weight, outputs, who: str) -> ClassWeights | None:
 
 # ---------------------------------------------------------------- non-finite losses
 class NonFiniteWatch:
-    """Notices the first batch whose loss is NaN or inf without a device sync per batch: flags are
-    kept on the device and read once per epoch; the first one found warns (once per ``fit``)."""
+    """Notices the first batch whose loss is NaN or inf without a device sync per batch: each batch's
+    running loss (a new small tensor per batch) is kept and all are checked once per epoch; the first
+    non-finite one warns (once per ``fit``)."""
 
     def __init__(self):
         self.first: tuple[int, int] | None = None
-        self._flags: list = []
+        self._seen: list = []
 
     def watch(self, loss, batch: int) -> None:
-        if self.first is not None or loss is None:
-            return
-        if isinstance(loss, torch.Tensor):
-            self._flags.append((batch, ~torch.isfinite(loss.detach()).all()))
-        elif not math.isfinite(float(loss)):
-            self._flags.append((batch, torch.tensor(True)))
+        if self.first is None and loss is not None:
+            self._seen.append((batch, loss))
 
     def check(self, epoch: int, epochs: int, steps) -> tuple[int, int] | None:
-        flags, self._flags = self._flags, []
-        if self.first is not None or not flags:
+        seen, self._seen = self._seen, []
+        if self.first is not None or not seen:
             return None
-        bad = torch.stack([f.cpu() for _, f in flags])
-        if not bool(bad.any()):
+        bad = [not math.isfinite(v) if not isinstance(v, torch.Tensor) else None for _, v in seen]
+        tensors = [(i, v) for i, (_, v) in enumerate(seen) if isinstance(v, torch.Tensor)]
+        if tensors:
+            flags = torch.stack([(~torch.isfinite(v.detach())).any() for _, v in tensors]).tolist()
+            for (i, _), f in zip(tensors, flags):
+                bad[i] = f
+        if not any(bad):
             return None
-        batch = flags[int(bad.to(torch.int8).argmax())][0]
+        batch = seen[bad.index(True)][0]
         self.first = (epoch, batch)
         of = f"/{steps}" if steps else ""
         warnings.warn(
@@ -674,5 +702,13 @@ def ordered_result(logs: dict, return_dict: bool):
     return values[0] if len(values) == 1 else values
 
 
-__all__ = ["CompiledState", "FitRun", "PRECISIONS", "RunningLogs", "Trackers", "compile_state", "run_eval",
-           "run_predict"]
+__all__ = [
+    "PRECISIONS",
+    "CompiledState",
+    "FitRun",
+    "RunningLogs",
+    "Trackers",
+    "compile_state",
+    "run_eval",
+    "run_predict",
+]

@@ -117,8 +117,9 @@ class KerasSteps:
             with torch.no_grad():
                 for grad in self._grads():
                     grad.div_(k)
-        with torch.no_grad():
-            clip_gradients(self._grads(), self.clipnorm, self.clipvalue, self.global_clipnorm)
+        if self.clipnorm or self.clipvalue or self.global_clipnorm:
+            with torch.no_grad():
+                clip_gradients(self._grads(), self.clipnorm, self.clipvalue, self.global_clipnorm)
         if self.schedule is not None:
             set_learning_rate(self, self.schedule(self.iterations))
         out = super().step(closure)
@@ -300,5 +301,21 @@ def get_learning_rate(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
-__all__ = ["KERAS_DEFAULTS", "KerasOptimizer", "description", "KerasSteps", "clip_gradients", "keras_class", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
-           "Nadam", "get", "set_learning_rate", "get_learning_rate"]
+__all__ = [
+    "KERAS_DEFAULTS",
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "KerasOptimizer",
+    "KerasSteps",
+    "Nadam",
+    "RMSprop",
+    "clip_gradients",
+    "description",
+    "get",
+    "get_learning_rate",
+    "keras_class",
+    "set_learning_rate",
+]

@@ -124,4 +124,4 @@ class ProgressLogger(Callback):
             self.bar = None
 
 
-__all__ = ["ProgressLogger", "resolve_verbose", "format_logs"]
+__all__ = ["ProgressLogger", "format_logs", "resolve_verbose"]

@@ -31,18 +31,41 @@ import inspect
 import numpy as np
 
 from ..errors import closest
+from . import distributed
+from . import metrics as metrics_mod
 from .arguments import callback_list, check_class_weight, check_fraction
 from .callbacks import CallbackList
 from .data_adapter import (
-    check_batch_size, check_finite, make_data, n_inputs, single_batch, step_data, to_structure,
-    unpack_x_y_sample_weight, validation_source,
+    check_batch_size,
+    check_finite,
+    make_data,
+    n_inputs,
+    single_batch,
+    step_data,
+    to_structure,
+    unpack_x_y_sample_weight,
+    validation_source,
 )
 from .engine import (
-    FitRun, RunningLogs, autocast, backward_and_step, batch_size_of, build_model, class_weights_for, compile_state,
-    compiled, ensure_optimizer, floats, ordered_result, output_terms, place, resolve_device, run_eval, run_predict,
+    FitRun,
+    RunningLogs,
+    autocast,
+    backward_and_step,
+    batch_size_of,
+    build_model,
+    class_weights_for,
+    compile_state,
+    compiled,
+    ensure_optimizer,
+    floats,
+    ordered_result,
+    output_terms,
+    place,
+    resolve_device,
+    run_eval,
+    run_predict,
     train_forward,
 )
-from . import distributed, metrics as metrics_mod
 from .history import History
 from .progress import ProgressLogger, resolve_verbose
 from .seeding import set_seed
@@ -171,6 +194,7 @@ class Trainer:
                 continue
             for met in st.metrics[t.index]:
                 met.update_state(t.y, t.y_pred.detach(), sample_weight=t.sample_weight, mask=t.mask)
+        st.extra.pop("terms", None)  # this step's assembly is done with
         return self.get_metrics_result()
 
     def get_metrics_result(self):

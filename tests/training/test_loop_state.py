@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from seqlayers import (
-    BackupAndRestore, Callback, Dense, EarlyStopping, LambdaCallback, Sequential, TerminateOnNaN,
+    BackupAndRestore,
+    Callback,
+    Dense,
+    EarlyStopping,
+    LambdaCallback,
+    Sequential,
+    TerminateOnNaN,
 )
 from seqlayers.training import optimizers
 from seqlayers.training.loop_state import LoopState

@@ -20,7 +20,7 @@ CASES = [
 def test_schedule_values_match_keras(name, kwargs):
     ours = getattr(schedules, name)(**kwargs)
     theirs = getattr(keras.optimizers.schedules, name)(**kwargs)
-    for step in range(0, 20):
+    for step in range(20):
         assert ours(step) == pytest.approx(float(theirs(step)), rel=1e-6), step
 
 

@@ -75,9 +75,9 @@ def _reference_two_part(enc, head, x, y, batch_size, epochs, lr_enc, lr_head):
         for s in range(0, len(x), batch_size):
             xb, yb = x[s:s + batch_size], y[s:s + batch_size]
             hl = ((head(enc(xb).detach()) - yb) ** 2).mean()
-            o_head.zero_grad(); hl.backward(); o_head.step()  # noqa: E702
+            o_head.zero_grad(); hl.backward(); o_head.step()
             el = ((enc(xb).norm(dim=-1) - 1.0) ** 2).mean()
-            o_enc.zero_grad(); el.backward(); o_enc.step()  # noqa: E702
+            o_enc.zero_grad(); el.backward(); o_enc.step()
             last = {"head_loss": hl.item(), "enc_loss": el.item()}
     return last
 
@@ -187,6 +187,6 @@ def test_train_step_sees_sequence_target_masks_and_class_weights_already_assembl
     x = [np.ones((3, 1), "float32"), np.ones((2, 1), "float32")]
     y = [[0, 1, 1], [1, 0]]
     model.fit(x, y, batch_size=2, epochs=1, verbose=0, class_weight={0: 1.0, 1: 3.0}, shuffle=False)
-    xb, yb, sw = seen["data"]
+    _, yb, sw = seen["data"]
     assert seqlayers.get_mask(yb).tolist() == [[True, True, True], [True, True, False]]
     assert sw.tolist() == [[1.0, 3.0, 3.0], [3.0, 1.0, 1.0]]

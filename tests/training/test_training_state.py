@@ -86,7 +86,7 @@ def test_metrics_names_are_the_names_evaluate_returns():
 def test_optimizer_description_reports_the_built_optimizer():
     opt = seqlayers.optimizers.Adam(learning_rate=0.01)
     assert opt.learning_rate == 0.01 and opt.iterations == 0
-    x, y, weights = _data()
+    x, y, _ = _data()
     model = seqlayers.Sequential([seqlayers.Input((3,)), seqlayers.layers.Dense(1)])
     model.compile(opt, "mse")
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
