@@ -462,4 +462,4 @@ class GRUCell(_GatedCell):
         return h, [h]
 
 
-__all__ = ["SimpleRNNCell", "GRUCell", "LSTMCell"]
+__all__ = ["GRUCell", "LSTMCell", "SimpleRNNCell"]

@@ -2,4 +2,4 @@
 from .cells import GRUCell, LSTMCell, SimpleRNNCell
 from .rnn import GRU, LSTM, RNN, SimpleRNN
 
-__all__ = ["RNN", "SimpleRNN", "GRU", "LSTM", "SimpleRNNCell", "GRUCell", "LSTMCell"]
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "SimpleRNN", "SimpleRNNCell"]

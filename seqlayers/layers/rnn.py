@@ -33,7 +33,14 @@ from ..errors import fmt_shape, layer_label
 from ..utils import to_tensor
 from . import rnn_kernel
 from .base import InputSpec, Layer
-from .cells import GRUCell, LSTMCell, SimpleRNNCell, _GatedCell, arg_names, takes_args_of
+from .cells import (
+    GRUCell,
+    LSTMCell,
+    SimpleRNNCell,
+    _GatedCell,
+    arg_names,
+    takes_args_of,
+)
 from .rnn_masks import check_mask
 
 _RNN_INPUT = dict(
@@ -421,4 +428,4 @@ class LSTM(_CellLayer):
         self.implementation = implementation
 
 
-__all__ = ["RNN", "SimpleRNN", "GRU", "LSTM"]
+__all__ = ["GRU", "LSTM", "RNN", "SimpleRNN"]

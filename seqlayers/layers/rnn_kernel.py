@@ -24,7 +24,8 @@ Imports point one way: rnn.py / bidirectional.py -> rnn_kernel -> rnn_fused, rnn
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
