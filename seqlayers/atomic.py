@@ -40,7 +40,6 @@ def atomic_write(path: str | os.PathLike, data: Writer, check: Callable[[str], N
     except OSError as e:
         raise _naming(e, path) from e
     try:
-        os.chmod(tmp, _file_mode())
         if callable(data):
             os.close(fd)
             data(tmp)
@@ -54,6 +53,7 @@ def atomic_write(path: str | os.PathLike, data: Writer, check: Callable[[str], N
                 os.fsync(f.fileno())
         if check is not None:
             check(tmp)
+        os.chmod(tmp, _file_mode())  # after the writer: some (safetensors' save_file) make their file 0o600
         os.replace(tmp, path)
     except BaseException as e:
         try:

@@ -46,3 +46,25 @@ def test_a_saved_model_is_readable_by_others_under_umask_022(tmp_path, umask):
     model.save(tmp_path / "folder")
     assert mode(tmp_path / "m.seqlayers") == 0o644
     assert {mode(p) for p in (tmp_path / "folder").iterdir()} == {0o644}
+
+
+def test_safetensors_writers_get_the_umask_mode_too(tmp_path, umask):
+    # safetensors' save_file makes its file 0o600 itself; atomic_write sets the mode after the writer
+    from safetensors.torch import save_file
+    import torch
+
+    umask(0o022)
+    atomic_write(tmp_path / "w.safetensors", lambda tmp: save_file({"a": torch.zeros(2)}, tmp))
+    assert mode(tmp_path / "w.safetensors") == 0o644
+
+
+def test_every_file_of_a_training_run_is_readable_by_others_under_umask_022(tmp_path, umask):
+    from seqlayers.cli import main
+
+    umask(0o022)
+    out = tmp_path / "run"
+    assert main(["train", "addition", "--digits", "1", "--examples", "40", "--epochs", "1", "--units", "4",
+                 "--out", str(out), "--quiet"]) == 0
+    modes = {p.name: oct(mode(p)) for p in out.rglob("*") if p.is_file()}
+    assert "weights.safetensors" in modes and "model.seqlayers" in modes
+    assert set(modes.values()) == {"0o644"}, modes

@@ -221,7 +221,8 @@ def fit_resumable(model, x, y, *, out, args, validation_data, monitor: str = "va
     model.fit(x, y, batch_size=None if batched else args.batch_size, epochs=args.epochs,
               validation_data=validation_data, callbacks=callbacks, verbose=0 if args.quiet else 1, **fit_kwargs)
     history = record.history
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(done_weights))
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write(done_weights, lambda tmp: save_file(state, tmp))  # the umask's mode, not save_file's 0o600
     done_history.write_text(json.dumps(history))
     return history
 
@@ -292,7 +293,7 @@ def save_task(out, model, task: str, config: dict) -> None:
     with open(out / TASK_FILE, "w", encoding="utf-8") as f:
         json.dump({"task": task, "config": config}, f)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(out / WEIGHTS_FILE))
+    atomic_write(out / WEIGHTS_FILE, lambda tmp: save_file(state, tmp))  # the umask's mode, not save_file's 0o600
     try:
         model.save(str(out / "model.seqlayers"))
     except Exception as e:  # the weights file above is enough for `seqlayers predict`
