@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import constraints, initializers, regularizers
 from ..dtypes import LAYER_DTYPES, parse_dtype
 from ..errors import closest, fmt_shape, layer_label, shape_error
 from ..serialization import (
@@ -41,7 +42,16 @@ MASK_ATTR = "_seqlayers_mask"
 #: input dtypes that ``_prepare_input`` may cast to the layer's dtype (never cached as checked)
 _CAST_DTYPES = (torch.float64, torch.float16, torch.bfloat16)
 
-_BASE_KWARGS = ("name", "input_shape", "batch_input_shape", "batch_size", "input_dim", "dtype", "trainable")
+_BASE_KWARGS = ("name", "input_shape", "batch_input_shape", "batch_size", "input_dim", "dtype", "trainable",
+                "activity_regularizer")
+
+#: integer and bool dtypes a float layer casts to its own dtype (Keras converts such arrays too)
+_INT_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+#: how many Layer calls are running (0 outside any call): the outermost call starts a new round of
+#: call losses (activity regularizers), as Keras clears a layer's losses at each top-level call
+_CALL_DEPTH = [0]
+_CALL_ROUND = [0]
 
 
 # ---------------------------------------------------------------- masks travel on tensors
@@ -158,6 +168,12 @@ class Layer(nn.Module):
             for recurrent layers).
         dtype: parameter dtype (default float32).
         trainable: False freezes the layer's parameters.
+        activity_regularizer: a regularizer (``"l2"``, ``regularizers.L1(0.01)``, a callable) of the
+            layer's output; its value over the batch size is in ``layer.losses`` after each call.
+
+    Weights are made in ``build`` with ``add_weight(shape, initializer, regularizer=..., constraint=...)``:
+    the regularizer's penalty is in ``layer.losses`` (and ``fit`` adds it to the loss), the
+    constraint is applied after each optimizer step.
     """
 
     supports_masking: ClassVar[bool] = False
@@ -173,9 +189,10 @@ class Layer(nn.Module):
         if "call" in cls.__dict__:
             cls._call_params = frozenset(inspect.signature(cls.call).parameters)
         _record_config_of(cls)
+        _wrap_build_of(cls)
 
     def __init__(self, *, name=None, input_shape=None, batch_input_shape=None, batch_size=None,
-                 input_dim=None, dtype=None, trainable=True, **kwargs):
+                 input_dim=None, dtype=None, trainable=True, activity_regularizer=None, **kwargs):
         if kwargs:
             bad = next(iter(kwargs))
             valid = [p for p in self._config if p not in _BASE_KWARGS and p not in kwargs] + list(_BASE_KWARGS)
@@ -193,6 +210,12 @@ class Layer(nn.Module):
         self._build_input_shape = None
         self._trainable = bool(trainable)
         self.dtype_ = _parse_dtype(dtype, self)
+        self.activity_regularizer = regularizers.get(activity_regularizer, type(self).__name__)
+        #: {weight attribute: regularizer / constraint}, filled by ``add_weight``
+        self._weight_regularizers: dict[str, Any] = {}
+        self._weight_constraints: dict[str, Any] = {}
+        self._call_losses: list[torch.Tensor] = []
+        self._call_round = -1
         if batch_input_shape is not None:
             shape = tuple(batch_input_shape)
         elif input_shape is not None:
@@ -208,9 +231,12 @@ class Layer(nn.Module):
 
     # -------------------------------------------------------------- config
     def _after_init(self):
-        """Runs once after the outermost ``__init__``: eager build when the shape is known."""
+        """Runs once after the outermost ``__init__``: eager build when the shape is known; a layer
+        with no ``build`` of its own and no weights is built at once (Keras's stateless layers)."""
         if self.declared_input_shape is not None and not self.built:
             self.build_from_shape(self.declared_input_shape)
+        elif not self.built and _has_default_build(type(self)) and next(self.parameters(), None) is None:
+            self.built = True
 
     def get_config(self) -> dict:
         """The constructor arguments (as given, defaults filled in) plus the name.
@@ -259,15 +285,21 @@ class Layer(nn.Module):
         return ", ".join(parts)
 
     # -------------------------------------------------------------- build
-    def build(self, input_shape) -> None:
+    def build(self, input_shape=None) -> None:
         """Create parameters from the input shape (batch axis first, None where unknown)."""
 
     def build_from_shape(self, input_shape) -> None:
-        """Build once: check the shape against the spec, call ``build``, apply ``trainable``."""
+        """Build once: check the shape against the spec, call ``build``, apply ``trainable``.
+
+        Calling ``layer.build(input_shape)`` directly (the Keras idiom) does the same."""
         if self.built:
             return
         self._check_shape(input_shape, built=False)
-        self.build(input_shape)
+        self.__dict__["_building"] = True
+        try:
+            self.build(input_shape)
+        finally:
+            self.__dict__["_building"] = False
         self.built = True
         self._build_input_shape = _freeze_shape(input_shape)
         if self.dtype_ != torch.float32:
@@ -339,6 +371,79 @@ class Layer(nn.Module):
     def weights(self) -> list[torch.Tensor]:
         """The weights in Keras order (trainable then non-trainable, as Keras lists them)."""
         return list(self.parameters())
+
+    @property
+    def trainable_weights(self) -> list[torch.Tensor]:
+        return [w for w in self.weights if w.requires_grad]
+
+    @property
+    def non_trainable_weights(self) -> list[torch.Tensor]:
+        return [w for w in self.weights if not w.requires_grad]
+
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, regularizer=None,
+                   constraint=None, name=None) -> nn.Parameter:
+        """Create, register and return a weight (Keras's ``add_weight``); call it in ``build``.
+
+        Args:
+            shape: the weight's shape (Keras layout).
+            initializer: a Keras initializer name or callable (default ``"glorot_uniform"``; ``"zeros"``
+                for a 1-D weight named ``bias``).
+            dtype: defaults to the layer's dtype.
+            trainable: False keeps it out of the optimizer (``non_trainable_weights``).
+            regularizer: a penalty on the weight, listed in ``layer.losses``.
+            constraint: a projection applied after each optimizer step.
+            name: the attribute the weight is registered under (default ``weight``, ``weight_1``...).
+        """
+        where = layer_label(self)
+        if name is None:
+            name = "weight"
+            k = 0
+            while name in self._parameters:
+                k += 1
+                name = f"weight_{k}"
+        if shape is None:
+            shape = ()
+        if initializer is None:
+            initializer = "zeros" if name == "bias" else "glorot_uniform"
+        tensor = torch.empty(tuple(int(d) for d in shape), dtype=_parse_dtype(dtype, self) if dtype else self.dtype_)
+        initializers.initialize(tensor, initializer, where)
+        weight = nn.Parameter(tensor, requires_grad=bool(trainable) and self._trainable)
+        self.register_parameter(name, weight)
+        reg = regularizers.get(regularizer, where)
+        if reg is not None:
+            self._weight_regularizers[name] = reg
+        con = constraints.get(constraint, where)
+        if con is not None:
+            self._weight_constraints[name] = con
+        weight.regularizer, weight.constraint = reg, con  # as on a Keras variable (read-only mirrors)
+        return weight
+
+    def add_loss(self, loss) -> None:
+        """Add a scalar to ``layer.losses`` for the current call (as Keras's ``add_loss``)."""
+        self._start_call_round()
+        self._call_losses.append(loss if isinstance(loss, torch.Tensor) else torch.as_tensor(loss))
+
+    def _start_call_round(self) -> None:
+        if self._call_round != _CALL_ROUND[0]:
+            self._call_round = _CALL_ROUND[0]
+            self._call_losses = []
+
+    @property
+    def losses(self) -> list[torch.Tensor]:
+        """The penalties of this layer and its sublayers: the last call's (``activity_regularizer``,
+        ``add_loss``) and the weight regularizers' on the current weights. ``fit`` adds their sum
+        to the training loss."""
+        out: list[torch.Tensor] = []
+        for m in self.modules():
+            if not isinstance(m, Layer):
+                continue
+            if m._call_round == _CALL_ROUND[0]:
+                out.extend(m._call_losses)
+            for wname, reg in m._weight_regularizers.items():
+                w = getattr(m, wname, None)
+                if isinstance(w, torch.Tensor) and w.requires_grad:
+                    out.append(reg(w))
+        return out
 
     def get_weights(self) -> list[np.ndarray]:
         """Weights as numpy arrays, in Keras order and Keras shapes."""
@@ -420,21 +525,19 @@ class Layer(nn.Module):
                         f"compute in real numbers: pass the real and imaginary parts as two features, "
                         f"torch.view_as_real(x).flatten(-2)."
                     )
-                if not x.is_floating_point():
+                if x.dtype in _INT_DTYPES:  # bool / integer arrays: cast to the layer's dtype (as Keras)
+                    x = x.to(self.dtype_)
+                elif not x.is_floating_point():
                     raise TypeError(
                         f"{layer_label(self)}: expected floating-point input, got {x.dtype}. "
                         f"Cast it with x.float(), or put an Embedding first if these are token ids."
                     )
-                if x.dtype != self.dtype_ and x.dtype in _CAST_DTYPES \
+                elif x.dtype != self.dtype_ and x.dtype in _CAST_DTYPES \
                         and not torch.is_autocast_enabled():
                     x = x.to(self.dtype_)
             elif spec.dtype == "int" and (x.is_floating_point() or x.dtype == torch.bool):
-                raise TypeError(
-                    f"{layer_label(self)}: expected integer token ids, got {x.dtype}. "
-                    f"Convert ids with x.long() (and make sure they are whole numbers); feed "
-                    f"real-valued features to a Dense or recurrent layer instead of an Embedding."
-                )
-            if self.built and x.dtype not in _CAST_DTYPES:  # the spec's axes are fixed once built
+                x = _integral_ids(self, x)
+            if self.built and x.dtype not in _CAST_DTYPES and x.dtype is key[1]:  # the spec's axes are fixed once built
                 self.__dict__["_checked_input"] = key  # plain attribute: skips nn.Module.__setattr__
         return x
 
@@ -456,6 +559,17 @@ class Layer(nn.Module):
 
     def forward(self, inputs, *args, mask=None, training=None, **kwargs):
         """Check and build from ``inputs``, pick up its mask, run ``call``, attach the output mask."""
+        if _CALL_DEPTH[0] == 0:
+            _CALL_ROUND[0] += 1  # a top-level call: the call losses of the previous one are dropped
+        _CALL_DEPTH[0] += 1
+        try:
+            return self._forward(inputs, *args, mask=mask, training=training, **kwargs)
+        finally:
+            _CALL_DEPTH[0] -= 1
+
+    def _forward(self, inputs, *args, mask=None, training=None, **kwargs):
+        if mask is not None and not isinstance(mask, torch.Tensor):
+            mask = map_structure(lambda m: to_tensor(m) if isinstance(m, np.ndarray) else m, mask)
         if isinstance(inputs, torch.Tensor):  # the common case: one tensor, no nest to walk
             inputs = self._prepare_input(inputs)
             if mask is None:
@@ -475,6 +589,12 @@ class Layer(nn.Module):
         outputs = self.call(inputs, *args, **kwargs)
         if self._sets_output_mask:
             set_mask(outputs, self.compute_mask(inputs, mask))
+        if self.activity_regularizer is not None:
+            self._start_call_round()
+            for out in flatten(outputs):
+                if isinstance(out, torch.Tensor):
+                    penalty = self.activity_regularizer(out)
+                    self._call_losses.append(penalty / out.shape[0] if out.dim() else penalty)
         return outputs
 
     def call(self, inputs, *args, **kwargs):
@@ -523,6 +643,56 @@ def _record_config_of(cls) -> None:
 
 
 _record_config_of(Layer)
+
+
+def _has_default_build(cls) -> bool:
+    """True when no class between ``cls`` and ``Layer`` defines ``build``."""
+    return all("build" not in c.__dict__ for c in cls.__mro__ if c is not Layer and issubclass(c, Layer))
+
+
+def _wrap_build_of(cls) -> None:
+    """Wrap ``cls.build`` so that ``layer.build(shape)`` called directly (Keras's idiom) builds the
+    layer the way its first call does (``build_from_shape``: built=True, dtype, trainable) and a
+    later call does not build it again."""
+    build = cls.__dict__.get("build")
+    if build is None or getattr(build, "_builds_once", False):
+        return
+
+    @functools.wraps(build)
+    def wrapped(self, *args, **kwargs):
+        if self.__dict__.get("_building") or "_config" not in self.__dict__:
+            return build(self, *args, **kwargs)  # inside build_from_shape, or a super().build(...)
+        if self.built:
+            return None
+        shape = args[0] if args else kwargs.get("input_shape", kwargs.get(next(iter(kwargs), ""), None))
+        if len(args) > 1 or len(kwargs) > 1:  # several shape arguments: Keras's build(**shapes)
+            self.__dict__["_building"] = True
+            try:
+                build(self, *args, **kwargs)
+            finally:
+                self.__dict__["_building"] = False
+            self.built = True
+            return None
+        self.build_from_shape(_freeze_shape(shape) if shape is not None else shape)
+        return None
+
+    wrapped._builds_once = True
+    cls.build = wrapped
+
+
+_wrap_build_of(Layer)
+
+
+def _integral_ids(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    """Whole-valued float (or bool) ids cast to int64; a fractional id is an error."""
+    if x.dtype != torch.bool and x.numel() and not torch.equal(x, x.round()):
+        bad = x[x != x.round()].flatten()[0].item()
+        raise TypeError(
+            f"{layer_label(layer)}: expected integer token ids, got {x.dtype} with the non-integral "
+            f"value {bad!r}. Convert ids with x.long() (and make sure they are whole numbers); feed "
+            f"real-valued features to a Dense or recurrent layer instead of an Embedding."
+        )
+    return x.long()
 
 
 # ---------------------------------------------------------------- helpers

@@ -32,6 +32,11 @@ class Dense(Layer):
         activation: a name (``"relu"``, ``"softmax"``...) or a callable; None is linear.
         use_bias: add a bias vector.
         kernel_initializer, bias_initializer: Keras initializer names or callables.
+        kernel_regularizer, bias_regularizer: penalties on the weights (``"l2"``, ``regularizers.L1(0.01)``),
+            listed in ``layer.losses`` and added to the training loss.
+        kernel_constraint, bias_constraint: projections applied after each optimizer step
+            (``constraints.MaxNorm(2.0)``, ``"non_neg"``).
+        activity_regularizer: a penalty on the output (see ``Layer``).
 
     Shape:
         input: ``(B, ..., F)`` (any rank >= 2)
@@ -42,7 +47,8 @@ class Dense(Layer):
     supports_masking = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         self.units = check_positive_int("Dense", "units", units)
         self.activation = activations.get(activation, "Dense")
@@ -59,9 +65,10 @@ class Dense(Layer):
             raise ValueError(f"{layer_label(self)}: the last axis (features) of the input must be known, "
                              f"got shape {input_shape}.")
         cfg = self._config
-        self.kernel = nn.Parameter(initializers.initialize(torch.empty(F_, self.units), cfg["kernel_initializer"]))
-        self.bias = nn.Parameter(initializers.initialize(torch.empty(self.units), cfg["bias_initializer"])) \
-            if self.use_bias else None
+        self.kernel = self.add_weight((F_, self.units), cfg["kernel_initializer"], regularizer=cfg["kernel_regularizer"],
+                                      constraint=cfg["kernel_constraint"], name="kernel")
+        self.bias = self.add_weight((self.units,), cfg["bias_initializer"], regularizer=cfg["bias_regularizer"],
+                                    constraint=cfg["bias_constraint"], name="bias") if self.use_bias else None
         self.input_spec.axes = {-1: F_}
 
     def compute_output_shape(self, input_shape):

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from .. import initializers
 from ..errors import layer_label
+from ..utils import to_tensor
 from .base import InputSpec, Layer
 from .core import check_positive_int
 
@@ -23,6 +22,11 @@ class Embedding(Layer):
         input_length: accepted for Keras 2 compatibility; the length is taken from the data.
         weights: initial embeddings, a ``(V, D)`` matrix or ``[matrix]`` (Keras's form, e.g. pretrained
             word vectors); not part of the config (the saved weights carry them).
+        embeddings_regularizer: a penalty on the embeddings, listed in ``layer.losses``.
+        embeddings_constraint: a projection applied after each optimizer step.
+
+    Ids may be integers, or floats with whole values (cast to int64, as Keras casts them); a
+    fractional id such as 0.3 is an error.
 
     Shape:
         input: ``(B, T)`` integer ids (any rank: ``(B, ...)``)
@@ -31,14 +35,17 @@ class Embedding(Layer):
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
-                 input_length=None, weights=None, **kwargs):
+                 input_length=None, weights=None, embeddings_regularizer=None, embeddings_constraint=None,
+                 **kwargs):
         self._config.pop("weights", None)  # arrays: given once, saved with the weights, not the config
         super().__init__(**kwargs)
         self.input_dim = check_positive_int("Embedding", "input_dim", input_dim)
         self.output_dim = check_positive_int("Embedding", "output_dim", output_dim)
         self.mask_zero = bool(mask_zero)
-        self.embeddings = nn.Parameter(initializers.initialize(torch.empty(input_dim, output_dim),
-                                                               embeddings_initializer, "Embedding"))
+        self.supports_masking = self.mask_zero
+        self.embeddings = self.add_weight((input_dim, output_dim), embeddings_initializer,
+                                          regularizer=embeddings_regularizer, constraint=embeddings_constraint,
+                                          name="embeddings")
         self.input_spec = InputSpec(min_ndim=1, dtype="int", expected="integer ids of shape (batch, time)")
         if weights is not None:
             self.set_weights(weights if isinstance(weights, list) and len(weights) == 1 else [weights])
@@ -64,7 +71,7 @@ class Embedding(Layer):
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
-        return inputs != 0
+        return to_tensor(inputs) != 0
 
     def call(self, inputs):
         self._check_ids(inputs)
@@ -80,6 +87,8 @@ class Masking(Layer):
         input and output: ``(B, T, F)``; output mask ``(B, T)`` = ``any(x != mask_value, axis=-1)``.
     """
 
+    supports_masking = True
+
     def __init__(self, mask_value=0.0, **kwargs):
         super().__init__(**kwargs)
         self.mask_value = float(mask_value)
@@ -91,7 +100,7 @@ class Masking(Layer):
         return tuple(input_shape)
 
     def compute_mask(self, inputs, mask=None):
-        return (inputs != self.mask_value).any(dim=-1)
+        return (to_tensor(inputs) != self.mask_value).any(dim=-1)
 
     def call(self, inputs):
         keep = (inputs != self.mask_value).any(dim=-1, keepdim=True)  # (B, T, 1)

@@ -28,14 +28,10 @@ def test_repeat_vector_on_a_sequence_suggests_return_sequences_false():
         RepeatVector(3)(torch.zeros(2, 5, 3))
 
 
-def test_integer_input_into_dense_asks_for_a_cast_or_an_embedding():
-    with pytest.raises(TypeError, match=r"Dense.*expected floating-point input, got torch.int64.*Embedding"):
-        Dense(3)(torch.zeros(2, 4, dtype=torch.long))
-
-
-def test_float_input_into_embedding_is_refused():
-    with pytest.raises(TypeError, match=r"Embedding.*expected integer token ids, got torch.float32"):
-        Embedding(10, 3)(torch.zeros(2, 4))
+def test_fractional_float_ids_into_embedding_are_refused():  # whole-valued float ids are cast (issue 15)
+    with pytest.raises(TypeError, match=r"Embedding.*expected integer token ids, got torch.float32 with the "
+                                        r"non-integral value 0.5"):
+        Embedding(10, 3)(torch.full((2, 4), 0.5))
 
 
 def test_embedding_ids_out_of_range_say_how_to_size_input_dim():

@@ -64,27 +64,35 @@ def test_sequential_wrong_feature_size_names_the_first_layer():
         m(torch.zeros(2, 4))
 
 
-def test_boolean_data_into_dense_asks_for_a_cast():
-    with raises(TypeError, r"Dense: expected floating-point input, got torch.bool\. Cast it with x.float\(\)"):
-        Dense(2)(torch.zeros(2, 3, dtype=torch.bool))
+# Keras casts bool/int data for float layers to the layer's dtype (issue 15): so does seqlayers.
+def test_boolean_data_into_dense_is_cast_to_float():
+    layer = Dense(2)
+    x = torch.tensor([[True, False, True], [False, False, True]])
+    torch.testing.assert_close(layer(x), layer(x.float()))
 
 
-def test_integer_numpy_data_into_sequential_is_cast_as_keras_but_a_layer_asks_for_a_cast():
+def test_integer_numpy_data_into_sequential_and_a_layer_is_cast_as_keras_casts():
     m = Sequential([Dense(2, input_shape=(3,))])
     x = np.arange(6, dtype=np.int32).reshape(2, 3)
     torch.testing.assert_close(m(x), m(x.astype("float32")))  # issue 16: cast to the Input's float32
-    with raises(TypeError, r"Dense 'dense(_\d+)?': expected floating-point input, got torch.int32.*Embedding"):
-        m.layers[0](torch.as_tensor(x))
+    # issue 15: a float layer called directly casts bool/int data to its dtype too, as Keras's layers do
+    torch.testing.assert_close(m.layers[0](torch.as_tensor(x)), m(x.astype("float32")))
 
 
-def test_integer_data_into_masking_asks_for_a_cast():
-    with raises(TypeError, r"Masking: expected floating-point input, got torch.int64"):
-        Masking()(torch.zeros(2, 3, 4, dtype=torch.long))
+def test_integer_data_into_masking_is_cast_to_float():
+    x = torch.tensor([[[0, 0], [1, 2]]])
+    out = Masking()(x)
+    assert out.dtype == torch.float32 and out.tolist() == [[[0.0, 0.0], [1.0, 2.0]]]
 
 
-def test_float64_numpy_ids_into_embedding_are_refused():
-    with raises(TypeError, r"Embedding: expected integer token ids, got torch.float64.*x.long\(\)"):
-        Embedding(5, 2)(np.zeros((2, 3)))
+def test_whole_float64_numpy_ids_into_embedding_are_cast():
+    layer = Embedding(5, 2)
+    torch.testing.assert_close(layer(np.array([[1.0, 4.0]])), layer(torch.tensor([[1, 4]])))
+
+
+def test_fractional_ids_into_embedding_are_refused():
+    with raises(TypeError, r"Embedding: expected integer token ids, got torch.float64 with the non-integral value 0.3.*x.long\(\)"):
+        Embedding(5, 2)(np.array([[1.0, 0.3]]))
 
 
 def test_negative_id_into_embedding_names_the_range():
@@ -294,9 +302,10 @@ def test_stacked_lstm_without_return_sequences_names_the_second_layer():
         m(torch.zeros(2, 5, 2))
 
 
-def test_integer_data_into_gru_asks_for_a_cast_or_embedding():
-    with raises(TypeError, r"GRU: expected floating-point input, got torch.int64\..*Embedding"):
-        GRU(3)(torch.zeros(2, 3, 4, dtype=torch.long))
+def test_integer_data_into_gru_is_cast_to_float():
+    layer = GRU(3)
+    x = torch.arange(24).reshape(2, 3, 4) % 3
+    torch.testing.assert_close(layer(x), layer(x.float()))
 
 
 def test_wrong_feature_size_after_build_into_simple_rnn():
@@ -476,14 +485,14 @@ def test_fit_before_compile_says_compile_first():
         Sequential([Dense(1, input_shape=(2,))]).fit(np.zeros((2, 2), "float32"), np.zeros((2, 1), "float32"), verbose=0)
 
 
-def test_integer_features_are_cast_by_the_model_as_keras_casts_but_refused_by_a_layer():
+def test_integer_features_are_cast_by_the_model_and_by_a_layer_as_keras_casts():
     x, y = _xy()
     model = _tagger()
     model.fit(x.astype(int), y, verbose=0)  # issue 16: a model casts to its Input's dtype, as Keras
     np.testing.assert_array_equal(model.predict(x.astype(int), verbose=0),
                                   model.predict(x.astype(int).astype("float32"), verbose=0))
-    with raises(TypeError, r"LSTM 'lstm(_\d+)?': expected floating-point input, got torch.int64"):
-        model.layers[0](torch.as_tensor(x.astype(int)))
+    lstm = model.layers[0]  # issue 15: a layer called directly casts too
+    torch.testing.assert_close(lstm(torch.as_tensor(x.astype(int))), lstm(torch.as_tensor(x.astype(int)).float()))
 
 
 # ================================================================ model files
