@@ -190,6 +190,7 @@ class Layer(nn.Module):
             cls._call_params = frozenset(inspect.signature(cls.call).parameters)
         _record_config_of(cls)
         _wrap_build_of(cls)
+        _wrap_compute_mask_of(cls)
 
     def __init__(self, *, name=None, input_shape=None, batch_input_shape=None, batch_size=None,
                  input_dim=None, dtype=None, trainable=True, activity_regularizer=None, **kwargs):
@@ -537,7 +538,8 @@ class Layer(nn.Module):
                     x = x.to(self.dtype_)
             elif spec.dtype == "int" and (x.is_floating_point() or x.dtype == torch.bool):
                 x = _integral_ids(self, x)
-            if self.built and x.dtype not in _CAST_DTYPES and x.dtype is key[1]:  # the spec's axes are fixed once built
+            # the spec's axes are fixed once built; a cast input is checked again next time
+            if self.built and x.dtype not in _CAST_DTYPES and x.dtype is key[1]:
                 self.__dict__["_checked_input"] = key  # plain attribute: skips nn.Module.__setattr__
         return x
 
@@ -569,7 +571,7 @@ class Layer(nn.Module):
 
     def _forward(self, inputs, *args, mask=None, training=None, **kwargs):
         if mask is not None and not isinstance(mask, torch.Tensor):
-            mask = map_structure(lambda m: to_tensor(m) if isinstance(m, np.ndarray) else m, mask)
+            mask = map_structure(_numpy_to_tensor, mask)
         if isinstance(inputs, torch.Tensor):  # the common case: one tensor, no nest to walk
             inputs = self._prepare_input(inputs)
             if mask is None:
@@ -681,6 +683,29 @@ def _wrap_build_of(cls) -> None:
 
 
 _wrap_build_of(Layer)
+
+
+def _wrap_compute_mask_of(cls) -> None:
+    """Wrap ``cls.compute_mask`` so that numpy inputs and masks (Keras accepts them) arrive as tensors."""
+    compute_mask = cls.__dict__.get("compute_mask")
+    if compute_mask is None or getattr(compute_mask, "_takes_numpy", False):
+        return
+
+    @functools.wraps(compute_mask)
+    def wrapped(self, inputs, mask=None):
+        if type(inputs) is not torch.Tensor or not (mask is None or type(mask) is torch.Tensor):
+            inputs, mask = map_structure(_numpy_to_tensor, (inputs, mask))
+        return compute_mask(self, inputs, mask)
+
+    wrapped._takes_numpy = True
+    cls.compute_mask = wrapped
+
+
+def _numpy_to_tensor(x):
+    return to_tensor(x) if isinstance(x, np.ndarray) else x
+
+
+_wrap_compute_mask_of(Layer)
 
 
 def _integral_ids(layer: Layer, x: torch.Tensor) -> torch.Tensor:

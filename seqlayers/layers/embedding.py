@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import layer_label
-from ..utils import to_tensor
 from .base import InputSpec, Layer
 from .core import check_positive_int
 
@@ -71,7 +70,7 @@ class Embedding(Layer):
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
-        return to_tensor(inputs) != 0
+        return inputs != 0
 
     def call(self, inputs):
         self._check_ids(inputs)
@@ -100,7 +99,7 @@ class Masking(Layer):
         return tuple(input_shape)
 
     def compute_mask(self, inputs, mask=None):
-        return (to_tensor(inputs) != self.mask_value).any(dim=-1)
+        return (inputs != self.mask_value).any(dim=-1)
 
     def call(self, inputs):
         keep = (inputs != self.mask_value).any(dim=-1, keepdim=True)  # (B, T, 1)

@@ -42,7 +42,7 @@ import seqlayers
 import seqlayers.layers
 from seqlayers.io.config import layer_from_config, layer_to_config, value_to_json
 from seqlayers.layers.base import Layer, get_mask, set_mask
-from seqlayers.symbolic import Input, SymbolicTensor
+from seqlayers.models.symbolic import Input, SymbolicTensor
 
 from .skips import known_failure, out_of_scope, skip_reason
 
@@ -149,6 +149,8 @@ def _backend(name):
         return _set_keras_mask
     if name == "KerasTensor":
         return KerasTensor
+    if name == "Variable":  # a Keras variable used as a value: a torch tensor here
+        return lambda value, *args, **kwargs: torch.as_tensor(_to_numpy(value))
     return getattr(keras_backend, name)
 
 

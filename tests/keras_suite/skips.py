@@ -73,20 +73,14 @@ def out_of_scope(relpath: str, cls: str, test: str) -> bool:
 KNOWN_FAILURES: dict[str, str] = {
     "activations/activation_test.py::ActivationTest.test_activation_basics":
         "a Keras activation function (gelu) is saved by its Keras module name, which seqlayers does not resolve",
-    "attention/additive_attention_test.py::AdditiveAttentionTest.test_attention_errors": "newlayers: attention masks",
-    "attention/attention_test.py::AttentionTest.test_attention_errors": "newlayers: attention masks",
-    "attention/attention_test.py::AttentionTest.test_attention_nd_inputs": "newlayers: Attention on 4-D inputs",
-    "attention/attention_test.py::AttentionTest.test_return_attention_scores_with_symbolic_tensors":
-        "newlayers: symbolic return_attention_scores",
     "core/dense_test.py::DenseTest.test_dense_without_activation_set": "Dense.activation = None is not linear",
     "core/embedding_test.py::EmbeddingTest.test_correctness": "Embedding ids from float data",
     "core/embedding_test.py::EmbeddingTest.test_weights_constructor_arg": "newlayers: Embedding(weights=[...])",
     "core/lambda_layer_test.py::LambdaTest.test_lambda_basics": "Lambda(mask=tensor) is not saveable",
-    "merging/merging_test.py::MergingLayersTest.test_add_with_mask": "newlayers: Add masks",
-    "merging/merging_test.py::MergingLayersTest.test_concatenate_with_mask": "newlayers: Concatenate masks",
     "merging/merging_test.py::MergingLayersTest.test_concatenate_with_mask_symbolic": "newlayers: Concatenate masks",
-    "merging/merging_test.py::MergingLayersTest.test_errors_add": "newlayers: merge argument checks",
-    "merging/merging_test.py::MergingLayersTest.test_errors_concat": "newlayers: merge argument checks",
+    "merging/merging_test.py::MergingLayersTest.test_errors_*": "newlayers: merge argument checks",
+    "merging/merging_test.py::MergingLayersTest.test_correctness_dynamic_concat":
+        "newlayers: Concatenate.compute_mask on symbolic inputs",
     "regularization/dropout_test.py::DropoutTest.test_validate_noise_shape_invalid_type": "Dropout noise_shape checks",
     "regularization/dropout_test.py::DropoutTest.test_validate_noise_shape_negative_value": "Dropout noise_shape checks",
     "regularization/dropout_test.py::DropoutTest.test_validate_noise_shape_non_iterable": "Dropout noise_shape checks",
@@ -95,8 +89,6 @@ KNOWN_FAILURES: dict[str, str] = {
     "reshaping/reshape_test.py::ReshapeTest.test_reshape_model_fit_with_varying_input_size_and_minus_one":
         "Keras Model subclass API",
     "reshaping/reshape_test.py::ReshapeTest.test_reshape_rejects_invalid_target_shape": "Reshape argument checks",
-    "rnn/bidirectional_test.py::SimpleRNNTest.test_correctness": "kernel: Bidirectional merge_mode=None",
-    "rnn/bidirectional_test.py::SimpleRNNTest.test_keeps_use_cudnn": "kernel: use_cudnn attribute",
     "rnn/gru_test.py::GRUTest.test_basics": "kerastests: RNN regularizers",
     "rnn/lstm_test.py::LSTMTest.test_basics": "kerastests: RNN regularizers",
     "rnn/simple_rnn_test.py::SimpleRNNTest.test_basics": "kerastests: RNN regularizers",
