@@ -182,12 +182,17 @@ class Layer(nn.Module):
     #: rank of input that ``input_dim`` implies (2 for Dense, 3 for recurrent layers)
     _input_dim_rank: ClassVar[int] = 2
     _call_params: ClassVar[frozenset] = frozenset()
+    #: the names of ``call``'s arguments after ``inputs``, in order (Keras binds positional ones to them)
+    _call_positional: ClassVar[tuple] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         LAYER_REGISTRY.setdefault(cls.__name__, cls)
         if "call" in cls.__dict__:
             cls._call_params = frozenset(inspect.signature(cls.call).parameters)
+            cls._call_positional = tuple(
+                p.name for p in list(inspect.signature(cls.call).parameters.values())[2:]
+                if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY))
         _record_config_of(cls)
         _wrap_build_of(cls)
         _wrap_compute_mask_of(cls)
@@ -570,6 +575,12 @@ class Layer(nn.Module):
             _CALL_DEPTH[0] -= 1
 
     def _forward(self, inputs, *args, mask=None, training=None, **kwargs):
+        if args and len(args) <= len(self._call_positional):  # e.g. layer(x, mask): bind by name, as Keras
+            named = dict(zip(self._call_positional, args))
+            args = ()
+            mask = named.pop("mask", mask)
+            training = named.pop("training", training)
+            kwargs.update({k: _numpy_to_tensor(v) for k, v in named.items()})
         if mask is not None and not isinstance(mask, torch.Tensor):
             mask = map_structure(_numpy_to_tensor, mask)
         if isinstance(inputs, torch.Tensor):  # the common case: one tensor, no nest to walk

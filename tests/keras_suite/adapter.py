@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import importlib.util
 import json
+import re
 import sys
 import types
 import unittest
@@ -58,8 +59,13 @@ class MissingLayer(unittest.SkipTest):
 
 
 def _missing(name: str):
+    if re.search(r"[23]D(Transpose)?$", name):  # a parameterized variant for images/volumes
+        reason = f"out of scope: {name} (seqlayers ships the 1-D sequence layers)"
+    else:
+        reason = f"missing layer: {name}"
+
     def __init__(self, *args, **kwargs):
-        raise MissingLayer(f"missing layer: {name}")
+        raise MissingLayer(reason)
 
     return type(name, (), {"__init__": __init__, "__call__": __init__, "_missing_layer": True})
 
@@ -201,6 +207,12 @@ def _to_numpy(x):
     return np.array(x)
 
 
+@torch.no_grad()
+def _assign(weight, value):
+    weight.copy_(torch.as_tensor(_to_numpy(value), dtype=weight.dtype).reshape(weight.shape))
+    return weight
+
+
 def _symbolic_inputs(shape, dtype):
     return keras_test_case.map_shape_dtype_structure(
         lambda s, d: Input(batch_shape=tuple(s), dtype=keras_backend.standardize_dtype(d)), shape, dtype)
@@ -224,6 +236,12 @@ class TestCase(keras_test_case.TestCase):
         super().setUp()
         torch.manual_seed(0)
         np.random.seed(0)
+        # Keras tests set a weight with ``variable.assign(value)``: on a seqlayers weight (a torch
+        # tensor) that is an in-place copy, available only while a Keras test runs
+        torch.Tensor.assign = _assign
+        torch.Tensor.value = property(lambda w: w)  # Keras's variable.value: the tensor itself
+        self.addCleanup(delattr, torch.Tensor, "assign")
+        self.addCleanup(delattr, torch.Tensor, "value")
 
     def convert_to_numpy(self, x):
         return _to_numpy(x)

@@ -4,7 +4,8 @@
 
 Prints one row per Keras test file: passed, failed (the known failures of skips.KNOWN_FAILURES,
 which run as expected failures, plus any new one), skipped as "missing layer" (the layer is not in
-seqlayers yet) and skipped for a Keras-only reason (skips.SKIPS).
+seqlayers yet), skipped for a Keras-only reason (skips.SKIPS), and out of scope (a 2-D/3-D variant of
+a parameterized test; the tests named for 2-D/3-D layers are not collected at all).
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ class _Collect:
         elif report.skipped:
             reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
             reason = reason.replace("Skipped: ", "")
-            kind = "missing" if "missing layer" in reason else "keras_only"
+            kind = "missing" if "missing layer" in reason else "out_of_scope" if "out of scope" in reason \
+                else "keras_only"
             self.rows[relpath][kind] += 1
             self.reasons[reason.split(":")[0] if kind == "missing" else reason] += 1
         else:
@@ -41,7 +43,7 @@ def main(argv: list[str]) -> int:
     collect = _Collect()
     rc = pytest.main(["tests/keras_suite", "-q", "-p", "no:cacheprovider", "--no-header", "-o",
                       "addopts=", *argv], plugins=[collect])
-    cols = ("passed", "failed", "missing", "keras_only")
+    cols = ("passed", "failed", "missing", "keras_only", "out_of_scope")
     print(f"\n| Keras test file | {' | '.join(cols)} |\n| --- |{' ---: |' * len(cols)}")
     total = collections.Counter()
     for relpath in sorted(collect.rows):
