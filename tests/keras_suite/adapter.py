@@ -41,7 +41,7 @@ from keras.src.testing import test_case as keras_test_case
 
 import seqlayers
 import seqlayers.layers
-from seqlayers.io.config import layer_from_config, layer_to_config, value_to_json
+from seqlayers.serialization import layer_from_config, layer_to_config, value_to_json
 from seqlayers.layers.base import Layer, get_mask, set_mask
 from seqlayers.models.symbolic import Input, SymbolicTensor
 
