@@ -28,8 +28,7 @@ class _Elementwise(Layer):
     supports_masking = True
 
     def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.built = True  # no weights: built at construction, as Keras's
+        super().__init__(**kwargs)  # no weights and no build of its own: Layer builds it at construction
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
