@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 _writer: list[Callable[..., Path]] = []
+_weights: dict[str, Callable] = {}
 
 
 def provide_writer(save_model: Callable[..., Path]) -> None:
@@ -26,4 +27,23 @@ def save_model(model, path, **kwargs) -> Path:
     return _writer[0](model, path, **kwargs)
 
 
-__all__ = ["provide_writer", "save_model"]
+def provide_weights_io(save_weights: Callable[..., Path], load_weights: Callable[..., None]) -> None:
+    """Called once by ``seqlayers.io.weights_file``: ``model.save_weights`` / ``load_weights``'s functions."""
+    _weights.update(save=save_weights, load=load_weights)
+
+
+def save_weights(model, path, **kwargs) -> Path:
+    """Write ``model``'s weights in the format ``path``'s suffix names (``seqlayers.io.weights_file``)."""
+    if not _weights:
+        raise RuntimeError("model.save_weights: seqlayers.io is not imported; `import seqlayers` first.")
+    return _weights["save"](model, path, **kwargs)
+
+
+def load_weights(model, path) -> None:
+    """Read ``model``'s weights from ``path`` (``seqlayers.io.weights_file``)."""
+    if not _weights:
+        raise RuntimeError("model.load_weights: seqlayers.io is not imported; `import seqlayers` first.")
+    _weights["load"](model, path)
+
+
+__all__ = ["load_weights", "provide_weights_io", "provide_writer", "save_model", "save_weights"]

@@ -6,6 +6,7 @@
 """
 from ..serialization import FUNCTION_REGISTRY, layer_from_config, layer_to_config, register_function
 from .saving import load_model, read_config, save_model
+from . import weights_file  # noqa: F401  (hands model.save_weights / load_weights their writer and reader)
 
 
 def from_keras(path, custom_objects=None):

@@ -32,6 +32,7 @@ from ..models.functional import Model
 from ..models.sequential import Sequential
 from ..models.symbolic import InputLayer, SymbolicTensor, dtype_name
 from ..utils import map_structure
+from .keras_compile import compile_to_keras
 from .keras_import import LAYER_MAP, SUBLAYER_EMPTY, SUBLAYER_GROUPS, keras_snake_case
 
 _KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose loader reads what we write
@@ -302,6 +303,13 @@ def _write_container(group, model):
             _write_layer(sub, layer)
 
 
+def write_keras_weights(h5file, model) -> None:
+    """The model's weights into an open HDF5 file in Keras 3's layout (a ``.weights.h5`` file, or the
+    ``model.weights.h5`` member of a ``.keras`` file)."""
+    _write_vars(h5file, [])
+    _write_container(h5file, model)
+
+
 def _keras_class(layer) -> str:
 
     if isinstance(layer, Sequential):
@@ -330,11 +338,10 @@ def to_keras(model, path) -> Path:
         raise ValueError(f"to_keras: {layer_label(model)} is not built; give the first layer input_shape=(...) "
                          f"or call the model on a batch first.")
     config = layer_config(model)
-    config["compile_config"] = None
+    config["compile_config"] = compile_to_keras(model)  # None when uncompiled or not expressible
     h5buf = io.BytesIO()
     with h5py.File(h5buf, "w") as f:
-        _write_vars(f, [])
-        _write_container(f, model)
+        write_keras_weights(f, model)
     metadata = {"keras_version": _KERAS_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
                 "written_by": "seqlayers.to_keras"}
@@ -348,4 +355,4 @@ def to_keras(model, path) -> Path:
     return path
 
 
-__all__ = ["keras_layer_order", "layer_config", "to_keras"]
+__all__ = ["keras_layer_order", "layer_config", "to_keras", "write_keras_weights"]

@@ -35,6 +35,7 @@ from ..layers.base import LAYER_REGISTRY
 from ..layers.bidirectional import Bidirectional
 from ..models import Model, Sequential
 from ..models.symbolic import Input
+from .keras_compile import compile_from_keras
 from .saving import MAX_COMPRESSION_RATIO, MAX_CONFIG_BYTES
 
 #: recurrent layers' arguments that Keras writes as objects (initializer configs), left at our defaults
@@ -558,14 +559,27 @@ def _load_weights(kf: _KerasFile, model, entry: dict) -> None:
         _assign(ours, arrays, f"{sub['class_name']} {kname!r}")
 
 
+def load_keras_weights(h5, model, entry: dict, label: str) -> None:
+    """Weights from an open Keras 3 ``.weights.h5`` file into ``model``, whose Keras config is ``entry``
+    (``keras_export.layer_config(model)``); a file of another architecture raises ``ModelFileError``."""
+    kf = _KerasFile.__new__(_KerasFile)
+    kf.path, kf.h5, kf.legacy, kf.config = label, h5, False, entry
+    try:
+        _load_weights(kf, model, entry)
+    except (KeyError, ValueError, TypeError) as e:
+        raise ModelFileError(f"{label!r}: the weights do not fit this model ({type(e).__name__}: {e}).") from e
+
+
 # ---------------------------------------------------------------- entry point
-def from_keras(path, custom_objects: dict | None = None):
+def from_keras(path, custom_objects: dict | None = None, compile: bool = False):
     """Load a Keras model file (``.keras`` from Keras 3, or a legacy ``.h5``) as a seqlayers model.
 
     Args:
         path: the Keras file.
         custom_objects: ``{name: function}`` for ``Lambda`` layers (by function name or by the
             Lambda layer's name) and custom activations; nothing in the file is ever executed.
+        compile: compile the model from the file's ``compile_config`` (optimizer class and
+            hyperparameters, losses, metrics; see ``keras_compile``), as ``load_model`` does.
 
     Returns a ``Sequential`` or functional ``Model`` whose outputs match Keras's on the same inputs,
     in eval mode (``model.train()`` before training: dropout then applies).
@@ -573,7 +587,7 @@ def from_keras(path, custom_objects: dict | None = None):
     ``ModelFileError`` (a ValueError) for a truncated or corrupted file.
     """
     try:
-        return _from_keras(path, custom_objects)
+        return _from_keras(path, custom_objects, compile)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{str(path)!r}: the model config is not valid JSON (corrupted file?): {e}") from e
     except (ValueError, FileNotFoundError, ImportError):  # our own teaching errors, ModelFileError included
@@ -584,7 +598,7 @@ def from_keras(path, custom_objects: dict | None = None):
                              f"{str(e)[:200]}).") from e
 
 
-def _from_keras(path, custom_objects):
+def _from_keras(path, custom_objects, compile=False):
     kf = _KerasFile(Path(path))
     entry = kf.config
     if not isinstance(entry, dict) or entry.get("class_name") not in _MODELS:
@@ -601,6 +615,8 @@ def _from_keras(path, custom_objects):
     finally:
         _MAX_ARRAY_VALUES.reset(token)
     kf.h5.close()
+    if compile and isinstance(entry.get("compile_config"), dict):
+        compile_from_keras(model, entry["compile_config"])
     model.eval()
     return model
 

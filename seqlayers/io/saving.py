@@ -543,7 +543,7 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True) -
     if path.suffix in (".keras", ".h5", ".hdf5") and not path.is_dir():
         from .keras_import import from_keras
 
-        return from_keras(path, custom_objects=custom_objects)
+        return from_keras(path, custom_objects=custom_objects, compile=compile)
     label = str(path)
     with _Source(path, label) as src:
         config = _parse_config(src.read(CONFIG_FILE, MAX_CONFIG_BYTES), label)

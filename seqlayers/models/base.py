@@ -156,6 +156,15 @@ class BaseModel(Trainer, Layer):
         """Write the model to ``path`` (see ``seqlayers.io.saving.save_model`` for the formats)."""
         return model_files.save_model(self, path, **kwargs)
 
+    def save_weights(self, filepath, overwrite: bool = True):
+        """The weights only, in the format the suffix names: ``.weights.h5`` (Keras's HDF5 layout, which
+        Keras's ``load_weights`` reads) or ``.safetensors`` (ours); see ``seqlayers.io.weights_file``."""
+        return model_files.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, **kwargs) -> None:
+        """Weights from a ``.weights.h5`` (ours or Keras's) or ``.safetensors`` file into this model."""
+        model_files.load_weights(self, filepath)
+
     def to_json(self, **kwargs) -> str:
         """The architecture as a JSON string; ``seqlayers.models.model_from_json`` rebuilds it."""
         return json_model.model_to_json(self, **kwargs)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import model_files
 from . import distributed
 from .checkpoint import (
     read_training_state,
@@ -261,7 +262,9 @@ class ModelCheckpoint(Callback):
         except KeyError as e:
             raise KeyError(f"ModelCheckpoint: filepath {self.filepath!r} names {e}, which is not in the logs "
                            f"({', '.join(sorted(logs))}).") from None
-        if self.save_weights_only:
+        if self.save_weights_only and path.endswith(".weights.h5"):
+            model_files.save_weights(self.model, path)  # Keras's HDF5 layout, as the suffix says
+        elif self.save_weights_only:
             save_weights(self.model, path)
         else:
             save_model_atomically(self.model, path)

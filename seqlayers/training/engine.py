@@ -100,8 +100,11 @@ def compile_state(optimizer, loss, loss_weights, metrics, weighted_metrics, devi
         raise ValueError(f"compile: precision must be one of {', '.join(repr(p) for p in PRECISIONS if p)}, "
                          f"got {precision!r}. 'bf16-mixed' runs the forward pass under bfloat16 autocast "
                          f"(CPU and GPU); '16-mixed' uses float16 autocast with loss scaling (GPU only).")
-    if weighted_metrics:
-        metrics = (metrics or []) + list(weighted_metrics) if isinstance(metrics, (list, type(None))) else metrics
+    if weighted_metrics:  # as Keras 3: only these see sample_weight / class_weight; `metrics` are unweighted
+        weighted = [metrics_mod.get(m) for m in weighted_metrics]
+        for m in weighted:
+            m.weighted = True
+        metrics = (metrics or []) + weighted if isinstance(metrics, (list, type(None))) else metrics
     state = CompiledState(optimizer, loss, loss_weights, metrics, device=device, precision=PRECISIONS[precision])
     if isinstance(optimizer, torch.optim.Optimizer):
         state.optimizer = optimizer

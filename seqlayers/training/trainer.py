@@ -193,7 +193,8 @@ class Trainer:
             if t.y is None:
                 continue
             for met in st.metrics[t.index]:
-                met.update_state(t.y, t.y_pred.detach(), sample_weight=t.sample_weight, mask=t.mask)
+                weights = t.sample_weight if getattr(met, "weighted", False) else None  # Keras: weighted_metrics only
+                met.update_state(t.y, t.y_pred.detach(), sample_weight=weights, mask=t.mask)
         st.extra.pop("terms", None)  # this step's assembly is done with
         return self.get_metrics_result()
 
