@@ -523,6 +523,7 @@ class FitRun:
     def __init__(self, model, st: CompiledState, data, val, opts: dict):
         self.model, self.st, self.data, self.val, self.o = model, st, data, val, opts
         self.watch = NonFiniteWatch()
+        self.last_logs = None  # the last train_step's logs (the progress bar shows them)
 
     def setup(self) -> None:
         model, st, o = self.model, self.st, self.o
@@ -552,8 +553,7 @@ class FitRun:
         self.history = History()
         extra = [self.history]
         if o["verbose"] and distributed.is_main() and not any(isinstance(cb, ProgressLogger) for cb in cbs):
-            extra.append(ProgressLogger(o["verbose"], running_logs=lambda: self.st.trackers.logs(reduce=False)
-                                        if self.st.trackers is not None else {}))
+            extra.append(ProgressLogger(o["verbose"], running_logs=lambda: floats(self.last_logs)))
         params = {"epochs": int(o["epochs"]), "steps": self.steps, "verbose": o["verbose"], "mode": "fit"}
         self.cblist = CallbackList(cbs + extra, model=model, params=params, loop=self.loop)  # History sees what callbacks add
         self.loop.callbacks = self.cblist.callbacks
@@ -620,7 +620,7 @@ class FitRun:
             check_finite(batch.y, "y", batch=step)
         self.loop.batch = step
         self.cblist.on_train_batch_begin(step)
-        logs = self.model.train_step(step_data(batch, self.device, self.class_weights))
+        logs = self.last_logs = self.model.train_step(step_data(batch, self.device, self.class_weights))
         self.loop.iterations += 1
         self.watch.watch(loss_to_watch(self.st, logs), step)
         self.cblist.on_train_batch_end(step, floats(logs) if self.batch_logs_wanted else None)

@@ -69,13 +69,13 @@ class KerasSteps:
         self.iterations = 0      # updates applied
         self._accumulated = 0    # batches summed into the gradients since the last update
         if schedule is not None:
-            set_learning_rate(self, schedule(0))
+            _set_groups_lr(self, schedule(0))
         return self
 
     @property
     def learning_rate(self) -> float:
         """The rate of the next update (with a schedule: ``schedule(iterations)``, as Keras reports it)."""
-        return self.schedule(self.iterations) if self.schedule is not None else get_learning_rate(self)
+        return self.schedule(self.iterations) if self.schedule is not None else float(self.param_groups[0]["lr"])
 
     @learning_rate.setter
     def learning_rate(self, value) -> None:
@@ -83,7 +83,7 @@ class KerasSteps:
             raise TypeError(f"{type(self).__name__}: the learning rate follows the schedule {self.schedule!r} "
                             f"given as learning_rate, so it cannot be set; build the optimizer with a number as "
                             f"learning_rate to set it by hand (as in Keras).")
-        set_learning_rate(self, value)
+        _set_groups_lr(self, value)
 
     def state_dict(self) -> dict:
         """torch's state dict, with ``iterations`` (and the accumulation count) in the first param group, so a
@@ -121,7 +121,7 @@ class KerasSteps:
             with torch.no_grad():
                 clip_gradients(self._grads(), self.clipnorm, self.clipvalue, self.global_clipnorm)
         if self.schedule is not None:
-            set_learning_rate(self, self.schedule(self.iterations))
+            _set_groups_lr(self, self.schedule(self.iterations))
         out = super().step(closure)
         self.iterations += 1
         return out
@@ -292,12 +292,24 @@ def description(identifier) -> KerasOptimizer | None:
     return None
 
 
-def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+def _set_groups_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = float(lr)
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the rate of every param group (through ``learning_rate`` for Keras-style optimizers, so an
+    optimizer following a schedule refuses, as in Keras)."""
+    if isinstance(optimizer, KerasSteps):
+        optimizer.learning_rate = lr
+    else:
+        _set_groups_lr(optimizer, lr)
+
+
 def get_learning_rate(optimizer: torch.optim.Optimizer) -> float:
+    """The rate of the next update (a schedule's value for Keras-style optimizers following one)."""
+    if isinstance(optimizer, KerasSteps):
+        return optimizer.learning_rate
     return float(optimizer.param_groups[0]["lr"])
 
 

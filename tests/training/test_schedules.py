@@ -74,3 +74,12 @@ def test_iterations_travel_with_the_optimizer_state_so_a_resumed_schedule_contin
     fresh.load_state_dict(opt.state_dict())
     assert fresh.iterations == 3 and fresh.learning_rate == pytest.approx(0.1 * 0.5 ** 3)
     assert "keras_iterations" not in fresh.param_groups[0]
+
+
+def test_lr_callbacks_cannot_fight_a_schedule():
+    x = np.zeros((8, 3), "float32")
+    model = seqlayers.Sequential([seqlayers.Input((3,)), seqlayers.layers.Dense(1)])
+    model.compile(seqlayers.optimizers.SGD(schedules.ExponentialDecay(0.1, 2, 0.5)), "mse")
+    with pytest.raises(TypeError, match="SGD: the learning rate follows the schedule ExponentialDecay"):
+        model.fit(x, x[:, :1], epochs=2, verbose=0,
+                  callbacks=[seqlayers.callbacks.LearningRateScheduler(lambda epoch, lr: lr / 2)])
