@@ -461,6 +461,26 @@ def _load_tensors(src: _Source, entry: dict, label: str, expected: dict | None, 
     raise AssertionError("unreachable")
 
 
+def _check_model_size(config: dict, custom_objects, src: _Source, label: str) -> None:
+    """Refuse a config that builds more values than its weights file could hold (one byte each at
+    the least) before building it for real: it is built first on the meta device (shapes, no memory).
+    A config the meta build cannot handle is left to the real build, which says what is wrong."""
+    name = config["weights"]["file"]
+    if name not in (WEIGHTS_FILE, OPTIMIZER_FILE) or not ({name, name + PENDING} & set(src.sizes)):
+        return  # _load_tensors names what is wrong with the entry
+    try:
+        with torch.device("meta"), torch.no_grad():
+            shell = layer_from_config(config["model"], custom_objects, where="")
+        values = sum(v.numel() for v in shell.state_dict().values())
+    except Exception:  # noqa: BLE001 - only a guard; the real build reports the error
+        return
+    size = max(src.sizes.get(name, 0), src.sizes.get(name + PENDING, 0))
+    if values > size:
+        raise ModelFileError(f"{label!r}: the config builds a model of {values:,} values, but {name} holds only "
+                             f"{size:,} bytes (the limit: one byte per value at the least); the config is corrupted "
+                             f"or hostile, so the model is not built.")
+
+
 def read_config(path) -> dict:
     """The validated ``config.json`` of a saved model (without building it)."""
     path = _load_path(path)
@@ -547,6 +567,7 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True) -
     label = str(path)
     with _Source(path, label) as src:
         config = _parse_config(src.read(CONFIG_FILE, MAX_CONFIG_BYTES), label)
+        _check_model_size(config, custom_objects, src, label)
         try:
             model = layer_from_config(config["model"], custom_objects, where="")
         except ModelFileError as e:  # name the file the broken config came from

@@ -239,6 +239,18 @@ def test_optimizer_file_larger_than_the_model_allows_is_refused(tmp_path):
         load_model(tmp_path / "m")
 
 
+def test_config_that_builds_a_14_gb_model_is_refused_before_building_it(tmp_path, saved):
+    cfg = json.loads(saved[1]["config.json"])
+    layers = cfg["model"]["config"]["layers"]
+    layers[0]["config"]["units"] = 30_000  # 3.6e9 values: 14 GB of float32
+    for entry in layers:
+        entry.pop("build_config", None)
+    data = _zip([_stored("config.json", json.dumps(cfg).encode()), _stored("model.safetensors", saved[1]["model.safetensors"])])
+    with raises(ModelFileError, r"huge.seqlayers': the config builds a model of 3,600,390,001 values, but "
+                                r"model.safetensors holds only [\d,]+ bytes \(the limit: one byte per value at the least\)"):
+        load_model(_write(tmp_path, "huge.seqlayers", data))
+
+
 # ================================================================ bounded loaders: .keras, .h5, JSON
 @pytest.fixture(scope="module")
 def keras_file(tmp_path_factory):
