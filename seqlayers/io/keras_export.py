@@ -34,6 +34,7 @@ from ..models.symbolic import InputLayer, SymbolicTensor, dtype_name
 from ..utils import map_structure
 from .keras_compile import compile_to_keras
 from .keras_import import LAYER_MAP, SUBLAYER_EMPTY, SUBLAYER_GROUPS, keras_snake_case
+import torch
 
 _KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose loader reads what we write
 
@@ -162,8 +163,6 @@ def _input_entry(name, batch_shape, dtype):
 
 
 def _sequential_config(model) -> dict:
-    import torch
-
     layers = []
     shape = model.declared_input_shape or model._build_input_shape
     if shape is not None:

@@ -344,72 +344,76 @@ def _history(t):
     return None
 
 
-def _convert_model(entry: dict, custom_objects, where: str = "model"):
+def _keras_input(c: dict, name=None):
+    """An ``Input`` from a Keras InputLayer's config (Keras 3 ``batch_shape`` or Keras 2's name)."""
+    shape = c.get("batch_shape") or c.get("batch_input_shape")
+    return Input(batch_shape=tuple(shape), dtype=c.get("dtype") or "float32", name=name)
 
-    cls_name = entry["class_name"]
+
+def _convert_sequential(entry: dict, custom_objects, where: str):
     cfg = entry["config"]
-    if cls_name == "Sequential":
-        model = Sequential(name=cfg.get("name"))
-        layers = cfg["layers"]
-        k = 0
-        for i, sub in enumerate(layers):
-            if sub.get("class_name") == "InputLayer":
-                c = sub["config"]
-                model.add(Input(batch_shape=tuple(c.get("batch_shape") or c.get("batch_input_shape")),
-                                dtype=c.get("dtype") or "float32"))
-                continue
-            model.add(_convert_layer(sub, custom_objects, f"{where} layer {k} of {len(layers)}"))
-            k += 1
-        shape = cfg.get("build_input_shape") or (entry.get("build_config") or {}).get("input_shape")
-        if not model.built and shape is not None:
-            model.build_from_shape(tuple(shape))
-        return model
-
-    # functional
+    model = Sequential(name=cfg.get("name"))
     layers = cfg["layers"]
-    made: dict[str, object] = {}
-    produced: dict[tuple, object] = {}
-    ops = _mask_only_ops(cfg)
-    nested: set[str] = set()  # nested functional models (see refs below)
-    pending = []
-    for i, sub in enumerate(layers):
-        name = sub.get("name") or sub["config"].get("name")
-        pos = f"{where} layer {i} of {len(layers)}"
+    k = 0
+    for sub in layers:
         if sub.get("class_name") == "InputLayer":
-            c = sub["config"]
-            shape = c.get("batch_shape") or c.get("batch_input_shape")
-            sym = Input(batch_shape=tuple(shape), dtype=c.get("dtype") or "float32", name=name)
-            produced[(name, 0, 0)] = sym
+            model.add(_keras_input(sub["config"]))
             continue
-        if name in ops:
-            continue
-        made[name] = _convert_layer(sub, custom_objects, pos)
-        if sub.get("class_name") in ("Functional", "Model"):
-            nested.add(name)
-        for n, node in enumerate(sub.get("inbound_nodes", [])):
-            pending.append((name, n, node, pos))
+        model.add(_convert_layer(sub, custom_objects, f"{where} layer {k} of {len(layers)}"))
+        k += 1
+    shape = cfg.get("build_input_shape") or (entry.get("build_config") or {}).get("input_shape")
+    if not model.built and shape is not None:
+        model.build_from_shape(tuple(shape))
+    return model
 
-    def decode(v):
+
+class _KerasGraph:
+    """A Keras functional config being rebuilt: the layers made, the calls still to make, and the
+    symbolic tensors made so far by (layer name, node index, tensor index)."""
+
+    def __init__(self, cfg: dict, custom_objects, where: str):
+        self.made: dict[str, object] = {}
+        self.produced: dict[tuple, object] = {}
+        self.ops = _mask_only_ops(cfg)
+        self.nested: set[str] = set()  # nested functional models (see refs below)
+        self.pending: list[tuple] = []
+        layers = cfg["layers"]
+        for i, sub in enumerate(layers):
+            name = sub.get("name") or sub["config"].get("name")
+            pos = f"{where} layer {i} of {len(layers)}"
+            if sub.get("class_name") == "InputLayer":
+                self.produced[(name, 0, 0)] = _keras_input(sub["config"], name)
+                continue
+            if name in self.ops:
+                continue
+            self.made[name] = _convert_layer(sub, custom_objects, pos)
+            if sub.get("class_name") in ("Functional", "Model"):
+                self.nested.add(name)
+            for n, node in enumerate(sub.get("inbound_nodes", [])):
+                self.pending.append((name, n, node, pos))
+
+    def decode(self, v):
         h = _history(v)
         if h is not None:
             key = (h[0], h[1], h[2])
-            if h[0] in ops:
+            if h[0] in self.ops:
                 return _OP
-            if key not in produced:
+            if key not in self.produced:
                 raise KeyError(key)
-            return produced[key]
+            return self.produced[key]
         if isinstance(v, list):
-            return [decode(x) for x in v]
+            return [self.decode(x) for x in v]
         if isinstance(v, dict):
-            return {k: decode(x) for k, x in v.items()}
+            return {k: self.decode(x) for k, x in v.items()}
         return v
 
-    def call_args(node):
+    def call_args(self, node):
         if isinstance(node, dict):  # Keras 3
-            args = decode(node.get("args", []))
-            kwargs = decode(node.get("kwargs", {}))
+            args = self.decode(node.get("args", []))
+            kwargs = self.decode(node.get("kwargs", {}))
         else:  # Keras 2: [[name, node, index, kwargs], ...]
-            refs = [decode({"class_name": "__keras_tensor__", "config": {"keras_history": r[:3]}}) for r in node]
+            refs = [self.decode({"class_name": "__keras_tensor__", "config": {"keras_history": r[:3]}})
+                    for r in node]
             args = [refs[0] if len(refs) == 1 else refs]
             kwargs = dict(node[0][3]) if node and len(node[0]) > 3 and isinstance(node[0][3], dict) else {}
         kwargs.pop("training", None)
@@ -418,43 +422,55 @@ def _convert_model(entry: dict, custom_objects, where: str = "model"):
             kwargs.pop("mask", None)
         return args, kwargs
 
-    while pending:
-        progressed = False
-        for item in list(pending):
-            name, n, node, pos = item
-            try:
-                args, kwargs = call_args(node)
-            except KeyError:
-                continue
-            if any(a is _OP for a in _flat(args)):
-                raise ValueError(f"from_keras: {pos}: {name!r} is fed by a Keras operation "
-                                 f"({', '.join(sorted(ops))}), which seqlayers does not import.")
-            out = made[name](*args, **kwargs)
-            outs = out if isinstance(out, (list, tuple)) else [out]
-            for j, o in enumerate(outs):
-                produced[(name, n, j)] = o
-            pending.remove(item)
-            progressed = True
-        if not progressed:
-            name, n, node, pos = pending[0]
-            raise ValueError(f"from_keras: {pos}: the inputs of {name!r} come from an unsupported "
-                             f"operation ({', '.join(sorted(ops)) or 'unknown'}).")
+    def _call(self, name: str, n: int, node, pos: str) -> bool:
+        """Make one saved call if its inputs exist; False when they are not made yet."""
+        try:
+            args, kwargs = self.call_args(node)
+        except KeyError:
+            return False
+        if any(a is _OP for a in _flat(args)):
+            raise ValueError(f"from_keras: {pos}: {name!r} is fed by a Keras operation "
+                             f"({', '.join(sorted(self.ops))}), which seqlayers does not import.")
+        out = self.made[name](*args, **kwargs)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        for j, o in enumerate(outs):
+            self.produced[(name, n, j)] = o
+        return True
 
-    def refs(v):
+    def run_calls(self) -> None:
+        while self.pending:
+            progressed = False
+            for item in list(self.pending):
+                if self._call(*item):
+                    self.pending.remove(item)
+                    progressed = True
+            if not progressed:
+                name, n, node, pos = self.pending[0]
+                raise ValueError(f"from_keras: {pos}: the inputs of {name!r} come from an unsupported "
+                                 f"operation ({', '.join(sorted(self.ops)) or 'unknown'}).")
+
+    def refs(self, v):
         if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and isinstance(v[1], int):
             # Keras counts a nested functional model's own graph as its node 0 here (only here:
             # call arguments count its calls from 0)
-            key = (v[0], v[1] - 1 if v[0] in nested else v[1], v[2])
-            if key not in produced:
+            key = (v[0], v[1] - 1 if v[0] in self.nested else v[1], v[2])
+            if key not in self.produced:
                 raise ValueError(f"from_keras: the model's inputs/outputs refer to {v!r}, which is not built.")
-            return produced[key]
+            return self.produced[key]
         if isinstance(v, list):
-            return [refs(x) for x in v]
+            return [self.refs(x) for x in v]
         if isinstance(v, dict):
-            return {k: refs(x) for k, x in v.items()}
+            return {k: self.refs(x) for k, x in v.items()}
         raise ModelFileError(f"from_keras: bad input/output reference {v!r}.")
 
-    inputs, outputs = refs(cfg["input_layers"]), refs(cfg["output_layers"])
+
+def _convert_model(entry: dict, custom_objects, where: str = "model"):
+    if entry["class_name"] == "Sequential":
+        return _convert_sequential(entry, custom_objects, where)
+    cfg = entry["config"]
+    graph = _KerasGraph(cfg, custom_objects, where)
+    graph.run_calls()
+    inputs, outputs = graph.refs(cfg["input_layers"]), graph.refs(cfg["output_layers"])
     return Model(inputs, outputs, name=cfg.get("name"))
 
 

@@ -208,13 +208,7 @@ def export_onnx(model: nn.Module, path, example_inputs=None, *, dynamic_time: bo
             )
         if output_names is None:
             output_names = ["output"] if len(reference) == 1 else [f"output_{i}" for i in range(len(reference))]
-        # one batch axis for all; each input's own time axis (an encoder's and a decoder's lengths differ)
-        dynamic_axes = {}
-        several = sum(time_axes) > 1
-        for name, timed in zip(input_names, time_axes):
-            dynamic_axes[name] = {0: "batch", 1: f"{name}_time" if several else "time"} if timed else {0: "batch"}
-        for name, out in zip(output_names, reference):
-            dynamic_axes[name] = {0: "batch", 1: f"{name}_time"} if (out.dim() >= 3 and any(time_axes)) else {0: "batch"}
+        dynamic_axes = _dynamic_axes(input_names, output_names, time_axes, reference)
         buf = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on Python values; verify() is the real check
@@ -230,6 +224,17 @@ def export_onnx(model: nn.Module, path, example_inputs=None, *, dynamic_time: bo
     finally:
         model.train(was_training)
     return path
+
+
+def _dynamic_axes(input_names, output_names, time_axes: list[bool], reference: list) -> dict:
+    """One batch axis for all; each input's own time axis (an encoder's and a decoder's lengths differ)."""
+    dynamic_axes = {}
+    several = sum(time_axes) > 1
+    for name, timed in zip(input_names, time_axes):
+        dynamic_axes[name] = {0: "batch", 1: f"{name}_time" if several else "time"} if timed else {0: "batch"}
+    for name, out in zip(output_names, reference):
+        dynamic_axes[name] = {0: "batch", 1: f"{name}_time"} if (out.dim() >= 3 and any(time_axes)) else {0: "batch"}
+    return dynamic_axes
 
 
 def _verify(model, onnx_bytes, specs, time_axes, input_names, example, atol) -> None:

@@ -40,6 +40,7 @@ from ..atomic import atomic_write
 from ..serialization import FUNCTION_REGISTRY, layer_from_config, layer_to_config
 from ..version import __version__
 from .tensor_file import ChecksumMismatch, read_tensors, size_limit
+from safetensors.torch import save
 
 FORMAT = "seqlayers-model"
 FORMAT_VERSION = 1
@@ -78,8 +79,6 @@ def _file_kind(path: Path) -> str:
 
 # ---------------------------------------------------------------- tensors
 def _tensors_to_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
-    from safetensors.torch import save
-
     # clone: safetensors refuses tensors sharing memory (tied or expanded weights)
     return save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()})
 

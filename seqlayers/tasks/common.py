@@ -26,6 +26,7 @@ from ..atomic import atomic_write
 from ..training.callbacks import BackupAndRestore, Callback, EarlyStopping
 from ..utils import cpu_model
 from ..training.optimizers import Adam
+from safetensors.torch import load_file, save_file
 
 TASK_FILE = "task.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -199,8 +200,6 @@ def fit_resumable(model, x, y, *, out, args, validation_data, monitor: str = "va
     them instead of training again (so a task with several models resumes model by model).
     Returns the history as ``{metric: [value per epoch]}``.
     """
-    from safetensors.torch import load_file, save_file
-
     out = Path(out)
     done_weights, done_history = out / f"{name}.safetensors", out / f"{name}.history.json"
     if done_weights.is_file() and done_history.is_file():
@@ -287,8 +286,6 @@ def history_dict(history) -> dict:
 # ------------------------------------------------------------------ saving and loading
 def save_task(out, model, task: str, config: dict) -> None:
     """Write ``task.json`` (task name + config with vocabularies) and the weights."""
-    from safetensors.torch import save_file
-
     out = Path(out)
     with open(out / TASK_FILE, "w", encoding="utf-8") as f:
         json.dump({"task": task, "config": config}, f)
@@ -312,8 +309,6 @@ def load_task(out) -> tuple[str, dict]:
 
 
 def load_weights(out, model) -> None:
-    from safetensors.torch import load_file
-
     model.load_state_dict(load_file(str(Path(out) / WEIGHTS_FILE)))
     model.eval()
 

@@ -43,6 +43,7 @@ from ..data.csv_reader import read_header
 from ..layers import Dense, LSTM, Reshape, TimeDistributed
 from ..models import Input, Model, Sequential
 from ..training.optimizers import Adam
+import torch
 
 NAME = "forecast"
 HELP = "multi-step forecasting of a CSV time series (ETT protocol), many-to-one or seq2seq LSTM"
@@ -164,8 +165,6 @@ class Seq2SeqForecaster:
 
     def predict(self, x: np.ndarray, horizon: int, target_index: int | None, batch_size: int = 1024) -> np.ndarray:
         """Step-by-step decoding: each predicted value is the next step's input."""
-        import torch
-
         self.model.eval()
         outs = []
         with torch.no_grad():

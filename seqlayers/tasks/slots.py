@@ -39,6 +39,7 @@ from . import common
 from .tagger import sample_arrays, word_features
 from ..layers import Bidirectional, Concatenate, Dense, Dropout, Lambda, LSTM, TimeDistributed
 from ..models import Model
+import torch
 
 NAME = "slots"
 HELP = "joint slot filling (BIO tags) and intent detection, one model with two outputs"
@@ -195,8 +196,6 @@ def valid_scores(model, examples, config: dict, vocabs: dict, batch_size: int, m
 
 
 def run(args) -> int:
-    import torch
-
     clock = common.Stopwatch()
     out = common.setup(args)
     common.progress(args, f"reading {args.data}")

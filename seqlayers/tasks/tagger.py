@@ -25,6 +25,8 @@ from . import common
 from ..layers import Bidirectional, Concatenate, Dense, Dropout, Embedding, LSTM, TimeDistributed
 from ..models import Input, Model
 from ..training.callbacks import LearningRateScheduler
+import math
+import torch
 
 NAME = "tagger"
 HELP = "part-of-speech tagger (words + character BiLSTM + BiLSTM) on CoNLL-U files"
@@ -107,8 +109,6 @@ def build_model(config: dict):
 def cosine_schedule(learning_rate: float, epochs: int):
     """``schedule(epoch)`` for ``LearningRateScheduler``: half a cosine from ``learning_rate`` at
     epoch 0 down towards 0 after the last epoch (``epochs - 1`` gets the smallest, non-zero rate)."""
-    import math
-
     def schedule(epoch, lr=None):
         return learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
 
@@ -206,8 +206,6 @@ def accuracy(gold, pred) -> float:
 
 # ------------------------------------------------------------------ the command
 def run(args) -> int:
-    import torch
-
     clock = common.Stopwatch()
     out = common.setup(args)
     common.progress(args, f"reading {args.train}, {args.dev}" + (f", {args.test}" if args.test else ""))

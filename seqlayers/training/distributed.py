@@ -20,6 +20,7 @@ import os
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 
 def env_world() -> tuple[int, int, int]:
@@ -77,8 +78,6 @@ def setup(device: torch.device) -> bool:
 
 def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """``DistributedDataParallel`` around ``module`` (rank 0's weights are broadcast to all)."""
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
     if device.type == "cuda":
         return DDP(module, device_ids=[device], output_device=device)
     return DDP(module)

@@ -19,6 +19,7 @@ import sys
 import time
 
 from .callbacks import Callback
+from tqdm.auto import tqdm
 
 
 def resolve_verbose(verbose) -> int:
@@ -64,8 +65,6 @@ class ProgressLogger(Callback):
         self.epoch = epoch
         epochs = self.params.get("epochs")
         if self._bar_mode():
-            from tqdm.auto import tqdm
-
             self.bar = tqdm(total=self.params.get("steps"), desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
                             file=self.out, leave=True, dynamic_ncols=True)
             self._last = 0.0
@@ -110,8 +109,6 @@ class ProgressLogger(Callback):
     # -- predict: a bar on a terminal
     def on_predict_begin(self, logs=None):
         if self._bar_mode():
-            from tqdm.auto import tqdm
-
             self.bar = tqdm(total=self.params.get("steps"), desc="predict", unit="batch", file=self.out)
 
     def on_predict_batch_end(self, batch, logs=None):
