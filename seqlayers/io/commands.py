@@ -1,17 +1,14 @@
-"""``seqlayers convert``, ``export`` and ``explain``: model files from one format to another, explained.
+"""``seqlayers convert`` and ``seqlayers export``: model files from one format to another.
 
     seqlayers convert model.keras out/          # Keras (.keras or legacy .h5) -> seqlayers folder
     seqlayers convert model.h5 model.seqlayers   # ... or one .seqlayers file
     seqlayers convert out/ model.keras           # seqlayers -> Keras 3 .keras
     seqlayers export out/ model.onnx             # seqlayers (or Keras) model -> ONNX
-    seqlayers explain out/ [--png diagram.png]   # shapes, time axes, masks, the unrolled diagram
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from .. import topologies  # noqa: F401  (registers the builders' functions, e.g. last_steps, for loading)
-from ..models.explain import explain as explain_model
 from .keras_export import to_keras
 from .keras_import import from_keras
 from .onnx_export import export_onnx
@@ -52,23 +49,6 @@ def export(args) -> int:
     return 0
 
 
-def explain(args) -> int:
-    """``seqlayers explain MODEL_PATH``: ``model.explain()`` of a saved model (or of a training run's)."""
-    path = Path(args.model_path)
-    if (path / "task.json").is_file():  # the --out folder of `seqlayers train`, as `seqlayers predict` takes
-        from ..tasks import commands  # lazily: the tasks sit above io; importing them registers the
-        commands.task_modules()  # functions of their Lambda layers
-        if not (path / "model.seqlayers").is_file():
-            raise FileNotFoundError(f"{path}: this training run folder has no model.seqlayers (saving the whole "
-                                    f"model failed at the end of training; see the run's log).")
-        path = path / "model.seqlayers"
-    model = load_model(path)
-    explain_model(model, path=args.png)
-    if args.png:
-        print(f"diagram written to {args.png}")
-    return 0
-
-
 def register(sub) -> None:
     p = sub.add_parser(
         "convert", help="convert a model file: Keras (.keras/.h5) <-> seqlayers (folder or .seqlayers)",
@@ -94,13 +74,5 @@ def register(sub) -> None:
     e.add_argument("--no-verify", action="store_true", help="skip the onnxruntime check")
     e.set_defaults(func=export)
 
-    x = sub.add_parser("explain", help="shapes at each layer, time axes, masks and the unrolled diagram "
-                                       "of a saved model")
-    x.add_argument("model_path", metavar="MODEL_PATH",
-                   help="a model saved with model.save(...) (a .seqlayers file or folder), or the --out folder "
-                        "of a `seqlayers train` run")
-    x.add_argument("--png", metavar="PATH", default=None, help="also draw the unrolled diagram into PATH")
-    x.set_defaults(func=explain)
 
-
-__all__ = ["convert", "explain", "export", "register"]
+__all__ = ["convert", "export", "register"]

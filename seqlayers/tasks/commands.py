@@ -1,4 +1,4 @@
-"""``seqlayers train TASK ...`` and ``seqlayers predict DIR INPUT``.
+"""``seqlayers train TASK ...``, ``seqlayers predict DIR INPUT`` and ``seqlayers explain MODEL_PATH``.
 
 Each task is a module in ``TASK_MODULES`` with
 
@@ -11,8 +11,12 @@ Add one line to ``TASK_MODULES`` for a new task.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
+from .. import topologies  # noqa: F401  (registers the builders' functions, e.g. last_steps, for loading)
 from ..errors import EXTRAS, require_extra
+from ..io.saving import load_model
+from ..models.explain import explain as explain_model
 from .common import load_task
 
 #: modules that provide a ``seqlayers train`` task; add one line per task
@@ -55,6 +59,22 @@ def _predict(args) -> int:
                      f"(known: {', '.join(m.NAME for m in _modules())}).")
 
 
+def _explain(args) -> int:
+    """``seqlayers explain MODEL_PATH``: ``model.explain()`` of a saved model (or of a training run's)."""
+    path = Path(args.model_path)
+    if (path / "task.json").is_file():  # the --out folder of `seqlayers train`, as `seqlayers predict` takes
+        task_modules()  # importing the tasks registers the functions of their Lambda layers
+        if not (path / "model.seqlayers").is_file():
+            raise FileNotFoundError(f"{path}: this training run folder has no model.seqlayers (saving the whole "
+                                    f"model failed at the end of training; see the run's log).")
+        path = path / "model.seqlayers"
+    model = load_model(path)
+    explain_model(model, path=args.png)
+    if args.png:
+        print(f"diagram written to {args.png}")
+    return 0
+
+
 def register(sub) -> None:
     train = sub.add_parser("train", help="train a model on real files and write a report")
     tasks = train.add_subparsers(dest="task", metavar="TASK")
@@ -72,3 +92,11 @@ def register(sub) -> None:
     pred.add_argument("--output", default=None, help="write here instead of stdout (default: stdout)")
     pred.add_argument("--batch-size", type=int, default=64, help="inputs per batch (default 64)")
     pred.set_defaults(func=_predict)
+
+    x = sub.add_parser("explain", help="shapes at each layer, time axes, masks and the unrolled diagram "
+                                       "of a saved model")
+    x.add_argument("model_path", metavar="MODEL_PATH",
+                   help="a model saved with model.save(...) (a .seqlayers file or folder), or the --out folder "
+                        "of a `seqlayers train` run")
+    x.add_argument("--png", metavar="PATH", default=None, help="also draw the unrolled diagram into PATH")
+    x.set_defaults(func=_explain)
