@@ -155,13 +155,20 @@ def report(ex: Example, print_fn=print) -> bool:
     ex.model.explain(print_fn=print_fn)
     print_fn(f"\nparameters: {ex.model.count_params()}   epochs: {len(ex.losses)}   "
              f"final loss: {ex.losses[-1]:.6f}   time: {ex.seconds:.1f}s")
-    if getattr(ex, "decoded", None) is not None:
-        print_fn("decoded (greedy, until STOP): " + " | ".join(
-            " ".join(f"{(t - FIRST_VALUE) / 5:.1f}" for t in d) for d in ex.decoded))
     ok = ex.pred is not None and len(ex.pred) == len(ex.expected) and \
         bool(np.all(np.round(ex.pred.astype("float64"), 1) == np.round(ex.expected.astype("float64"), 1)))
+    verdict = "all round to the expected values" if ok else "NOT all right yet: train longer"
+    if getattr(ex, "decoded", None) is not None:  # one line per sample: each answer has its own length
+        print_fn(f"decoded (greedy, until STOP), one sample a line ({verdict}):")
+        start = 0
+        for k, d in enumerate(ex.decoded):
+            n = k + 1  # sample k+1 answers with the last k+1 values of the echo sequence
+            print_fn(f"  sample {k + 1}: expected {_values(ex.expected[start:start + n])}   decoded "
+                     f"{' '.join(f'{(t - FIRST_VALUE) / 5:.1f}' for t in d)}")
+            start += n
+        return ok
     print_fn(f"expected:    {_values(ex.expected)}")
-    print_fn(f"predictions: {_values(ex.pred)}   ({'all round to the expected values' if ok else 'NOT all right yet: train longer'})")
+    print_fn(f"predictions: {_values(ex.pred)}   ({verdict})")
     return ok
 
 
@@ -170,6 +177,7 @@ def figure(examples: list[Example], path) -> None:
     matplotlib = require_extra("matplotlib", "plots", "seqlayers demo's figure (--out '' for none)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     n = len(examples)
     fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 5.6), squeeze=False)
@@ -181,11 +189,27 @@ def figure(examples: list[Example], path) -> None:
         top.set_xlabel("epoch", fontsize=8)
         if k == 0:
             top.set_ylabel("training loss", fontsize=8)
-        steps = np.arange(len(ex.expected))
-        bottom.plot(steps, ex.expected, "o-", label="target")
-        bottom.plot(steps, ex.pred if len(ex.pred) == len(steps) else np.resize(ex.pred, len(steps)),
-                    "x--", label="prediction")
-        bottom.set_xlabel("step", fontsize=8)
+        decoded = getattr(ex, "decoded", None)
+        if decoded is not None:  # one line per decoded sequence (each sample's answer has its own length)
+            start = 0
+            for k, d in enumerate(decoded):
+                n = k + 1  # sample k+1 answers with the last k+1 values of the echo sequence
+                target = ex.expected[start:start + n]
+                got = (np.array(d, dtype="float64") - FIRST_VALUE) / 5.0
+                bottom.plot(np.arange(1, n + 1), target, "o-", color="C0", alpha=0.35 + 0.13 * k,
+                            label="target" if k == 0 else None)
+                bottom.plot(np.arange(1, len(got) + 1), got, "x--", color="C1", alpha=0.35 + 0.13 * k,
+                            label="prediction" if k == 0 else None)
+                start += n
+            bottom.set_xlabel("decoded step (one line per sample, 1 to 5 steps)", fontsize=8)
+        else:
+            steps = np.arange(1, len(ex.expected) + 1)
+            bottom.plot(steps, ex.expected, "o-", label="target")
+            bottom.plot(steps, ex.pred if len(ex.pred) == len(steps) else np.resize(ex.pred, len(steps)),
+                        "x--", label="prediction")
+            bottom.set_xlabel("step", fontsize=8)
+        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+        top.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         if k == 0:
             bottom.legend(fontsize=8)
     fig.suptitle("seqlayers demo: the echo sequence [0.0, 0.2, 0.4, 0.6, 0.8] (adam; mse, seq2seq: cross-entropy)",

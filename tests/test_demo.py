@@ -42,3 +42,14 @@ def test_demo_refuses_an_unknown_model_name(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--model", "many_to_few"])
     assert "invalid choice: 'many_to_few'" in capsys.readouterr().err
+
+
+def test_the_seq2seq_report_prints_one_decoded_sample_a_line(capsys, tmp_path):
+    torch.manual_seed(0)
+    ex = demo.seq2seq(epochs=1)
+    demo.report(ex, print_fn=print)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  sample ")]
+    assert [line.split(":")[0] for line in lines] == [f"  sample {k}" for k in range(1, 6)]
+    assert lines[4].startswith("  sample 5: expected 0.0 0.2 0.4 0.6 0.8   decoded")
+    demo.figure([ex], tmp_path / "s2s.png")  # one line per decoded sample, integer step ticks
+    assert (tmp_path / "s2s.png").stat().st_size > 1000

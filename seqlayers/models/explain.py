@@ -88,13 +88,21 @@ def _params(layer) -> int:
 # ---------------------------------------------------------------- the unrolled drawing
 @dataclass
 class Drawing:
-    """Rows of nodes (bottom-up: inputs, steps, outputs) at column positions, and their links."""
+    """Rows of nodes (bottom-up: inputs, steps, outputs) at column positions, and their links.
+
+    ``directions`` says, for each row that carries a state along time, which way it flows:
+    ``"forward"``, ``"backward"`` (``go_backwards``) or ``"both"`` (``Bidirectional``).
+    """
 
     title: str
     rows: list[tuple[list[int], str]]  # (columns, label) from the bottom row up
     links: list[list[int]]  # columns linked between row k and row k+1
-    recurrent: bool  # the middle row carries a state from left to right
+    directions: dict[int, str]  # row index -> direction of its state, for the recurrent rows
     truncated: bool
+
+    @property
+    def recurrent(self) -> bool:
+        return bool(self.directions)
 
 
 def _drawn(n: int | None) -> tuple[int, bool]:
@@ -103,15 +111,51 @@ def _drawn(n: int | None) -> tuple[int, bool]:
     return (n, False) if n <= MAX_DRAWN_STEPS else (MAX_DRAWN_STEPS, True)
 
 
-def layout(topo: Topology, calls: list[Call], inputs: list[TensorInfo], outputs: list[TensorInfo]) -> Drawing:
-    """Where the circles go for a topology (the same layout is drawn as text and as a picture)."""
+def ancestors(calls: list[Call], output: TensorInfo) -> list[Call]:
+    """The calls that ``output`` depends on, in running order (the path drawn for that output)."""
+    made_by = {id(t): c for c in calls for t in c.outputs}
+    needed, todo = set(), [output]
+    while todo:
+        call = made_by.get(id(todo.pop()))
+        if call is not None and id(call) not in needed:
+            needed.add(id(call))
+            todo += call.inputs + call.state_inputs
+    return [c for c in calls if id(c) in needed]
+
+
+def _direction(layer) -> str:
+    if hasattr(layer, "forward_layer") and hasattr(layer, "backward_layer"):
+        return "both"
+    return "backward" if getattr(layer, "go_backwards", False) else "forward"
+
+
+def _hidden_rows(rnn_calls: list[Call], main_axis, p_axis: list[int], p_new: list[int]):
+    """One row per recurrent layer stacked on the same time axis; a layer on a new axis (a decoder
+    after ``RepeatVector``, or over teacher-forced inputs) continues the row before it."""
+    rows: list[tuple[list[int], list[Call]]] = []
+    for call in rnn_calls:
+        axis = next((t.time for t in call.inputs if t.time is not None), None)
+        cols = p_axis if axis is main_axis else p_new
+        if rows and not set(cols) & set(rows[-1][0]):  # encoder, then decoder: one row
+            rows[-1] = (sorted(set(rows[-1][0]) | set(cols)), rows[-1][1] + [call])
+        else:
+            rows.append((list(cols), [call]))
+    return rows
+
+
+def layout(topo: Topology, calls: list[Call], inputs: list[TensorInfo], outputs: list[TensorInfo],
+           output_label: str = "outputs") -> Drawing:
+    """Where the circles go for the topology of ``outputs[0]`` (drawn as text and as a picture).
+
+    Only the layers on the path from the inputs to that output are drawn: each recurrent layer in
+    its own row (a many-to-one branch above the encoder it reads), with its direction.
+    """
+    path = ancestors(calls, outputs[0]) or calls
     i, ti = _drawn(topo.input_steps if topo.sequence_in else 1)
     o, to = _drawn(topo.output_steps if topo.sequence_out else 1)
-    rnn_calls = [c for c in calls if recurrent_flags(c.layer)[0] and not c.repeated]
-    hidden = ", ".join(label(c.layer) for c in rnn_calls) or ", ".join(label(c.layer) for c in calls[:-1]) \
-        or "(no hidden layer)"
+    rnn_calls = [c for c in path if recurrent_flags(c.layer)[0] and not c.repeated]
     in_label = "inputs " + " + ".join(named_shape(t) for t in inputs)
-    out_label = "outputs " + named_shape(outputs[0])
+    out_label = f"{output_label} {named_shape(outputs[0])}"
     kind = topo.kind
     if kind == ONE_TO_ONE:
         p_in, p_h, p_out = [0], [0], [0]
@@ -128,11 +172,26 @@ def layout(topo: Topology, calls: list[Call], inputs: list[TensorInfo], outputs:
         if "teacher forcing" in (topo.via or ""):
             p_in = list(range(i + o))
             in_label = "inputs, then [start] + previous targets (teacher forcing)"
-    rows = [(p_in, in_label), (p_h, hidden), (p_out, out_label)]
-    links = [[c for c in p_in if c in p_h], [c for c in p_out if c in p_h]]
+    timed = [t for t in inputs if t.time is not None]
+    main_axis = timed[0].time if timed else None
+    p_axis = list(range(i)) if kind != ONE_TO_MANY else p_h
+    p_new = p_out if kind not in (MANY_TO_ONE, MANY_TO_MANY) else p_h
+    hidden = _hidden_rows(rnn_calls, main_axis, p_axis, p_new) if rnn_calls else []
+    if not hidden:
+        others = [c for c in path if c is not path[-1]] if len(path) > 1 else []
+        text = ", ".join(label(c.layer) for c in others) or "(no hidden layer)"
+        rows = [(p_in, in_label), (p_h, text), (p_out, out_label)]
+        directions = {}
+    else:
+        rows = [(p_in, in_label)] + [(cols, ", ".join(label(c.layer) for c in group)) for cols, group in hidden]
+        rows.append((p_out, out_label))
+        directions = {k + 1: _direction(group[0].layer) for k, (_, group) in enumerate(hidden)}
+    if kind == MANY_TO_ONE and directions.get(len(rows) - 2) == "backward":  # go_backwards ends at step 0
+        rows[-1] = ([rows[-2][0][0]], out_label)
+    links = [[c for c in rows[k][0] if c in rows[k + 1][0]] for k in range(len(rows) - 1)]
     if kind == ONE_TO_MANY:
         links[0] = [0]
-    return Drawing(str(topo), rows, links, recurrent=bool(rnn_calls), truncated=ti or to)
+    return Drawing(str(topo), rows, links, directions, truncated=ti or to)
 
 
 def _origin(info: TensorInfo) -> str:
@@ -160,48 +219,66 @@ def ascii_diagram(drawing: Drawing) -> str:
     return "\n".join(out)
 
 
-def draw(drawing: Drawing, path, ax=None, format=None):
-    """Draw the unrolled picture with matplotlib (Agg backend) into ``path`` (a file name, or a file
-    object with ``format``, e.g. ``"svg"``), or onto ``ax``."""
-    matplotlib = require_extra("matplotlib", "plots", "explain(path=...)")
-    if ax is None:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    own = ax is None
-    if own:
-        n = max(max(cols) for cols, _ in drawing.rows if cols) + 1
-        fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * n + 4.0), 3.2))
+def _draw_one(ax, drawing: Drawing) -> None:
     colors = ["#4c72b0", "#dd8452", "#55a868"]
+    right = max(max(cols) for cols, _ in drawing.rows if cols)
     for k, (cols, text) in enumerate(drawing.rows):
-        ax.scatter(cols, [k] * len(cols), s=260, color=colors[k % 3], zorder=3, edgecolors="black")
-        ax.text(max(max(c for c, _ in drawing.rows if c) + [0]) + 1.0, k, text, va="center", fontsize=8)
+        color = colors[0] if k == 0 else colors[2] if k == len(drawing.rows) - 1 else colors[1]
+        ax.scatter(cols, [k] * len(cols), s=260, color=color, zorder=3, edgecolors="black")
+        ax.text(right + 1.0, k, text, va="center", fontsize=8)
     for k, cols in enumerate(drawing.links):
         for c in cols:
             ax.plot([c, c], [k, k + 1], color="black", lw=1, zorder=1)
-    if drawing.recurrent:
-        cols = drawing.rows[1][0]
-        for a, b in zip(cols, cols[1:]):
-            ax.annotate("", xy=(b - 0.2, 1), xytext=(a + 0.2, 1),
-                        arrowprops=dict(arrowstyle="->", color="gray"))
-    ax.set_title(drawing.title, fontsize=9)
-    ax.set_xlim(-0.8, max(max(c for c, _ in drawing.rows if c)) + 9)
+    for k, direction in drawing.directions.items():
+        cols = drawing.rows[k][0]
+        arrows = {"forward": [(0.0, "->")], "backward": [(0.0, "<-")],
+                  "both": [(0.16, "->"), (-0.16, "<-")]}[direction]
+        for dy, style in arrows:
+            for a, b in zip(cols, cols[1:]):
+                ax.annotate("", xy=(b - 0.22, k + dy), xytext=(a + 0.22, k + dy),
+                            arrowprops=dict(arrowstyle=style, color="dimgray", lw=1))
+    ax.set_title(drawing.title, fontsize=9, loc="left")
+    ax.set_xlim(-0.8, right + 1.2)
     ax.set_ylim(-0.6, len(drawing.rows) - 0.4)
     ax.axis("off")
-    if own:
-        fig.tight_layout()
-        fig.savefig(path, dpi=110, format=format)
-        plt.close(fig)
-    return ax
+
+
+def draw(drawings, path, format=None) -> None:
+    """Draw the unrolled picture(s) (a ``Drawing`` or one per output, stacked) with matplotlib (Agg)
+    into ``path`` (a file name, or a file object with ``format``, e.g. ``"svg"``). The figure is cut
+    to its contents (``bbox_inches="tight"``), so no title or label is clipped."""
+    matplotlib = require_extra("matplotlib", "plots", "explain(path=...)")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    drawings = [drawings] if isinstance(drawings, Drawing) else list(drawings)
+    n = max(max(max(cols) for cols, _ in d.rows if cols) for d in drawings) + 1
+    heights = [0.55 * len(d.rows) + 0.5 for d in drawings]
+    fig, axes = plt.subplots(len(drawings), 1, figsize=(max(3.0, 0.6 * n + 1.0), sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, drawing in zip(axes[:, 0], drawings):
+        _draw_one(ax, drawing)
+    fig.savefig(path, dpi=110, format=format, bbox_inches="tight")
+    plt.close(fig)
 
 
 # ---------------------------------------------------------------- the report
-def report(model) -> tuple[str, Drawing]:
-    """The shape trace (text) and the layout of the unrolled picture."""
+def _output_names(model, n: int) -> list[str]:
+    names = list(getattr(model, "output_names", None) or []) if n > 1 else []
+    return names if len(names) == n else [f"output {k}" for k in range(n)]
+
+
+def report(model) -> tuple[str, list[Drawing]]:
+    """The shape trace (text) and the layout of the unrolled picture, one drawing per output."""
     inputs, calls, outputs = trace(model)
-    topo = classify(inputs, outputs[0])
+    topos = [classify(inputs, out) for out in outputs]
     name = getattr(model, "display_name", type(model).__name__)
-    lines = [f'Model "{name}": {topo}', ""]
+    names = _output_names(model, len(outputs))
+    if len(outputs) == 1:
+        lines = [f'Model "{name}": {topos[0]}', ""]
+    else:
+        lines = [f'Model "{name}": {len(outputs)} outputs, each with its own topology:']
+        lines += [f"  output '{n}': {t}" for n, t in zip(names, topos)] + [""]
     for k, t in enumerate(inputs):
         lines.append(f"  input{'' if len(inputs) == 1 else ' ' + str(k)}  {named_shape(t)}")
     for call in calls:
@@ -227,10 +304,18 @@ def report(model) -> tuple[str, Drawing]:
         if n and not call.repeated:
             lines.append(f"      params: {n:,}")
     total = sum(_params(l) for l in _unique(c.layer for c in calls))
-    lines += ["", f"Total params: {total:,}", "", "Unrolled in time (read bottom-up):"]
-    drawing = layout(topo, calls, inputs, outputs)
-    lines.append(ascii_diagram(drawing))
-    return "\n".join(lines), drawing
+    lines += ["", f"Total params: {total:,}"]
+    drawings = []
+    for k, (topo, out) in enumerate(zip(topos, outputs)):
+        single = len(outputs) == 1
+        drawing = layout(topo, calls, inputs, [out], "outputs" if single else f"output '{names[k]}'")
+        if not single:
+            drawing.title = f"output '{names[k]}': {drawing.title}"
+        drawings.append(drawing)
+        lines += ["", "Unrolled in time (read bottom-up):" if single else
+                  f"Output '{names[k]}' unrolled in time (read bottom-up): {topo.kind}"]
+        lines.append(ascii_diagram(drawing))
+    return "\n".join(lines), drawings
 
 
 def _unique(layers):
@@ -249,16 +334,16 @@ class Explanation(str):
     ``e._repr_html_()`` is what a notebook shows: the text, then the picture when matplotlib is there.
     """
 
-    drawing: Drawing
+    drawings: list[Drawing]  # one per output
 
-    def __new__(cls, text: str, drawing: Drawing):
+    def __new__(cls, text: str, drawings: list[Drawing]):
         obj = super().__new__(cls, text)
-        obj.drawing = drawing
+        obj.drawings = drawings
         return obj
 
     def svg(self) -> str:
         buf = io.StringIO()
-        draw(self.drawing, buf, format="svg")
+        draw(self.drawings, buf, format="svg")
         return buf.getvalue()
 
     def _repr_html_(self) -> str:
@@ -278,9 +363,9 @@ def explanation(model) -> Explanation:
 def explain(model, path=None, print_fn=None) -> None:
     """Print (with ``print_fn``, default ``print``) the shape trace and the unrolled diagram; with
     ``path``, also draw the diagram into that image file (before printing). Returns None."""
-    text, drawing = report(model)
+    text, drawings = report(model)
     if path is not None:
-        draw(drawing, path)
+        draw(drawings, path)
     (print_fn or print)(text)
 
 

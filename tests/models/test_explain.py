@@ -165,3 +165,55 @@ def test_cli_reports_a_missing_file(tmp_path, capsys):
 
     assert main(["explain", str(tmp_path / "nope.seqlayers")]) == 2
     assert "seqlayers explain: error:" in capsys.readouterr().err
+
+
+def two_output_slots_model():
+    from seqlayers.tasks.slots import build_model
+
+    cfg = dict(word_dim=8, char_dim=4, char_units=0, units=6, dropout=0.0, max_word_len=4, n_words=20, n_chars=5,
+               n_tags=7, n_intents=4, intent_to_slots=False)
+    return build_model(cfg)
+
+
+def test_every_output_of_a_multi_output_model_gets_its_own_topology_and_drawing():
+    from seqlayers.models.explain import report
+
+    model = two_output_slots_model()
+    text, drawings = report(model)
+    assert text.splitlines()[:3] == [
+        'Model "joint_slots_intent": 2 outputs, each with its own topology:',
+        "  output 'slots': many-to-many (aligned): a variable number of input steps -> a variable number of "
+        "output steps",
+        "  output 'intent': many-to-one: a variable number of input steps -> one output (via Bidirectional "
+        "'utterance')"]
+    assert [d.title.split(":")[0] for d in drawings] == ["output 'slots'", "output 'intent'"]
+    slots, intent = drawings
+    # slots: inputs, the encoder, one output per step; the utterance branch is not on its path
+    assert [label for _, label in slots.rows][1:] == ["Bidirectional 'encoder'",
+                                                      "output 'slots' (batch, time=any, features=7)"]
+    # intent: the many-to-one branch reads every encoder step, in a row of its own above the encoder
+    assert [label for _, label in intent.rows][1:3] == ["Bidirectional 'encoder'", "Bidirectional 'utterance'"]
+    assert intent.rows[-1][0] == [3] and intent.links == [[0, 1, 2, 3], [0, 1, 2, 3], [3]]
+    assert slots.directions == {1: "both"} and intent.directions == {1: "both", 2: "both"}
+    assert "Output 'intent' unrolled in time (read bottom-up): many-to-one\n          O    output 'intent'" in text
+
+
+def test_a_go_backwards_layer_ends_at_the_first_step():
+    from seqlayers import Bidirectional
+    from seqlayers.models.explain import report
+
+    model = Sequential([Bidirectional(LSTM(4, return_sequences=True), input_shape=(5, 2)),
+                        LSTM(3, go_backwards=True), Dense(1)])
+    (drawing,) = report(model)[1]
+    assert drawing.directions == {1: "both", 2: "backward"}
+    assert drawing.rows[-1][0] == [0] and drawing.links[-1] == [0]
+
+
+def test_a_multi_output_picture_stacks_one_panel_per_output(tmp_path):
+    import matplotlib.image as mpimg
+
+    one, two = tmp_path / "one.png", tmp_path / "two.png"
+    T.many_to_many(4, 1, 1).explain(path=one, print_fn=lambda text: None)
+    two_output_slots_model().explain(path=two, print_fn=lambda text: None)
+    h1, h2 = mpimg.imread(one).shape[0], mpimg.imread(two).shape[0]
+    assert h2 > 1.8 * h1  # two panels (one of 5 rows) against one of 3
