@@ -538,8 +538,8 @@ class Layer(nn.Module):
                         f"{layer_label(self)}: expected floating-point input, got {x.dtype}. "
                         f"Cast it with x.float(), or put an Embedding first if these are token ids."
                     )
-                elif x.dtype != self.dtype_ and x.dtype in _CAST_DTYPES \
-                        and not torch.is_autocast_enabled():
+                elif x.dtype != self.dtype_ and (x.dtype in _CAST_DTYPES or x.dtype == torch.float32) \
+                        and not torch.is_autocast_enabled():  # (float32 too: into a layer moved by .double())
                     x = x.to(self.dtype_)
             elif spec.dtype == "int" and (x.is_floating_point() or x.dtype == torch.bool):
                 x = _integral_ids(self, x)

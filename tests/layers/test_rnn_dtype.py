@@ -100,3 +100,13 @@ def test_model_with_bidirectional_and_the_step_loop_moves(move):
     assert model.layers[1].last_path == "loop"
     back = model.float()(x.detach().float())  # and back again
     assert back.dtype == torch.float32
+
+
+@pytest.mark.parametrize("move", ["double", "half"])
+def test_float32_input_is_cast_to_a_moved_layers_dtype(move):
+    layer = LSTM(H, return_sequences=True)
+    x = torch.randn(B, T, F)
+    layer(x)
+    MOVES[move](layer)
+    for _ in range(2):  # the second call too (the input check's cache must not skip the cast)
+        assert layer(x).dtype == TARGET[move]
