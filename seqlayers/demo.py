@@ -249,7 +249,7 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("demo", help="train the TimeDistributed tutorial's echo models (and one-to-many, "
                                     "encoder-decoder, seq2seq) on built-in data and explain them")
-    p.add_argument("--model", choices=list(EXAMPLES), default=None, help="run only this example")
+    p.add_argument("--model", choices=list(EXAMPLES), default=None, help="run only this example (default: all of them)")
     p.add_argument("--epochs", type=int, default=None, help="epochs for every example (default: the tutorial's)")
     p.add_argument("--out", default="out/seqlayers-demo.png", help="the figure's path ('' for none)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,

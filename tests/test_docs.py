@@ -55,6 +55,12 @@ def test_the_guides_are_linked_in(site):
     assert 'href="api/"' in home and 'href="topologies/"' in home
 
 
+def test_the_pages_load_nothing_from_the_network(site):
+    for page in site.rglob("*.html"):
+        html = page.read_text()
+        assert 'src="http' not in html and 'stylesheet" href="http' not in html, page
+
+
 def test_every_reference_page_is_in_the_navigation():
     config = (ROOT / "mkdocs.yml").read_text()
     pages = sorted(p.relative_to(ROOT / "docs").as_posix() for p in (ROOT / "docs" / "api").glob("*.md"))
