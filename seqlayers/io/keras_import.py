@@ -89,7 +89,8 @@ LAYER_MAP: dict[str, tuple[str, tuple[str, ...]]] = {
     "Permute": ("Permute", ("dims",)),
     # normalization, activations, regularization, multi-head attention
     "LayerNormalization": ("LayerNormalization", ("axis", "epsilon", "center", "scale", "rms_scaling")),
-    "BatchNormalization": ("BatchNormalization", ("axis", "momentum", "epsilon", "center", "scale")),
+    "BatchNormalization": ("BatchNormalization", ("axis", "momentum", "epsilon", "center", "scale", "renorm",
+                                                  "renorm_clipping", "renorm_momentum")),
     "LeakyReLU": ("LeakyReLU", ("negative_slope",)),
     "PReLU": ("PReLU", ("shared_axes",)),
     "ELU": ("ELU", ("alpha",)),

@@ -23,7 +23,7 @@ from torch import nn
 from .. import initializers
 from ..errors import fmt_shape, layer_label
 from ..utils import to_tensor
-from .base import Layer, get_mask, set_mask
+from .base import InputSpec, Layer, get_mask, set_mask
 from .core import check_positive_int
 
 _LARGE_NEGATIVE = -0.7 * 3.38953e38  # Keras's bias for masked positions in the fused path
@@ -50,7 +50,9 @@ class MultiHeadAttention(Layer):
         sliding_window: each query step sees keys within ``sliding_window - 1`` steps of it.
         use_gate: multiply each head's result by ``sigmoid(query @ gate_kernel + gate_bias)``.
         kernel_initializer, bias_initializer: Keras initializer names.
-        flash_attention, seed: accepted for Keras compatibility (the fused kernel is chosen by torch).
+        flash_attention: True refuses what the fused kernel cannot do (dropout, returned scores), as
+            Keras; the kernel itself is torch's choice either way.
+        seed: accepted for Keras compatibility (torch's global generator is used).
 
     Call arguments:
         query, value, key (optional); value_mask / key_mask ``(B, S)`` (query_mask: accepted, and
@@ -77,14 +79,24 @@ class MultiHeadAttention(Layer):
         super().__init__(**kwargs)
         self.num_heads = check_positive_int("MultiHeadAttention", "num_heads", num_heads)
         self.key_dim = check_positive_int("MultiHeadAttention", "key_dim", key_dim)
-        self.value_dim = check_positive_int("MultiHeadAttention", "value_dim", value_dim) if value_dim else key_dim
+        self.value_dim = check_positive_int("MultiHeadAttention", "value_dim", value_dim) \
+            if value_dim is not None else self.key_dim
         if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"MultiHeadAttention: dropout must be a number in [0, 1), got {dropout!r}.")
         self.dropout = float(dropout)
         self.use_bias, self.use_gate = bool(use_bias), bool(use_gate)
         if output_shape:
-            output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
+            output_shape = (output_shape,) if isinstance(output_shape, int) else output_shape
+            if not isinstance(output_shape, (list, tuple)) or not all(
+                    isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in output_shape):
+                raise ValueError(f"MultiHeadAttention: output_shape must be a positive integer or a tuple of them "
+                                 f"(the output's last axes), got {output_shape!r}.")
+            output_shape = tuple(output_shape)
         self.output_shape_ = output_shape or None
+        self.flash_attention = flash_attention
+        if flash_attention and self.dropout > 0:
+            raise ValueError(f"MultiHeadAttention: dropout (here {dropout}) is not supported with flash_attention=True: "
+                             f"the fused kernel has no dropout on the weights. Use dropout=0.0 or flash_attention=None.")
         if attention_axes is not None:
             attention_axes = (attention_axes,) if isinstance(attention_axes, int) else tuple(attention_axes)
         self.attention_axes = attention_axes
@@ -93,12 +105,16 @@ class MultiHeadAttention(Layer):
         self.sliding_window = sliding_window
         initializers.get(kernel_initializer, "MultiHeadAttention")
         initializers.get(bias_initializer, "MultiHeadAttention")
+        self.input_spec = InputSpec(min_ndim=3, dtype="float", expected="query, value (and key) of shape "
+                                                                       "(batch, time, features)")
 
     # -------------------------------------------------------------- weights
-    def build(self, input_shape, value_shape=None, key_shape=None):
+    def build(self, input_shape=None, value_shape=None, key_shape=None, query_shape=None):
         """From ``[query_shape, value_shape(, key_shape)]``, or Keras's ``build(query_shape, value_shape)``."""
-        if value_shape is not None:
-            input_shape = [input_shape, value_shape] + ([key_shape] if key_shape is not None else [])
+        if query_shape is not None or value_shape is not None:  # Keras's form: build(query_shape, value_shape)
+            shapes = [query_shape if query_shape is not None else input_shape, value_shape]
+            self.build_from_shape(shapes + ([key_shape] if key_shape is not None else []))
+            return
         q_shape, v_shape = tuple(input_shape[0]), tuple(input_shape[1])
         k_shape = tuple(input_shape[2]) if len(input_shape) > 2 and input_shape[2] is not None else v_shape
         self._check_value_and_key(v_shape, k_shape)
@@ -122,9 +138,6 @@ class MultiHeadAttention(Layer):
         self.gate_kernel, self.gate_bias = (kernel(q_shape[-1], N, Hv), bias(N, Hv)) if self.use_gate else (None, None)
         self.value_kernel, self.value_bias = kernel(v_shape[-1], N, Hv), bias(N, Hv)
         self.output_kernel, self.output_bias = kernel(N, Hv, *out), bias(*out)
-        if value_shape is not None:  # Keras's layer.build(query_shape, value_shape) builds it fully
-            self.built = True
-            self._build_input_shape = [tuple(x) for x in input_shape]
 
     def _check_value_and_key(self, v_shape, k_shape):
         if tuple(v_shape[1:-1]) != tuple(k_shape[1:-1]):
@@ -178,8 +191,12 @@ class MultiHeadAttention(Layer):
             self.build_from_shape(shapes)
             self._move_to(query)
         training = self.training if training is None else bool(training)
+        if self.flash_attention and return_attention_scores:
+            raise ValueError(f"{layer_label(self)}: return_attention_scores=True is not supported with "
+                             f"flash_attention=True (the fused kernel does not form the scores); disable flash "
+                             f"attention to get them.")
         out, scores = self._attend(query, value, key, query_mask, value_mask, key_mask, _mask_tensor(attention_mask),
-                                   return_attention_scores, training, use_causal_mask)
+                                   return_attention_scores, training, bool(use_causal_mask))
         set_mask(out, query_mask)
         return (out, scores) if return_attention_scores else out
 

@@ -23,6 +23,19 @@ def _axes_arg(layer: str, axis) -> list[int]:
     return axes
 
 
+def _renorm_clipping(clipping) -> dict:
+    clipping = dict(clipping or {})
+    if set(clipping) - {"rmax", "rmin", "dmax"}:
+        raise ValueError(f"BatchNormalization: renorm_clipping takes the keys rmax, rmin, dmax; received invalid keys "
+                         f"in {clipping}.")
+    rmin, rmax, dmax = clipping.get("rmin"), clipping.get("rmax"), clipping.get("dmax")
+    if rmin is not None and rmax is not None and rmax < rmin:
+        raise ValueError(f"BatchNormalization: renorm_clipping rmax should be greater than rmin, got {clipping}.")
+    if dmax is not None and dmax < 0:
+        raise ValueError(f"BatchNormalization: renorm_clipping dmax should be non-negative, got {clipping}.")
+    return clipping
+
+
 def _resolved(layer, axes: list[int], ndim: int) -> list[int]:
     out = sorted(a % ndim for a in axes)
     if any(not -ndim <= a < ndim for a in axes) or 0 in out:
@@ -125,12 +138,16 @@ class BatchNormalization(Layer):
         center, scale: learn beta / gamma.
         beta_initializer, gamma_initializer, moving_mean_initializer, moving_variance_initializer:
             Keras initializer names.
+        renorm, renorm_clipping (``{"rmax", "rmin", "dmax"}``), renorm_momentum: batch
+            renormalization (Ioffe 2017), as Keras: in training the output is corrected by
+            ``r = std / renorm_std`` and ``d = (mean - renorm_mean) / renorm_std`` (clipped, no gradient).
         synchronized: accepted for Keras compatibility; statistics are per process.
 
     Shape:
         input and output: ``(B, ..., F)``; the mask passes through.
         weights (Keras order): gamma ``(F,)``, beta ``(F,)``, moving_mean ``(F,)``, moving_variance ``(F,)``
-        (the last two are non-trainable buffers; all four count as parameters, as in Keras).
+        [, moving_stddev, renorm_mean, renorm_stddev ``(F,)`` with renorm] (the statistics are
+        non-trainable buffers; all count as parameters, as in Keras).
     """
 
     supports_masking = True
@@ -141,9 +158,9 @@ class BatchNormalization(Layer):
         super().__init__(**kwargs)
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise TypeError(f"BatchNormalization: axis must be an integer, got {axis!r}.")
-        if renorm:
-            raise ValueError("BatchNormalization: renorm=True (batch renormalization) is not supported; use "
-                             "renorm=False.")
+        self.renorm = bool(renorm)
+        self.renorm_clipping = _renorm_clipping(renorm_clipping) if self.renorm else renorm_clipping
+        self.renorm_momentum = float(renorm_momentum)
         self.axis = axis
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
@@ -167,12 +184,17 @@ class BatchNormalization(Layer):
         self.beta = nn.Parameter(init("beta_initializer")) if self.center else None
         self.register_buffer("moving_mean", init("moving_mean_initializer"))
         self.register_buffer("moving_variance", init("moving_variance_initializer"))
+        if self.renorm:  # batch renormalization keeps standard deviations, as Keras (and the paper)
+            self.register_buffer("moving_stddev", init("moving_variance_initializer").sqrt())
+            self.register_buffer("renorm_mean", init("moving_mean_initializer"))
+            self.register_buffer("renorm_stddev", init("moving_variance_initializer").sqrt())
         self._axis = ax
         self.input_spec.axes = {ax: C}
 
     @property
     def weights(self):
-        return [w for w in (self.gamma, self.beta, self.moving_mean, self.moving_variance) if w is not None]
+        extra = (self.moving_stddev, self.renorm_mean, self.renorm_stddev) if self.renorm else ()
+        return [w for w in (self.gamma, self.beta, self.moving_mean, self.moving_variance) + extra if w is not None]
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -194,21 +216,50 @@ class BatchNormalization(Layer):
             mask = to_tensor(np.asarray(mask))  # NumPy masks, as Keras takes them
         ax = self._axis
         reduce = [d for d in range(inputs.dim()) if d != ax]
+        gamma, beta = self.gamma, self.beta
         if training and self.trainable:
             mean, var = self._moments(inputs, mask, reduce)
-            with torch.no_grad():
-                m = self.momentum
-                self.moving_mean.mul_(m).add_(mean.detach().to(self.moving_mean.dtype), alpha=1.0 - m)
-                self.moving_variance.mul_(m).add_(var.detach().to(self.moving_variance.dtype), alpha=1.0 - m)
+            if self.renorm:
+                gamma, beta = self._renormalized(mean, var)
+            else:
+                with torch.no_grad():
+                    m = self.momentum
+                    self.moving_mean.mul_(m).add_(mean.detach().to(self.moving_mean.dtype), alpha=1.0 - m)
+                    self.moving_variance.mul_(m).add_(var.detach().to(self.moving_variance.dtype), alpha=1.0 - m)
         else:
             mean, var = self.moving_mean, self.moving_variance
         shape = [1] * inputs.dim()
         shape[ax] = -1  # (F,) -> broadcast on the feature axis
         inv = torch.rsqrt(var + self.epsilon)
-        if self.gamma is not None:
-            inv = inv * self.gamma
+        if gamma is not None:
+            inv = inv * gamma
         out = inputs * inv.reshape(shape) - (mean * inv).reshape(shape)
-        return out + self.beta.reshape(shape) if self.beta is not None else out
+        return out + beta.reshape(shape) if beta is not None else out
+
+    def _renormalized(self, mean, var):
+        """Batch renormalization: the (r, d) correction folded into gamma and beta, then the statistics
+        updated (``moving_variance`` derived from ``moving_stddev``)."""
+        with torch.no_grad():
+            std = torch.sqrt(var.detach() + self.epsilon)
+            renorm_std = torch.clamp(self.renorm_stddev, min=self.epsilon ** 0.5)
+            r = std / renorm_std
+            d = (mean.detach() - self.renorm_mean) / renorm_std
+            clip = self.renorm_clipping
+            if clip.get("rmin") is not None:
+                r = torch.clamp(r, min=clip["rmin"])
+            if clip.get("rmax") is not None:
+                r = torch.clamp(r, max=clip["rmax"])
+            if clip.get("dmax") is not None:
+                d = torch.clamp(d, -clip["dmax"], clip["dmax"])
+            rm, m = self.renorm_momentum, self.momentum
+            self.renorm_mean.mul_(rm).add_(mean.detach(), alpha=1.0 - rm)
+            self.renorm_stddev.mul_(rm).add_(std, alpha=1.0 - rm)
+            self.moving_mean.mul_(m).add_(mean.detach(), alpha=1.0 - m)
+            self.moving_stddev.mul_(m).add_(std, alpha=1.0 - m)
+            self.moving_variance.copy_(torch.relu(self.moving_stddev.square() - self.epsilon))
+        gamma = r * self.gamma if self.gamma is not None else r
+        beta = d * self.gamma if self.gamma is not None else d
+        return gamma, beta + self.beta if self.beta is not None else beta
 
 
 __all__ = ["LayerNormalization", "BatchNormalization"]

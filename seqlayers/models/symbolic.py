@@ -141,7 +141,9 @@ def _shape_options(layer: Layer, kwargs: dict) -> dict:
 def _shape_by_running_call(layer: Layer, args: tuple, kwargs: dict):
     """Output shapes and dtypes of a call with several symbolic tensors (positional or keyword):
     the layer runs once on zeros (unknown sizes -> a stand-in size, mapped back to None)."""
-    unknown = any(d is None for t in flatten((args, kwargs)) if _is_sym(t) for d in t.shape[1:])
+    symbolic = [t for t in flatten((args, kwargs)) if _is_sym(t)]
+    unknown = any(d is None for t in symbolic for d in t.shape[1:])
+    batch = symbolic[0].shape[0] if symbolic[0].shape else None
 
     def zeros(t):
         return torch.zeros(tuple(_STANDIN if d is None else d for d in t.shape), dtype=t.dtype) if _is_sym(t) else t
@@ -155,7 +157,7 @@ def _shape_by_running_call(layer: Layer, args: tuple, kwargs: dict):
         layer.train(was_training)
 
     def back(t):
-        dims = [None] + list(t.shape[1:])
+        dims = [batch] + list(t.shape[1:])
         return tuple(None if (unknown and d == _STANDIN) else d for d in dims)
 
     outs = list(out) if isinstance(out, (list, tuple)) else out
@@ -164,19 +166,20 @@ def _shape_by_running_call(layer: Layer, args: tuple, kwargs: dict):
 
 def symbolic_call(layer: Layer, args: tuple, kwargs: dict):
     """Build ``layer`` from the symbolic inputs' shapes and return symbolic outputs."""
-    if not args:
+    if not args and not any(_is_sym(t) for t in flatten(kwargs)):
         raise TypeError(f"{type(layer).__name__}: called with no inputs.")
-    inputs = args[0]
-    leaves = flatten(inputs)
-    if not all(_is_sym(t) for t in leaves):
-        raise TypeError(
-            f"{type(layer).__name__}: mixed symbolic (Input) and real tensors in one call. Every input "
-            f"of a layer in a functional model must come from Input(...) or another layer."
-        )
-    shapes = map_structure(lambda t: t.shape, inputs)
-    dtypes = map_structure(lambda t: t.dtype, inputs)
-    layer._check_shape(shapes, built=layer.built)
-    if any(_is_sym(t) for t in flatten((args[1:], kwargs))):  # e.g. MultiHeadAttention(query, value)
+    if args:
+        inputs = args[0]
+        if not all(_is_sym(t) for t in flatten(inputs)):
+            raise TypeError(
+                f"{type(layer).__name__}: mixed symbolic (Input) and real tensors in one call. Every input "
+                f"of a layer in a functional model must come from Input(...) or another layer."
+            )
+        shapes = map_structure(lambda t: t.shape, inputs)
+        dtypes = map_structure(lambda t: t.dtype, inputs)
+        layer._check_shape(shapes, built=layer.built)
+    if not args or any(_is_sym(t) for t in flatten((args[1:], kwargs))):
+        # several symbolic tensors, or keyword ones: e.g. MultiHeadAttention(query, value) / (query=, value=)
         out_shapes, out_dtypes = _shape_by_running_call(layer, args, kwargs)
     elif type(layer).compute_output_shape is Layer.compute_output_shape:
         out_shapes, out_dtypes = _shape_by_running(layer, shapes, dtypes)

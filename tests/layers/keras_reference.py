@@ -34,7 +34,7 @@ def random_weights(layer, seed=1):
     ws = []
     for v in layer.weights:
         shape = tuple(v.shape)
-        if "variance" in v.name:
+        if "variance" in v.name or "stddev" in v.name:
             ws.append(rng.uniform(0.5, 1.5, shape).astype("float32"))
         else:
             ws.append(rng.uniform(-1.0, 1.0, shape).astype("float32"))

@@ -74,3 +74,15 @@ def test_activation_layers_load_from_keras_files(tmp_path):
          np.random.default_rng(3).standard_normal((2, 3, 5)).astype("float32")]
     ours = keras_file_roundtrip(tmp_path, keras.Model([ids, scores], [h, out, probs]), x)
     assert get_mask(ours([torch.from_numpy(a) for a in x])[0]) is not None
+
+
+def test_weightless_layers_are_built_at_construction_unless_build_is_overridden():
+    for cls in (sl.LeakyReLU, sl.ELU, sl.ReLU, sl.Softmax, sl.GaussianNoise, sl.GaussianDropout):
+        args = (0.1,) if cls in (sl.GaussianNoise, sl.GaussianDropout) else ()
+        assert cls(*args).built
+
+        class WithBuild(cls):
+            def build(self, input_shape):
+                pass
+
+        assert not WithBuild(*args).built

@@ -173,3 +173,28 @@ def test_mha_loads_from_keras_files(tmp_path):
     ours = keras_file_roundtrip(tmp_path, keras.Model(ids, out), x)
     pytest.importorskip("onnxruntime")
     sl.export_onnx(ours, tmp_path / "mha.onnx", dynamic_time=False)
+
+
+def test_symbolic_keyword_call_keeps_a_known_batch_size():
+    q, v = sl.Input(batch_shape=(1, T, F)), sl.Input(batch_shape=(1, S, 3))
+    out, scores = sl.MultiHeadAttention(2, 3)(query=q, value=v, return_attention_scores=True)
+    assert out.shape == (1, T, F) and scores.shape == (1, 2, T, S)
+
+
+def test_float64_inputs_are_cast_and_float16_layers_run():
+    layer = sl.MultiHeadAttention(2, 4, dtype="float16")
+    layer.build((1, 4, 8), (1, 4, 8))
+    out = layer(np.random.default_rng(0).random((1, 4, 8)), np.random.default_rng(1).random((1, 4, 8)))
+    assert out.dtype == torch.float16 and tuple(out.shape) == (1, 4, 8)
+    assert sl.MultiHeadAttention(2, 3)(torch.from_numpy(Q).double(), torch.from_numpy(V).double()).dtype == torch.float32
+
+
+def test_mha_argument_errors_as_keras():
+    with pytest.raises(ValueError, match=r"MultiHeadAttention: value_dim must be a positive integer, got 0"):
+        sl.MultiHeadAttention(2, 3, value_dim=0)
+    with pytest.raises(ValueError, match=r"MultiHeadAttention: output_shape must be a positive integer or a tuple.*got 8.0"):
+        sl.MultiHeadAttention(2, 3, output_shape=8.0)
+    with pytest.raises(ValueError, match=r"MultiHeadAttention: dropout \(here 0.1\) is not supported with flash_attention=True"):
+        sl.MultiHeadAttention(2, 3, dropout=0.1, flash_attention=True)
+    with pytest.raises(ValueError, match=r"return_attention_scores=True is not supported with flash_attention=True"):
+        sl.MultiHeadAttention(2, 3, flash_attention=True)(torch.from_numpy(Q), torch.from_numpy(Q), return_attention_scores=True)

@@ -56,6 +56,21 @@ def test_batch_normalization_equals_keras_and_updates_moving_statistics_as_keras
         np.testing.assert_allclose(a, b, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("kwargs", [dict(renorm=True, momentum=0.5), dict(renorm=True, renorm_momentum=0.6,
+                                    renorm_clipping={"rmax": 1.1, "rmin": 0.9, "dmax": 0.1}, scale=False)])
+def test_batch_renormalization_equals_keras_over_several_training_steps(kwargs):
+    ours, ref = sl.BatchNormalization(**kwargs), keras.layers.BatchNormalization(**kwargs)
+    assert_same_as_keras(ours, ref, X, training=True)
+    for step in range(3):
+        x = X * (step + 1.5) - step
+        np.testing.assert_allclose(ours(torch.from_numpy(x), training=True).detach().numpy(),
+                                   keras.ops.convert_to_numpy(ref(x, training=True)), atol=1e-5, rtol=1e-5)
+    for a, b in zip(ours.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(ours(torch.from_numpy(X), training=False).detach().numpy(),
+                               keras.ops.convert_to_numpy(ref(X, training=False)), atol=1e-5, rtol=1e-5)
+
+
 def test_batch_normalization_weights_counts_and_frozen_layer_as_keras():
     ours, ref = sl.BatchNormalization(), keras.layers.BatchNormalization()
     ours(torch.zeros(2, 3, 4))
@@ -86,8 +101,10 @@ def test_normalization_layers_pass_the_shared_checker(cls, kwargs):
 def test_normalization_errors_name_the_argument():
     with pytest.raises(TypeError, match=r"LayerNormalization: axis must be an integer or a list of integers, got 'x'"):
         sl.LayerNormalization(axis="x")
-    with pytest.raises(ValueError, match=r"BatchNormalization: renorm=True .* is not supported"):
-        sl.BatchNormalization(renorm=True)
+    with pytest.raises(ValueError, match=r"BatchNormalization: renorm_clipping takes the keys rmax, rmin, dmax"):
+        sl.BatchNormalization(renorm=True, renorm_clipping={"rmaxx": 1})
+    with pytest.raises(ValueError, match=r"BatchNormalization: renorm_clipping rmax should be greater than rmin"):
+        sl.BatchNormalization(renorm=True, renorm_clipping={"rmax": 1, "rmin": 2})
     with pytest.raises(ValueError, match=r"LayerNormalization: axis \[3\] is out of range for an input with 3 dimensions"):
         sl.LayerNormalization(axis=3)(torch.zeros(2, 3, 4))
 
@@ -97,7 +114,8 @@ def test_normalization_layers_load_from_keras_files(tmp_path):
     h = keras.layers.BatchNormalization(momentum=0.9)(inp)
     h = keras.layers.LayerNormalization(epsilon=1e-5)(h)
     h = keras.layers.LayerNormalization(axis=[1, 2], center=False)(h)
-    out = keras.layers.BatchNormalization(axis=1, scale=False)(h)
+    h = keras.layers.BatchNormalization(axis=1, scale=False)(h)
+    out = keras.layers.BatchNormalization(renorm=True, renorm_clipping={"rmax": 2.0})(h)
     ours = keras_file_roundtrip(tmp_path, keras.Model(inp, out), X)
     pytest.importorskip("onnxruntime")
     sl.export_onnx(ours, tmp_path / "norm.onnx", dynamic_time=False)
