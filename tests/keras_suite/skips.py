@@ -94,36 +94,14 @@ KNOWN_FAILURES: dict[str, str] = {
         "kerastests: regularizer/constraint arguments of this layer",
     "activations/prelu_test.py::PReLUTest.test_prelu_correctness":
         "kerastests: regularizer/constraint arguments of this layer",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_attention_axes_negative_indexing":
-        "newlayers: float64 inputs not cast to the layer dtype",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_basics":
         "newlayers: MultiHeadAttention.build(query_shape=..., value_shape=...)",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_causal_only_skipped_for_subclass":
         "newlayers: Keras attributes of MultiHeadAttention",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_causal_only_with_other_mask_falls_back":
-        "newlayers: MultiHeadAttention.build(query_shape=..., value_shape=...)",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_compute_attention_combines_causal_and_explicit_mask_fused_fallback":
         "newlayers: MultiHeadAttention.build(query_shape=..., value_shape=...)",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_compute_attention_combines_causal_and_explicit_mask_manual_path":
         "newlayers: MultiHeadAttention.build(query_shape=..., value_shape=...)",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_compute_output_shape_different_qv_last_dims":
-        "newlayers: float64 inputs not cast to the layer dtype",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_compute_output_shape_high_dim_different_proj":
-        "newlayers: float64 inputs not cast to the layer dtype",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_compute_output_shape_high_dim_same_proj":
-        "newlayers: float64 inputs not cast to the layer dtype",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_compute_output_shape_with_key_different_proj":
-        "newlayers: float64 inputs not cast to the layer dtype",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_compute_output_shape_with_key_same_proj":
-        "newlayers: float64 inputs not cast to the layer dtype",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_compute_output_shape_without_key_different_proj":
-        "newlayers: float64 inputs not cast to the layer dtype",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_compute_output_shape_without_key_same_proj":
-        "newlayers: float64 inputs not cast to the layer dtype",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_correctness_disable_flash_attention":
-        "newlayers: float64 inputs not cast to the layer dtype",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_correctness_enable_flash_attention":
-        "newlayers: float64 inputs not cast to the layer dtype",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_dtype_policy_map":
         "newlayers: DTypePolicyMap",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_flash_attention_with_errors":
@@ -136,32 +114,12 @@ KNOWN_FAILURES: dict[str, str] = {
         "newlayers: MultiHeadAttention.build(query_shape=..., value_shape=...)",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_initializer":
         "newlayers: Keras attributes of MultiHeadAttention",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_invalid_scalar_args_rejected":
-        "newlayers: MultiHeadAttention argument checks",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_masking_not_causal":
-        "newlayers: use_causal_mask given as an int",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_mha_constraints":
         "kerastests: regularizer/constraint arguments of this layer",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_query_mask_propagation":
-        "newlayers: float64 inputs not cast to the layer dtype",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_sliding_window_serialization":
         "newlayers: Keras attributes of MultiHeadAttention",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_symbolic_return_attention_scores0":
-        "newlayers: float64 inputs not cast to the layer dtype",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_symbolic_return_attention_scores1":
-        "newlayers: float64 inputs not cast to the layer dtype",
     "normalization/batch_normalization_test.py::BatchNormalizationTest.test_bn_basics":
         "kerastests: regularizer/constraint arguments of this layer",
-    "normalization/batch_normalization_test.py::BatchNormalizationTest.test_renorm_basics":
-        "newlayers: BatchNormalization(renorm=True)",
-    "normalization/batch_normalization_test.py::BatchNormalizationTest.test_renorm_correctness":
-        "newlayers: BatchNormalization(renorm=True)",
-    "normalization/batch_normalization_test.py::BatchNormalizationTest.test_renorm_inference":
-        "newlayers: BatchNormalization(renorm=True)",
-    "normalization/batch_normalization_test.py::BatchNormalizationTest.test_renorm_stddev_initializer":
-        "newlayers: BatchNormalization(renorm=True)",
-    "normalization/batch_normalization_test.py::BatchNormalizationTest.test_serialization":
-        "newlayers: BatchNormalization(renorm=True)",
     "normalization/layer_normalization_test.py::LayerNormalizationTest.test_ln_basics":
         "kerastests: regularizer/constraint arguments of this layer",
     "rnn/stacked_rnn_cells_test.py::StackedRNNTest.*": "kerastests: StackedRNNCells",
