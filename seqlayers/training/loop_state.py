@@ -10,9 +10,10 @@ During ``fit`` every callback has ``self.loop``, a ``LoopState``::
     loop.stop_reason              # why training stopped early, or None (also ``History.stop_reason``)
 
 Saving and resuming a run go through one interface, ``state_dict()`` / ``load_state_dict()``:
-the model's weights, the optimizer state, the epoch just finished, the random generators (Python,
-numpy, torch, CUDA and the shuffling generator) and the states of the callbacks that keep one
-(``Callback.state_dict``). ``BackupAndRestore`` writes ``state_dict()`` after every epoch and, when
+the model's weights, the optimizer state (with its update count), the epoch just finished, the
+random generators (Python, numpy, torch, CUDA and the shuffling generator), the states of the
+callbacks that keep one (``Callback.state_dict``), and the summed gradients when an epoch ends in
+the middle of a gradient accumulation. ``BackupAndRestore`` writes ``state_dict()`` after every epoch and, when
 resuming, hands the file back to ``load_state_dict``, which sets ``initial_epoch`` to the epoch
 after the saved one. Callbacks that save the loop (``runs_last = True``) run after all the others,
 so what they save includes every other callback's view of the epoch.
@@ -62,14 +63,19 @@ class LoopState:
         return out
 
     def state_dict(self, exclude=None) -> tuple[dict, dict]:
-        """``(meta, tensors)``: JSON-able metadata and named tensors for resuming after ``self.epoch``."""
+        """``(meta, tensors)``: JSON-able metadata and named tensors (copies) for resuming after ``self.epoch``."""
         states, tensors = {}, {}
         for key, cb in self._stateful_callbacks(exclude).items():
             meta, tens = cb.state_dict()
             states[key] = meta
             tensors.update({f"{key}.{k}": v for k, v in tens.items()})
-        return training_state(self.model, self.optimizer, self.epoch, self.generator,
-                              extra={"callbacks": states, "iterations": self.iterations}, extra_tensors=tensors)
+        if getattr(self.optimizer, "_accumulated", 0):  # in the middle of a gradient accumulation: keep the sum
+            tensors.update({f"_grads.{i}": p.grad for i, p in enumerate(self.model.parameters())
+                            if p.grad is not None})
+        meta, tensors = training_state(self.model, self.optimizer, self.epoch, self.generator,
+                                       extra={"callbacks": states, "iterations": self.iterations},
+                                       extra_tensors=tensors)
+        return meta, {k: v.clone() for k, v in tensors.items()}  # a snapshot: training goes on in place
 
     def load_state_dict(self, meta: dict, tensors: dict) -> None:
         """Put back what ``state_dict`` returned; training continues with the epoch after the saved one."""
@@ -79,6 +85,9 @@ class LoopState:
         extra = meta.get("extra", {})
         self.iterations = int(extra.get("iterations", 0))
         states, extra_tensors = extra.get("callbacks", {}), restored
+        for i, p in enumerate(self.model.parameters()):
+            if f"_grads.{i}" in extra_tensors:
+                p.grad = extra_tensors[f"_grads.{i}"].to(p.device)
         for key, cb in self._stateful_callbacks().items():
             if key in states:
                 prefix = f"{key}."

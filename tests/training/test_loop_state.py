@@ -159,3 +159,28 @@ def test_terminate_on_nan_raise_error_raises_at_once():
         m.fit(x, y, batch_size=4, epochs=5, verbose=0,
               callbacks=[TerminateOnNaN(raise_error=True), LambdaCallback(on_train_end=lambda logs: ended.append(1))])
     assert ended == []
+
+
+def test_a_resume_in_the_middle_of_a_gradient_accumulation_keeps_the_summed_gradients():
+    x, y = _data(n=12)
+    saved = {}
+
+    def run(resume):
+        m = _model()
+        m.compile(optimizers.SGD(learning_rate=0.05, gradient_accumulation_steps=2), "mse")
+        grab = LambdaCallback(on_epoch_end=lambda e, logs: saved.setdefault("state", grab.loop.state_dict()))
+        if resume is None:  # 3 batches per epoch: epoch 1 ends with one batch accumulated
+            m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[grab])
+            return m
+        m(torch.zeros(1, 3))
+        m.fit(x[:4], y[:4], epochs=0, verbose=0)  # builds the optimizer
+        loop = LoopState(m, m.optimizer, torch.Generator(), epochs=2)
+        loop.load_state_dict(*resume)
+        m.fit(x, y, batch_size=4, epochs=2, initial_epoch=loop.initial_epoch, shuffle=False, verbose=0)
+        return m
+
+    full = run(None)
+    assert saved["state"][0]["optimizer"]["param_groups"][0]["keras_accumulated"] == 1
+    resumed = run(saved["state"])
+    for a, b in zip(full.parameters(), resumed.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
