@@ -94,6 +94,8 @@ KNOWN_FAILURES: dict[str, str] = {
         "kerastests: regularizer/constraint arguments of this layer",
     "activations/prelu_test.py::PReLUTest.test_prelu_correctness":
         "kerastests: regularizer/constraint arguments of this layer",
+    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_basics_with_flash_attention":
+        "kerastests: the symbolic call passes input_shape's keys (query_shape=...) as call arguments",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_basics":
         "newlayers: MultiHeadAttention.build(query_shape=..., value_shape=...)",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_causal_only_skipped_for_subclass":
