@@ -41,7 +41,8 @@ from .training import (
     ModelCheckpoint, ReduceLROnPlateau, TensorBoard, TerminateOnNaN, pad_ragged, set_seed,
 )
 # Keras's namespaces (keras.callbacks, keras.utils, ...): thin re-export modules over the layout above
-from . import backend, callbacks, layers, losses, metrics, models, ops, optimizers, preprocessing, saving, utils
+from . import (backend, callbacks, constraints, layers, losses, metrics, models, ops, optimizers, preprocessing,
+               regularizers, saving, utils)
 from .utils import pad_sequences, set_random_seed, to_categorical
 
 

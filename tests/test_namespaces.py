@@ -27,6 +27,8 @@ NAMES = {
     "backend": ["clear_session", "floatx", "epsilon", "backend", "image_data_format"],
     "activations": ["relu", "tanh", "sigmoid", "softmax", "linear"],
     "initializers": ["Constant", "get"],
+    "regularizers": ["L1", "L2", "L1L2", "Regularizer", "get"],
+    "constraints": ["MaxNorm", "NonNeg", "UnitNorm", "Constraint", "get"],
 }
 
 

@@ -168,10 +168,12 @@ def _optimizer_from_payload(model: nn.Module, meta: dict, tensors: dict, custom_
 
 def _model_optimizer(model):
     """The torch optimizer of a compiled model (made by its first fit), or ``model.optimizer``."""
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is None:
-        optimizer = getattr(getattr(model, "_compiled", None), "optimizer", None)
-    return optimizer
+    given = getattr(model, "optimizer", None)
+    for candidate in (given, getattr(getattr(model, "_compiled", None), "optimizer", None),
+                      getattr(given, "_built", None)):
+        if isinstance(candidate, torch.optim.Optimizer):
+            return candidate
+    return given
 
 
 def _is_plain_json(v) -> bool:
@@ -285,15 +287,16 @@ def _read_back(tmp: str, kind: str, expected: dict, label: str) -> None:
                          limit=size_limit(expected) if expected else _optimizer_limit({}), expected=expected or None)
 
 
-def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrite: bool = True) -> Path:
+def save_model(model: nn.Module, path, include_optimizer: bool | None = None, overwrite: bool = True) -> Path:
     """Save a model (``Sequential``, functional ``Model``) or a single layer: config, weights, optimizer.
 
     Args:
         path: ``something.seqlayers`` (one zip file), a folder path (no suffix), or
             ``something.keras`` (a Keras 3 file, see ``to_keras``; include_optimizer is ignored).
         include_optimizer: also save the optimizer's state (of a compiled and fitted model, or
-            ``model.optimizer``), to resume training. ``compile``'s named settings (loss, metrics)
-            are saved whenever the model is compiled.
+            ``model.optimizer``), to resume training; None (the default): when the model has one,
+            as Keras saves it. ``compile``'s named settings (loss, metrics) are saved whenever the
+            model is compiled.
         overwrite: replace an existing file or folder contents (else FileExistsError).
 
     Nothing is written that ``load_model`` would refuse: the config is checked first (registered
@@ -317,6 +320,8 @@ def save_model(model: nn.Module, path, include_optimizer: bool = False, overwrit
     weights = _tensors_to_bytes(dict(model.state_dict()))
     files = {WEIGHTS_FILE: weights}
     opt_meta = None
+    if include_optimizer is None:  # as Keras's model.save: the optimizer's state goes along when there is one
+        include_optimizer = isinstance(_model_optimizer(model), torch.optim.Optimizer)
     if include_optimizer:
         optimizer = _model_optimizer(model)
         if optimizer is None:

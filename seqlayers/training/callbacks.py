@@ -35,6 +35,25 @@ from .checkpoint import (
 from .optimizers import get_learning_rate, set_learning_rate
 
 
+_printer: list = []  # the progress channel's printer: progress.py (which imports this module) hands it over
+
+
+def provide_printer(printer) -> None:
+    """Called once by ``progress.py``: the function that prints a line on the progress channel."""
+    _printer[:] = [printer]
+
+
+def print_msg(text: str) -> None:
+    """A callback's own message (``verbose=1``) on the progress channel, by rank 0 only (Keras's
+    ``io_utils.print_msg``); printed also under ``fit(verbose=0)``, as Keras's are."""
+    if _printer and distributed.is_main():
+        _printer[0](text)
+
+
+def _best_text(best) -> str:
+    return "None" if best is None or (isinstance(best, float) and math.isinf(best)) else f"{best:.5f}"
+
+
 class Callback:
     """Base class; override the hooks you need. ``logs`` is a dict of floats."""
 
@@ -202,7 +221,11 @@ class EarlyStopping(Callback):
                        f"(best {self.best:.6g} at epoch {self.best_epoch + 1})")
 
     def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose:
+            print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")  # Keras's messages
         if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                print_msg(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.load_state_dict(self.best_weights)
 
     def state_dict(self):
@@ -248,26 +271,35 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if self.save_best_only:
-            value = _monitored(logs, self.monitor, "ModelCheckpoint")
-            if value is None:
-                return
-            if not (value > self.best if self.mode == "max" else value < self.best):
-                return
-            self.best = value
-        if not distributed.is_main():
-            return
         try:
             path = self.filepath.format(epoch=epoch + 1, **logs)
         except KeyError as e:
             raise KeyError(f"ModelCheckpoint: filepath {self.filepath!r} names {e}, which is not in the logs "
                            f"({', '.join(sorted(logs))}).") from None
+        if self.save_best_only:
+            value = _monitored(logs, self.monitor, "ModelCheckpoint")
+            if value is None:
+                return
+            if not (value > self.best if self.mode == "max" else value < self.best):
+                if self.verbose:
+                    print_msg(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {_best_text(self.best)}")
+                return
+            if self.verbose:
+                print_msg(f"\nEpoch {epoch + 1}: {self.monitor} improved from {_best_text(self.best)} to "
+                          f"{value:.5f}, saving model to {path}")
+            self.best = value
+        elif self.verbose:
+            print_msg(f"\nEpoch {epoch + 1}: saving model to {path}")
+        if not distributed.is_main():
+            return
         if self.save_weights_only and path.endswith(".weights.h5"):
             model_files.save_weights(self.model, path)  # Keras's HDF5 layout, as the suffix says
         elif self.save_weights_only:
             save_weights(self.model, path)
         else:
             save_model_atomically(self.model, path)
+        if self.verbose:
+            print_msg(f"\nEpoch {epoch + 1}: finished saving model to {path}")
 
 
 class ReduceLROnPlateau(Callback):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 import time
 
+from . import callbacks
 from .callbacks import Callback
 from tqdm.auto import tqdm
 
@@ -121,4 +122,11 @@ class ProgressLogger(Callback):
             self.bar = None
 
 
-__all__ = ["ProgressLogger", "format_logs", "resolve_verbose"]
+def print_msg(text: str) -> None:
+    """One line of a callback's message (``ModelCheckpoint(verbose=1)``...) on stdout."""
+    print(text, flush=True)
+
+
+callbacks.provide_printer(print_msg)  # callbacks print through this channel (see callbacks.print_msg)
+
+__all__ = ["ProgressLogger", "format_logs", "print_msg", "resolve_verbose"]

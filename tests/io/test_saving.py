@@ -297,7 +297,9 @@ def test_compiled_model_resumes_training_after_load(tmp_path):
         m.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
     _same(list(model.parameters()), list(loaded.parameters()))
     # without the optimizer state, the named optimizer starts afresh on the next fit
-    save_model(model, tmp_path / "w.seqlayers")
+    save_model(model, tmp_path / "w.seqlayers", include_optimizer=False)
+    save_model(model, tmp_path / "d.seqlayers")  # the default, as Keras: the optimizer's state goes along
+    assert read_config(tmp_path / "d.seqlayers")["optimizer"] is not None
     fresh = load_model(tmp_path / "w.seqlayers")
     assert fresh._compiled.optimizer is None and fresh._compiled.optimizer_spec == "adam"
 
