@@ -142,7 +142,6 @@ class _GatedCell(Layer):
         H, G = self.units, self.gates
         if self.use_bias:
             self.bias = nn.Parameter(_vec_to_torch(self._init_bias(G * H), self.perm, H))
-            self.register_buffer("_zero_bias", torch.zeros(G * H), persistent=False)  # torch's 2nd bias
         else:
             self.bias = None
 
@@ -150,9 +149,12 @@ class _GatedCell(Layer):
         return initializers.initialize(torch.empty(n), self.bias_initializer)
 
     def flat_weights(self) -> list:
-        """The kernel's flat weights ``[w_ih, w_hh(, b_ih, b_hh)]`` (no copies)."""
+        """The kernel's flat weights ``[w_ih, w_hh(, b_ih, b_hh)]`` (no copies of the parameters).
+
+        torch's second bias is zeros made here (G*H values), not a buffer: a buffer would not be in
+        the state dict, so ``to("meta")`` + ``to_empty()`` + ``load_state_dict`` would leave it garbage."""
         if self.use_bias:
-            return [self.weight_ih, self.weight_hh, self.bias, self._zero_bias]
+            return [self.weight_ih, self.weight_hh, self.bias, self.bias.new_zeros(self.bias.shape)]
         return [self.weight_ih, self.weight_hh]
 
     @property

@@ -110,3 +110,17 @@ def test_float32_input_is_cast_to_a_moved_layers_dtype(move):
     MOVES[move](layer)
     for _ in range(2):  # the second call too (the input check's cache must not skip the cast)
         assert layer(x).dtype == TARGET[move]
+
+
+def test_meta_then_to_empty_and_load_state_dict_gives_the_model_back():
+    torch.manual_seed(4)
+    model = Sequential([Input((T, F)), Bidirectional(LSTM(H, return_sequences=True)), SimpleRNN(H)])
+    x = torch.randn(B, T, F)
+    want = model(x)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.to("meta").to_empty(device="cpu")
+    with torch.no_grad():  # to_empty's memory is uninitialised: make that visible
+        for t in [*model.parameters(), *model.buffers()]:
+            t.fill_(float("nan"))
+    model.load_state_dict(state)
+    torch.testing.assert_close(model(x), want)
