@@ -11,40 +11,110 @@ Examples:
     >>> model.count_params()
     146
 """
-from . import activations, initializers
-from .version import __version__
-from .errors import ModelFileError, SeqlayersError
-from .layers import (
-    Activation, Add, Concatenate, Dense, Dropout, Embedding, Flatten, InputSpec, Lambda, Layer, Masking,
-    RepeatVector, Reshape, TimeDistributed, TimeDistributedDense, get_mask, register_layer,
+# Keras's namespaces (keras.callbacks, keras.utils, ...): thin re-export modules over the layout above
+from . import (
+    activations,
+    backend,
+    callbacks,
+    constraints,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    models,
+    ops,
+    optimizers,
+    preprocessing,
+    regularizers,
+    saving,
+    training,
+    utils,
 )
-from .layers import GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
-from .layers import AdditiveAttention, Attention
+from .errors import ModelFileError, SeqlayersError
+from .io import export_onnx, from_keras, load_model, register_function, to_keras
 from .layers import (
-    Average, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, dot, maximum, minimum, multiply,
+    ELU,
+    GRU,
+    LSTM,
+    RNN,
+    Activation,
+    Add,
+    AdditiveAttention,
+    Attention,
+    Average,
+    AveragePooling1D,
+    BatchNormalization,
+    Bidirectional,
+    Concatenate,
+    Conv1D,
+    Cropping1D,
+    Dense,
+    Dot,
+    Dropout,
+    Embedding,
+    Flatten,
+    GaussianDropout,
+    GaussianNoise,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    GRUCell,
+    InputSpec,
+    Lambda,
+    Layer,
+    LayerNormalization,
+    LeakyReLU,
+    LSTMCell,
+    Masking,
+    Maximum,
+    MaxPooling1D,
+    Minimum,
+    MultiHeadAttention,
+    Multiply,
+    Permute,
+    PReLU,
+    ReLU,
+    RepeatVector,
+    Reshape,
+    SeparableConv1D,
+    SimpleRNN,
+    SimpleRNNCell,
+    Softmax,
+    SpatialDropout1D,
+    Subtract,
+    TimeDistributed,
+    TimeDistributedDense,
+    UpSampling1D,
+    ZeroPadding1D,
+    add,
+    average,
+    concatenate,
+    dot,
+    get_mask,
+    maximum,
+    minimum,
+    multiply,
+    register_layer,
     subtract,
 )
-from .layers import (
-    AveragePooling1D, Conv1D, Cropping1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D, Permute,
-    SeparableConv1D, UpSampling1D, ZeroPadding1D,
-)
-from .layers import (
-    ELU, BatchNormalization, GaussianDropout, GaussianNoise, LayerNormalization, LeakyReLU, MultiHeadAttention, PReLU,
-    ReLU, Softmax, SpatialDropout1D,
-)
 from .models import Model, Sequential
-from .io import export_onnx, from_keras, load_model, register_function, to_keras
 from .models.symbolic import Input, InputLayer, SymbolicTensor
-from . import training
 from .training import (
-    BackupAndRestore, Callback, CSVLogger, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
-    ModelCheckpoint, ReduceLROnPlateau, TensorBoard, TerminateOnNaN, pad_ragged, set_seed,
+    BackupAndRestore,
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    History,
+    LambdaCallback,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TensorBoard,
+    TerminateOnNaN,
+    pad_ragged,
+    set_seed,
 )
-# Keras's namespaces (keras.callbacks, keras.utils, ...): thin re-export modules over the layout above
-from . import (backend, callbacks, constraints, layers, losses, metrics, models, ops, optimizers, preprocessing,
-               regularizers, saving, utils)
 from .utils import pad_sequences, set_random_seed, to_categorical
-
+from .version import __version__
 
 __all__ = [
     "Activation", "Add", "Concatenate", "Dense", "Dropout", "Embedding", "Flatten", "Input", "InputLayer",
@@ -61,7 +131,8 @@ __all__ = [
     "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "SimpleRNN", "SimpleRNNCell",
     "export_onnx", "from_keras", "load_model", "register_function", "to_keras",
     "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",
-    "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN", "callbacks", "losses",
+    "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN", "callbacks",
+    "losses",
     "metrics", "optimizers", "pad_ragged", "pad_sequences", "set_random_seed", "set_seed", "to_categorical",
     "training", "backend", "layers", "models", "ops", "preprocessing", "saving", "utils",
 ]

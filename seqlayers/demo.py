@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import require_extra
-from .layers import Dense, LSTM, TimeDistributed
-from .models import Sequential
 from . import topologies
+from .errors import require_extra
+from .layers import LSTM, Dense, TimeDistributed
+from .models import Sequential
 
 ECHO = np.array([i / 5 for i in range(5)], dtype="float32")  # [0.0, 0.2, 0.4, 0.6, 0.8]
 

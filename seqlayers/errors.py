@@ -51,7 +51,7 @@ def require_extra(module: str, extra: str, feature: str, package: str | None = N
         >>> require_extra("not_installed_anywhere", "plots", "a picture")
         Traceback (most recent call last):
         ...
-        seqlayers.errors.MissingExtraError: a picture needs not_installed_anywhere, which is not installed: pip install 'seqlayers[plots]' (or pip install not_installed_anywhere)
+        seqlayers.errors.MissingExtraError: a picture needs not_installed_anywhere, which is not installed: ...
     """
     if extra not in EXTRAS:
         raise ValueError(f"require_extra: unknown extra {extra!r}; expected one of {', '.join(EXTRAS)}.")

@@ -6,9 +6,8 @@ Fan-in and fan-out follow Keras: for a kernel of shape ``(F, H)`` fan_in is ``F`
 """
 from __future__ import annotations
 
-import re
-
 import math
+import re
 from typing import Callable
 
 import torch

@@ -376,7 +376,8 @@ def short(v: Any) -> str:
     return s if len(s) < 80 else s[:77] + "..."
 
 
-__all__ = ["FUNCTION_REGISTRY", "LAYER_REGISTRY", "class_name_of", "decode_arguments", "find_function", "function_reference",
+__all__ = ["FUNCTION_REGISTRY", "LAYER_REGISTRY", "class_name_of", "decode_arguments", "find_function",
+           "function_reference",
            "layer_entry", "layer_from_config", "layer_to_config", "nested_config", "nested_from_config",
            "register_function", "register_layer", "resolve_function", "shape_from_json", "shape_to_json",
            "value_from_json", "value_to_json", "with_build_config"]

@@ -1,6 +1,6 @@
 """The house's shape, checked on the package's own source with ``ast``: the unit graph is acyclic,
-imports sit at module top (inside functions only for optional dependencies), and no library function is
-longer than 80 lines.
+imports sit at module top (inside functions only for optional dependencies), no library function is
+longer than 80 lines, and ruff (lint + import order) passes (from the dev extras).
 
 A unit is a subpackage of ``seqlayers`` (``layers``, ``models``, ``training``, ``io``...) or a
 top-level module (``serialization``, ``topologies``, ``cli``...). The package's ``__init__`` only
@@ -9,8 +9,13 @@ re-exports, so it is not a unit.
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "seqlayers"
@@ -59,22 +64,21 @@ def imported_modules(node: ast.AST, package: str) -> list[str]:
     return [name]
 
 
+def _imports_in(node: ast.AST, path: Path, module: str, package: str, in_function: bool):
+    for child in ast.iter_child_nodes(node):
+        inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            for target in imported_modules(child, package):
+                yield path, module, target, inner, child.lineno
+        yield from _imports_in(child, path, module, package, inner)
+
+
 def walk_imports():
     """(path, module, imported module, inside a function, line) for every import of the package."""
     for path in sorted(PACKAGE.rglob("*.py")):
         module = module_name(path)
         package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-
-        def visit(node, in_function):
-            for child in ast.iter_child_nodes(node):
-                inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-                if isinstance(child, (ast.Import, ast.ImportFrom)):
-                    for target in imported_modules(child, package):
-                        yield path, module, target, inner, child.lineno
-                yield from visit(child, inner)
-
-        yield from visit(tree, False)
+        yield from _imports_in(ast.parse(path.read_text(encoding="utf-8")), path, module, package, False)
 
 
 def is_unit(name: str) -> bool:
@@ -171,3 +175,20 @@ def test_no_library_function_is_longer_than_80_lines():
                 if n > FN_MAX:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({n} lines)")
     assert not long, "functions over 80 lines:\n" + "\n".join(long)
+
+
+def _tool(name: str) -> list[str]:
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return [str(here)]
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed (pip install -e '.[dev]' installs it)")
+    return [found]
+
+
+def test_ruff_passes():
+    """``ruff check seqlayers`` with the rules of pyproject.toml ([tool.ruff])."""
+    result = subprocess.run(_tool("ruff") + ["check", "--no-cache", "seqlayers"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -6,11 +6,11 @@
 h5py / onnx only when used (``errors.require_extra`` names the extra to install).
 """
 from ..serialization import FUNCTION_REGISTRY, layer_from_config, layer_to_config, register_function
+from . import weights_file  # noqa: F401  (hands model.save_weights / load_weights their writer and reader)
 from .keras_export import to_keras
 from .keras_import import from_keras
 from .onnx_export import export_onnx
 from .saving import load_model, read_config, save_model
-from . import weights_file  # noqa: F401  (hands model.save_weights / load_weights their writer and reader)
 
 __all__ = ["FUNCTION_REGISTRY", "export_onnx", "from_keras", "layer_from_config", "layer_to_config",
            "load_model", "read_config", "register_function", "save_model", "to_keras"]

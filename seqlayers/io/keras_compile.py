@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from ..training import losses as losses_mod, metrics as metrics_mod, optimizers as optimizers_mod
+from ..training import losses as losses_mod
+from ..training import metrics as metrics_mod
+from ..training import optimizers as optimizers_mod
 
 #: torch optimizer class -> (Keras class name, {torch hyperparameter: Keras name})
 _OPTIMIZERS = {  # AdamW before Adam: isinstance decides, and the built optimizers subclass these
@@ -72,7 +74,8 @@ def _named_to_keras(v, module, classes):
 
 
 def _nest(v, fn):
-    """``fn`` on each entry of a per-output dict or list (a serialized object, a dict with a class_name, is one entry)."""
+    """``fn`` on each entry of a per-output dict or list (a serialized object, a dict with a class_name, is
+    one entry)."""
     if isinstance(v, dict) and "class_name" not in v:
         return {k: _nest(x, fn) for k, x in v.items()}
     if isinstance(v, (list, tuple)):

@@ -18,12 +18,14 @@ import json
 import zipfile
 from pathlib import Path
 
+import torch
+
 from .. import activations
+from ..atomic import atomic_write
 from ..errors import layer_label, require_extra
 from ..layers.base import Layer
-from ..layers.cells import arg_names
-from ..atomic import atomic_write
 from ..layers.bidirectional import Bidirectional
+from ..layers.cells import arg_names
 from ..layers.core import Lambda
 from ..layers.rnn import GRU, LSTM, RNN, SimpleRNN
 from ..layers.wrappers import TimeDistributed
@@ -34,7 +36,6 @@ from ..models.symbolic import InputLayer, SymbolicTensor, dtype_name
 from ..utils import map_structure
 from .keras_compile import compile_to_keras
 from .keras_import import LAYER_MAP, SUBLAYER_EMPTY, SUBLAYER_GROUPS, keras_snake_case
-import torch
 
 _KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose loader reads what we write
 
@@ -171,7 +172,7 @@ def _sequential_config(model) -> dict:
             spec = getattr(model.layers[0], "input_spec", None) if model.layers else None
             dtype = torch.int64 if getattr(spec, "dtype", None) == "int" else torch.float32
         layers.append(_input_entry(f"{model.display_name}_input", shape, dtype))
-    layers += [layer_config(l) for l in model.layers]
+    layers += [layer_config(layer) for layer in model.layers]
     entry = {"module": "keras", "class_name": "Sequential", "registered_name": None,
              "config": {"name": model.display_name, "trainable": True, "dtype": "float32", "layers": layers}}
     if shape is not None:

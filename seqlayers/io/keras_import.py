@@ -16,9 +16,9 @@ h5py is needed (``pip install h5py``); it is imported only here.
 """
 from __future__ import annotations
 
+import contextvars
 import io
 import json
-import contextvars
 import re
 import zipfile
 import zlib
@@ -28,13 +28,13 @@ import numpy as np
 
 from .. import bounded_json
 from ..errors import ModelFileError, require_extra
-from ..layers.cells import arg_names
-from ..layers.rnn import GRU, LSTM, SimpleRNN
-from ..serialization import find_function
 from ..layers.base import LAYER_REGISTRY
 from ..layers.bidirectional import Bidirectional
+from ..layers.cells import arg_names
+from ..layers.rnn import GRU, LSTM, SimpleRNN
 from ..models import Model, Sequential
 from ..models.symbolic import Input
+from ..serialization import find_function
 from .keras_compile import compile_from_keras
 from .saving import MAX_COMPRESSION_RATIO, MAX_CONFIG_BYTES
 
@@ -552,7 +552,7 @@ def _assign(ours, arrays, label):
 
 def _load_weights(kf: _KerasFile, model, entry: dict) -> None:
     """Set each layer's weights from the file (our layers carry the Keras layers' names)."""
-    ours_by_name = {l.name: l for l in model.layers}
+    ours_by_name = {layer.name: layer for layer in model.layers}
 
     def ours_for(sub):
         kname = sub.get("name") or sub["config"].get("name")

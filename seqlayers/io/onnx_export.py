@@ -30,12 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import atomic_write
 from ..errors import layer_label, require_extra
-from ..utils import flatten
+from ..layers.embedding import Embedding, Masking
 from ..models.functional import Model
 from ..models.sequential import Sequential
-from ..layers.embedding import Embedding, Masking
-from ..atomic import atomic_write
+from ..utils import flatten
 
 _EXAMPLE_BATCH, _EXAMPLE_TIME = 2, 5
 
@@ -241,7 +241,7 @@ def _verify(model, onnx_bytes, specs, time_axes, input_names, example, atol) -> 
     try:
         import onnxruntime as ort
     except ImportError:
-        warnings.warn("export_onnx: onnxruntime is not installed; the exported file was not checked.")
+        warnings.warn("export_onnx: onnxruntime is not installed; the exported file was not checked.", stacklevel=2)
         return
     batch = example[0].shape[0] + 1
     time = (example[time_axes.index(True)].shape[1] + 3) if any(time_axes) else None

@@ -32,15 +32,15 @@ import zlib
 from pathlib import Path
 
 import torch
+from safetensors.torch import save
 from torch import nn
 
 from .. import bounded_json, model_files
-from ..errors import ModelFileError
 from ..atomic import atomic_write
+from ..errors import ModelFileError
 from ..serialization import FUNCTION_REGISTRY, layer_from_config, layer_to_config
 from ..version import __version__
 from .tensor_file import ChecksumMismatch, read_tensors, size_limit
-from safetensors.torch import save
 
 FORMAT = "seqlayers-model"
 FORMAT_VERSION = 1
@@ -379,7 +379,8 @@ class _Source:
     def __init__(self, path: Path, label: str):
         self.path, self.label, self.zf = path, label, None
         if path.is_dir():
-            self.sizes = {n: (path / n).stat().st_size for n in _MEMBERS + (WEIGHTS_FILE + PENDING, OPTIMIZER_FILE + PENDING)
+            names = _MEMBERS + (WEIGHTS_FILE + PENDING, OPTIMIZER_FILE + PENDING)
+            self.sizes = {n: (path / n).stat().st_size for n in names
                           if (path / n).is_file()}
             if CONFIG_FILE not in self.sizes:
                 raise ModelFileError(f"{label!r}: the folder has no {CONFIG_FILE}; is it a saved seqlayers model?")

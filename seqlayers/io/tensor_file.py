@@ -112,7 +112,8 @@ def _entries(header, data_size: int, label: str) -> dict:
                                  f"byte {pos:,}).")
         pos = end
     if pos != data_size:
-        raise ModelFileError(f"{label}: not a valid safetensors file ({data_size - pos:,} bytes after the last tensor).")
+        raise ModelFileError(f"{label}: not a valid safetensors file ({data_size - pos:,} bytes after the last "
+                             f"tensor).")
     return specs
 
 

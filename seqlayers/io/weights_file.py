@@ -16,7 +16,8 @@ from pathlib import Path
 from .. import model_files
 from ..atomic import atomic_write
 from ..errors import ModelFileError, require_extra
-from ..training.checkpoint import load_weights as load_safetensors, save_weights as save_safetensors
+from ..training.checkpoint import load_weights as load_safetensors
+from ..training.checkpoint import save_weights as save_safetensors
 from .keras_export import layer_config, write_keras_weights
 from .keras_import import load_keras_weights
 

@@ -1,22 +1,37 @@
 """The layers: core, embedding, reshaping, merging, wrappers, the recurrent cells (cells.py) and layers (rnn.py)."""
-from .bidirectional import Bidirectional
+from ..serialization import register_layer
+from .advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import AdditiveAttention, Attention
-from .base import InputSpec, Layer, LAYER_REGISTRY, get_mask, register_layer, set_mask
+from .base import LAYER_REGISTRY, InputSpec, Layer, get_mask, set_mask
+from .bidirectional import Bidirectional
+from .cells import GRUCell, LSTMCell, SimpleRNNCell
+from .convolutional import Conv1D, SeparableConv1D
 from .core import Activation, Dense, Dropout, Lambda
 from .embedding import Embedding, Masking
 from .merging import (
-    Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, dot, maximum,
-    minimum, multiply, subtract,
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
 )
-from .cells import GRUCell, LSTMCell, SimpleRNNCell
-from .rnn import GRU, LSTM, RNN, SimpleRNN
-from .reshaping import Cropping1D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D, ZeroPadding1D
-from .convolutional import Conv1D, SeparableConv1D
-from .pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
-from .normalization import BatchNormalization, LayerNormalization
-from .advanced_activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
-from .regularization import GaussianDropout, GaussianNoise, SpatialDropout1D
 from .multi_head_attention import MultiHeadAttention
+from .normalization import BatchNormalization, LayerNormalization
+from .pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
+from .regularization import GaussianDropout, GaussianNoise, SpatialDropout1D
+from .reshaping import Cropping1D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D, ZeroPadding1D
+from .rnn import GRU, LSTM, RNN, SimpleRNN
 from .wrappers import TimeDistributed, TimeDistributedDense
 
 

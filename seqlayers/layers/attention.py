@@ -6,10 +6,9 @@ turns the scores into weights with a softmax, and returns the weighted sum of th
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
-
-import numpy as np
 
 from .. import initializers
 from ..errors import layer_label, shape_error
@@ -58,7 +57,8 @@ class _BaseAttention(Layer):
                 for m in mask]
 
     def build(self, input_shape):
-        if not isinstance(input_shape, (list, tuple)) or not input_shape or not isinstance(input_shape[0], (list, tuple)):
+        if not isinstance(input_shape, (list, tuple)) or not input_shape \
+                or not isinstance(input_shape[0], (list, tuple)):
             self._split(None)
         for s in input_shape:
             if len(s) < 3:

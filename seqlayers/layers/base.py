@@ -33,7 +33,11 @@ from .. import constraints, initializers, regularizers
 from ..dtypes import LAYER_DTYPES, parse_dtype
 from ..errors import closest, fmt_shape, layer_label, shape_error
 from ..serialization import (
-    LAYER_REGISTRY, decode_arguments, layer_entry, nested_config, nested_from_config, register_layer,
+    LAYER_REGISTRY,
+    decode_arguments,
+    layer_entry,
+    nested_config,
+    nested_from_config,
 )
 from ..utils import flatten, map_structure, snake_case, to_tensor
 

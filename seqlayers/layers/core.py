@@ -1,13 +1,9 @@
 """Core layers: Dense, Activation, Dropout, Lambda."""
 from __future__ import annotations
 
-import inspect
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .. import activations, initializers
 from ..errors import fmt_shape, layer_label
@@ -65,7 +61,8 @@ class Dense(Layer):
             raise ValueError(f"{layer_label(self)}: the last axis (features) of the input must be known, "
                              f"got shape {input_shape}.")
         cfg = self._config
-        self.kernel = self.add_weight((F_, self.units), cfg["kernel_initializer"], regularizer=cfg["kernel_regularizer"],
+        self.kernel = self.add_weight((F_, self.units), cfg["kernel_initializer"],
+                                      regularizer=cfg["kernel_regularizer"],
                                       constraint=cfg["kernel_constraint"], name="kernel")
         self.bias = self.add_weight((self.units,), cfg["bias_initializer"], regularizer=cfg["bias_regularizer"],
                                     constraint=cfg["bias_constraint"], name="bias") if self.use_bias else None

@@ -8,7 +8,8 @@ attends with ``softmax(q k^T / sqrt(Hk))`` and the heads' results are projected 
 explicitly.
 
 Masks, as in Keras: the query's mask (always the query tensor's own: Keras ignores a ``query_mask=``
-argument), the value's and key's masks (from the tensors, or ``value_mask=`` / ``key_mask=``), ``attention_mask (B, T, S)``, the causal mask
+argument), the value's and key's masks (from the tensors, or ``value_mask=`` / ``key_mask=``),
+``attention_mask (B, T, S)``, the causal mask
 (``use_causal_mask=True``: step t sees keys <= t) and ``sliding_window`` are combined with AND.
 The output carries the query's mask.
 """
@@ -95,8 +96,9 @@ class MultiHeadAttention(Layer):
         self.output_shape_ = output_shape or None
         self.flash_attention = flash_attention
         if flash_attention and self.dropout > 0:
-            raise ValueError(f"MultiHeadAttention: dropout (here {dropout}) is not supported with flash_attention=True: "
-                             f"the fused kernel has no dropout on the weights. Use dropout=0.0 or flash_attention=None.")
+            raise ValueError(f"MultiHeadAttention: dropout (here {dropout}) is not supported with "
+                             f"flash_attention=True: the fused kernel has no dropout on the weights. Use dropout=0.0 "
+                             f"or flash_attention=None.")
         if attention_axes is not None:
             attention_axes = (attention_axes,) if isinstance(attention_axes, int) else tuple(attention_axes)
         self.attention_axes = attention_axes

@@ -5,7 +5,7 @@ import math
 
 import torch.nn.functional as F
 
-from ..errors import fmt_shape, layer_label, shape_error
+from ..errors import fmt_shape, shape_error
 from .base import InputSpec, Layer
 from .convolutional import data_format_arg
 from .core import check_positive_int

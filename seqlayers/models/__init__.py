@@ -10,6 +10,7 @@ from .json_model import clone_model, model_from_json
 from .sequential import Sequential
 from .symbolic import Input, InputLayer, SymbolicTensor
 
+
 def __getattr__(name):
     if name == "load_model":
         import importlib

@@ -42,7 +42,7 @@ class BaseModel(Trainer, Layer):
         for layer in layers:
             if getattr(layer, "name", None) == name:
                 return layer
-        names = [getattr(l, "name", None) for l in layers]
+        names = [getattr(layer, "name", None) for layer in layers]
         raise ValueError(f"{type(self).__name__}: no layer named {name!r}. Layers: {', '.join(map(str, names))}.")
 
     def _register(self, layer: nn.Module, taken: set[str]) -> None:
@@ -59,7 +59,8 @@ class BaseModel(Trainer, Layer):
         else:
             key = type(layer).__name__.lower()
         attr, k = _safe_attr(key), 0
-        while attr in self._modules and self._modules[attr] is not layer or (attr not in self._modules and hasattr(self, attr)):
+        while attr in self._modules and self._modules[attr] is not layer \
+                or (attr not in self._modules and hasattr(self, attr)):
             k += 1
             attr = f"{_safe_attr(key)}_{k}"
         if attr not in self._modules:

@@ -21,9 +21,20 @@ import io
 from dataclasses import dataclass
 
 from ..errors import MissingExtraError, require_extra
-
-from .topology import (ENCODER_DECODER, MANY_TO_MANY, MANY_TO_ONE, ONE_TO_MANY, ONE_TO_ONE, Call, TensorInfo,
-                       Topology, classify, label, recurrent_flags, trace)
+from .topology import (
+    ENCODER_DECODER,
+    MANY_TO_MANY,
+    MANY_TO_ONE,
+    ONE_TO_MANY,
+    ONE_TO_ONE,
+    Call,
+    TensorInfo,
+    Topology,
+    classify,
+    label,
+    recurrent_flags,
+    trace,
+)
 
 MAX_DRAWN_STEPS = 8  # longer (or variable) sequences are drawn with this many steps and "..."
 VARIABLE_DRAWN_STEPS = 4
@@ -303,7 +314,7 @@ def report(model) -> tuple[str, list[Drawing]]:
         n = _params(layer)
         if n and not call.repeated:
             lines.append(f"      params: {n:,}")
-    total = sum(_params(l) for l in _unique(c.layer for c in calls))
+    total = sum(_params(layer) for layer in _unique(c.layer for c in calls))
     lines += ["", f"Total params: {total:,}"]
     drawings = []
     for k, (topo, out) in enumerate(zip(topos, outputs)):
@@ -320,10 +331,10 @@ def report(model) -> tuple[str, list[Drawing]]:
 
 def _unique(layers):
     seen, out = set(), []
-    for l in layers:
-        if id(l) not in seen:
-            seen.add(id(l))
-            out.append(l)
+    for layer in layers:
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            out.append(layer)
     return out
 
 

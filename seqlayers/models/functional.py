@@ -57,7 +57,8 @@ def _check_unique_names(layers, taken: set) -> None:
 def keras_order(model) -> list:
     """A functional model's layers in the order Keras 3 lists ``model.layers``, Inputs included, so that
     ``model.layers[i]`` is the same layer as in Keras (its programs index them: the keras-io seq2seq
-    example takes the encoder LSTM as ``model.layers[2]``). Keras names the weight groups of a ``.keras`` file after this order (``dense``, ``dense_1``...),
+    example takes the encoder LSTM as ``model.layers[2]``). Keras names the weight groups of a ``.keras`` file
+    after this order (``dense``, ``dense_1``...),
     so it is reproduced here (``keras.src.ops.function.map_graph``): a depth-first walk from the
     outputs numbers the layers; layers are sorted by depth (longest path to an output) decreasing,
     then by that number. The mask operations Keras adds to its graph never change this order:
@@ -172,7 +173,7 @@ class Model(BaseModel):
         self._layer_list: list = []
         for node in self._nodes:
             layer = node.layer
-            if not isinstance(layer, InputLayer) and not any(layer is l for l in self._layer_list):
+            if not isinstance(layer, InputLayer) and not any(layer is known for known in self._layer_list):
                 self._layer_list.append(layer)
         _check_unique_names(self._layer_list, taken)  # named layers first, so unnamed ones avoid their names
         for layer in self._layer_list:

@@ -13,7 +13,13 @@ from torch import nn
 
 from ..errors import ModelFileError, layer_label
 from ..serialization import (
-    TENSOR, check_keys, is_special_value, layer_from_config, layer_to_config, short, value_from_json,
+    TENSOR,
+    check_keys,
+    is_special_value,
+    layer_from_config,
+    layer_to_config,
+    short,
+    value_from_json,
     value_to_json,
 )
 from ..utils import flatten, map_structure
@@ -118,7 +124,8 @@ class _Graph:
         """The symbolic tensor ``[layer_name, node_index, tensor_index]`` names; KeyError if not made yet."""
         if not (isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)
                 and isinstance(r[1], int) and isinstance(r[2], int)):
-            raise ModelFileError(f"{ctx}: a tensor reference must be [layer_name, node_index, tensor_index], got {r!r}.")
+            raise ModelFileError(f"{ctx}: a tensor reference must be [layer_name, node_index, tensor_index], "
+                                 f"got {r!r}.")
         key = (r[0], r[1])
         if key not in self.produced:
             raise KeyError(key)

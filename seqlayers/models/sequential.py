@@ -4,9 +4,16 @@ from __future__ import annotations
 from torch import nn
 
 from ..dtypes import dtype_name
-from ..errors import ModelFileError, layer_label, shape_error
+from ..errors import ModelFileError, layer_label
 from ..layers.base import Layer, _shape_by_running, shape_by_running
-from ..serialization import check_keys, layer_from_config, layer_to_config, shape_from_json, shape_to_json, with_build_config
+from ..serialization import (
+    check_keys,
+    layer_from_config,
+    layer_to_config,
+    shape_from_json,
+    shape_to_json,
+    with_build_config,
+)
 from .base import BaseModel
 from .casting import cast_input, wanted_dtype
 from .symbolic import Input, InputLayer, SymbolicTensor

@@ -5,8 +5,8 @@ from torch import nn
 
 from ..errors import fmt_shape
 from ..layers.base import Layer
-from .symbolic import InputLayer
 from ..utils import flatten
+from .symbolic import InputLayer
 
 
 def _params(layer: nn.Module) -> tuple[int, int]:
@@ -74,8 +74,8 @@ def summary_text(model, line_length: int = 90) -> str:
             parts.append(c.rjust(w - 1) + " " if i == 2 else c.ljust(w))
         return " " + "".join(parts).rstrip()
 
-    total = sum(_params(l)[0] for l in _unique_layers(model))
-    trainable = sum(_params(l)[1] for l in _unique_layers(model))
+    total = sum(_params(layer)[0] for layer in _unique_layers(model))
+    trainable = sum(_params(layer)[1] for layer in _unique_layers(model))
     width = sum(widths)
     lines = [f'Model: "{model.display_name}"', "_" * width, fmt(heads), "=" * width]
     for r in table:

@@ -3,8 +3,8 @@
 ``Adam(learning_rate=...)`` and friends describe a ``torch.optim`` optimizer with Keras's defaults;
 ``compile`` builds it over the model's parameters.
 """
-from . import schedules
 from ..training.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, KerasOptimizer, Nadam, RMSprop, get
+from . import schedules
 
 Optimizer = KerasOptimizer
 

@@ -19,10 +19,10 @@ import sys
 
 import numpy as np
 
-from . import common
-from ..layers import Dense, LSTM, RepeatVector, TimeDistributed
+from ..layers import LSTM, Dense, RepeatVector, TimeDistributed
 from ..models import Sequential
 from ..training.callbacks import Callback
+from . import common
 
 NAME = "addition"
 HELP = "keras-io addition_rnn: add two numbers given as characters (LSTM -> RepeatVector -> LSTM)"

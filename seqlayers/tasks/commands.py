@@ -76,7 +76,8 @@ def _explain(args) -> int:
 
 
 def register(sub) -> None:
-    train = sub.add_parser("train", help="train a model on real files (addition: on generated questions) and write a report")
+    train = sub.add_parser("train", help="train a model on real files (addition: on generated questions) and write a "
+                                          "report")
     tasks = train.add_subparsers(dest="task", metavar="TASK")
     tasks.required = True
     for mod in _modules():

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 from ..atomic import atomic_write
 from ..training.callbacks import BackupAndRestore, Callback, EarlyStopping
-from ..utils import cpu_model
 from ..training.optimizers import Adam
-from safetensors.torch import load_file, save_file
+from ..utils import cpu_model
 
 TASK_FILE = "task.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -43,7 +43,8 @@ def add_common_arguments(parser, *, epochs: int, batch_size: int, patience: int 
     parser.add_argument("--patience", type=int, default=patience,
                         help=f"early stopping: epochs without improvement on dev (default {patience})")
     if "--learning-rate" not in parser._option_string_actions:  # a task may define its own
-        parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default %(default)s)")
+        parser.add_argument("--learning-rate", type=float, default=1e-3,
+                            help="Adam's learning rate (default %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -361,7 +362,8 @@ class Stopwatch:
 
 
 __all__ = [
-    "Stopwatch", "add_common_arguments", "optimizer", "bucketed_loader", "predict_grouped", "timed_outputs", "fit_resumable", "history_dict", "load_task", "load_weights",
+    "Stopwatch", "add_common_arguments", "optimizer", "bucketed_loader", "predict_grouped", "timed_outputs",
+    "fit_resumable", "history_dict", "load_task", "load_weights",
     "machine", "progress", "training_time", "save_task", "set_seed", "setup", "write_report",
 ]
 

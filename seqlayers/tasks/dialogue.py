@@ -17,19 +17,18 @@ chosen on dev for each model (0.5 and per-label thresholds are reported too).
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import require_extra
 from ..data.sgd_reader import act_label, read_dialogues
 from ..data.vocab import Vocabulary, multi_hot
+from ..errors import require_extra
+from ..layers import LSTM, Bidirectional, Concatenate, Dense, Dropout, Embedding, TimeDistributed
 from ..layers.base import Layer
-from . import common
-from ..layers import Bidirectional, Concatenate, Dense, Dropout, Embedding, LSTM, TimeDistributed
 from ..models import Input, Model
+from . import common
 
 NAME = "dialogue"
 HELP = "hierarchical model: the system's dialogue acts after each user turn (vs. a per-turn baseline)"

@@ -33,17 +33,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from ..errors import require_extra
-from ..data.csv_reader import read_numeric_csv
+from ..data.csv_reader import read_header, read_numeric_csv
 from ..data.scaling import StandardScaler
 from ..data.windows import chronological_splits, windows
-from . import common
-from ..data.csv_reader import read_header
-from ..layers import Dense, LSTM, Reshape, TimeDistributed
+from ..errors import require_extra
+from ..layers import LSTM, Dense, Reshape, TimeDistributed
 from ..models import Input, Model, Sequential
 from ..training.optimizers import Adam
-import torch
+from . import common
 
 NAME = "forecast"
 HELP = "multi-step forecasting of a CSV time series (ETT protocol), many-to-one or seq2seq LSTM"
@@ -287,7 +286,8 @@ def _rows(results: dict, published: dict, report: dict, wall: float) -> list[tup
         ("val MSE", f"{results['val']['mse']:.4f}"),
         ("persistence (repeat last value) test MSE / MAE",
          f"{results['persistence']['mse']:.4f} / {results['persistence']['mae']:.4f}")]
-    rows += [(f"{name} test MSE / MAE (published)", f"{v['mse']:.3f} / {v['mae']:.3f}") for name, v in published.items()]
+    rows += [(f"{name} test MSE / MAE (published)", f"{v['mse']:.3f} / {v['mae']:.3f}")
+             for name, v in published.items()]
     rows += [("epochs", report["epochs_run"]), ("wall time (s)", f"{wall:.0f}")]
     return rows
 

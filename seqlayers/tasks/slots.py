@@ -24,22 +24,21 @@ accuracy counts utterances whose every slot tag and intent are right.
 """
 from __future__ import annotations
 
-
 from functools import partial
 
 import numpy as np
+import torch
 
-from ..errors import require_extra
 from ..data.bio import NEG, bio_transitions, viterbi
 from ..data.conllu_reader import read_tokenized
 from ..data.snips_reader import read_snips
 from ..data.vocab import Vocabulary
+from ..errors import require_extra
 from ..io import register_function
+from ..layers import LSTM, Bidirectional, Concatenate, Dense, Dropout, Lambda, TimeDistributed
+from ..models import Model
 from . import common
 from .tagger import sample_arrays, word_features
-from ..layers import Bidirectional, Concatenate, Dense, Dropout, Lambda, LSTM, TimeDistributed
-from ..models import Model
-import torch
 
 NAME = "slots"
 HELP = "joint slot filling (BIO tags) and intent detection, one model with two outputs"
@@ -224,14 +223,16 @@ def run(args) -> int:
                                       word_dropout=args.word_dropout if shuffle else 0.0)
 
     model = build_model(config)
-    model.compile(optimizer=common.optimizer(args), loss=["sparse_categorical_crossentropy", "sparse_categorical_crossentropy"],
+    model.compile(optimizer=common.optimizer(args),
+                  loss=["sparse_categorical_crossentropy", "sparse_categorical_crossentropy"],
                   metrics=[["accuracy"], ["accuracy"]])
     common.progress(args, f"training (at most {args.epochs} epochs)")
     history = common.fit_resumable(model, loader(train, True), None, out=out, args=args,
                                    validation_data=loader(data["valid"], False), monitor=args.monitor,
                                    mode="min" if args.monitor == "val_loss" else "max",
-                                   callbacks=[common.EpochScores(partial(valid_scores, examples=data["valid"], config=config, vocabs=vocabs,
-                                                                  batch_size=args.batch_size, mode=args.decode))])
+                                   callbacks=[common.EpochScores(partial(
+                                       valid_scores, examples=data["valid"], config=config, vocabs=vocabs,
+                                       batch_size=args.batch_size, mode=args.decode))])
 
     report = {"task": NAME, "data": str(args.data),
               "utterances": {k: len(v) for k, v in data.items()} | {"train_used": len(train)},
@@ -252,13 +253,14 @@ def run(args) -> int:
                 others.append((f"{split} slot F1 / intent accuracy (%), {mode} decoding",
                                f"{100 * s['slot_f1']:.2f} / {100 * s['intent_accuracy']:.2f}"))
         s = report[split] = report["decodings"][args.decode][split]
-        rows += [(f"{split} slot F1 (%)", 100 * s["slot_f1"]), (f"{split} intent accuracy (%)", 100 * s["intent_accuracy"]),
+        rows += [(f"{split} slot F1 (%)", 100 * s["slot_f1"]),
+                 (f"{split} intent accuracy (%)", 100 * s["intent_accuracy"]),
                  (f"{split} sentence accuracy (%)", 100 * s["sentence_accuracy"])]
     rows += others
     common.save_task(out, model, NAME, config)
     report["wall_seconds"] = clock()
-    rows += [("epochs run", len(report["history"].get("loss", []))), ("training wall / CPU time (s)",
-                                                                  f"{report['train_seconds']:.0f} / {report['train_cpu_seconds']:.0f}"),
+    rows += [("epochs run", len(report["history"].get("loss", []))),
+             ("training wall / CPU time (s)", f"{report['train_seconds']:.0f} / {report['train_cpu_seconds']:.0f}"),
              ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
     common.write_report(out, report, f"Slots + intent on {args.data}", rows,
                         notes=f"Slot F1: whole slots, conlleval rules (seqeval default mode). Decoding: {args.decode}.")

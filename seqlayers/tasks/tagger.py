@@ -13,20 +13,20 @@ word dropout to the unknown word, early stopping on dev accuracy (best weights r
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from ..errors import require_extra
 from ..data.conllu_reader import TaggedSentence, read_conllu, read_tokenized
 from ..data.vocab import Vocabulary, char_ids
-from . import common
-from ..layers import Bidirectional, Concatenate, Dense, Dropout, Embedding, LSTM, TimeDistributed
+from ..errors import require_extra
+from ..layers import LSTM, Bidirectional, Concatenate, Dense, Dropout, Embedding, TimeDistributed
 from ..models import Input, Model
 from ..training.callbacks import LearningRateScheduler
-import math
-import torch
+from . import common
 
 NAME = "tagger"
 HELP = "part-of-speech tagger (words + character BiLSTM + BiLSTM) on CoNLL-U files"
@@ -219,7 +219,8 @@ def run(args) -> int:
     words = Vocabulary.build([counts.elements()], min_count=args.min_count)
     chars = Vocabulary.build((c for w in s.words for c in w) for s in train)
     tags = Vocabulary.build((s.tags for s in train), unknown=False)
-    config = dict(DEFAULTS, min_count=args.min_count, layers=args.layers, word_dim=args.word_dim, char_units=args.char_units, units=args.units,
+    config = dict(DEFAULTS, min_count=args.min_count, layers=args.layers, word_dim=args.word_dim,
+                  char_units=args.char_units, units=args.units,
                   dropout=args.dropout, column=args.column, n_words=len(words), n_chars=len(chars),
                   n_tags=len(tags), words=words.to_dict(), chars=chars.to_dict(), tags=tags.to_dict())
     vocabs = {"words": words, "chars": chars, "tags": tags}
@@ -275,8 +276,8 @@ def run(args) -> int:
                                                              f"accuracy {100 * acc:.2f}%")
     common.save_task(out, model, NAME, config)
     report["wall_seconds"] = clock()
-    rows += [("epochs run", len(report["history"].get("loss", []))), ("training wall / CPU time (s)",
-                                                                  f"{report['train_seconds']:.0f} / {report['train_cpu_seconds']:.0f}"),
+    rows += [("epochs run", len(report["history"].get("loss", []))),
+             ("training wall / CPU time (s)", f"{report['train_seconds']:.0f} / {report['train_cpu_seconds']:.0f}"),
              ("wall time (s)", report["wall_seconds"]), ("torch threads", torch.get_num_threads())]
     common.write_report(out, report, f"Tagger ({args.column.upper()}) on {Path(args.train).name}", rows,
                         notes="Confusion heatmap: confusion.png (rows: gold tag, columns: predicted).")

@@ -27,6 +27,7 @@ from .tensorboard import TensorBoard
 
 __all__ = [
     "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",
-    "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN", "callbacks", "losses",
+    "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN", "callbacks",
+    "losses",
     "metrics", "optimizers", "pad_ragged", "set_seed",
 ]

@@ -34,7 +34,6 @@ from .checkpoint import (
 )
 from .optimizers import get_learning_rate, set_learning_rate
 
-
 _printer: list = []  # the progress channel's printer: progress.py (which imports this module) hands it over
 
 

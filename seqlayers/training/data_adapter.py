@@ -230,7 +230,9 @@ class ArrayData:
         return self.n
 
     def take(self, idx) -> Batch:
-        sel = lambda t: t[idx] if isinstance(t, torch.Tensor) else t
+        def sel(t):
+            return t[idx] if isinstance(t, torch.Tensor) else t
+
         x, y = map_structure(sel, self.x), map_structure(sel, self.y)
         _attach_masks(x, self.x_mask, sel)
         _attach_masks(y, self.y_mask, sel)  # padded target steps: masked out of losses and metrics
@@ -245,10 +247,13 @@ class ArrayData:
                 f"fit: validation_split={fraction} of {self.n} samples leaves "
                 f"{'no training' if at == 0 else 'no validation'} samples; use more data or another fraction."
             )
-        part = lambda lo, hi: (lambda t: t[lo:hi] if isinstance(t, torch.Tensor) else t)
-        mk = lambda lo, hi: ArrayData(
-            *(map_structure(part(lo, hi), s) if s is not None else None
-              for s in (self.x, self.y, self.sample_weight, self.x_mask, self.y_mask)))
+        def mk(lo, hi):
+            def part(t):
+                return t[lo:hi] if isinstance(t, torch.Tensor) else t
+
+            return ArrayData(*(map_structure(part, s) if s is not None else None
+                               for s in (self.x, self.y, self.sample_weight, self.x_mask, self.y_mask)))
+
         return mk(0, at), mk(at, self.n)
 
     def num_batches(self, batch_size: int, world: int = 1) -> int:

@@ -151,7 +151,8 @@ def _per_output(spec, names, what, default=None):
         if unknown:
             raise ValueError(f"compile: {what} names output {unknown[0]!r}, but the outputs are {names}.")
         return [spec.get(k, default) for k in names]
-    if isinstance(spec, (list, tuple)) and (len(names) > 1 or what == "loss_weights") and what in ("loss", "loss_weights"):
+    if isinstance(spec, (list, tuple)) and (len(names) > 1 or what == "loss_weights") \
+            and what in ("loss", "loss_weights"):
         if len(spec) != len(names):
             raise ValueError(f"compile: the model has {len(names)} outputs ({', '.join(names)}), but {what} "
                              f"is a list of {len(spec)}. Give one per output, or a dict by output name.")
@@ -165,9 +166,11 @@ def _metric_lists(st: CompiledState, names: list[str]) -> list[list]:
         return [[] for _ in names]
     if isinstance(mspec, dict):
         return _per_output(mspec, names, "metrics", [])
-    if isinstance(mspec, (list, tuple)) and len(names) > 1 and mspec and all(isinstance(m, (list, tuple)) for m in mspec):
+    if isinstance(mspec, (list, tuple)) and len(names) > 1 and mspec \
+            and all(isinstance(m, (list, tuple)) for m in mspec):
         if len(mspec) != len(names):
-            raise ValueError(f"compile: metrics is a list of {len(mspec)} lists but the model has {len(names)} outputs.")
+            raise ValueError(f"compile: metrics is a list of {len(mspec)} lists but the model has {len(names)} "
+                             f"outputs.")
         return list(mspec)
     return [mspec] * len(names)
 
@@ -281,7 +284,8 @@ class Trackers:
                 continue
             if dist:
                 saved = m.state
-                m.state = distributed.all_reduce_sum(saved if saved is not None else torch.zeros(2, dtype=torch.float64))
+                m.state = distributed.all_reduce_sum(
+                    saved if saved is not None else torch.zeros(2, dtype=torch.float64))
                 value = m.result()
                 m.state = saved
             else:
@@ -555,7 +559,8 @@ class FitRun:
         if o["verbose"] and distributed.is_main() and not any(isinstance(cb, ProgressLogger) for cb in cbs):
             extra.append(ProgressLogger(o["verbose"], running_logs=lambda: floats(self.last_logs)))
         params = {"epochs": int(o["epochs"]), "steps": self.steps, "verbose": o["verbose"], "mode": "fit"}
-        self.cblist = CallbackList(cbs + extra, model=model, params=params, loop=self.loop)  # History sees what callbacks add
+        # History sees what callbacks add
+        self.cblist = CallbackList(cbs + extra, model=model, params=params, loop=self.loop)
         self.loop.callbacks = self.cblist.callbacks
         self.batch_logs_wanted = self.cblist.wants("on_train_batch_end") or self.cblist.wants("on_train_batch_begin")
 

@@ -94,7 +94,8 @@ def _check_same_shape(name: str, y_true: torch.Tensor, y_pred: torch.Tensor):
     if tuple(y_true.shape) == tuple(y_pred.shape):
         return y_true, y_pred
     hint = ""
-    if y_pred.ndim == 3 and y_true.ndim == 2 and y_true.shape[0] == y_pred.shape[0] and y_true.shape[1] == y_pred.shape[2]:
+    if y_pred.ndim == 3 and y_true.ndim == 2 and y_true.shape[0] == y_pred.shape[0] \
+            and y_true.shape[1] == y_pred.shape[2]:
         hint = (" The model outputs a sequence (B, T, F) but y has no time axis: give one target per step "
                 "(B, T, F), or drop return_sequences=True so the model outputs (B, F).")
     elif y_pred.ndim == 2 and y_true.ndim == 3:
@@ -145,7 +146,8 @@ def binary_crossentropy(y_true, y_pred, from_logits: bool = False, label_smoothi
 def _check_one_hot(name, y_true, y_pred):
     if tuple(y_true.shape) == tuple(y_pred.shape):
         return
-    if y_true.ndim == y_pred.ndim - 1 or (y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1 and y_pred.shape[-1] > 1):
+    if y_true.ndim == y_pred.ndim - 1 \
+            or (y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1 and y_pred.shape[-1] > 1):
         if tuple(y_true.shape[: y_pred.ndim - 1]) == tuple(y_pred.shape[:-1]):
             raise ValueError(
                 f"{name}: y_true of shape {fmt_shape(y_true.shape)} looks like integer class ids, but "
@@ -270,7 +272,7 @@ def _check_result(fn, values, y_pred, what: str) -> None:
         raise TypeError(f"{what} {name!r}: expected the function (y_true, y_pred) to return a torch tensor of "
                         f"per-sample values (B,) or per-step values (B, T), got {kind}. Compute it with torch "
                         f"operations on y_pred" + (" and return it." if values is None else " (numpy and Python "
-                        f"numbers carry no gradient)."))
+                        "numbers carry no gradient)."))
     if what == "loss" and y_pred.requires_grad and torch.is_grad_enabled() and not values.requires_grad:
         raise ValueError(f"loss {name!r}: the value returned does not depend on y_pred, so no gradient reaches the "
                          f"model. Compute it from y_pred with torch operations (without .detach(), .numpy() "
@@ -350,7 +352,7 @@ def get(identifier) -> Loss:
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
     if callable(identifier):
-        for cls_name, cls in _CLASSES.items():  # a Keras-style function of ours keeps its name
+        for cls in _CLASSES.values():  # a Keras-style function of ours keeps its name
             if getattr(cls(), "fn", None) is identifier:
                 return cls()
         return LossFunctionWrapper(identifier)

@@ -31,8 +31,15 @@ import torch
 
 from ..errors import unknown_name_error
 from ..layers.base import get_mask
-from .losses import (align_ranks, binary_crossentropy, categorical_crossentropy, mean_absolute_error, mean_squared_error,
-                     sparse_categorical_crossentropy, weights_and_mask)
+from .losses import (
+    align_ranks,
+    binary_crossentropy,
+    categorical_crossentropy,
+    mean_absolute_error,
+    mean_squared_error,
+    sparse_categorical_crossentropy,
+    weights_and_mask,
+)
 
 
 class Metric:
@@ -182,7 +189,8 @@ class _Counts(Metric):
                 t, p, y_pred = t[..., self.class_id:self.class_id + 1], p[..., self.class_id:self.class_id + 1], \
                     y_pred[..., self.class_id:self.class_id + 1]
             per_step = torch.ones(y_pred.shape[:-1], dtype=torch.float64, device=y_pred.device)
-            w = weights_and_mask(per_step, sample_weight, mask if (mask is None or mask.ndim <= per_step.ndim) else None)
+            step_mask = mask if (mask is None or mask.ndim <= per_step.ndim) else None
+            w = weights_and_mask(per_step, sample_weight, step_mask)
             w = (per_step if w is None else w.to(torch.float64)).unsqueeze(-1)
             C = y_pred.shape[-1]
             tp = ((t & p).to(torch.float64) * w).reshape(-1, C).sum(0)

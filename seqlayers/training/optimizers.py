@@ -243,7 +243,8 @@ class KerasOptimizer:
 
 
 def _make(key, cls_name):
-    return type(cls_name, (KerasOptimizer,), {"key": key, "__doc__": f"Keras-style ``{cls_name}`` -> ``{KERAS_DEFAULTS[key][0].__name__}``."})
+    doc = f"Keras-style ``{cls_name}`` -> ``{KERAS_DEFAULTS[key][0].__name__}``."
+    return type(cls_name, (KerasOptimizer,), {"key": key, "__doc__": doc})
 
 
 SGD = _make("sgd", "SGD")

@@ -18,16 +18,18 @@ from __future__ import annotations
 import sys
 import time
 
+from tqdm.auto import tqdm
+
 from . import callbacks
 from .callbacks import Callback
-from tqdm.auto import tqdm
 
 
 def resolve_verbose(verbose) -> int:
     if verbose == "auto":
         return 1
     if verbose not in (0, 1, 2, True, False):
-        raise ValueError(f"verbose must be 0 (silent), 1 (progress bar), 2 (one line per epoch) or 'auto', got {verbose!r}.")
+        raise ValueError(f"verbose must be 0 (silent), 1 (progress bar), 2 (one line per epoch) or 'auto', "
+                         f"got {verbose!r}.")
     return int(verbose)
 
 

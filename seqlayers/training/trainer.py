@@ -133,7 +133,8 @@ class Trainer:
         if st.trackers is not None:
             return [k for k, _ in st.trackers.items()]
         names = ["loss"]
-        if isinstance(st.metrics_spec, (list, tuple)) and not any(isinstance(m, (list, tuple)) for m in st.metrics_spec):
+        if isinstance(st.metrics_spec, (list, tuple)) \
+                and not any(isinstance(m, (list, tuple)) for m in st.metrics_spec):
             names += [metrics_mod.get(m).name for m in st.metrics_spec]
         return names
 
