@@ -52,25 +52,19 @@ def test_an_option_without_help_text_shows_its_default():
 def run_cli(args, **kw):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-m", "seqlayers", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=120, **kw)
+                          cwd=ROOT, timeout=300, **kw)
 
 
 def test_explain_piped_into_head_ends_without_a_traceback(tmp_path):
     model = sl.Sequential([sl.LSTM(4, input_shape=(5, 2), return_sequences=True), sl.Dense(1)])
     model.save(tmp_path / "m.seqlayers")
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    # a reader that stops after one line, as `head -1` does; the writer is left with a closed pipe
-    cmd = f"{sys.executable} -m seqlayers explain {tmp_path / 'm.seqlayers'} | head -1"
-    out = subprocess.run(["bash", "-c", f"set -o pipefail; {cmd}"], capture_output=True, text=True, env=env,
-                         cwd=ROOT, timeout=120)
-    assert out.stdout.startswith('Model "') and out.stdout.count("\n") == 1
-    assert "Traceback" not in out.stderr and "BrokenPipeError" not in out.stderr, out.stderr
-    assert out.returncode in (0, 141)  # 141: ended by the closed pipe, as a Unix tool would be
-    # a reader that is gone before the first write (`head -c 0` exits at once): the write must fail
+    # a reader that is gone before the first write (`head -c 0` exits at once), so the write must fail
+    # with a broken pipe (`| head` after its lines is the same, once the output outgrows the pipe)
     cmd = f"{sys.executable} -m seqlayers explain {tmp_path / 'm.seqlayers'} | head -c 0"
     out = subprocess.run(["bash", "-c", f"set -o pipefail; {cmd}"], capture_output=True, text=True, env=env,
-                         cwd=ROOT, timeout=120)
-    assert out.stderr == "" and out.returncode == 141
+                         cwd=ROOT, timeout=300)
+    assert out.stderr == "" and out.returncode == 141  # ended by the closed pipe, as a Unix tool would be
 
 
 def test_explain_accepts_the_run_folder_that_predict_accepts(tmp_path, capsys):
@@ -86,7 +80,7 @@ def test_explain_accepts_the_run_folder_that_predict_accepts(tmp_path, capsys):
     assert "this training run folder has no model.seqlayers" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["predict", "--help"], ["explain", "--help"]])
-def test_help_runs(args):
-    out = run_cli(args)
-    assert out.returncode == 0 and out.stdout.startswith("usage: seqlayers")
+def test_help_runs_as_a_command():
+    out = run_cli(["train", "forecast", "--help"])
+    assert out.returncode == 0 and out.stdout.startswith("usage: seqlayers train forecast")
+    assert "--units UNITS         LSTM units (default 64)" in out.stdout
