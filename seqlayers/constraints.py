@@ -143,7 +143,8 @@ def deserialize(config: dict, where: str | None = None) -> Constraint:
 @torch.no_grad()
 def apply_constraints(module: nn.Module) -> None:
     """Project every constrained weight of ``module``'s layers in place (``fit`` calls this after each
-    optimizer step). A layer declares its constraints in ``_weight_constraints`` ({weight name: fn})."""
+    optimizer step). A layer declares its constraints in ``_weight_constraints`` ({weight name: fn});
+    each acts on the weight's Keras layout (``layer._keras_value`` / ``_set_keras_value``)."""
     for m in module.modules():
         declared = m.__dict__.get("_weight_constraints")
         if not declared:
@@ -151,7 +152,7 @@ def apply_constraints(module: nn.Module) -> None:
         for name, constraint in declared.items():
             w = getattr(m, name, None)
             if isinstance(w, torch.Tensor) and w.requires_grad:
-                w.copy_(constraint(w))
+                m._set_keras_value(name, constraint(m._keras_value(name)))
 
 
 __all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "apply_constraints", "deserialize",

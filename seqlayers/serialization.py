@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import activations
+from . import activations, constraints, regularizers
 from .dtypes import dtype_name
 from .errors import ModelFileError, layer_label
 
@@ -37,6 +37,8 @@ TENSOR = "__tensor__"
 _FUNCTION = "__function__"
 _ACTIVATION = "__activation__"
 _FLOAT = "__float__"
+_REGULARIZER = "__regularizer__"  # {"class_name", "config"} of a seqlayers.regularizers object
+_CONSTRAINT = "__constraint__"  # the same for seqlayers.constraints
 _ENTRY_FIELDS = {"class_name", "config", "build_config"}
 
 
@@ -116,6 +118,10 @@ def value_to_json(v, where: str):
         return [value_to_json(x, where) for x in v]
     if isinstance(v, dict):
         return {str(k): value_to_json(x, f"{where}[{k!r}]") for k, x in v.items()}
+    if isinstance(v, regularizers.Regularizer):
+        return {_REGULARIZER: regularizers.serialize(v)}
+    if isinstance(v, constraints.Constraint):
+        return {_CONSTRAINT: constraints.serialize(v)}
     if isinstance(v, (torch.Tensor, np.ndarray)):
         raise ValueError(f"{where}: a tensor argument cannot be saved in a model config; pass a "
                          f"callable that builds it, or make it a layer weight.")
@@ -168,7 +174,8 @@ def resolve_function(name: str, custom_objects: dict | None, where: str) -> Call
 
 def is_special_value(v) -> bool:
     """A JSON dict that stands for one value (a function, an activation, a float, a layer entry)."""
-    return isinstance(v, dict) and (set(v) in ({_FUNCTION}, {_ACTIVATION}, {_FLOAT})
+    return isinstance(v, dict) and (set(v) in ({_FUNCTION}, {_ACTIVATION}, {_FLOAT}, {_REGULARIZER},
+                                                {_CONSTRAINT})
                                     or ("class_name" in v and "config" in v))
 
 
@@ -186,6 +193,10 @@ def value_from_json(v, custom_objects: dict | None, where: str):
             return activations.ACTIVATIONS[name]
         if set(v) == {_FLOAT}:
             return float(v[_FLOAT])
+        if set(v) == {_REGULARIZER}:
+            return regularizers.deserialize(v[_REGULARIZER], where)
+        if set(v) == {_CONSTRAINT}:
+            return constraints.deserialize(v[_CONSTRAINT], where)
         if "class_name" in v and "config" in v:
             return layer_from_config(v, custom_objects, where)
         return {k: value_from_json(x, custom_objects, f"{where}[{k!r}]") for k, x in v.items()}

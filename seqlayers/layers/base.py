@@ -419,14 +419,31 @@ class Layer(nn.Module):
         initializers.initialize(tensor, initializer, where)
         weight = nn.Parameter(tensor, requires_grad=bool(trainable) and self._trainable)
         self.register_parameter(name, weight)
+        self.declare_weight(name, regularizer, constraint)
+        return weight
+
+    def declare_weight(self, name: str, regularizer=None, constraint=None) -> None:
+        """Attach a regularizer and a constraint to the registered weight ``name`` (``add_weight``
+        does this; a layer that makes its parameters itself calls it). Both act on the weight's
+        Keras layout: a layer that stores a weight otherwise overrides ``_keras_value`` and
+        ``_set_keras_value``."""
+        where = layer_label(self)
         reg = regularizers.get(regularizer, where)
+        con = constraints.get(constraint, where)
         if reg is not None:
             self._weight_regularizers[name] = reg
-        con = constraints.get(constraint, where)
         if con is not None:
             self._weight_constraints[name] = con
+        weight = getattr(self, name)
         weight.regularizer, weight.constraint = reg, con  # as on a Keras variable (read-only mirrors)
-        return weight
+
+    def _keras_value(self, name: str) -> torch.Tensor:
+        """The weight ``name`` in Keras's layout (differentiable)."""
+        return getattr(self, name)
+
+    def _set_keras_value(self, name: str, value: torch.Tensor) -> None:
+        """Write ``value`` (Keras layout) into the weight ``name``."""
+        getattr(self, name).copy_(value)
 
     def add_loss(self, loss) -> None:
         """Add a scalar to ``layer.losses`` for the current call (as Keras's ``add_loss``)."""
@@ -452,7 +469,7 @@ class Layer(nn.Module):
             for wname, reg in m._weight_regularizers.items():
                 w = getattr(m, wname, None)
                 if isinstance(w, torch.Tensor) and w.requires_grad:
-                    out.append(reg(w))
+                    out.append(reg(m._keras_value(wname)))
         return out
 
     def get_weights(self) -> list[np.ndarray]:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import activations, initializers
+from .. import activations, constraints, initializers, regularizers
 from ..errors import fmt_shape, layer_label
 from .base import InputSpec, Layer, weight_tensor
 from .core import check_positive_int
@@ -101,8 +101,10 @@ class _GatedCell(Layer):
     recurrent_activation = None  # SimpleRNN has none; LSTM and GRU take one
 
     def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0,
-                 recurrent_dropout=0.0, seed=None, **kwargs):
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
         cls = type(self).__name__
         self.units = check_positive_int(cls, "units", units)
@@ -111,6 +113,12 @@ class _GatedCell(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer, cls)
         self.recurrent_initializer = initializers.get(recurrent_initializer, cls)
         self.bias_initializer = initializers.get(bias_initializer, cls)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, cls)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer, cls)
+        self.bias_regularizer = regularizers.get(bias_regularizer, cls)
+        self.kernel_constraint = constraints.get(kernel_constraint, cls)
+        self.recurrent_constraint = constraints.get(recurrent_constraint, cls)
+        self.bias_constraint = constraints.get(bias_constraint, cls)
         self.dropout = _check_rate(cls, "dropout", dropout)
         self.recurrent_dropout = _check_rate(cls, "recurrent_dropout", recurrent_dropout)
         self.seed = seed
@@ -136,7 +144,26 @@ class _GatedCell(Layer):
         self.weight_ih = nn.Parameter(_blocks_to_torch(kernel, self.perm, H))  # (G*H, F)
         self.weight_hh = nn.Parameter(_blocks_to_torch(recurrent, self.perm, H))  # (G*H, H)
         self._build_bias()
+        self.declare_weight("weight_ih", self.kernel_regularizer, self.kernel_constraint)
+        self.declare_weight("weight_hh", self.recurrent_regularizer, self.recurrent_constraint)
+        if self.use_bias:
+            self.declare_weight("bias", self.bias_regularizer, self.bias_constraint)
         self.input_spec.axes = {-1: F_}
+
+    def _keras_value(self, name):  # regularizers and constraints see Keras's layout
+        if name in ("weight_ih", "weight_hh"):
+            return _blocks_to_keras(getattr(self, name), self.perm, self.units)
+        if name == "bias":
+            return self._keras_bias()
+        return super()._keras_value(name)
+
+    def _set_keras_value(self, name, value):
+        if name in ("weight_ih", "weight_hh"):
+            getattr(self, name).copy_(_blocks_to_torch(value, self.perm, self.units))
+        elif name == "bias":
+            self._load_keras_bias(value)
+        else:
+            super()._set_keras_value(name, value)
 
     def _build_bias(self):
         H, G = self.units, self.gates
@@ -279,6 +306,11 @@ class SimpleRNNCell(_GatedCell):
         kernel_initializer: for the input kernel ``(F, H)`` (default ``"glorot_uniform"``).
         recurrent_initializer: for the recurrent kernel ``(H, H)`` (default ``"orthogonal"``).
         bias_initializer: for the bias (default ``"zeros"``).
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: penalties on the kernel, the
+            recurrent kernel and the bias in Keras's layout (``"l2"``, ``regularizers.L1L2(...)``),
+            listed in ``layer.losses`` and added to the training loss (default None).
+        kernel_constraint, recurrent_constraint, bias_constraint: projections of the same weights
+            applied after each optimizer step (``constraints.MaxNorm(3)``...; default None).
         dropout: fraction of the input dropped in training, in [0, 1) (one mask per batch, reused at every step).
         recurrent_dropout: fraction of the state ``h`` dropped in the recurrence, in [0, 1) (one mask per batch).
         seed: seed of the dropout masks (the cell draws them from a generator of its own).
@@ -322,6 +354,11 @@ class LSTMCell(_GatedCell):
         kernel_initializer: for the input kernel ``(F, 4H)`` (default ``"glorot_uniform"``).
         recurrent_initializer: for the recurrent kernel ``(H, 4H)`` (default ``"orthogonal"``).
         bias_initializer: for the bias (default ``"zeros"``).
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: penalties on the kernel, the
+            recurrent kernel and the bias in Keras's layout (``"l2"``, ``regularizers.L1L2(...)``),
+            listed in ``layer.losses`` and added to the training loss (default None).
+        kernel_constraint, recurrent_constraint, bias_constraint: projections of the same weights
+            applied after each optimizer step (``constraints.MaxNorm(3)``...; default None).
         unit_forget_bias: initialize the forget gate's bias to ones (Keras's default True).
         dropout: fraction of the input dropped in training, in [0, 1) (one mask per batch, reused at every step).
         recurrent_dropout: fraction of the state ``h`` dropped in the recurrence, in [0, 1) (one mask per batch).
@@ -386,6 +423,11 @@ class GRUCell(_GatedCell):
         kernel_initializer: for the input kernel ``(F, 3H)`` (default ``"glorot_uniform"``).
         recurrent_initializer: for the recurrent kernel ``(H, 3H)`` (default ``"orthogonal"``).
         bias_initializer: for the bias (default ``"zeros"``).
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: penalties on the kernel, the
+            recurrent kernel and the bias in Keras's layout (``"l2"``, ``regularizers.L1L2(...)``),
+            listed in ``layer.losses`` and added to the training loss (default None).
+        kernel_constraint, recurrent_constraint, bias_constraint: projections of the same weights
+            applied after each optimizer step (``constraints.MaxNorm(3)``...; default None).
         reset_after: apply the reset gate after the recurrent matmul (True, cuDNN's and Keras 3's
             default, runs the fused kernel) or before it (False, the original GRU; the step loop).
         dropout: fraction of the input dropped in training, in [0, 1) (one mask per batch, reused at every step).

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import activations, initializers
+from .. import activations, constraints, initializers, regularizers
 from ..errors import fmt_shape, layer_label
 from ..utils import flatten
 from .base import InputSpec, Layer
@@ -51,6 +51,10 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         initializers.get(kernel_initializer, "Dense")
         initializers.get(bias_initializer, "Dense")
+        for reg in (kernel_regularizer, bias_regularizer):
+            regularizers.get(reg, "Dense")  # a bad name fails here, not at the first call
+        for con in (kernel_constraint, bias_constraint):
+            constraints.get(con, "Dense")
         self.input_spec = InputSpec(min_ndim=2, dtype="float", expected="input of shape (batch, ..., features)",
                                     hint="Dense needs at least a batch and a feature axis; reshape a 1-D "
                                          "vector to (batch, features), e.g. x[None, :] or x.reshape(-1, 1).")

@@ -339,8 +339,10 @@ class SimpleRNN(_CellLayer):
     Args:
         units: H, the size of the state and of the output.
         activation: ``"tanh"`` (default), ``"relu"`` (both fused) or any other name or callable (the loop).
-        use_bias, kernel_initializer, recurrent_initializer, bias_initializer, dropout,
-            recurrent_dropout, seed: the cell's (see ``SimpleRNNCell``); readable on the layer.
+        use_bias, kernel_initializer, recurrent_initializer, bias_initializer, kernel_regularizer,
+            recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
+            bias_constraint, dropout, recurrent_dropout, seed: the cell's (see ``SimpleRNNCell``); readable
+            on the layer.
         return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask: as ``RNN``.
         **kwargs: ``name``, ``input_shape``, ``batch_input_shape``, ``batch_size``, ``input_dim``,
             ``input_length``, ``dtype``, ``trainable`` (see ``Layer``).
@@ -369,8 +371,10 @@ class GRU(_CellLayer):
         activation, recurrent_activation: the candidate's (tanh) and the gates' (sigmoid); other
             functions run the step loop.
         reset_after: True (default; fused) or False (the original GRU; the step loop).
-        use_bias, kernel_initializer, recurrent_initializer, bias_initializer, dropout,
-            recurrent_dropout, seed: the cell's (see ``GRUCell``); readable on the layer.
+        use_bias, kernel_initializer, recurrent_initializer, bias_initializer, kernel_regularizer,
+            recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
+            bias_constraint, dropout, recurrent_dropout, seed: the cell's (see ``GRUCell``); readable
+            on the layer.
         return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask: as ``RNN``.
         use_cudnn, implementation: accepted for Keras compatibility and change nothing: the fused
             kernel (cuDNN on GPU) runs whenever it computes the same thing.
@@ -403,8 +407,10 @@ class LSTM(_CellLayer):
         activation, recurrent_activation: the candidate's and output's (tanh) and the gates'
             (sigmoid); other functions run the step loop.
         unit_forget_bias: initialize the forget gate's bias to ones (default True, as Keras).
-        use_bias, kernel_initializer, recurrent_initializer, bias_initializer, dropout,
-            recurrent_dropout, seed: the cell's (see ``LSTMCell``); readable on the layer.
+        use_bias, kernel_initializer, recurrent_initializer, bias_initializer, kernel_regularizer,
+            recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
+            bias_constraint, dropout, recurrent_dropout, seed: the cell's (see ``LSTMCell``); readable
+            on the layer.
         return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask: as ``RNN``.
         use_cudnn, implementation: accepted for Keras compatibility and change nothing: the fused
             kernel (cuDNN on GPU) runs whenever it computes the same thing.

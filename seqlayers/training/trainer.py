@@ -30,6 +30,7 @@ import inspect
 
 import numpy as np
 
+from ..constraints import apply_constraints
 from ..errors import closest
 from . import distributed
 from . import metrics as metrics_mod
@@ -148,6 +149,7 @@ class Trainer:
         loss = self.compute_loss(x, y, y_pred, sample_weight)
         st.trackers.add(st.trackers.loss, loss, batch_size_of(x))
         backward_and_step(st, self.optimizer, loss)
+        apply_constraints(self)  # weight constraints after each optimizer step, as Keras
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def test_step(self, data):
@@ -185,7 +187,8 @@ class Trainer:
         if total is None:
             raise ValueError("fit: no output has a loss; compile with one, e.g. model.compile(optimizer='adam', "
                              "loss='mse').")
-        return total
+        extra = self.losses  # regularizer penalties and add_loss terms, added as Keras adds them
+        return total + sum(extra) if extra else total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Update the compiled metrics with this batch; returns ``get_metrics_result()``."""

@@ -87,9 +87,6 @@ KNOWN_FAILURES: dict[str, str] = {
     "reshaping/reshape_test.py::ReshapeTest.test_reshape_rejects_invalid_target_shape": "Reshape argument checks",
     "reshaping/zero_padding1d_test.py::ZeroPadding1DTest.test_zero_padding_1d_get_config*":
         "get_config has no Keras dtype-policy and trainable entries",
-    "rnn/gru_test.py::GRUTest.test_basics": "kerastests: RNN regularizers",
-    "rnn/lstm_test.py::LSTMTest.test_basics": "kerastests: RNN regularizers",
-    "rnn/simple_rnn_test.py::SimpleRNNTest.test_basics": "kerastests: RNN regularizers",
     "activations/prelu_test.py::PReLUTest.test_prelu":
         "kerastests: regularizer/constraint arguments of this layer",
     "activations/prelu_test.py::PReLUTest.test_prelu_correctness":

@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from seqlayers import GRU, LSTM, Bidirectional, SimpleRNN
+from seqlayers import GRU, LSTM, Bidirectional, SimpleRNN, constraints, regularizers
 from seqlayers.layers.cells import GRUCell, LSTMCell, SimpleRNNCell
 
 LAYERS = {SimpleRNN: SimpleRNNCell, GRU: GRUCell, LSTM: LSTMCell}
@@ -15,7 +15,10 @@ CHANGED = dict(activation="relu", recurrent_activation="hard_sigmoid", use_bias=
                recurrent_dropout=0.125, seed=3, unit_forget_bias=False, reset_after=False,
                kernel_initializer="he_normal", recurrent_initializer="glorot_normal", bias_initializer="ones",
                return_sequences=True, return_state=True, go_backwards=True, stateful=True, unroll=True,
-               zero_output_for_mask=True, use_cudnn=False, implementation=1)
+               zero_output_for_mask=True, use_cudnn=False, implementation=1,
+               kernel_regularizer=regularizers.L2(0.5), recurrent_regularizer=regularizers.L1(0.25),
+               bias_regularizer=regularizers.L1L2(0.1, 0.2), kernel_constraint=constraints.MaxNorm(2.0),
+               recurrent_constraint=constraints.UnitNorm(), bias_constraint=constraints.NonNeg())
 
 
 def _args(cls):
