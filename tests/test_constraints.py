@@ -22,7 +22,7 @@ def _np(t):
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
 
 
-@pytest.mark.parametrize("mine,theirs", CASES, ids=lambda c: repr(c))
+@pytest.mark.parametrize("mine,theirs", CASES, ids=[repr(m) for m, _ in CASES])
 def test_projection_equals_keras(mine, theirs):
     w = torch.from_numpy(np.random.RandomState(0).randn(5, 4).astype("float32") * 2)
     np.testing.assert_allclose(_np(mine(w)), _np(theirs(w)), rtol=1e-5, atol=1e-7)
