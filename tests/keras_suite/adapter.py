@@ -214,8 +214,13 @@ def _assign(weight, value):
 
 
 def _symbolic_inputs(shape, dtype):
-    return keras_test_case.map_shape_dtype_structure(
-        lambda s, d: Input(batch_shape=tuple(s), dtype=keras_backend.standardize_dtype(d)), shape, dtype)
+    """Symbolic inputs of these shapes; a dict's ``x_shape`` keys become ``x`` (as Keras's helper)."""
+    def make(s, d):
+        return Input(batch_shape=tuple(s), dtype=keras_backend.standardize_dtype(d))
+
+    if isinstance(shape, dict):
+        return {k.removesuffix("_shape"): make(v, dtype[k]) for k, v in shape.items()}
+    return keras_test_case.map_shape_dtype_structure(make, shape, dtype)
 
 
 def _config_json(config) -> str:

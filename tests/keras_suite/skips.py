@@ -91,10 +91,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "kerastests: regularizer/constraint arguments of this layer",
     "activations/prelu_test.py::PReLUTest.test_prelu_correctness":
         "kerastests: regularizer/constraint arguments of this layer",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_basics_with_flash_attention":
-        "kerastests: the symbolic call passes input_shape's keys (query_shape=...) as call arguments",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_basics":
-        "newlayers: MultiHeadAttention.build(query_shape=..., value_shape=...)",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_causal_only_skipped_for_subclass":
         "newlayers: Keras attributes of MultiHeadAttention",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_compute_attention_combines_causal_and_explicit_mask_fused_fallback":
@@ -105,12 +101,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "newlayers: DTypePolicyMap",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_flash_attention_with_errors":
         "newlayers: MultiHeadAttention argument checks",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_high_dim_attention_4d_inputs_1freebatch_mask2":
-        "newlayers: MultiHeadAttention.build(query_shape=..., value_shape=...)",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_high_dim_attention_4d_inputs_1freebatch_mask3":
-        "newlayers: MultiHeadAttention.build(query_shape=..., value_shape=...)",
-    "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_high_dim_attention_4d_inputs_1freebatch_mask4":
-        "newlayers: MultiHeadAttention.build(query_shape=..., value_shape=...)",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_initializer":
         "newlayers: Keras attributes of MultiHeadAttention",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_mha_constraints":
