@@ -249,6 +249,9 @@ def _draw_one(ax, drawing: Drawing) -> None:
                 ax.annotate("", xy=(b - 0.22, k + dy), xytext=(a + 0.22, k + dy),
                             arrowprops=dict(arrowstyle=style, color="dimgray", lw=1))
     ax.set_title(drawing.title, fontsize=9, loc="left")
+    if drawing.truncated:
+        ax.text(-0.5, -0.75, f"long or variable-length sequences are drawn with at most {MAX_DRAWN_STEPS} steps",
+                fontsize=7, color="dimgray", va="top")
     ax.set_xlim(-0.8, right + 1.2)
     ax.set_ylim(-0.6, len(drawing.rows) - 0.4)
     ax.axis("off")
@@ -266,7 +269,7 @@ def draw(drawings, path, format=None) -> None:
     n = max(max(max(cols) for cols, _ in d.rows if cols) for d in drawings) + 1
     heights = [0.55 * len(d.rows) + 0.5 for d in drawings]
     fig, axes = plt.subplots(len(drawings), 1, figsize=(max(3.0, 0.6 * n + 1.0), sum(heights)), squeeze=False,
-                             gridspec_kw={"height_ratios": heights})
+                             gridspec_kw={"height_ratios": heights, "hspace": 0.45})
     for ax, drawing in zip(axes[:, 0], drawings):
         _draw_one(ax, drawing)
     fig.savefig(path, dpi=110, format=format, bbox_inches="tight")
