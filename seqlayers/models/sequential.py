@@ -38,6 +38,7 @@ class Sequential(BaseModel):
         self._stack: list[nn.Module] = []
         self._names: set[str] = set()
         self._input_dtype = None
+        self._symbolic = None  # (Input, output, number of layers) once model.input / model.output is read
         #: output shape of each layer once the model is built (for summary and explain)
         self.layer_shapes: list = []
         for layer in layers or []:
@@ -46,6 +47,45 @@ class Sequential(BaseModel):
     @property
     def layers(self):
         return list(self._stack)
+
+    def _graph(self):
+        """``(Input, output)`` of the model called once on an ``Input`` of its declared shape (made on first
+        use): Keras's Sequential has this graph, so ``model.inputs`` / ``model.outputs`` (and ``input`` /
+        ``output``, which Keras 3.15's torch backend lacks) and, after those, ``model.layers[i].output`` work
+        as there (e.g. ``Model(model.inputs, model.layers[-2].output)``)."""
+        if self._symbolic is None or self._symbolic[2] != len(self._stack):
+            if self.declared_input_shape is None or not self._stack:
+                raise AttributeError(self._no_node_message("input"))
+            x = Input(batch_shape=self.declared_input_shape, dtype=self._input_dtype)
+            out = x
+            for layer in self._stack:
+                out = layer(out)
+            self._symbolic = (x, out, len(self._stack))
+        return self._symbolic[0], self._symbolic[1]
+
+    def _no_node_message(self, what: str) -> str:
+        return (f"{layer_label(self)}: the model has no input shape yet, so it has no symbolic {what}. Start it "
+                f"with Input(shape=...) or give the first layer input_shape=(...).")
+
+    @property
+    def input(self):
+        """The ``Input`` tensor the model's graph starts from (Keras's ``model.input``)."""
+        return self._graph()[0]
+
+    @property
+    def output(self):
+        """The model's symbolic output (Keras's ``model.output``)."""
+        return self._graph()[1]
+
+    @property
+    def inputs(self) -> list:
+        """``[model.input]``, as Keras's Sequential lists it."""
+        return [self._graph()[0]]
+
+    @property
+    def outputs(self) -> list:
+        """``[model.output]``, as Keras's Sequential lists it."""
+        return [self._graph()[1]]
 
     def add(self, layer) -> None:
         """Append a layer (or, first, an ``Input(shape=...)``)."""

@@ -480,16 +480,14 @@ def check_batch_size(batch_size, who: str) -> None:
 
 
 def n_inputs(model) -> int:
-    ins = getattr(model, "inputs", None)
-    if getattr(model, "_functional", False) and ins:
-        return len(ins)
+    if getattr(model, "_functional", False) and model.inputs:  # (a Sequential's inputs would build its graph)
+        return len(model.inputs)
     return 1
 
 
 def n_outputs(model) -> int:
-    outs = getattr(model, "outputs", None)
-    if getattr(model, "_functional", False) and outs:
-        return len(outs)
+    if getattr(model, "_functional", False) and model.outputs:
+        return len(model.outputs)
     return 1
 
 

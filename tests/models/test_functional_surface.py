@@ -79,3 +79,22 @@ def test_seq2seq_inference_models_rebuilt_from_trained_layers_match_keras():
         states, kstates = out[1:], kout[1:]
     # the first input of the inference decoder keeps its name; the new Inputs take free ones
     assert len({l.name for l in od.layers}) == len(od.layers)
+
+
+def stack(K):
+    return K.Sequential([K.Input((5, 2)), K.layers.LSTM(4, return_sequences=True), K.layers.LSTM(3),
+                         K.layers.Dense(1)])
+
+
+def test_sequential_input_output_and_a_feature_model_from_an_inner_layer_match_keras():
+    ours, ref = stack(seqlayers), stack(keras)
+    ref.set_weights(ours.get_weights())
+    x = np.random.rand(3, 5, 2).astype("float32")
+    assert ours.output.shape == (None, 1) and ours.input.shape == (None, 5, 2)  # Keras 3.15 (torch) lacks these
+    feats = seqlayers.Model(ours.inputs, ours.layers[1].output)
+    kfeats = keras.Model(ref.inputs, ref.layers[1].output)
+    np.testing.assert_allclose(feats.predict(x, verbose=0), kfeats.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    ours.add(seqlayers.layers.Dense(2))  # the graph follows the layers added since
+    assert ours.output.shape == (None, 2) and ours.outputs[0] is ours.output
+    with pytest.raises(AttributeError, match="no input shape yet, so it has no symbolic input"):
+        seqlayers.Sequential([seqlayers.layers.Dense(2)]).input  # noqa: B018
