@@ -8,7 +8,6 @@ import numbers
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .. import initializers
 from ..errors import layer_label
@@ -111,6 +110,7 @@ class PReLU(Layer):
 
     Args:
         alpha_initializer: Keras initializer name (default zeros: a plain ReLU at first).
+        alpha_regularizer, alpha_constraint: a penalty and a projection of the slopes.
         shared_axes: axes (1-based, after the batch) along which one slope is shared, e.g.
             ``shared_axes=[1]`` learns one slope per feature for every time step.
 
@@ -121,7 +121,8 @@ class PReLU(Layer):
 
     supports_masking = True
 
-    def __init__(self, alpha_initializer="Zeros", shared_axes=None, **kwargs):
+    def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
+                 **kwargs):
         super().__init__(**kwargs)
         initializers.get(alpha_initializer, "PReLU")
         if shared_axes is None:
@@ -143,7 +144,9 @@ class PReLU(Layer):
         if any(d is None for d in shape):
             raise ValueError(f"{layer_label(self)}: every axis not in shared_axes needs a known size, got input "
                              f"shape {tuple(input_shape)}; share the unknown axes, e.g. shared_axes=[1] for time.")
-        self.alpha = nn.Parameter(initializers.initialize(torch.empty(shape), self._config["alpha_initializer"]))
+        cfg = self._config
+        self.alpha = self.add_weight(shape, cfg["alpha_initializer"], regularizer=cfg["alpha_regularizer"],
+                                     constraint=cfg["alpha_constraint"], name="alpha")
         shared = self.shared_axes or []
         self.input_spec = InputSpec(ndim=len(input_shape),
                                     axes={i: input_shape[i] for i in range(1, len(input_shape)) if i not in shared})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .. import activations, initializers
 from ..errors import layer_label
@@ -135,6 +134,7 @@ class Conv1D(_Conv1DBase):
         dilation_rate: d, the gap between the kernel's taps (d > 1 with s > 1 is refused, as in Keras).
         groups: split the F input channels (and the H filters) into this many independent groups.
         activation, use_bias, kernel_initializer, bias_initializer: as ``Dense``.
+        kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint: as ``Dense``.
 
     Shape:
         input: ``(B, T, F)``; output: ``(B, T', H)`` (``T'`` from the padding).
@@ -143,7 +143,8 @@ class Conv1D(_Conv1DBase):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, activation,
                          use_bias, **kwargs)
         self.groups = check_positive_int("Conv1D", "groups", groups)
@@ -158,10 +159,11 @@ class Conv1D(_Conv1DBase):
             raise ValueError(f"{layer_label(self)}: the input's {C} channels must be a multiple of groups "
                              f"({self.groups}).")
         cfg = self._config
-        kernel = torch.empty(self.kernel_size, C // self.groups, self.filters)
-        self.kernel = nn.Parameter(initializers.initialize(kernel, cfg["kernel_initializer"]))
-        self.bias = nn.Parameter(initializers.initialize(torch.empty(self.filters), cfg["bias_initializer"])) \
-            if self.use_bias else None
+        self.kernel = self.add_weight((self.kernel_size, C // self.groups, self.filters), cfg["kernel_initializer"],
+                                      regularizer=cfg["kernel_regularizer"], constraint=cfg["kernel_constraint"],
+                                      name="kernel")
+        self.bias = self.add_weight((self.filters,), cfg["bias_initializer"], regularizer=cfg["bias_regularizer"],
+                                    constraint=cfg["bias_constraint"], name="bias") if self.use_bias else None
         self.input_spec.axes = {-1 if self.data_format == "channels_last" else 1: C}
 
     def convolve(self, x):
@@ -178,6 +180,7 @@ class SeparableConv1D(_Conv1DBase):
         kernel_size, strides, padding (``"valid"`` or ``"same"``), data_format, dilation_rate: as ``Conv1D``.
         depth_multiplier: M, depthwise filters per input channel.
         activation, use_bias, depthwise_initializer, pointwise_initializer, bias_initializer: as ``Dense``.
+        depthwise_/pointwise_/bias_regularizer and _constraint: penalties and projections of those weights.
 
     Shape:
         input: ``(B, T, F)``; output: ``(B, T', H)``.
@@ -189,7 +192,9 @@ class SeparableConv1D(_Conv1DBase):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
-                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", depthwise_regularizer=None,
+                 pointwise_regularizer=None, bias_regularizer=None, depthwise_constraint=None,
+                 pointwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, activation,
                          use_bias, **kwargs)
         self.depth_multiplier = check_positive_int("SeparableConv1D", "depth_multiplier", depth_multiplier)
@@ -199,12 +204,13 @@ class SeparableConv1D(_Conv1DBase):
     def build(self, input_shape):
         C = self._channels(input_shape)
         cfg, M = self._config, self.depth_multiplier
-        self.depthwise_kernel = nn.Parameter(initializers.initialize(
-            torch.empty(self.kernel_size, C, M), cfg["depthwise_initializer"]))
-        self.pointwise_kernel = nn.Parameter(initializers.initialize(
-            torch.empty(1, C * M, self.filters), cfg["pointwise_initializer"]))
-        self.bias = nn.Parameter(initializers.initialize(torch.empty(self.filters), cfg["bias_initializer"])) \
-            if self.use_bias else None
+        def weight(name, shape):
+            return self.add_weight(shape, cfg[f"{name}_initializer"], regularizer=cfg[f"{name}_regularizer"],
+                                   constraint=cfg[f"{name}_constraint"], name=name if name == "bias" else f"{name}_kernel")
+
+        self.depthwise_kernel = weight("depthwise", (self.kernel_size, C, M))
+        self.pointwise_kernel = weight("pointwise", (1, C * M, self.filters))
+        self.bias = weight("bias", (self.filters,)) if self.use_bias else None
         self.input_spec.axes = {-1 if self.data_format == "channels_last" else 1: C}
 
     def convolve(self, x):

@@ -19,7 +19,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .. import initializers
 from ..errors import fmt_shape, layer_label
@@ -51,6 +50,7 @@ class MultiHeadAttention(Layer):
         sliding_window: each query step sees keys within ``sliding_window - 1`` steps of it.
         use_gate: multiply each head's result by ``sigmoid(query @ gate_kernel + gate_bias)``.
         kernel_initializer, bias_initializer: Keras initializer names.
+        kernel_regularizer, bias_regularizer, kernel_constraint, bias_constraint: for every projection.
         flash_attention: True refuses what the fused kernel cannot do (dropout, returned scores), as
             Keras; the kernel itself is torch's choice either way.
         seed: accepted for Keras compatibility (torch's global generator is used).
@@ -76,7 +76,8 @@ class MultiHeadAttention(Layer):
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
                  attention_axes=None, sliding_window=None, flash_attention=None, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", use_gate=False, seed=None, **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, use_gate=False, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.num_heads = check_positive_int("MultiHeadAttention", "num_heads", num_heads)
         self.key_dim = check_positive_int("MultiHeadAttention", "key_dim", key_dim)
@@ -128,18 +129,19 @@ class MultiHeadAttention(Layer):
         cfg, N, Hk, Hv = self._config, self.num_heads, self.key_dim, self.value_dim
         out = self.output_shape_ or (q_shape[-1],)
 
-        def kernel(*shape):
-            return nn.Parameter(initializers.initialize(torch.empty(shape), cfg["kernel_initializer"]))
+        def projection(name, kernel_shape, bias_shape):
+            kernel = self.add_weight(kernel_shape, cfg["kernel_initializer"], regularizer=cfg["kernel_regularizer"],
+                                     constraint=cfg["kernel_constraint"], name=f"{name}_kernel")
+            bias = self.add_weight(bias_shape, cfg["bias_initializer"], regularizer=cfg["bias_regularizer"],
+                                   constraint=cfg["bias_constraint"], name=f"{name}_bias") if self.use_bias else None
+            return kernel, bias
 
-        def bias(*shape):
-            return nn.Parameter(initializers.initialize(torch.empty(shape), cfg["bias_initializer"])) \
-                if self.use_bias else None
-
-        self.query_kernel, self.query_bias = kernel(q_shape[-1], N, Hk), bias(N, Hk)
-        self.key_kernel, self.key_bias = kernel(k_shape[-1], N, Hk), bias(N, Hk)
-        self.gate_kernel, self.gate_bias = (kernel(q_shape[-1], N, Hv), bias(N, Hv)) if self.use_gate else (None, None)
-        self.value_kernel, self.value_bias = kernel(v_shape[-1], N, Hv), bias(N, Hv)
-        self.output_kernel, self.output_bias = kernel(N, Hv, *out), bias(*out)
+        self.query_kernel, self.query_bias = projection("query", (q_shape[-1], N, Hk), (N, Hk))
+        self.key_kernel, self.key_bias = projection("key", (k_shape[-1], N, Hk), (N, Hk))
+        self.gate_kernel, self.gate_bias = projection("gate", (q_shape[-1], N, Hv), (N, Hv)) if self.use_gate \
+            else (None, None)
+        self.value_kernel, self.value_bias = projection("value", (v_shape[-1], N, Hv), (N, Hv))
+        self.output_kernel, self.output_bias = projection("output", (N, Hv) + tuple(out), tuple(out))
 
     def _check_value_and_key(self, v_shape, k_shape):
         if tuple(v_shape[1:-1]) != tuple(k_shape[1:-1]):

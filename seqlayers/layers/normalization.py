@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .. import initializers
 from ..errors import layer_label
@@ -21,6 +20,13 @@ def _axes_arg(layer: str, axis) -> list[int]:
     if not axes or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
         raise TypeError(f"{layer}: axis must be an integer or a list of integers, got {axis!r}.")
     return axes
+
+
+def _scale_or_shift(layer, name: str, shape):
+    """gamma or beta, with its initializer, regularizer and constraint from the layer's config."""
+    cfg = layer._config
+    return layer.add_weight(shape, cfg[f"{name}_initializer"], regularizer=cfg[f"{name}_regularizer"],
+                            constraint=cfg[f"{name}_constraint"], name=name)
 
 
 def _renorm_clipping(clipping) -> dict:
@@ -57,6 +63,7 @@ class LayerNormalization(Layer):
         rms_scaling: Keras's deprecated option: ``x / sqrt(var + epsilon) * gamma`` (no mean
             subtraction, no beta).
         beta_initializer, gamma_initializer: Keras initializer names.
+        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: as ``Dense``'s.
 
     Shape:
         input and output: ``(B, ..., F)``; the mask passes through.
@@ -66,7 +73,8 @@ class LayerNormalization(Layer):
     supports_masking = True
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False, beta_initializer="zeros",
-                 gamma_initializer="ones", **kwargs):
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
         self.axis = _axes_arg("LayerNormalization", axis)
         self.epsilon = float(epsilon)
@@ -81,11 +89,8 @@ class LayerNormalization(Layer):
         if any(d is None for d in shape):
             raise ValueError(f"{layer_label(self)}: the normalized axes {self.axis} must have known sizes, got "
                              f"input shape {tuple(input_shape)}.")
-        cfg = self._config
-        self.gamma = nn.Parameter(initializers.initialize(torch.empty(shape), cfg["gamma_initializer"])) \
-            if (self.scale or self.rms_scaling) else None
-        self.beta = nn.Parameter(initializers.initialize(torch.empty(shape), cfg["beta_initializer"])) \
-            if (self.center and not self.rms_scaling) else None
+        self.gamma = _scale_or_shift(self, "gamma", shape) if (self.scale or self.rms_scaling) else None
+        self.beta = _scale_or_shift(self, "beta", shape) if (self.center and not self.rms_scaling) else None
         self._axes = axes
         self._normalized_shape = shape  # Python ints, so traced graphs (ONNX) keep them constant
         self.input_spec.axes = {a: input_shape[a] for a in axes}
@@ -138,6 +143,7 @@ class BatchNormalization(Layer):
         center, scale: learn beta / gamma.
         beta_initializer, gamma_initializer, moving_mean_initializer, moving_variance_initializer:
             Keras initializer names.
+        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint: as ``Dense``'s.
         renorm, renorm_clipping (``{"rmax", "rmin", "dmax"}``), renorm_momentum: batch
             renormalization (Ioffe 2017), as Keras: in training the output is corrected by
             ``r = std / renorm_std`` and ``d = (mean - renorm_mean) / renorm_std`` (clipped, no gradient).
@@ -154,6 +160,7 @@ class BatchNormalization(Layer):
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
                  renorm=False, renorm_clipping=None, renorm_momentum=0.99, synchronized=False, **kwargs):
         super().__init__(**kwargs)
         if isinstance(axis, bool) or not isinstance(axis, int):
@@ -180,8 +187,8 @@ class BatchNormalization(Layer):
         def init(name):
             return initializers.initialize(torch.empty(C), cfg[name])
 
-        self.gamma = nn.Parameter(init("gamma_initializer")) if self.scale else None
-        self.beta = nn.Parameter(init("beta_initializer")) if self.center else None
+        self.gamma = _scale_or_shift(self, "gamma", (C,)) if self.scale else None
+        self.beta = _scale_or_shift(self, "beta", (C,)) if self.center else None
         self.register_buffer("moving_mean", init("moving_mean_initializer"))
         self.register_buffer("moving_variance", init("moving_variance_initializer"))
         if self.renorm:  # batch renormalization keeps standard deviations, as Keras (and the paper)

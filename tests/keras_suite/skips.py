@@ -87,10 +87,6 @@ KNOWN_FAILURES: dict[str, str] = {
     "reshaping/reshape_test.py::ReshapeTest.test_reshape_rejects_invalid_target_shape": "Reshape argument checks",
     "reshaping/zero_padding1d_test.py::ZeroPadding1DTest.test_zero_padding_1d_get_config*":
         "get_config has no Keras dtype-policy and trainable entries",
-    "activations/prelu_test.py::PReLUTest.test_prelu":
-        "kerastests: regularizer/constraint arguments of this layer",
-    "activations/prelu_test.py::PReLUTest.test_prelu_correctness":
-        "kerastests: regularizer/constraint arguments of this layer",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_causal_only_skipped_for_subclass":
         "newlayers: Keras attributes of MultiHeadAttention",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_compute_attention_combines_causal_and_explicit_mask_fused_fallback":
@@ -107,8 +103,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "kerastests: regularizer/constraint arguments of this layer",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_sliding_window_serialization":
         "newlayers: Keras attributes of MultiHeadAttention",
-    "normalization/batch_normalization_test.py::BatchNormalizationTest.test_bn_basics":
-        "kerastests: regularizer/constraint arguments of this layer",
     "normalization/layer_normalization_test.py::LayerNormalizationTest.test_ln_basics":
         "kerastests: regularizer/constraint arguments of this layer",
     "rnn/stacked_rnn_cells_test.py::StackedRNNTest.*": "kerastests: StackedRNNCells",

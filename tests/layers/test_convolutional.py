@@ -92,3 +92,13 @@ def test_a_kernel_longer_than_a_known_length_is_refused_on_input():
     with pytest.raises(ValueError, match=r"Conv1D: the input has 10 time steps, fewer than the kernel's span 11"):
         sl.Conv1D(1, 2, dilation_rate=10)(sl.Input(shape=(10, 3)))
     assert sl.Conv1D(1, 2, dilation_rate=10)(sl.Input(shape=(None, 3))).shape == (None, None, 1)
+
+
+def test_conv_weights_take_regularizers_and_constraints():
+    conv = sl.Conv1D(3, 2, kernel_regularizer="l2", bias_constraint="non_neg")
+    conv(torch.randn(2, 5, 4))
+    assert len(conv.losses) == 1
+    torch.testing.assert_close(conv.losses[0], 0.01 * conv.kernel.square().sum())
+    sep = sl.SeparableConv1D(3, 2, depthwise_regularizer="l1", pointwise_constraint="non_neg")
+    sep(torch.randn(2, 5, 4))
+    torch.testing.assert_close(sep.losses[0], 0.01 * sep.depthwise_kernel.abs().sum())

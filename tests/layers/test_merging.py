@@ -7,7 +7,6 @@ import torch
 import seqlayers as sl
 from seqlayers.layers import merging as M
 from seqlayers.layers.base import get_mask
-from tests.layers.checker import check_layer
 from tests.layers.keras_reference import assert_same_as_keras, keras, keras_file_roundtrip
 
 B, T, F = 3, 4, 5

@@ -129,3 +129,14 @@ def test_batch_normalization_takes_numpy_masks_and_a_fully_masked_input():
     bn(torch.ones(1, 2, 3, 4), mask=np.ones((1, 2, 1), "float32"), training=True)  # mask broadcast over axis 2
     torch.testing.assert_close(bn.moving_mean, torch.ones(4))
     torch.testing.assert_close(bn.moving_variance, torch.zeros(4))
+
+
+def test_normalization_weights_take_regularizers_and_prelu_and_mha_too():
+    for layer, weight in ((sl.LayerNormalization(gamma_regularizer="l2"), "gamma"),
+                          (sl.BatchNormalization(gamma_regularizer="l2"), "gamma"),
+                          (sl.PReLU(alpha_regularizer="l2", alpha_initializer="ones"), "alpha")):
+        layer(torch.from_numpy(X))
+        torch.testing.assert_close(layer.losses[0], 0.01 * getattr(layer, weight).square().sum())
+    mha = sl.MultiHeadAttention(2, 3, kernel_regularizer="l1")
+    mha(torch.from_numpy(X), torch.from_numpy(X))
+    assert len(mha.losses) == 4  # one per projection kernel
