@@ -71,7 +71,7 @@ def _naming(e: OSError, path: Path) -> OSError:
     what = {errno.ENOSPC: "the disk is full; free some space or write elsewhere",
             errno.EDQUOT: "the disk quota is exceeded; free some space or write elsewhere",
             errno.EACCES: "permission denied; write to a folder you may write to",
-            errno.EROFS: "the file system is read-only; write elsewhere"}.get(e.errno, e.strerror or str(e))
+            errno.EROFS: "the file system is read-only; write elsewhere"}.get(e.errno or -1, e.strerror or str(e))
     return type(e)(e.errno, f"cannot write {str(path)!r} ({what}); any previous file there is unchanged",
                    str(path))
 

@@ -293,7 +293,7 @@ def layer_to_config(layer) -> dict:
     return layer.config_entry()
 
 
-def _layer_class(name: str, custom_objects: dict | None, where: str) -> type:
+def _layer_class(name: str, custom_objects: dict | None, where: str) -> Any:
     custom_objects = custom_objects or {}
     if name in custom_objects and isinstance(custom_objects[name], type):
         return custom_objects[name]

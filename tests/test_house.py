@@ -1,6 +1,6 @@
 """The house's shape, checked on the package's own source with ``ast``: the unit graph is acyclic,
 imports sit at module top (inside functions only for optional dependencies), no library function is
-longer than 80 lines, and ruff (lint + import order) passes (from the dev extras).
+longer than 80 lines, and ruff (lint + import order) and mypy pass (both from the dev extras).
 
 A unit is a subpackage of ``seqlayers`` (``layers``, ``models``, ``training``, ``io``...) or a
 top-level module (``serialization``, ``topologies``, ``cli``...). The package's ``__init__`` only
@@ -192,4 +192,12 @@ def test_ruff_passes():
     """``ruff check seqlayers`` with the rules of pyproject.toml ([tool.ruff])."""
     result = subprocess.run(_tool("ruff") + ["check", "--no-cache", "seqlayers"], cwd=ROOT,
                             capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_passes():
+    """``mypy`` on the modules [tool.mypy] lists (the type-checked part of the package)."""
+    result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    if "No module named mypy" in result.stderr:
+        pytest.skip("mypy is not installed (pip install -e '.[dev]' installs it)")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -54,6 +54,8 @@ class StandardScaler:
         return self.fit(rows).transform(rows)
 
     def state_dict(self) -> dict:
+        if self.mean_ is None or self.scale_ is None:
+            raise ValueError("StandardScaler.state_dict: the scaler is not fitted; call fit(rows) first.")
         return {"mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
 
     def load_state_dict(self, state: dict) -> "StandardScaler":

@@ -100,8 +100,9 @@ class BaseModel(Trainer, Layer):
     def reset_states(self) -> None:
         """Zero the kept states of every stateful recurrent layer inside."""
         for m in self.modules():
-            if m is not self and hasattr(m, "reset_states") and not isinstance(m, BaseModel):
-                m.reset_states()
+            reset = getattr(m, "reset_states", None)
+            if m is not self and callable(reset) and not isinstance(m, BaseModel):
+                reset()
 
     # ------------------------------------------------------------ understanding
     def summary(self, line_length: int | None = None, print_fn=None) -> None:

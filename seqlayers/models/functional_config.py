@@ -108,6 +108,7 @@ class _Graph:
                 sym = Input(**entry["config"])
             except (TypeError, ValueError) as e:
                 raise ModelFileError(f"{where}: layer {i} (InputLayer {name!r}): {e}") from e
+            assert sym.node is not None  # Input always records the node that makes it
             self.layers[name] = sym.node.layer
             self.produced[(name, 0)] = sym
             return
