@@ -794,49 +794,63 @@ def _shape_of(inputs):
     return None
 
 
-_STANDIN = 7  # stand-in size for unknown dimensions when shapes are found by running the layer
+#: stand-in sizes for unknown (None) non-batch dimensions when shapes are found by running a layer:
+#: it runs at both, and an output size that differs between the two runs is unknown. A real size
+#: equal to a stand-in stays known (no sentinel value). Unknown batch sizes always take the first.
+_STANDIN = 7
+_STANDIN_2 = 10
+
+
+def unknown_sizes_back(a, b, batch):
+    """Map two runs' outputs (at ``_STANDIN`` and ``_STANDIN_2``) to shapes: the batch axis is
+    ``batch``, a size that differs between the runs is None (unknown), the others are kept."""
+    def back(x, y):
+        if not isinstance(x, torch.Tensor):
+            return None
+        dims = [d if y is None or d == e else None for d, e in zip(x.shape, y.shape if y is not None else x.shape)]
+        if dims:
+            dims[0] = batch
+        return tuple(dims)
+
+    if isinstance(a, (list, tuple)):
+        out = [unknown_sizes_back(x, y, batch) for x, y in zip(a, b if b is not None else [None] * len(a))]
+        return tuple(out) if isinstance(a, tuple) else out
+    if isinstance(a, dict):
+        return {k: unknown_sizes_back(v, None if b is None else b[k], batch) for k, v in a.items()}
+    return back(a, b)
+
+
+def zeros_at(shape, dtype, standin: int) -> torch.Tensor:
+    """Zeros of ``shape``: an unknown batch size -> ``_STANDIN``, other unknown sizes -> ``standin``."""
+    dims = tuple((_STANDIN if i == 0 else standin) if d is None else d for i, d in enumerate(shape))
+    return torch.zeros(dims, dtype=dtype)
 
 
 def _shape_by_running(layer: Layer, input_shape, input_dtype=None):
-    """Run ``layer`` on zeros of ``input_shape`` (None -> a stand-in size); return (shape, dtype)."""
+    """Run ``layer`` on zeros of ``input_shape`` at two stand-in sizes for the unknown (None) sizes;
+    return (shapes, dtypes), None where an output size follows an unknown input size."""
     int_input = layer.input_spec is not None and layer.input_spec.dtype == "int"
     default = torch.long if int_input else layer.dtype_
+    several = bool(input_shape) and isinstance(input_shape[0], (list, tuple))
+    shapes = list(input_shape) if several else [input_shape]
+    dtypes = input_dtype if isinstance(input_dtype, (list, tuple)) else [input_dtype] * len(shapes)
+    unknown = any(d is None for s in shapes for d in tuple(s)[1:])
 
-    def make(shape, dtype=None):
-        shape = tuple(_STANDIN if d is None else d for d in shape)
-        return torch.zeros(shape, dtype=dtype or default)
+    def run(standin):
+        dummy = [zeros_at(s, d or default, standin) for s, d in zip(shapes, dtypes)]
+        with torch.no_grad():
+            return layer(dummy if several else dummy[0])
 
-    if input_shape and isinstance(input_shape[0], (list, tuple)):
-        dtypes = input_dtype if isinstance(input_dtype, (list, tuple)) else [input_dtype] * len(input_shape)
-        dummy = [make(s, d) for s, d in zip(input_shape, dtypes)]
-        unknown = {d for s in input_shape for d in s}
-    else:
-        dummy = make(input_shape, input_dtype)
-        unknown = set(input_shape)
     was_training = layer.training
     layer.eval()
     try:
-        with torch.no_grad():
-            out = layer(dummy)
+        out = run(_STANDIN)
+        again = run(_STANDIN_2) if unknown else None
     finally:
         layer.train(was_training)
-    has_unknown = None in unknown
-    first = input_shape[0] if input_shape and isinstance(input_shape[0], (list, tuple)) else input_shape
-    batch = first[0] if first else None
-
-    def back(t):
-        if not isinstance(t, torch.Tensor):
-            return None
-        dims = list(t.shape)
-        if dims:
-            dims[0] = batch  # the batch axis
-        if has_unknown:
-            dims = [None if (i > 0 and d == _STANDIN) else d for i, d in enumerate(dims)]
-        return tuple(dims)
-
-    shapes = map_structure(back, out)
-    dtypes = map_structure(lambda t: t.dtype if isinstance(t, torch.Tensor) else None, out)
-    return shapes, dtypes
+    batch = shapes[0][0] if shapes[0] else None
+    return (unknown_sizes_back(out, again, batch),
+            map_structure(lambda t: t.dtype if isinstance(t, torch.Tensor) else None, out))
 
 
 class _ModuleAdapter(Layer):

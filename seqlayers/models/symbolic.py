@@ -14,7 +14,7 @@ import torch
 
 from ..dtypes import dtype_name, parse_dtype
 from ..errors import fmt_shape
-from ..layers.base import _STANDIN, Layer, SymbolicValue, _shape_by_running
+from ..layers.base import _STANDIN, _STANDIN_2, Layer, SymbolicValue, _shape_by_running, unknown_sizes_back, zeros_at
 from ..serialization import layer_entry
 from ..utils import flatten, map_structure
 
@@ -140,28 +140,28 @@ def _shape_options(layer: Layer, kwargs: dict) -> dict:
 
 def _shape_by_running_call(layer: Layer, args: tuple, kwargs: dict):
     """Output shapes and dtypes of a call with several symbolic tensors (positional or keyword):
-    the layer runs once on zeros (unknown sizes -> a stand-in size, mapped back to None)."""
+    the layer runs on zeros at two stand-in sizes for the unknown sizes; a size that differs
+    between the two runs is unknown (None)."""
     symbolic = [t for t in flatten((args, kwargs)) if _is_sym(t)]
     unknown = any(d is None for t in symbolic for d in t.shape[1:])
     batch = symbolic[0].shape[0] if symbolic[0].shape else None
 
-    def zeros(t):
-        return torch.zeros(tuple(_STANDIN if d is None else d for d in t.shape), dtype=t.dtype) if _is_sym(t) else t
+    def run(standin):
+        def zeros(t):
+            return zeros_at(t.shape, t.dtype, standin) if _is_sym(t) else t
+
+        with torch.no_grad():
+            out = layer(*map_structure(zeros, args, leaf=_is_sym), **map_structure(zeros, kwargs, leaf=_is_sym))
+        return list(out) if isinstance(out, (list, tuple)) else out
 
     was_training = layer.training
     layer.eval()
     try:
-        with torch.no_grad():
-            out = layer(*map_structure(zeros, args, leaf=_is_sym), **map_structure(zeros, kwargs, leaf=_is_sym))
+        out = run(_STANDIN)
+        again = run(_STANDIN_2) if unknown else None
     finally:
         layer.train(was_training)
-
-    def back(t):
-        dims = [batch] + list(t.shape[1:])
-        return tuple(None if (unknown and d == _STANDIN) else d for d in dims)
-
-    outs = list(out) if isinstance(out, (list, tuple)) else out
-    return map_structure(back, outs), map_structure(lambda t: t.dtype, outs)
+    return unknown_sizes_back(out, again, batch), map_structure(lambda t: t.dtype, out)
 
 
 def symbolic_call(layer: Layer, args: tuple, kwargs: dict):

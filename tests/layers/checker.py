@@ -40,8 +40,10 @@ def check_layer(cls, kwargs: dict, input_shape: tuple, expected_output_shape, in
     # compute_output_shape agrees, with None for the batch axis
     predicted = layer.compute_output_shape((None,) + tuple(input_shape[1:]))
     predicted = predicted if isinstance(predicted, list) else [predicted]
-    for p, e in zip(predicted, expected):
-        assert tuple(p)[1:] == tuple(e)[1:] or any(d is None for d in p), (p, e)
+    assert len(predicted) == len(expected), (predicted, expected)
+    for p, e in zip(predicted, expected):  # each known predicted size (batch axis aside) is the real one
+        assert len(p) == len(e) and all(d is None or d == r for d, r in zip(tuple(p)[1:], tuple(e)[1:])), \
+            f"{cls.__name__}: compute_output_shape gives {p}, the layer gives {e}"
 
     # backward
     loss = sum(o.float().sum() for o in outs)
