@@ -206,7 +206,8 @@ class SeparableConv1D(_Conv1DBase):
         cfg, M = self._config, self.depth_multiplier
         def weight(name, shape):
             return self.add_weight(shape, cfg[f"{name}_initializer"], regularizer=cfg[f"{name}_regularizer"],
-                                   constraint=cfg[f"{name}_constraint"], name=name if name == "bias" else f"{name}_kernel")
+                                   constraint=cfg[f"{name}_constraint"],
+                                   name=name if name == "bias" else f"{name}_kernel")
 
         self.depthwise_kernel = weight("depthwise", (self.kernel_size, C, M))
         self.pointwise_kernel = weight("pointwise", (1, C * M, self.filters))
