@@ -27,17 +27,20 @@ import hashlib
 import io
 import json
 import os
+import random
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import save
 from torch import nn
 
 from .. import bounded_json, model_files
 from ..atomic import atomic_write
-from ..errors import ModelFileError
+from ..errors import ModelFileError, layer_label
 from ..serialization import FUNCTION_REGISTRY, layer_from_config, layer_to_config
 from ..version import __version__
 from .tensor_file import ChecksumMismatch, read_tensors, size_limit
@@ -264,6 +267,62 @@ def _expected_shapes(model: nn.Module) -> dict[str, tuple]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
+def _owner(model: nn.Module, key: str) -> str:
+    """The layer that holds the weight ``key`` of ``model`` (the deepest module whose path prefixes it)."""
+    best, best_len = model, -1
+    for name, module in model.named_modules():
+        if (name == "" or key.startswith(name + ".")) and len(name) > best_len:
+            best, best_len = module, len(name)
+    return layer_label(best)
+
+
+_ROUND_TRIP_FIX = ("A custom layer's get_config() must return its constructor's arguments (every argument "
+                   "of __init__ that the weights depend on, as given), so that from_config(get_config()) "
+                   "rebuilds the same layer; nothing was written")
+
+
+def _rebuild(model_cfg: dict) -> nn.Module:
+    """``model_cfg``'s model as load_model builds it: on the meta device (shapes, no memory), or for real
+    when the meta build fails (a layer doing data-dependent work while building). The random generators
+    are left as they were, so that saving (e.g. a checkpoint each epoch) never changes a run."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # load_model warns, if anything; saving need not say it twice
+        try:
+            try:
+                with torch.device("meta"), torch.no_grad():
+                    return layer_from_config(model_cfg, None, where="")
+            except Exception:  # noqa: BLE001 - the meta device cannot build it: build it as load_model does
+                return layer_from_config(model_cfg, None, where="")
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+def _check_rebuilds(model_cfg: dict, expected: dict, model: nn.Module, label: str) -> None:
+    """Refuse, before writing, a config that load_model could not rebuild into a model with the saved
+    weights' names and shapes (a custom layer whose get_config does not round-trip)."""
+    try:
+        shell = _rebuild(model_cfg)
+    except ModelFileError as e:
+        raise ValueError(f"save_model: {label!r}: the model does not rebuild from its config, so load_model "
+                         f"would refuse the file: {e}. {_ROUND_TRIP_FIX}.") from e
+    rebuilt = _expected_shapes(shell)
+    for key in sorted(set(expected) | set(rebuilt), key=lambda k: (k not in expected, k)):
+        saved, again = expected.get(key), rebuilt.get(key)
+        if saved == again:
+            continue
+        if again is None:
+            what = f"its weight {key!r} (shape {list(saved)}) is missing from the layer rebuilt from its config"
+        elif saved is None:
+            what = f"the layer rebuilt from its config has a weight {key!r} (shape {list(again)}) the model lacks"
+        else:
+            what = f"its weight {key!r} has shape {list(saved)}, but {list(again)} in the layer rebuilt from its config"
+        holder = _owner(model if saved is not None else shell, key)
+        raise ValueError(f"save_model: {label!r}: {holder} does not rebuild from its config, so load_model would "
+                         f"refuse the file: {what}. {_ROUND_TRIP_FIX}.")
+
+
 def _verify_written(tmp: str, kind: str, expected: dict, label: str) -> None:
     """Read back what was just written (before it replaces the old file): config and tensors as
     load_model reads them."""
@@ -300,7 +359,9 @@ def save_model(model: nn.Module, path, include_optimizer: bool | None = None, ov
         overwrite: replace an existing file or folder contents (else FileExistsError).
 
     Nothing is written that ``load_model`` would refuse: the config is checked first (registered
-    functions, unique layer names), and the written file is read back (config, tensor headers and
+    functions, unique layer names, and the model it rebuilds, on the meta device, must have the
+    weights' names and shapes: a custom layer's ``get_config`` must return its constructor's
+    arguments), and the written file is read back (config, tensor headers and
     checksums) before it replaces the previous one, which a failure leaves in place.
     Returns the path written. Load it back with ``seqlayers.load_model(path)``.
     """
@@ -340,7 +401,8 @@ def save_model(model: nn.Module, path, include_optimizer: bool | None = None, ov
         "compile": _compile_config(model),
     }
     files[CONFIG_FILE] = json.dumps(config, indent=1, allow_nan=False).encode("utf-8")
-    _parse_config(files[CONFIG_FILE], str(path))  # what load_model checks first
+    parsed = _parse_config(files[CONFIG_FILE], str(path))  # what load_model checks first
+    _check_rebuilds(parsed["model"], expected, model, str(path))  # then what it builds from the config
     if kind == "zip":
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w") as zf:

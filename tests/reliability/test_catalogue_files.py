@@ -17,6 +17,7 @@ import zlib
 
 import numpy as np
 import pytest
+import torch
 
 import seqlayers as sl
 from seqlayers import Dense, LSTM, ModelFileError, Sequential, from_keras, load_model
@@ -437,6 +438,99 @@ def test_unregistered_lambda_function_is_refused_on_save_with_the_fix(tmp_path):
     with raises(ValueError, r"uses the function 'numpy:negative', which is not registered, so load_model would refuse "
                             r"the file\. Register it .*register_function\(negative\)"):
         m.save(tmp_path / "m.seqlayers")
+
+
+class _Scaled(sl.Layer):
+    """A custom layer whose weight's shape depends on a constructor argument, ``units``."""
+
+    def __init__(self, units, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.scale = units, scale
+
+    def build(self, input_shape):
+        self.w = torch.nn.Parameter(torch.ones(input_shape[-1], self.units))
+
+    def call(self, inputs):
+        return inputs @ self.w * self.scale
+
+
+@sl.register_layer
+class _ForgetsUnits(_Scaled):
+    def get_config(self):  # omits the required constructor argument ``units``
+        return {"name": self.name, "scale": self.scale}
+
+
+@sl.register_layer
+class _HardcodesUnits(_Scaled):
+    def get_config(self):  # gives ``units``, but not the one the layer was built with
+        return {"name": self.name, "units": 1, "scale": self.scale}
+
+
+@sl.register_layer
+class _RoundTrips(_Scaled):
+    def get_config(self):
+        return {"name": self.name, "units": self.units, "scale": self.scale}
+
+
+def _custom(cls, units=5):
+    return Sequential([Dense(3, input_shape=(4,), name="d"), cls(units, name="custom")])
+
+
+@pytest.mark.parametrize("kind", ["zip", "folder"])
+def test_custom_layer_whose_get_config_omits_an_argument_is_refused_on_save(tmp_path, kind):
+    path = tmp_path / ("m.seqlayers" if kind == "zip" else "m")
+    _custom(_RoundTrips).save(path)
+    before = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+    with raises(ValueError, r"save_model: '.*m(\.seqlayers)?': the model does not rebuild from its config, so load_model "
+                            r"would refuse the file: .*_ForgetsUnits 'custom': cannot rebuild the layer from its saved "
+                            r"config: .*'units'\. A custom layer's get_config\(\) must return its constructor's "
+                            r"arguments .*; nothing was written"):
+        _custom(_ForgetsUnits).save(path)
+    assert {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()} == before
+    load_model(path)  # the previous model is still there, loadable
+
+
+def test_custom_layer_whose_get_config_gives_another_shape_is_refused_on_save(tmp_path):
+    path = tmp_path / "m.seqlayers"
+    _custom(_RoundTrips).save(path)
+    before = path.read_bytes()
+    with raises(ValueError, r"save_model: '.*m.seqlayers': _HardcodesUnits 'custom' does not rebuild from its config, "
+                            r"so load_model would refuse the file: its weight 'custom.w' has shape \[3, 5\], but "
+                            r"\[3, 1\] in the layer rebuilt from its config\. A custom layer's get_config\(\) must "
+                            r"return its constructor's arguments"):
+        _custom(_HardcodesUnits).save(path)
+    assert path.read_bytes() == before
+
+
+def test_custom_layer_whose_get_config_happens_to_fit_saves(tmp_path):
+    """The check compares what load_model needs (weight names and shapes), not the arguments: a
+    get_config that drops an argument the weights do not depend on still loads (with its default)."""
+    model = _custom(_HardcodesUnits, units=1)
+    model.save(tmp_path / "m.seqlayers")
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(load_model(tmp_path / "m.seqlayers")(x), model.eval()(x))
+
+
+@sl.register_layer
+class _NotOnMeta(_RoundTrips):
+    """Builds with a data-dependent step (``.item()``), which the meta device cannot run, and draws
+    its initial weights from torch's generator: saving rebuilds it for real."""
+
+    def build(self, input_shape):
+        n = int(torch.tensor(float(self.units)).item())
+        self.w = torch.nn.Parameter(torch.randn(input_shape[-1], n))
+
+
+def test_the_rebuild_check_leaves_the_random_generators_alone(tmp_path):
+    model = _custom(_NotOnMeta)
+    torch.manual_seed(0)
+    np.random.seed(0)
+    model.save(tmp_path / "m.seqlayers")
+    after = torch.rand(3), np.random.rand(3)
+    torch.manual_seed(0)
+    np.random.seed(0)
+    assert torch.equal(torch.rand(3), after[0]) and np.array_equal(np.random.rand(3), after[1])
+    torch.testing.assert_close(load_model(tmp_path / "m.seqlayers").layers[1].w, model.layers[1].w)
 
 
 def test_checkpoint_onto_a_folder_names_it(tmp_path):
