@@ -359,10 +359,9 @@ def save_model(model: nn.Module, path, include_optimizer: bool | None = None, ov
         overwrite: replace an existing file or folder contents (else FileExistsError).
 
     Nothing is written that ``load_model`` would refuse: the config is checked first (registered
-    functions, unique layer names, and the model it rebuilds, on the meta device, must have the
-    weights' names and shapes: a custom layer's ``get_config`` must return its constructor's
-    arguments), and the written file is read back (config, tensor headers and
-    checksums) before it replaces the previous one, which a failure leaves in place.
+    functions, unique layer names, the model it rebuilds has the weights' names and shapes: a
+    custom ``get_config`` returns the constructor's arguments), and the written file is read back
+    (config, tensor headers, checksums) before it replaces the previous one (kept on a failure).
     Returns the path written. Load it back with ``seqlayers.load_model(path)``.
     """
     if not isinstance(path, (str, os.PathLike)):
