@@ -20,8 +20,11 @@ The ``training`` argument defaults to the module's mode (``model.train()`` / ``m
 """
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
+import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -56,6 +59,14 @@ _INT_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, to
 #: call losses (activity regularizers), as Keras clears a layer's losses at each top-level call
 _CALL_DEPTH = [0]
 _CALL_ROUND = [0]
+
+#: the lazy-weights warning: once per unbuilt layer, and once per ``parameters()`` walk (``walk``: which
+#: walk warned last); ``quiet`` > 0 while the library itself reads an unbuilt layer's parameters
+_UNBUILT: dict[str, Any] = {"walk": None, "quiet": 0}
+
+
+class UnbuiltWeightsWarning(UserWarning):
+    """``parameters()`` was read from a layer or model that has not created its weights yet."""
 
 
 # ---------------------------------------------------------------- masks travel on tensors
@@ -245,7 +256,8 @@ class Layer(nn.Module):
         with no ``build`` of its own and no weights is built at once (Keras's stateless layers)."""
         if self.declared_input_shape is not None and not self.built:
             self.build_from_shape(self.declared_input_shape)
-        elif not self.built and _has_default_build(type(self)) and next(self.parameters(), None) is None:
+        elif not self.built and _has_default_build(type(self)) and not any(
+                m._parameters for m in self.modules()):
             self.built = True
 
     def get_config(self) -> dict:
@@ -646,6 +658,36 @@ class Layer(nn.Module):
             self.dtype_ = probe.dtype
         return out
 
+    # -------------------------------------------------------------- lazy weights as a torch module
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """As ``nn.Module``'s; reading ``parameters()`` while this layer has no weights yet (no
+        input shape given, not called yet) warns once, with the fix (torch's lazy modules warn too)."""
+        walk = None
+        if not self.built and not _UNBUILT["quiet"] and "_unbuilt_warned" not in self.__dict__:
+            walk = _parameters_walk()
+        if walk is not None and not any(m._parameters for m in self.modules()):
+            self.__dict__["_unbuilt_warned"] = True
+            if walk != _UNBUILT["walk"]:
+                _UNBUILT["walk"] = walk
+                warnings.warn(
+                    f"{layer_label(self)} has no weights yet (it creates them from its first input), so "
+                    "parameters() does not hold them and an optimizer made now would never train them. "
+                    "Call model.build(input_shape) or run one batch first, then make the optimizer "
+                    "(load_state_dict into the unbuilt model builds it too).",
+                    UnbuiltWeightsWarning, stacklevel=_user_frame_level())
+        return super().named_modules(memo, prefix, remove_duplicate)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        """``load_state_dict`` into an unbuilt layer builds it first, from the state dict's shapes."""
+        if not self.built and not _has_default_build(type(self)):
+            own = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+            shape = _input_shape_from_weights(self, own) if own else None
+            if shape is not None:
+                self.build_from_shape(shape)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
     def _move_to(self, inputs) -> None:
         leaves = [t for t in flatten(inputs) if isinstance(t, torch.Tensor)]
         if not leaves:
@@ -677,6 +719,68 @@ def _record_config_of(cls) -> None:
 
 
 _record_config_of(Layer)
+
+
+def _parameters_walk():
+    """When the running ``named_modules`` call is ``parameters()`` / ``named_parameters()`` walking
+    the module tree (not ``modules()``, ``buffers()``...): a key for that walk; else None."""
+    walk = nn.Module.named_modules.__code__
+    f = sys._getframe(2)
+    while f is not None and f.f_code is walk:
+        f = f.f_back
+    if f is None or f.f_code is not nn.Module._named_members.__code__:
+        return None
+    local = f.f_locals
+    if "named_parameters" not in getattr(local.get("get_members_fn"), "__qualname__", ""):
+        return None
+    return id(f), id(local.get("memo"))
+
+
+def _user_frame_level() -> int:
+    """``stacklevel`` of the first frame outside torch and this file (the user's line)."""
+    torch_dir, level, f = torch.__file__.rsplit("/", 1)[0] + "/", 2, sys._getframe(2)
+    while f is not None and (f.f_code.co_filename == __file__ or f.f_code.co_filename.startswith(torch_dir)):
+        f, level = f.f_back, level + 1
+    return level
+
+
+def _weight_shapes(layer: Layer, input_shape) -> dict | None:
+    probe = copy.deepcopy(layer)
+    _UNBUILT["quiet"] += 1
+    try:
+        probe.build_from_shape(input_shape)
+        return {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    except Exception:  # this rank or size does not fit the layer: try the next one
+        return None
+    finally:
+        _UNBUILT["quiet"] -= 1
+
+
+def _input_shape_from_weights(layer: Layer, weights: dict):
+    """The input shape (batch first) that gives ``layer`` weights of the shapes in ``weights``: the
+    layer is built twice on copies (feature size 1 and 2) to see which weight axes grow with the
+    feature size, and the size is solved from the loaded shapes. None when no rank 2-4 fits."""
+    wanted = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    ranks = dict.fromkeys((layer._input_dim_rank, 3, 2, 4))
+    for rank in ranks:
+        lead = (None,) * (rank - 1)
+        one, two = _weight_shapes(layer, lead + (1,)), _weight_shapes(layer, lead + (2,))
+        if not one or not two or one.keys() != two.keys() or not one.keys() <= wanted.keys():
+            continue
+        sizes = set()
+        for k, s1 in one.items():
+            s2, target = two[k], wanted[k]
+            if len(s1) != len(target):
+                sizes = set()
+                break
+            for a1, a2, t in zip(s1, s2, target):
+                if a1 != a2 and (t - a1) % (a2 - a1) == 0:
+                    sizes.add(1 + (t - a1) // (a2 - a1))
+        if len(sizes) == 1 and (size := sizes.pop()) >= 1:
+            shape = lead + (size,)
+            if _weight_shapes(layer, shape) == {k: wanted[k] for k in one}:
+                return shape
+    return None
 
 
 def _has_default_build(cls) -> bool:
