@@ -665,7 +665,8 @@ class Layer(nn.Module):
         walk = None
         if not self.built and not _UNBUILT["quiet"] and "_unbuilt_warned" not in self.__dict__:
             walk = _parameters_walk()
-        if walk is not None and not any(m._parameters for m in self.modules()):
+        level = _user_frame_level() if walk is not None else None
+        if level is not None and not any(m._parameters for m in self.modules()):
             self.__dict__["_unbuilt_warned"] = True
             if walk != _UNBUILT["walk"]:
                 _UNBUILT["walk"] = walk
@@ -674,7 +675,7 @@ class Layer(nn.Module):
                     "parameters() does not hold them and an optimizer made now would never train them. "
                     "Call model.build(input_shape) or run one batch first, then make the optimizer "
                     "(load_state_dict into the unbuilt model builds it too).",
-                    UnbuiltWeightsWarning, stacklevel=_user_frame_level())
+                    UnbuiltWeightsWarning, stacklevel=level)
         return super().named_modules(memo, prefix, remove_duplicate)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
@@ -736,12 +737,17 @@ def _parameters_walk():
     return id(f), id(local.get("memo"))
 
 
-def _user_frame_level() -> int:
-    """``stacklevel`` of the first frame outside torch and this file (the user's line)."""
-    torch_dir, level, f = torch.__file__.rsplit("/", 1)[0] + "/", 2, sys._getframe(2)
-    while f is not None and (f.f_code.co_filename == __file__ or f.f_code.co_filename.startswith(torch_dir)):
+_TORCH_DIR = torch.__file__.rsplit("/", 1)[0] + "/"
+_PACKAGE_DIR = __file__.rsplit("/", 2)[0] + "/"
+
+
+def _user_frame_level() -> int | None:
+    """``stacklevel`` of the first frame outside torch and this file (the user's line); None when
+    that frame is seqlayers itself (the library reads an unbuilt model's parameters knowingly)."""
+    level, f = 2, sys._getframe(2)
+    while f is not None and (f.f_code.co_filename == __file__ or f.f_code.co_filename.startswith(_TORCH_DIR)):
         f, level = f.f_back, level + 1
-    return level
+    return None if f is not None and f.f_code.co_filename.startswith(_PACKAGE_DIR) else level
 
 
 def _weight_shapes(layer: Layer, input_shape) -> dict | None:
