@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q -c constraints.txt
 ARGS   ?=
 
-.PHONY: install dev demo test docs bench fuzz clean
+.PHONY: install dev demo test docs bench fuzz gpu-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ $(BENCH_VENV)/.installed: benchmarks/constraints-bench.txt
 
 bench: dev $(BENCH_VENV)/.installed
 	KERAS_BACKEND=torch SEQLAYERS_BENCH_PYTHON=$(CURDIR)/$(BENCH_VENV)/bin/python $(BIN)/python -m benchmarks $(ARGS)
+
+# On a machine with a CUDA GPU: the CUDA tests (skipped elsewhere) and a short GPU workload; fails when
+# no GPU is visible (the tests would all be skipped).
+gpu-check: dev
+	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu-check: no CUDA device visible to torch')"
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q tests/layers/test_rnn_cuda.py tests/training/test_fit_cuda.py $(ARGS)
+	KERAS_BACKEND=torch $(BIN)/python -m benchmarks.gpu_check
 
 fuzz: dev
 	SEQLAYERS_FUZZ_ITERATIONS=20000 KERAS_BACKEND=torch $(BIN)/python -m pytest tests/reliability -k fuzz $(ARGS)
