@@ -33,6 +33,7 @@ from . import (
 from .errors import ModelFileError, SeqlayersError
 from .io import export_onnx, from_keras, load_model, register_function, to_keras
 from .layers import (
+    CRF,
     ELU,
     GRU,
     LSTM,
@@ -87,6 +88,7 @@ from .layers import (
     ZeroPadding1D,
     add,
     average,
+    bio_transitions,
     concatenate,
     dot,
     get_mask,
@@ -128,6 +130,7 @@ __all__ = [
     "Permute", "SeparableConv1D", "UpSampling1D", "ZeroPadding1D",
     "BatchNormalization", "ELU", "GaussianDropout", "GaussianNoise", "LayerNormalization", "LeakyReLU",
     "MultiHeadAttention", "PReLU", "ReLU", "Softmax", "SpatialDropout1D",
+    "CRF", "bio_transitions",
     "Bidirectional", "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "SimpleRNN", "SimpleRNNCell",
     "export_onnx", "from_keras", "load_model", "register_function", "to_keras",
     "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",

@@ -7,6 +7,7 @@ from .bidirectional import Bidirectional
 from .cells import GRUCell, LSTMCell, SimpleRNNCell
 from .convolutional import Conv1D, SeparableConv1D
 from .core import Activation, Dense, Dropout, Lambda
+from .crf import CRF, bio_transitions
 from .embedding import Embedding, Masking
 from .merging import (
     Add,
