@@ -169,19 +169,27 @@ class _GatedCell(Layer):
         H, G = self.units, self.gates
         if self.use_bias:
             self.bias = nn.Parameter(_vec_to_torch(self._init_bias(G * H), self.perm, H))
+            self.register_buffer("_zero_bias", torch.zeros(G * H), persistent=False)  # torch's 2nd bias
         else:
             self.bias = None
+
+    def _apply(self, fn, recurse=True):
+        """After a move, torch's second bias is zeros again: it is not in the state dict, so after
+        ``to("meta")`` + ``to_empty()`` + ``load_state_dict`` it would otherwise hold garbage."""
+        out = super()._apply(fn, recurse)
+        zero = self.__dict__["_buffers"].get("_zero_bias")
+        if zero is not None and zero.device.type != "meta":
+            with torch.no_grad():
+                zero.zero_()
+        return out
 
     def _init_bias(self, n):
         return initializers.initialize(torch.empty(n), self.bias_initializer)
 
     def flat_weights(self) -> list:
-        """The kernel's flat weights ``[w_ih, w_hh(, b_ih, b_hh)]`` (no copies of the parameters).
-
-        torch's second bias is zeros made here (G*H values), not a buffer: a buffer would not be in
-        the state dict, so ``to("meta")`` + ``to_empty()`` + ``load_state_dict`` would leave it garbage."""
+        """The kernel's flat weights ``[w_ih, w_hh(, b_ih, b_hh)]`` (no copies)."""
         if self.use_bias:
-            return [self.weight_ih, self.weight_hh, self.bias, self.bias.new_zeros(self.bias.shape)]
+            return [self.weight_ih, self.weight_hh, self.bias, self._zero_bias]
         return [self.weight_ih, self.weight_hh]
 
     @property

@@ -274,8 +274,10 @@ class RNN(StatefulBatch, Layer):
         """This layer's side of an ``rnn_kernel.run`` call on ``x`` (B, T, F): the cell's weights and
         step, this batch's dropout masks, the start states (checked ``initial_state``, the kept states
         of a stateful layer, or zeros) and the direction. ``Bidirectional`` calls it on both layers."""
-        return rnn_kernel.Direction(self._cell_spec(x, training), self._start_states(x, initial_state),
-                                    self.go_backwards, allow_fused=self._allow_fused)
+        spec = self._cell_spec(x, training)
+        zeros = initial_state is None and not self.stateful and spec.fused is not None
+        states = None if zeros else self._start_states(x, initial_state)  # None: the kernel makes zeros
+        return rnn_kernel.Direction(spec, states, self.go_backwards, allow_fused=self._allow_fused)
 
     def record_run(self, result: rnn_kernel.Result) -> None:
         """Keep what a kernel run leaves for this layer: the path that ran, a stateful layer's states."""

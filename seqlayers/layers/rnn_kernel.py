@@ -48,7 +48,7 @@ class Direction(NamedTuple):
     """One direction of a run."""
 
     cell: CellSpec
-    states: list  #: initial states, each ``(B, size)``
+    states: list | None  #: initial states, each ``(B, size)``; None: zeros (a fused cell only)
     go_backwards: bool = False
     time_order: bool = False  #: hand a ``go_backwards`` sequence back in time order (Bidirectional)
     allow_fused: bool = True  #: False: always the step loop (tests compare the paths with it)
@@ -72,7 +72,13 @@ def _fusable(d: Direction) -> bool:
 def _needs_grad(x, directions) -> bool:
     if not torch.is_grad_enabled():
         return False
-    return x.requires_grad or any(t.requires_grad for d in directions for t in [*d.cell.weights, *d.states])
+    return x.requires_grad or any(t.requires_grad for d in directions for t in [*d.cell.weights, *(d.states or ())])
+
+
+def _zero_states(d: Direction, x, lead=()) -> list:
+    """A fused cell's zero start states ``lead + (B, H)`` (H read off its recurrent kernel)."""
+    zeros = x.new_zeros(*lead, x.shape[0], d.cell.weights[1].shape[1])
+    return [zeros, zeros] if d.cell.fused == "lstm" else [zeros]  # (read only: one tensor serves both)
 
 
 def _one_call(directions) -> bool:
@@ -111,6 +117,8 @@ def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, r
 
 
 def _run_direction(x, d: Direction, mask, kind, lengths, zero_output, return_sequences, need_states, training):
+    if d.states is None:
+        d = d._replace(states=_zero_states(d, x))
     cell = d.cell
     if _fusable(d) and kind != "other":
         in_mask = cell.dropout[0]
@@ -130,8 +138,13 @@ def _run_direction(x, d: Direction, mask, kind, lengths, zero_output, return_seq
 
 def _run_one_call(x, directions, training):
     f, b = directions
-    H = f.states[0].shape[-1]
-    states = [torch.stack([s, t]) for s, t in zip(f.states, b.states)]  # each (2, B, H): forward, backward
+    H = f.cell.weights[1].shape[1]
+    if f.states is None and b.states is None:
+        states = _zero_states(f, x, lead=(2,))  # each (2, B, H), made at once
+    else:
+        sf = _zero_states(f, x) if f.states is None else f.states
+        sb = _zero_states(b, x) if b.states is None else b.states
+        states = [torch.stack([s, t]) for s, t in zip(sf, sb)]  # each (2, B, H): forward, backward
     out, final = run_bidirectional(f.cell.fused, list(f.cell.weights) + list(b.cell.weights), x, states, training)
     # out (B, T, 2H) in time order; the last outputs are the final h of each direction
     fwd = Result(out[..., :H], final[0][0], [s[0] for s in final], "fused_bidirectional", out)

@@ -118,9 +118,8 @@ def test_meta_then_to_empty_and_load_state_dict_gives_the_model_back():
     x = torch.randn(B, T, F)
     want = model(x)
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    model.to("meta").to_empty(device="cpu")
-    with torch.no_grad():  # to_empty's memory is uninitialised: make that visible
-        for t in [*model.parameters(), *model.buffers()]:
-            t.fill_(float("nan"))
+    model.to("meta")
+    # what to_empty(device="cpu") does (Module._apply of empty_like), with its uninitialised memory made visible
+    model._apply(lambda t: torch.full_like(t, float("nan"), device="cpu"))
     model.load_state_dict(state)
     torch.testing.assert_close(model(x), want)
