@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import io
 import json
+import os
 import re
 import zipfile
 import zlib
@@ -205,6 +206,7 @@ class _KerasFile:
             if "model_config" not in self.h5.attrs:
                 raise ModelFileError(f"{str(path)!r}: this HDF5 file has weights only (no model_config); "
                                      f"build the model and call load_weights, or save the whole Keras model.")
+            _check_config_attribute(self.h5, path)
             raw = self.h5.attrs["model_config"]
             self.config = bounded_json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw,
                                              f"{str(path)!r}: model_config", ModelFileError)
@@ -225,6 +227,49 @@ class _KerasFile:
                 self.h5 = h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r")
         except (zipfile.BadZipFile, OSError, KeyError, EOFError, zlib.error) as e:
             raise ModelFileError(f"{str(self.path)!r}: not a readable .keras file: {e}") from e
+
+
+def _largest_heap_collection(path: Path) -> int:
+    """The largest global heap collection of an HDF5 file (its declared size), found by scanning the
+    file in 1 MiB chunks for the collections' ``GCOL`` signature (version 1). HDF5 reads a variable-
+    length string from one collection, which must lie inside the file (HDF5 checks that), so no
+    variable-length string is longer. Sizes past the end of the file are not collections HDF5 reads."""
+    size, largest, tail = os.path.getsize(path), 0, b""
+    with open(path, "rb") as f:
+        while chunk := f.read(2**20):
+            data = tail + chunk
+            i = data.find(b"GCOL")
+            while i != -1 and i + 16 <= len(data):
+                declared = int.from_bytes(data[i + 8:i + 16], "little")
+                if data[i + 4] == 1 and declared <= size:
+                    largest = max(largest, declared)
+                i = data.find(b"GCOL", i + 1)
+            tail = data[-15:]
+    return largest
+
+
+def _check_config_attribute(h5, path: Path) -> None:
+    """Bound a legacy .h5's ``model_config`` attribute before reading it. An HDF5 attribute cannot be
+    compressed (no filters: it sits in the object header or the dense attribute storage, and a
+    variable-length string in a global heap collection inside the file), so its size is at most the
+    file's; it must be one (scalar) string of at most MAX_CONFIG_BYTES: a fixed-length string by its
+    storage size, a variable-length one by the file's size or, in a larger file, by the largest heap
+    collection (an array of strings could point many times at one heap object: refused)."""
+    h5py = _require_h5py()
+    aid = h5py.h5a.open(h5.id, b"model_config")
+    string = h5py.check_string_dtype(aid.dtype)
+    if aid.shape != () or string is None:
+        raise ModelFileError(f"{str(path)!r}: model_config must be one string (a scalar attribute), got an attribute "
+                             f"of shape {aid.shape} and type {aid.dtype}; corrupted or hostile file?")
+    if string.length is not None:
+        size, what = aid.get_storage_size(), "is"
+    else:
+        size, what = os.path.getsize(path), "may be (the file's size)"
+        if size > MAX_CONFIG_BYTES:
+            size, what = _largest_heap_collection(path), "may be (its largest heap collection)"
+    if size > MAX_CONFIG_BYTES:
+        raise ModelFileError(f"{str(path)!r}: model_config {what} {size:,} bytes, more than {MAX_CONFIG_BYTES:,} "
+                             f"(the limit for a model config); corrupted or hostile file?")
 
 
 def _check_member(info, path) -> None:

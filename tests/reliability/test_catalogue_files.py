@@ -295,6 +295,67 @@ def test_h5_model_config_nested_deep_is_refused(tmp_path):
         from_keras(path)
 
 
+def _keras_h5(path):
+    import keras
+
+    keras.Sequential([keras.Input((4, 2)), keras.layers.LSTM(2, name="lstm")]).save(path)
+    return path
+
+
+def test_h5_model_config_larger_than_the_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    """A variable-length string (Keras's model_config) lives in a global heap collection inside the
+    file: a file over the limit is scanned for its largest collection, which bounds the string."""
+    import h5py
+
+    from seqlayers.io import keras_import
+
+    monkeypatch.setattr(keras_import, "MAX_CONFIG_BYTES", 2**20)
+    path = _keras_h5(tmp_path / "big.h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["model_config"] = f.attrs["model_config"] + " " * (2 * 2**20)
+    with raises(ModelFileError, r"big.h5': model_config may be \(its largest heap collection\) 2,\d{3},\d{3} bytes, "
+                                r"more than 1,048,576 \(the limit for a model config\)"):
+        from_keras(path)
+
+
+def test_h5_larger_than_the_limit_with_a_small_model_config_loads(tmp_path, monkeypatch):
+    import h5py
+
+    from seqlayers.io import keras_import
+
+    monkeypatch.setattr(keras_import, "MAX_CONFIG_BYTES", 2**20)
+    path = _keras_h5(tmp_path / "padded.h5")
+    with h5py.File(path, "r+") as f:
+        f.create_dataset("padding", data=np.frombuffer(b"GCOL\x01" + bytes(3 * 2**20), dtype=np.uint8))
+    assert path.stat().st_size > 3 * 2**20
+    assert from_keras(path).layers[0].units == 2
+
+
+def test_h5_fixed_length_model_config_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
+    import h5py
+
+    from seqlayers.io import keras_import
+
+    monkeypatch.setattr(keras_import, "MAX_CONFIG_BYTES", 2**20)
+    path = tmp_path / "fixed.h5"
+    with h5py.File(path, "w", libver="latest") as f:  # dense attribute storage: a large fixed-length attribute
+        f.attrs.create("model_config", np.bytes_("{" + " " * (2 * 2**20) + "}"))
+    with raises(ModelFileError, r"fixed.h5': model_config is 2,097,154 bytes, more than 1,048,576 \(the limit"):
+        from_keras(path)
+
+
+def test_h5_model_config_that_is_an_array_of_strings_is_refused(tmp_path):
+    """Many elements of a string array can point at one heap object: reading it is not bounded by the file."""
+    import h5py
+
+    path = tmp_path / "array.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs.create("model_config", ["{}"] * 3, dtype=h5py.string_dtype())
+    with raises(ModelFileError, r"array.h5': model_config must be one string \(a scalar attribute\), got an attribute "
+                                r"of shape \(3,\)"):
+        from_keras(path)
+
+
 def test_h5_weight_dataset_larger_than_the_model_is_refused_before_reading(tmp_path):
     import h5py
     import keras
