@@ -1,19 +1,29 @@
 """One shared layer checker (as Keras's run_layer_test): every layer gets all of it for free.
 
-``check_layer(cls, kwargs, input_shape, expected_output_shape)`` checks
+``check_layer(cls, kwargs, input_shape, expected_output_shape, mask=...)`` checks
 * forward: output shape (and ``compute_output_shape`` agrees, with None for the batch axis);
 * backward: every trainable parameter and the float input receive finite gradients;
 * config round trip: ``cls.from_config(layer.get_config())`` rebuilds a layer that, given the same
   weights through ``set_weights(get_weights())``, computes the same output;
 * weights round trip: ``get_weights`` returns numpy arrays whose shapes ``set_weights`` accepts;
-* symbolic: calling the layer on ``Input`` gives the same output shape (batch as None).
+* symbolic: calling the layer on ``Input`` gives the same output shape (batch as None);
+* save/load: a functional model ``Input -> layer`` written with ``model.save`` to a ``.seqlayers`` file and
+  read back with ``seqlayers.load_model`` computes the same output;
+* mask propagation (``mask="same"`` or ``"none"``): given inputs that carry a (batch, time) mask, the
+  output carries that same mask, or none.
+
+``input_shape`` is one shape or a list of shapes (a layer called on a list of tensors); ``kwargs`` is a
+dict or a function returning one (for arguments that must be fresh per layer, e.g. a wrapped layer);
+``unpack=True`` calls the layer with the inputs as positional arguments (``layer(query, value)``).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from seqlayers import Input
+import seqlayers
+from seqlayers import Input, Model
+from seqlayers.layers import get_mask, set_mask
 from seqlayers.utils import flatten
 
 
@@ -24,21 +34,58 @@ def make_input(shape, int_vocab: int | None = None, seed: int = 0) -> torch.Tens
     return torch.randn(shape, generator=g)
 
 
-def check_layer(cls, kwargs: dict, input_shape: tuple, expected_output_shape, int_vocab: int | None = None,
-                atol: float = 1e-6):
-    layer = cls(**kwargs)
+def _is_multi(input_shape) -> bool:
+    return isinstance(input_shape, list)
+
+
+def _inputs(input_shape, int_vocab, seed: int = 0):
+    if _is_multi(input_shape):
+        return [make_input(tuple(s), int_vocab, seed + i) for i, s in enumerate(input_shape)]
+    return make_input(tuple(input_shape), int_vocab, seed)
+
+
+def _symbolic_inputs(input_shape, int_vocab):
+    dtype = "int64" if int_vocab else "float32"
+    shapes = input_shape if _is_multi(input_shape) else [input_shape]
+    sym = [Input(shape=tuple(s[1:]), dtype=dtype) for s in shapes]
+    return sym if _is_multi(input_shape) else sym[0]
+
+
+def _detach(x):
+    return [t.detach() for t in x] if isinstance(x, list) else x.detach()
+
+
+def _assert_same_outputs(got, want, what: str, atol: float):
+    got, want = flatten(got), flatten(want)
+    assert len(got) == len(want), f"{what}: {len(got)} outputs, expected {len(want)}"
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b.detach(), atol=atol, rtol=1e-5, msg=lambda m: f"{what}: {m}")
+
+
+def check_layer(cls, kwargs, input_shape, expected_output_shape, int_vocab: int | None = None,
+                atol: float = 1e-6, mask: str | None = None, tmp_path=None, unpack: bool = False):
+    make_kwargs = kwargs if callable(kwargs) else (lambda: dict(kwargs))
+    layer = cls(**make_kwargs())
     layer.eval()
-    x = make_input(input_shape, int_vocab)
-    if x.is_floating_point():
-        x.requires_grad_(True)
-    y = layer(x)
+    x = _inputs(input_shape, int_vocab)
+    for t in flatten(x):
+        if t.is_floating_point():
+            t.requires_grad_(True)
+    def call(lay, inputs):  # a list of inputs as one argument, or (unpack) as positional arguments
+        return lay(*inputs) if unpack else lay(inputs)
+
+    y = call(layer, x)
     outs = flatten(y)
     expected = expected_output_shape if isinstance(expected_output_shape, list) else [expected_output_shape]
     assert [tuple(o.shape) for o in outs] == [tuple(e) for e in expected], \
         f"{cls.__name__}: got {[tuple(o.shape) for o in outs]}, expected {expected}"
 
     # compute_output_shape agrees, with None for the batch axis
-    predicted = layer.compute_output_shape((None,) + tuple(input_shape[1:]))
+    if _is_multi(input_shape):
+        shapes = [(None,) + tuple(s[1:]) for s in input_shape]
+        predicted = layer.compute_output_shape(*shapes) if unpack else layer.compute_output_shape(shapes)
+    else:
+        predicted = layer.compute_output_shape((None,) + tuple(input_shape[1:]))
     predicted = predicted if isinstance(predicted, list) else [predicted]
     assert len(predicted) == len(expected), (predicted, expected)
     for p, e in zip(predicted, expected):  # each known predicted size (batch axis aside) is the real one
@@ -53,24 +100,59 @@ def check_layer(cls, kwargs: dict, input_shape: tuple, expected_output_shape, in
             if p.requires_grad:
                 assert p.grad is not None, f"{cls.__name__}: no gradient for {name}"
                 assert torch.isfinite(p.grad).all(), f"{cls.__name__}: non-finite gradient for {name}"
-        if x.is_floating_point():
-            assert x.grad is not None and torch.isfinite(x.grad).all()
+        for t in flatten(x):
+            if t.is_floating_point():
+                assert t.grad is not None and torch.isfinite(t.grad).all(), f"{cls.__name__}: input gradient"
+    x = _detach(x)
 
     # weights round trip and config round trip give the same numbers
     weights = layer.get_weights()
     assert all(isinstance(w, np.ndarray) for w in weights)
     clone = cls.from_config(layer.get_config())
     clone.eval()
-    clone(x.detach())  # build
+    call(clone, x)  # build
     clone.set_weights(weights)
-    for a, b in zip(flatten(clone(x.detach())), outs):
-        torch.testing.assert_close(a, b.detach(), atol=atol, rtol=1e-5)
+    _assert_same_outputs(call(clone, x), outs, f"{cls.__name__}: config round trip", atol)
     assert clone.get_config() == layer.get_config()
 
     # symbolic call on Input gives the same per-sample shape
-    fresh = cls(**kwargs)
-    sym = fresh(Input(shape=tuple(input_shape[1:]), dtype="int64" if int_vocab else "float32"))
+    fresh = cls(**make_kwargs())
+    sym_in = _symbolic_inputs(input_shape, int_vocab)
+    sym = call(fresh, sym_in)
     sym_shapes = [s.shape for s in flatten(sym)]
+    assert len(sym_shapes) == len(expected), (sym_shapes, expected)
     for s, e in zip(sym_shapes, expected):
-        assert s[0] is None and tuple(s[1:]) == tuple(e[1:]), (s, e)
+        assert s[0] is None and tuple(s[1:]) == tuple(e[1:]), \
+            f"{cls.__name__}: symbolic shape {s}, the layer gives {e}"
+
+    # save/load: Input -> layer as a model file, read back, same numbers
+    if tmp_path is not None:
+        model = Model(sym_in, sym)
+        model.eval()
+        model(x)  # build
+        fresh.set_weights(weights)
+        want = model(x)
+        _assert_same_outputs(want, outs, f"{cls.__name__}: model around the layer", atol)
+        path = tmp_path / f"{cls.__name__}.seqlayers"
+        model.save(path)
+        loaded = seqlayers.load_model(path)
+        loaded.eval()
+        _assert_same_outputs(loaded(x), want, f"{cls.__name__}: save/load", atol)
+
+    # mask propagation: a (batch, time) mask on the inputs comes out as declared
+    if mask is not None:
+        assert mask in ("same", "none"), mask
+        first = flatten(x)[0]
+        m = torch.ones(first.shape[:2], dtype=torch.bool)
+        m[0, -1] = False
+        xm = [t.clone() for t in x] if isinstance(x, list) else x.clone()
+        for t in flatten(xm):
+            set_mask(t, m)
+        out_mask = get_mask(flatten(call(layer, xm))[0])
+        if mask == "same":
+            assert out_mask is not None, f"{cls.__name__}: the input's mask is lost"
+            assert torch.equal(torch.as_tensor(out_mask).bool(), m), \
+                f"{cls.__name__}: the output's mask {out_mask} is not the input's {m}"
+        else:
+            assert out_mask is None, f"{cls.__name__}: the output carries a mask {out_mask}, expected none"
     return layer, y

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+import seqlayers
 from seqlayers import Dense
 
 from .checker import check_layer
@@ -43,3 +44,57 @@ def test_a_broken_layer_fails_the_checker(cls, match):
 def test_the_unbroken_layer_passes():
     layer, y = check_layer(Dense, {"units": 3}, (2, 5), (2, 3))
     assert isinstance(y, torch.Tensor)
+
+
+class ConfigDroppingDense(Dense):
+    """get_config drops ``activation``, so from_config rebuilds a linear layer."""
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.pop("activation")
+        return cfg
+
+
+class MaskLosingDense(Dense):
+    """Drops the mask of its (batch, time, features) input."""
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+SEQ = (2, 4, 5)
+
+
+def test_a_config_dropping_an_argument_fails_the_checker(tmp_path):
+    with pytest.raises(AssertionError, match="config round trip"):
+        check_layer(ConfigDroppingDense, {"units": 3, "activation": "tanh"}, SEQ, (2, 4, 3), tmp_path=tmp_path)
+
+
+def test_a_layer_losing_its_mask_fails_the_checker():
+    with pytest.raises(AssertionError, match="MaskLosingDense: the input's mask is lost"):
+        check_layer(MaskLosingDense, {"units": 3}, SEQ, (2, 4, 3), mask="same")
+    check_layer(MaskLosingDense, {"units": 3}, SEQ, (2, 4, 3), mask="none")  # what it does is what it says
+
+
+def test_a_kept_mask_where_none_is_declared_fails_the_checker():
+    with pytest.raises(AssertionError, match="Dense: the output carries a mask"):
+        check_layer(Dense, {"units": 3}, SEQ, (2, 4, 3), mask="none")
+
+
+def test_a_save_load_that_changes_the_numbers_fails_the_checker(tmp_path, monkeypatch):
+    real_load = seqlayers.load_model
+
+    def load_and_perturb(path, **kwargs):
+        model = real_load(path, **kwargs)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.5)
+        return model
+
+    monkeypatch.setattr(seqlayers, "load_model", load_and_perturb)
+    with pytest.raises(AssertionError, match="Dense: save/load"):
+        check_layer(Dense, {"units": 3}, SEQ, (2, 4, 3), tmp_path=tmp_path)
+
+
+def test_the_unbroken_layer_passes_every_step(tmp_path):
+    check_layer(Dense, {"units": 3, "activation": "tanh"}, SEQ, (2, 4, 3), tmp_path=tmp_path, mask="same")
