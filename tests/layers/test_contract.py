@@ -53,6 +53,7 @@ CASES = {
     "RepeatVector": ({"n": 3}, (B, F), (B, 3, F), {}),
     "Reshape": ({"target_shape": (F, T)}, SEQ, (B, F, T), {}),
     "Lambda": ({"function": torch.tanh, "output_shape": (T, F)}, SEQ, SEQ, {}),
+    "CRF": ({}, SEQ, (B, T), {"mask": "same"}),  # eval mode: the Viterbi tags (no gradient to check)
     "SimpleRNN": ({"units": 2}, SEQ, (B, 2), {"mask": "none"}),
     "GRU": ({"units": 2, "return_sequences": True}, SEQ, (B, T, 2), {"mask": "same"}),
     "LSTM": ({"units": 2, "return_sequences": True}, SEQ, (B, T, 2), {"mask": "same"}),
@@ -107,5 +108,5 @@ def test_a_new_public_layer_without_a_case_is_reported(monkeypatch):
     Brand.__module__ = "seqlayers.layers.brand"
     monkeypatch.setitem(LAYER_REGISTRY, "Brand", Brand)
     monkeypatch.setattr(L, "Brand", Brand, raising=False)
-    with pytest.raises(AssertionError, match=r"no entry in CASES.*\['Brand'\]"):
+    with pytest.raises(AssertionError, match=r"no entry in CASES.*: \['Brand'\]"):
         test_every_registered_public_layer_has_a_case()
