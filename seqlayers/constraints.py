@@ -8,12 +8,10 @@ each optimizer step (``apply_constraints(model)``), as Keras does. Norms are tak
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import torch
 from torch import nn
 
-from .errors import unknown_name_error
+from .keras_objects import Family
 
 _EPSILON = 1e-7  # Keras's backend.epsilon()
 
@@ -108,36 +106,10 @@ CONSTRAINTS: dict[str, type] = {
 max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNorm
 
 
-def get(identifier, where: str | None = None) -> Callable | None:
-    """A constraint from None, a Keras name (``"non_neg"``), a Keras config dict, an object or a callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        cls = CONSTRAINTS.get(identifier)
-        if cls is None:
-            raise unknown_name_error("constraint", identifier, CONSTRAINTS, where)
-        return cls()
-    if isinstance(identifier, dict):
-        return deserialize(identifier, where)
-    if isinstance(identifier, type) and issubclass(identifier, Constraint):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"{where + ': ' if where else ''}a constraint must be a name such as 'non_neg', a Constraint "
-                    f"(e.g. seqlayers.constraints.MaxNorm(2.0)) or a callable, got {type(identifier).__name__}.")
-
-
-def serialize(constraint: Constraint) -> dict[str, Any]:
-    """``{"class_name": ..., "config": {...}}`` (Keras's layout)."""
-    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
-
-
-def deserialize(config: dict, where: str | None = None) -> Constraint:
-    name = config.get("class_name")
-    cls = CONSTRAINTS.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise unknown_name_error("constraint", name, [k for k in CONSTRAINTS if k[0].isupper()], where)
-    return cls.from_config(dict(config.get("config") or {}))
+_FAMILY = Family("constraint", CONSTRAINTS, Constraint, "seqlayers.constraints.MaxNorm(2.0)", "non_neg")
+get = _FAMILY.get
+serialize = _FAMILY.serialize
+deserialize = _FAMILY.deserialize
 
 
 @torch.no_grad()

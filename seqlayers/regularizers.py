@@ -12,11 +12,10 @@ divided by the batch size (Keras 3).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
 
 import torch
 
-from .errors import unknown_name_error
+from .keras_objects import Family
 
 
 def _factor(value, name: str, where: str) -> float:
@@ -129,36 +128,10 @@ REGULARIZERS: dict[str, type] = {
 l1, l2, l1_l2, orthogonal_regularizer = L1, L2, L1L2, OrthogonalRegularizer
 
 
-def get(identifier, where: str | None = None) -> Callable | None:
-    """A regularizer from None, a Keras name (``"l2"``), a Keras config dict, an object or a callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        cls = REGULARIZERS.get(identifier)
-        if cls is None:
-            raise unknown_name_error("regularizer", identifier, REGULARIZERS, where)
-        return cls()
-    if isinstance(identifier, dict):
-        return deserialize(identifier, where)
-    if isinstance(identifier, type) and issubclass(identifier, Regularizer):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"{where + ': ' if where else ''}a regularizer must be a name such as 'l2', a Regularizer "
-                    f"(e.g. seqlayers.regularizers.L2(0.01)) or a callable, got {type(identifier).__name__}.")
-
-
-def serialize(regularizer: Regularizer) -> dict[str, Any]:
-    """``{"class_name": ..., "config": {...}}`` (Keras's layout)."""
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
-
-
-def deserialize(config: dict, where: str | None = None) -> Regularizer:
-    name = config.get("class_name")
-    cls = REGULARIZERS.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise unknown_name_error("regularizer", name, [k for k in REGULARIZERS if k[0].isupper()], where)
-    return cls.from_config(dict(config.get("config") or {}))
+_FAMILY = Family("regularizer", REGULARIZERS, Regularizer, "seqlayers.regularizers.L2(0.01)", "l2")
+get = _FAMILY.get
+serialize = _FAMILY.serialize
+deserialize = _FAMILY.deserialize
 
 
 __all__ = ["L1", "L1L2", "L2", "OrthogonalRegularizer", "Regularizer", "deserialize", "get", "l1", "l1_l2",
