@@ -6,7 +6,7 @@ import torch
 import seqlayers.layers as L
 from seqlayers.layers import LAYER_REGISTRY
 
-from .checker import check_layer
+from .checker import check_cell, check_layer
 
 B, T, F = 2, 4, 3
 SEQ = (B, T, F)
@@ -58,15 +58,37 @@ CASES = {
     "GRU": ({"units": 2, "return_sequences": True}, SEQ, (B, T, 2), {"mask": "same"}),
     "LSTM": ({"units": 2, "return_sequences": True}, SEQ, (B, T, 2), {"mask": "same"}),
     "RNN": (lambda: {"cell": L.LSTMCell(2)}, SEQ, (B, 2), {"mask": "none"}),
-    "SimpleRNNCell": ({"units": 2}, [(B, F), (B, 2)], [(B, 2), (B, 2)], {}),
-    "GRUCell": ({"units": 2}, [(B, F), (B, 2)], [(B, 2), (B, 2)], {}),
-    "LSTMCell": ({"units": 2}, [(B, F), (B, 2), (B, 2)], [(B, 2), (B, 2), (B, 2)], {}),
+    # cells: one step cell(x_t, states) from (B, F), checked by check_cell against torch.nn's cells
+    "SimpleRNNCell": ({"units": 2}, (B, F), (B, 2), {"cell": "rnn"}),
+    "GRUCell": ({"units": 2}, (B, F), (B, 2), {"cell": "gru"}),
+    "LSTMCell": ({"units": 2}, (B, F), (B, 2), {"cell": "lstm"}),
     "TimeDistributed": (lambda: {"layer": L.Dense(2)}, SEQ, (B, T, 2), {"mask": "same"}),
     "TimeDistributedDense": ({"units": 2}, SEQ, (B, T, 2), {"mask": "same"}),
 }
-_CELL_CALL = ("a cell is called as cell(x, states) with states a list; check_layer has no calling "
-              "convention for that yet (cells are checked through RNN(cell) and in tests/layers/test_rnn.py)")
-XFAIL = {"SimpleRNNCell": _CELL_CALL, "GRUCell": _CELL_CALL, "LSTMCell": _CELL_CALL}
+
+
+def _torch_cell(kind, weights, x, states):
+    """One step of torch.nn.RNNCell / GRUCell / LSTMCell given Keras-layout weights [kernel, recurrent, bias]."""
+    kernel, recurrent, bias = (torch.as_tensor(w) for w in weights)
+    F_, H = kernel.shape[0], recurrent.shape[0]
+    if kind == "gru":  # Keras gate order z, r, h; torch r, z, n; bias (2, 3H): input and recurrent
+        def order(w):
+            z, r, h = w.chunk(3, dim=-1)
+            return torch.cat([r, z, h], dim=-1)
+        kernel, recurrent, b_ih, b_hh = order(kernel), order(recurrent), order(bias[0]), order(bias[1])
+    else:  # Keras's i, f, c, o is torch's i, f, g, o; one bias
+        b_ih, b_hh = bias, torch.zeros_like(bias)
+    ref = {"rnn": torch.nn.RNNCell, "gru": torch.nn.GRUCell, "lstm": torch.nn.LSTMCell}[kind](F_, H)
+    with torch.no_grad():
+        ref.weight_ih.copy_(kernel.t())
+        ref.weight_hh.copy_(recurrent.t())
+        ref.bias_ih.copy_(b_ih)
+        ref.bias_hh.copy_(b_hh)
+        if kind == "lstm":
+            h, c = ref(x, (states[0], states[1]))
+            return h, [h, c]
+        h = ref(x, states[0])
+    return h, [h]
 
 
 def public_layers():
@@ -76,14 +98,14 @@ def public_layers():
                   and getattr(L, name, None) is cls)
 
 
-def _param(name):
-    marks = [pytest.mark.xfail(strict=True, reason=XFAIL[name])] if name in XFAIL else []
-    return pytest.param(name, marks=marks, id=name)
-
-
-@pytest.mark.parametrize("name", [_param(n) for n in sorted(CASES)])
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_layer_contract(name, tmp_path):
     kwargs, input_shape, output_shape, extra = CASES[name]
+    if "cell" in extra:
+        kind = extra["cell"]
+        check_cell(LAYER_REGISTRY[name], kwargs, input_shape, output_shape, tmp_path=tmp_path,
+                   reference=lambda w, x, s: _torch_cell(kind, w, x, s))
+        return
     check_layer(LAYER_REGISTRY[name], kwargs, input_shape, output_shape, tmp_path=tmp_path, **extra)
 
 
