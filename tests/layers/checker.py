@@ -15,6 +15,9 @@
 ``input_shape`` is one shape or a list of shapes (a layer called on a list of tensors); ``kwargs`` is a
 dict or a function returning one (for arguments that must be fresh per layer, e.g. a wrapped layer);
 ``unpack=True`` calls the layer with the inputs as positional arguments (``layer(query, value)``).
+
+``check_cell(cls, kwargs, (B, F), (B, H), reference=..., tmp_path=...)`` is the same contract for a
+recurrent cell, called as ``cell(x_t, states)`` and returning ``(output, new_states)`` (see its docstring).
 """
 from __future__ import annotations
 
