@@ -98,7 +98,7 @@ class MinMaxNorm(Constraint):
 
 
 #: Keras's names (class names and their snake_case forms)
-CONSTRAINTS: dict[str, type] = {
+CONSTRAINTS: dict[str, type[Constraint]] = {
     "Constraint": Constraint, "MaxNorm": MaxNorm, "NonNeg": NonNeg, "UnitNorm": UnitNorm, "MinMaxNorm": MinMaxNorm,
     "max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm,
 }
@@ -124,7 +124,9 @@ def apply_constraints(module: nn.Module) -> None:
         for name, constraint in declared.items():
             w = getattr(m, name, None)
             if isinstance(w, torch.Tensor) and w.requires_grad:
-                m._set_keras_value(name, constraint(m._keras_value(name)))
+                layer: Any = m  # a seqlayers Layer (it declares _weight_constraints); nn.Module's stubs type
+                # unknown attributes as Tensor | Module
+                layer._set_keras_value(name, constraint(layer._keras_value(name)))
 
 
 __all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "apply_constraints", "deserialize",

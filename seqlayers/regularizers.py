@@ -120,7 +120,7 @@ class OrthogonalRegularizer(Regularizer):
 
 
 #: Keras's names (class names and their snake_case forms)
-REGULARIZERS: dict[str, type] = {
+REGULARIZERS: dict[str, type[Regularizer]] = {
     "L1": L1, "L2": L2, "L1L2": L1L2, "OrthogonalRegularizer": OrthogonalRegularizer, "Regularizer": Regularizer,
     "l1": L1, "l2": L2, "l1l2": L1L2, "l1_l2": L1L2, "orthogonal_regularizer": OrthogonalRegularizer,
 }

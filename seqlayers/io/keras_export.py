@@ -17,6 +17,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -173,7 +174,7 @@ def _sequential_config(model) -> dict:
             dtype = torch.int64 if getattr(spec, "dtype", None) == "int" else torch.float32
         layers.append(_input_entry(f"{model.display_name}_input", shape, dtype))
     layers += [layer_config(layer) for layer in model.layers]
-    entry = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+    entry: dict[str, Any] = {"module": "keras", "class_name": "Sequential", "registered_name": None,
              "config": {"name": model.display_name, "trainable": True, "dtype": "float32", "layers": layers}}
     if shape is not None:
         entry["config"]["build_input_shape"] = _json_shape(shape)

@@ -213,7 +213,9 @@ def export_onnx(model: nn.Module, path, example_inputs=None, *, dynamic_time: bo
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on Python values; verify() is the real check
             # the wrapper starts in eval mode: the exporter restores its mode (recursively) afterwards
-            torch.onnx.export(_Flat(model, len(example)).eval(), tuple(example), buf, dynamo=False,
+            # (torch's stubs type f as a path only; the exporter accepts a file object too)
+            torch.onnx.export(_Flat(model, len(example)).eval(), tuple(example), buf,  # type: ignore[arg-type]
+                              dynamo=False,
                               input_names=list(input_names), output_names=list(output_names),
                               dynamic_axes=dynamic_axes, opset_version=opset_version)
         if verify:  # before writing: a graph that does not reproduce the model is never left on disk
@@ -260,12 +262,12 @@ def _verify(model, onnx_bytes, specs, time_axes, input_names, example, atol) -> 
             ) from e
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     got = session.run(None, {n: x.cpu().numpy() for n, x in zip(input_names, inputs)})
-    for i, (g, e) in enumerate(zip(got, expected)):
-        if g.shape != e.shape or not np.allclose(g, e, atol=atol, rtol=0):
-            diff = "shape " + str(g.shape) if g.shape != e.shape else f"max difference {np.abs(g - e).max():.3g}"
+    for i, (g, want) in enumerate(zip(got, expected)):
+        if g.shape != want.shape or not np.allclose(g, want, atol=atol, rtol=0):
+            diff = "shape " + str(g.shape) if g.shape != want.shape else f"max difference {np.abs(g - want).max():.3g}"
             raise ValueError(
                 f"export_onnx: the exported graph does not reproduce the model at batch {batch}"
-                + (f", time {time}" if time else "") + f" (output {i}: {diff}, expected shape {e.shape}). "
+                + (f", time {time}" if time else "") + f" (output {i}: {diff}, expected shape {want.shape}). "
                 f"Some layer computes with Python values that tracing froze (or a mask made outside "
                 f"Embedding(mask_zero=True)/Masking); export with dynamic_time=False, or report the layer."
             )

@@ -26,6 +26,7 @@ import inspect
 import sys
 import warnings
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -715,7 +716,7 @@ def _record_config_of(cls) -> None:
         if outermost:
             self._after_init()
 
-    __init__._records_config = True
+    __init__._records_config = True  # type: ignore[attr-defined]  # a marker attribute on the wrapper function
     cls.__init__ = __init__
 
 
@@ -744,6 +745,7 @@ _PACKAGE_DIR = __file__.rsplit("/", 2)[0] + "/"
 def _user_frame_level() -> int | None:
     """``stacklevel`` of the first frame outside torch and this file (the user's line); None when
     that frame is seqlayers itself (the library reads an unbuilt model's parameters knowingly)."""
+    f: FrameType | None
     level, f = 2, sys._getframe(2)
     while f is not None and (f.f_code.co_filename == __file__ or f.f_code.co_filename.startswith(_TORCH_DIR)):
         f, level = f.f_back, level + 1
@@ -773,7 +775,7 @@ def _input_shape_from_weights(layer: Layer, weights: dict):
         one, two = _weight_shapes(layer, lead + (1,)), _weight_shapes(layer, lead + (2,))
         if not one or not two or one.keys() != two.keys() or not one.keys() <= wanted.keys():
             continue
-        sizes = set()
+        sizes: set = set()
         for k, s1 in one.items():
             s2, target = two[k], wanted[k]
             if len(s1) != len(target):
@@ -820,7 +822,7 @@ def _wrap_build_of(cls) -> None:
         self.build_from_shape(_freeze_shape(shape) if shape is not None else shape)
         return None
 
-    wrapped._builds_once = True
+    wrapped._builds_once = True  # type: ignore[attr-defined]  # a marker attribute on the wrapper function
     cls.build = wrapped
 
 
@@ -839,7 +841,7 @@ def _wrap_compute_mask_of(cls) -> None:
             inputs, mask = map_structure(_numpy_to_tensor, (inputs, mask))
         return compute_mask(self, inputs, mask)
 
-    wrapped._takes_numpy = True
+    wrapped._takes_numpy = True  # type: ignore[attr-defined]  # a marker attribute on the wrapper function
     cls.compute_mask = wrapped
 
 

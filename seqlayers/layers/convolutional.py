@@ -67,7 +67,7 @@ def pad_time(x: torch.Tensor, padding: str, kernel: int, stride: int, dilation: 
 
 
 class _Conv1DBase(Layer):
-    _padding_modes = ("valid", "same", "causal")
+    _padding_modes: tuple[str, ...] = ("valid", "same", "causal")
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  activation=None, use_bias=True, **kwargs):

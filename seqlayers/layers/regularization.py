@@ -15,7 +15,7 @@ from .core import Dropout
 
 
 def _fraction(layer: str, arg: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{layer}: {arg} must be a number in [0, 1], got {value!r}.")
     return float(value)
 

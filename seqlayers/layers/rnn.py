@@ -249,7 +249,7 @@ class RNN(StatefulBatch, Layer):
         if self.stateful and self.states is None:  # batch size unknown until now: this batch fixes it
             self._expected_batch = B
             self.states = [x.new_zeros(B, s) for s in self.state_sizes]
-        if self.stateful:
+        if self.stateful and self.states is not None:  # (not None: set just above when it was)
             if self.states[0].device != x.device or self.states[0].dtype != x.dtype:
                 self.states = [s.to(device=x.device, dtype=x.dtype) for s in self.states]
             return list(self.states)

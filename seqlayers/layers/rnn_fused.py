@@ -30,15 +30,17 @@ tensors and the path; they never see a layer. ``rnn_kernel.run`` picks among the
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch
 
 from .. import native
 from .rnn_masks import gather_steps, reverse_index
 
-KERNELS = {"lstm": torch._VF.lstm, "gru": torch._VF.gru, "rnn_tanh": torch._VF.rnn_tanh,
+KERNELS: dict[str, Callable[..., Any]] = {"lstm": torch._VF.lstm, "gru": torch._VF.gru, "rnn_tanh": torch._VF.rnn_tanh,
             "rnn_relu": torch._VF.rnn_relu}
 
-_SCRIPTED = []  # the compiled loop, scripted on first use (not at import)
+_SCRIPTED: list[Any] = []  # the compiled loop, scripted on first use (not at import)
 _LOOP_KINDS = {"rnn_tanh": False, "rnn_relu": True}  # kernel name -> relu?
 
 PAD_GATE = 1e4  # sigmoid(+-1e4) is exactly 1.0 / 0.0 in float32 (and in float16/bfloat16)

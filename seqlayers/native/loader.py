@@ -7,6 +7,7 @@ import os
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -15,7 +16,7 @@ SOURCE = Path(__file__).with_name("rnn_loop.cpp")
 CFLAGS = ["-O3"]
 
 BLAS_ONLY = [False]  # True: the recurrence through MKL's sgemm even on AVX-512 machines (tests use it)
-_state = {"loaded": False, "tried": False, "reason": "not loaded yet", "enabled": True}
+_state: dict[str, Any] = {"loaded": False, "tried": False, "reason": "not loaded yet", "enabled": True}
 
 
 def _policy() -> str:

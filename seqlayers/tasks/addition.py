@@ -53,7 +53,9 @@ def generate(n: int, digits: int, reverse: bool, seed: int) -> tuple[list[str], 
                          f"--examples {n}.")
     rng = np.random.default_rng(seed)
     maxlen = 2 * digits + 1
-    questions, answers, seen = [], [], set()
+    questions: list[str] = []
+    answers: list[str] = []
+    seen: set[tuple[int, ...]] = set()
 
     def number():
         return int("".join(rng.choice(list("0123456789"), size=rng.integers(1, digits + 1))))

@@ -18,6 +18,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -139,7 +140,8 @@ def bucketed_loader(xs: list[list[np.ndarray]], y, batch_size: int, shuffle: boo
         return (x if len(x) > 1 else x[0]), (t if multi_y else t[0])
 
     lengths = [len(a) for a in xs[0]]
-    return torch.utils.data.DataLoader(range(n), batch_sampler=_BucketSampler(lengths, batch_size, shuffle, seed),
+    indices: Any = range(n)  # a range is a map-style dataset (len + getitem); torch's stubs ask for Dataset
+    return torch.utils.data.DataLoader(indices, batch_sampler=_BucketSampler(lengths, batch_size, shuffle, seed),
                                        collate_fn=collate)
 
 

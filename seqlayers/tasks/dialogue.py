@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -292,6 +293,7 @@ def run(args) -> int:
 
     unseen = {g: sum(1 for d in test for t in d.turns for a in t.system_acts if act_label(a, g) not in label_vocabs[g])
               for g in GRANULARITIES}
+    report: dict[str, Any]
     report = {"task": NAME, "data": str(data), "dialogues": {"train": len(train), "dev": len(dev), "test": len(test)},
               "turns": {"train": n_turns, "test": sum(len(d.turns) for d in test)},
               "test_acts_unseen_in_train": unseen,

@@ -259,7 +259,7 @@ def run(args) -> int:
               "args": {k: v for k, v in vars(args).items() if k != "func"},
               "history": history, **common.training_time(history)}
     labels = tags.labels
-    rows = []
+    rows: list[tuple[str, object]] = []
     for split, sents in (("dev", dev), ("test", test)):
         if sents is None:
             continue

@@ -14,6 +14,7 @@ moment leaves either the old file or the new one, never a partial file.
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import torch
 from safetensors.torch import load_file, safe_open, save_file
@@ -40,7 +41,7 @@ def save_weights(model: torch.nn.Module, path: str) -> None:
     atomic_write(path, lambda tmp: save_file(sd, tmp, metadata={"format": "pt", "producer": "seqlayers"}))
     info = {"class_name": type(model).__name__, "format": "seqlayers-weights", "tensors": list(sd)}
     try:
-        info["config"] = model.get_config()
+        info["config"] = cast(Any, model).get_config()  # a seqlayers model (nn.Module stubs: Tensor | Module)
         json.dumps(info["config"])
     except Exception:  # a config that cannot be serialised is simply left out
         info.pop("config", None)

@@ -53,7 +53,8 @@ class LoopState:
 
     def _stateful_callbacks(self, exclude=None) -> dict:
         """The callbacks that keep a state, keyed ``ClassName.k`` (the k-th of its class)."""
-        out, counts = {}, {}
+        out: dict = {}
+        counts: dict[str, int] = {}
         for cb in self.callbacks:
             if cb is exclude or type(cb).state_dict is Callback.state_dict:
                 continue

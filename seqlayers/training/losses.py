@@ -285,7 +285,7 @@ class LossFunctionWrapper(Loss):
     def __init__(self, fn: Callable, name: str | None = None, **kwargs):
         self.fn = fn
         self.kwargs = kwargs
-        self.name = name or getattr(fn, "__name__", "loss")
+        self.name: str = name or str(getattr(fn, "__name__", "loss"))
 
     def call(self, y_true, y_pred):
         return self.fn(y_true, y_pred, **self.kwargs)

@@ -154,7 +154,7 @@ class _Counts(Metric):
     ``threshold=None`` predicts each row's arg-max class (Keras's ``F1Score`` default); ``class_id``
     counts only that column (Keras's ``Precision(class_id=...)``)."""
 
-    _averages = ("micro", "macro")
+    _averages: tuple[str | None, ...] = ("micro", "macro")
 
     def __init__(self, average="micro", threshold=0.5, name: str | None = None, class_id=None):
         if average not in self._averages:
@@ -404,7 +404,8 @@ class Mean(Metric):
     def __init__(self, name=None, dtype=None):
         super().__init__(name)
 
-    def update_state(self, values, sample_weight=None) -> None:
+    # Keras's Mean takes values, not (y_true, y_pred): the narrower signature is its API
+    def update_state(self, values, sample_weight=None) -> None:  # type: ignore[override]
         v = _as_tensor(values).detach().to(torch.float64)
         if sample_weight is None:
             self._add(torch.stack([v.sum(), torch.tensor(float(v.numel()), dtype=torch.float64)]))

@@ -48,9 +48,9 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         if not len(s) or not maxlen:
             continue
         kept = np.asarray(s[-maxlen:] if truncating == "pre" else s[:maxlen], dtype=dtype)
-        if kept.shape[1:] != tuple(step_shape):
+        if kept.shape[1:] != tuple(step_shape or ()):
             raise ValueError(f"pad_sequences: the steps of sequence {i} have shape {kept.shape[1:]}, but the "
-                             f"first non-empty sequence's steps have shape {tuple(step_shape)}; every step "
+                             f"first non-empty sequence's steps have shape {tuple(step_shape or ())}; every step "
                              f"needs the same shape.")
         if padding == "post":
             out[i, : len(kept)] = kept
