@@ -8,6 +8,8 @@ each optimizer step (``apply_constraints(model)``), as Keras does. Norms are tak
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 

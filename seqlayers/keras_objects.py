@@ -8,7 +8,7 @@ by importing anything a file names), a class is instantiated, and any other call
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from .errors import unknown_name_error
 
@@ -24,7 +24,7 @@ class Family:
         example_name: a name shown in the TypeError's fix (``"l2"``).
     """
 
-    def __init__(self, kind: str, table: Mapping[str, type], base: type, example: str, example_name: str):
+    def __init__(self, kind: str, table: Mapping[str, Any], base: type, example: str, example_name: str):
         self.kind, self.table, self.base = kind, table, base
         self.example, self.example_name = example, example_name
 
@@ -39,7 +39,7 @@ class Family:
         if isinstance(identifier, dict):
             return self.deserialize(identifier, where)
         if isinstance(identifier, type) and issubclass(identifier, self.base):
-            return identifier()
+            return cast(Callable, identifier())  # a base subclass: its instances are callable
         if callable(identifier):
             return identifier
         raise TypeError(f"{where + ': ' if where else ''}a {self.kind} must be a name such as "
