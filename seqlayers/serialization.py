@@ -203,6 +203,25 @@ def value_from_json(v, custom_objects: dict | None, where: str):
     return v
 
 
+def call_when_ready(pending: list, attempt: Callable[..., bool]):
+    """Make a graph's saved calls in an order where every input exists before it is used.
+
+    ``attempt(*item)`` makes one call and returns False when one of its inputs does not exist yet; items
+    are retried until all are made. Returns None when all were made, else the first item that never could
+    be (an input no call produces, or a cycle), for the caller's error message. ``pending`` is emptied
+    of the items made.
+    """
+    while pending:
+        progressed = False
+        for item in list(pending):
+            if attempt(*item):
+                pending.remove(item)
+                progressed = True
+        if not progressed:
+            return pending[0]
+    return None
+
+
 def shape_to_json(shape):
     """A shape (or a list / dict of shapes) as JSON lists, None where unknown."""
     if shape is None:

@@ -35,7 +35,7 @@ from ..layers.cells import arg_names
 from ..layers.rnn import GRU, LSTM, SimpleRNN
 from ..models import Model, Sequential
 from ..models.symbolic import Input
-from ..serialization import find_function
+from ..serialization import call_when_ready, find_function
 from .keras_compile import compile_from_keras
 from .saving import MAX_COMPRESSION_RATIO, MAX_CONFIG_BYTES
 
@@ -484,16 +484,11 @@ class _KerasGraph:
         return True
 
     def run_calls(self) -> None:
-        while self.pending:
-            progressed = False
-            for item in list(self.pending):
-                if self._call(*item):
-                    self.pending.remove(item)
-                    progressed = True
-            if not progressed:
-                name, n, node, pos = self.pending[0]
-                raise ValueError(f"from_keras: {pos}: the inputs of {name!r} come from an unsupported "
-                                 f"operation ({', '.join(sorted(self.ops)) or 'unknown'}).")
+        stuck = call_when_ready(self.pending, self._call)
+        if stuck is not None:
+            name, n, node, pos = stuck
+            raise ValueError(f"from_keras: {pos}: the inputs of {name!r} come from an unsupported "
+                             f"operation ({', '.join(sorted(self.ops)) or 'unknown'}).")
 
     def refs(self, v):
         if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and isinstance(v[1], int):

@@ -14,6 +14,7 @@ from torch import nn
 from ..errors import ModelFileError, layer_label
 from ..serialization import (
     TENSOR,
+    call_when_ready,
     check_keys,
     is_special_value,
     layer_from_config,
@@ -164,16 +165,11 @@ class _Graph:
 
     def run_calls(self) -> None:
         """Make the saved calls in an order where every input exists before it is used."""
-        while self.pending:
-            progressed = False
-            for item in list(self.pending):
-                if self._call(*item):
-                    self.pending.remove(item)
-                    progressed = True
-            if not progressed:
-                name, k, _ = self.pending[0]
-                raise ModelFileError(f"{self.where}: layer {name!r} call {k} refers to a tensor that no layer "
-                                     f"produces (or the graph has a cycle).")
+        stuck = call_when_ready(self.pending, self._call)
+        if stuck is not None:
+            name, k, _ = stuck
+            raise ModelFileError(f"{self.where}: layer {name!r} call {k} refers to a tensor that no layer "
+                                 f"produces (or the graph has a cycle).")
 
     def endpoints(self, struct, what: str):
         """The model's inputs or outputs from their saved references."""
