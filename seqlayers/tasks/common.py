@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from ..atomic import atomic_write
 from ..training.callbacks import BackupAndRestore, Callback, EarlyStopping
 from ..training.optimizers import Adam
 from ..utils import cpu_model
+from ..utils.seed import set_random_seed as set_seed  # the one seed function (Keras: utils.set_random_seed)
 
 TASK_FILE = "task.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -69,12 +69,6 @@ def setup(args) -> Path:
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
     return out
-
-
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 # ------------------------------------------------------------------ batches of similar length
