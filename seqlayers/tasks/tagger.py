@@ -205,9 +205,8 @@ def accuracy(gold, pred) -> float:
 
 
 # ------------------------------------------------------------------ the command
-def run(args) -> int:
-    clock = common.Stopwatch()
-    out = common.setup(args)
+def _read(args):
+    """The train/dev/test sentences, the vocabularies and the model config."""
     common.progress(args, f"reading {args.train}, {args.dev}" + (f", {args.test}" if args.test else ""))
     train = read_conllu(args.train, args.column)
     if args.limit:
@@ -226,7 +225,12 @@ def run(args) -> int:
     vocabs = {"words": words, "chars": chars, "tags": tags}
     common.progress(args, f"{len(train)} training sentences, {len(words)} words, {len(chars)} characters, "
                           f"{len(tags) - 1} tags")
+    return (train, dev, test), counts, config, vocabs
 
+
+def _train(args, out, train, dev, counts, config, vocabs):
+    """Build and fit the tagger on the training pieces, early-stopped on dev accuracy."""
+    words, tags = vocabs["words"], vocabs["tags"]
     dropout_rates = args.word_dropout
     if args.rare_word_dropout:
         dropout_rates = word_dropout_rates(words, counts, args.word_dropout, args.rare_word_dropout)
@@ -252,13 +256,12 @@ def run(args) -> int:
         callbacks.append(LearningRateScheduler(cosine_schedule(args.learning_rate, args.epochs)))
     history = common.fit_resumable(model, train_data, None, out=out, args=args, validation_data=dev_data,
                                    monitor="val_accuracy", mode="max", callbacks=callbacks)
+    return model, history
 
-    report = {"task": NAME, "column": args.column, "train": str(args.train), "dev": str(args.dev),
-              "test": str(args.test) if args.test else None, "sentences": {"train": len(train), "dev": len(dev)},
-              "config": {k: v for k, v in config.items() if k not in ("words", "chars", "tags")},
-              "args": {k: v for k, v in vars(args).items() if k != "func"},
-              "history": history, **common.training_time(history)}
-    labels = tags.labels
+
+def _score(args, out, model, dev, test, config, vocabs, report) -> list[tuple[str, object]]:
+    """Accuracy and confusion on dev (and test) into ``report``; the heatmap; the report's first rows."""
+    labels = vocabs["tags"].labels
     rows: list[tuple[str, object]] = []
     for split, sents in (("dev", dev), ("test", test)):
         if sents is None:
@@ -274,6 +277,21 @@ def run(args) -> int:
         if split == "test" or test is None:
             plot_confusion(m, labels, out / "confusion.png", f"{args.column.upper()} confusion ({split}), "
                                                              f"accuracy {100 * acc:.2f}%")
+    return rows
+
+
+def run(args) -> int:
+    clock = common.Stopwatch()
+    out = common.setup(args)
+    (train, dev, test), counts, config, vocabs = _read(args)
+    model, history = _train(args, out, train, dev, counts, config, vocabs)
+
+    report = {"task": NAME, "column": args.column, "train": str(args.train), "dev": str(args.dev),
+              "test": str(args.test) if args.test else None, "sentences": {"train": len(train), "dev": len(dev)},
+              "config": {k: v for k, v in config.items() if k not in ("words", "chars", "tags")},
+              "args": {k: v for k, v in vars(args).items() if k != "func"},
+              "history": history, **common.training_time(history)}
+    rows = _score(args, out, model, dev, test, config, vocabs, report)
     common.save_task(out, model, NAME, config)
     report["wall_seconds"] = clock()
     rows += [("epochs run", len(report["history"].get("loss", []))),
