@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -159,7 +160,7 @@ class Seq2SeqForecaster:
     def decoder_inputs(x: np.ndarray, y: np.ndarray, target_index: int | None) -> np.ndarray:
         """Teacher forcing: ``[last input value] + y[:-1]`` as ``(N, H, K)``."""
         y3 = y[:, :, None] if y.ndim == 2 else y
-        first = x[:, -1:, [target_index]] if y.ndim == 2 else x[:, -1:, :]  # (N, 1, K)
+        first = x[:, -1:, [int(target_index)]] if y.ndim == 2 else x[:, -1:, :]  # (N, 1, K)
         return np.concatenate([first, y3[:, :-1]], axis=1).astype(np.float32)
 
     def predict(self, x: np.ndarray, horizon: int, target_index: int | None, batch_size: int = 1024) -> np.ndarray:
@@ -247,7 +248,7 @@ def _train(args, d: dict, data: dict, out):
         fit_x = {k: [data[k][0], s2s.decoder_inputs(data[k][0], data[k][1], ti)] for k in data}
     fit_y = {k: (data[k][1][:, :, None] if (s2s is not None and S) else data[k][1]) for k in data}
     fit_model.compile(optimizer=Adam(learning_rate=args.learning_rate), loss="mse", metrics=["mae"])
-    extra = {}
+    extra: dict[str, Any] = {}
     if s2s is not None:  # teacher-forced val loss flatters a decoder: stop on free-running val MSE
         val_x, val_y = data["val"][:2]
         extra = dict(monitor="val_decoded_mse", callbacks=[common.EpochScores(
@@ -357,6 +358,7 @@ def predict(out_dir, config, input_path, args) -> int:
         common.load_weights(out_dir, s2s.model)
         z = s2s.predict(x, H, t)
     z = (z + offset)[0]  # (H,) or (H, F), standardized
+    assert scaler.scale_ is not None and scaler.mean_ is not None  # load_state_dict set them
     values = z * scaler.scale_[0] + scaler.mean_[0] if S else scaler.inverse_transform(z)
     rows = [",".join(["step"] + columns)]
     rows += [",".join([str(step + 1)] + [f"{v:.6g}" for v in np.atleast_1d(row)]) for step, row in enumerate(values)]

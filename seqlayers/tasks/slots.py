@@ -156,7 +156,7 @@ def decode(tag_probs, intent_probs, vocabs, mode: str = "joint", allowed_tags: d
     return tags, intents
 
 
-def predict_probs(model, sentences, config, vocabs, batch_size=64):
+def predict_probs(model, sentences, config, vocabs, batch_size=64) -> tuple[list, list]:
     """The model's ``(tag probabilities (T_i, N), intent probabilities (K,))`` for each utterance."""
     safe = [s or ["."] for s in sentences]
     tag_probs, intent_probs = common.predict_grouped(model, sample_arrays(safe, config, vocabs), batch_size)
@@ -201,7 +201,7 @@ def run(args) -> int:
     data = read_snips(args.data)
     train = data["train"][:args.limit] if args.limit else data["train"]
 
-    words = Vocabulary.build(([w.lower() for w in e.tokens] for e in train), min_count=DEFAULTS["min_count"])
+    words = Vocabulary.build(([w.lower() for w in e.tokens] for e in train), min_count=int(DEFAULTS["min_count"]))
     chars = Vocabulary.build((c for w in e.tokens for c in w) for e in train)
     tags = Vocabulary.build((e.tags for e in train), unknown=False)
     intents = Vocabulary.build(([e.intent] for e in train), unknown=False)
