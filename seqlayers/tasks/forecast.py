@@ -160,7 +160,8 @@ class Seq2SeqForecaster:
     def decoder_inputs(x: np.ndarray, y: np.ndarray, target_index: int | None) -> np.ndarray:
         """Teacher forcing: ``[last input value] + y[:-1]`` as ``(N, H, K)``."""
         y3 = y[:, :, None] if y.ndim == 2 else y
-        first = x[:, -1:, [int(target_index)]] if y.ndim == 2 else x[:, -1:, :]  # (N, 1, K)
+        # (numpy's stubs reject a list inside a tuple index; numpy takes it)
+        first = x[:, -1:, [target_index]] if y.ndim == 2 else x[:, -1:, :]  # type: ignore[index]  # (N, 1, K)
         return np.concatenate([first, y3[:, :-1]], axis=1).astype(np.float32)
 
     def predict(self, x: np.ndarray, horizon: int, target_index: int | None, batch_size: int = 1024) -> np.ndarray:
