@@ -29,7 +29,7 @@ import torch
 from . import topologies
 from .errors import require_extra
 from .layers import LSTM, Dense, TimeDistributed
-from .models import Sequential
+from .models import Model, Sequential
 
 ECHO = np.array([i / 5 for i in range(5)], dtype="float32")  # [0.0, 0.2, 0.4, 0.6, 0.8]
 
@@ -40,13 +40,14 @@ class Example:
 
     name: str
     title: str
-    model: object
+    model: Model
     x: np.ndarray
     y: np.ndarray
     losses: list = field(default_factory=list)
     pred: np.ndarray | None = None
     expected: np.ndarray | None = None
     seconds: float = 0.0
+    decoded: list | None = None  # the greedy decodings (seq2seq only), one list of tokens a sample
 
 
 def _fit(model, x, y, epochs, batch_size, loss="mean_squared_error"):
@@ -149,6 +150,7 @@ def _values(a) -> str:
 
 def report(ex: Example, print_fn=print) -> bool:
     """Print one example; True when the predictions round to the expected values."""
+    assert ex.expected is not None  # every example sets its expected values
     print_fn("=" * 78)
     print_fn(ex.title)
     print_fn("-" * 78)
@@ -158,7 +160,7 @@ def report(ex: Example, print_fn=print) -> bool:
     ok = ex.pred is not None and len(ex.pred) == len(ex.expected) and \
         bool(np.all(np.round(ex.pred.astype("float64"), 1) == np.round(ex.expected.astype("float64"), 1)))
     verdict = "all round to the expected values" if ok else "NOT all right yet: train longer"
-    if getattr(ex, "decoded", None) is not None:  # one line per sample: each answer has its own length
+    if ex.decoded is not None:  # one line per sample: each answer has its own length
         print_fn(f"decoded (greedy, until STOP), one sample a line ({verdict}):")
         start = 0
         for k, d in enumerate(ex.decoded):
@@ -183,13 +185,14 @@ def figure(examples: list[Example], path) -> None:
     fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 5.6), squeeze=False)
     for k, ex in enumerate(examples):
         top, bottom = axes[0][k], axes[1][k]
+        assert ex.pred is not None and ex.expected is not None  # set by every example
         top.plot(ex.losses)
         top.set_yscale("log")
         top.set_title(ex.name, fontsize=9)
         top.set_xlabel("epoch", fontsize=8)
         if k == 0:
             top.set_ylabel("training loss", fontsize=8)
-        decoded = getattr(ex, "decoded", None)
+        decoded = ex.decoded
         if decoded is not None:  # one line per decoded sequence (each sample's answer has its own length)
             start = 0
             for k, d in enumerate(decoded):
