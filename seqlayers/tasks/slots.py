@@ -194,13 +194,8 @@ def valid_scores(model, examples, config: dict, vocabs: dict, batch_size: int, m
     return {"val_slot_f1": s["slot_f1"], "val_sentence_accuracy": s["sentence_accuracy"]}
 
 
-def run(args) -> int:
-    clock = common.Stopwatch()
-    out = common.setup(args)
-    common.progress(args, f"reading {args.data}")
-    data = read_snips(args.data)
-    train = data["train"][:args.limit] if args.limit else data["train"]
-
+def _vocabularies(args, train):
+    """The vocabularies of the training utterances and the model config."""
     words = Vocabulary.build(([w.lower() for w in e.tokens] for e in train), min_count=int(DEFAULTS["min_count"]))
     chars = Vocabulary.build((c for w in e.tokens for c in w) for e in train)
     tags = Vocabulary.build((e.tags for e in train), unknown=False)
@@ -213,6 +208,12 @@ def run(args) -> int:
     vocabs = {"words": words, "chars": chars, "tags": tags, "intents": intents}
     common.progress(args, f"{len(train)} training utterances, {len(words)} words, {len(tags) - 1} slot tags, "
                           f"{len(intents) - 1} intents")
+    return config, vocabs
+
+
+def _train(args, out, data, train, config, vocabs):
+    """Build and fit the joint model, early-stopped on the ``--monitor`` figure."""
+    tags, intents = vocabs["tags"], vocabs["intents"]
 
     def loader(examples, shuffle):
         # tags unseen in training (rare slots in dev/test) count as errors in scoring, not in the loss
@@ -233,13 +234,11 @@ def run(args) -> int:
                                    callbacks=[common.EpochScores(partial(
                                        valid_scores, examples=data["valid"], config=config, vocabs=vocabs,
                                        batch_size=args.batch_size, mode=args.decode))])
+    return model, history
 
-    report = {"task": NAME, "data": str(args.data),
-              "utterances": {k: len(v) for k, v in data.items()} | {"train_used": len(train)},
-              "config": {k: v for k, v in config.items()
-                         if k not in ("words", "chars", "tags", "intents", "intent_tags")},
-              "args": {k: v for k, v in vars(args).items() if k != "func"},
-              "history": history, **common.training_time(history)}
+
+def _score(args, model, data, config, vocabs, report) -> list:
+    """Every decoding of the same model on valid and test into ``report``; the report's rows."""
     rows, others = [], []
     report["decodings"] = {mode: {} for mode in DECODINGS}  # every decoding of the same model, compared
     for split in ("valid", "test"):
@@ -256,7 +255,25 @@ def run(args) -> int:
         rows += [(f"{split} slot F1 (%)", 100 * s["slot_f1"]),
                  (f"{split} intent accuracy (%)", 100 * s["intent_accuracy"]),
                  (f"{split} sentence accuracy (%)", 100 * s["sentence_accuracy"])]
-    rows += others
+    return rows + others
+
+
+def run(args) -> int:
+    clock = common.Stopwatch()
+    out = common.setup(args)
+    common.progress(args, f"reading {args.data}")
+    data = read_snips(args.data)
+    train = data["train"][:args.limit] if args.limit else data["train"]
+    config, vocabs = _vocabularies(args, train)
+    model, history = _train(args, out, data, train, config, vocabs)
+
+    report = {"task": NAME, "data": str(args.data),
+              "utterances": {k: len(v) for k, v in data.items()} | {"train_used": len(train)},
+              "config": {k: v for k, v in config.items()
+                         if k not in ("words", "chars", "tags", "intents", "intent_tags")},
+              "args": {k: v for k, v in vars(args).items() if k != "func"},
+              "history": history, **common.training_time(history)}
+    rows = _score(args, model, data, config, vocabs, report)
     common.save_task(out, model, NAME, config)
     report["wall_seconds"] = clock()
     rows += [("epochs run", len(report["history"].get("loss", []))),
