@@ -24,6 +24,7 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -176,7 +177,7 @@ def _mask_only_ops(cfg: dict) -> set:
 class _KerasFile:
     def __init__(self, path: Path):
         h5py = _require_h5py()
-        self.path = path
+        self.path: Path | str = path  # a str label when load_keras_weights reads an open file
         if not path.exists():
             raise FileNotFoundError(f"from_keras: no such file: {str(path)!r}.")
         self.h5 = None
@@ -393,6 +394,9 @@ def _history(t):
 def _keras_input(c: dict, name=None):
     """An ``Input`` from a Keras InputLayer's config (Keras 3 ``batch_shape`` or Keras 2's name)."""
     shape = c.get("batch_shape") or c.get("batch_input_shape")
+    if shape is None:
+        raise TypeError(f"from_keras: the InputLayer config {c.get('name')!r} has no batch_shape (Keras 3) or "
+                        f"batch_input_shape (Keras 2); the file is malformed: re-save it with Keras.")
     return Input(batch_shape=tuple(shape), dtype=c.get("dtype") or "float32", name=name)
 
 
@@ -418,7 +422,7 @@ class _KerasGraph:
     symbolic tensors made so far by (layer name, node index, tensor index)."""
 
     def __init__(self, cfg: dict, custom_objects, where: str):
-        self.made: dict[str, object] = {}
+        self.made: dict[str, Any] = {}
         self.produced: dict[tuple, object] = {}
         self.ops = _mask_only_ops(cfg)
         self.nested: set[str] = set()  # nested functional models (see refs below)
