@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..atomic import atomic_write
+from ..training import checkpoint
 from ..training.callbacks import BackupAndRestore, Callback, EarlyStopping
 from ..training.optimizers import Adam
 from ..utils import cpu_model
@@ -306,7 +307,8 @@ def load_task(out) -> tuple[str, dict]:
 
 
 def load_weights(out, model) -> None:
-    model.load_state_dict(load_file(str(Path(out) / WEIGHTS_FILE)))
+    """A finished run's weights (``out``'s safetensors file) into ``model``, then eval mode."""
+    checkpoint.load_weights(model, str(Path(out) / WEIGHTS_FILE))
     model.eval()
 
 

@@ -94,7 +94,7 @@ def _check_numeric(arr: np.ndarray, what: str) -> None:
                         f"tensors: pass x.real and x.imag as two features (np.stack([x.real, x.imag], -1)).")
 
 
-def to_tensor(v, what: str):
+def tensor_and_mask(v, what: str):
     """One array-like to ``(tensor, padding mask or None)``."""
     if isinstance(v, np.ndarray) and v.dtype != object:
         _check_numeric(v, what)
@@ -136,7 +136,7 @@ def to_structure(v, n_expected: int | None, what: str):
     if v is None:
         return None, None
     if isinstance(v, dict):
-        pairs = {k: to_tensor(a, f"{what}[{k!r}]") for k, a in v.items()}
+        pairs = {k: tensor_and_mask(a, f"{what}[{k!r}]") for k, a in v.items()}
         return {k: p[0] for k, p in pairs.items()}, (
             {k: p[1] for k, p in pairs.items()} if any(p[1] is not None for p in pairs.values()) else None)
     if isinstance(v, (list, tuple)) and n_expected is not None and n_expected > 1:
@@ -145,12 +145,12 @@ def to_structure(v, n_expected: int | None, what: str):
                 f"{what}: the model has {n_expected} {'inputs' if what.startswith('x') else 'outputs'}, so "
                 f"{what} must be a list of {n_expected} arrays (or a dict keyed by name); got a list of {len(v)}."
             )
-        pairs = [to_tensor(a, f"{what}[{i}]") for i, a in enumerate(v)]
+        pairs = [tensor_and_mask(a, f"{what}[{i}]") for i, a in enumerate(v)]
         return [p[0] for p in pairs], ([p[1] for p in pairs] if any(p[1] is not None for p in pairs) else None)
     if isinstance(v, (list, tuple)) and len(v) == 1 and is_tensor_like(v[0]) and v[0].ndim >= 1 \
             and not (v[0].ndim == 1 and np.issubdtype(np.asarray(v[0]).dtype, np.integer)):
         v = v[0]  # [x] for a one-input model
-    return to_tensor(v, what)
+    return tensor_and_mask(v, what)
 
 
 def num_samples(struct) -> int:
@@ -356,7 +356,7 @@ def _indexed_batches(src):
 def _leaf_tensor(v):
     """numpy batches from a generator become tensors (float64 -> float32, as for arrays)."""
     if isinstance(v, np.ndarray) and v.dtype != object:
-        return to_tensor(v, "x")[0]
+        return tensor_and_mask(v, "x")[0]
     return v
 
 
