@@ -30,6 +30,8 @@ the user between ``fit`` calls may set ``model.optimizer.learning_rate = 1e-4``)
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import unknown_name_error
@@ -50,7 +52,13 @@ KERAS_DEFAULTS: dict[str, tuple[type, dict]] = {
 _RENAME = {"learning_rate": "lr", "epsilon": "eps", "initial_accumulator_value": "initial_accumulator_value"}
 
 
-class KerasSteps:
+if TYPE_CHECKING:  # the mixin is only ever combined with a torch.optim class (keras_class): type it as one
+    _OptimizerBase = torch.optim.Optimizer
+else:
+    _OptimizerBase = object
+
+
+class KerasSteps(_OptimizerBase):
     """Mixed into a ``torch.optim`` class: Keras's clipping, gradient accumulation, ``iterations``
     and ``learning_rate`` (see the module docstring)."""
 
@@ -194,7 +202,7 @@ class KerasOptimizer:
         self.gradient_options = dict(clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
                                      gradient_accumulation_steps=gradient_accumulation_steps)
         self.kwargs = {}
-        self._built: torch.optim.Optimizer | None = None
+        self._built: KerasSteps | None = None
         if isinstance(learning_rate, LearningRateSchedule):
             self.gradient_options["schedule"] = learning_rate
         elif learning_rate is not None:
@@ -208,7 +216,7 @@ class KerasOptimizer:
         for k, v in kwargs.items():
             self.kwargs[_RENAME.get(k, k)] = v
 
-    def build(self, params) -> torch.optim.Optimizer:
+    def build(self, params) -> KerasSteps:
         cls, defaults = KERAS_DEFAULTS[self.key]
         args = {**defaults, **self.kwargs}
         try:
@@ -271,7 +279,8 @@ def get(identifier, params) -> torch.optim.Optimizer:
     if isinstance(identifier, type) and issubclass(identifier, KerasOptimizer):
         return identifier().build(params)
     if isinstance(identifier, type) and issubclass(identifier, torch.optim.Optimizer):
-        return identifier(params)
+        # (a torch.optim subclass takes (params, **hyperparameters); only the base class needs defaults)
+        return identifier(params)  # type: ignore[call-arg]
     if callable(identifier):  # e.g. functools.partial(torch.optim.SGD, lr=0.1)
         opt = identifier(params)
         if isinstance(opt, torch.optim.Optimizer):
