@@ -33,6 +33,7 @@ from .pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1
 from .regularization import GaussianDropout, GaussianNoise, SpatialDropout1D
 from .reshaping import Cropping1D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D, ZeroPadding1D
 from .rnn import GRU, LSTM, RNN, SimpleRNN
+from .stacked_cells import StackedRNNCells
 from .wrappers import TimeDistributed, TimeDistributedDense
 
 

@@ -42,6 +42,7 @@ from .cells import (
     takes_args_of,
 )
 from .rnn_masks import check_mask
+from .stacked_cells import StackedRNNCells
 
 _RNN_INPUT = dict(
     ndim=3, dtype="float", expected="input of shape (batch, time, features)",
@@ -120,7 +121,12 @@ class RNN(StatefulBatch, Layer):
         shape = self.declared_input_shape
         if input_length is not None and shape is not None and len(shape) == 3 and shape[1] is None:
             self.declared_input_shape = (shape[0], int(input_length), shape[2])  # Keras 2's input_length
-        size = getattr(cell, "state_size", None)
+        if isinstance(cell, (list, tuple)):  # Keras's RNN([cell, cell])
+            cell = StackedRNNCells(cell)
+            if "cell" in getattr(self, "_config", {}):
+                self._config["cell"] = cell
+        self._stacked = isinstance(cell, StackedRNNCells)
+        size = cell.flat_state_sizes if self._stacked else getattr(cell, "state_size", None)
         if size is None or not (isinstance(size, int) or
                                 (isinstance(size, (list, tuple)) and all(isinstance(s, int) for s in size))):
             raise TypeError(
@@ -148,6 +154,9 @@ class RNN(StatefulBatch, Layer):
     # -------------------------------------------------------------- sizes
     @property
     def state_sizes(self) -> list:
+        """One size per state tensor (a stack of cells: all its cells' states, flat, in order)."""
+        if self._stacked:
+            return self.cell.flat_state_sizes
         size = self.cell.state_size
         return [size] if isinstance(size, int) else list(size)
 
@@ -174,7 +183,7 @@ class RNN(StatefulBatch, Layer):
         H = self.output_size
         out = (B, T, H) if self.return_sequences else (B, H)
         if self.return_state:
-            return [out] + [(B, s) for s in self.state_sizes]
+            return [out] + [(B, s) for s in self.state_sizes]  # (flat also for a stack of cells)
         return out
 
     def compute_mask(self, inputs, mask=None):
@@ -217,6 +226,8 @@ class RNN(StatefulBatch, Layer):
     def _check_initial_state(self, initial_state, B: int, like: torch.Tensor) -> list:
         if isinstance(initial_state, (torch.Tensor, np.ndarray)):
             initial_state = [initial_state]
+        if self._stacked and isinstance(initial_state, (list, tuple)):
+            initial_state = self.cell.flatten_states(initial_state)  # Keras's one entry per cell
         sizes = self.state_sizes
         expected = ", ".join(f"({B}, {s})" for s in sizes)
         if not isinstance(initial_state, (list, tuple)) or len(initial_state) != len(sizes):
@@ -267,7 +278,9 @@ class RNN(StatefulBatch, Layer):
                                    need_states=self.return_state or self.stateful, training=training)
         self.record_run(result)
         out = result.sequence if self.return_sequences else result.last
-        return [out] + list(result.states) if self.return_state else out
+        if not self.return_state:
+            return out
+        return [out] + (self.cell.nest_states(result.states) if self._stacked else list(result.states))
 
     # -------------------------------------------------------------- the kernel's inputs and outputs
     def kernel_direction(self, x, initial_state=None, training=False) -> rnn_kernel.Direction:
@@ -287,6 +300,8 @@ class RNN(StatefulBatch, Layer):
 
     def _cell_spec(self, x, training) -> rnn_kernel.CellSpec:
         cell = self.cell
+        if self._stacked:
+            return rnn_kernel.CellSpec(None, [], cell.project, cell.recur, cell.dropout_masks(x, training))
         if self._builtin:
             return rnn_kernel.CellSpec(cell.fused_kind, cell.flat_weights(), cell.project, cell.recur,
                                        cell.dropout_masks(x, training))

@@ -106,7 +106,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "newlayers: Keras attributes of MultiHeadAttention",
     "normalization/layer_normalization_test.py::LayerNormalizationTest.test_ln_basics":
         "a regularizer object (regularizers.L2(0.01)) in the config cannot be saved; the arguments exist",
-    "rnn/stacked_rnn_cells_test.py::StackedRNNTest.*": "kerastests: StackedRNNCells",
 }
 
 

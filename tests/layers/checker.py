@@ -162,7 +162,11 @@ def check_layer(cls, kwargs, input_shape, expected_output_shape, int_vocab: int 
 
 
 def _state_sizes(cell) -> list:
-    size = cell.state_size
+    size = cell.state_size  # a stack of cells (StackedRNNCells) nests its cells' sizes: flattened
+    return [int(size)] if isinstance(size, int) else [n for s in size for n in _state_sizes_of(s)]
+
+
+def _state_sizes_of(size) -> list:
     return [int(size)] if isinstance(size, int) else [int(s) for s in size]
 
 
@@ -196,6 +200,7 @@ def check_cell(cls, kwargs, input_shape, expected_output_shape, reference=None, 
     xg = x.clone().requires_grad_(True)
     sg = [s.clone().requires_grad_(True) for s in states]
     out, new_states = cell(xg, sg)
+    new_states = flatten(new_states)  # a stack of cells returns one list per cell (Keras's layout)
     assert isinstance(new_states, (list, tuple)), f"{name}: new states are {type(new_states)}, expected a list"
     assert tuple(out.shape) == tuple(expected_output_shape), \
         f"{name}: step output {tuple(out.shape)}, expected {tuple(expected_output_shape)}"
@@ -222,7 +227,7 @@ def check_cell(cls, kwargs, input_shape, expected_output_shape, reference=None, 
     clone(x, [s.clone() for s in states])  # build
     clone.set_weights(weights)
     c_out, c_states = clone(x, [s.clone() for s in states])
-    _assert_same_outputs([c_out] + list(c_states), want, f"{name}: config round trip", atol)
+    _assert_same_outputs([c_out] + flatten(c_states), want, f"{name}: config round trip", atol)
     assert clone.get_config() == cell.get_config()
 
     # an independent implementation with the same (Keras-layout) weights gives the same step
@@ -243,7 +248,7 @@ def check_cell(cls, kwargs, input_shape, expected_output_shape, reference=None, 
         got = flatten(model(seq))
         with torch.no_grad():
             z_out, z_states = cell(x, [torch.zeros(B, n) for n in sizes])
-        _assert_same_outputs(got, [z_out] + list(z_states), f"{name}: RNN(cell) step 1", atol)
+        _assert_same_outputs(got, [z_out] + flatten(z_states), f"{name}: RNN(cell) step 1", atol)
         path = tmp_path / f"{name}.seqlayers"
         model.save(path)
         loaded = seqlayers.load_model(path)

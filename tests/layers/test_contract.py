@@ -62,9 +62,21 @@ CASES = {
     "SimpleRNNCell": ({"units": 2}, (B, F), (B, 2), {"cell": "rnn"}),
     "GRUCell": ({"units": 2}, (B, F), (B, 2), {"cell": "gru"}),
     "LSTMCell": ({"units": 2}, (B, F), (B, 2), {"cell": "lstm"}),
+    "StackedRNNCells": (lambda: {"cells": [L.GRUCell(3), L.LSTMCell(2)]}, (B, F), (B, 2), {"cell": "gru+lstm"}),
     "TimeDistributed": (lambda: {"layer": L.Dense(2)}, SEQ, (B, T, 2), {"mask": "same"}),
     "TimeDistributedDense": ({"units": 2}, SEQ, (B, T, 2), {"mask": "same"}),
 }
+
+
+def _torch_stack(kinds, weights, x, states):
+    """A stack of torch cells (each fed the previous one's output); states flat, in order."""
+    new = []
+    for kind in kinds:
+        n = 2 if kind == "lstm" else 1
+        x, out = _torch_cell(kind, weights[:3], x, states[:n])
+        weights, states = weights[3:], states[n:]
+        new.extend(out)
+    return x, new
 
 
 def _torch_cell(kind, weights, x, states):
@@ -104,7 +116,7 @@ def test_layer_contract(name, tmp_path):
     if "cell" in extra:
         kind = extra["cell"]
         check_cell(LAYER_REGISTRY[name], kwargs, input_shape, output_shape, tmp_path=tmp_path,
-                   reference=lambda w, x, s: _torch_cell(kind, w, x, s))
+                   reference=lambda w, x, s: _torch_stack(kind.split("+"), w, x, s))
         return
     check_layer(LAYER_REGISTRY[name], kwargs, input_shape, output_shape, tmp_path=tmp_path, **extra)
 
