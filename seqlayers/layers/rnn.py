@@ -93,7 +93,9 @@ class RNN(StatefulBatch, Layer):
 
     Args:
         cell: a built-in cell (``LSTMCell``...) or any module with ``state_size`` (int or list) and
-            ``call(x_t, states, training) -> (output, new_states)`` (``training`` optional).
+            ``call(x_t, states, training) -> (output, new_states)`` (``training`` optional); a list
+            of cells is a ``StackedRNNCells`` (states and ``return_state`` one entry per cell, as
+            Keras; a functional model's symbolic outputs list them flat).
         return_sequences: return every step's output ``(B, T, H)``, not only the last ``(B, H)``.
         return_state: also return the final states: ``[output, *states]``.
         go_backwards: process the input in reverse and return the reversed sequence (as Keras).

@@ -106,6 +106,9 @@ KNOWN_FAILURES: dict[str, str] = {
         "newlayers: Keras attributes of MultiHeadAttention",
     "normalization/layer_normalization_test.py::LayerNormalizationTest.test_ln_basics":
         "a regularizer object (regularizers.L2(0.01)) in the config cannot be saved; the arguments exist",
+    "rnn/stacked_rnn_cells_test.py::StackedRNNTest.test_return_state_stacked_lstm_cell":
+        "RNN(stack).compute_output_shape lists the states flat (the functional graph takes one level of "
+        "outputs, models/symbolic.py); the eager call nests them per cell as Keras",
 }
 
 

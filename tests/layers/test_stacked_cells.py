@@ -127,3 +127,15 @@ def test_set_weights_and_cells_errors():
         L.StackedRNNCells([])
     with pytest.raises(TypeError, match=r"cells\[1\] needs a call.*state_size.*Dense"):
         L.StackedRNNCells([sl.LSTMCell(2), sl.Dense(2)])
+
+
+def test_in_a_functional_model_the_states_come_flat():
+    inp = sl.Input(shape=(4, 5))
+    layer = sl.RNN([sl.GRUCell(3), sl.LSTMCell(2)], return_state=True)
+    model = sl.Model(inp, layer(inp))
+    x = torch.from_numpy(_data()[0][:, :4])
+    out = model(x)
+    eager = layer(x)
+    assert [tuple(t.shape) for t in out] == [(3, 2), (3, 3), (3, 2), (3, 2)]
+    for a, b in zip(out, [eager[0], *eager[1], *eager[2]]):
+        np.testing.assert_allclose(_np(a), _np(b), atol=1e-6)
