@@ -10,6 +10,8 @@ from typing import Iterable
 
 import numpy as np
 
+from ..utils.sequence import pad_sequences
+
 PAD = "<pad>"
 UNK = "<unk>"
 
@@ -76,14 +78,12 @@ class Vocabulary:
         return cls(d["itos"][2 if unknown else 1:], unknown=unknown)
 
 
-def pad_sequences(seqs: list[list[int]], maxlen: int | None = None, value: int = 0, dtype=np.int64) -> np.ndarray:
-    """Pad (at the end) or cut to a common length: ``(B, T)``, ``T = maxlen or longest``."""
+def pad_right(seqs: list[list[int]], maxlen: int | None = None, value: int = 0, dtype=np.int64) -> np.ndarray:
+    """Pad (at the end) or cut (keeping the first steps) to a common length: ``(B, T)``,
+    ``T = maxlen or longest`` (at least 1). Keras's ``pad_sequences`` with ``padding="post"`` and
+    ``truncating="post"`` (what our right-padded fused kernels want); that helper does the work."""
     T = maxlen or max((len(s) for s in seqs), default=1) or 1
-    out = np.full((len(seqs), T), value, dtype=dtype)
-    for i, s in enumerate(seqs):
-        s = s[:T]
-        out[i, :len(s)] = s
-    return out
+    return pad_sequences(seqs, maxlen=T, dtype=dtype, padding="post", truncating="post", value=value)
 
 
 def char_ids(sentences: list[list[str]], chars: Vocabulary, max_word_len: int = 16,
@@ -113,4 +113,4 @@ def multi_hot(label_sets: list[list[str]], vocab: Vocabulary) -> np.ndarray:
     return out
 
 
-__all__ = ["PAD", "UNK", "Vocabulary", "char_ids", "multi_hot", "pad_sequences"]
+__all__ = ["PAD", "UNK", "Vocabulary", "char_ids", "multi_hot", "pad_right"]

@@ -1,8 +1,8 @@
-"""Vocabulary (pad 0, unknown 1), pad_sequences, char_ids, multi_hot."""
+"""Vocabulary (pad 0, unknown 1), pad_right, char_ids, multi_hot."""
 import numpy as np
 import pytest
 
-from seqlayers.data import Vocabulary, char_ids, multi_hot, pad_sequences
+from seqlayers.data import Vocabulary, char_ids, multi_hot, pad_right
 
 
 def test_vocabulary_orders_by_frequency_and_maps_unknown_to_1():
@@ -27,9 +27,9 @@ def test_round_trip_through_dict():
         assert w.itos == v.itos and w.unknown == unknown
 
 
-def test_pad_sequences_pads_and_cuts_at_the_end():
-    np.testing.assert_array_equal(pad_sequences([[1, 2, 3], [4]]), [[1, 2, 3], [4, 0, 0]])
-    np.testing.assert_array_equal(pad_sequences([[1, 2, 3], [4]], maxlen=2), [[1, 2], [4, 0]])
+def test_pad_right_pads_and_cuts_at_the_end():
+    np.testing.assert_array_equal(pad_right([[1, 2, 3], [4]]), [[1, 2, 3], [4, 0, 0]])
+    np.testing.assert_array_equal(pad_right([[1, 2, 3], [4]], maxlen=2), [[1, 2], [4, 0]])
 
 
 def test_char_ids_keeps_prefix_and_suffix_of_long_words():
