@@ -32,6 +32,7 @@ import warnings
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -110,7 +111,7 @@ def _optimizer_payload(model: nn.Module, optimizer) -> tuple[dict, dict[str, tor
 
     def encode(prefix: str, items: dict, what: str, plain: tuple) -> dict:
         """JSON for one state entry or param group; tensors go to ``tensors`` under ``prefix.k``."""
-        out = {}
+        out: dict[str, Any] = {}
         for k, v in items.items():
             if isinstance(v, torch.Tensor):
                 tensors[f"{prefix}.{k}"] = v
@@ -158,7 +159,8 @@ def _optimizer_from_payload(model: nn.Module, meta: dict, tensors: dict, custom_
                 raise ModelFileError(f"{where}: parameters {missing} are not in the model.")
             hyper = {k: value(v) for k, v in g.items() if k != "params"}
             groups.append({"params": [params[n] for n in names], **hyper})
-        optimizer = cls(groups)
+        # (a torch.optim subclass takes (params, **hyperparameters); only the base class needs defaults)
+        optimizer = cls(groups)  # type: ignore[call-arg]
         sd = {"state": {int(i): {k: value(v) for k, v in st.items()} for i, st in meta["state"].items()},
               "param_groups": [{k: value(v) for k, v in g.items()} for g in meta["param_groups"]]}
         optimizer.load_state_dict(sd)
@@ -312,12 +314,13 @@ def _check_rebuilds(model_cfg: dict, expected: dict, model: nn.Module, label: st
         saved, again = expected.get(key), rebuilt.get(key)
         if saved == again:
             continue
+        shape_saved, shape_again = list(saved or ()), list(again or ())  # (the one that is None is unused)
         if again is None:
-            what = f"its weight {key!r} (shape {list(saved)}) is missing from the layer rebuilt from its config"
+            what = f"its weight {key!r} (shape {shape_saved}) is missing from the layer rebuilt from its config"
         elif saved is None:
-            what = f"the layer rebuilt from its config has a weight {key!r} (shape {list(again)}) the model lacks"
+            what = f"the layer rebuilt from its config has a weight {key!r} (shape {shape_again}) the model lacks"
         else:
-            what = f"its weight {key!r} has shape {list(saved)}, but {list(again)} in the layer rebuilt from its config"
+            what = f"its weight {key!r} has shape {shape_saved}, but {shape_again} in the layer rebuilt from its config"
         holder = _owner(model if saved is not None else shell, key)
         raise ValueError(f"save_model: {label!r}: {holder} does not rebuild from its config, so load_model would "
                          f"refuse the file: {what}. {_ROUND_TRIP_FIX}.")
@@ -416,9 +419,11 @@ def save_model(model: nn.Module, path, include_optimizer: bool | None = None, ov
         # pending files replace the old ones. load_model rolls a committed pending file forward.
         for name in (WEIGHTS_FILE, OPTIMIZER_FILE):
             if name in files:
-                shapes = expected if name == WEIGHTS_FILE else {}
-                atomic_write(path / (name + PENDING), files[name],
-                             check=lambda tmp, shapes=shapes: _verify_written(tmp, "folder", shapes, str(path)))
+                shapes: dict = expected if name == WEIGHTS_FILE else {}
+
+                def check(tmp, shapes=shapes):
+                    return _verify_written(tmp, "folder", shapes, str(path))
+                atomic_write(path / (name + PENDING), files[name], check=check)
         atomic_write(path / CONFIG_FILE, files[CONFIG_FILE])
         for name in (WEIGHTS_FILE, OPTIMIZER_FILE):
             if name in files:
@@ -440,7 +445,7 @@ class _Source:
     def __init__(self, path: Path, label: str):
         self.path, self.label, self.zf = path, label, None
         if path.is_dir():
-            names = _MEMBERS + (WEIGHTS_FILE + PENDING, OPTIMIZER_FILE + PENDING)
+            names: tuple[str, ...] | list[str] = _MEMBERS + (WEIGHTS_FILE + PENDING, OPTIMIZER_FILE + PENDING)
             self.sizes = {n: (path / n).stat().st_size for n in names
                           if (path / n).is_file()}
             if CONFIG_FILE not in self.sizes:
@@ -510,7 +515,7 @@ def _load_tensors(src: _Source, entry: dict, label: str, expected: dict | None, 
     candidates = [n for n in (name, name + PENDING) if n in src.sizes]
     if not candidates:
         raise ModelFileError(f"{label!r}: tensors file {name!r} is missing.")
-    limit = limit if limit is not None else size_limit(expected)
+    limit = limit if limit is not None else size_limit(expected or {})  # (callers give expected or limit)
     for i, cand in enumerate(candidates):
         try:
             with src.open(cand) as f:
@@ -593,12 +598,12 @@ def _parse_config(raw: bytes, label: str) -> dict:
     if cc is not None and (not isinstance(cc, dict) or set(cc) != _COMPILE_FIELDS):
         raise ModelFileError(f"{label!r}: {CONFIG_FILE} field 'compile' must be null or have exactly the fields "
                              f"{sorted(_COMPILE_FIELDS)}.")
-    for key, fields in (("weights", {"file", "sha256"}), ("optimizer", None)):
+    for key, fields in (("weights", {"file", "sha256"}),
+                        ("optimizer", {"class_name", "param_groups", "param_names", "state", "file", "sha256"})):
         entry = config[key]
         if key == "optimizer":
             if entry is None:
                 continue
-            fields = {"class_name", "param_groups", "param_names", "state", "file", "sha256"}
         if not isinstance(entry, dict) or set(entry) != fields:
             raise ModelFileError(f"{label!r}: {CONFIG_FILE} field {key!r} must have exactly the fields "
                                  f"{sorted(fields)}, got {sorted(entry) if isinstance(entry, dict) else entry!r}.")
@@ -645,7 +650,7 @@ def load_model(path, custom_objects: dict | None = None, compile: bool = True) -
         if config["optimizer"] is not None and compile:
             opt_tensors = _load_tensors(src, config["optimizer"], label, None, _optimizer_limit(expected))
             optimizer = _optimizer_from_payload(model, config["optimizer"], opt_tensors, custom_objects)
-            model.optimizer = optimizer
+            cast(Any, model).optimizer = optimizer  # a seqlayers model (nn.Module stubs: Tensor | Module)
     cc = config["compile"]
     if cc is not None and compile and (optimizer is not None or cc["optimizer"] is not None):
         try:
