@@ -23,6 +23,7 @@ or in ``custom_objects``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -419,11 +420,9 @@ def save_model(model: nn.Module, path, include_optimizer: bool | None = None, ov
         # pending files replace the old ones. load_model rolls a committed pending file forward.
         for name in (WEIGHTS_FILE, OPTIMIZER_FILE):
             if name in files:
-                shapes: dict = expected if name == WEIGHTS_FILE else {}
-
-                def check(tmp, shapes=shapes):
-                    return _verify_written(tmp, "folder", shapes, str(path))
-                atomic_write(path / (name + PENDING), files[name], check=check)
+                shapes = expected if name == WEIGHTS_FILE else {}
+                atomic_write(path / (name + PENDING), files[name],
+                             check=functools.partial(_verify_written, kind="folder", expected=shapes, label=str(path)))
         atomic_write(path / CONFIG_FILE, files[CONFIG_FILE])
         for name in (WEIGHTS_FILE, OPTIMIZER_FILE):
             if name in files:
