@@ -224,6 +224,7 @@ def output_terms(st: CompiledState, model, y, y_pred, sample_weight) -> list[Ter
 def _assemble_terms(st: CompiledState, model, y, y_pred, sample_weight) -> list[Term]:
     if st.losses is None:
         bind(st, model, y_pred)
+    assert st.losses is not None and st.output_names is not None  # bind() set them
     outs = as_list(y_pred, st.output_names if isinstance(y_pred, dict) else None)
     n, names, has_loss = len(outs), st.output_names, [loss is not None for loss in st.losses]
     ys = targets_list(names, has_loss, y, n)
@@ -249,6 +250,7 @@ class Trackers:
 
     def __init__(self, st: CompiledState):
         self.st = st
+        assert st.output_names is not None and st.losses is not None and st.metrics is not None  # bound
         self.loss = metrics_mod.MeanMetricWrapper(lambda a, b: a, name="loss")
         self.outputs = [metrics_mod.MeanMetricWrapper(lambda a, b: a, name=f"{n}_loss") for n in st.output_names]
 
@@ -257,7 +259,7 @@ class Trackers:
             m.reset_state()
 
     def all(self) -> list:
-        return [self.loss, *self.outputs, *(m for ms in self.st.metrics for m in ms)]
+        return [self.loss, *self.outputs, *(m for ms in self.st.metrics or [] for m in ms)]
 
     @staticmethod
     def add(tracker, value: torch.Tensor, batch_size: int) -> None:
@@ -267,6 +269,7 @@ class Trackers:
 
     def items(self) -> list[tuple[str, Any]]:
         st = self.st
+        assert st.output_names is not None and st.losses is not None and st.metrics is not None  # bound
         multi = len(st.output_names) > 1
         items = [("loss", self.loss)]
         if multi:
@@ -300,7 +303,7 @@ class RunningLogs(Mapping):
 
     def __init__(self, trackers: Trackers):
         self.trackers = trackers
-        self._cached = None
+        self._cached: list | None = None
 
     @property
     def _items(self) -> list:
@@ -555,7 +558,7 @@ class FitRun:
         if any(isinstance(cb, History) for cb in cbs):
             raise ValueError("fit: History is added automatically; do not pass one in callbacks.")
         self.history = History()
-        extra = [self.history]
+        extra: list = [self.history]
         if o["verbose"] and distributed.is_main() and not any(isinstance(cb, ProgressLogger) for cb in cbs):
             extra.append(ProgressLogger(o["verbose"], running_logs=lambda: floats(self.last_logs)))
         params = {"epochs": int(o["epochs"]), "steps": self.steps, "verbose": o["verbose"], "mode": "fit"}

@@ -47,6 +47,7 @@ class Metric:
     ``reset_state()``; the running sums live in ``self.state`` (a float64 tensor)."""
 
     name = "metric"
+    weighted = False  # compile(weighted_metrics=...) sets True: the metric sees sample_weight
 
     def __init__(self, name: str | None = None):
         if name is not None:
