@@ -145,8 +145,8 @@ def to_structure(v, n_expected: int | None, what: str):
                 f"{what}: the model has {n_expected} {'inputs' if what.startswith('x') else 'outputs'}, so "
                 f"{what} must be a list of {n_expected} arrays (or a dict keyed by name); got a list of {len(v)}."
             )
-        pairs = [tensor_and_mask(a, f"{what}[{i}]") for i, a in enumerate(v)]
-        return [p[0] for p in pairs], ([p[1] for p in pairs] if any(p[1] is not None for p in pairs) else None)
+        listed = [tensor_and_mask(a, f"{what}[{i}]") for i, a in enumerate(v)]
+        return [p[0] for p in listed], ([p[1] for p in listed] if any(p[1] is not None for p in listed) else None)
     if isinstance(v, (list, tuple)) and len(v) == 1 and is_tensor_like(v[0]) and v[0].ndim >= 1 \
             and not (v[0].ndim == 1 and np.issubdtype(np.asarray(v[0]).dtype, np.integer)):
         v = v[0]  # [x] for a one-input model
@@ -308,10 +308,10 @@ class LoaderData:
             dataset, bs, collate = src.dataset, src.batch_size or 1, src.collate_fn
         else:
             dataset, bs, collate = src, self.batch_size or 32, None
-        kw = {"collate_fn": collate} if collate is not None else {}
+        kw: dict[str, Any] = {"collate_fn": collate} if collate is not None else {}
         if world > 1:
-            sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world, rank=rank,
-                                                          shuffle=shuffle, seed=seed)
+            sampler: torch.utils.data.DistributedSampler = torch.utils.data.DistributedSampler(
+                dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
             sampler.set_epoch(epoch)
             return DataLoader(dataset, batch_size=bs, sampler=sampler, **kw)
         return DataLoader(dataset, batch_size=bs, shuffle=shuffle, generator=generator if shuffle else None, **kw)
