@@ -79,6 +79,15 @@ def _as_tensor(v, device=None) -> torch.Tensor:
     return t if device is None else t.to(device)
 
 
+def _inputs(y_true, y_pred, mask):
+    """One batch's ``(y_true, y_pred, mask)``: tensors on ``y_pred``'s device, ``y_pred`` detached, and the
+    mask that travels on ``y_pred`` when none is given (read before detaching, which drops it)."""
+    y_pred = _as_tensor(y_pred)
+    if mask is None:
+        mask = get_mask(y_pred)
+    return _as_tensor(y_true, y_pred.device), y_pred.detach(), mask
+
+
 class MeanMetricWrapper(Metric):
     """Weighted mean of ``fn(y_true, y_pred)`` over every valid sample and time step."""
 
@@ -88,11 +97,9 @@ class MeanMetricWrapper(Metric):
         self.kwargs = kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
-        y_pred = _as_tensor(y_pred)
-        if mask is None:
-            mask = get_mask(y_pred)
+        y_true, y_pred, mask = _inputs(y_true, y_pred, mask)
         with torch.no_grad():
-            values = self.fn(_as_tensor(y_true, y_pred.device), y_pred.detach(), **self.kwargs)
+            values = self.fn(y_true, y_pred, **self.kwargs)
             if not isinstance(values, torch.Tensor):
                 raise TypeError(f"metric {self.name!r}: expected the function (y_true, y_pred) to return a torch "
                                 f"tensor of per-sample values, got {type(values).__name__} {values!r:.30}. Compute "
@@ -166,12 +173,8 @@ class _Counts(Metric):
         self.class_id = class_id
 
     def update_state(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
-        y_pred = _as_tensor(y_pred)
-        if mask is None:
-            mask = get_mask(y_pred)
+        y_true, y_pred, mask = _inputs(y_true, y_pred, mask)
         with torch.no_grad():
-            y_true = _as_tensor(y_true, y_pred.device)
-            y_pred = y_pred.detach()
             if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
                 y_true = y_true.unsqueeze(-1)  # binary targets (B, T) for a (B, T, 1) output
             if y_pred.ndim == 1:
@@ -308,12 +311,9 @@ class AUC(Metric):
         self.from_logits = from_logits
 
     def update_state(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
-        y_pred = _as_tensor(y_pred)
-        if mask is None:
-            mask = get_mask(y_pred)
+        y_true, y_pred, mask = _inputs(y_true, y_pred, mask)
         with torch.no_grad():
-            y_true = _as_tensor(y_true, y_pred.device)
-            pred = y_pred.detach().to(torch.float64)
+            pred = y_pred.to(torch.float64)
             if self.from_logits:
                 pred = torch.sigmoid(pred)
             y_true, pred = align_ranks(y_true, pred)
