@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .keras_objects import Family
+from .keras_objects import Family, KerasObject
 
 _EPSILON = 1e-7  # Keras's backend.epsilon()
 
@@ -22,27 +22,11 @@ def _norms(w: torch.Tensor, axis) -> torch.Tensor:
     return w.square().sum(dim=axis, keepdim=True).sqrt()
 
 
-class Constraint:
+class Constraint(KerasObject):
     """Base class: ``__call__(w)`` returns the projected weight; ``get_config()`` its arguments."""
 
     def __call__(self, w: torch.Tensor) -> torch.Tensor:
         return w
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "Constraint":
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    __hash__ = object.__hash__
 
 
 class MaxNorm(Constraint):

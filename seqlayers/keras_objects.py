@@ -13,6 +13,27 @@ from typing import Any, cast
 from .errors import unknown_name_error
 
 
+class KerasObject:
+    """What a regularizer or constraint is beside its ``__call__``: its constructor arguments as
+    ``get_config()``, rebuilt by ``from_config``, shown by ``repr`` and compared by ``==``."""
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    __hash__ = object.__hash__
+
+
 class Family:
     """A family of Keras objects looked up by name.
 

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from .keras_objects import Family
+from .keras_objects import Family, KerasObject
 
 
 def _factor(value, name: str, where: str) -> float:
@@ -24,27 +24,11 @@ def _factor(value, name: str, where: str) -> float:
     return float(value)
 
 
-class Regularizer:
+class Regularizer(KerasObject):
     """Base class: ``__call__(x)`` returns a scalar penalty; ``get_config()`` its arguments."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros(())
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "Regularizer":
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    __hash__ = object.__hash__
 
 
 class L1L2(Regularizer):
