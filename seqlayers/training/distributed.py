@@ -16,6 +16,7 @@ checkpoints and backups are written by rank 0 only.
 """
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -73,7 +74,17 @@ def setup(device: torch.device) -> bool:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend)
+        atexit.register(_leave)
     return dist.get_world_size() > 1
+
+
+def _leave() -> None:
+    """Leave the group that ``setup`` joined before the interpreter exits: without it a process that
+    finishes first can be torn down while gloo's threads still run (``terminate called without an
+    active exception``, SIGABRT), and torch warns that ``destroy_process_group`` was never called."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
