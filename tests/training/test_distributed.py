@@ -42,7 +42,8 @@ SCRIPT = textwrap.dedent("""
 def test_torchrun_two_processes_match_single_process_with_same_global_batch(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1",
+               PYTHONFAULTHANDLER="1")  # a native abort prints the Python stack it happened in
     for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
     single = subprocess.run([sys.executable, str(script), str(tmp_path / "single.json"), "8"], env=env,
@@ -52,7 +53,7 @@ def test_torchrun_two_processes_match_single_process_with_same_global_batch(tmp_
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           str(script), str(tmp_path / "ddp.json"), "4"],
                          env=env, capture_output=True, text=True, timeout=300)
-    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert ddp.returncode == 0, ddp.stdout[-2000:] + ddp.stderr[-6000:]
     a = json.load(open(tmp_path / "single.json"))
     b = json.load(open(tmp_path / "ddp.json"))
     assert a["world"] == 1 and b["world"] == 2
