@@ -25,17 +25,17 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import unknown_name_error
-from .layers import recurrent
-from .layers.attention import AdditiveAttention, Attention
-from .layers.core import Dense, Lambda
-from .layers.merging import Concatenate
-from .layers.reshaping import RepeatVector
-from .layers.wrappers import TimeDistributed
-from .models.functional import Model
-from .models.sequential import Sequential
-from .models.symbolic import Input
-from .serialization import register_function
+from ..errors import unknown_name_error
+from ..layers import recurrent
+from ..layers.attention import AdditiveAttention, Attention
+from ..layers.core import Dense, Lambda
+from ..layers.merging import Concatenate
+from ..layers.reshaping import RepeatVector
+from ..layers.wrappers import TimeDistributed
+from ..models.functional import Model
+from ..models.sequential import Sequential
+from ..models.symbolic import Input
+from ..serialization import register_function
 
 CELLS = ("lstm", "gru", "simple_rnn")
 
