@@ -555,7 +555,8 @@ class Layer(nn.Module):
         spec = self.input_spec
         if spec is not None:
             key = (x.shape, x.dtype, spec)
-            if self.__dict__.get("_checked_input") == key:
+            tracing = torch.compiler.is_compiling()  # a cached concrete shape would pin a symbolic one
+            if not tracing and self.__dict__.get("_checked_input") == key:
                 return x  # this shape and dtype passed every check below (and needed no cast) already
             self._check_shape(tuple(x.shape), built=self.built)
             if spec.dtype == "float":
@@ -578,7 +579,7 @@ class Layer(nn.Module):
             elif spec.dtype == "int" and (x.is_floating_point() or x.dtype == torch.bool):
                 x = _integral_ids(self, x)
             # the spec's axes are fixed once built; a cast input is checked again next time
-            if self.built and x.dtype not in _CAST_DTYPES and x.dtype is key[1]:
+            if self.built and not tracing and x.dtype not in _CAST_DTYPES and x.dtype is key[1]:
                 self.__dict__["_checked_input"] = key  # plain attribute: skips nn.Module.__setattr__
         return x
 
@@ -658,6 +659,15 @@ class Layer(nn.Module):
         if isinstance(probe, torch.Tensor) and probe.is_floating_point():
             self.dtype_ = probe.dtype
         return out
+
+    def __prepare_scriptable__(self):
+        """``torch.jit.script(layer)`` is refused with the ways that work (torch calls this first)."""
+        raise TypeError(
+            f"{layer_label(self)}: torch.jit.script cannot compile seqlayers layers (Keras-style calls "
+            f"with keyword arguments, masks carried on tensors, Python-typed attributes). Use "
+            f"torch.export.export(model, (x,), dynamic_shapes=...) for a graph with dynamic batch and time, "
+            f"torch.jit.trace(model, (x,)) for a TorchScript graph, or seqlayers export_onnx."
+        )
 
     # -------------------------------------------------------------- lazy weights as a torch module
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):

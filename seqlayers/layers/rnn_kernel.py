@@ -15,12 +15,14 @@ Paths (``layer.last_path``, one vocabulary for every recurrent layer):
   (no mask, the same fused cell type, no dropout mask drawn);
 * ``"native"`` / ``"native_padded"``, ``"scripted"`` / ``"scripted_padded"``: SimpleRNN inference on
   CPU, where the native C++ loop or the TorchScript loop runs instead of torch's kernel;
+* ``"exported"``: under ``torch.export``, one ``seqlayers::recurrence`` custom op per direction
+  (``rnn_op.py``), so the exported program keeps a dynamic batch and time axis;
 * ``"loop"``: the exact step loop (``rnn_loop.py``): a cell no fused kernel computes, recurrent
   dropout in training, a mask that is not right-padded; under ``torch.compile``, a masked call
   (telling right padding apart needs a device sync, which would break the graph) and a call that
   needs gradients (AOT autograd cannot differentiate torch's fused RNN kernels in torch 2.13).
 
-Imports point one way: rnn.py / bidirectional.py -> rnn_kernel -> rnn_fused, rnn_loop -> rnn_masks.
+Imports point one way: rnn.py / bidirectional.py -> rnn_kernel -> rnn_op -> rnn_fused, rnn_loop -> rnn_masks.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import torch
 from .rnn_fused import run_bidirectional, run_dense, run_right_padded
 from .rnn_loop import run_loop
 from .rnn_masks import right_padding
+from .rnn_op import run_op
 
 
 class CellSpec(NamedTuple):
@@ -100,6 +103,8 @@ def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, r
     the final states (``return_state`` or ``stateful``); without it an LSTM's final ``c`` may be
     skipped on the padded path.
     """
+    if torch.compiler.is_exporting() and all(_fusable(d) for d in directions):
+        return [_run_exported(x, d, mask, zero_output_for_mask, return_sequences) for d in directions]
     if torch.compiler.is_compiling() and _needs_grad(x, directions):
         # AOT autograd (torch.compile's training path) cannot differentiate torch's fused RNN kernels
         # in torch 2.13 (nn.LSTM itself does not compile): the loop, whose steps it can
@@ -134,6 +139,16 @@ def _run_direction(x, d: Direction, mask, kind, lengths, zero_output, return_seq
                                 go_backwards=d.go_backwards, zero_output=zero_output,
                                 return_sequences=return_sequences, time_order=d.time_order)
     return Result(seq, last, final, "loop")
+
+
+def _run_exported(x, d: Direction, mask, zero_output, return_sequences):
+    """Under ``torch.export``: one ``seqlayers::recurrence`` node, dynamic in B and T (``rnn_op.py``)."""
+    states = _zero_states(d, x) if d.states is None else d.states
+    if d.cell.dropout[0] is not None:
+        x = x * d.cell.dropout[0][:, None, :]  # the same input dropout mask at every step
+    seq, last, final = run_op(x, d.cell.fused, d.cell.weights, states, mask, d.go_backwards, zero_output,
+                              d.time_order, return_sequences)
+    return Result(seq, last, final, "exported")
 
 
 def _run_one_call(x, directions, training):

@@ -1,0 +1,145 @@
+"""torch.export of recurrent models with a dynamic batch AND time axis (``layers/rnn_op.py``).
+
+Under export each fused-kind direction is one ``seqlayers::recurrence`` custom op; the exported
+program is run at other (B, T) than the example's and compared with the eager model, and the op
+itself with plain torch modules (nn.LSTM/GRU/RNN, a brute-force nn.LSTMCell walk over the valid steps).
+"""
+import pytest
+import torch
+from torch import nn
+from torch.export import Dim
+
+from seqlayers.layers import GRU, LSTM, Bidirectional, Dense, Embedding, SimpleRNN
+from seqlayers.layers.rnn_op import recurrence
+from seqlayers.models import Sequential
+
+SIZES = [(3, 11), (9, 4), (2, 17)]  # (B, T) the exported programs run at; the example is (4, 7)
+RNNS = {"lstm": LSTM, "gru": GRU, "simple_rnn": SimpleRNN}
+
+
+def _ids(B, T, seed):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 30, (B, T), generator=g)
+    ids[0, T // 2:] = 0  # right padding
+    ids[-1, 1] = 0  # a hole: not right-padded
+    return ids
+
+
+def _export(model, example):
+    dims = {0: Dim("B", min=2, max=64), 1: Dim("T", min=2, max=64)}
+    return torch.export.export(model, (example,), dynamic_shapes=(dims,))
+
+
+def _check_other_sizes(model, program, make, min_ops):
+    assert str(program.graph_module.code).count("seqlayers.recurrence") >= min_ops
+    for i, (B, T) in enumerate(SIZES):
+        x = make(B, T, i)
+        got = program.module()(x)
+        torch.testing.assert_close(got, model(x), atol=1e-5, rtol=1e-5)
+        assert got.shape[0] == B
+
+
+@pytest.mark.parametrize("masked", [True, False])
+@pytest.mark.parametrize("return_sequences", [True, False])
+@pytest.mark.parametrize("kind", sorted(RNNS))
+def test_export_with_dynamic_batch_and_time_matches_eager_at_other_sizes(kind, return_sequences, masked):
+    torch.manual_seed(0)
+    rnn = RNNS[kind](6, return_sequences=return_sequences)
+    if masked:
+        model, make = Sequential([Embedding(30, 5, mask_zero=True), rnn, Dense(3)]), _ids
+    else:
+        model = Sequential([rnn, Dense(3)])
+        make = lambda B, T, s: torch.randn(B, T, 5, generator=torch.Generator().manual_seed(s))  # noqa: E731
+    model.eval()
+    example = make(4, 7, 99)
+    model(example)
+    program = _export(model, example)
+    _check_other_sizes(model, program, make, min_ops=1)
+
+
+@pytest.mark.parametrize("return_sequences", [True, False])
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_export_of_masked_bidirectional_stack_matches_eager_at_other_sizes(cls, return_sequences):
+    torch.manual_seed(1)
+    model = Sequential([Embedding(30, 5, mask_zero=True), Bidirectional(cls(4, return_sequences=True)),
+                        SimpleRNN(4, go_backwards=True, return_sequences=True),
+                        Bidirectional(cls(3, return_sequences=return_sequences), merge_mode="sum"), Dense(2)]).eval()
+    example = _ids(4, 7, 99)
+    model(example)
+    program = _export(model, example)
+    _check_other_sizes(model, program, _ids, min_ops=5)
+
+
+def test_export_of_unmasked_bidirectional_matches_eager_at_other_sizes():
+    torch.manual_seed(2)
+    model = Sequential([Bidirectional(LSTM(4, return_sequences=True)), Dense(2)]).eval()
+    make = lambda B, T, s: torch.randn(B, T, 3, generator=torch.Generator().manual_seed(s))  # noqa: E731
+    model(make(4, 7, 0))
+    _check_other_sizes(model, _export(model, make(4, 7, 0)), make, min_ops=2)
+
+
+@pytest.mark.parametrize("cls,kind,n_states", [(nn.LSTM, "lstm", 2), (nn.GRU, "gru", 1), (nn.RNN, "rnn_tanh", 1)])
+def test_the_op_without_a_mask_equals_the_torch_module(cls, kind, n_states):
+    torch.manual_seed(3)
+    module = cls(3, 4, batch_first=True)
+    x = torch.randn(2, 6, 3)
+    states = [torch.randn(2, 4) for _ in range(n_states)]
+    seq, last, *final = recurrence(x, None, states, list(module._flat_weights), kind, False, False, False, True)
+    out, hx = module(x, tuple(s[None] for s in states) if n_states == 2 else states[0][None])
+    torch.testing.assert_close(seq, out)
+    torch.testing.assert_close(last, out[:, -1])
+    for a, b in zip(final, hx if n_states == 2 else [hx]):
+        torch.testing.assert_close(a, b[0])
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_the_op_with_a_holed_mask_equals_a_brute_force_walk_over_the_valid_steps(go_backwards):
+    """Keras's masking: a masked step keeps the states; the last output is that of the last valid step."""
+    torch.manual_seed(4)
+    cell = nn.LSTMCell(3, 4)
+    x = torch.randn(3, 6, 3)
+    mask = torch.tensor([[1, 0, 1, 1, 0, 1], [1, 1, 1, 0, 0, 0], [0, 1, 0, 1, 1, 1]], dtype=torch.bool)
+    weights = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
+    zeros = torch.zeros(3, 4)
+    _, last, h, c = recurrence(x, mask, [zeros, zeros], weights, "lstm", go_backwards, False, False, False)
+    for b in range(3):
+        hb, cb = torch.zeros(1, 4), torch.zeros(1, 4)
+        steps = range(5, -1, -1) if go_backwards else range(6)
+        for t in steps:
+            if mask[b, t]:
+                hb, cb = cell(x[b, t][None], (hb, cb))
+        torch.testing.assert_close(h[b], hb[0])
+        torch.testing.assert_close(c[b], cb[0])
+        torch.testing.assert_close(last[b], hb[0])
+
+
+def test_the_op_passes_torch_library_opcheck_of_schema_and_fake_shapes():
+    torch.manual_seed(5)
+    module = nn.GRU(3, 4, batch_first=True)
+    x = torch.randn(2, 5, 3)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    mask[1, 3:] = False
+    for m, need_seq in [(None, True), (mask, True), (mask, False)]:
+        args = (x, m, [torch.zeros(2, 4)], list(module._flat_weights), "gru", True, True, True, need_seq)
+        torch.library.opcheck(recurrence, args, test_utils=("test_schema", "test_faketensor"))
+
+
+def test_a_static_export_works_after_a_failed_dynamic_export_of_the_same_module():
+    torch.manual_seed(6)
+    model = Sequential([Embedding(30, 5, mask_zero=True), GRU(4, reset_after=False), Dense(2)]).eval()
+    example = _ids(4, 7, 0)
+    expected = model(example)
+    with pytest.raises(Exception, match="specialized"):  # this cell runs the step loop: T unrolls
+        _export(model, example)
+    program = torch.export.export(model, (example,))
+    torch.testing.assert_close(program.module()(example), expected)
+    torch.testing.assert_close(program.module()(_ids(4, 7, 1)), model(_ids(4, 7, 1)))  # static: the same shape
+
+
+def test_torch_jit_script_is_refused_with_the_ways_that_work():
+    model = Sequential([Embedding(30, 5, mask_zero=True), LSTM(4), Dense(2)])
+    model(_ids(4, 7, 0))
+    with pytest.raises(TypeError, match=r"torch.jit.script cannot compile.*torch.export.export.*torch.jit.trace"):
+        torch.jit.script(model)
+    traced = torch.jit.trace(model.eval(), (_ids(4, 7, 0),))
+    torch.testing.assert_close(traced(_ids(4, 7, 0)), model(_ids(4, 7, 0)))
