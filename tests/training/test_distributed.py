@@ -39,6 +39,11 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def _torchrun(script, out, env):
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(script), str(out), "4"], env=env, capture_output=True, text=True, timeout=300)
+
+
 def test_torchrun_two_processes_match_single_process_with_same_global_batch(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
@@ -50,9 +55,11 @@ def test_torchrun_two_processes_match_single_process_with_same_global_batch(tmp_
                             capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr
     # --standalone: torchrun picks its own free port (a port probed here could be taken before it binds)
-    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          str(script), str(tmp_path / "ddp.json"), "4"],
-                         env=env, capture_output=True, text=True, timeout=300)
+    ddp = _torchrun(script, tmp_path / "ddp.json", env)
+    if ddp.returncode != 0 and "terminate called without an active exception" in ddp.stderr:
+        # About 1 run in 20 on a loaded 2-core machine, a gloo worker aborts natively (std::terminate in
+        # torch's C++, no Python error); the run is repeated once, and must then pass every check below.
+        ddp = _torchrun(script, tmp_path / "ddp.json", env)
     assert ddp.returncode == 0, ddp.stdout[-2000:] + ddp.stderr[-6000:]
     a = json.load(open(tmp_path / "single.json"))
     b = json.load(open(tmp_path / "ddp.json"))
