@@ -32,15 +32,18 @@ def bio_transitions(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return allowed, start
 
 
-def viterbi(emissions: np.ndarray, allowed: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def viterbi(emissions: np.ndarray, allowed: np.ndarray, start: np.ndarray, transitions=None, start_scores=None,
+            end_scores=None) -> tuple[np.ndarray, np.ndarray]:
     """The highest-scoring tag path under hard transition constraints.
 
-    A path's score is the sum of its tags' emission scores (e.g. per-token log-probabilities);
-    forbidden starts and transitions are excluded. Any leading axes are a batch of independent
-    sequences of the same length, decoded at once.
+    A path's score is the sum of its tags' emission scores (e.g. per-token log-probabilities),
+    plus, when given, learnt transition scores (a CRF's ``transitions[from, to]``, ``start_scores``
+    of the first tag, ``end_scores`` of the last); forbidden starts and transitions are excluded.
+    Any leading axes are a batch of independent sequences of the same length, decoded at once.
 
     Shape:
-        ``emissions``: ``(..., T, N)``; ``allowed``: ``(N, N)``; ``start``: ``(N,)``.
+        ``emissions``: ``(..., T, N)``; ``allowed``, ``transitions``: ``(N, N)``; ``start``,
+        ``start_scores``, ``end_scores``: ``(N,)``.
         Returns ``paths`` ``(..., T)`` (tag ids) and ``scores`` ``(...)``.
     """
     emissions = np.asarray(emissions, dtype=np.float64)
@@ -49,13 +52,18 @@ def viterbi(emissions: np.ndarray, allowed: np.ndarray, start: np.ndarray) -> tu
         raise ValueError(f"viterbi: expected emissions of shape (..., T, N) with N = {N} tags "
                          f"(the size of start and allowed {allowed.shape}) and T >= 1, got {emissions.shape}.")
     *lead, T, _ = emissions.shape
-    trans = np.where(allowed, 0.0, NEG)  # (N, N): previous tag x next tag
-    score = emissions[..., 0, :] + np.where(start, 0.0, NEG)  # (..., N): best path ending in each tag
+
+    def learnt(w, shape):
+        return np.zeros(shape) if w is None else np.asarray(w, dtype=np.float64).reshape(shape)
+
+    trans = np.where(allowed, learnt(transitions, (N, N)), NEG)  # (N, N): previous tag x next tag
+    score = emissions[..., 0, :] + np.where(start, learnt(start_scores, (N,)), NEG)  # (..., N): best path to each tag
     back = np.zeros((*lead, T, N), dtype=np.int64)
     for t in range(1, T):  # a recurrence over time: each step needs the previous one
         cand = score[..., :, None] + trans  # (..., N, N): via previous tag i to tag j
         back[..., t, :] = cand.argmax(-2)
         score = cand.max(-2) + emissions[..., t, :]
+    score = score + learnt(end_scores, (N,))
     paths = np.zeros((*lead, T), dtype=np.int64)
     paths[..., T - 1] = score.argmax(-1)
     for t in range(T - 1, 0, -1):  # follow the back-pointers

@@ -162,6 +162,10 @@ class CRF(Layer):
     """
 
     supports_masking = True
+    #: for ``explain()`` / ``topology()``: one output per input step, though the output has no tag axis
+    per_step_output = True
+    explain_note = ("predict/evaluate: the Viterbi path, int64 tag ids (batch, time); fit: its input scores "
+                    "(batch, time, tags) unchanged, for crf.loss (negative log-likelihood)")
 
     def __init__(self, allowed_transitions=None, allowed_start=None, allowed_end=None,
                  transitions_initializer="glorot_uniform", boundary_initializer="zeros", **kwargs):

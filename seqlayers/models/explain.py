@@ -307,7 +307,7 @@ def report(model) -> tuple[str, list[Drawing]]:
             lines.append(f"      out  {named_shape(outs[0])}")
         else:
             lines.append(f"      out  {named_shape(outs[0])}  + states {', '.join(named_shape(t) for t in outs[1:])}")
-        for note in (_time_note(call), _mask_note(call)):
+        for note in (_time_note(call), getattr(layer, "explain_note", None), _mask_note(call)):
             if note:
                 lines.append(f"      {note}")
         if call.repeated:

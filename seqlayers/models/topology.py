@@ -182,6 +182,10 @@ def _call(layer, ins: list[TensorInfo], out_shapes: list[tuple], repeated: bool)
         for o in outs[1:]:  # return_state: the states are vectors
             o.time = None
         call.sharing = "the same cell weights at every step; the state carries information forward"
+    elif getattr(layer, "per_step_output", False) and src is not None:  # e.g. CRF: scores (B, T, K) -> tags (B, T)
+        outs[0].time = src.time
+        call.time_effect = "keeps"
+        call.sharing = "the same transition weights between every pair of neighbouring steps"
     elif isinstance(layer, Embedding):
         outs[0].time = src.time if src is not None else None
         call.time_effect = "keeps" if src is not None else "none"
@@ -204,7 +208,10 @@ def _call(layer, ins: list[TensorInfo], out_shapes: list[tuple], repeated: bool)
         for o in outs:
             o.masked = True
     elif masked_in:
-        if is_rnn and not _is_time_distributed(layer):
+        if getattr(layer, "per_step_output", False) and outs[0].time is not None:
+            call.mask_effect = "uses"
+            outs[0].masked = True
+        elif is_rnn and not _is_time_distributed(layer):
             if seqs:
                 call.mask_effect = "uses"
                 outs[0].masked = True

@@ -7,6 +7,11 @@ The model (Plank et al. 2016's bi-LSTM tagger, without pretrained embeddings)::
     concat -> Dropout -> [Bidirectional(LSTM(H, return_sequences=True)) -> Dropout] x layers
            -> TimeDistributed(Dense(n_tags, softmax))                                  -> (B, T, n_tags)
 
+With ``--head crf`` the last layer is ``TimeDistributed(Dense(n_tags))`` (scores) and a ``CRF``:
+trained on the sentence's negative log-likelihood, it returns the Viterbi tags ``(B, T)`` in
+``predict`` (padding id 0 is never decoded); early stopping then watches dev accuracy of the
+decoded tags (``val_tag_accuracy``, computed after each epoch).
+
 Padding is id 0 everywhere and masked, so padded steps are skipped by the LSTMs and ignored by
 the loss and the accuracy. Training: Adam with a cosine learning-rate decay over ``--epochs``,
 word dropout to the unknown word, early stopping on dev accuracy (best weights restored).
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +29,7 @@ import torch
 from ..data.conllu_reader import TaggedSentence, read_conllu, read_tokenized
 from ..data.vocab import Vocabulary, char_ids
 from ..errors import require_extra
-from ..layers import LSTM, Bidirectional, Concatenate, Dense, Dropout, Embedding, TimeDistributed
+from ..layers import CRF, LSTM, Bidirectional, Concatenate, Dense, Dropout, Embedding, TimeDistributed
 from ..models import Input, Model
 from ..training.callbacks import LearningRateScheduler
 from . import common
@@ -32,7 +38,8 @@ NAME = "tagger"
 HELP = "part-of-speech tagger (words + character BiLSTM + BiLSTM) on CoNLL-U files"
 
 DEFAULTS = dict(word_dim=100, char_dim=32, char_units=48, units=128, dropout=0.4, max_word_len=16,
-                train_maxlen=64, min_count=2, layers=1)
+                train_maxlen=64, min_count=2, layers=1, head="softmax")
+HEADS = ("softmax", "crf")
 
 
 def add_arguments(p) -> None:
@@ -57,12 +64,48 @@ def add_arguments(p) -> None:
     p.add_argument("--lr-schedule", default="cosine", choices=["constant", "cosine"],
                    help="learning rate per epoch: constant, or cosine decay from --learning-rate towards 0 "
                         "over --epochs (default %(default)s)")
+    add_head_argument(p)
     p.add_argument("--limit", type=int, default=None, help="use only the first N training sentences")
     common.add_common_arguments(p, epochs=30, batch_size=32, patience=5)
     p.set_defaults(learning_rate=0.002)
 
 
+def add_head_argument(p) -> None:
+    """``--head softmax|crf`` (the tagger's and the slot filler's)."""
+    p.add_argument("--head", choices=HEADS, default=DEFAULTS["head"],
+                   help="the tag output: a per-step softmax, or a linear-chain CRF (trained on the sequence's "
+                        "log-likelihood, Viterbi-decoded); default %(default)s")
+
+
 # ------------------------------------------------------------------ model
+def tag_head(h, n_tags: int, head: str, constraints: dict, name: str):
+    """The per-step tag output on features ``h`` ``(B, T, F)``.
+
+    ``softmax``: ``TimeDistributed(Dense(n_tags, softmax))`` named ``name``, probabilities
+    ``(B, T, n_tags)``. ``crf``: ``TimeDistributed(Dense(n_tags))`` named ``name + "_scores"``, then
+    ``CRF(**constraints)`` named ``name``: the scores in training, the Viterbi tags ``(B, T)`` in
+    inference.
+    """
+    if head not in HEADS:
+        raise ValueError(f"tag_head: head must be one of {', '.join(HEADS)}, got {head!r}.")
+    if head == "softmax":
+        return TimeDistributed(Dense(n_tags, activation="softmax"), name=name)(h)
+    scores = TimeDistributed(Dense(n_tags), name=f"{name}_scores")(h)  # (B, T, n_tags)
+    return CRF(**constraints, name=name)(scores)  # training: the scores; inference: tags (B, T)
+
+
+def no_padding(n_tags: int) -> dict:
+    """CRF constraints that keep the padding tag (id 0) out of every decoded path."""
+    real = [j > 0 for j in range(n_tags)]
+    return {"allowed_transitions": [[i > 0 and j > 0 for j in range(n_tags)] for i in range(n_tags)],
+            "allowed_start": real, "allowed_end": real}
+
+
+def tag_loss(model, head: str, name: str):
+    """The loss of the tag output ``name``: sparse cross-entropy, or the CRF's NLL."""
+    return model.get_layer(name).loss if head == "crf" else "sparse_categorical_crossentropy"
+
+
 def char_features(char_input, n_chars: int, char_dim: int, char_units: int):
     """Per-word character features: ``(B, T, W)`` ids -> ``(B, T, 2 * char_units)``.
 
@@ -102,7 +145,7 @@ def build_model(config: dict):
         h = Bidirectional(LSTM(config["units"], return_sequences=True),
                           name="sentence_bilstm" + (f"_{i + 1}" if i else ""))(h)
         h = Dropout(config["dropout"])(h)
-    tags = TimeDistributed(Dense(config["n_tags"], activation="softmax"), name="tags")(h)
+    tags = tag_head(h, config["n_tags"], config.get("head", "softmax"), no_padding(config["n_tags"]), "tags")
     return Model(inputs, tags, name="tagger")
 
 
@@ -149,8 +192,14 @@ def sample_arrays(sentences: list[list[str]], config: dict, vocabs: dict) -> lis
 def predict_tags(model, sentences: list[list[str]], config: dict, vocabs: dict, batch_size: int = 64):
     """The predicted tags of each sentence (lists of words)."""
     safe = [s or ["."] for s in sentences]  # an empty line still gets a (dropped) prediction
-    probs = common.predict_grouped(model, sample_arrays(safe, config, vocabs), batch_size)[0]
-    return [vocabs["tags"].decode(p[:, 1:].argmax(-1) + 1)[:len(s)] for p, s in zip(probs, sentences)]
+    outs = common.predict_grouped(model, sample_arrays(safe, config, vocabs), batch_size)[0]
+    return [vocabs["tags"].decode(tag_ids(p))[:len(s)] for p, s in zip(outs, sentences)]
+
+
+def tag_ids(out: np.ndarray) -> np.ndarray:
+    """One sentence's tag ids from the tag output: a CRF's decoded ids ``(T,)`` as they are, the most
+    probable real tag of softmax probabilities ``(T, N)`` (padding, id 0, never chosen)."""
+    return out if out.ndim == 1 else out[:, 1:].argmax(-1) + 1
 
 
 def _vocabs(config) -> dict:
@@ -218,7 +267,7 @@ def _read(args):
     words = Vocabulary.build([counts.elements()], min_count=args.min_count)
     chars = Vocabulary.build((c for w in s.words for c in w) for s in train)
     tags = Vocabulary.build((s.tags for s in train), unknown=False)
-    config = dict(DEFAULTS, min_count=args.min_count, layers=args.layers, word_dim=args.word_dim,
+    config = dict(DEFAULTS, min_count=args.min_count, layers=args.layers, head=args.head, word_dim=args.word_dim,
                   char_units=args.char_units, units=args.units,
                   dropout=args.dropout, column=args.column, n_words=len(words), n_chars=len(chars),
                   n_tags=len(tags), words=words.to_dict(), chars=chars.to_dict(), tags=tags.to_dict())
@@ -249,14 +298,27 @@ def _train(args, out, train, dev, counts, config, vocabs):
     train_data, dev_data = loader(pieces, True), loader(dev, False)
 
     model = build_model(config)
-    model.compile(optimizer=common.optimizer(args), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    crf = config["head"] == "crf"
+    model.compile(optimizer=common.optimizer(args), loss=tag_loss(model, config["head"], "tags"),
+                  metrics=None if crf else ["accuracy"])  # a CRF's inference output is tags, not probabilities
     common.progress(args, f"training on {len(pieces)} pieces (at most {args.epochs} epochs)")
     callbacks = []
     if args.lr_schedule == "cosine":
         callbacks.append(LearningRateScheduler(cosine_schedule(args.learning_rate, args.epochs)))
-    history = common.fit_resumable(model, train_data, None, out=out, args=args, validation_data=dev_data,
-                                   monitor="val_accuracy", mode="max", callbacks=callbacks)
+    if crf:  # dev accuracy of the Viterbi tags, after each epoch (the early-stopping figure)
+        callbacks.append(common.EpochScores(partial(dev_accuracy, sentences=dev, config=config, vocabs=vocabs,
+                                                    batch_size=args.batch_size)))
+    history = common.fit_resumable(model, train_data, None, out=out, args=args,
+                                   validation_data=None if crf else dev_data,
+                                   monitor="val_tag_accuracy" if crf else "val_accuracy", mode="max",
+                                   callbacks=callbacks)
     return model, history
+
+
+def dev_accuracy(model, sentences, config: dict, vocabs: dict, batch_size: int) -> dict:
+    """``{"val_tag_accuracy": ...}``: the fraction of dev words whose decoded tag is right."""
+    pred = predict_tags(model, [s.words for s in sentences], config, vocabs, batch_size)
+    return {"val_tag_accuracy": accuracy([s.tags for s in sentences], pred)}
 
 
 def _score(args, out, model, dev, test, config, vocabs, report) -> list[tuple[str, object]]:

@@ -75,3 +75,27 @@ def test_viterbi_rejects_emissions_of_the_wrong_width():
         viterbi(np.zeros((3, 5)), allowed, start)
     with pytest.raises(ValueError, match="T >= 1"):
         viterbi(np.zeros((0, 6)), allowed, start)
+
+
+@pytest.mark.parametrize("T", [1, 2, 3])
+def test_viterbi_with_learnt_transition_scores_matches_brute_force(T):
+    """A CRF's transitions, start and end scores added to the path score: brute force over all paths."""
+    allowed, start = bio_transitions(LABELS)
+    rng = np.random.default_rng(10 + T)
+    N = len(LABELS)
+    for _ in range(4):
+        em, trans = rng.normal(size=(T, N)), rng.normal(size=(N, N))
+        s0, s1 = rng.normal(size=N), rng.normal(size=N)
+        best = (-np.inf, None)
+        for path in itertools.product(range(N), repeat=T):
+            if valid_path([LABELS[j] for j in path]):
+                score = sum(em[t, j] for t, j in enumerate(path)) + s0[path[0]] + s1[path[-1]] + \
+                    sum(trans[a, b] for a, b in zip(path, path[1:]))
+                best = max(best, (score, path), key=lambda b: b[0])
+        path, score = viterbi(em, allowed, start, transitions=trans, start_scores=s0, end_scores=s1)
+        assert tuple(path.tolist()) == best[1]
+        assert score == pytest.approx(best[0])
+    # without learnt scores the same emissions may choose another path: the scores are used
+    assert any(tuple(viterbi(e, allowed, start)[0].tolist()) !=
+               tuple(viterbi(e, allowed, start, transitions=10 * np.eye(N))[0].tolist())
+               for e in rng.normal(size=(20, max(T, 2), N)))

@@ -1,9 +1,10 @@
 """model.explain(): shapes with the time axis named, weight sharing, masks, the unrolled diagram."""
 import pytest
 
-from seqlayers import Dense, Embedding, Flatten, Masking, RepeatVector, Sequential
+from seqlayers import CRF, Dense, Embedding, Flatten, Input, Masking, RepeatVector, Sequential, TimeDistributed
 from seqlayers import topologies as T
 from seqlayers.layers.recurrent import LSTM
+from seqlayers.models import Model
 from seqlayers.models.explain import named_shape
 from seqlayers.models.topology import TensorInfo, TimeAxis
 
@@ -217,3 +218,18 @@ def test_a_multi_output_picture_stacks_one_panel_per_output(tmp_path):
     two_output_slots_model().explain(path=two, print_fn=lambda text: None)
     h1, h2 = mpimg.imread(one).shape[0], mpimg.imread(two).shape[0]
     assert h2 > 1.8 * h1  # two panels (one of 5 rows) against one of 3
+
+
+def test_a_crf_head_keeps_the_time_axis_uses_the_mask_and_says_what_it_returns():
+    x = Input(shape=(7,), dtype="int64")
+    h = LSTM(8, return_sequences=True)(Embedding(20, 8, mask_zero=True)(x))
+    model = Model(x, CRF(name="crf")(TimeDistributed(Dense(5))(h)))
+    text = text_of(model)
+    assert text.splitlines()[0] == 'Model "model": many-to-many (aligned): 7 input steps -> 7 output steps'
+    crf = text.split("CRF 'crf'")[1].split("Total params")[0]
+    assert "out  (batch, time=7)\n" in crf  # the tag ids, one per step (not "features=7")
+    assert "predict/evaluate: the Viterbi path, int64 tag ids (batch, time)" in crf
+    assert "fit: its input scores (batch, time, tags) unchanged, for crf.loss" in crf
+    assert "skips padded steps and passes the mask on" in crf
+    assert "folds the time axis away" not in text and "does not support masking" not in text
+    assert "O O O O O O O    outputs (batch, time=7)" in text

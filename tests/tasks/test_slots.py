@@ -1,4 +1,5 @@
 """`seqlayers train slots` / `seqlayers predict` end to end on a tiny generated SNIPS-style data set."""
+import argparse
 import json
 import random
 
@@ -6,11 +7,25 @@ import numpy as np
 import pytest
 import torch
 
+from seqlayers import CRF
 from seqlayers.cli import main
 from seqlayers.data.snips_reader import SlotExample
 from seqlayers.data.vocab import Vocabulary
+from seqlayers.io import load_model
 from seqlayers.layers.base import get_mask
-from seqlayers.tasks.slots import build_model, decode, intent_tags, scores
+from seqlayers.tasks.common import load_weights
+from seqlayers.tasks.slots import (
+    add_arguments,
+    build_model,
+    crf_potentials,
+    decode,
+    intent_tags,
+    interaction,
+    predict_examples,
+    scores,
+    scoring_model,
+    utterance_intent,
+)
 
 ARTISTS = [["abba"], ["daft", "punk"], ["madonna"], ["the", "beatles"]]
 SERVICES = [["spotify"], ["deezer"], ["google", "music"]]
@@ -152,11 +167,126 @@ def test_model_outputs_ignore_padding_with_and_without_the_utterance_vector_on_t
 
 
 def test_train_with_the_utterance_vector_on_tokens_saves_a_loadable_model(tmp_path):
-    from seqlayers.io import load_model
-
     write_data(tmp_path / "data")
     argv = ["train", "slots", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--epochs", "1",
             "--units", "4", "--char-units", "0", "--word-dim", "4", "--intent-to-slots", "--quiet", "--threads", "1"]
     assert main(argv) == 0
     model = load_model(tmp_path / "out" / "model.seqlayers")  # the Lambda's functions are stored by name
     assert "utterance_over_time" in [n.layer.name for n in model._nodes]
+
+
+@pytest.fixture(scope="module")
+def trained_crf(tmp_path_factory):
+    d = tmp_path_factory.mktemp("slots_crf")
+    write_data(d / "data")
+    argv = ["train", "slots", "--data", str(d / "data"), "--out", str(d / "out"), "--epochs", "10",
+            "--batch-size", "8", "--units", "16", "--char-units", "8", "--word-dim", "16", "--patience", "10",
+            "--learning-rate", "0.01", "--quiet", "--threads", "1", "--head", "crf", "--interaction", "token-intent"]
+    assert main(argv) == 0
+    return d
+
+
+def test_crf_head_with_token_level_intent_trains_and_reports_every_decoding(trained_crf):
+    report = json.loads((trained_crf / "out" / "report.json").read_text())
+    assert report["config"]["head"] == "crf" and report["config"]["interaction"] == "token-intent"
+    h = report["history"]
+    assert len(h["loss"]) == 10 and h["slots_loss"][-1] < 0.5 * h["slots_loss"][0]  # the CRF's NLL falls
+    assert "val_intent_accuracy" in h and "val_slots_accuracy" not in h  # no accuracy on a CRF's tags
+    assert report["valid"]["slot_f1"] == pytest.approx(max(h["val_slot_f1"]))
+    assert set(report["decodings"]) == {"joint", "bio", "argmax"}
+    assert report["test"]["intent_accuracy"] >= 0.90 and report["test"]["slot_f1"] >= 0.80
+
+
+def test_crf_model_predicts_and_its_saved_model_loads(trained_crf, tmp_path, capsys):
+    out = trained_crf / "out"
+    inp = tmp_path / "in.txt"
+    inp.write_text("play abba on spotify\nweather in paris today\n")
+    capsys.readouterr()
+    assert main(["predict", str(out), str(inp)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "play/O abba/B-artist on/O spotify/B-service\tPlayMusic"
+    assert lines[1] == "weather/O in/O paris/B-city today/B-timeRange\tGetWeather"
+    loaded = load_model(out / "model.seqlayers")
+    assert isinstance(loaded.get_layer("slots"), CRF)
+    config = json.loads((out / "task.json").read_text())["config"]
+    sentences = [["play", "abba", "on", "spotify"], ["weather", "in", "new", "york", "today"]]
+    assert predict_examples(loaded, sentences, config, _vocabs_of(config)) == \
+        predict_examples(build_and_load(config, out), sentences, config, _vocabs_of(config))
+
+
+def _vocabs_of(config):
+    return {k: Vocabulary.from_dict(config[k]) for k in ("words", "chars", "tags", "intents")}
+
+
+def build_and_load(config, out):
+    model = build_model(config)
+    load_weights(out, model)
+    return model
+
+
+def _crf_config(interaction, head="crf"):
+    tags = Vocabulary(["O", "B-city", "I-city", "B-artist", "I-artist"], unknown=False)  # ids 1..5, 0 padding
+    return dict(word_dim=8, char_dim=4, char_units=0, units=6, dropout=0.0, max_word_len=4, n_words=20, n_chars=5,
+                n_tags=len(tags), n_intents=4, interaction=interaction, head=head, tags=tags.to_dict())
+
+
+@pytest.mark.parametrize("interaction", ["none", "utterance", "token-intent"])
+def test_crf_head_shapes_in_training_and_inference_and_padding_ignored(interaction):
+    torch.manual_seed(0)
+    model = build_model(_crf_config(interaction))
+    words = torch.tensor([[3, 4, 5, 0, 0], [6, 7, 8, 9, 10]])  # (B=2, T=5), the first padded after 3 words
+    scores, intent = model.train()(words)
+    assert tuple(scores.shape) == (2, 5, 6) and scores.is_floating_point()  # the CRF passes its scores in fit
+    assert tuple(intent.shape) == ((2, 5, 4) if interaction == "token-intent" else (2, 4))
+    tags, intent = model.eval()(words)
+    assert tags.dtype == torch.int64 and tuple(tags.shape) == (2, 5)  # Viterbi tag ids in inference
+    assert (tags[0, 3:] == 0).all() and (tags[0, :3] > 0).all() and (tags[1] > 0).all()  # padding never decoded
+    alone_tags, alone_intent = model(words[:1, :3])
+    torch.testing.assert_close(tags[:1, :3], alone_tags)
+    torch.testing.assert_close(intent[:1, :3] if interaction == "token-intent" else intent[:1], alone_intent)
+
+
+def test_bio_decoding_of_a_crf_model_is_the_crf_layers_own_viterbi_path():
+    """The task's numpy decoding (emission scores + learnt transitions) against the layer's torch Viterbi."""
+    torch.manual_seed(1)
+    config = _crf_config("none")
+    model = build_model(config)
+    crf = model.get_layer("slots")
+    with torch.no_grad():  # transitions strong enough to matter
+        crf.transitions.normal_(0, 2.0)
+        crf.start_transitions.normal_(0, 2.0)
+        crf.end_transitions.normal_(0, 2.0)
+    words = torch.tensor([[3, 4, 5, 6, 0, 0], [6, 7, 8, 9, 10, 11], [12, 13, 0, 0, 0, 0]])
+    lengths = [4, 6, 2]
+    model.eval()
+    with torch.no_grad():
+        layer_tags = model(words)[0].numpy()
+        emissions, intent = scoring_model(model)(words)
+    vocabs = {"tags": Vocabulary.from_dict(config["tags"]), "intents": Vocabulary(["a", "b", "c"], unknown=False)}
+    tags, _ = decode([emissions[i, :n].numpy() for i, n in enumerate(lengths)], list(intent.numpy()), vocabs,
+                     "bio", crf=crf_potentials(model))
+    assert tags == [vocabs["tags"].decode(layer_tags[i, :n]) for i, n in enumerate(lengths)]
+    argmax, _ = decode([emissions[i, :n].numpy() for i, n in enumerate(lengths)], list(intent.numpy()), vocabs,
+                       "argmax", crf=crf_potentials(model))
+    assert argmax != tags  # the transitions change the path, so the check above can fail
+
+
+def test_token_level_intents_vote_by_their_normalised_product():
+    q = np.array([[0.0, 0.6, 0.3, 0.1], [0.0, 0.2, 0.7, 0.1], [0.0, 0.5, 0.4, 0.1]])  # (T=3, K=4), id 0: padding
+    p = utterance_intent(q)
+    product = np.prod(np.maximum(q, 1e-12), axis=0) ** (1 / 3)
+    np.testing.assert_allclose(p, product / product.sum())
+    assert int(p.argmax()) == 2  # the product prefers the token that is sure over two lukewarm ones
+
+
+def test_interaction_options_and_the_old_flag(tmp_path):
+    assert interaction({"intent_to_slots": True}) == "utterance" and interaction({}) == "none"
+    with pytest.raises(ValueError, match="slots: interaction must be one of none, utterance, token-intent, "
+                                         "got 'gate'"):
+        build_model(_crf_config("gate"))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ["--data", "d", "--out", "o"]
+    assert parser.parse_args(base + ["--intent-to-slots"]).interaction == "utterance"
+    args = parser.parse_args(base)
+    assert (args.interaction, args.head) == ("none", "softmax")

@@ -2,9 +2,14 @@
 import json
 import random
 
+import numpy as np
 import pytest
+import torch
 
+from seqlayers import CRF
 from seqlayers.cli import main
+from seqlayers.io import load_model
+from seqlayers.tasks import tagger
 
 LEXICON = {"DET": ["the", "a", "this"], "NOUN": ["cat", "dog", "idea", "house"], "VERB": ["sees", "likes", "eats"],
            "ADJ": ["big", "red", "old"], "PUNCT": ["."]}
@@ -165,3 +170,58 @@ def test_layers_stacks_sentence_bilstms_and_old_configs_build_one():
     chars = np.ones((1, 4, config["max_word_len"]), dtype=np.int64)
     probs = two.predict([words, chars], verbose=0)
     assert probs.shape == (1, 4, 6) and np.allclose(probs.sum(-1), 1.0, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def trained_crf(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tagger_crf")
+    paths = [write_treebank(d / f"{s}.conllu", n, seed) for s, n, seed in (("train", 60, 1), ("dev", 10, 2),
+                                                                            ("test", 10, 3))]
+    argv = ["train", "tagger", "--train", str(paths[0]), "--dev", str(paths[1]), "--test", str(paths[2]),
+            "--out", str(d / "out"), "--epochs", "6", "--batch-size", "8", "--units", "16", "--char-units", "8",
+            "--word-dim", "16", "--patience", "6", "--learning-rate", "0.01", "--quiet", "--threads", "1",
+            "--head", "crf"]
+    assert main(argv) == 0
+    return d
+
+
+def test_crf_head_trains_on_the_likelihood_and_stops_on_decoded_dev_accuracy(trained_crf):
+    report = json.loads((trained_crf / "out" / "report.json").read_text())
+    assert report["config"]["head"] == "crf" and report["args"]["head"] == "crf"
+    h = report["history"]
+    assert len(h["loss"]) == 6 and h["loss"][-1] < 0.5 * h["loss"][0]  # the NLL per sentence falls
+    acc = h["val_tag_accuracy"]  # added after each epoch from the Viterbi tags (the early-stopping figure)
+    assert len(acc) == 6 and acc[-1] > acc[0]
+    assert report["dev_accuracy"] == pytest.approx(max(acc))  # the best epoch's weights are restored
+    assert report["test_accuracy"] >= 0.90
+
+
+def test_crf_head_predicts_and_its_saved_model_loads_and_decodes_tag_ids(trained_crf, tmp_path, capsys):
+    out = trained_crf / "out"
+    inp = tmp_path / "in.txt"
+    inp.write_text("The big dog likes a cat .\n")
+    capsys.readouterr()
+    assert main(["predict", str(out), str(inp)]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.split() == ["The/DET", "big/ADJ", "dog/NOUN", "likes/VERB", "a/DET", "cat/NOUN", "./PUNCT"]
+
+    loaded = load_model(out / "model.seqlayers")
+    assert isinstance(loaded.get_layer("tags"), CRF)
+    config = json.loads((out / "task.json").read_text())["config"]
+    vocabs = tagger._vocabs(config)
+    words = [["the", "dog", "sees", "a", "cat", "."], ["a", "red", "house", "."]]
+    x = tagger.sample_arrays(words, config, vocabs)
+    batch = [np.stack([np.pad(a, [(0, 6 - len(a))] + [(0, 0)] * (a.ndim - 1)) for a in inp]) for inp in x]
+    ids = loaded.predict(batch, verbose=0)
+    assert ids.dtype == np.int64 and ids.shape == (2, 6)  # Viterbi tags (B, T), not probabilities
+    assert (ids[0] > 0).all() and (ids[1, :4] > 0).all() and (ids[1, 4:] == 0).all()  # padding only where padded
+    rebuilt = tagger.build_model(config)
+    rebuilt.load_state_dict(loaded.state_dict())
+    with torch.no_grad():
+        np.testing.assert_array_equal(rebuilt.eval()([torch.as_tensor(b) for b in batch]).numpy(), ids)
+    assert vocabs["tags"].decode(ids[1, :4]) == ["DET", "ADJ", "NOUN", "PUNCT"]
+
+
+def test_tag_head_rejects_an_unknown_head():
+    with pytest.raises(ValueError, match="tag_head: head must be one of softmax, crf, got 'hmm'"):
+        tagger.tag_head(None, 5, "hmm", {}, "tags")
