@@ -86,11 +86,21 @@ def get(identifier, where: str | None = None) -> Callable:
     )
 
 
+#: the module of Keras 3's own activation functions (``keras.activations.gelu`` ...)
+KERAS_ACTIVATIONS_MODULE = "keras.src.activations.activations"
+
+
 def name_of(fn) -> str | None:
-    """The Keras name of an activation callable, or None when it is a custom function."""
+    """The Keras name of an activation callable, or None when it is a custom function.
+
+    Keras's own functions (``keras.activations.gelu``) are known by their name, as Keras saves them:
+    with their default arguments they compute what the function of that name here computes."""
     if isinstance(fn, str):
         return fn
     for name, f in ACTIVATIONS.items():
         if f is fn:
             return name
+    keras_name = getattr(fn, "__name__", None)
+    if getattr(fn, "__module__", None) == KERAS_ACTIVATIONS_MODULE and keras_name in ACTIVATIONS:
+        return keras_name
     return None

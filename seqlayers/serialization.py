@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from . import activations, constraints, regularizers
-from .dtypes import dtype_name
+from .dtypes import DTYPES, dtype_name
 from .errors import ModelFileError, layer_label
 
 #: Every Layer subclass by class name (and by any name given to ``register_layer``); used by
@@ -39,6 +39,7 @@ _ACTIVATION = "__activation__"
 _FLOAT = "__float__"
 _REGULARIZER = "__regularizer__"  # {"class_name", "config"} of a seqlayers.regularizers object
 _CONSTRAINT = "__constraint__"  # the same for seqlayers.constraints
+_ARRAY = "__array__"  # {"value": nested lists, "dtype": name} of a constant tensor argument (Lambda's mask)
 _ENTRY_FIELDS = {"class_name", "config", "build_config"}
 
 
@@ -89,6 +90,11 @@ def _function_name(fn, where: str) -> str:
         if f is fn:
             return key
     ref = function_reference(fn)
+    qual, mod = getattr(fn, "__qualname__", ""), getattr(fn, "__module__", None)
+    if ref is None and mod and qual and "<lambda>" not in qual:
+        # a function defined inside another is saved by name, as Keras saves it: loading finds it in
+        # custom_objects (or the registry) under its own name, e.g. custom_objects={'stacker': stacker}
+        return f"{mod}:{qual}"
     if ref is None:
         raise ValueError(
             f"{where}: cannot save an anonymous function ({getattr(fn, '__qualname__', fn)!r}). A saved "
@@ -122,15 +128,26 @@ def value_to_json(v, where: str):
         return {_REGULARIZER: regularizers.serialize(v)}
     if isinstance(v, constraints.Constraint):
         return {_CONSTRAINT: constraints.serialize(v)}
-    if isinstance(v, (torch.Tensor, np.ndarray)):
-        raise ValueError(f"{where}: a tensor argument cannot be saved in a model config; pass a "
-                         f"callable that builds it, or make it a layer weight.")
+    if isinstance(v, (torch.Tensor, np.ndarray)):  # a constant, saved by value (as Keras saves it)
+        t = torch.as_tensor(v).detach().cpu()
+        return {_ARRAY: {"value": t.tolist(), "dtype": dtype_name(t.dtype)}}
     if callable(v):
         name = activations.name_of(v)
         if name is not None:
             return {_ACTIVATION: name}
         return {_FUNCTION: _function_name(v, where)}
     raise ValueError(f"{where}: cannot save a value of type {type(v).__name__} ({v!r}) in a model config.")
+
+
+def _array_from_json(v, where: str) -> torch.Tensor:
+    if not (isinstance(v, dict) and set(v) == {"value", "dtype"} and v["dtype"] in DTYPES):
+        raise ModelFileError(f"{where}: a saved tensor must be {{'value': nested lists, 'dtype': one of "
+                             f"{', '.join(DTYPES)}}}, got {v!r:.80}.")
+    try:
+        return torch.tensor(v["value"], dtype=DTYPES[v["dtype"]])
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ModelFileError(f"{where}: the saved tensor's values are not a rectangular array of numbers "
+                             f"({e}).") from None
 
 
 def _short_name(key: str) -> str:
@@ -175,7 +192,7 @@ def resolve_function(name: str, custom_objects: dict | None, where: str) -> Call
 def is_special_value(v) -> bool:
     """A JSON dict that stands for one value (a function, an activation, a float, a layer entry)."""
     return isinstance(v, dict) and (set(v) in ({_FUNCTION}, {_ACTIVATION}, {_FLOAT}, {_REGULARIZER},
-                                                {_CONSTRAINT})
+                                                {_CONSTRAINT}, {_ARRAY})
                                     or ("class_name" in v and "config" in v))
 
 
@@ -197,6 +214,8 @@ def value_from_json(v, custom_objects: dict | None, where: str):
             return regularizers.deserialize(v[_REGULARIZER], where)
         if set(v) == {_CONSTRAINT}:
             return constraints.deserialize(v[_CONSTRAINT], where)
+        if set(v) == {_ARRAY}:
+            return _array_from_json(v[_ARRAY], where)
         if "class_name" in v and "config" in v:
             return layer_from_config(v, custom_objects, where)
         return {k: value_from_json(x, custom_objects, f"{where}[{k!r}]") for k, x in v.items()}

@@ -77,7 +77,7 @@ class Dense(Layer):
 
     def call(self, inputs):
         y = F.linear(inputs, self.kernel.t(), self.bias)  # (B, ..., F) @ (F, H) -> (B, ..., H)
-        return self.activation(y)
+        return y if self.activation is None else self.activation(y)  # None set after construction: linear
 
 
 class Activation(Layer):
@@ -117,7 +117,7 @@ class Dropout(Layer):
         if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
             raise ValueError(f"Dropout: rate must be a number in [0, 1), got {rate!r}.")
         self.rate = float(rate)
-        self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
+        self.noise_shape = _noise_shape(noise_shape)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -130,6 +130,23 @@ class Dropout(Layer):
         shape = [s if n is None else n for n, s in zip(self.noise_shape, inputs.shape)]
         keep = torch.empty(shape, device=inputs.device, dtype=inputs.dtype).bernoulli_(1.0 - self.rate)
         return inputs * keep / (1.0 - self.rate)
+
+
+def _noise_shape(value) -> tuple | None:
+    """``noise_shape`` as a tuple of positive ints and Nones (Keras's checks), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"Dropout: noise_shape must be a tuple or list of integers (None for the input's size), "
+                        f"got {type(value).__name__} {value!r}. E.g. noise_shape=(None, 1, features).")
+    for d in value:
+        if d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer))):
+            raise TypeError(f"Dropout: every entry of noise_shape must be an integer or None, got {d!r} in "
+                            f"{tuple(value)!r}.")
+        if d is not None and d <= 0:
+            raise ValueError(f"Dropout: every entry of noise_shape must be a positive integer or None, got {d!r} "
+                             f"in {tuple(value)!r}. Use 1 to share the mask along an axis, None for its full size.")
+    return tuple(None if d is None else int(d) for d in value)
 
 
 def _lambda_result_error(layer, out, bad) -> str:

@@ -74,8 +74,12 @@ class Reshape(Layer):
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = tuple(int(d) for d in target_shape)
+        if any(d < -1 for d in self.target_shape):
+            raise ValueError(f"Reshape: every entry of target_shape must be a non-negative integer, or -1 for one "
+                             f"unknown size, got target_shape={self.target_shape}.")
         if sum(1 for d in self.target_shape if d == -1) > 1:
-            raise ValueError(f"Reshape: at most one entry of target_shape may be -1, got {self.target_shape}.")
+            raise ValueError(f"Reshape: at most one entry of target_shape may be -1, got {self.target_shape} "
+                             f"(one unknown dimension; give the other sizes).")
 
     def compute_output_shape(self, input_shape):
         rest = input_shape[1:]

@@ -90,10 +90,10 @@ class InputLayer(Layer):
             shape = (shape,) if isinstance(shape, int) else tuple(shape)
             batch_shape = (batch_size,) + shape
         self.batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
-        if any(d is not None and d <= 0 for d in self.batch_shape[1:]):
-            raise ValueError(f"Input: every size in shape must be a positive integer or None (unknown), got "
-                             f"{fmt_shape(self.batch_shape[1:])}. Use None for a variable length, e.g. "
-                             f"Input(shape=(None, features)).")
+        if any(d is not None and d < 0 for d in self.batch_shape[1:]):  # 0 (an empty axis) is a size, as Keras
+            raise ValueError(f"Input: every size in shape must be a positive integer, 0 (an empty axis) or None "
+                             f"(unknown), got {fmt_shape(self.batch_shape[1:])}. Use None for a variable length, "
+                             f"e.g. Input(shape=(None, features)).")
         self.input_dtype = parse_dtype(dtype, "Input")
         self.built = True
         self._build_input_shape = self.batch_shape

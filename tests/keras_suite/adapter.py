@@ -207,6 +207,10 @@ def _to_numpy(x):
     return np.array(x)
 
 
+def _variable_numpy(weight, *args, **kwargs):
+    return torch.Tensor.numpy(weight.detach(), *args, **kwargs)
+
+
 @torch.no_grad()
 def _assign(weight, value):
     weight.copy_(torch.as_tensor(_to_numpy(value), dtype=weight.dtype).reshape(weight.shape))
@@ -245,8 +249,10 @@ class TestCase(keras_test_case.TestCase):
         # tensor) that is an in-place copy, available only while a Keras test runs
         torch.Tensor.assign = _assign
         torch.Tensor.value = property(lambda w: w)  # Keras's variable.value: the tensor itself
+        torch.nn.Parameter.numpy = _variable_numpy  # Keras's variable.numpy(): the value, without its grad
         self.addCleanup(delattr, torch.Tensor, "assign")
         self.addCleanup(delattr, torch.Tensor, "value")
+        self.addCleanup(delattr, torch.nn.Parameter, "numpy")
 
     def convert_to_numpy(self, x):
         return _to_numpy(x)

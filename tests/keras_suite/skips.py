@@ -70,22 +70,12 @@ def out_of_scope(relpath: str, cls: str, test: str) -> bool:
 #: failures: a fix makes the test pass, the suite then reports an unexpected success, and the entry
 #: must be deleted here. The list only shrinks.
 KNOWN_FAILURES: dict[str, str] = {
-    "activations/activation_test.py::ActivationTest.test_activation_basics":
-        "a Keras activation function (gelu) is saved by its Keras module name, which seqlayers does not resolve",
-    "core/dense_test.py::DenseTest.test_dense_without_activation_set": "Dense.activation = None is not linear",
-    "core/embedding_test.py::EmbeddingTest.test_weights_constructor_arg": "newlayers: Embedding(weights=[...])",
-    "core/lambda_layer_test.py::LambdaTest.test_lambda_basics": "Lambda(mask=tensor) is not saveable",
     "merging/merging_test.py::MergingLayersTest.test_concatenate_with_mask_symbolic":
         "a symbolic tensor's mask as a model output: seqlayers masks live on real tensors",
     "merging/merging_test.py::MergingLayersTest.test_correctness_dynamic_concat":
         "newlayers: Concatenate.compute_mask on symbolic inputs",
-    "regularization/dropout_test.py::DropoutTest.test_validate_noise_shape_invalid_type": "Dropout noise_shape checks",
-    "regularization/dropout_test.py::DropoutTest.test_validate_noise_shape_negative_value": "Dropout noise_shape checks",
-    "regularization/dropout_test.py::DropoutTest.test_validate_noise_shape_non_iterable": "Dropout noise_shape checks",
-    "regularization/dropout_test.py::DropoutTest.test_validate_noise_shape_zero_value": "Dropout noise_shape checks",
     "reshaping/reshape_test.py::ReshapeTest.test_reshape_model_fit_with_varying_input_size_and_minus_one":
         "Keras Model subclass API",
-    "reshaping/reshape_test.py::ReshapeTest.test_reshape_rejects_invalid_target_shape": "Reshape argument checks",
     "reshaping/zero_padding1d_test.py::ZeroPadding1DTest.test_zero_padding_1d_get_config*":
         "get_config has no Keras dtype-policy and trainable entries",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_causal_only_skipped_for_subclass":
@@ -104,8 +94,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "Keras's private sublayers (_query_dense.kernel.constraint); the constraint arguments exist",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_sliding_window_serialization":
         "newlayers: Keras attributes of MultiHeadAttention",
-    "normalization/layer_normalization_test.py::LayerNormalizationTest.test_ln_basics":
-        "a regularizer object (regularizers.L2(0.01)) in the config cannot be saved; the arguments exist",
     "rnn/stacked_rnn_cells_test.py::StackedRNNTest.test_return_state_stacked_lstm_cell":
         "RNN(stack).compute_output_shape lists the states flat (the functional graph takes one level of "
         "outputs, models/symbolic.py); the eager call nests them per cell as Keras",

@@ -185,3 +185,26 @@ def test_layers_build_lazily_or_eagerly():
     assert eager.built and eager.kernel.shape == (7, 3)
     model = Sequential([Dense(4, input_shape=(5, 2)), TimeDistributed(Dense(1))])
     assert sum(p.numel() for p in model.parameters()) == (2 * 4 + 4) + (4 + 1)
+
+
+def test_dense_with_activation_set_to_none_after_construction_is_linear():
+    layer = Dense(2, activation="relu", use_bias=False)
+    layer.build((1, 2))
+    layer.set_weights([torch.tensor([[1.0, -2.0], [3.0, -4.0]]).numpy()])
+    layer.activation = None  # Keras programs switch the activation off this way
+    torch.testing.assert_close(layer(torch.tensor([[-1.0, 2.0]])), torch.tensor([[5.0, -6.0]]))
+
+
+@pytest.mark.parametrize("noise_shape,error,match", [
+    ("(None, 1)", TypeError, r"Dropout: noise_shape must be a tuple or list of integers.*got str"),
+    ((2, 1.5, 4), TypeError, r"Dropout: every entry of noise_shape must be an integer or None, got 1\.5"),
+    ((2, -1, 4), ValueError, r"Dropout: every entry of noise_shape must be a positive integer or None, got -1"),
+    ((2, 0, 4), ValueError, r"must be a positive integer or None, got 0 in \(2, 0, 4\)\. Use 1 to share"),
+])
+def test_dropout_refuses_a_bad_noise_shape(noise_shape, error, match):
+    with pytest.raises(error, match=match):
+        Dropout(0.5, noise_shape=noise_shape)
+
+
+def test_dropout_noise_shape_is_a_tuple_with_nones_kept():
+    assert Dropout(0.5, noise_shape=[3, 1, None]).noise_shape == (3, 1, None)

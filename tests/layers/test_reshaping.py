@@ -64,3 +64,11 @@ def test_reshaping_layers_load_from_keras_files(tmp_path):
     h = keras.layers.Permute((2, 1))(h)
     out = keras.layers.Flatten(data_format="channels_first")(h)
     keras_file_roundtrip(tmp_path, keras.Model(inp, out), X)
+
+
+def test_reshape_refuses_negative_sizes_other_than_one_minus_one():
+    with pytest.raises(ValueError, match=r"Reshape: every entry of target_shape must be a non-negative integer, "
+                                         r"or -1 for one unknown size, got target_shape=\(-2, 5\)"):
+        sl.Reshape(target_shape=(-2, 5))
+    with pytest.raises(ValueError, match=r"Reshape: at most one entry of target_shape may be -1, got \(-1, -1, 5\)"):
+        sl.Reshape(target_shape=(-1, -1, 5))

@@ -32,3 +32,21 @@ def test_sizes_that_follow_an_unknown_size_stay_unknown():
     assert Lambda(lambda t: t[:, :, :7])(x).shape == (None, None, 7)
     assert Lambda(lambda t: t.reshape(t.shape[0], -1))(Input((None, 2))).shape == (None, None)
     assert Lambda(lambda t: t.sum(dim=1))(x).shape == (None, 10)
+
+
+def test_an_empty_axis_is_a_size_and_flows_through_a_layer_as_in_keras():
+    import numpy as np
+    import pytest
+
+    from seqlayers import Input, LayerNormalization, Model
+
+    keras = pytest.importorskip("keras")
+    x = Input(batch_shape=(1, 0, 10))  # an empty sequence (Keras accepts a 0-sized axis)
+    y = LayerNormalization()(x)
+    assert x.shape == y.shape == (1, 0, 10)
+    out = Model(x, y)(torch.zeros(1, 0, 10))
+    ref = keras.layers.LayerNormalization()(np.zeros((1, 0, 10), "float32"))
+    assert tuple(out.shape) == tuple(ref.shape) == (1, 0, 10)
+    with pytest.raises(ValueError, match=r"Input: every size in shape must be a positive integer, 0 \(an "
+                                         r"empty axis\) or None \(unknown\), got \(-1, 3\)"):
+        Input(shape=(-1, 3))
