@@ -137,7 +137,7 @@ def test_the_unit_graph_has_no_cycle():
 
 
 #: the main floors of the house, bottom first (the small bottom modules sit below all of them)
-FLOORS = ["layers", "training", "models", "topologies", "io", "tasks", "cli"]
+FLOORS = ["layers", "training", "models", "topologies", "generative", "io", "tasks", "cli"]
 BOTTOM = ["errors", "keras_objects", "dtypes", "utils", "activations", "initializers", "regularizers", "constraints",
           "serialization", "atomic", "model_files",
           "version"]

@@ -26,6 +26,7 @@ TASK_MODULES = [
     "seqlayers.tasks.dialogue",
     "seqlayers.tasks.forecast",
     "seqlayers.tasks.addition",
+    "seqlayers.tasks.gan",
 ]
 
 
@@ -89,9 +90,12 @@ def register(sub) -> None:
     pred.add_argument("dir", help="the --out folder of the training run")
     pred.add_argument("input", help="input file. tagger, slots: pre-tokenized text, one sentence a line; "
                                     "dialogue: dialogues as the training JSONL; forecast: a CSV with the training "
-                                    "columns (its last --lookback rows are read); addition: one question a+b a line")
+                                    "columns (its last --lookback rows are read); gan: a CSV with the target "
+                                    "column (its last T1 rows are continued); addition: one question a+b a line")
     pred.add_argument("--output", default=None, help="write here instead of stdout (default: stdout)")
     pred.add_argument("--batch-size", type=int, default=64, help="inputs per batch (default 64)")
+    pred.add_argument("--samples", type=int, default=50, help="gan: continuations sampled per input (default 50)")
+    pred.add_argument("--seed", type=int, default=0, help="gan: seed of the sampling noise (default 0)")
     pred.set_defaults(func=_predict)
 
     x = sub.add_parser("explain", help="shapes at each layer, time axes, masks and the unrolled diagram "

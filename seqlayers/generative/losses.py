@@ -1,0 +1,54 @@
+"""The adversarial losses of ``SequenceGAN``, as functions of the discriminator's outputs.
+
+* ``"non_saturating"`` (Goodfellow et al. 2014, section 3): the discriminator minimises
+  ``softplus(-D(real)) + softplus(D(fake))`` (binary cross-entropy on logits, real = 1); the generator
+  minimises ``softplus(-D(fake))`` (= ``-log sigmoid(D(fake))``), whose gradient stays large while
+  the discriminator is winning, unlike the saturating ``log(1 - sigmoid(D(fake)))``.
+* ``"wgan_gp"`` (Gulrajani et al. 2017): a critic minimises ``D(fake) - D(real) + lambda * (|grad
+  D(x_hat)| - 1)^2`` at random interpolates ``x_hat`` of real and fake series; the generator
+  minimises ``-D(fake)``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as nnf
+
+LOSSES = ("non_saturating", "wgan_gp")
+
+
+def check_loss(name: str) -> str:
+    if name not in LOSSES:
+        raise ValueError(f"SequenceGAN.compile: loss must be one of {', '.join(LOSSES)}, got {name!r}.")
+    return name
+
+
+def discriminator_loss(name: str, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+    """The discriminator's (critic's) loss from its outputs ``(B, 1)`` on real and fake series."""
+    if name == "non_saturating":
+        return nnf.softplus(-real_out).mean() + nnf.softplus(fake_out).mean()
+    return fake_out.mean() - real_out.mean()
+
+
+def generator_loss(name: str, fake_out: torch.Tensor) -> torch.Tensor:
+    """The generator's adversarial loss from the discriminator's outputs ``(B, 1)`` on its series."""
+    if name == "non_saturating":
+        return nnf.softplus(-fake_out).mean()
+    return -fake_out.mean()
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """``mean((|grad_x critic(x_hat)|_2 - 1)^2)`` at ``x_hat = e * real + (1 - e) * fake``, one ``e`` per series.
+
+    Shape:
+        real, fake ``(B, T, F)``; returns a scalar (kept in the graph: it is differentiated again).
+    """
+    B = real.shape[0]
+    e = torch.rand(B, 1, 1, device=real.device, dtype=real.dtype)  # one mixing weight per series
+    x_hat = (e * real + (1 - e) * fake).requires_grad_(True)
+    out = critic(x_hat)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    norms = grad.reshape(B, -1).norm(dim=1)  # (B,): the gradient of each series, all steps and features
+    return ((norms - 1.0) ** 2).mean()
+
+
+__all__ = ["LOSSES", "check_loss", "discriminator_loss", "generator_loss", "gradient_penalty"]

@@ -1,0 +1,348 @@
+"""Sequence GANs: ``seqlayers train gan`` on TimeGAN's sines or on a CSV series (the seed 001 reader's GAN).
+
+    # unconditional, TimeGAN's benchmark: 10 000 sines of 24 steps and 5 features in [0, 1]
+    seqlayers train gan --data sines --out runs/gan_sines
+    # conditional: the first 48 hours of OT in, 50 sampled next 48 hours out (ETT's train/val/test rows)
+    seqlayers train gan --data csv --csv ETTh1.csv --target OT --halves 48,48 --out runs/gan_etth1
+    seqlayers predict runs/gan_etth1 recent.csv --samples 50      # 50 continuations of the file's last 48 rows
+
+Sines: the GAN is ``unconditional_generator`` against ``sequence_discriminator``; scored with
+TimeGAN's discriminative and predictive scores (``generative/scores.py``), plus the discriminative
+score of fresh real sines (the floor a perfect generator would get from the same classifier).
+
+CSV: rows split in time order (``--borders``, ETTh1's 8640/11520/14400 by default), standardized
+with the training rows' statistics, cut into windows of ``T1 + T2`` rows, each taken relative to
+the last value of its first half (as ``seqlayers train forecast`` does). The generator is
+``conditional_generator`` (aligned when ``T1 == T2`` unless ``--form encoder_decoder``), the
+discriminator reads the joined ``T1 + T2`` steps. On every ``--eval-stride``-th test window it
+reports the CRPS of ``--samples`` continuations against two baselines: the deterministic seq2seq
+forecaster of ``seqlayers train forecast`` (its CRPS is its MAE) and that forecaster plus Gaussian
+noise with the per-step variance of its validation residuals; the spread of the samples
+(mode-collapse check); and the discriminative score of each against the real test windows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..atomic import atomic_write
+from ..data.csv_reader import read_numeric_csv
+from ..data.scaling import StandardScaler
+from ..data.sines import sines
+from ..errors import require_extra
+from ..generative import (
+    SequenceGAN,
+    conditional_generator,
+    crps,
+    discriminative_score,
+    pca_2d,
+    predictive_score,
+    sequence_discriminator,
+    spread,
+    unconditional_generator,
+)
+from ..generative.builders import FORMS
+from ..generative.losses import LOSSES
+from ..training.callbacks import BackupAndRestore
+from ..training.optimizers import Adam
+from . import common, forecast
+
+NAME = "gan"
+HELP = "sequence GAN: TimeGAN's sines (unconditional) or a CSV series' second half from its first half"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--data", choices=["sines", "csv"], default="sines", help="TimeGAN's sines or --csv")
+    p.add_argument("--csv", default=None, help="CSV file (--data csv): a header line, one row per time step")
+    p.add_argument("--target", default="OT", help="the column to generate (default OT)")
+    p.add_argument("--halves", default="48,48", help="T1,T2: steps given and steps generated (default 48,48)")
+    p.add_argument("--borders", default=",".join(map(str, forecast.ETT_BORDERS)),
+                   help="end rows of train,val,test (default ETTh1's 8640,11520,14400)")
+    p.add_argument("--n-series", type=int, default=10000, help="sines: series generated (default 10000)")
+    p.add_argument("--length", type=int, default=24, help="sines: steps per series (default 24)")
+    p.add_argument("--features", type=int, default=5, help="sines: features per series (default 5)")
+    p.add_argument("--form", choices=FORMS, default="auto", help="conditional generator: aligned (T1 == T2) or "
+                                                                 "encoder_decoder (default auto)")
+    p.add_argument("--cell", choices=["lstm", "gru"], default="gru")
+    p.add_argument("--units", type=int, default=32, help="recurrent units of both networks (default 32)")
+    p.add_argument("--noise-dim", type=int, default=8, help="noise features per step (default 8)")
+    p.add_argument("--bidirectional", action="store_true", help="a Bidirectional discriminator")
+    p.add_argument("--loss", choices=LOSSES, default="non_saturating")
+    p.add_argument("--supervised-weight", type=float, default=0.0,
+                   help="conditional: weight of the supervised MSE term in the generator's loss (default 0)")
+    p.add_argument("--d-steps", type=int, default=1, help="discriminator updates per generator update (default 1)")
+    p.add_argument("--samples", type=int, default=50, help="csv: continuations sampled per test window (default 50)")
+    p.add_argument("--eval-stride", type=int, default=1, help="csv: score every k-th test window (default 1)")
+    p.add_argument("--forecaster-epochs", type=int, default=10, help="csv: epochs of the seq2seq baseline")
+    p.add_argument("--score-units", type=int, default=0,
+                   help="units of the post-hoc GRUs (default 0: max(F // 2, 1) on sines as TimeGAN's, 8 on a CSV)")
+    p.add_argument("--score-iterations", default="2000,5000",
+                   help="updates of the post-hoc classifier,predictor (default TimeGAN's 2000,5000)")
+    common.add_common_arguments(p, epochs=50, batch_size=128, patience=3)
+
+
+# ------------------------------------------------------------------ training
+def _ints(text: str, n: int, name: str) -> list[int]:
+    parts = [int(v) for v in str(text).split(",")]
+    if len(parts) != n or min(parts) < 1:
+        raise ValueError(f"--{name}: expected {n} positive integers separated by commas, got {text!r}.")
+    return parts
+
+
+def fit_gan(gan: SequenceGAN, x, y, *, out: Path, args, validation_data=None) -> dict:
+    """``gan.fit`` resumable: ``out/backup_gan`` while training (rerun the command to resume); when
+    done, ``out/gan.safetensors`` + ``gan.history.json``, which a rerun loads instead of training."""
+    done_w, done_h = out / "gan.safetensors", out / "gan.history.json"
+    if done_w.is_file() and done_h.is_file():
+        common.progress(args, f"gan: already trained, loading {done_w}")
+        gan.load_state_dict(load_file(str(done_w)))
+        return json.loads(done_h.read_text())
+    clock = common.Stopwatch()
+    h = gan.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, validation_data=validation_data,
+                callbacks=[BackupAndRestore(backup_dir=str(out / "backup_gan"))], verbose=0 if args.quiet else 2,
+                seed=args.seed)
+    history = common.history_dict(h)
+    history["train_cpu_seconds"] = [clock.cpu()]  # this process's share (a resumed run: since resuming)
+    state = {k: v.detach().contiguous().cpu() for k, v in gan.state_dict().items()}
+    atomic_write(done_w, lambda tmp: save_file(state, tmp))
+    done_h.write_text(json.dumps(history))
+    return history
+
+
+def _compile(gan: SequenceGAN, args) -> None:
+    gan.compile(d_optimizer=Adam(learning_rate=args.learning_rate, beta_1=0.5),
+                g_optimizer=Adam(learning_rate=args.learning_rate, beta_1=0.5), loss=args.loss,
+                d_steps=args.d_steps, supervised_weight=args.supervised_weight)
+
+
+# ------------------------------------------------------------------ pictures
+def _plt():
+    matplotlib = require_extra("matplotlib", "tasks", "the GAN pictures")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_pca(path, real, fake, title: str) -> None:
+    """Real and generated windows on the real windows' two principal axes."""
+    plt = _plt()
+    r, f = pca_2d(real, fake)
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(r[:, 0], r[:, 1], s=3, alpha=0.3, color="tab:red", label="real")
+    ax.scatter(f[:, 0], f[:, 1], s=3, alpha=0.3, color="tab:blue", label="generated")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.legend(markerscale=4)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_fan(path, x, y, samples, point, idx, title: str) -> None:
+    """Fan charts: the given first half, the true second half, the samples' 5-95% and 25-75% bands and median."""
+    plt = _plt()
+    fig, axes = plt.subplots(len(idx), 1, figsize=(9, 2.2 * len(idx)), squeeze=False)
+    T1, T2 = x.shape[1], y.shape[1]
+    t = np.arange(T2)
+    for ax, i in zip(axes[:, 0], idx):
+        q = np.quantile(samples[:, i, :, 0], [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
+        ax.plot(np.arange(-T1, 0), x[i, :, 0], color="0.4", label="given first half")
+        ax.fill_between(t, q[0], q[4], color="tab:blue", alpha=0.2, label="GAN 5-95%")
+        ax.fill_between(t, q[1], q[3], color="tab:blue", alpha=0.35, label="GAN 25-75%")
+        ax.plot(t, q[2], color="tab:blue", lw=1, label="GAN median")
+        ax.plot(t, point[i], color="tab:orange", lw=1, label="seq2seq forecast")
+        ax.plot(t, y[i, :, 0], color="k", lw=1.2, label="truth")
+        ax.set_title(f"test window {i}", fontsize=9)
+    axes[0, 0].legend(loc="upper left", fontsize=7, ncol=3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ sines (unconditional)
+def run_sines(args, out: Path, clock) -> dict:
+    real = sines(args.n_series, args.length, args.features, seed=args.seed)
+    F, T = args.features, args.length
+    gen = unconditional_generator(T, args.noise_dim, F, args.units, args.cell, output_activation="sigmoid")
+    gan = SequenceGAN(gen, sequence_discriminator(T, F, args.units, args.cell, bidirectional=args.bidirectional),
+                      noise_dim=args.noise_dim)
+    _compile(gan, args)
+    history = fit_gan(gan, real, None, out=out, args=args)
+    train_cpu = clock.cpu()
+    torch.manual_seed(args.seed)
+    synthetic = gan.sample(len(real), 1, steps=T)[0]
+    units = args.score_units or max(1, F // 2)
+    it_d, it_p = _ints(args.score_iterations, 2, "score-iterations")
+    fresh = sines(args.n_series, T, F, seed=args.seed + 10_000)  # another draw of real sines
+    scores = {
+        "discriminative": discriminative_score(real, synthetic, units=units, iterations=it_d, seed=args.seed),
+        "predictive": predictive_score(real, synthetic, units=units, iterations=it_p, seed=args.seed),
+        "discriminative_real_vs_real": discriminative_score(real, fresh, units=units, iterations=it_d,
+                                                            seed=args.seed),
+        "predictive_real_on_real": predictive_score(real, fresh, units=units, iterations=it_p, seed=args.seed),
+    }
+    plot_pca(out / "pca.png", real[:1000], synthetic[:1000],
+             f"sines: real vs generated (PCA), discriminative {scores['discriminative']:.3f}")
+    common.save_task(out, gen, NAME, _saved_config(args))
+    return {"scores": scores, "history": history, "train_cpu_seconds": train_cpu, "score_units": units}
+
+
+# ------------------------------------------------------------------ csv (conditional)
+def load_windows(args) -> dict:
+    """Each split's ``(x (N, T1, 1), y (N, T2, 1))`` relative to the first half's last value, and the scaler."""
+    if not args.csv:
+        raise ValueError("--data csv needs --csv PATH (e.g. --csv ETTh1.csv --target OT).")
+    T1, T2 = _ints(args.halves, 2, "halves")
+    d = forecast.load_splits(args.csv, args.target, "S", T1, T2, _ints(args.borders, 3, "borders"))
+    out = {"scaler": d["scaler"], "splits": d["splits"]}
+    for split in ("train", "val", "test"):
+        x, y = d[split]
+        x, y, _ = forecast.relative(x.astype(np.float32), y.astype(np.float32), 0)
+        out[split] = (x, y[:, :, None])  # (N, T1, 1), (N, T2, 1)
+    return out
+
+
+def train_forecaster(args, data: dict, out: Path) -> forecast.Seq2SeqForecaster:
+    """The deterministic baseline: ``seqlayers train forecast``'s seq2seq LSTM on the same windows."""
+    T1 = data["train"][0].shape[1]
+    s2s = forecast.Seq2SeqForecaster(T1, 1, 1, args.units)
+    fx = {k: [data[k][0], s2s.decoder_inputs(data[k][0], data[k][1][:, :, 0], 0)] for k in ("train", "val")}
+    s2s.model.compile(optimizer=Adam(learning_rate=1e-3), loss="mse")
+    val_x, val_y = data["val"][0], data["val"][1][:, :, 0]
+    T2 = val_y.shape[1]
+    score = common.EpochScores(lambda _m: forecast.decoded_mse(s2s, val_x, val_y, T2, 0))
+    fargs = argparse.Namespace(**dict(vars(args), epochs=args.forecaster_epochs, batch_size=64))
+    common.fit_resumable(s2s.model, fx["train"], data["train"][1], out=out, args=fargs,
+                         validation_data=(fx["val"], data["val"][1]), name="forecaster", monitor="val_decoded_mse",
+                         callbacks=[score], shuffle=True)
+    return s2s
+
+
+def conditional_scores(args, gan, s2s, data: dict, out: Path) -> dict:
+    """CRPS, spread and discriminative scores of the GAN and of both baselines on the test windows."""
+    x, y = (a[::args.eval_stride] for a in data["test"])
+    T2, S = y.shape[1], args.samples
+    torch.manual_seed(args.seed)
+    samples = gan.sample(x, S)  # (S, N, T2, 1)
+    point = s2s.predict(x, T2, 0)  # (N, T2)
+    val_x, val_y = data["val"]
+    sigma = (s2s.predict(val_x, T2, 0) - val_y[:, :, 0]).std(axis=0)  # (T2,) residual std per step
+    rng = np.random.default_rng(args.seed)
+    noisy = point[None] + sigma[None, None] * rng.standard_normal((S,) + point.shape)  # (S, N, T2)
+    real = np.concatenate([x, y], axis=1)
+    join = lambda tail: np.concatenate([x, tail.reshape(y.shape)], axis=1)  # noqa: E731
+    units = args.score_units or 8
+    it_d = _ints(args.score_iterations, 2, "score-iterations")[0]
+    disc = lambda tail: discriminative_score(real, join(tail), units=units, iterations=it_d, seed=args.seed)  # noqa: E731
+    res = {
+        "windows": int(len(x)), "samples": S, "score_units": units,
+        "crps": {"gan": crps(samples[..., 0], y[:, :, 0]), "forecaster": crps(point[None], y[:, :, 0]),
+                 "forecaster_plus_noise": crps(noisy, y[:, :, 0])},
+        "spread": {"gan": spread(samples[..., 0]), "forecaster_plus_noise": spread(noisy),
+                   "forecaster_rmse": float(np.sqrt(np.mean((point - y[:, :, 0]) ** 2)))},
+        "discriminative": {"gan": disc(samples[0]), "forecaster": disc(point),
+                           "forecaster_plus_noise": disc(noisy[0])},
+    }
+    n_plot = min(len(x), 4)
+    plot_fan(out / "fan_chart.png", x, y, samples, point, np.linspace(0, len(x) - 1, n_plot).astype(int),
+             f"{Path(args.csv).name} {args.target}: GAN continuations (values relative to the last given one)")
+    plot_pca(out / "pca.png", real[:2000], join(samples[0])[:2000],
+             f"{args.target} test windows: real vs GAN (PCA)")
+    return res
+
+
+def run_csv(args, out: Path, clock) -> dict:
+    data = load_windows(args)
+    T1, T2 = data["train"][0].shape[1], data["train"][1].shape[1]
+    common.progress(args, f"{args.csv}: windows train {len(data['train'][0])}, val {len(data['val'][0])}, "
+                          f"test {len(data['test'][0])} ({T1} given + {T2} generated steps)")
+    gen = conditional_generator(T1, T2, 1, args.noise_dim, args.units, args.cell, args.form)
+    gan = SequenceGAN(gen, sequence_discriminator(T1 + T2, 1, args.units, args.cell,
+                                                  bidirectional=args.bidirectional), noise_dim=args.noise_dim)
+    _compile(gan, args)
+    history = fit_gan(gan, *data["train"], out=out, args=args, validation_data=data["val"])
+    train_cpu = clock.cpu()
+    s2s = train_forecaster(args, data, out)
+    res = conditional_scores(args, gan, s2s, data, out)
+    common.save_task(out, gen, NAME, dict(_saved_config(args), scaler=data["scaler"].state_dict()))
+    return {"scores": res, "history": history, "train_cpu_seconds": train_cpu, "splits": data["splits"]}
+
+
+def _saved_config(args) -> dict:
+    config = {k: v for k, v in vars(args).items() if k != "func"}
+    return json.loads(json.dumps(config, default=str))
+
+
+# ------------------------------------------------------------------ the report
+def _rows(args, result: dict) -> list[tuple[str, object]]:
+    s = result["scores"]
+    if args.data == "sines":
+        rows: list[tuple[str, object]] = [
+            ("discriminative score (lower is better)", f"{s['discriminative']:.4f}"),
+            ("predictive score (MAE, train on synthetic, test on real)", f"{s['predictive']:.4f}"),
+            ("discriminative score of fresh real sines (floor)", f"{s['discriminative_real_vs_real']:.4f}"),
+            ("predictive score trained on fresh real sines", f"{s['predictive_real_on_real']:.4f}"),
+            ("TimeGAN published (discriminative / predictive)", "0.011 / 0.093")]
+    else:
+        rows = [(f"CRPS {k}", f"{v:.4f}") for k, v in s["crps"].items()]
+        rows += [(f"spread {k}", f"{v:.4f}") for k, v in s["spread"].items()]
+        rows += [(f"discriminative {k}", f"{v:.4f}") for k, v in s["discriminative"].items()]
+    rows += [("training CPU seconds (this process)", f"{result['train_cpu_seconds']:.0f}"),
+             ("total CPU seconds", f"{result['cpu_seconds']:.0f}"), ("wall seconds", f"{result['wall_seconds']:.0f}")]
+    return rows
+
+
+def run(args) -> int:
+    clock = common.Stopwatch()
+    out = common.setup(args)
+    result = run_sines(args, out, clock) if args.data == "sines" else run_csv(args, out, clock)
+    result.update(cpu_seconds=clock.cpu(), wall_seconds=clock())
+    report = {"task": NAME, "command": "seqlayers " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("seqlayers")
+              else None, "config": _saved_config(args), **result, "machine": common.machine()}
+    title = f"gan on {args.data}" + (f" ({Path(args.csv).name}, {args.target}, halves {args.halves})" if args.csv
+                                     and args.data == "csv" else "")
+    notes = ("Sines: TimeGAN's scores (post-hoc GRU classifier / predictor)." if args.data == "sines" else
+             "CSV: standardized values relative to the last given value; CRPS over every scored test window.")
+    common.write_report(out, report, title, _rows(args, result), notes=notes)
+    common.progress(args, f"done in {result['wall_seconds']:.0f} s; report in {out / 'report.md'}")
+    return 0
+
+
+# ------------------------------------------------------------------ seqlayers predict
+def predict(out_dir, config, input_path, args) -> int:
+    """``--samples`` sampled continuations of the last ``T1`` rows of a CSV with the target column.
+
+    Writes a CSV: ``step`` (1..T2) and ``sample_1`` .. ``sample_N`` in the units of the file.
+    """
+    if config.get("data") != "csv":
+        raise ValueError(f"{out_dir}: this GAN was trained on {config.get('data')} without a condition; "
+                         f"`seqlayers predict` samples continuations of a series, so train with --data csv.")
+    T1, T2 = _ints(config["halves"], 2, "halves")
+    _, values = read_numeric_csv(input_path, columns=[config["target"]])
+    if len(values) < T1:
+        raise ValueError(f"{input_path}: {len(values)} rows of {config['target']}; the generator reads the last "
+                         f"{T1}. Give a file with at least {T1} rows.")
+    scaler = StandardScaler().load_state_dict(config["scaler"])
+    x = scaler.transform(values[-T1:])[None].astype(np.float32)  # (1, T1, 1)
+    last = x[:, -1:, :]
+    gen = conditional_generator(T1, T2, 1, int(config["noise_dim"]), int(config["units"]), config["cell"],
+                                config["form"])
+    common.load_weights(out_dir, gen)
+    gan = SequenceGAN(gen, sequence_discriminator(T1 + T2, 1, 1), noise_dim=int(config["noise_dim"]))
+    torch.manual_seed(getattr(args, "seed", 0) or 0)
+    n = int(getattr(args, "samples", None) or config.get("samples", 50))
+    z = (gan.sample(x - last, n) + last[None])[:, 0, :, 0]  # (n, T2) standardized
+    assert scaler.scale_ is not None and scaler.mean_ is not None
+    v = z * scaler.scale_[0] + scaler.mean_[0]
+    rows = [",".join(["step"] + [f"sample_{k + 1}" for k in range(n)])]
+    rows += [",".join([str(t + 1)] + [f"{v[k, t]:.6g}" for k in range(n)]) for t in range(T2)]
+    return common.write_output("\n".join(rows) + "\n", args)

@@ -1,0 +1,35 @@
+"""The adversarial losses against torch's cross-entropy and a hand-computed gradient penalty."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqlayers.generative.losses import check_loss, discriminator_loss, generator_loss, gradient_penalty
+
+
+def test_non_saturating_losses_are_binary_cross_entropies_on_logits():
+    torch.manual_seed(0)
+    real, fake = torch.randn(6, 1), torch.randn(6, 1)
+    ref_d = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + \
+        F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+    torch.testing.assert_close(discriminator_loss("non_saturating", real, fake), ref_d)
+    ref_g = F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))  # -log D(G(z)), not log(1 - D(G(z)))
+    torch.testing.assert_close(generator_loss("non_saturating", fake), ref_g)
+
+
+def test_wasserstein_losses_are_mean_differences():
+    real, fake = torch.tensor([[1.0], [3.0]]), torch.tensor([[0.5], [-0.5]])
+    assert discriminator_loss("wgan_gp", real, fake).item() == pytest.approx(0.0 - 2.0)
+    assert generator_loss("wgan_gp", fake).item() == pytest.approx(0.0)
+
+
+def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm_minus_one_squared():
+    w = torch.tensor([[[0.5, -1.0]], [[2.0, 0.0]], [[0.0, 1.0]]]).reshape(1, 3, 2)  # a (T=3, F=2) weight
+    critic = lambda x: (x * w).sum(dim=(1, 2)).unsqueeze(1)  # noqa: E731  the gradient is w for every input
+    real, fake = torch.randn(4, 3, 2), torch.randn(4, 3, 2)
+    expected = (w.norm() - 1.0) ** 2
+    torch.testing.assert_close(gradient_penalty(critic, real, fake), expected)
+
+
+def test_unknown_loss_names_the_choices():
+    with pytest.raises(ValueError, match=r"loss must be one of non_saturating, wgan_gp, got 'minimax'"):
+        check_loss("minimax")

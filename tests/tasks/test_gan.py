@@ -1,0 +1,63 @@
+"""`seqlayers train gan` on tiny runs (sines and a generated CSV), resuming, and `seqlayers predict`."""
+import json
+
+import numpy as np
+import pytest
+
+from seqlayers.cli import main
+
+pytest.importorskip("matplotlib")
+
+
+def _csv(path, rows=300):
+    t = np.arange(rows)
+    ot = np.sin(t / 6) + 0.1 * np.random.default_rng(0).normal(size=rows)
+    path.write_text("date,HUFL,OT\n" + "".join(f"2020-01-01 {i},{np.cos(i / 5):.5f},{ot[i]:.5f}\n"
+                                                 for i in range(rows)))
+    return path
+
+
+TINY = ["--epochs", "2", "--units", "6", "--noise-dim", "2", "--batch-size", "32", "--score-iterations", "20,20",
+        "--threads", "1", "--quiet"]
+
+
+def test_train_gan_on_sines_writes_timegan_scores_and_a_pca_picture(tmp_path):
+    out = tmp_path / "s"
+    assert main(["train", "gan", "--data", "sines", "--n-series", "96", "--length", "8", "--features", "2",
+                 "--out", str(out)] + TINY) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert set(rep["scores"]) == {"discriminative", "predictive", "discriminative_real_vs_real",
+                                  "predictive_real_on_real"}
+    assert all(0 <= v <= 1 for v in rep["scores"].values())
+    assert (out / "pca.png").stat().st_size > 0 and "discriminative score" in (out / "report.md").read_text()
+    assert main(["predict", str(out), str(out / "report.md")]) == 2  # no condition to continue: a clear error
+
+
+def test_train_gan_on_a_csv_scores_against_both_baselines_resumes_and_predicts(tmp_path, capsys):
+    csv, out = _csv(tmp_path / "s.csv"), tmp_path / "c"
+    args = ["train", "gan", "--data", "csv", "--csv", str(csv), "--borders", "200,250,300", "--halves", "8,6",
+            "--samples", "5", "--forecaster-epochs", "1", "--out", str(out)] + TINY
+    assert main(args) == 0
+    rep = json.loads((out / "report.json").read_text())
+    s = rep["scores"]
+    assert set(s["crps"]) == set(s["discriminative"]) == {"gan", "forecaster", "forecaster_plus_noise"}
+    assert s["windows"] == 50 - 14 + 1 + 8 and s["samples"] == 5  # the test split starts T1 rows early
+    assert s["spread"]["gan"] > 0 and (out / "fan_chart.png").is_file() and (out / "pca.png").is_file()
+    weights = (out / "gan.safetensors").read_bytes()
+    assert main(args[:-1] + ["--epochs", "2"]) == 0  # a rerun loads the finished GAN instead of training it
+    assert (out / "gan.safetensors").read_bytes() == weights
+    capsys.readouterr()
+    assert main(["predict", str(out), str(csv), "--samples", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "step,sample_1,sample_2,sample_3" and len(lines) == 1 + 6
+    assert main(["predict", str(out), str(csv), "--samples", "3"]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == lines  # seeded sampling
+
+
+def test_train_gan_errors_teach(tmp_path, capsys):
+    assert main(["train", "gan", "--data", "csv", "--out", str(tmp_path / "e")] + TINY) == 2
+    assert "--data csv needs --csv PATH" in capsys.readouterr().err
+    csv = _csv(tmp_path / "s.csv")
+    assert main(["train", "gan", "--data", "csv", "--csv", str(csv), "--borders", "200,250,300", "--halves", "8",
+                 "--out", str(tmp_path / "f")] + TINY) == 2
+    assert "--halves: expected 2 positive integers" in capsys.readouterr().err
