@@ -65,6 +65,10 @@ _CALL_ROUND = [0]
 #: walk warned last); ``quiet`` > 0 while the library itself reads an unbuilt layer's parameters
 _UNBUILT: dict[str, Any] = {"walk": None, "quiet": 0}
 
+#: bumped whenever a layer's ``trainable`` is set or a layer builds: the training loop re-reads which
+#: parameters are trainable only when this changed (one integer compare per step otherwise)
+TRAINABLE_VERSION = [0]
+
 
 class UnbuiltWeightsWarning(UserWarning):
     """``parameters()`` was read from a layer or model that has not created its weights yet."""
@@ -230,7 +234,11 @@ class Layer(nn.Module):
         self.name = name
         self.built = False
         self._build_input_shape = None
+        if not isinstance(trainable, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: trainable must be True or False, got {trainable!r}.")
         self._trainable = bool(trainable)
+        #: weights made with ``add_weight(trainable=False)``: never trainable, listed after the others
+        self._non_trainable_names: set[str] = set()
         self.dtype_ = _parse_dtype(dtype, self)
         self.activity_regularizer = regularizers.get(activity_regularizer, type(self).__name__)
         #: {weight attribute: regularizer / constraint}, filled by ``add_weight``
@@ -330,16 +338,34 @@ class Layer(nn.Module):
         if not self._trainable:
             for p in self.parameters():
                 p.requires_grad_(False)
+        TRAINABLE_VERSION[0] += 1
 
     @property
     def trainable(self) -> bool:
+        """Whether ``fit`` updates this layer's weights. Setting it sets every sublayer's too (as Keras):
+        ``model.trainable = False`` freezes the whole model, ``model.layers[0].trainable = False`` one
+        layer; frozen weights move to ``non_trainable_weights``, get no gradient (``requires_grad``
+        off) and no optimizer update (no momentum or weight decay either), and a frozen
+        ``BatchNormalization`` normalizes with its moving statistics. Weights made with
+        ``add_weight(trainable=False)`` stay non-trainable when the layer is unfrozen."""
         return self._trainable
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{layer_label(self)}: trainable must be True or False, got {value!r}.")
         self._trainable = bool(value)
-        for p in self.parameters():
-            p.requires_grad_(self._trainable)
+        fixed = self.__dict__.get("_non_trainable_names", ())
+        for name, p in self._parameters.items():
+            if p is not None and name not in fixed:
+                p.requires_grad_(self._trainable)
+        for child in self.children():
+            if isinstance(child, Layer):
+                child.trainable = self._trainable
+            else:  # a plain torch module inside a layer: its parameters follow
+                for p in child.parameters():
+                    p.requires_grad_(self._trainable)
+        TRAINABLE_VERSION[0] += 1
 
     def compute_output_shape(self, input_shape):
         """The output shape for an input shape (None for unknown sizes).
@@ -392,16 +418,28 @@ class Layer(nn.Module):
     # -------------------------------------------------------------- weights
     @property
     def weights(self) -> list[torch.Tensor]:
-        """The weights in Keras order (trainable then non-trainable, as Keras lists them)."""
-        return list(self.parameters())
+        """The weights in Keras order: this layer's own (those made trainable first, then those made
+        with ``trainable=False``), then each sublayer's ``weights``; a shared weight once."""
+        fixed = self.__dict__.get("_non_trainable_names", ())
+        own = [(n, p) for n, p in self._parameters.items() if p is not None]
+        out: list[torch.Tensor] = []
+        out += [p for n, p in own if n not in fixed] + [p for n, p in own if n in fixed]
+        for child in self.children():
+            out.extend(child.weights if isinstance(child, Layer) else child.parameters())
+        unique: dict[int, torch.Tensor] = {}
+        for w in out:
+            unique.setdefault(id(w), w)
+        return list(unique.values())
 
     @property
     def trainable_weights(self) -> list[torch.Tensor]:
-        return [w for w in self.weights if w.requires_grad]
+        """The weights ``fit`` updates: none when the layer is frozen (``trainable=False``)."""
+        return [w for w in self.weights if w.requires_grad] if self._trainable else []
 
     @property
     def non_trainable_weights(self) -> list[torch.Tensor]:
-        return [w for w in self.weights if not w.requires_grad]
+        """The other weights (all of them when the layer is frozen), e.g. BatchNormalization's statistics."""
+        return [w for w in self.weights if not w.requires_grad] if self._trainable else self.weights
 
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, regularizer=None,
                    constraint=None, name=None) -> nn.Parameter:
@@ -432,6 +470,8 @@ class Layer(nn.Module):
         initializers.initialize(tensor, initializer, where)
         weight = nn.Parameter(tensor, requires_grad=bool(trainable) and self._trainable)
         self.register_parameter(name, weight)
+        if not trainable:
+            self._non_trainable_names.add(name)
         self.declare_weight(name, regularizer, constraint)
         return weight
 
@@ -708,6 +748,27 @@ class Layer(nn.Module):
         p = next(self.parameters(), None)
         if p is not None and p.device != device:
             self.to(device)
+
+
+def trainable_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The torch parameters behind Keras's ``module.trainable_weights``: those with ``requires_grad``
+    outside any frozen layer (a sublayer set trainable again inside a frozen model stays frozen, as
+    Keras's ``model.trainable_weights`` is empty then). What the training loop updates."""
+    out: list[nn.Parameter] = []
+    seen: set[int] = set()
+
+    def walk(m: nn.Module) -> None:
+        if isinstance(m, Layer) and not m._trainable:
+            return
+        for p in m._parameters.values():
+            if p is not None and p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
+        for child in m.children():
+            walk(child)
+
+    walk(module)
+    return out
 
 
 def _record_config_of(cls) -> None:

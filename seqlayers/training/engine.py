@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..layers.base import Layer, get_mask, set_mask
+from ..layers.base import TRAINABLE_VERSION, Layer, get_mask, set_mask, trainable_parameters
 from ..utils import flatten
 from . import distributed
 from . import losses as losses_mod
@@ -82,6 +82,9 @@ class CompiledState:
     run_device: torch.device | None = None  # where the last run placed the model
     ddp: nn.Module | None = None          # the DistributedDataParallel forward of a torchrun fit
     scaler: Any = None                    # torch.amp.GradScaler for precision="16-mixed"
+    trainable: list = field(default_factory=list)  # the parameters fit updates (Keras's trainable_weights)
+    masked: list = field(default_factory=list)     # optimizer parameters with requires_grad inside a frozen layer
+    trainable_version: int = -1           # layers.base.TRAINABLE_VERSION when ``trainable`` was read
     extra: dict = field(default_factory=dict)
 
 
@@ -384,15 +387,25 @@ def autocast(st: CompiledState):
 
 
 def backward_and_step(st: CompiledState, optimizer, loss: torch.Tensor) -> None:
-    """``zero_grad``, ``backward`` and ``step`` (through the loss scaler under ``precision='16-mixed'``)."""
+    """``zero_grad``, ``backward`` and ``step`` (through the loss scaler under ``precision='16-mixed'``);
+    nothing when no weight is trainable (as Keras's train_step)."""
+    if not st.trainable:
+        return
     optimizer.zero_grad(set_to_none=True)
     if st.scaler is not None:
         st.scaler.scale(loss).backward()
+        _drop_masked_grads(st)
         st.scaler.step(optimizer)
         st.scaler.update()
     else:
         loss.backward()
+        _drop_masked_grads(st)
         optimizer.step()
+
+
+def _drop_masked_grads(st: CompiledState) -> None:
+    for p in st.masked:  # trainable sublayer of a frozen layer: Keras leaves it out of the update
+        p.grad = None
 
 
 def _check_precision(st: CompiledState, device: torch.device, who: str) -> None:
@@ -460,14 +473,54 @@ def build_model(model, data, device, probe: bool = False):
     return as_list(out)
 
 
-def ensure_optimizer(model, st: CompiledState) -> torch.optim.Optimizer:
-    if st.optimizer is None:
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError("fit: the model has no trainable parameters (all layers frozen?).")
-        st.optimizer = optimizers_mod.get(st.description or st.optimizer_spec, params)
-    model.optimizer = st.optimizer  # as Keras's model.optimizer (a torch optimizer here)
+def ensure_optimizer(model, st: CompiledState) -> torch.optim.Optimizer | None:
+    """The torch optimizer over the trainable parameters, built on the first batch (as Keras builds
+    its optimizer on the first update); None while no weight is trainable."""
+    sync_trainable(model, st)
     return st.optimizer
+
+
+def sync_trainable(model, st: CompiledState) -> None:
+    """Re-read the trainable parameters when some layer's ``trainable`` changed (Keras's rules, measured
+    on Keras 3: freezing after compile takes effect at once; unfreezing weights the optimizer has
+    updated before too; unfreezing weights it was built without needs ``compile`` again)."""
+    if st.trainable_version == TRAINABLE_VERSION[0]:
+        return
+    params = trainable_parameters(model)
+    st.trainable, st.trainable_version = params, TRAINABLE_VERSION[0]
+    if not params:
+        warnings.warn("fit: the model does not have any trainable weights (every layer is frozen), so training "
+                      "changes no weight. Set layer.trainable = True on the layers to train.", UserWarning,
+                      stacklevel=4)
+    if st.optimizer is None:
+        if params:
+            st.optimizer = optimizers_mod.get(st.description or st.optimizer_spec, params)
+            model.optimizer = st.optimizer  # as Keras's model.optimizer (a torch optimizer here)
+        return
+    known = {id(p) for group in st.optimizer.param_groups for p in group["params"]}
+    new = [p for p in params if id(p) not in known]
+    if new:
+        st.trainable_version = -1
+        raise ValueError(
+            f"fit: {len(new)} weight(s) became trainable after the optimizer was built without them (the layer was "
+            f"frozen when training started). The optimizer can only update the weights it was built with, as "
+            f"in Keras: call model.compile(...) again after changing layer.trainable, then fit.")
+    ids = {id(p) for p in params}
+    st.masked = [p for group in st.optimizer.param_groups for p in group["params"]
+                 if p.requires_grad and id(p) not in ids]
+    _align_steps(st.optimizer)
+
+
+def _align_steps(optimizer) -> None:
+    """Keras's Adam-family bias correction counts the optimizer's updates, not each weight's: a weight
+    that sat frozen for k updates resumes at the optimizer's count (torch's own step would lag by k)."""
+    n = getattr(optimizer, "iterations", None)
+    if not isinstance(n, int):
+        return
+    for state in optimizer.state.values():
+        step = state.get("step")
+        if isinstance(step, torch.Tensor):
+            step.fill_(n)
 
 
 def class_weights_for(class_weight, outputs, who: str) -> ClassWeights | None:

@@ -65,6 +65,7 @@ from .engine import (
     resolve_device,
     run_eval,
     run_predict,
+    sync_trainable,
     train_forward,
 )
 from .history import History
@@ -148,6 +149,7 @@ class Trainer:
             y_pred = train_forward(self, st, x)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
         st.trackers.add(st.trackers.loss, loss, batch_size_of(x))
+        sync_trainable(self, st)  # layer.trainable may have changed since the last step
         backward_and_step(st, self.optimizer, loss)
         apply_constraints(self)  # weight constraints after each optimizer step, as Keras
         return self.compute_metrics(x, y, y_pred, sample_weight)
