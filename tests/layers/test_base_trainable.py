@@ -137,8 +137,8 @@ def _summary_counts(K):
     for freeze in (None, 1, 0):
         if freeze is not None:
             model.layers[freeze].trainable = False
-        lines = []
-        model.summary(print_fn=lambda line, *a, **k: lines.append(line))
+        lines: list = []
+        model.summary(print_fn=lambda line, *a, lines=lines, **k: lines.append(line))
         text = "\n".join(lines)
         out.append([int(text.split(label)[1].split()[0].replace(",", ""))
                     for label in ("Total params:", "Trainable params:", "Non-trainable params:")])
