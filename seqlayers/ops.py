@@ -6,18 +6,25 @@ custom layer's ``call`` or a ``Lambda`` runs here unchanged.
 """
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .dtypes import parse_dtype as _parse_dtype
 
+builtins_max, builtins_min = builtins.max, builtins.min  # this module defines max and min
+
 
 def parse_dtype(dtype) -> torch.dtype:
     return _parse_dtype(dtype, "ops")
 
 
-def convert_to_tensor(x, dtype=None) -> torch.Tensor:
+def convert_to_tensor(x, dtype=None, sparse=None, ragged=None) -> torch.Tensor:
+    if sparse or ragged:
+        raise ValueError("ops.convert_to_tensor: sparse and ragged tensors are not supported (torch tensors here "
+                         "are dense); pad ragged data first (utils.pad_sequences).")
     if not isinstance(x, torch.Tensor):
         x = torch.as_tensor(np.asarray(x))
         if x.dtype == torch.float64 and dtype is None:
@@ -58,12 +65,14 @@ def mean(x, axis=None, keepdims=False):
     return _reduce(torch.mean, _float(x), axis, keepdims)
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001
-    return _reduce(torch.amax, x, axis, keepdims)
+def max(x, axis=None, keepdims=False, initial=None):  # noqa: A001
+    out = _reduce(torch.amax, x, axis, keepdims)
+    return out if initial is None else torch.clamp(out, min=initial)
 
 
-def min(x, axis=None, keepdims=False):  # noqa: A001
-    return _reduce(torch.amin, x, axis, keepdims)
+def min(x, axis=None, keepdims=False, initial=None):  # noqa: A001
+    out = _reduce(torch.amin, x, axis, keepdims)
+    return out if initial is None else torch.clamp(out, max=initial)
 
 
 def any(x, axis=None, keepdims=False):  # noqa: A001
@@ -75,11 +84,11 @@ def all(x, axis=None, keepdims=False):  # noqa: A001
 
 
 def argmax(x, axis=None, keepdims=False):
-    return torch.argmax(_t(x), dim=axis, keepdim=keepdims)
+    return torch.argmax(_t(x), dim=axis, keepdim=keepdims).int()  # int32, as Keras
 
 
 def argmin(x, axis=None, keepdims=False):
-    return torch.argmin(_t(x), dim=axis, keepdim=keepdims)
+    return torch.argmin(_t(x), dim=axis, keepdim=keepdims).int()
 
 
 def cumsum(x, axis=None, dtype=None):
@@ -217,13 +226,17 @@ def zeros(shape, dtype=None):
     return torch.zeros(tuple(shape) if isinstance(shape, (list, tuple)) else (shape,), dtype=parse_dtype(dtype))
 
 
-def arange(start, stop=None, step=1, dtype=None):
+def arange(start, stop=None, step=None, dtype=None):
+    step = 1 if step is None else step
     if stop is None:
         start, stop = 0, start
-    return torch.arange(start, stop, step, dtype=None if dtype is None else parse_dtype(dtype))
+    out = torch.arange(start, stop, step, dtype=None if dtype is None else parse_dtype(dtype))
+    return out.int() if dtype is None and out.dtype == torch.int64 else out  # int32 for whole numbers, as Keras
 
 
-def one_hot(x, num_classes, axis=-1, dtype=None):
+def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
+    if sparse:
+        raise ValueError("ops.one_hot: sparse=True is not supported (torch tensors here are dense); use sparse=False.")
     out = F.one_hot(_t(x).long(), num_classes).to(parse_dtype(dtype))
     return out if axis == -1 else torch.movedim(out, -1, axis)
 
@@ -241,10 +254,300 @@ def take(x, indices, axis=None):
         x.shape[:axis % x.ndim] + indices.shape + x.shape[axis % x.ndim + 1:])
 
 
+# ---------------------------------------------------------------- more of keras.ops (same names and arguments)
+def _pair(x1, x2):
+    return _t(x1), _t(x2)
+
+
+def add(x1, x2):
+    return torch.add(*_pair(x1, x2))
+
+
+def subtract(x1, x2):
+    return torch.subtract(*_pair(x1, x2))
+
+
+def multiply(x1, x2):
+    return torch.multiply(*_pair(x1, x2))
+
+
+def divide(x1, x2):
+    a, b = _pair(x1, x2)
+    return torch.divide(a if a.is_floating_point() else a.float(), b)
+
+
+def power(x1, x2):
+    return torch.pow(*_pair(x1, x2))
+
+
+def mod(x1, x2):
+    return torch.remainder(*_pair(x1, x2))
+
+
+def negative(x):
+    return torch.negative(_t(x))
+
+
+def reciprocal(x):
+    return torch.reciprocal(_float(x))
+
+
+def sign(x):
+    return torch.sign(_t(x))
+
+
+def round(x, decimals=0):  # noqa: A001
+    return torch.round(_t(x), decimals=decimals)
+
+
+def floor(x):
+    return torch.floor(_float(x))
+
+
+def ceil(x):
+    return torch.ceil(_float(x))
+
+
+def log1p(x):
+    return torch.log1p(_float(x))
+
+
+def expm1(x):
+    return torch.expm1(_float(x))
+
+
+def erf(x):
+    return torch.erf(_float(x))
+
+
+def equal(x1, x2):
+    return torch.eq(*_pair(x1, x2))
+
+
+def not_equal(x1, x2):
+    return torch.ne(*_pair(x1, x2))
+
+
+def greater(x1, x2):
+    return torch.gt(*_pair(x1, x2))
+
+
+def greater_equal(x1, x2):
+    return torch.ge(*_pair(x1, x2))
+
+
+def less(x1, x2):
+    return torch.lt(*_pair(x1, x2))
+
+
+def less_equal(x1, x2):
+    return torch.le(*_pair(x1, x2))
+
+
+def logical_and(x1, x2):
+    return torch.logical_and(*_pair(x1, x2))
+
+
+def logical_or(x1, x2):
+    return torch.logical_or(*_pair(x1, x2))
+
+
+def logical_not(x):
+    return torch.logical_not(_t(x))
+
+
+def isnan(x):
+    return torch.isnan(_t(x))
+
+
+def isfinite(x):
+    return torch.isfinite(_t(x))
+
+
+def prod(x, axis=None, keepdims=False, dtype=None):
+    x = _t(x)
+    if axis is None:
+        out = torch.prod(x)
+        out = out.reshape((1,) * x.ndim) if keepdims else out
+    else:
+        for a in sorted((axis if isinstance(axis, (list, tuple)) else [axis]), key=lambda a: -(a % x.ndim)):
+            x = torch.prod(x, dim=a, keepdim=keepdims)
+        out = x
+    return out if dtype is None else out.to(parse_dtype(dtype))
+
+
+def var(x, axis=None, keepdims=False):
+    x = _float(x)
+    return torch.var(x, dim=_axes(axis), keepdim=keepdims, correction=0)
+
+
+def std(x, axis=None, keepdims=False):
+    x = _float(x)
+    return torch.std(x, dim=_axes(axis), keepdim=keepdims, correction=0)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    x = _float(x)
+    return torch.logsumexp(x, dim=tuple(range(x.ndim)) if axis is None else _axes(axis), keepdim=keepdims)
+
+
+def cumprod(x, axis=None, dtype=None):
+    x = _t(x)
+    out = torch.cumprod(x.reshape(-1) if axis is None else x, dim=0 if axis is None else axis)
+    return out if dtype is None else out.to(parse_dtype(dtype))
+
+
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - Keras's argument name
+    x = _float(x)
+    if axis is None:
+        return torch.linalg.vector_norm(x.reshape(-1), ord=2 if ord is None else ord).reshape(
+            (1,) * x.ndim if keepdims else ())
+    if isinstance(axis, (list, tuple)):
+        return torch.linalg.matrix_norm(x, ord="fro" if ord is None else ord, dim=tuple(axis), keepdim=keepdims)
+    return torch.linalg.vector_norm(x, ord=2 if ord is None else ord, dim=axis, keepdim=keepdims)
+
+
+def normalize(x, axis=-1, order=2, epsilon=None):
+    x = _float(x)
+    eps = 1e-12 if epsilon is None else epsilon  # Keras's default for order 2 divides by max(norm, eps)
+    return x / torch.clamp(torch.linalg.vector_norm(x, ord=order, dim=axis, keepdim=True), min=eps)
+
+
+def einsum(subscripts, *operands, **kwargs):
+    return torch.einsum(subscripts, *[_t(o) for o in operands])
+
+
+def split(x, indices_or_sections, axis=0):
+    x = _t(x)
+    if isinstance(indices_or_sections, int):
+        return list(torch.tensor_split(x, indices_or_sections, dim=axis))
+    return list(torch.tensor_split(x, list(indices_or_sections), dim=axis))
+
+
+def unstack(x, num=None, axis=0):
+    return list(torch.unbind(_t(x), dim=axis))
+
+
+def pad(x, pad_width, mode="constant", constant_values=None):
+    x = _t(x)
+    widths = [tuple(w) if isinstance(w, (list, tuple)) else (w, w) for w in pad_width]
+    flat = [int(v) for pair in reversed(widths) for v in pair]  # torch: last axis first
+    if mode != "constant":
+        return torch.from_numpy(np.pad(x.detach().cpu().numpy(), widths, mode=mode)).to(x.device)
+    return F.pad(x, flat, value=0 if constant_values is None else constant_values)
+
+
+def flip(x, axis=None):
+    x = _t(x)
+    dims = tuple(range(x.ndim)) if axis is None else (tuple(axis) if isinstance(axis, (list, tuple)) else (axis,))
+    return torch.flip(x, dims)
+
+
+def swapaxes(x, axis1, axis2):
+    return torch.swapaxes(_t(x), axis1, axis2)
+
+
+def moveaxis(x, source, destination):
+    return torch.movedim(_t(x), source, destination)
+
+
+def broadcast_to(x, shape):
+    return torch.broadcast_to(_t(x), tuple(shape))
+
+
+def ravel(x):
+    return torch.ravel(_t(x))
+
+
+def sort(x, axis=-1):
+    return torch.sort(_t(x), dim=axis).values
+
+
+def argsort(x, axis=-1):
+    return torch.argsort(_t(x), dim=axis, stable=True).int()
+
+
+def take_along_axis(x, indices, axis=None):
+    x, indices = _t(x), _t(indices).long()
+    if axis is None:
+        return x.reshape(-1)[indices.reshape(-1)]
+    return torch.take_along_dim(x, indices, dim=axis)
+
+
+def full(shape, fill_value, dtype=None):
+    return torch.full(tuple(shape) if isinstance(shape, (list, tuple)) else (shape,), fill_value,
+                      dtype=parse_dtype(dtype))
+
+
+def full_like(x, fill_value, dtype=None):
+    return torch.full_like(_t(x), fill_value, dtype=None if dtype is None else parse_dtype(dtype))
+
+
+def eye(N, M=None, k=0, dtype=None):  # noqa: N803 - Keras's argument names
+    M = N if M is None else M
+    out = torch.zeros((N, M), dtype=parse_dtype(dtype))
+    i = torch.arange(builtins_max(0, -k), builtins_min(N, M - k))
+    out[i, i + k] = 1
+    return out
+
+
+def tril(x, k=0):
+    return torch.tril(_t(x), diagonal=k)
+
+
+def triu(x, k=0):
+    return torch.triu(_t(x), diagonal=k)
+
+
+def stop_gradient(variable):
+    return _t(variable).detach()
+
+
+def softplus(x):
+    return F.softplus(_float(x))
+
+
+def silu(x):
+    return F.silu(_float(x))
+
+
+swish = silu
+
+
+def gelu(x, approximate=True):
+    return F.gelu(_float(x), approximate="tanh" if approximate else "none")
+
+
+def elu(x, alpha=1.0):
+    return F.elu(_float(x), alpha=alpha)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return F.leaky_relu(_float(x), negative_slope=negative_slope)
+
+
+def relu6(x):
+    return F.relu6(_float(x))
+
+
+def hard_sigmoid(x):
+    return F.hardsigmoid(_float(x))
+
+
+def selu(x):
+    return F.selu(_float(x))
+
+
 __all__ = [
-    "abs", "all", "any", "arange", "argmax", "argmin", "cast", "clip", "concatenate", "convert_to_numpy",
-    "convert_to_tensor", "cumsum", "dot", "exp", "expand_dims", "log", "log_softmax", "matmul", "max", "maximum",
-    "mean", "min", "minimum", "one_hot", "ones", "ones_like", "relu", "repeat", "reshape", "shape", "sigmoid",
-    "softmax", "sqrt", "square", "squeeze", "stack", "sum", "take", "tanh", "tile", "top_k", "transpose",
-    "where", "zeros", "zeros_like",
+    "abs", "add", "all", "any", "arange", "argmax", "argmin", "argsort", "broadcast_to", "cast", "ceil", "clip",
+    "concatenate", "convert_to_numpy", "convert_to_tensor", "cumprod", "cumsum", "divide", "dot", "einsum", "elu",
+    "equal", "erf", "exp", "expand_dims", "expm1", "eye", "flip", "floor", "full", "full_like", "gelu", "greater",
+    "greater_equal", "hard_sigmoid", "isfinite", "isnan", "leaky_relu", "less", "less_equal", "log", "log1p",
+    "log_softmax", "logical_and", "logical_not", "logical_or", "logsumexp", "matmul", "max", "maximum", "mean",
+    "min", "minimum", "mod", "moveaxis", "multiply", "negative", "norm", "normalize", "not_equal", "one_hot",
+    "ones", "ones_like", "pad", "power", "prod", "ravel", "reciprocal", "relu", "relu6", "repeat",
+    "reshape", "round", "selu", "shape", "sigmoid", "sign", "silu", "softmax", "softplus", "sort", "split", "sqrt",
+    "square", "squeeze", "stack", "std", "stop_gradient", "subtract", "sum", "swapaxes", "swish", "take",
+    "take_along_axis", "tanh", "tile", "top_k", "transpose", "tril", "triu", "unstack", "var", "where", "zeros",
+    "zeros_like",
 ]
