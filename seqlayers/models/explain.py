@@ -49,17 +49,20 @@ def named_shape(info: TensorInfo) -> str:
         return "any" if v is None else str(v)
 
     if info.time is not None and len(s) >= 2:
-        parts = ["batch", f"time={d(s[1])}"]
+        parts = [info.batch, f"time={d(s[1])}"]
         middle = [d(v) for v in s[2:-1]]
         parts += middle
         if len(s) >= 3:
             parts.append(f"features={d(s[-1])}")
     else:
-        parts = ["batch"] + [d(v) for v in s[1:-1]] + ([f"features={d(s[-1])}"] if len(s) >= 2 else [])
+        parts = [info.batch] + [d(v) for v in s[1:-1]] + ([f"features={d(s[-1])}"] if len(s) >= 2 else [])
     return "(" + ", ".join(parts) + ")"
 
 
 def _time_note(call: Call) -> str | None:
+    fold = getattr(call.layer, "batch_note", None)  # FoldIntoBatch / UnfoldFromBatch say what they fold
+    if callable(fold) and call.inputs:
+        return fold(call.inputs[0].shape)
     is_rnn, seqs, _ = recurrent_flags(call.layer)
     effect = call.time_effect
     ins = [t for t in call.inputs if t.time is not None]

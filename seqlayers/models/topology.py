@@ -62,6 +62,9 @@ class TensorInfo:
     masked: bool = False
     #: the layer that last removed a time axis on the way to this tensor (for "many-to-one via ...")
     dropped_by: str | None = None
+    #: what the batch axis holds, in words: ``"batch"``, or ``"batch*7"`` after a layer with a
+    #: ``batch_label(label, input_shape)`` method (``FoldIntoBatch``) folded an axis of 7 into it
+    batch: str = "batch"
 
 
 @dataclass
@@ -169,7 +172,11 @@ def _call(layer, ins: list[TensorInfo], out_shapes: list[tuple], repeated: bool)
     masked_in = any(t.masked for t in ins)
     dropped = next((t.dropped_by for t in ins if t.dropped_by), None)
     lbl = label(layer)
-    outs = [TensorInfo(tuple(s)) for s in out_shapes]
+    batch = ins[0].batch if ins else "batch"
+    relabel = getattr(layer, "batch_label", None)
+    if callable(relabel) and ins:
+        batch = relabel(batch, ins[0].shape)
+    outs = [TensorInfo(tuple(s), batch=batch) for s in out_shapes]
     call = Call(layer, ins, outs, repeated=repeated)
     is_rnn, seqs, _ = recurrent_flags(layer)
 

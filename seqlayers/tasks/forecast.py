@@ -13,15 +13,19 @@ The protocol is the one of the ETT benchmarks (Informer, Autoformer, DLinear):
 * MSE and MAE on standardized values over every test window (stride 1);
 * ``--features S``: the target column in, the target out; ``M``: every numeric column in and out.
 
-Two models, both recurrent:
+Three models, all recurrent:
 
 * ``many-to-one``: ``(B, L, F) -> LSTM -> (B, U) -> Dense(H * K) -> Reshape -> (B, H[, K])``, all H
   steps emitted at once;
 * ``seq2seq``: an encoder LSTM hands its states to a decoder LSTM (``initial_state``), which is
   trained with teacher forcing (it reads the true previous value) and, at test time, decodes step
-  by step, reading back its own previous prediction.
+  by step, reading back its own previous prediction;
+* ``segrnn``: SegRNN (Lin et al. 2023), ``seqlayers.topologies.segment_rnn``: channels folded into the
+  batch, the look-back cut into segments of ``--seg-len`` steps, a GRU over the segments, and every
+  output segment decoded at once from the GRU's state and a (segment, channel) query. It normalises
+  each window itself (``--norm``), so its windows are not made relative by default.
 
-Windows are taken relative to their last input value (``--relative``, on by default): the model sees
+Windows are taken relative to their last input value (on by default for the LSTMs): the model sees
 ``x - x[-1]`` and predicts ``y - x[-1]``, and ``x[-1]`` is added back before scoring. This is the
 "subtract the last value" normalization of NLinear (Zeng et al. 2023); it is one subtraction on the
 data, so the MSE the model is trained on is exactly the standardized MSE that is reported.
@@ -29,6 +33,7 @@ data, so the MSE the model is trained on is exactly the standardized MSE that is
 from __future__ import annotations
 
 import json
+import resource
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,13 +47,20 @@ from ..data.windows import chronological_splits, windows
 from ..errors import require_extra
 from ..layers import LSTM, Dense, Reshape, TimeDistributed
 from ..models import Input, Model, Sequential
+from ..topologies.segrnn import DECODERS, NORMALIZATIONS, segment_rnn
+from ..training.callbacks import LearningRateScheduler
 from ..training.optimizers import Adam
 from . import common
 
 NAME = "forecast"
 HELP = "multi-step forecasting of a CSV time series (ETT protocol), many-to-one or seq2seq LSTM"
-MODELS = ("many-to-one", "seq2seq")
+MODELS = ("many-to-one", "seq2seq", "segrnn")
+#: ``--units`` when not given: the LSTMs' 64, SegRNN's d_model 512
+DEFAULT_UNITS = {"many-to-one": 64, "seq2seq": 64, "segrnn": 512}
 ETT_BORDERS = (8640, 11520, 14400)
+
+#: the segrnn options of a config written before they existed (``predict`` of an older run)
+DEFAULTS = {"seg_len": 24, "dropout": 0.5, "decoder": "parallel", "norm": "last", "channel_embedding": True}
 
 #: published test figures on ETTh1 (standardized MSE, MAE), for the report
 PUBLISHED = {
@@ -72,12 +84,29 @@ def add_arguments(p) -> None:
     p.add_argument("--lookback", type=int, default=96, help="input steps per window (default 96)")
     p.add_argument("--horizon", type=int, default=24, help="steps to forecast (default 24)")
     p.add_argument("--model", choices=MODELS, default="many-to-one")
-    p.add_argument("--units", type=int, default=64, help="LSTM units (default 64)")
+    p.add_argument("--units", type=int, default=None,
+                   help="LSTM units (default 64); for segrnn, SegRNN's d_model (default 512)")
     p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--lr-decay", type=float, default=1.0,
+                   help="from the 4th epoch on, multiply the learning rate by this each epoch (SegRNN: 0.9; "
+                        "default 1: constant)")
+    p.add_argument("--loss", choices=["mse", "mae"], default="mse", help="training loss (default mse)")
+    s = p.add_argument_group("segrnn")
+    s.add_argument("--seg-len", type=int, default=24, help="steps per segment (default 24)")
+    s.add_argument("--dropout", type=float, default=0.5, help="dropout before the output Dense (default 0.5)")
+    s.add_argument("--decoder", choices=DECODERS, default="parallel",
+                   help="parallel: every output segment at once (PMF); recurrent: one after another (RMF)")
+    s.add_argument("--norm", choices=list(NORMALIZATIONS), default="last",
+                   help="instance normalisation of each window: revin (mean, std), last (subtract the last "
+                        "value; default), none")
+    s.add_argument("--no-channel-embedding", dest="channel_embedding", action="store_false",
+                   help="decoder queries without the channel half (M only)")
     p.add_argument("--borders", default=",".join(map(str, ETT_BORDERS)),
                    help="end rows of train,val,test (default the ETTh1 protocol 8640,11520,14400)")
+    p.add_argument("--relative", dest="relative", action="store_true", default=None,
+                   help="feed windows relative to their last value (default for many-to-one and seq2seq)")
     p.add_argument("--no-relative", dest="relative", action="store_false",
-                   help="feed raw standardized windows instead of windows relative to their last value")
+                   help="feed raw standardized windows (default for segrnn, which normalises each window itself)")
     p.add_argument("--plots", type=int, default=4, help="test windows drawn in predictions.png (default 4)")
     common.add_common_arguments(p, epochs=10, batch_size=32, patience=3)
 
@@ -233,27 +262,48 @@ def _windows(d: dict, relative_to_last: bool) -> dict:
     return data
 
 
+def build(config: dict, n_features: int):
+    """The model of a run's config (``vars(args)`` or ``task.json``'s): ``(model, None)`` for
+    many-to-one and segrnn, ``(None, Seq2SeqForecaster)`` for seq2seq."""
+    S, F, H, L = config["features"] == "S", n_features, int(config["horizon"]), int(config["lookback"])
+    units = int(config["units"])
+    if config["model"] == "many-to-one":
+        return many_to_one(L, F, H, None if S else F, units), None
+    if config["model"] == "segrnn":
+        return segment_rnn(L, H, F, seg_len=int(config["seg_len"]), units=units, dropout=float(config["dropout"]),
+                           decoder=config["decoder"], normalization=config["norm"],
+                           channel_embedding=bool(config["channel_embedding"])), None
+    return None, Seq2SeqForecaster(L, F, 1 if S else F, units)
+
+
+def lr_schedule(learning_rate: float, decay: float):
+    """SegRNN's (and DLinear's "type3") schedule: constant for 3 epochs, then times ``decay`` a epoch."""
+    return lambda epoch: learning_rate * decay ** max(0, epoch - 2)
+
+
 def _train(args, d: dict, data: dict, out):
-    """Build, compile and fit the ``--model`` chosen: (the many-to-one model or None, the seq2seq
-    forecaster or None, the model trained, its history)."""
+    """Build, compile and fit the ``--model`` chosen: (the many-to-one or segrnn model or None, the
+    seq2seq forecaster or None, the model trained, its history)."""
     S = args.features == "S"
-    F = d["train"][0].shape[-1]
     ti = d["target_index"] if S else None
-    if args.model == "many-to-one":
-        model = many_to_one(args.lookback, F, args.horizon, None if S else F, args.units)
-        fit_model, s2s = model, None
+    model, s2s = build(vars(args), d["train"][0].shape[-1])
+    if s2s is None:
+        fit_model = model
         fit_x = {k: data[k][0] for k in data}
     else:
-        model, s2s = None, Seq2SeqForecaster(args.lookback, F, 1 if S else F, args.units)
         fit_model = s2s.model
         fit_x = {k: [data[k][0], s2s.decoder_inputs(data[k][0], data[k][1], ti)] for k in data}
-    fit_y = {k: (data[k][1][:, :, None] if (s2s is not None and S) else data[k][1]) for k in data}
-    fit_model.compile(optimizer=Adam(learning_rate=args.learning_rate), loss="mse", metrics=["mae"])
-    extra: dict[str, Any] = {}
+    three_d = s2s is not None or args.model == "segrnn"  # (N, H, K) outputs, K = 1 for S
+    fit_y = {k: (data[k][1][:, :, None] if (three_d and S) else data[k][1]) for k in data}
+    fit_model.compile(optimizer=Adam(learning_rate=args.learning_rate), loss=args.loss,
+                      metrics=["mae" if args.loss == "mse" else "mse"])
+    extra: dict[str, Any] = {"callbacks": []}
+    if args.lr_decay != 1.0:
+        extra["callbacks"].append(LearningRateScheduler(lr_schedule(args.learning_rate, args.lr_decay)))
     if s2s is not None:  # teacher-forced val loss flatters a decoder: stop on free-running val MSE
         val_x, val_y = data["val"][:2]
-        extra = dict(monitor="val_decoded_mse", callbacks=[common.EpochScores(
-            lambda _model: decoded_mse(s2s, val_x, val_y, args.horizon, ti))])
+        extra["monitor"] = "val_decoded_mse"
+        extra["callbacks"].append(common.EpochScores(lambda _model: decoded_mse(s2s, val_x, val_y, args.horizon, ti)))
     history = common.fit_resumable(fit_model, fit_x["train"], fit_y["train"], out=out, args=args,
                                    validation_data=(fit_x["val"], fit_y["val"]), name="model", shuffle=True,
                                    **extra)
@@ -268,6 +318,7 @@ def _evaluate(args, d: dict, data: dict, model, s2s, out) -> dict:
         x, y, off = data[split]
         if s2s is None:
             p = np.asarray(model.predict(x, batch_size=1024, verbose=0))
+            p = p[:, :, 0] if (S and p.ndim == 3) else p  # segrnn's (N, H, 1) for S
         else:
             p = s2s.predict(x, args.horizon, d["target_index"] if S else None)
         results[split] = _scores(y + off, p + off)
@@ -290,12 +341,23 @@ def _rows(results: dict, published: dict, report: dict, wall: float) -> list[tup
          f"{results['persistence']['mse']:.4f} / {results['persistence']['mae']:.4f}")]
     rows += [(f"{name} test MSE / MAE (published)", f"{v['mse']:.3f} / {v['mae']:.3f}")
              for name, v in published.items()]
-    rows += [("epochs", report["epochs_run"]), ("wall time (s)", f"{wall:.0f}")]
+    rows += [("epochs", report["epochs_run"]), ("wall time (s)", f"{wall:.0f}"),
+             ("training CPU time (s)", f"{report['train_cpu_seconds']:.0f}"),
+             ("peak resident memory of the process (MB)", report["peak_rss_mb"])]
     return rows
+
+
+def resolve_defaults(args) -> None:
+    """``--units`` and relative windows default by model (see ``DEFAULT_UNITS``; segrnn normalises itself)."""
+    if args.units is None:
+        args.units = DEFAULT_UNITS[args.model]
+    if args.relative is None:
+        args.relative = args.model != "segrnn"
 
 
 def run(args) -> int:
     clock = common.Stopwatch()
+    resolve_defaults(args)
     out = common.setup(args)
     borders = [int(b) for b in str(args.borders).split(",")]
     if len(borders) != 3:
@@ -318,6 +380,8 @@ def run(args) -> int:
         "published_test": published,
         "epochs_run": len(history.get("loss", [])), "history": history,
         "scaler": d["scaler"].state_dict(), "wall_time_s": round(wall, 1), "machine": common.machine(),
+        **common.training_time(history),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),  # Linux: in KiB
     }
     title = f"forecast {Path(args.csv).name}: {args.features}, {args.model}, lookback {args.lookback}, " \
             f"horizon {args.horizon}"
@@ -350,12 +414,12 @@ def predict(out_dir, config, input_path, args) -> int:
     offset = np.zeros((1, 1) if S else (1, 1, x.shape[-1]), dtype=np.float32)
     if config.get("relative", True):
         x, _, offset = relative(x, np.zeros((1, H) if S else (1, H, x.shape[-1]), np.float32), 0 if S else None)
-    if config["model"] == "many-to-one":
-        model = many_to_one(L, x.shape[-1], H, None if S else x.shape[-1], int(config["units"]))
+    model, s2s = build(dict(DEFAULTS, **config), x.shape[-1])
+    if s2s is None:
         common.load_weights(out_dir, model)
         z = np.asarray(model.predict(x, verbose=0))
+        z = z[:, :, 0] if (S and z.ndim == 3) else z  # segrnn's (1, H, 1) for S
     else:
-        s2s = Seq2SeqForecaster(L, x.shape[-1], 1 if S else x.shape[-1], int(config["units"]))
         common.load_weights(out_dir, s2s.model)
         z = s2s.predict(x, H, t)
     z = (z + offset)[0]  # (H,) or (H, F), standardized

@@ -15,6 +15,8 @@ builder                    topology                    layers
 ``encoder_decoder_repeat`` many-to-many, any T_out     LSTM -> RepeatVector -> LSTM(return_sequences) -> TD
 ``encoder_decoder``        many-to-many, variable      encoder states -> decoder (teacher forcing),
                                                        greedy step-by-step decoding with a stop token
+``segment_rnn``            many-to-many, T_out != T_in SegRNN forecaster: segments -> GRU -> parallel
+                                                       decoder (``topologies/segrnn.py``)
 =========================  ==========================  ==============================================
 
 ``cell`` is ``"lstm"``, ``"gru"`` or ``"simple_rnn"`` everywhere.
@@ -309,5 +311,7 @@ def encoder_decoder(n_features: int, n_tokens: int, units: int = 64, cell: str =
     return Seq2Seq(model, encoder, decoder, n_tokens, attention)
 
 
-__all__ = ["one_to_one", "one_to_many", "many_to_one", "many_to_many", "last_n_steps",
+from .segrnn import segment_rnn  # noqa: E402  (it builds its recurrent layer with _rnn above)
+
+__all__ = ["segment_rnn", "one_to_one", "one_to_many", "many_to_one", "many_to_many", "last_n_steps",
            "encoder_decoder_repeat", "encoder_decoder", "Seq2Seq", "last_steps", "CELLS"]

@@ -65,6 +65,11 @@ CASES = {
     "StackedRNNCells": (lambda: {"cells": [L.GRUCell(3), L.LSTMCell(2)]}, (B, F), (B, 2), {"cell": "gru+lstm"}),
     "TimeDistributed": (lambda: {"layer": L.Dense(2)}, SEQ, (B, T, 2), {"mask": "same"}),
     "TimeDistributedDense": ({"units": 2}, SEQ, (B, T, 2), {"mask": "same"}),
+    "FoldIntoBatch": ({}, SEQ, (B * T, F), {}),
+    "UnfoldFromBatch": ({"size": 2}, SEQ, (1, 2, T, F), {}),
+    "PositionEmbedding": ({"sequence_length": T, "output_dim": 2}, SEQ, (B, T, 2), {"input_grad": False}),
+    "InstanceNormalization": ({"affine": True}, SEQ, SEQ, {}),
+    "InverseInstanceNormalization": ({}, [SEQ, (B, 1, F), (B, 1, F)], SEQ, {}),
 }
 
 

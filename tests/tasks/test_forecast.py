@@ -70,14 +70,20 @@ def run_cli(args):
     return main(["train", "forecast", *args])
 
 
-@pytest.mark.parametrize("features,model", [("S", "many-to-one"), ("M", "seq2seq")])
+SEGRNN = ["--seg-len", "4", "--units", "8"]  # segrnn's options (its default units are SegRNN's 512)
+
+
+@pytest.mark.parametrize("features,model", [("S", "many-to-one"), ("M", "seq2seq"), ("M", "segrnn")])
 def test_train_forecast_writes_report_and_plot(tmp_path, features, model):
     csv = make_csv(tmp_path / "s.csv")
     out = tmp_path / "out"
     rc = run_cli(["--csv", str(csv), "--target", "OT", "--features", features, "--lookback", "12", "--horizon", "4",
-                  "--model", model, "--units", "8", "--epochs", "2", "--borders", BORDERS, "--out", str(out), "--quiet"])
+                  "--model", model, "--units", "8", "--epochs", "2", "--borders", BORDERS, "--out", str(out), "--quiet",
+                  *(SEGRNN if model == "segrnn" else [])])
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
+    assert report["config"]["relative"] is (model != "segrnn")  # segrnn normalises each window itself
+    assert report["train_cpu_seconds"] > 0 and report["peak_rss_mb"] > 0
     assert report["windows"] == {"train": 145, "val": 37, "test": 37}
     if model == "seq2seq":  # early stopping watched the free-running val MSE; its best epoch is the val figure
         assert min(report["history"]["val_decoded_mse"]) == pytest.approx(report["val"]["mse"], rel=1e-4)
@@ -92,7 +98,8 @@ def test_train_forecast_writes_report_and_plot(tmp_path, features, model):
     assert "test MSE" in (out / "report.md").read_text()
     # rerunning resumes: the finished model is loaded, not trained again, and gives the same figures
     rc = run_cli(["--csv", str(csv), "--features", features, "--lookback", "12", "--horizon", "4",
-                  "--model", model, "--units", "8", "--epochs", "2", "--borders", BORDERS, "--out", str(out), "--quiet"])
+                  "--model", model, "--units", "8", "--epochs", "2", "--borders", BORDERS, "--out", str(out), "--quiet",
+                  *(SEGRNN if model == "segrnn" else [])])
     assert json.loads((out / "report.json").read_text())["test"] == pytest.approx(report["test"], rel=1e-5)
 
 
@@ -115,8 +122,9 @@ def test_bad_csv_errors_teach(tmp_path, capsys):
 
 def _by_hand(model_file, csv, features, model, lookback=12, horizon=4):
     """The next `horizon` values after the file's last `lookback` rows, from the saved model, by hand."""
-    import seqlayers as sl
     import torch
+
+    import seqlayers as sl
 
     raw = np.loadtxt(csv, delimiter=",", skiprows=1, usecols=(1, 2, 3))
     raw = raw[:, 2:] if features == "S" else raw
@@ -124,6 +132,10 @@ def _by_hand(model_file, csv, features, model, lookback=12, horizon=4):
     x = ((raw[-lookback:] - mean) / std)[None].astype(np.float32)  # (1, L, F)
     last = x[:, -1:, :]
     net = sl.load_model(model_file)
+    if model == "segrnn":  # raw standardized windows in, (1, H, F) out
+        with torch.no_grad():
+            z = net(torch.as_tensor(x)).numpy()[0]
+        return z * std + mean
     with torch.no_grad():
         if model == "many-to-one":
             z = net(torch.as_tensor(x - last)).numpy()  # (1, H) or (1, H, F)
@@ -137,14 +149,16 @@ def _by_hand(model_file, csv, features, model, lookback=12, horizon=4):
     return z * std + mean
 
 
-@pytest.mark.parametrize("features,model", [("S", "many-to-one"), ("M", "seq2seq")])
+@pytest.mark.parametrize("features,model", [("S", "many-to-one"), ("M", "seq2seq"), ("S", "segrnn"),
+                                            ("M", "segrnn")])
 def test_predict_gives_the_next_horizon_values_after_the_last_window(tmp_path, capsys, features, model):
     from seqlayers.cli import main
 
     csv = make_csv(tmp_path / "s.csv")
     out = tmp_path / "out"
     assert run_cli(["--csv", str(csv), "--features", features, "--lookback", "12", "--horizon", "4", "--model", model,
-                    "--units", "8", "--epochs", "1", "--borders", BORDERS, "--out", str(out), "--quiet"]) == 0
+                    "--units", "8", "--epochs", "1", "--borders", BORDERS, "--out", str(out), "--quiet",
+                    *(SEGRNN if model == "segrnn" else [])]) == 0
     capsys.readouterr()
     assert main(["predict", str(out), str(csv)]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -167,3 +181,22 @@ def test_predict_refuses_a_file_shorter_than_the_lookback(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"seqlayers predict: error: {short}: 5 data rows; the model reads the last --lookback 12 rows. "
         f"Give a file with at least 12 rows of OT.")
+
+
+def test_segrnn_options_reach_the_model_and_the_schedule(tmp_path):
+    csv = make_csv(tmp_path / "s.csv")
+    out = tmp_path / "out"
+    assert run_cli(["--csv", str(csv), "--features", "M", "--lookback", "12", "--horizon", "8", "--model", "segrnn",
+                    *SEGRNN, "--decoder", "recurrent", "--norm", "revin", "--loss", "mae", "--lr-decay", "0.5",
+                    "--learning-rate", "0.01", "--epochs", "5", "--patience", "9", "--borders", BORDERS, "--out",
+                    str(out), "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["decoder"] == "recurrent" and report["config"]["norm"] == "revin"
+    # constant for 3 epochs, then halved each epoch
+    assert report["history"]["learning_rate"] == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.0025])
+    assert "mse" in report["history"]  # the loss is MAE, MSE the metric
+    layers = {layer.name for layer in forecast.build(report["config"], 3)[0].layers}
+    assert {"output_segment_0", "output_segment_1", "instance_norm"} <= layers  # two recurrent steps, RevIN
+    assert "state_per_segment" not in layers
+    with pytest.raises(ValueError, match=r"segment_rnn: lookback 12 is not a multiple of seg_len 5"):
+        forecast.build(dict(report["config"], seg_len=5), 3)
