@@ -82,6 +82,8 @@ def get_mask(x):
     if isinstance(x, (list, tuple)):
         masks = [get_mask(t) for t in x]
         return None if all(m is None for m in masks) else masks
+    if isinstance(x, SymbolicValue):  # a functional-API tensor: its mask as a symbolic tensor (Keras's)
+        return x.keras_mask()
     return None
 
 
@@ -162,6 +164,10 @@ class SymbolicValue:
     def apply_layer(layer: "Layer", args: tuple, kwargs: dict) -> Any:
         """Build ``layer`` from the symbolic inputs in ``args`` and return its symbolic outputs."""
         raise NotImplementedError
+
+    def keras_mask(self) -> Any:
+        """The mask this value will carry, as a symbolic value, or None (``get_mask`` of it)."""
+        return None
 
 
 def _symbolic_input(args: tuple, kwargs: dict) -> SymbolicValue | None:

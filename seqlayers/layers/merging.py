@@ -19,12 +19,13 @@ from ..errors import fmt_shape, layer_label
 from .base import Layer
 
 
-def _expand_mask(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """A (B, T) mask broadcast to the shape of ``x`` (B, T, ...), as booleans."""
+def _expand_mask(mask: torch.Tensor, x) -> torch.Tensor:
+    """A (B, T) mask broadcast to the shape of ``x`` (B, T, ...), as booleans; a size ``x`` does not
+    know (a symbolic input's None) is the mask's."""
     mask = mask.bool()
-    while mask.dim() < x.dim():
+    while mask.dim() < len(x.shape):
         mask = mask.unsqueeze(-1)
-    return mask.expand(x.shape)
+    return mask.expand([m if d is None else d for d, m in zip(x.shape, mask.shape)])
 
 
 def _shapes(inputs) -> list[tuple[int, ...]]:
@@ -268,8 +269,14 @@ class Concatenate(_Merge):
     def compute_mask(self, inputs, mask=None):
         if not self._check_masks(inputs, mask) or all(m is None for m in mask):
             return None
-        full = [torch.ones(x.shape, dtype=torch.bool, device=x.device) if m is None else _expand_mask(m, x)
-                for x, m in zip(inputs, mask)]
+        given = [_expand_mask(m, x) for x, m in zip(inputs, mask) if m is not None]
+        ref = given[0]  # an unmasked input is valid everywhere; a size it does not know is a mask's
+
+        def ones(x):
+            shape = [r if d is None else d for d, r in zip(x.shape, ref.shape)]
+            return torch.ones(shape, dtype=torch.bool, device=ref.device)
+
+        full = [ones(x) if m is None else _expand_mask(m, x) for x, m in zip(inputs, mask)]
         return torch.cat(full, dim=self.axis).any(dim=-1)
 
     def call(self, inputs):

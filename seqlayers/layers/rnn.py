@@ -184,8 +184,11 @@ class RNN(StatefulBatch, Layer):
         B, T = input_shape[0], input_shape[1]
         H = self.output_size
         out = (B, T, H) if self.return_sequences else (B, H)
+        if self.return_state and self._stacked:  # one entry per cell, nested as its state_size (Keras)
+            return [out] + [[(B, s) for s in size] if isinstance(size, (list, tuple)) else (B, size)
+                            for size in self.cell.state_size]
         if self.return_state:
-            return [out] + [(B, s) for s in self.state_sizes]  # (flat also for a stack of cells)
+            return [out] + [(B, s) for s in self.state_sizes]
         return out
 
     def compute_mask(self, inputs, mask=None):

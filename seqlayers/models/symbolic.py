@@ -14,7 +14,16 @@ import torch
 
 from ..dtypes import dtype_name, parse_dtype
 from ..errors import fmt_shape
-from ..layers.base import _STANDIN, _STANDIN_2, Layer, SymbolicValue, _shape_by_running, unknown_sizes_back, zeros_at
+from ..layers.base import (
+    _STANDIN,
+    _STANDIN_2,
+    Layer,
+    SymbolicValue,
+    _shape_by_running,
+    get_mask,
+    unknown_sizes_back,
+    zeros_at,
+)
 from ..serialization import layer_entry
 from ..utils import flatten, map_structure
 
@@ -74,6 +83,34 @@ class SymbolicTensor(SymbolicValue):
     def apply_layer(layer: Layer, args: tuple, kwargs: dict):
         return symbolic_call(layer, args, kwargs)
 
+    def keras_mask(self):
+        """The mask this tensor will carry, as a symbolic ``(B, T)`` tensor (a ``MaskOf`` call; usable
+        as a model output, as Keras's ``get_keras_mask``), or None when the layers before it give none.
+        Whether there is one is found by running those layers on zeros at the stand-in sizes."""
+        mask = get_mask(_standin_value(self, {}))
+        if not isinstance(mask, torch.Tensor):
+            return None
+        return symbolic_call(MaskOf(rank=mask.dim()), (self,), {})
+
+
+def _standin_value(t: SymbolicTensor, memo: dict) -> Any:
+    """``t`` computed on zeros (unknown sizes at the stand-in) by the layers before it, masks attached."""
+    if id(t) in memo:
+        return memo[id(t)]
+    node = t.node
+    if node is None or isinstance(node.layer, InputLayer):
+        value = zeros_at(t.shape, t.dtype, _STANDIN)
+    else:
+        def real(x):
+            return _standin_value(x, memo) if _is_sym(x) else x
+
+        with torch.no_grad():
+            out = node.layer(*map_structure(real, node.args, leaf=_is_sym),
+                             **map_structure(real, node.kwargs, leaf=_is_sym))
+        value = flatten(out)[t.index] if isinstance(node.outputs, list) else out
+    memo[id(t)] = value
+    return value
+
 
 class InputLayer(Layer):
     """The source of a functional model's input. Made by ``Input``; has no weights.
@@ -114,6 +151,39 @@ class InputLayer(Layer):
 
     def call(self, inputs):
         return inputs
+
+
+class MaskOf(Layer):
+    """The mask its input carries, as a boolean tensor: what ``get_mask(x)`` of a symbolic ``x`` adds
+    to a functional graph (a model may output it, as Keras's ``get_keras_mask``). All True where
+    the input carries no mask.
+
+    Args:
+        rank: the mask's rank (2 for a sequence mask).
+
+    Shape:
+        input: ``(B, T, ...)``; output: ``(B, T)`` (its first ``rank`` sizes), bool.
+    """
+
+    supports_masking = True
+
+    def __init__(self, rank=2, **kwargs):
+        super().__init__(**kwargs)
+        self.rank = int(rank)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[: self.rank])
+
+    def compute_output_dtype(self, input_dtype):
+        return torch.bool
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return torch.ones(inputs.shape[: self.rank], dtype=torch.bool, device=inputs.device)
+        return mask.bool()
 
 
 def Input(shape=None, batch_size=None, dtype="float32", name=None, batch_shape=None, **kwargs) -> SymbolicTensor:
@@ -190,16 +260,22 @@ def symbolic_call(layer: Layer, args: tuple, kwargs: dict):
         first_dtype = flatten(dtypes)[0] if flatten(dtypes) else torch.float32
         out_dtypes = None
         out_dtype = layer.compute_output_dtype(first_dtype)
-    multi = isinstance(out_shapes, list)
-    shape_list = out_shapes if multi else [out_shapes]
-    if out_dtypes is None:
-        dtype_list = [out_dtype] * len(shape_list)
-    else:
-        dtype_list = out_dtypes if multi else [out_dtypes]
+    shape_list = _shape_leaves(out_shapes)  # a shape is a tuple; lists nest (RNN(stack)'s per-cell states)
+    dtype_list = [out_dtype] * len(shape_list) if out_dtypes is None else flatten(out_dtypes)
     outs = [SymbolicTensor(s, d, index=i) for i, (s, d) in enumerate(zip(shape_list, dtype_list))]
-    result: Any = outs if multi else outs[0]
+    result: Any = _nest_like(out_shapes, iter(outs))
     node = Node(layer, args, kwargs, result)
     for o in outs:
         o.node = node
     return result
+
+
+def _shape_leaves(shapes) -> list:
+    """The shapes of a (nested) list of output shapes, in order."""
+    return [leaf for s in shapes for leaf in _shape_leaves(s)] if isinstance(shapes, list) else [shapes]
+
+
+def _nest_like(shapes, leaves):
+    """``leaves`` (an iterator) arranged as the (nested) list ``shapes`` is."""
+    return [_nest_like(s, leaves) for s in shapes] if isinstance(shapes, list) else next(leaves)
 

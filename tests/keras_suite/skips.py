@@ -70,10 +70,6 @@ def out_of_scope(relpath: str, cls: str, test: str) -> bool:
 #: failures: a fix makes the test pass, the suite then reports an unexpected success, and the entry
 #: must be deleted here. The list only shrinks.
 KNOWN_FAILURES: dict[str, str] = {
-    "merging/merging_test.py::MergingLayersTest.test_concatenate_with_mask_symbolic":
-        "a symbolic tensor's mask as a model output: seqlayers masks live on real tensors",
-    "merging/merging_test.py::MergingLayersTest.test_correctness_dynamic_concat":
-        "newlayers: Concatenate.compute_mask on symbolic inputs",
     "reshaping/reshape_test.py::ReshapeTest.test_reshape_model_fit_with_varying_input_size_and_minus_one":
         "Keras Model subclass API",
     "reshaping/zero_padding1d_test.py::ZeroPadding1DTest.test_zero_padding_1d_get_config*":
@@ -94,9 +90,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "Keras's private sublayers (_query_dense.kernel.constraint); the constraint arguments exist",
     "attention/multi_head_attention_test.py::MultiHeadAttentionTest.test_sliding_window_serialization":
         "newlayers: Keras attributes of MultiHeadAttention",
-    "rnn/stacked_rnn_cells_test.py::StackedRNNTest.test_return_state_stacked_lstm_cell":
-        "RNN(stack).compute_output_shape lists the states flat (the functional graph takes one level of "
-        "outputs, models/symbolic.py); the eager call nests them per cell as Keras",
 }
 
 

@@ -149,3 +149,15 @@ def test_compute_mask_checks_the_mask_list_as_keras():
         with pytest.raises(ValueError, match=r"inputs and masks should have the same length, got 2 inputs and 1 masks"):
             layer.compute_mask([a, b], [None])
         assert layer.compute_mask([a, b], None) is None
+
+
+def test_concatenate_mask_of_symbolic_inputs_with_real_masks_equals_the_eager_one():
+    x1, x2 = (torch.rand(2, 4, 5) for _ in range(2))
+    m1, m2 = torch.tensor([[1, 0, 1, 1], [0, 1, 1, 0]]).bool(), torch.tensor([[0, 0, 1, 1], [1, 1, 0, 0]]).bool()
+    a, b = sl.Input((4, 5)), sl.Input((4, 5))  # batch unknown: the masks give it
+    for axis in (1, -1):
+        layer = sl.Concatenate(axis=axis)
+        eager = layer.compute_mask([x1, x2], [m1, m2])
+        torch.testing.assert_close(layer.compute_mask([a, b], [m1, m2]), eager)
+        torch.testing.assert_close(layer.compute_mask([a, b], [m1, None]), layer.compute_mask([x1, x2], [m1, None]))
+    assert sl.Concatenate().compute_mask([a, b], [None, None]) is None

@@ -48,8 +48,9 @@ def test_stacked_lstm_gru_matches_keras_outputs_and_states_with_a_mask():
         for o, k in zip(o_cell, k_cell):
             np.testing.assert_allclose(_np(o), _np(k), atol=1e-5)
     assert ours.cell.state_size == theirs.cell.state_size == [[4, 4], 3]
-    # the symbolic (functional) view lists the states flat: [output, h1, c1, h2]
-    assert ours.compute_output_shape((3, 6, 5)) == [(3, 6, 3), (3, 4), (3, 4), (3, 3)]
+    # the symbolic (functional) view nests the states per cell as Keras's: [output, [h1, c1], h2]
+    assert ours.compute_output_shape((3, 6, 5)) == list(theirs.compute_output_shape((3, 6, 5))) \
+        == [(3, 6, 3), [(3, 4), (3, 4)], (3, 3)]
 
 
 def test_nested_initial_state_matches_keras():
@@ -129,13 +130,23 @@ def test_set_weights_and_cells_errors():
         L.StackedRNNCells([sl.LSTMCell(2), sl.Dense(2)])
 
 
-def test_in_a_functional_model_the_states_come_flat():
+def test_in_a_functional_model_the_states_nest_per_cell_as_keras(tmp_path):
     inp = sl.Input(shape=(4, 5))
     layer = sl.RNN([sl.GRUCell(3), sl.LSTMCell(2)], return_state=True)
-    model = sl.Model(inp, layer(inp))
+    sym = layer(inp)
+    k_inp = keras.Input(shape=(4, 5))
+    k_sym = keras.layers.RNN([keras.layers.GRUCell(3), keras.layers.LSTMCell(2)], return_state=True)(k_inp)
+    shapes = [sym[0].shape, sym[1].shape, [t.shape for t in sym[2]]]
+    assert shapes == [k_sym[0].shape, k_sym[1].shape, [t.shape for t in k_sym[2]]] \
+        == [(None, 2), (None, 3), [(None, 2), (None, 2)]]
+    model = sl.Model(inp, sym)
     x = torch.from_numpy(_data()[0][:, :4])
     out = model(x)
     eager = layer(x)
-    assert [tuple(t.shape) for t in out] == [(3, 2), (3, 3), (3, 2), (3, 2)]
-    for a, b in zip(out, [eager[0], *eager[1], *eager[2]]):
+    assert len(out) == 3 and len(out[2]) == 2
+    for a, b in zip([out[0], out[1], *out[2]], [eager[0], *eager[1], *eager[2]]):
+        np.testing.assert_allclose(_np(a), _np(b), atol=1e-6)
+    again = sl.load_model(model.save(tmp_path / "m.seqlayers"))(x)  # the nesting is saved too
+    assert len(again) == 3 and len(again[2]) == 2
+    for a, b in zip([out[0], out[1], *out[2]], [again[0], again[1], *again[2]]):
         np.testing.assert_allclose(_np(a), _np(b), atol=1e-6)

@@ -50,3 +50,28 @@ def test_an_empty_axis_is_a_size_and_flows_through_a_layer_as_in_keras():
     with pytest.raises(ValueError, match=r"Input: every size in shape must be a positive integer, 0 \(an "
                                          r"empty axis\) or None \(unknown\), got \(-1, 3\)"):
         Input(shape=(-1, 3))
+
+
+def test_the_mask_of_a_symbolic_tensor_is_a_model_output_equal_to_keras(tmp_path):
+    import numpy as np
+    import pytest
+
+    import seqlayers as sl
+    from seqlayers.layers.base import get_mask
+
+    keras = pytest.importorskip("keras")
+    x1 = np.array([[[0, 0], [1, 2], [0, 0], [3, 4]]], "float32")
+    x2 = np.array([[[0, 0], [0, 0], [1, 2], [3, 4]]], "float32")
+    outs = {}
+    for K, mask_of in ((sl, get_mask), (keras, keras.src.backend.get_keras_mask)):
+        a, b = K.Input((4, 2)), K.Input((4, 2))
+        y = K.layers.Concatenate(axis=1)([K.layers.Masking()(a), b])
+        assert mask_of(b) is None and mask_of(K.layers.Concatenate(axis=1)([a, b])) is None
+        outs[K.__name__] = (K.Model([a, b], mask_of(y)), K.Model([a, b], [y, mask_of(y)]))
+    ours, theirs = outs["seqlayers"], outs["keras"]
+    np.testing.assert_array_equal(np.asarray(ours[0]([x1, x2])), np.asarray(theirs[0]([x1, x2])))
+    assert ours[0].outputs[0].shape == (None, 8) and ours[0].outputs[0].dtype == torch.bool
+    path = ours[1].save(tmp_path / "m.seqlayers")
+    y, m = sl.load_model(path)([torch.as_tensor(x1), torch.as_tensor(x2)])
+    np.testing.assert_array_equal(m.numpy(), [[0, 1, 0, 1, 1, 1, 1, 1]])
+    np.testing.assert_allclose(y.numpy(), np.asarray(theirs[1]([x1, x2])[0]))
