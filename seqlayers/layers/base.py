@@ -647,8 +647,10 @@ class Layer(nn.Module):
 
     def forward(self, inputs, *args, mask=None, training=None, **kwargs):
         """Check and build from ``inputs``, pick up its mask, run ``call``, attach the output mask."""
-        if _CALL_DEPTH[0] == 0:
-            _CALL_ROUND[0] += 1  # a top-level call: the call losses of the previous one are dropped
+        # a top-level call: the call losses of the previous one are dropped (not counted while compiling: a
+        # graph guarded on the count would be recompiled at every call)
+        if not torch.compiler.is_compiling() and _CALL_DEPTH[0] == 0:
+            _CALL_ROUND[0] += 1
         _CALL_DEPTH[0] += 1
         try:
             return self._forward(inputs, *args, mask=mask, training=training, **kwargs)

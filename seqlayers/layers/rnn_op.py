@@ -11,8 +11,9 @@ mask (``rnn_loop``), so a mask is not assumed right-padded. It is what an eager 
 
 Only cells a torch kernel computes exactly (``CellSpec.fused``) and calls without a recurrent
 dropout mask go through the op (an exported model is in inference mode); other cells run the step
-loop, which unrolls to the example's ``T``. No autograd formula is registered: the exported
-program is for inference (``torch.export`` of a training step would need one).
+loop, which unrolls to the example's ``T``. Its backward recomputes the direction with autograd on
+and differentiates that (as activation checkpointing), so gradients flow through an exported
+program too (e.g. fine-tuning ``program.module()``), at the cost of a second forward pass.
 
 Tensors in, tensors out; imports point down (rnn_op -> rnn_fused, rnn_loop, rnn_masks).
 """
@@ -65,9 +66,8 @@ def _fresh(tensors: list) -> list:
             for i, t in enumerate(tensors)]
 
 
-@torch.library.custom_op("seqlayers::recurrence", mutates_args=())
-def recurrence(x: Tensor, mask: Optional[Tensor], states: list[Tensor], weights: list[Tensor], kind: str,
-               go_backwards: bool, zero_output: bool, time_order: bool, need_seq: bool) -> list[Tensor]:
+def _body(x: Tensor, mask: Optional[Tensor], states: list[Tensor], weights: list[Tensor], kind: str,
+          go_backwards: bool, zero_output: bool, time_order: bool, need_seq: bool) -> list[Tensor]:
     """``[sequence, last_output, *final_states]`` of one direction over ``x`` (B, T, F).
 
     ``sequence`` is ``(B, T, H)`` (``(B, 0, H)`` without ``need_seq``); ``mask`` None or ``(B, T)``
@@ -88,12 +88,37 @@ def recurrence(x: Tensor, mask: Optional[Tensor], states: list[Tensor], weights:
     return _fresh([seq, last, *final])
 
 
+recurrence = torch.library.custom_op("seqlayers::recurrence", _body, mutates_args=())
+
+
 @recurrence.register_fake
 def _(x, mask, states, weights, kind, go_backwards, zero_output, time_order, need_seq):
     B, T, _ = x.shape
     H = weights[1].shape[1]
     seq = x.new_empty(B, T if need_seq else 0, H)  # (B, T, H)
     return [seq, x.new_empty(B, H)] + [x.new_empty(B, H) for _ in range(N_STATES[kind])]
+
+
+def _setup_context(ctx, inputs, output):
+    x, mask, states, weights, *flags = inputs
+    ctx.save_for_backward(x, *states, *weights)
+    ctx.mask, ctx.n_states, ctx.flags = mask, len(states), flags
+
+
+def _backward(ctx, grads):
+    """Recompute the direction with autograd on (as activation checkpointing) and differentiate it."""
+    x, *rest = ctx.saved_tensors
+    states, weights = rest[:ctx.n_states], rest[ctx.n_states:]
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_() for t in (x, *states, *weights)]
+        outs = _body(leaves[0], ctx.mask, leaves[1:1 + ctx.n_states], leaves[1 + ctx.n_states:], *ctx.flags)
+        used = [(o, g) for o, g in zip(outs, grads) if g is not None and o.numel()]
+        got = torch.autograd.grad([o for o, _ in used], leaves, [g for _, g in used], allow_unused=True) \
+            if used else [None] * len(leaves)
+    return got[0], None, list(got[1:1 + ctx.n_states]), list(got[1 + ctx.n_states:]), None, None, None, None, None
+
+
+recurrence.register_autograd(_backward, setup_context=_setup_context)
 
 
 def run_op(x, kind, weights, states, mask, go_backwards, zero_output, time_order, need_seq):

@@ -144,3 +144,43 @@ def test_meta_device_then_to_empty_and_load_state_dict_gives_the_trained_model_b
     ref_out = ref(h)[0]
     ref.to("meta").to_empty(device="cpu").load_state_dict(ref_state)
     assert torch.equal(ref(h)[0], ref_out)
+
+
+def _plain_loop(model, opt, steps=3):
+    """The PyTorch order's last part: a plain loop (no fit), cross-entropy over the tags."""
+    target = torch.arange(28) % 5
+    for s in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(_ids(s)).reshape(-1, 5), target).backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("shaped", [True, False])
+def test_the_pytorch_order_trains_every_weight_or_warns_which_layers_it_misses(shaped):
+    """construct -> make an optimizer -> a plain loop: with input shapes given every weight trains, silently;
+    without, the optimizer's parameters() read warns once, naming the first layer left out and the fix."""
+    torch.manual_seed(3)
+    if shaped:
+        model = sl.Sequential([sl.Embedding(100, 8, input_shape=(7,)),
+                               sl.Bidirectional(sl.LSTM(16, return_sequences=True)),
+                               sl.TimeDistributed(sl.Dense(5))])
+    else:
+        model = Tagger()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    told = " ".join(str(w.message) for w in caught if issubclass(w.category, UnbuiltWeightsWarning))
+    in_opt = {id(p) for group in opt.param_groups for p in group["params"]}
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}  # after the loop's first build
+    _plain_loop(model, opt, steps=1)
+    before.update({k: v.detach().clone() for k, v in model.named_parameters() if k not in before})
+    _plain_loop(model, opt)
+    trained = {k for k, v in model.named_parameters() if not torch.equal(v, before[k])}
+    missed = {k for k, v in model.named_parameters() if id(v) not in in_opt}
+    assert trained == set(before) - missed  # what the optimizer holds trains, every element of it
+    if shaped:
+        assert told == "" and missed == set()
+    else:
+        assert missed and "model.build(input_shape)" in told
+        assert {k.split(".")[0] for k in missed} == {"rnn", "out"}  # Embedding knows its shape: built, trained
+        assert told.startswith("Bidirectional") and told.count("has no weights yet") == 1

@@ -113,7 +113,7 @@ def test_the_op_with_a_holed_mask_equals_a_brute_force_walk_over_the_valid_steps
         torch.testing.assert_close(last[b], hb[0])
 
 
-def test_the_op_passes_torch_library_opcheck_of_schema_and_fake_shapes():
+def test_the_op_passes_torch_library_opcheck_of_schema_fake_shapes_and_autograd():
     torch.manual_seed(5)
     module = nn.GRU(3, 4, batch_first=True)
     x = torch.randn(2, 5, 3)
@@ -121,7 +121,8 @@ def test_the_op_passes_torch_library_opcheck_of_schema_and_fake_shapes():
     mask[1, 3:] = False
     for m, need_seq in [(None, True), (mask, True), (mask, False)]:
         args = (x, m, [torch.zeros(2, 4)], list(module._flat_weights), "gru", True, True, True, need_seq)
-        torch.library.opcheck(recurrence, args, test_utils=("test_schema", "test_faketensor"))
+        torch.library.opcheck(recurrence, args,
+                              test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
 
 
 def test_a_static_export_works_after_a_failed_dynamic_export_of_the_same_module():
@@ -143,3 +144,37 @@ def test_torch_jit_script_is_refused_with_the_ways_that_work():
         torch.jit.script(model)
     traced = torch.jit.trace(model.eval(), (_ids(4, 7, 0),))
     torch.testing.assert_close(traced(_ids(4, 7, 0)), model(_ids(4, 7, 0)))
+
+
+def test_gradients_through_an_exported_masked_bidirectional_program_equal_eager():
+    torch.manual_seed(7)
+    model = Sequential([Embedding(30, 5, mask_zero=True), Bidirectional(LSTM(4, return_sequences=True)),
+                        GRU(3), Dense(2)]).eval()
+    example = _ids(4, 7, 0)
+    model(example)
+    program = _export(model, example).module()
+    ids = _ids(5, 9, 1)
+    program(ids).square().sum().backward()
+    model(ids).square().sum().backward()
+    got = dict(program.named_parameters())
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(got[name].grad, p.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_the_ops_gradients_equal_nn_lstm_with_a_right_padded_mask_and_states():
+    torch.manual_seed(8)
+    module = nn.LSTM(3, 4, batch_first=True)
+    x = torch.randn(2, 5, 3, requires_grad=True)
+    h0, c0 = (torch.randn(2, 4, requires_grad=True) for _ in range(2))
+    lengths = torch.tensor([5, 3])
+    mask = torch.arange(5)[None] < lengths[:, None]
+    _, last, h, c = recurrence(x, mask, [h0, c0], list(module._flat_weights), "lstm", False, False, False, False)
+    (last.sum() + c.square().sum()).backward()
+    mine = [t.grad.clone() for t in (x, h0, c0, *module._flat_weights)]
+    for t in (x, h0, c0, *module._flat_weights):
+        t.grad = None
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True)
+    _, (h_ref, c_ref) = module(packed, (h0[None], c0[None]))
+    (h_ref[0].sum() + c_ref[0].square().sum()).backward()
+    for a, t in zip(mine, (x, h0, c0, *module._flat_weights)):
+        torch.testing.assert_close(a, t.grad)
