@@ -168,7 +168,10 @@ def main(argv=None) -> int:
             "torch": torch.__version__, "rounds": args.rounds, "steps": args.steps, "threads": args.threads,
             "backend": args.backend,
             "command": "python -m benchmarks.compiled " + " ".join(sys.argv[1:] if argv is None else argv)}
-    results = [run_workload(w, args.rounds, args.steps, args.warmup, args.backend) for w in workloads]
+    results = []
+    for w in workloads:
+        results.append(run_workload(w, args.rounds, args.steps, args.warmup, args.backend))
+        print(to_markdown(results[-1:], {**meta, "end": "(running)", "load_end": _load()}), flush=True)
     meta.update(end=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), load_end=_load())
     md = to_markdown(results, meta)
     print(md)
