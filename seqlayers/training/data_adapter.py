@@ -293,13 +293,28 @@ class LoaderData:
     def __init__(self, source, batch_size: int | None):
         self.source = source
         self.batch_size = batch_size
+        self._replay: list = []  # items that a look at the first batch took from a one-shot generator
+
+    def first_batch(self) -> Batch:
+        """The first batch, for a look before the loop (building the model); a one-shot generator
+        gives it again to the loop, as Keras's adapter does."""
+        item = next(iter(self.loader(False)))
+        if iter(self.source) is self.source:  # a generator: what was taken comes back first
+            self._replay.insert(0, item)
+        return next(self._batches_of([item]))
+
+    def _replayed(self, src):
+        while self._replay:
+            yield self._replay.pop(0)
+        yield from src
 
     def loader(self, shuffle: bool, generator=None, rank: int = 0, world: int = 1, epoch: int = 0, seed: int = 0):
         src = self.source
         if not isinstance(src, (Dataset, DataLoader)):
             if not hasattr(src, "__iter__"):  # a Keras Sequence-style object: batch i is src[i]
                 return _indexed_batches(src)
-            return src  # a Python generator / iterable of batches: used as it comes (not sharded, not shuffled)
+            # a Python generator / iterable of batches: used as it comes (not sharded, not shuffled)
+            return self._replayed(src) if self._replay else src
         if isinstance(src, DataLoader):
             if world == 1 or isinstance(src.sampler, torch.utils.data.DistributedSampler):
                 if isinstance(src.sampler, torch.utils.data.DistributedSampler):
@@ -325,7 +340,11 @@ class LoaderData:
             return None
 
     def batches(self, batch_size=None, shuffle=False, generator=None, rank=0, world=1, epoch=0, seed=0):
-        for item in self.loader(shuffle, generator, rank, world, epoch, seed):
+        return self._batches_of(self.loader(shuffle, generator, rank, world, epoch, seed))
+
+    @staticmethod
+    def _batches_of(items):
+        for item in items:
             item = map_structure(_leaf_tensor, item)
             if isinstance(item, (list, tuple)) and not isinstance(item, torch.Tensor):
                 if len(item) == 1:

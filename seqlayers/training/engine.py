@@ -462,7 +462,7 @@ def build_model(model, data, device, probe: bool = False):
     or when ``probe`` asks for the outputs' shapes; returns the first output (or None)."""
     if not (probe or is_unbuilt(model)):
         return None
-    batch = next(iter(data.batches(2, shuffle=False)))
+    batch = data.first_batch() if isinstance(data, LoaderData) else next(iter(data.batches(2, shuffle=False)))
     was = model.training
     model.eval()
     with torch.no_grad():

@@ -198,3 +198,39 @@ def test_mha_argument_errors_as_keras():
         sl.MultiHeadAttention(2, 3, dropout=0.1, flash_attention=True)
     with pytest.raises(ValueError, match=r"return_attention_scores=True is not supported with flash_attention=True"):
         sl.MultiHeadAttention(2, 3, flash_attention=True)(torch.from_numpy(Q), torch.from_numpy(Q), return_attention_scores=True)
+
+
+@pytest.mark.parametrize("scores", [False, True])  # the fused path and the explicit softmax
+def test_mha_causal_mask_together_with_an_attention_mask_equals_keras(scores):
+    attention_mask = RNG.random((B, T, T)) > 0.4
+    attention_mask[..., 0] = True  # every query sees one key
+    mine, theirs = run_both(dict(num_heads=2, key_dim=4), [Q, Q], use_causal_mask=True,
+                            attention_mask=attention_mask, return_attention_scores=scores)
+    for a, b in zip(mine if scores else [mine], theirs if scores else [theirs]):
+        close(a, b)
+    if scores:  # the causal part and the explicit part are both applied
+        allowed = np.tril(np.ones((T, T), bool))[None] & attention_mask  # (B, T, T)
+        weights = mine[1].detach().numpy()  # (B, heads, T, T)
+        assert all((weights[b][:, ~allowed[b]] == 0).all() for b in range(B))
+
+
+def test_each_projection_draws_its_own_initial_kernel_and_carries_the_constraints():
+    layer = sl.MultiHeadAttention(num_heads=3, key_dim=4, use_gate=True, kernel_initializer="truncated_normal")
+    layer.build((2, 4, 8), (2, 4, 8))
+    kernels = {n: getattr(layer, f"{n}_kernel").detach().reshape(-1)[:12]
+               for n in ("query", "key", "value", "gate", "output")}
+    for name in ("key", "value", "gate", "output"):
+        assert not torch.allclose(kernels["query"], kernels[name]), name
+    for arg, weight in (("kernel_constraint", "kernel"), ("bias_constraint", "bias")):
+        layer = sl.MultiHeadAttention(num_heads=2, key_dim=2, use_gate=True, **{arg: "non_neg"})
+        layer.build((1, 2, 2), (1, 2, 2))
+        for name in ("query", "key", "value", "gate", "output"):
+            assert isinstance(getattr(layer, f"{name}_{weight}").constraint, sl.constraints.NonNeg), (name, weight)
+
+
+def test_sliding_window_and_flash_attention_survive_the_config_round_trip():
+    layer = sl.MultiHeadAttention(num_heads=2, key_dim=4, sliding_window=5, flash_attention=True)
+    config = layer.get_config()
+    assert config["sliding_window"] == 5 and config["flash_attention"] is True
+    restored = sl.MultiHeadAttention.from_config(config)
+    assert restored.sliding_window == 5 and restored.flash_attention is True

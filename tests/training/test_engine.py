@@ -337,3 +337,33 @@ def test_model_optimizer_is_the_torch_optimizer_after_fit():
     model.compile("rmsprop", "mse")
     model.fit(x, y, epochs=1, verbose=0)
     assert isinstance(model.optimizer, torch.optim.RMSprop) and model.optimizer.param_groups[0]["alpha"] == 0.9
+
+
+def test_a_finite_generator_gives_every_batch_to_fit_though_building_the_model_looks_at_the_first():
+    from seqlayers import Reshape
+    from seqlayers.training.callbacks import Callback
+
+    batches = [(torch.randn(4, 5), torch.randn(4, 2)) for _ in range(3)]
+    taken = []
+
+    def gen():
+        for b in batches:
+            taken.append(b)
+            yield b
+
+    class Count(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append(batch)
+
+    steps: list = []
+    model = Sequential([Dense(2)])  # unbuilt: the first batch builds it
+    model.compile(loss="mse", optimizer="sgd")
+    model.fit(gen(), steps_per_epoch=3, epochs=1, verbose=0, callbacks=[Count()])
+    assert steps == [0, 1, 2] and len(taken) == 3
+    # a model with no weights at all (Keras's Reshape test): loss computed, nothing to update
+    shapes = iter([12, 20])
+    weightless = Sequential([Reshape((-1, 8))])
+    weightless.compile(loss="mean_squared_error")
+    hist = weightless.fit(((torch.ones(1, n, 2), torch.zeros(1, n // 4, 8)) for n in shapes), steps_per_epoch=2,
+                          epochs=1, verbose=0)
+    assert hist.history["loss"] == [1.0]
