@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import native
 from ..atomic import atomic_write
 from ..errors import layer_label, require_extra
 from ..layers.embedding import Embedding, Masking
@@ -131,7 +132,7 @@ def _loops_or_fails(model, specs, time_axes, vocab, pad_value) -> bool:
     for time in (_EXAMPLE_TIME, _EXAMPLE_TIME + 3):
         x = [t.to(_device(model)) for t in _make_inputs(specs, time_axes, _EXAMPLE_BATCH, time, vocab, pad_value, 0)]
         try:
-            with torch.no_grad():
+            with torch.no_grad(), native.disabled():  # the paths an export traces (never the native loops)
                 model(x if len(x) > 1 else x[0])
         except (ValueError, RuntimeError):
             return True
@@ -195,7 +196,7 @@ def export_onnx(model: nn.Module, path, example_inputs=None, *, dynamic_time: bo
         example = [x.to(device) for x in example]
         if input_names is None:
             input_names = [s[2] for s in specs]
-        with torch.no_grad():
+        with torch.no_grad(), native.disabled():  # the paths the trace takes
             reference = flatten(model(example if len(example) > 1 else example[0]))
         loops = _loop_layers(model)
         if loops and any(time_axes):

@@ -238,6 +238,12 @@ class _GatedCell(Layer):
         ``"rnn_relu"``), or None when only the step loop does."""
         return self.kernel_name if self.fusable else None
 
+    @property
+    def native_kind(self) -> str | None:
+        """The native C++ inference loop that computes this cell (``"lstm"``, ``"gru"``,
+        ``"gru_reset_before"``; ``rnn_native.py``), or None."""
+        return self.fused_kind if self.fused_kind in ("lstm", "gru") else None
+
     # -------------------------------------------------------------- dropout
     def dropout_masks(self, x: torch.Tensor, training: bool):
         """``(input_mask, recurrent_mask)``, drawn once per batch (None when inactive).
@@ -492,6 +498,11 @@ class GRUCell(_GatedCell):
     @property
     def fusable(self):
         return self.reset_after and self.activation is torch.tanh and self.recurrent_activation is torch.sigmoid
+
+    @property
+    def native_kind(self):
+        standard = self.activation is torch.tanh and self.recurrent_activation is torch.sigmoid
+        return None if not standard else ("gru" if self.reset_after else "gru_reset_before")
 
     def recur(self, xw_t, states, rec_mask=None):
         h = states[0]

@@ -309,7 +309,7 @@ class RNN(StatefulBatch, Layer):
             return rnn_kernel.CellSpec(None, [], cell.project, cell.recur, cell.dropout_masks(x, training))
         if self._builtin:
             return rnn_kernel.CellSpec(cell.fused_kind, cell.flat_weights(), cell.project, cell.recur,
-                                       cell.dropout_masks(x, training))
+                                       cell.dropout_masks(x, training), cell.native_kind)
         kw = {"training": training} if self._cell_takes_training else {}
 
         def recur(x_t, states, _rec_mask):

@@ -17,12 +17,16 @@ Paths (``layer.last_path``, one vocabulary for every recurrent layer):
   CPU, where the native C++ loop or the TorchScript loop runs instead of torch's kernel;
 * ``"exported"``: under ``torch.export``, one ``seqlayers::recurrence`` custom op per direction
   (``rnn_op.py``), so the exported program keeps a dynamic batch and time axis;
+* ``"native"`` / ``"native_masked"`` / ``"native_bidirectional"``: LSTM and GRU (both ``reset_after``
+  variants) inference on CPU when nothing needs a gradient: the native C++ loops (``rnn_native.py``),
+  without a mask / with any mask / both directions of a ``Bidirectional`` in one call;
 * ``"loop"``: the exact step loop (``rnn_loop.py``): a cell no fused kernel computes, recurrent
   dropout in training, a mask that is not right-padded; under ``torch.compile``, a masked call
   (telling right padding apart needs a device sync, which would break the graph) and a call that
   needs gradients (AOT autograd cannot differentiate torch's fused RNN kernels in torch 2.13).
 
-Imports point one way: rnn.py / bidirectional.py -> rnn_kernel -> rnn_op -> rnn_fused, rnn_loop -> rnn_masks.
+Imports point one way: rnn.py / bidirectional.py -> rnn_kernel -> rnn_native, rnn_op -> rnn_fused, rnn_loop
+-> rnn_masks.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from typing import NamedTuple
 
 import torch
 
+from . import rnn_native
 from .rnn_fused import run_bidirectional, run_dense, run_right_padded
 from .rnn_loop import run_loop
 from .rnn_masks import right_padding
@@ -45,6 +50,7 @@ class CellSpec(NamedTuple):
     project: Callable  #: ``(x (B, T, F), input dropout mask) -> (B, T, G*H)``
     recur: Callable  #: ``(xw_t, states, recurrent dropout mask) -> (output, new_states)``
     dropout: tuple = (None, None)  #: this batch's ``(input, recurrent)`` dropout masks (None: inactive)
+    native: str | None = None  #: "lstm", "gru" or "gru_reset_before": the native inference loop computing it
 
 
 class Direction(NamedTuple):
@@ -109,6 +115,8 @@ def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, r
         # AOT autograd (torch.compile's training path) cannot differentiate torch's fused RNN kernels
         # in torch 2.13 (nn.LSTM itself does not compile): the loop, whose steps it can
         directions = [d._replace(allow_fused=False) for d in directions]
+    if not _needs_grad(x, directions) and rnn_native.applies(x, directions):
+        return _run_native(x, directions, mask, zero_output_for_mask, return_sequences)
     if mask is None and _one_call(directions):
         return _run_one_call(x, directions, training)
     kind, lengths = "full", None
@@ -149,6 +157,11 @@ def _run_exported(x, d: Direction, mask, zero_output, return_sequences):
     seq, last, final = run_op(x, d.cell.fused, d.cell.weights, states, mask, d.go_backwards, zero_output,
                               d.time_order, return_sequences)
     return Result(seq, last, final, "exported")
+
+
+def _run_native(x, directions, mask, zero_output, return_sequences):
+    outs, path, joint = rnn_native.run(x, directions, mask, zero_output, return_sequences)
+    return [Result(seq, last, final, path, joint) for seq, last, final in outs]
 
 
 def _run_one_call(x, directions, training):

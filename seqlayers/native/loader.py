@@ -12,7 +12,9 @@ from typing import Any
 import torch
 
 NAME = "seqlayers_native"
-SOURCE = Path(__file__).with_name("rnn_loop.cpp")
+HERE = Path(__file__).parent
+SOURCES = [HERE / "rnn_loop.cpp", HERE / "gated_loop.cpp"]  # SimpleRNN; LSTM and GRU
+HEADERS = [HERE / "loop_math.h"]  # what both include
 CFLAGS = ["-O3"]
 
 BLAS_ONLY = [False]  # True: the recurrence through MKL's sgemm even on AVX-512 machines (tests use it)
@@ -31,7 +33,8 @@ def _policy() -> str:
 def build_directory() -> Path:
     """``<cache>/native/<key>``: the key hashes the source, the flags, torch and the Python ABI."""
     key = hashlib.sha256()
-    key.update(SOURCE.read_bytes())
+    for source in SOURCES + HEADERS:
+        key.update(source.read_bytes())
     key.update(" ".join(CFLAGS).encode())
     key.update(torch.__version__.encode())
     key.update((sysconfig.get_config_var("SOABI") or sys.version).encode())
@@ -67,13 +70,13 @@ def build(verbose: bool = False) -> Path:
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        cpp_extension.load(NAME, sources=[str(SOURCE)], extra_cflags=CFLAGS, build_directory=str(directory),
+        cpp_extension.load(NAME, sources=[str(s) for s in SOURCES], extra_cflags=CFLAGS, build_directory=str(directory),
                            is_python_module=False, verbose=verbose)
     except Exception as exc:  # compiler/ninja missing, or the BLAS symbols are absent in this torch
         _state.update(tried=True, reason=f"build failed: {type(exc).__name__}: {str(exc).strip()[-400:]}")
-        raise RuntimeError(f"seqlayers.native: could not build {SOURCE.name} in {directory}: {exc}. "
+        raise RuntimeError(f"seqlayers.native: could not build {' + '.join(s.name for s in SOURCES)} in {directory}: {exc}. "
                            "A C++ compiler (g++) and ninja are needed; seqlayers works without it "
-                           "(the TorchScript loop runs instead).") from exc
+                           "(the TorchScript loop and torch's fused kernels run instead).") from exc
     _state.update(loaded=True, reason=f"built and loaded from {path}")
     return path
 

@@ -1,0 +1,355 @@
+// LSTM and GRU inference on CPU, float32: per step, the input projection and the recurrent product
+// of the valid rows into one cache-warm gate buffer, then the gates fused in one vectorised pass,
+// the output written straight into the batch-first output.
+//
+// Registered as torch.ops.seqlayers_native.gated_rnn_forward(x, kind, w_ih, w_hh, b_ih, b_hh, h0, c0,
+// mask, backwards, time_order, zero_output, return_sequences, blas_only) -> Tensor[]:
+//   x        (B, T, F) float32
+//   kind     0: LSTM (torch gate order i, f, g, o), 1: GRU reset_after (r, z, n; cuDNN's and Keras 3's
+//            default), 2: GRU reset_before (the original GRU: n = tanh(x W_n + b_n + (r * h) U_n))
+//   w_ih, w_hh, b_ih, b_hh, h0, c0, backwards, time_order: one entry per direction (D = 1 or 2), torch's
+//            layout: w_ih (G*H, F), w_hh (G*H, H), biases (G*H,) or None, states (B, H) or None (zeros);
+//            c0 only for the LSTM. GRU reset_before has one bias (b_ih) and b_hh None.
+//   mask     (B, T) bool or None: Keras's semantics (processing order = reversed input for a backward
+//            direction): a masked step keeps the states and outputs the previous output (zeros before
+//            the first valid step), or zeros with zero_output. The recurrent product runs over the
+//            active rows only, so a padded step costs (almost) nothing.
+//   returns  [out (B, T, D*H) (direction d in columns d*H..(d+1)*H; processing order, or time order
+//            where time_order[d]) or an empty tensor without return_sequences, then per direction
+//            last (B, H) (the output of the last processed step), h (B, H)(, c (B, H) for the LSTM)]
+//
+// Per step and direction, for the active rows: b + x_t @ W_ih^T into a (rows, G*H) buffer, then
+// h @ W_hh^T (the hand-written AVX-512 kernel of loop_math.h where it applies, else MKL's sgemm)
+// added in place (LSTM) or into a second buffer (GRU, whose reset gate multiplies it), then one
+// vectorised pass over H computing every gate, the new state and the output.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "loop_math.h"
+
+namespace {
+
+using seqlayers_native::recurrent_avx512;
+using seqlayers_native::recurrent_sgemm;
+using seqlayers_native::sigmoid_r;
+using seqlayers_native::tanh_r;
+
+enum Kind : int64_t { kLSTM = 0, kGRU = 1, kGRUResetBefore = 2 };
+
+// One LSTM unit block of 16 at column j of a row: gates g (4H), c and h (H) updated in place.
+__attribute__((target("avx512f"), always_inline)) inline void lstm16(const float* g, float* c, float* h, int64_t H,
+                                                                    int64_t j) {
+  const __mmask16 m = seqlayers_native::tail_mask(H - j);
+  const __m512 i = seqlayers_native::sigmoid16(_mm512_maskz_loadu_ps(m, g + j));
+  const __m512 f = seqlayers_native::sigmoid16(_mm512_maskz_loadu_ps(m, g + H + j));
+  const __m512 n = seqlayers_native::tanh16(_mm512_maskz_loadu_ps(m, g + 2 * H + j));
+  const __m512 o = seqlayers_native::sigmoid16(_mm512_maskz_loadu_ps(m, g + 3 * H + j));
+  const __m512 cj = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, c + j), _mm512_mul_ps(i, n));
+  _mm512_mask_storeu_ps(c + j, m, cj);
+  _mm512_mask_storeu_ps(h + j, m, _mm512_mul_ps(o, seqlayers_native::tanh16(cj)));
+}
+
+// g (4H): the step's gate pre-activations (i, f, g, o); c, h (H) updated in place. Two blocks per
+// iteration: the polynomials are chains of dependent FMAs, and two independent ones keep both FMA
+// ports busy (one at a time, the pass was latency-bound).
+__attribute__((target("avx512f")))
+void lstm_gates_avx512(const float* g, float* c, float* h, int64_t H) {
+  int64_t j = 0;
+  for (; j + 16 < H; j += 32) {
+    lstm16(g, c, h, H, j);
+    lstm16(g, c, h, H, j + 16);
+  }
+  if (j < H) lstm16(g, c, h, H, j);
+}
+
+// xw (3H): x W + b_ih (r, z, n); hw (3H): h U + b_hh; h (H) updated in place.
+__attribute__((target("avx512f")))
+void gru_gates_avx512(const float* xw, const float* hw, float* h, int64_t H) {
+  for (int64_t j = 0; j < H; j += 16) {
+    const __mmask16 m = seqlayers_native::tail_mask(H - j);
+    const __m512 xr = _mm512_maskz_loadu_ps(m, xw + j), hr = _mm512_maskz_loadu_ps(m, hw + j);
+    const __m512 xz = _mm512_maskz_loadu_ps(m, xw + H + j), hz = _mm512_maskz_loadu_ps(m, hw + H + j);
+    const __m512 xn = _mm512_maskz_loadu_ps(m, xw + 2 * H + j), hn = _mm512_maskz_loadu_ps(m, hw + 2 * H + j);
+    const __m512 r = seqlayers_native::sigmoid16(_mm512_add_ps(xr, hr));
+    const __m512 z = seqlayers_native::sigmoid16(_mm512_add_ps(xz, hz));
+    const __m512 n = seqlayers_native::tanh16(_mm512_fmadd_ps(r, hn, xn));
+    const __m512 hj = _mm512_maskz_loadu_ps(m, h + j);
+    _mm512_mask_storeu_ps(h + j, m, _mm512_fmadd_ps(z, _mm512_sub_ps(hj, n), n));  // z h + (1 - z) n
+  }
+}
+
+const bool kAVX512 = __builtin_cpu_supports("avx512f");
+
+__attribute__((target("avx512f")))
+void activation16(const float* x, float* o, int64_t rem, bool sigmoid) {
+  const __mmask16 m = seqlayers_native::tail_mask(rem);
+  const __m512 v = _mm512_maskz_loadu_ps(m, x);
+  _mm512_mask_storeu_ps(o, m, sigmoid ? seqlayers_native::sigmoid16(v) : seqlayers_native::tanh16(v));
+}
+
+__attribute__((target_clones("avx2", "default")))
+void lstm_gates_scalar(const float* g, float* c, float* h, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const float i = sigmoid_r(g[j]), f = sigmoid_r(g[H + j]), n = tanh_r(g[2 * H + j]), o = sigmoid_r(g[3 * H + j]);
+    const float cj = f * c[j] + i * n;
+    c[j] = cj;
+    h[j] = o * tanh_r(cj);
+  }
+}
+
+void lstm_gates(const float* g, float* c, float* h, int64_t H) {
+  if (kAVX512) lstm_gates_avx512(g, c, h, H); else lstm_gates_scalar(g, c, h, H);
+}
+
+__attribute__((target_clones("avx2", "default")))
+void gru_gates_scalar(const float* xw, const float* hw, float* h, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const float r = sigmoid_r(xw[j] + hw[j]), z = sigmoid_r(xw[H + j] + hw[H + j]);
+    const float n = tanh_r(xw[2 * H + j] + r * hw[2 * H + j]);
+    h[j] = z * h[j] + (1.0f - z) * n;
+  }
+}
+
+void gru_gates(const float* xw, const float* hw, float* h, int64_t H) {
+  if (kAVX512) gru_gates_avx512(xw, hw, h, H); else gru_gates_scalar(xw, hw, h, H);
+}
+
+// reset_before, first half: g (3H) holds x W + b + [h U_r, h U_z, 0]: r, z in place; rh = r * h.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void gru_rz(float* g, const float* h, float* rh, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const float r = sigmoid_r(g[j]);
+    g[H + j] = sigmoid_r(g[H + j]);
+    rh[j] = r * h[j];
+  }
+}
+
+// reset_before, second half: g[2H..3H) now holds x W_n + b_n + (r h) U_n.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void gru_update(const float* g, float* h, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const float z = g[H + j], n = tanh_r(g[2 * H + j]);
+    h[j] = z * h[j] + (1.0f - z) * n;
+  }
+}
+
+constexpr int64_t kMaxOwnWidth = 4096;  // G*H up to this: the AVX-512 kernel (W_hh^T of H=1024 LSTM = 16 MiB is not)
+constexpr int64_t kMaxOwnWorkThreaded = int64_t(1) << 23;
+// Up to this many rows the hand-written product beats MKL's sgemm (which packs its operands per
+// call); above, sgemm wins (W1, 64 rows: 6.8 vs 7.5 ms for the whole LSTM call, measured alternately)
+constexpr int64_t kMaxOwnRows = 24;
+
+struct Loop {  // one direction's run
+  int64_t kind, B, T, F, H, G;
+  const float* x;       // (B, T, F)
+  const float* wit;     // (F, G*H): W_ih^T (MKL's path)
+  const float* b_in;    // (G*H): the bias joining the input projection (LSTM b_ih + b_hh, GRU b_ih), or null
+  const float* wt;      // (H, G*H): W_hh^T (MKL's path)
+  const seqlayers_native::Packed* pw;  // W_ih^T, W_hh^T packed (GRU reset_before: its [U_r, U_z] and U_n apart)
+  const float* b_hh;    // (G*H) GRU reset_after's recurrent bias, or null
+  float* h;             // the state (B rows of H, ld_h apart; the output at valid steps)
+  int64_t ld_h;         // H, or F + H for the LSTM, whose state lives in the rows [x_t, h] (see run_loop)
+  float* c;             // (B, H) the LSTM's cell, or null
+  float* out;           // the output sequence's first column for this direction, or null
+  int64_t ld_out;       // floats between time steps of the output (D*H)
+  float* last;          // (B, H)
+  const bool* mask;     // (B, T) or null
+  bool backwards, time_order, zero_output, own_kernel;
+};
+
+// o[i] (N of its floats) += a[i] (K floats) @ w (K x N, row stride G*H), for the n rows given;
+// `which` names w's packed copy (0: W_ih^T, 1: W_hh^T or [U_r, U_z]^T, 2: U_n^T).
+void product(const Loop& L, int64_t n, const float* const* a, int64_t K, const float* w, int64_t N,
+             float* const* o, int which, std::vector<float>& scratch) {
+  if (L.own_kernel && n <= kMaxOwnRows) recurrent_avx512(n, a, L.pw[which], o);
+  else recurrent_sgemm(n, a, w, K, N, L.G * L.H, o, scratch);
+}
+
+// One step's gate pre-activations of the n active rows: gr[i] = b_in + x_t @ W_ih^T (+ h @ W_hh^T for
+// the LSTM, whose gates all add both halves). The input projection is done here, step by step, on
+// the cache-warm (n, G*H) buffer: one GEMM over all steps first wrote and re-read a (T, B, G*H)
+// buffer (13 MB on W1), which cost more than the products themselves.
+void project(const Loop& L, int64_t n, int64_t t, const int64_t* rows, float* const* gr,
+             std::vector<const float*>& xr, std::vector<float>& scratch) {
+  const int64_t GH = L.G * L.H;
+  for (int64_t i = 0; i < n; ++i) {
+    if (L.b_in) std::memcpy(gr[i], L.b_in, GH * sizeof(float)); else std::memset(gr[i], 0, GH * sizeof(float));
+    xr[i] = L.x + (rows[i] * L.T + t) * L.F;
+  }
+  product(L, n, xr.data(), L.F, L.wit, GH, gr, 0, scratch);
+}
+
+void run_loop(const Loop& L) {
+  const int64_t B = L.B, T = L.T, H = L.H, GH = L.G * L.H;
+  std::vector<int64_t> rows(B);
+  std::vector<const float*> hr(B), xr(B);
+  std::vector<float*> gr(B), aux(B);
+  std::vector<float> gates(B * GH), hw(L.kind == kGRU ? B * GH : 0), rh(L.kind == kGRUResetBefore ? B * H : 0);
+  std::vector<float> scratch;
+  std::vector<char> seen(B, 0);
+  for (int64_t b = 0; b < B; ++b) gr[b] = gates.data() + b * GH;  // the active rows, compacted
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = L.backwards ? T - 1 - s : s;  // the input step processed now
+    int64_t n = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      if (L.mask && !L.mask[b * T + t]) continue;  // a masked row does no work at this step
+      rows[n] = b;
+      hr[n] = L.h + b * L.ld_h;
+      ++n;
+    }
+    if (L.kind == kLSTM) {
+      // the LSTM's rows are [x_t, h] (F + H floats) and its weights [W_ih^T; W_hh^T]: the input
+      // projection and the recurrent product are ONE product per step, with K = F + H
+      for (int64_t i = 0; i < n; ++i) {
+        hr[i] -= L.F;
+        std::memcpy(const_cast<float*>(hr[i]), L.x + (rows[i] * T + t) * L.F, L.F * sizeof(float));
+        if (L.b_in) std::memcpy(gr[i], L.b_in, GH * sizeof(float)); else std::memset(gr[i], 0, GH * sizeof(float));
+      }
+      product(L, n, hr.data(), L.F + H, L.wt, GH, gr.data(), 1, scratch);  // gates = b + [x_t, h] @ [W_ih; W_hh]^T
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t b = rows[i];
+        lstm_gates(gr[i], L.c + b * H, L.h + b * L.ld_h, H);
+      }
+    } else if (L.kind == kGRU) {
+      project(L, n, t, rows.data(), gr.data(), xr, scratch);
+      for (int64_t i = 0; i < n; ++i) {
+        aux[i] = hw.data() + i * GH;
+        if (L.b_hh) std::memcpy(aux[i], L.b_hh, GH * sizeof(float)); else std::memset(aux[i], 0, GH * sizeof(float));
+      }
+      product(L, n, hr.data(), H, L.wt, GH, aux.data(), 1, scratch);  // hw = b_hh + h @ U^T
+      for (int64_t i = 0; i < n; ++i) gru_gates(gr[i], aux[i], L.h + rows[i] * L.ld_h, H);
+    } else {
+      project(L, n, t, rows.data(), gr.data(), xr, scratch);
+      product(L, n, hr.data(), H, L.wt, 2 * H, gr.data(), 1, scratch);  // [r, z] += h @ [U_r, U_z]^T
+      std::vector<const float*>& rr = hr;  // (reused: the rows of r * h)
+      for (int64_t i = 0; i < n; ++i) {
+        float* rhi = rh.data() + i * H;
+        gru_rz(gr[i], L.h + rows[i] * L.ld_h, rhi, H);
+        rr[i] = rhi;
+        aux[i] = gr[i] + 2 * H;
+      }
+      product(L, n, rr.data(), H, L.wt + 2 * H, H, aux.data(), 2, scratch);  // n-gate += (r * h) @ U_n^T
+      for (int64_t i = 0; i < n; ++i) gru_update(gr[i], L.h + rows[i] * L.ld_h, H);
+    }
+    for (int64_t i = 0; i < n; ++i) seen[rows[i]] = 1;
+    const int64_t pos = L.time_order ? t : s;  // where this step's output goes
+    for (int64_t b = 0; b < B; ++b) {
+      const bool valid = !L.mask || L.mask[b * T + t];
+      const bool copy = valid || (!L.zero_output && seen[b]);  // masked: the previous output (= h) or zeros
+      float* dst[2] = {L.out ? L.out + (b * T + pos) * L.ld_out : nullptr, s == T - 1 ? L.last + b * H : nullptr};
+      for (float* d : dst) {
+        if (!d) continue;
+        if (copy) std::memcpy(d, L.h + b * L.ld_h, H * sizeof(float)); else std::memset(d, 0, H * sizeof(float));
+      }
+    }
+  }
+}
+
+at::Tensor opt_or_zeros(const c10::optional<at::Tensor>& t, int64_t B, int64_t H) {
+  if (t.has_value() && t->defined()) {
+    TORCH_CHECK(t->sizes() == at::IntArrayRef({B, H}) && t->scalar_type() == at::kFloat,
+                "gated_rnn_forward: each initial state must be (B, H) float32");
+    return t->contiguous().clone();
+  }
+  return at::zeros({B, H}, at::kFloat);
+}
+
+std::vector<at::Tensor> gated_rnn_forward(
+    const at::Tensor& x_, int64_t kind, at::TensorList w_ih, at::TensorList w_hh,
+    const c10::List<c10::optional<at::Tensor>>& b_ih, const c10::List<c10::optional<at::Tensor>>& b_hh,
+    const c10::List<c10::optional<at::Tensor>>& h0, const c10::List<c10::optional<at::Tensor>>& c0,
+    const c10::optional<at::Tensor>& mask_, const c10::List<bool>& backwards, const c10::List<bool>& time_order,
+    bool zero_output, bool return_sequences, bool blas_only) {
+  TORCH_CHECK(x_.dim() == 3 && x_.scalar_type() == at::kFloat && x_.device().is_cpu(),
+              "gated_rnn_forward: x must be a (B, T, F) float32 CPU tensor");
+  TORCH_CHECK(kind >= kLSTM && kind <= kGRUResetBefore, "gated_rnn_forward: kind must be 0, 1 or 2");
+  const int64_t D = static_cast<int64_t>(w_ih.size());
+  TORCH_CHECK(D >= 1 && w_hh.size() == w_ih.size() && b_ih.size() == w_ih.size() && b_hh.size() == w_ih.size() &&
+              h0.size() == w_ih.size() && c0.size() == w_ih.size() && backwards.size() == w_ih.size() &&
+              time_order.size() == w_ih.size(), "gated_rnn_forward: one entry per direction in every list");
+  const int64_t B = x_.size(0), T = x_.size(1), F = x_.size(2), G = kind == kLSTM ? 4 : 3;
+  const int64_t H = w_hh[0].size(1);
+  at::Tensor mask;
+  if (mask_.has_value() && mask_->defined()) {
+    TORCH_CHECK(mask_->sizes() == at::IntArrayRef({B, T}) && mask_->scalar_type() == at::kBool,
+                "gated_rnn_forward: mask must be (B, T) bool");
+    mask = mask_->contiguous();
+  }
+  at::Tensor out = return_sequences ? at::empty({B, T, D * H}, x_.options()) : at::empty({0}, x_.options());
+  std::vector<at::Tensor> results{out};
+  const at::Tensor x = x_.contiguous();
+  for (int64_t d = 0; d < D; ++d) {
+    TORCH_CHECK(w_ih[d].sizes() == at::IntArrayRef({G * H, F}) && w_hh[d].sizes() == at::IntArrayRef({G * H, H}) &&
+                w_ih[d].scalar_type() == at::kFloat && w_hh[d].scalar_type() == at::kFloat,
+                "gated_rnn_forward: w_ih must be (G*H, F) and w_hh (G*H, H) float32, the same H in each direction");
+    const bool has_bi = b_ih.get(d).has_value() && b_ih.get(d)->defined();
+    const bool has_bh = b_hh.get(d).has_value() && b_hh.get(d)->defined();
+    at::Tensor bias_in;  // what joins the input projection: LSTM b_ih + b_hh; GRU b_ih
+    if (has_bi) bias_in = b_ih.get(d)->contiguous();
+    if (kind == kLSTM && has_bh) bias_in = has_bi ? (bias_in + *b_hh.get(d)).contiguous() : b_hh.get(d)->contiguous();
+    const at::Tensor wit = w_ih[d].t().contiguous();  // (F, GH): W_ih^T
+    // (H, GH): W_hh^T, rows of the recurrent product; the LSTM's (F + H, GH): [W_ih^T; W_hh^T]
+    const at::Tensor wt = kind == kLSTM ? at::cat({w_ih[d].t(), w_hh[d].t()}, 0).contiguous() : w_hh[d].t().contiguous();
+    at::Tensor bhh = (kind == kGRU && has_bh) ? b_hh.get(d)->contiguous() : at::Tensor();
+    at::Tensor h = opt_or_zeros(h0.get(d), B, H);
+    const int64_t lead = kind == kLSTM ? F : 0, ld_h = lead + H;
+    at::Tensor xh = kind == kLSTM ? at::empty({B, ld_h}, x_.options()) : h;  // the LSTM's rows [x_t, h]
+    if (kind == kLSTM) xh.narrow(1, F, H).copy_(h);
+    at::Tensor c = kind == kLSTM ? opt_or_zeros(c0.get(d), B, H) : at::Tensor();
+    at::Tensor last = at::empty({B, H}, x_.options());
+    const bool own = !blas_only && G * H <= kMaxOwnWidth && __builtin_cpu_supports("avx512f") &&
+                     (at::get_num_threads() == 1 || B * G * H * H <= kMaxOwnWorkThreaded);
+    seqlayers_native::Packed packed[3];
+    if (own) {
+      if (kind != kLSTM) packed[0] = seqlayers_native::Packed(wit.data_ptr<float>(), G * H, F, 0, G * H);
+      const int64_t split = kind == kGRUResetBefore ? 2 * H : G * H;
+      packed[1] = seqlayers_native::Packed(wt.data_ptr<float>(), G * H, lead + H, 0, split);
+      if (split < G * H) packed[2] = seqlayers_native::Packed(wt.data_ptr<float>(), G * H, H, split, G * H);
+    }
+    Loop L{kind, B, T, F, H, G, x.data_ptr<float>(), wit.data_ptr<float>(),
+           bias_in.defined() ? bias_in.data_ptr<float>() : nullptr, wt.data_ptr<float>(), packed, bhh.defined() ? bhh.data_ptr<float>() : nullptr,
+           xh.data_ptr<float>() + lead, ld_h, c.defined() ? c.data_ptr<float>() : nullptr,
+           return_sequences ? out.data_ptr<float>() + d * H : nullptr, D * H, last.data_ptr<float>(),
+           mask.defined() ? mask.data_ptr<bool>() : nullptr, backwards.get(d), time_order.get(d), zero_output, own};
+    if (B > 0 && T > 0 && H > 0) run_loop(L);
+    else if (B > 0 && H > 0) last.copy_(h);  // T = 0: nothing processed (the layers never call with T = 0)
+    results.push_back(last);
+    results.push_back(kind == kLSTM ? xh.narrow(1, F, H).contiguous() : h);
+    if (kind == kLSTM) results.push_back(c);
+  }
+  return results;
+}
+
+// The gates' activations on their own, as the loops compute them (AVX-512 where the CPU has it, else
+// the scalar code): for the tests that measure their error against float64.
+at::Tensor gate_activation(const at::Tensor& x_, bool sigmoid) {
+  TORCH_CHECK(x_.scalar_type() == at::kFloat && x_.device().is_cpu(), "gate_activation: x must be a float32 CPU tensor");
+  const at::Tensor x = x_.contiguous();
+  at::Tensor out = at::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  const int64_t n = x.numel();
+  if (kAVX512) {
+    for (int64_t j = 0; j < n; j += 16) activation16(xp + j, op + j, n - j, sigmoid);
+  } else {
+    for (int64_t j = 0; j < n; ++j) op[j] = sigmoid ? sigmoid_r(xp[j]) : tanh_r(xp[j]);
+  }
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
+  m.def("gate_activation(Tensor x, bool sigmoid) -> Tensor");
+  m.def("gated_rnn_forward(Tensor x, int kind, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, "
+        "Tensor?[] h0, Tensor?[] c0, Tensor? mask, bool[] backwards, bool[] time_order, bool zero_output, "
+        "bool return_sequences, bool blas_only=False) -> Tensor[]");
+}
+
+TORCH_LIBRARY_IMPL(seqlayers_native, CPU, m) {
+  m.impl("gated_rnn_forward", &gated_rnn_forward);
+  m.impl("gate_activation", &gate_activation);
+}

@@ -1,0 +1,216 @@
+"""The native LSTM/GRU inference loops (layers/rnn_native.py, native/gated_loop.cpp): chosen only
+when no gradient is needed; equal to torch's nn.LSTM/nn.GRU with copied weights and to the exact step
+loop, with masks (right-padded and with holes), go_backwards, Bidirectional, return_state and
+stateful layers, on the AVX-512 product (up to 24 rows), MKL's sgemm (more rows) and MKL only."""
+import contextlib
+
+import pytest
+import torch
+from torch import nn
+
+from seqlayers import GRU, LSTM, Bidirectional, native
+
+TOL = dict(atol=3e-6, rtol=0)  # the rational tanh/sigmoid (<= 2.9e-7 a call) over a few steps
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built():
+    try:
+        native.build()
+    except RuntimeError as exc:
+        pytest.skip(f"the native loops cannot be built here: {exc}")
+
+
+@contextlib.contextmanager
+def _blas_only():
+    native.BLAS_ONLY[0] = True
+    try:
+        yield
+    finally:
+        native.BLAS_ONLY[0] = False
+
+
+@pytest.fixture(params=["own", "blas"])
+def product(request):
+    """The recurrent product through the hand-written AVX-512 kernel where the CPU has it, and MKL's."""
+    return _blas_only if request.param == "blas" else contextlib.nullcontext
+
+
+def _loop(layer, *args, **kwargs):
+    layer._allow_fused = False
+    try:
+        with torch.no_grad():
+            return layer(*args, **kwargs)
+    finally:
+        layer._allow_fused = True
+
+
+def _close(a, b):
+    for u, v in zip(a if isinstance(a, (list, tuple)) else [a], b if isinstance(b, (list, tuple)) else [b]):
+        torch.testing.assert_close(u, v, **TOL)
+
+
+def _masks(B, T):
+    g = torch.Generator().manual_seed(1)
+    lengths = torch.randint(0, T + 1, (B,), generator=g)
+    lengths[0] = T
+    right = torch.arange(T)[None, :] < lengths[:, None]  # right-padded, one empty row unless drawn otherwise
+    right[1] = False
+    holes = torch.rand(B, T, generator=g) > 0.35  # arbitrary
+    return {"right": right, "holes": holes}
+
+
+def test_gate_activations_error_against_float64():
+    x = torch.linspace(-12, 12, 2_000_001)
+    for sigmoid, bound in [(True, 2e-7), (False, 3e-7)]:
+        ref = torch.sigmoid(x.double()) if sigmoid else torch.tanh(x.double())
+        got = torch.ops.seqlayers_native.gate_activation(x, sigmoid).double()
+        assert (got - ref).abs().max().item() < bound
+    got = torch.ops.seqlayers_native.gate_activation(torch.tensor([0.0, 1e-5, 30.0, -30.0]), False).tolist()
+    assert got == [0.0, pytest.approx(1e-5, rel=1e-6), pytest.approx(1.0, abs=3e-7), pytest.approx(-1.0, abs=3e-7)]
+
+
+# (B, T, F, H): a tail of 5 rows after groups of 6 and a tail of H % 16; more than 24 rows (sgemm)
+SHAPES = [(11, 6, 3, 40), (30, 5, 20, 24), (1, 1, 2, 16)]
+
+
+@pytest.mark.parametrize("B,T,F,H", SHAPES)
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_native_equals_torch_module_with_copied_weights(kind, B, T, F, H, product):
+    torch.manual_seed(0)
+    ref = (nn.LSTM if kind == "lstm" else nn.GRU)(F, H, batch_first=True)
+    layer = (LSTM if kind == "lstm" else GRU)(H, return_sequences=True, return_state=True)
+    x = torch.randn(B, T, F)
+    layer(x)
+    with torch.no_grad():
+        layer.cell.weight_ih.copy_(ref.weight_ih_l0)
+        layer.cell.weight_hh.copy_(ref.weight_hh_l0)
+        layer.cell.bias.copy_(ref.bias_ih_l0)
+        second = layer.cell.bias_hh if kind == "gru" else None
+        if second is not None:
+            second.copy_(ref.bias_hh_l0)
+        else:
+            layer.cell.bias.add_(ref.bias_hh_l0)
+        h0 = torch.randn(B, H)
+        states = [h0, torch.randn(B, H)] if kind == "lstm" else [h0]
+        with product():
+            out, *final = layer(x, initial_state=states)
+        assert layer.last_path == "native"
+        want, hx = ref(x, (states[0][None], states[1][None]) if kind == "lstm" else states[0][None])
+    _close(out, want)
+    _close(final, [hx[0][0], hx[1][0]] if kind == "lstm" else [hx[0]])
+
+
+CELLS = {"lstm": lambda H, **kw: LSTM(H, **kw), "gru": lambda H, **kw: GRU(H, **kw),
+         "gru_reset_before": lambda H, **kw: GRU(H, reset_after=False, **kw)}
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("mask", [None, "right", "holes"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("zero_output", [False, True])
+def test_native_equals_the_step_loop(cell, mask, go_backwards, zero_output, product):
+    torch.manual_seed(2)
+    B, T, F, H = 13, 7, 5, 24
+    layer = CELLS[cell](H, return_sequences=True, return_state=True, go_backwards=go_backwards,
+                        zero_output_for_mask=zero_output)
+    x = torch.randn(B, T, F)
+    m = None if mask is None else _masks(B, T)[mask]
+    layer(x)
+    with torch.no_grad(), product():
+        got = layer(x, mask=m)
+    assert layer.last_path == ("native" if mask is None else "native_masked")
+    _close(got, _loop(layer, x, mask=m))
+    assert layer.last_path == "loop"
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("mask", [None, "right", "holes"])
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", None])
+def test_native_bidirectional_equals_the_step_loop(cell, mask, merge_mode):
+    torch.manual_seed(3)
+    B, T, F, H = 9, 6, 4, 16
+    bi = Bidirectional(CELLS[cell](H, return_sequences=True), merge_mode=merge_mode)
+    x = torch.randn(B, T, F)
+    m = None if mask is None else _masks(B, T)[mask]
+    bi(x)
+    with torch.no_grad():
+        got = bi(x, mask=m)
+    assert bi.last_path == (("native_bidirectional",) * 2 if mask is None else ("native_masked",) * 2)
+    for sub in (bi.forward_layer, bi.backward_layer):
+        sub._allow_fused = False
+    with torch.no_grad():
+        want = bi(x, mask=m)
+    assert bi.last_path == ("loop", "loop")
+    _close(got, want)
+
+
+def test_native_bidirectional_equals_nn_lstm_bidirectional():
+    torch.manual_seed(4)
+    ref = nn.LSTM(3, 8, batch_first=True, bidirectional=True)
+    bi = Bidirectional(LSTM(8, return_sequences=True))
+    x = torch.randn(4, 5, 3)
+    bi(x)
+    with torch.no_grad():
+        for layer, sfx in [(bi.forward_layer, ""), (bi.backward_layer, "_reverse")]:
+            layer.cell.weight_ih.copy_(getattr(ref, "weight_ih_l0" + sfx))
+            layer.cell.weight_hh.copy_(getattr(ref, "weight_hh_l0" + sfx))
+            layer.cell.bias.copy_(getattr(ref, "bias_ih_l0" + sfx) + getattr(ref, "bias_hh_l0" + sfx))
+        got = bi(x)
+        want, _ = ref(x)
+    assert bi.last_path == ("native_bidirectional",) * 2
+    _close(got, want)
+
+
+def test_native_is_chosen_only_without_gradients():
+    layer = LSTM(4, return_sequences=True)
+    x = torch.randn(2, 5, 3)
+    layer(x)  # the parameters require grad
+    assert layer.last_path == "fused"
+    with torch.no_grad():
+        layer(x)
+    assert layer.last_path == "native"
+    with torch.inference_mode():
+        layer(x)
+    assert layer.last_path == "native"
+    layer.requires_grad_(False)
+    layer(x.requires_grad_(True))  # the input requires grad
+    assert layer.last_path == "fused"
+    with torch.no_grad(), native.disabled():
+        layer(x)
+    assert layer.last_path == "fused"
+    with torch.no_grad():
+        layer.double()(x.double())  # float32 only
+    assert layer.last_path == "fused"
+
+
+def test_native_is_not_chosen_for_dropout_in_training_nor_while_tracing():
+    layer = GRU(4, dropout=0.5, return_sequences=True)
+    x = torch.randn(2, 5, 3)
+    with torch.no_grad():
+        layer(x, training=True)  # an input dropout mask was drawn
+        assert layer.last_path == "fused"
+        layer(x, training=False)
+        assert layer.last_path == "native"
+        traced = torch.jit.trace(layer, (x,), check_trace=False)
+    assert "gated_rnn_forward" not in str(traced.graph)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_stateful_native_carries_the_states_like_the_loop(kind):
+    torch.manual_seed(5)
+    make = LSTM if kind == "lstm" else GRU
+    a = make(6, stateful=True, return_sequences=True)
+    b = make(6, stateful=True, return_sequences=True)
+    x = torch.randn(3, 4, 2)
+    a(x)
+    b(x)
+    b.set_weights(a.get_weights())
+    a.reset_states()
+    b.reset_states()
+    b._allow_fused = False
+    with torch.no_grad():
+        for chunk in torch.randn(5, 3, 4, 2):
+            _close(a(chunk), b(chunk))
+            assert a.last_path == "native" and b.last_path == "loop"
+    _close(a.states, b.states)
