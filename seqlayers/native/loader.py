@@ -74,7 +74,8 @@ def build(verbose: bool = False) -> Path:
                            is_python_module=False, verbose=verbose)
     except Exception as exc:  # compiler/ninja missing, or the BLAS symbols are absent in this torch
         _state.update(tried=True, reason=f"build failed: {type(exc).__name__}: {str(exc).strip()[-400:]}")
-        raise RuntimeError(f"seqlayers.native: could not build {' + '.join(s.name for s in SOURCES)} in {directory}: {exc}. "
+        names = " + ".join(s.name for s in SOURCES)
+        raise RuntimeError(f"seqlayers.native: could not build {names} in {directory}: {exc}. "
                            "A C++ compiler (g++) and ninja are needed; seqlayers works without it "
                            "(the TorchScript loop and torch's fused kernels run instead).") from exc
     _state.update(loaded=True, reason=f"built and loaded from {path}")
