@@ -1,4 +1,5 @@
-"""``keras.backend``'s session-level functions; the backend is always torch.
+"""``keras.backend``'s session-level functions, and Keras 2's backend tensor functions (``K.sum``, ``K.exp``,
+``K.batch_dot``...) with Keras 2's arguments and defaults, on torch tensors; the backend is always torch.
 
 There is no global graph or layer-name counter to reset (names are given per model), so
 ``clear_session`` only frees memory: Python's garbage and, on GPU, torch's cached blocks.
@@ -9,6 +10,8 @@ import gc
 
 import torch
 
+from . import ops
+from .dtypes import dtype_name
 from .training.losses import EPSILON
 
 
@@ -39,4 +42,379 @@ def clear_session(free_memory: bool = True) -> None:
             torch.cuda.empty_cache()
 
 
-__all__ = ["backend", "clear_session", "epsilon", "floatx", "image_data_format"]
+# ---------------------------------------------------------------- Keras 2's backend tensor functions
+# Old programs write custom layers and losses with ``from keras import backend as K`` and ``K.sum(...)``;
+# Keras 3 keeps these names (with Keras 2's arguments and defaults) only in its tf.keras compatibility
+# module. Here they are thin calls of ``seqlayers.ops`` on torch tensors.
+def sum(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
+    return ops.sum(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    return ops.mean(x, axis=axis, keepdims=keepdims)
+
+
+def max(x, axis=None, keepdims=False):  # noqa: A001
+    return ops.max(x, axis=axis, keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False):  # noqa: A001
+    return ops.min(x, axis=axis, keepdims=keepdims)
+
+
+def prod(x, axis=None, keepdims=False):
+    return ops.prod(x, axis=axis, keepdims=keepdims)
+
+
+def std(x, axis=None, keepdims=False):
+    return ops.std(x, axis=axis, keepdims=keepdims)
+
+
+def var(x, axis=None, keepdims=False):
+    return ops.var(x, axis=axis, keepdims=keepdims)
+
+
+def any(x, axis=None, keepdims=False):  # noqa: A001
+    return ops.any(x, axis=axis, keepdims=keepdims)
+
+
+def all(x, axis=None, keepdims=False):  # noqa: A001
+    return ops.all(x, axis=axis, keepdims=keepdims)
+
+
+def argmax(x, axis=-1):
+    return ops.argmax(x, axis=axis)
+
+
+def argmin(x, axis=-1):
+    return ops.argmin(x, axis=axis)
+
+
+def cumsum(x, axis=0):
+    return ops.cumsum(x, axis=axis)
+
+
+def cumprod(x, axis=0):
+    return ops.cumprod(x, axis=axis)
+
+
+def abs(x):  # noqa: A001
+    return ops.abs(x)
+
+
+def exp(x):
+    return ops.exp(x)
+
+
+def log(x):
+    return ops.log(x)
+
+
+def sqrt(x):
+    return ops.sqrt(x)
+
+
+def square(x):
+    return ops.square(x)
+
+
+def pow(x, a):  # noqa: A001
+    return ops.power(x, a)
+
+
+def sign(x):
+    return ops.sign(x)
+
+
+def round(x):  # noqa: A001
+    return ops.round(x)
+
+
+def sin(x):
+    return torch.sin(ops.convert_to_tensor(x).float())
+
+
+def cos(x):
+    return torch.cos(ops.convert_to_tensor(x).float())
+
+
+def sigmoid(x):
+    return ops.sigmoid(x)
+
+
+def hard_sigmoid(x):
+    return ops.hard_sigmoid(x)
+
+
+def tanh(x):
+    return ops.tanh(x)
+
+
+def softplus(x):
+    return ops.softplus(x)
+
+
+def softsign(x):
+    x = ops.convert_to_tensor(x).float()
+    return x / (1 + x.abs())
+
+
+def elu(x, alpha=1.0):
+    return ops.elu(x, alpha=alpha)
+
+
+def relu(x, alpha=0.0, max_value=None, threshold=0.0):
+    x = ops.convert_to_tensor(x).float()
+    out = torch.where(x > threshold, x, alpha * (x - threshold))
+    return out if max_value is None else torch.clamp(out, max=max_value)
+
+
+def softmax(x, axis=-1):
+    return ops.softmax(x, axis=axis)
+
+
+def maximum(x, y):
+    return ops.maximum(x, y)
+
+
+def minimum(x, y):
+    return ops.minimum(x, y)
+
+
+def equal(x, y):
+    return ops.equal(x, y)
+
+
+def not_equal(x, y):
+    return ops.not_equal(x, y)
+
+
+def greater(x, y):
+    return ops.greater(x, y)
+
+
+def greater_equal(x, y):
+    return ops.greater_equal(x, y)
+
+
+def less(x, y):
+    return ops.less(x, y)
+
+
+def less_equal(x, y):
+    return ops.less_equal(x, y)
+
+
+def clip(x, min_value, max_value):
+    return ops.clip(x, min_value, max_value)
+
+
+def switch(condition, then_expression, else_expression):
+    return ops.where(condition, then_expression, else_expression)
+
+
+def dot(x, y):
+    return ops.dot(x, y)
+
+
+def batch_dot(x, y, axes=None):
+    """Keras 2's batch-wise dot product: axis ``axes[0]`` of ``x`` and ``axes[1]`` of ``y`` are contracted
+    for each sample; (B, D) . (B, D) gives (B, 1)."""
+    x, y = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
+    if axes is None:
+        axes = (x.ndim - 1, y.ndim - 2 if y.ndim > 2 else 1)
+    if isinstance(axes, int):
+        axes = (axes, axes)
+    xr = x.movedim(axes[0] % x.ndim, -1)  # (B, m..., K)
+    yr = y.movedim(axes[1] % y.ndim, 1)   # (B, K, n...)
+    B, K = xr.shape[0], xr.shape[-1]
+    out = torch.bmm(xr.reshape(B, -1, K), yr.reshape(B, K, -1))  # (B, M, N)
+    out = out.reshape(B, *xr.shape[1:-1], *yr.shape[2:])
+    return out.unsqueeze(-1) if out.ndim == 1 else out
+
+
+def concatenate(tensors, axis=-1):
+    return ops.concatenate(tensors, axis=axis)
+
+
+def stack(x, axis=0):
+    return ops.stack(x, axis=axis)
+
+
+def expand_dims(x, axis=-1):
+    return ops.expand_dims(x, axis)
+
+
+def squeeze(x, axis):
+    return ops.squeeze(x, axis=axis)
+
+
+def reshape(x, shape):
+    return ops.reshape(x, shape)
+
+
+def permute_dimensions(x, pattern):
+    return ops.transpose(x, axes=pattern)
+
+
+def transpose(x):
+    return ops.transpose(x)
+
+
+def flatten(x):
+    return ops.ravel(x)
+
+
+def batch_flatten(x):
+    x = ops.convert_to_tensor(x)
+    return x.reshape(x.shape[0], -1)  # (B, ...) -> (B, prod(...))
+
+
+def repeat(x, n):
+    """(B, D) -> (B, n, D), as Keras 2's ``K.repeat`` (RepeatVector)."""
+    return ops.convert_to_tensor(x).unsqueeze(1).expand(-1, n, -1)
+
+
+def repeat_elements(x, rep, axis):
+    return ops.repeat(x, rep, axis=axis)
+
+
+def tile(x, n):
+    return ops.tile(x, n)
+
+
+def reverse(x, axes):
+    return ops.flip(x, axis=axes)
+
+
+def temporal_padding(x, padding=(1, 1)):
+    return ops.pad(x, [(0, 0), tuple(padding), (0, 0)])
+
+
+def l2_normalize(x, axis=None):
+    x = ops.convert_to_tensor(x).float()
+    dims = tuple(range(x.ndim)) if axis is None else axis
+    return x * torch.rsqrt(torch.clamp(torch.sum(x * x, dim=dims, keepdim=True), min=1e-12))
+
+
+def one_hot(indices, num_classes):
+    return ops.one_hot(indices, num_classes)
+
+
+def gather(reference, indices):
+    return ops.take(reference, indices, axis=0)
+
+
+def cast(x, dtype):
+    return ops.cast(x, dtype)
+
+
+def shape(x):
+    return ops.shape(x)
+
+
+def int_shape(x):
+    return ops.shape(x)
+
+
+def ndim(x):
+    return len(ops.shape(x))
+
+
+def dtype(x) -> str:
+    return dtype_name(ops.convert_to_tensor(x).dtype)
+
+
+def zeros(shape, dtype=None, name=None):
+    return ops.zeros(shape, dtype=dtype)
+
+
+def ones(shape, dtype=None, name=None):
+    return ops.ones(shape, dtype=dtype)
+
+
+def zeros_like(x, dtype=None, name=None):
+    return ops.zeros_like(x, dtype=dtype)
+
+
+def ones_like(x, dtype=None, name=None):
+    return ops.ones_like(x, dtype=dtype)
+
+
+def arange(start, stop=None, step=1, dtype="int32"):
+    return ops.arange(start, stop, step, dtype=dtype)
+
+
+def constant(value, dtype=None, shape=None, name=None):
+    out = ops.convert_to_tensor(value, dtype=dtype)
+    return out if shape is None else torch.broadcast_to(out, tuple(shape)).clone()
+
+
+def variable(value, dtype=None, name=None, constraint=None):
+    return torch.nn.Parameter(ops.convert_to_tensor(value, dtype=dtype))
+
+
+def stop_gradient(variables):
+    if isinstance(variables, (list, tuple)):
+        return [ops.stop_gradient(v) for v in variables]
+    return ops.stop_gradient(variables)
+
+
+def count_params(x) -> int:
+    return int(ops.convert_to_tensor(x).numel())
+
+
+def get_value(x):
+    return ops.convert_to_numpy(x)
+
+
+def batch_get_value(tensors):
+    return [get_value(t) for t in tensors]
+
+
+def eval(x):  # noqa: A001
+    return get_value(x)
+
+
+def set_value(x, value) -> None:
+    with torch.no_grad():
+        x.copy_(ops.convert_to_tensor(value, dtype=dtype_name(x.dtype)))
+
+
+def binary_crossentropy(target, output, from_logits=False):
+    target, output = ops.convert_to_tensor(target).float(), ops.convert_to_tensor(output).float()
+    if from_logits:
+        return torch.nn.functional.binary_cross_entropy_with_logits(output, target, reduction="none")
+    output = torch.clamp(output, EPSILON, 1.0 - EPSILON)
+    return -(target * torch.log(output) + (1 - target) * torch.log(1 - output))
+
+
+def categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    target, output = ops.convert_to_tensor(target).float(), ops.convert_to_tensor(output).float()
+    if from_logits:
+        return -(target * torch.log_softmax(output, dim=axis)).sum(dim=axis)
+    output = output / output.sum(dim=axis, keepdim=True)
+    return -(target * torch.log(torch.clamp(output, EPSILON, 1.0 - EPSILON))).sum(dim=axis)
+
+
+def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1, ignore_class=None):
+    output = ops.convert_to_tensor(output).float()
+    target = ops.convert_to_tensor(target).long()
+    ids = target if ignore_class is None else torch.where(target == ignore_class, 0, target)
+    onehot = ops.one_hot(ids, output.shape[axis], axis=axis)
+    out = categorical_crossentropy(onehot, output, from_logits=from_logits, axis=axis)
+    return out if ignore_class is None else torch.where(target == ignore_class, 0.0, out)
+
+
+__all__ = [
+    "abs", "all", "any", "arange", "argmax", "argmin", "backend", "batch_dot", "batch_flatten", "batch_get_value",
+    "binary_crossentropy", "cast", "categorical_crossentropy", "clear_session", "clip", "concatenate", "constant",
+    "cos", "count_params", "cumprod", "cumsum", "dot", "dtype", "elu", "epsilon", "equal", "eval", "exp",
+    "expand_dims", "flatten", "floatx", "gather", "get_value", "greater", "greater_equal", "hard_sigmoid",
+    "image_data_format", "int_shape", "l2_normalize", "less", "less_equal", "log", "max", "maximum", "mean", "min",
+    "minimum", "ndim", "not_equal", "one_hot", "ones", "ones_like", "permute_dimensions", "pow", "prod", "relu",
+    "repeat", "repeat_elements", "reshape", "reverse", "round", "set_value", "shape", "sigmoid", "sign", "sin",
+    "softmax", "softplus", "softsign", "sparse_categorical_crossentropy", "sqrt", "square", "squeeze", "stack",
+    "std", "stop_gradient", "sum", "switch", "tanh", "temporal_padding", "tile", "transpose", "var", "variable",
+    "zeros", "zeros_like",
+]

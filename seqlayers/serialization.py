@@ -53,6 +53,47 @@ def register_layer(cls=None, *, name: str | None = None):
     return deco(cls) if cls is not None else deco
 
 
+def register_keras_serializable(package: str = "Custom", name: str | None = None):
+    """Keras's ``saving.register_keras_serializable``: a decorator registering a custom layer class (or a
+    function) so saved models refer to it by name and loading finds it without ``custom_objects``.
+
+    A layer class is registered under its name and under Keras's ``"package>name"`` (replacing an earlier
+    class of the same name); a function under ``"package>name"``. Loading looks names up only here."""
+
+    def deco(obj):
+        if not callable(obj):
+            raise TypeError(f"register_keras_serializable: expected a class or a function, got {type(obj).__name__}.")
+        key = name or getattr(obj, "__name__", None)
+        if not key:
+            raise ValueError(f"register_keras_serializable: {obj!r} has no __name__; give name=...")
+        if isinstance(obj, type):
+            if not callable(getattr(obj, "get_config", None)):
+                raise TypeError(f"register_keras_serializable: class {obj.__name__} has no get_config(); a "
+                                f"registered class must describe its constructor arguments (a Layer subclass does).")
+            LAYER_REGISTRY[key] = obj
+            LAYER_REGISTRY[f"{package}>{key}"] = obj
+            return obj
+        FUNCTION_REGISTRY[f"{package}>{key}"] = obj
+        return obj
+
+    return deco
+
+
+def get_registered_name(obj) -> str:
+    """The name ``obj`` (a class or function) is registered under (Keras's ``"package>name"``), else its name."""
+    for key, c in list(LAYER_REGISTRY.items()) + list(FUNCTION_REGISTRY.items()):
+        if c is obj and ">" in key:
+            return key
+    return getattr(obj, "__name__", type(obj).__name__)
+
+
+def get_registered_object(name: str, custom_objects: dict | None = None):
+    """The class or function registered under ``name`` (or in ``custom_objects``), else None."""
+    if custom_objects and name in custom_objects:
+        return custom_objects[name]
+    return LAYER_REGISTRY.get(name, FUNCTION_REGISTRY.get(name))
+
+
 def function_reference(fn) -> str | None:
     """``module:qualname`` of a named module-level function, else None (lambdas, closures)."""
     qual = getattr(fn, "__qualname__", "")

@@ -24,7 +24,7 @@ import torch
 from .. import activations
 from ..atomic import atomic_write
 from ..errors import layer_label, require_extra
-from ..layers.base import Layer
+from ..layers.base import LAYER_REGISTRY, Layer
 from ..layers.bidirectional import Bidirectional
 from ..layers.cells import arg_names
 from ..layers.core import Lambda
@@ -34,6 +34,7 @@ from ..models.base import BaseModel
 from ..models.functional import Model
 from ..models.sequential import Sequential
 from ..models.symbolic import InputLayer, SymbolicTensor, dtype_name
+from ..serialization import get_registered_name
 from ..utils import map_structure
 from .keras_compile import compile_to_keras
 from .keras_import import LAYER_MAP, SUBLAYER_EMPTY, SUBLAYER_GROUPS, keras_snake_case
@@ -129,11 +130,32 @@ def layer_config(layer) -> dict:
         if cls in _NO_TRAINABLE_ARGUMENT:
             base.pop("trainable")
         return _entry(cls, {**base, **_keras_arguments(layer, raw, LAYER_MAP[cls][1])}, layer)
+    if cls not in simple and not type(layer).__module__.startswith("seqlayers."):
+        return _custom_entry(layer, base)
     if cls not in simple:
         raise ValueError(f"to_keras: {layer_label(layer)}: no Keras equivalent is known for {cls}. Supported: "
                          f"{', '.join(sorted(simple))}, SimpleRNN, GRU, LSTM, Bidirectional, TimeDistributed, "
                          f"Sequential, Model.")
     return _entry(cls, {**base, **simple[cls]()}, layer)
+
+
+def _custom_entry(layer, base: dict) -> dict:
+    """A user's layer class (a subclass written as in Keras's guide): its ``get_config()`` and the name
+    it is registered under (``register_keras_serializable``), so Keras or seqlayers rebuilds it from
+    the same class definition."""
+    cls = type(layer)
+    if LAYER_REGISTRY.get(cls.__name__) is not cls and get_registered_name(cls) == cls.__name__:
+        raise ValueError(f"to_keras: {layer_label(layer)}: the custom class {cls.__name__} is not registered; "
+                         f"decorate it with @seqlayers.saving.register_keras_serializable() so loading finds it.")
+    config = {**base, **layer.get_config()}
+    try:
+        json.dumps(config)
+    except TypeError as e:
+        raise ValueError(f"to_keras: {layer_label(layer)}: get_config() must return JSON values (numbers, strings, "
+                         f"lists, dicts); {e}. Return names or plain values for its arguments.") from None
+    entry = _entry(cls.__name__, config, layer, module=cls.__module__)
+    entry["registered_name"] = get_registered_name(cls)
+    return entry
 
 
 def _keras_arguments(layer, raw: dict, keys) -> dict:

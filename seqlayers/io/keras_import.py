@@ -329,6 +329,9 @@ def _convert_layer(entry: dict, custom_objects, where: str):
     label = f"{cls_name} {name!r} ({where})"
     if cls_name in _MODELS:
         return _convert_model(entry, custom_objects, where)
+    custom = _custom_class(entry, custom_objects)
+    if custom is not None:
+        return _custom_layer(custom, cfg, label)
     if cls_name not in LAYER_MAP:
         raise ValueError(
             f"from_keras: unsupported layer {cls_name} {name!r} at {where}. Supported layers: "
@@ -376,6 +379,33 @@ def _convert_layer(entry: dict, custom_objects, where: str):
         return _layer_class(ours)(name=name, **kwargs)
     except (TypeError, ValueError) as e:
         raise ValueError(f"from_keras: cannot build {label}: {e}") from e
+
+
+def _custom_class(entry: dict, custom_objects):
+    """A user's registered layer class (``register_keras_serializable`` / ``custom_objects``) for an entry
+    that no seqlayers layer maps, else None; looked up by name only (no code from the file runs)."""
+    names = [entry.get("registered_name"), entry.get("class_name")]
+    for n in names:
+        if n and custom_objects and isinstance(custom_objects.get(n), type):
+            return custom_objects[n]
+    if entry.get("class_name") in LAYER_MAP:
+        return None
+    for n in names:
+        c = LAYER_REGISTRY.get(n) if n else None
+        if c is not None and not c.__module__.startswith("seqlayers."):
+            return c
+    return None
+
+
+def _custom_layer(cls, cfg: dict, label: str):
+    cfg = dict(cfg)
+    dtype = cfg.get("dtype")
+    if isinstance(dtype, dict):  # Keras 3's DTypePolicy entry: its name
+        cfg["dtype"] = (dtype.get("config") or {}).get("name", "float32")
+    try:
+        return cls.from_config(cfg)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"from_keras: cannot build {label} with {cls.__name__}.from_config: {e}") from e
 
 
 def _layer_class(name):

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .. import constraints, initializers, regularizers
-from ..dtypes import LAYER_DTYPES, parse_dtype
+from ..dtypes import LAYER_DTYPES, dtype_name, parse_dtype
 from ..errors import closest, fmt_shape, layer_label, shape_error
 from ..serialization import (
     LAYER_REGISTRY,
@@ -283,6 +283,8 @@ class Layer(nn.Module):
         """
         cfg = {k: nested_config(v) for k, v in self._config.items()}
         cfg["name"] = self.name
+        cfg["trainable"] = self.trainable  # the current state, as Keras (a layer frozen after construction too)
+        cfg["dtype"] = self.dtype
         return cfg
 
     @classmethod
@@ -372,6 +374,19 @@ class Layer(nn.Module):
                 for p in child.parameters():
                     p.requires_grad_(self._trainable)
         TRAINABLE_VERSION[0] += 1
+
+    @property
+    def dtype(self) -> str:
+        """The weights' dtype by name, e.g. ``"float32"`` (Keras's ``layer.dtype``; ``dtype_`` is the torch dtype)."""
+        return dtype_name(self.dtype_)
+
+    @property
+    def compute_dtype(self) -> str:
+        return dtype_name(self.dtype_)
+
+    @property
+    def variable_dtype(self) -> str:
+        return dtype_name(self.dtype_)
 
     def compute_output_shape(self, input_shape):
         """The output shape for an input shape (None for unknown sizes).

@@ -130,9 +130,27 @@ class KerasSteps(_OptimizerBase):
                 clip_gradients(self._grads(), self.clipnorm, self.clipvalue, self.global_clipnorm)
         if self.schedule is not None:
             _set_groups_lr(self, self.schedule(self.iterations))
+        if isinstance(self, torch.optim.SGD):
+            _rescale_momentum(self)
         out = super().step(closure)
         self.iterations += 1
         return out
+
+
+def _rescale_momentum(optimizer: torch.optim.Optimizer) -> None:
+    """Keras's SGD keeps its velocity in weight units (``v = m * v - lr * g``); torch's keeps gradient
+    units and multiplies by the current rate (``b = m * b + g; w -= lr * b``). The two agree while the rate
+    stays; when it changes (a callback, a schedule) the buffer is rescaled by ``old / new`` so the next
+    updates are Keras's."""
+    for group in optimizer.param_groups:
+        lr, last = float(group["lr"]), group.get("keras_last_lr")
+        group["keras_last_lr"] = lr
+        if not group.get("momentum") or last is None or last == lr or lr == 0.0:
+            continue
+        for p in group["params"]:
+            buf = optimizer.state.get(p, {}).get("momentum_buffer")
+            if buf is not None:
+                buf.mul_(last / lr)
 
 
 def clip_gradients(grads: list, clipnorm=None, clipvalue=None, global_clipnorm=None) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 import seqlayers
 
+from .object_model import OBJECT_MODEL_PROGRAMS
 from .programs import PROGRAMS
 
 keras = pytest.importorskip("keras")
@@ -37,7 +38,10 @@ def _close(a, b, what, rtol, atol):
                                    rtol=rtol, atol=atol, err_msg=what)
 
 
-@pytest.mark.parametrize("program", PROGRAMS, ids=[p.__name__ for p in PROGRAMS])
+ALL = PROGRAMS + OBJECT_MODEL_PROGRAMS
+
+
+@pytest.mark.parametrize("program", ALL, ids=[p.__name__ for p in ALL])
 def test_program_runs_on_seqlayers_and_agrees_with_keras(program, tmp_path):
     seqlayers.utils.set_random_seed(0)
     ours = {}

@@ -42,3 +42,34 @@ def test_keras_style_factory_and_instances():
 def test_unknown_optimizer_suggests_closest():
     with pytest.raises(ValueError, match="unknown optimizer 'adma'. Did you mean 'adam'"):
         optimizers.get("adma", [torch.zeros(1, requires_grad=True)])
+
+
+def _sgd_momentum_with_changing_rate(K, nesterov):
+    """SGD(momentum) under an exponential-decay schedule and a rate set by hand between fits."""
+    import numpy as np
+
+    r = np.random.default_rng(3)
+    x, y = r.normal(size=(12, 3)).astype("float32"), r.normal(size=(12, 1)).astype("float32")
+    model = K.Sequential([K.Input((3,)), K.layers.Dense(1)])
+    model.set_weights([np.full((3, 1), 0.3, "float32"), np.zeros(1, "float32")])
+    decay = K.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.7)
+    model.compile(K.optimizers.SGD(learning_rate=decay, momentum=0.9, nesterov=nesterov), "mse")
+    model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    plain = K.Sequential([K.Input((3,)), K.layers.Dense(1)])
+    plain.set_weights(model.get_weights())
+    plain.compile(K.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=nesterov), "mse")
+    plain.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    plain.optimizer.learning_rate = 0.01
+    plain.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    return model.get_weights() + plain.get_weights()
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_momentum_follows_keras_when_the_rate_changes(nesterov):
+    import numpy as np
+
+    import seqlayers
+
+    for ours, ref in zip(_sgd_momentum_with_changing_rate(seqlayers, nesterov),
+                         _sgd_momentum_with_changing_rate(keras, nesterov)):
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)

@@ -1,0 +1,143 @@
+"""seqlayers.backend: Keras 2's backend tensor functions (K.sum, K.exp...) with the argument names and defaults
+of Keras's tf.keras compatibility backend (signatures read from the installed Keras; its bodies need
+TensorFlow, so values are compared with the equivalent keras.ops expression on the same inputs)."""
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+from seqlayers import backend as B
+
+keras = pytest.importorskip("keras")
+legacy = pytest.importorskip("keras._tf_keras.keras.backend")
+O = keras.ops
+
+rng = np.random.default_rng(1)
+X = rng.normal(size=(2, 3, 4)).astype("float32")
+Y = rng.normal(size=(2, 4, 5)).astype("float32")
+V = rng.normal(size=(2, 4)).astype("float32")
+POS = np.abs(X) + 0.1
+P = O.convert_to_numpy(O.softmax(X))
+IDS = np.array([[0, 2, 1], [3, 1, 0]])
+T = (P > 0.3).astype("float32")
+
+
+def test_every_function_has_the_keras_2_signature():
+    names = [n for n in B.__all__ if n not in ("backend", "image_data_format")]
+    for name in names:
+        ours = inspect.signature(getattr(B, name))
+        ref = inspect.signature(getattr(legacy, name))
+        got = [(p.name, p.default) for p in ours.parameters.values()]
+        want = [(p.name, p.default) for p in ref.parameters.values()]
+        assert got == want, f"backend.{name}{ours} vs Keras's {name}{ref}"
+
+
+# (our call, the keras.ops expression with Keras 2's meaning)
+CASES = {
+    "sum": (lambda: B.sum(X, axis=1), lambda: O.sum(X, axis=1)),
+    "sum_all": (lambda: B.sum(X), lambda: O.sum(X)),
+    "mean": (lambda: B.mean(X, axis=-1, keepdims=True), lambda: O.mean(X, axis=-1, keepdims=True)),
+    "max": (lambda: B.max(X, axis=0), lambda: O.max(X, axis=0)),
+    "min": (lambda: B.min(X), lambda: O.min(X)),
+    "prod": (lambda: B.prod(X, axis=2), lambda: O.prod(X, axis=2)),
+    "std": (lambda: B.std(X, axis=1), lambda: O.std(X, axis=1)),
+    "var": (lambda: B.var(X), lambda: O.var(X)),
+    "any": (lambda: B.any(X > 1, axis=1), lambda: O.any(X > 1, axis=1)),
+    "all": (lambda: B.all(X > -2), lambda: O.all(X > -2)),
+    "argmax": (lambda: B.argmax(X), lambda: O.argmax(X, axis=-1)),
+    "argmin": (lambda: B.argmin(X), lambda: O.argmin(X, axis=-1)),
+    "cumsum": (lambda: B.cumsum(X), lambda: O.cumsum(X, axis=0)),
+    "cumprod": (lambda: B.cumprod(X, axis=2), lambda: O.cumprod(X, axis=2)),
+    "abs": (lambda: B.abs(X), lambda: O.abs(X)),
+    "exp": (lambda: B.exp(X), lambda: O.exp(X)),
+    "log": (lambda: B.log(POS), lambda: O.log(POS)),
+    "sqrt": (lambda: B.sqrt(POS), lambda: O.sqrt(POS)),
+    "square": (lambda: B.square(X), lambda: O.square(X)),
+    "pow": (lambda: B.pow(POS, 1.5), lambda: O.power(POS, 1.5)),
+    "sign": (lambda: B.sign(X), lambda: O.sign(X)),
+    "round": (lambda: B.round(X * 3), lambda: O.round(X * 3)),
+    "sin": (lambda: B.sin(X), lambda: O.sin(X)),
+    "cos": (lambda: B.cos(X), lambda: O.cos(X)),
+    "sigmoid": (lambda: B.sigmoid(X), lambda: O.sigmoid(X)),
+    "hard_sigmoid": (lambda: B.hard_sigmoid(X * 3), lambda: O.hard_sigmoid(X * 3)),
+    "tanh": (lambda: B.tanh(X), lambda: O.tanh(X)),
+    "softplus": (lambda: B.softplus(X), lambda: O.softplus(X)),
+    "softsign": (lambda: B.softsign(X), lambda: O.softsign(X)),
+    "elu": (lambda: B.elu(X, 0.5), lambda: O.elu(X, 0.5)),
+    "relu": (lambda: B.relu(X), lambda: O.relu(X)),
+    "relu_leaky_capped": (lambda: B.relu(X, alpha=0.1, max_value=0.5),
+                          lambda: O.clip(O.leaky_relu(X, 0.1), -1e9, 0.5)),
+    "relu_threshold": (lambda: B.relu(X, threshold=0.3), lambda: O.where(X > 0.3, X, 0.0)),
+    "softmax": (lambda: B.softmax(X, axis=1), lambda: O.softmax(X, axis=1)),
+    "maximum": (lambda: B.maximum(X, 0.2), lambda: O.maximum(X, 0.2)),
+    "minimum": (lambda: B.minimum(X, POS), lambda: O.minimum(X, POS)),
+    "equal": (lambda: B.equal(IDS, 1), lambda: O.equal(IDS, 1)),
+    "not_equal": (lambda: B.not_equal(IDS, 1), lambda: O.not_equal(IDS, 1)),
+    "greater": (lambda: B.greater(X, 0.0), lambda: O.greater(X, 0.0)),
+    "greater_equal": (lambda: B.greater_equal(IDS, 1), lambda: O.greater_equal(IDS, 1)),
+    "less": (lambda: B.less(X, 0.0), lambda: O.less(X, 0.0)),
+    "less_equal": (lambda: B.less_equal(IDS, 1), lambda: O.less_equal(IDS, 1)),
+    "clip": (lambda: B.clip(X, -0.5, 0.5), lambda: O.clip(X, -0.5, 0.5)),
+    "switch": (lambda: B.switch(X > 0, X, -X), lambda: O.where(X > 0, X, -X)),
+    "dot": (lambda: B.dot(X, Y[0]), lambda: O.dot(X, Y[0])),
+    "batch_dot": (lambda: B.batch_dot(X, Y), lambda: O.einsum("btf,bfu->btu", X, Y)),
+    "batch_dot_axes": (lambda: B.batch_dot(X, X, axes=(2, 2)), lambda: O.einsum("btf,bsf->bts", X, X)),
+    "batch_dot_vectors": (lambda: B.batch_dot(V, V, axes=1), lambda: O.sum(V * V, axis=1, keepdims=True)),
+    "concatenate": (lambda: B.concatenate([X, X]), lambda: O.concatenate([X, X], axis=-1)),
+    "stack": (lambda: B.stack([X, X], axis=1), lambda: O.stack([X, X], axis=1)),
+    "expand_dims": (lambda: B.expand_dims(X), lambda: O.expand_dims(X, -1)),
+    "squeeze": (lambda: B.squeeze(X[:, :1], 1), lambda: O.squeeze(X[:, :1], axis=1)),
+    "reshape": (lambda: B.reshape(X, (2, 12)), lambda: O.reshape(X, (2, 12))),
+    "permute_dimensions": (lambda: B.permute_dimensions(X, (0, 2, 1)), lambda: O.transpose(X, (0, 2, 1))),
+    "transpose": (lambda: B.transpose(X[0]), lambda: O.transpose(X[0])),
+    "flatten": (lambda: B.flatten(X), lambda: O.ravel(X)),
+    "batch_flatten": (lambda: B.batch_flatten(X), lambda: O.reshape(X, (2, 12))),
+    "repeat": (lambda: B.repeat(V, 3), lambda: O.repeat(O.expand_dims(V, 1), 3, axis=1)),
+    "repeat_elements": (lambda: B.repeat_elements(X, 2, axis=1), lambda: O.repeat(X, 2, axis=1)),
+    "tile": (lambda: B.tile(X, (1, 2, 1)), lambda: O.tile(X, (1, 2, 1))),
+    "reverse": (lambda: B.reverse(X, 1), lambda: O.flip(X, axis=1)),
+    "temporal_padding": (lambda: B.temporal_padding(X, (1, 2)), lambda: O.pad(X, [(0, 0), (1, 2), (0, 0)])),
+    "l2_normalize": (lambda: B.l2_normalize(X, axis=-1), lambda: O.normalize(X, axis=-1)),
+    "one_hot": (lambda: B.one_hot(IDS, 4), lambda: O.one_hot(IDS, 4)),
+    "gather": (lambda: B.gather(X, np.array([1, 0, 1])), lambda: O.take(X, np.array([1, 0, 1]), axis=0)),
+    "cast": (lambda: B.cast(X, "int32"), lambda: O.cast(X, "int32")),
+    "zeros": (lambda: B.zeros((2, 3)), lambda: O.zeros((2, 3))),
+    "ones": (lambda: B.ones((3,), dtype="int32"), lambda: O.ones((3,), dtype="int32")),
+    "zeros_like": (lambda: B.zeros_like(X), lambda: O.zeros_like(X)),
+    "ones_like": (lambda: B.ones_like(IDS), lambda: O.ones_like(IDS)),
+    "arange": (lambda: B.arange(5), lambda: O.arange(5, dtype="int32")),
+    "constant": (lambda: B.constant(1.5, shape=(2, 2)), lambda: O.full((2, 2), 1.5)),
+    "stop_gradient": (lambda: B.stop_gradient(torch.as_tensor(X)), lambda: O.stop_gradient(torch.as_tensor(X))),
+    "binary_crossentropy": (lambda: B.binary_crossentropy(T, P),
+                            lambda: O.binary_crossentropy(T, P)),
+    "binary_crossentropy_logits": (lambda: B.binary_crossentropy(T, X, from_logits=True),
+                                   lambda: O.binary_crossentropy(T, X, from_logits=True)),
+    "categorical_crossentropy": (lambda: B.categorical_crossentropy(O.one_hot(np.argmax(X, -1), 4), P),
+                                 lambda: O.categorical_crossentropy(O.one_hot(np.argmax(X, -1), 4), P)),
+    "sparse_categorical_crossentropy": (lambda: B.sparse_categorical_crossentropy(IDS, X[:, :, :4] * 2,
+                                                                                  from_logits=True),
+                                        lambda: O.sparse_categorical_crossentropy(IDS, X[:, :, :4] * 2,
+                                                                                  from_logits=True)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_backend_function_matches_keras(case):
+    ours, ref = CASES[case]
+    got, want = ours(), O.convert_to_numpy(ref())
+    assert isinstance(got, torch.Tensor)
+    assert tuple(got.shape) == tuple(want.shape)
+    np.testing.assert_allclose(got.detach().numpy().astype("float64"), want.astype("float64"), rtol=1e-5, atol=1e-6)
+
+
+def test_shape_helpers_values_and_session_functions():
+    t = torch.as_tensor(X)
+    assert B.int_shape(t) == B.shape(t) == (2, 3, 4) and B.ndim(t) == 3 and B.dtype(t) == "float32"
+    assert B.count_params(t) == 24
+    w = B.variable(np.zeros((2, 2), "float32"))
+    B.set_value(w, np.ones((2, 2)))
+    np.testing.assert_array_equal(B.get_value(w), np.ones((2, 2), "float32"))
+    assert [a.shape for a in B.batch_get_value([w, t])] == [(2, 2), (2, 3, 4)]
+    assert B.epsilon() == keras.backend.epsilon() and B.floatx() == keras.backend.floatx() == "float32"
+    B.clear_session()
