@@ -774,24 +774,12 @@ class Layer(nn.Module):
 
 
 def trainable_parameters(module: nn.Module) -> list[nn.Parameter]:
-    """The torch parameters behind Keras's ``module.trainable_weights``: those with ``requires_grad``
-    outside any frozen layer (a sublayer set trainable again inside a frozen model stays frozen, as
-    Keras's ``model.trainable_weights`` is empty then). What the training loop updates."""
-    out: list[nn.Parameter] = []
-    seen: set[int] = set()
-
-    def walk(m: nn.Module) -> None:
-        if isinstance(m, Layer) and not m._trainable:
-            return
-        for p in m._parameters.values():
-            if p is not None and p.requires_grad and id(p) not in seen:
-                seen.add(id(p))
-                out.append(p)
-        for child in m.children():
-            walk(child)
-
-    walk(module)
-    return out
+    """The torch parameters behind Keras's ``module.trainable_weights``: none when ``module`` itself is
+    frozen, else every parameter with ``requires_grad`` (as Keras, only the outermost flag and each weight's
+    own count: a sublayer set trainable again inside a frozen sublayer trains). What ``fit`` updates."""
+    if isinstance(module, Layer) and not module._trainable:
+        return []
+    return [p for p in module.parameters() if p.requires_grad]
 
 
 def _record_config_of(cls) -> None:

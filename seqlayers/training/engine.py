@@ -83,7 +83,6 @@ class CompiledState:
     ddp: nn.Module | None = None          # the DistributedDataParallel forward of a torchrun fit
     scaler: Any = None                    # torch.amp.GradScaler for precision="16-mixed"
     trainable: list = field(default_factory=list)  # the parameters fit updates (Keras's trainable_weights)
-    masked: list = field(default_factory=list)     # optimizer parameters with requires_grad inside a frozen layer
     trainable_version: int = -1           # layers.base.TRAINABLE_VERSION when ``trainable`` was read
     extra: dict = field(default_factory=dict)
 
@@ -394,18 +393,11 @@ def backward_and_step(st: CompiledState, optimizer, loss: torch.Tensor) -> None:
     optimizer.zero_grad(set_to_none=True)
     if st.scaler is not None:
         st.scaler.scale(loss).backward()
-        _drop_masked_grads(st)
         st.scaler.step(optimizer)
         st.scaler.update()
     else:
         loss.backward()
-        _drop_masked_grads(st)
         optimizer.step()
-
-
-def _drop_masked_grads(st: CompiledState) -> None:
-    for p in st.masked:  # trainable sublayer of a frozen layer: Keras leaves it out of the update
-        p.grad = None
 
 
 def _check_precision(st: CompiledState, device: torch.device, who: str) -> None:
@@ -505,9 +497,6 @@ def sync_trainable(model, st: CompiledState) -> None:
             f"fit: {len(new)} weight(s) became trainable after the optimizer was built without them (the layer was "
             f"frozen when training started). The optimizer can only update the weights it was built with, as "
             f"in Keras: call model.compile(...) again after changing layer.trainable, then fit.")
-    ids = {id(p) for p in params}
-    st.masked = [p for group in st.optimizer.param_groups for p in group["params"]
-                 if p.requires_grad and id(p) not in ids]
     _align_steps(st.optimizer)
 
 

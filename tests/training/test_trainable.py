@@ -139,3 +139,24 @@ def test_frozen_batch_normalization_keeps_its_statistics_during_fit_as_keras():
         before, after = frozen_batchnorm_fit(K)
         for w, v in zip(before, after):
             np.testing.assert_array_equal(w, v)
+
+
+def nested_unfreeze(K):
+    """A frozen inner Sequential with its first layer set trainable again, inside a trainable model."""
+    x, y, weights = _data()
+    inner = K.Sequential([K.Input((4,)), K.layers.Dense(3), K.layers.Dense(3)])
+    model = K.Sequential([K.Input((4,)), inner, K.layers.Dense(2)])
+    model.set_weights(weights[:2] + [weights[0][:3, :3], weights[1]] + weights[2:])
+    inner.trainable = False
+    inner.layers[0].trainable = True
+    counts = [len(model.trainable_weights), len(inner.trainable_weights)]
+    model.compile(K.optimizers.SGD(learning_rate=0.05), "mse")
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    return counts, model.get_weights()
+
+
+def test_a_sublayer_unfrozen_inside_a_frozen_sublayer_trains_as_keras():
+    (counts, ours), (ref_counts, ref) = nested_unfreeze(seqlayers), nested_unfreeze(keras)
+    assert counts == ref_counts == [4, 0]
+    for i, (w, v) in enumerate(zip(ours, ref)):
+        np.testing.assert_allclose(w, v, rtol=1e-5, atol=1e-6, err_msg=f"weight {i}")
