@@ -90,3 +90,22 @@ def test_custom_layer_builds_runs_and_trains_eagerly_as_a_torch_module():
     y.sum().backward()
     assert layer.w.grad is not None and layer.seen.grad is None
     assert [n for n, _ in layer.named_parameters()] == ["kernel", "bias", "seen"]
+
+
+def _masked_cell_model(K, init=None):
+    from ..keras_programs.object_model import _minimal_rnn_cell_class
+
+    cell = _minimal_rnn_cell_class(K)(4)
+    model = K.Sequential([K.Input((5,), dtype="int32"), K.layers.Embedding(12, 3, mask_zero=True),
+                          K.layers.RNN(cell, return_sequences=True)])
+    if init is not None:
+        model.set_weights(init)
+    return model
+
+
+def test_custom_rnn_cell_skips_masked_steps_as_keras():
+    ours = _masked_cell_model(seqlayers)
+    ref = _masked_cell_model(keras, ours.get_weights())
+    got = ours.predict(X, verbose=0)
+    np.testing.assert_allclose(got, ref.predict(X, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got[0, 3], got[0, 2])  # a masked step repeats the last valid output
