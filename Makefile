@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install -q -c constraints.txt
 ARGS   ?=
 
-.PHONY: install dev demo test docs bench fuzz gpu-check clean
+.PHONY: install dev demo test docs bench bench-compiled fuzz gpu-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ $(BENCH_VENV)/.installed: benchmarks/constraints-bench.txt
 
 bench: dev $(BENCH_VENV)/.installed
 	KERAS_BACKEND=torch SEQLAYERS_BENCH_PYTHON=$(CURDIR)/$(BENCH_VENV)/bin/python $(BIN)/python -m benchmarks $(ARGS)
+
+# torch.compile and torch.export against eager seqlayers, paired in one process, one thread (issue 17).
+bench-compiled: dev
+	KERAS_BACKEND=torch OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.compiled --out benchmarks/results $(ARGS)
 
 # On a machine with a CUDA GPU: the CUDA tests (skipped elsewhere) and a short GPU workload; fails when
 # no GPU is visible (the tests would all be skipped).
