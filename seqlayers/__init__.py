@@ -100,6 +100,7 @@ from .layers import (
     subtract,
 )
 from .models import Model, Sequential
+from .models.streaming import Stream
 from .models.symbolic import Input, InputLayer, SymbolicTensor
 from .training import (
     BackupAndRestore,
@@ -122,7 +123,7 @@ from .version import __version__
 __all__ = [
     "Activation", "Add", "Concatenate", "Dense", "Dropout", "Embedding", "Flatten", "Input", "InputLayer",
     "InputSpec", "Lambda", "Layer", "Masking", "Model", "ModelFileError", "RepeatVector", "Reshape",
-    "SeqlayersError", "Sequential", "SymbolicTensor", "TimeDistributed", "TimeDistributedDense",
+    "SeqlayersError", "Sequential", "Stream", "SymbolicTensor", "TimeDistributed", "TimeDistributedDense",
     "activations", "get_mask", "initializers", "register_layer",
     "AdditiveAttention", "Attention",
     "Average", "Dot", "Maximum", "Minimum", "Multiply", "Subtract", "add", "average", "concatenate", "dot",

@@ -26,6 +26,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <array>
 #include <vector>
 
 #include "loop_math.h"
@@ -148,7 +149,7 @@ struct Loop {  // one direction's run
   const float* wit;     // (F, G*H): W_ih^T (MKL's path)
   const float* b_in;    // (G*H): the bias joining the input projection (LSTM b_ih + b_hh, GRU b_ih), or null
   const float* wt;      // (H, G*H): W_hh^T (MKL's path)
-  const seqlayers_native::Packed* pw;  // W_ih^T, W_hh^T packed (GRU reset_before: its [U_r, U_z] and U_n apart)
+  const seqlayers_native::Packed* pw;  // W_ih^T, W_hh^T packed (see Prepared)
   const float* b_hh;    // (G*H) GRU reset_after's recurrent bias, or null
   float* h;             // the state (B rows of H, ld_h apart; the output at valid steps)
   int64_t ld_h;         // H, or F + H for the LSTM, whose state lives in the rows [x_t, h] (see run_loop)
@@ -257,6 +258,89 @@ at::Tensor opt_or_zeros(const c10::optional<at::Tensor>& t, int64_t B, int64_t H
   return at::zeros({B, H}, at::kFloat);
 }
 
+// One direction's weights as the loop reads them, made once per call (or once per stream: the
+// tensors travel to Python as a list, see gated_rnn_prepare):
+//   wit (F, GH) W_ih^T; wt (H, GH) W_hh^T, the LSTM's (F + H, GH) [W_ih^T; W_hh^T]; bias_in (GH) or
+//   undefined; b_hh (GH, GRU reset_after) or undefined; panels: the packed copies (empty without
+//   AVX-512): [W_ih^T (not for the LSTM), W_hh^T or [U_r, U_z]^T, U_n^T (reset_before)]
+struct Prepared {
+  at::Tensor wit, wt, bias_in, b_hh, panels;
+};
+
+std::array<seqlayers_native::Packed, 3> panel_views(int64_t kind, int64_t F, int64_t H, const at::Tensor& panels) {
+  std::array<seqlayers_native::Packed, 3> v{};
+  if (!panels.defined() || panels.numel() == 0) return v;
+  const int64_t G = kind == kLSTM ? 4 : 3, lead = kind == kLSTM ? F : 0;
+  const int64_t split = kind == kGRUResetBefore ? 2 * H : G * H;
+  const float* p = panels.data_ptr<float>();
+  if (kind != kLSTM) {
+    v[0] = {p, F, G * H};
+    p += seqlayers_native::packed_size(F, G * H);
+  }
+  v[1] = {p, lead + H, split};
+  p += seqlayers_native::packed_size(lead + H, split);
+  if (split < G * H) v[2] = {p, H, G * H - split};
+  return v;
+}
+
+Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, const c10::optional<at::Tensor>& b_ih,
+                 const c10::optional<at::Tensor>& b_hh, bool pack) {
+  const int64_t G = kind == kLSTM ? 4 : 3, H = w_hh.size(1), F = w_ih.size(1);
+  TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(0) == G * H && w_hh.sizes() == at::IntArrayRef({G * H, H}) &&
+              w_ih.scalar_type() == at::kFloat && w_hh.scalar_type() == at::kFloat,
+              "gated_rnn: w_ih must be (G*H, F) and w_hh (G*H, H) float32, the same H in each direction");
+  const bool has_bi = b_ih.has_value() && b_ih->defined(), has_bh = b_hh.has_value() && b_hh->defined();
+  Prepared P;
+  if (has_bi) P.bias_in = b_ih->contiguous();
+  if (kind == kLSTM && has_bh) P.bias_in = has_bi ? (P.bias_in + *b_hh).contiguous() : b_hh->contiguous();
+  if (kind == kGRU && has_bh) P.b_hh = b_hh->contiguous();
+  P.wit = w_ih.t().contiguous();
+  P.wt = kind == kLSTM ? at::cat({w_ih.t(), w_hh.t()}, 0).contiguous() : w_hh.t().contiguous();
+  const int64_t lead = kind == kLSTM ? F : 0, split = kind == kGRUResetBefore ? 2 * H : G * H;
+  if (!pack) {
+    P.panels = at::empty({0}, w_ih.options());
+    return P;
+  }
+  int64_t total = seqlayers_native::packed_size(lead + H, split);
+  if (kind != kLSTM) total += seqlayers_native::packed_size(F, G * H);
+  if (split < G * H) total += seqlayers_native::packed_size(H, G * H - split);
+  P.panels = at::empty({total}, w_ih.options());
+  float* p = P.panels.data_ptr<float>();
+  if (kind != kLSTM) {
+    seqlayers_native::pack_panels(P.wit.data_ptr<float>(), G * H, F, 0, G * H, p);
+    p += seqlayers_native::packed_size(F, G * H);
+  }
+  seqlayers_native::pack_panels(P.wt.data_ptr<float>(), G * H, lead + H, 0, split, p);
+  p += seqlayers_native::packed_size(lead + H, split);
+  if (split < G * H) seqlayers_native::pack_panels(P.wt.data_ptr<float>(), G * H, H, split, G * H, p);
+  return P;
+}
+
+bool use_own_kernel(bool blas_only, int64_t B, int64_t G, int64_t H) {
+  return !blas_only && G * H <= kMaxOwnWidth && __builtin_cpu_supports("avx512f") &&
+         (at::get_num_threads() == 1 || B * G * H * H <= kMaxOwnWorkThreaded);
+}
+
+// One direction over x (B, T, F) from the states h (B, H) and c (the LSTM's; both updated in place),
+// writing `out` (or not, when undefined) and `last`.
+void run_direction(int64_t kind, const at::Tensor& x, const Prepared& P, bool own, at::Tensor& h, at::Tensor& c,
+                   float* out, int64_t ld_out, at::Tensor& last, const at::Tensor& mask, bool backwards,
+                   bool time_order, bool zero_output) {
+  const int64_t B = x.size(0), T = x.size(1), F = x.size(2), H = h.size(1), G = kind == kLSTM ? 4 : 3;
+  const int64_t lead = kind == kLSTM ? F : 0, ld_h = lead + H;
+  at::Tensor xh = kind == kLSTM ? at::empty({B, ld_h}, x.options()) : h;  // the LSTM's rows [x_t, h]
+  if (kind == kLSTM) xh.narrow(1, F, H).copy_(h);
+  const auto views = panel_views(kind, F, H, P.panels);
+  const auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+  Loop L{kind, B, T, F, H, G, x.data_ptr<float>(), P.wit.data_ptr<float>(), ptr(P.bias_in), P.wt.data_ptr<float>(),
+         views.data(), ptr(P.b_hh), xh.data_ptr<float>() + lead, ld_h, ptr(c), out, ld_out, last.data_ptr<float>(),
+         mask.defined() ? mask.data_ptr<bool>() : nullptr, backwards, time_order, zero_output,
+         own && P.panels.numel() > 0};
+  if (B > 0 && T > 0 && H > 0) run_loop(L);
+  else if (B > 0 && H > 0) last.copy_(h);  // T = 0: nothing processed (the layers never call with T = 0)
+  if (kind == kLSTM) h.copy_(xh.narrow(1, F, H));
+}
+
 std::vector<at::Tensor> gated_rnn_forward(
     const at::Tensor& x_, int64_t kind, at::TensorList w_ih, at::TensorList w_hh,
     const c10::List<c10::optional<at::Tensor>>& b_ih, const c10::List<c10::optional<at::Tensor>>& b_hh,
@@ -270,7 +354,7 @@ std::vector<at::Tensor> gated_rnn_forward(
   TORCH_CHECK(D >= 1 && w_hh.size() == w_ih.size() && b_ih.size() == w_ih.size() && b_hh.size() == w_ih.size() &&
               h0.size() == w_ih.size() && c0.size() == w_ih.size() && backwards.size() == w_ih.size() &&
               time_order.size() == w_ih.size(), "gated_rnn_forward: one entry per direction in every list");
-  const int64_t B = x_.size(0), T = x_.size(1), F = x_.size(2), G = kind == kLSTM ? 4 : 3;
+  const int64_t B = x_.size(0), T = x_.size(1), G = kind == kLSTM ? 4 : 3;
   const int64_t H = w_hh[0].size(1);
   at::Tensor mask;
   if (mask_.has_value() && mask_->defined()) {
@@ -281,46 +365,47 @@ std::vector<at::Tensor> gated_rnn_forward(
   at::Tensor out = return_sequences ? at::empty({B, T, D * H}, x_.options()) : at::empty({0}, x_.options());
   std::vector<at::Tensor> results{out};
   const at::Tensor x = x_.contiguous();
+  const bool own = use_own_kernel(blas_only, B, G, H);
   for (int64_t d = 0; d < D; ++d) {
-    TORCH_CHECK(w_ih[d].sizes() == at::IntArrayRef({G * H, F}) && w_hh[d].sizes() == at::IntArrayRef({G * H, H}) &&
-                w_ih[d].scalar_type() == at::kFloat && w_hh[d].scalar_type() == at::kFloat,
-                "gated_rnn_forward: w_ih must be (G*H, F) and w_hh (G*H, H) float32, the same H in each direction");
-    const bool has_bi = b_ih.get(d).has_value() && b_ih.get(d)->defined();
-    const bool has_bh = b_hh.get(d).has_value() && b_hh.get(d)->defined();
-    at::Tensor bias_in;  // what joins the input projection: LSTM b_ih + b_hh; GRU b_ih
-    if (has_bi) bias_in = b_ih.get(d)->contiguous();
-    if (kind == kLSTM && has_bh) bias_in = has_bi ? (bias_in + *b_hh.get(d)).contiguous() : b_hh.get(d)->contiguous();
-    const at::Tensor wit = w_ih[d].t().contiguous();  // (F, GH): W_ih^T
-    // (H, GH): W_hh^T, rows of the recurrent product; the LSTM's (F + H, GH): [W_ih^T; W_hh^T]
-    const at::Tensor wt = kind == kLSTM ? at::cat({w_ih[d].t(), w_hh[d].t()}, 0).contiguous() : w_hh[d].t().contiguous();
-    at::Tensor bhh = (kind == kGRU && has_bh) ? b_hh.get(d)->contiguous() : at::Tensor();
+    TORCH_CHECK(w_hh[d].size(1) == H, "gated_rnn_forward: the same H in each direction");
+    const Prepared P = prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), own);
     at::Tensor h = opt_or_zeros(h0.get(d), B, H);
-    const int64_t lead = kind == kLSTM ? F : 0, ld_h = lead + H;
-    at::Tensor xh = kind == kLSTM ? at::empty({B, ld_h}, x_.options()) : h;  // the LSTM's rows [x_t, h]
-    if (kind == kLSTM) xh.narrow(1, F, H).copy_(h);
     at::Tensor c = kind == kLSTM ? opt_or_zeros(c0.get(d), B, H) : at::Tensor();
     at::Tensor last = at::empty({B, H}, x_.options());
-    const bool own = !blas_only && G * H <= kMaxOwnWidth && __builtin_cpu_supports("avx512f") &&
-                     (at::get_num_threads() == 1 || B * G * H * H <= kMaxOwnWorkThreaded);
-    seqlayers_native::Packed packed[3];
-    if (own) {
-      if (kind != kLSTM) packed[0] = seqlayers_native::Packed(wit.data_ptr<float>(), G * H, F, 0, G * H);
-      const int64_t split = kind == kGRUResetBefore ? 2 * H : G * H;
-      packed[1] = seqlayers_native::Packed(wt.data_ptr<float>(), G * H, lead + H, 0, split);
-      if (split < G * H) packed[2] = seqlayers_native::Packed(wt.data_ptr<float>(), G * H, H, split, G * H);
-    }
-    Loop L{kind, B, T, F, H, G, x.data_ptr<float>(), wit.data_ptr<float>(),
-           bias_in.defined() ? bias_in.data_ptr<float>() : nullptr, wt.data_ptr<float>(), packed, bhh.defined() ? bhh.data_ptr<float>() : nullptr,
-           xh.data_ptr<float>() + lead, ld_h, c.defined() ? c.data_ptr<float>() : nullptr,
-           return_sequences ? out.data_ptr<float>() + d * H : nullptr, D * H, last.data_ptr<float>(),
-           mask.defined() ? mask.data_ptr<bool>() : nullptr, backwards.get(d), time_order.get(d), zero_output, own};
-    if (B > 0 && T > 0 && H > 0) run_loop(L);
-    else if (B > 0 && H > 0) last.copy_(h);  // T = 0: nothing processed (the layers never call with T = 0)
+    run_direction(kind, x, P, own, h, c, return_sequences ? out.data_ptr<float>() + d * H : nullptr, D * H, last,
+                  mask, backwards.get(d), time_order.get(d), zero_output);
     results.push_back(last);
-    results.push_back(kind == kLSTM ? xh.narrow(1, F, H).contiguous() : h);
+    results.push_back(h);
     if (kind == kLSTM) results.push_back(c);
   }
   return results;
+}
+
+// Streaming (models/streaming.py): the weights prepared once, then one call per step.
+std::vector<at::Tensor> gated_rnn_prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh,
+                                          const c10::optional<at::Tensor>& b_ih, const c10::optional<at::Tensor>& b_hh) {
+  TORCH_CHECK(kind >= kLSTM && kind <= kGRUResetBefore, "gated_rnn_prepare: kind must be 0, 1 or 2");
+  const Prepared P = prepare(kind, w_ih, w_hh, b_ih, b_hh, __builtin_cpu_supports("avx512f"));
+  const at::Tensor none = at::empty({0}, w_ih.options());
+  return {P.wit, P.wt, P.bias_in.defined() ? P.bias_in : none, P.b_hh.defined() ? P.b_hh : none, P.panels};
+}
+
+// x (B, F): one step from h (B, H) and c (the LSTM's), both updated in place; returns the output (B, H).
+at::Tensor gated_rnn_step(const at::Tensor& x, int64_t kind, at::TensorList prepared, at::Tensor& h,
+                          const c10::optional<at::Tensor>& c_, bool blas_only) {
+  TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat && prepared.size() == 5,
+              "gated_rnn_step: x must be (B, F) float32 and `prepared` what gated_rnn_prepare returned");
+  TORCH_CHECK(h.is_contiguous() && h.dim() == 2 && h.size(0) == x.size(0), "gated_rnn_step: h must be a contiguous (B, H)");
+  const auto opt = [](const at::Tensor& t) { return t.numel() > 0 ? t : at::Tensor(); };
+  const Prepared P{prepared[0], prepared[1], opt(prepared[2]), opt(prepared[3]), prepared[4]};
+  at::Tensor c = kind == kLSTM && c_.has_value() ? *c_ : at::Tensor();
+  TORCH_CHECK(kind != kLSTM || (c.defined() && c.is_contiguous() && c.sizes() == h.sizes()),
+              "gated_rnn_step: an LSTM needs its cell state c, contiguous, shaped as h");
+  at::Tensor last = at::empty_like(h);
+  const int64_t G = kind == kLSTM ? 4 : 3;
+  run_direction(kind, x.contiguous().unsqueeze(1), P, use_own_kernel(blas_only, x.size(0), G, h.size(1)), h, c,
+                nullptr, 0, last, at::Tensor(), false, false, false);
+  return last;
 }
 
 // The gates' activations on their own, as the loops compute them (AVX-512 where the CPU has it, else
@@ -344,6 +429,8 @@ at::Tensor gate_activation(const at::Tensor& x_, bool sigmoid) {
 
 TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
   m.def("gate_activation(Tensor x, bool sigmoid) -> Tensor");
+  m.def("gated_rnn_prepare(int kind, Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh) -> Tensor[]");
+  m.def("gated_rnn_step(Tensor x, int kind, Tensor[] prepared, Tensor(a!) h, Tensor(b!)? c, bool blas_only=False) -> Tensor");
   m.def("gated_rnn_forward(Tensor x, int kind, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, "
         "Tensor?[] h0, Tensor?[] c0, Tensor? mask, bool[] backwards, bool[] time_order, bool zero_output, "
         "bool return_sequences, bool blas_only=False) -> Tensor[]");
@@ -352,4 +439,6 @@ TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
 TORCH_LIBRARY_IMPL(seqlayers_native, CPU, m) {
   m.impl("gated_rnn_forward", &gated_rnn_forward);
   m.impl("gate_activation", &gate_activation);
+  m.impl("gated_rnn_prepare", &gated_rnn_prepare);
+  m.impl("gated_rnn_step", &gated_rnn_step);
 }

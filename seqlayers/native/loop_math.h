@@ -78,20 +78,23 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 sigmoid16(__m512
 // is sequential in memory and stays in L1/L2 while every group of rows passes over it.
 constexpr int64_t kPanel = 64;
 
-struct Packed {
-  std::vector<float> data;
+struct Packed {  // a view of packed panels (see pack_panels)
+  const float* data = nullptr;
   int64_t K = 0, N = 0;
-  Packed() = default;
-  Packed(const float* w, int64_t ldw, int64_t K_, int64_t c0, int64_t c1) : K(K_), N(c1 - c0) {
-    const int64_t panels = (N + kPanel - 1) / kPanel;
-    data.assign(static_cast<size_t>(panels * K * kPanel), 0.0f);
-    for (int64_t p = 0; p < panels; ++p) {
-      const int64_t width = N - p * kPanel < kPanel ? N - p * kPanel : kPanel;
-      for (int64_t k = 0; k < K; ++k)
-        std::memcpy(&data[(p * K + k) * kPanel], w + k * ldw + c0 + p * kPanel, width * sizeof(float));
-    }
-  }
 };
+
+inline int64_t packed_size(int64_t K, int64_t N) { return (N + kPanel - 1) / kPanel * K * kPanel; }
+
+// Columns c0..c1 of the row-major (K x ldw) matrix w into dst (packed_size(K, c1 - c0) floats).
+inline Packed pack_panels(const float* w, int64_t ldw, int64_t K, int64_t c0, int64_t c1, float* dst) {
+  const int64_t N = c1 - c0, panels = (N + kPanel - 1) / kPanel;
+  std::memset(dst, 0, packed_size(K, N) * sizeof(float));
+  for (int64_t p = 0; p < panels; ++p) {
+    const int64_t width = N - p * kPanel < kPanel ? N - p * kPanel : kPanel;
+    for (int64_t k = 0; k < K; ++k) std::memcpy(dst + (p * K + k) * kPanel, w + k * ldw + c0 + p * kPanel, width * sizeof(float));
+  }
+  return Packed{dst, K, N};
+}
 
 inline __mmask16 tail_mask(int64_t rem) {
   return rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (rem > 0 ? rem : 0)) - 1);
@@ -128,7 +131,7 @@ void rows_avx512(const float* const* h, const float* panel, int64_t K, int64_t j
 inline void recurrent_avx512(int64_t n, const float* const* h, const Packed& w, float* const* o) {
   const int64_t K = w.K, N = w.N;
   for (int64_t j0 = 0, p = 0; j0 < N; j0 += kPanel, ++p) {
-    const float* panel = w.data.data() + p * K * kPanel;
+    const float* panel = w.data + p * K * kPanel;
     int64_t b = 0;
     for (; b + 6 <= n; b += 6) rows_avx512<6>(h + b, panel, K, j0, N, o + b);
     switch (n - b) {

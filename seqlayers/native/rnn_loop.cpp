@@ -85,8 +85,9 @@ at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, c
   const float one = 1.0f;
   const bool own_kernel = !blas_only && H <= kMaxOwnH && __builtin_cpu_supports("avx512f") &&
                           (at::get_num_threads() == 1 || B * H * H <= kMaxOwnWorkThreaded);
-  const seqlayers_native::Packed packed = own_kernel ? seqlayers_native::Packed(wh, H, H, 0, H)
-                                                     : seqlayers_native::Packed();  // W_hh^T in panels
+  std::vector<float> panels(own_kernel ? seqlayers_native::packed_size(H, H) : 0);
+  const seqlayers_native::Packed packed =  // W_hh^T in panels
+      own_kernel ? seqlayers_native::pack_panels(wh, H, H, 0, H, panels.data()) : seqlayers_native::Packed();
   std::vector<const float*> h_rows(B);
   std::vector<float*> o_rows(B);
   for (int64_t t = 0; t < T; ++t) {

@@ -1,0 +1,134 @@
+"""Streaming inference: a recurrent model run one time step per call, its states carried between calls.
+
+For online forecasting and dialogue, where each call brings one new step (batch 1 or small) and
+answers at once::
+
+    model = Sequential([Input((None, 8)), LSTM(128, return_sequences=True), Dense(1)])
+    ...                                       # train it on whole sequences as usual
+    stream = Stream(model, batch_size=1)      # the weights are read now (see below)
+    for x_t in source:                        # x_t: (1, 8), one step
+        y_t = stream.step(x_t)                # (1, 1); the LSTM's states carried to the next call
+    stream.reset()                            # a new sequence starts from zero states
+
+``stream.step(x_t)`` computes what ``model`` computes on the whole sequence at that step (the same
+as a ``stateful=True`` copy of the model fed one step at a time), with as little work per call as
+the library can manage: each LSTM/GRU layer is one call of the native C++ step kernel
+(``seqlayers/native/gated_loop.cpp``) on weights transposed and packed once, here, at construction;
+a SimpleRNN one call of its native loop; every other layer (Dense, TimeDistributed, Dropout at
+inference...) is called as in the model, on a ``(B, 1, F)`` step (or ``(B, H)`` after a recurrent
+layer with ``return_sequences=False``). Without the native library (not built) the recurrent layers
+step through their cells (``cell.call``): the same results, more overhead. No gradients are kept.
+
+The weights are a snapshot: after training further or loading other weights, make a new ``Stream``.
+Only the layers of a ``Sequential`` (or a list of layers) stream; a recurrent layer that runs
+backwards, or a ``Bidirectional``, needs the whole sequence and is refused.
+
+Measured per-call latency (LSTM(128), F=8, batch 1): docs/performance.md, "Streaming".
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .. import native
+from ..errors import layer_label
+from ..layers.bidirectional import Bidirectional
+from ..layers.rnn import RNN
+from ..layers.rnn_native import KINDS
+from .sequential import Sequential
+
+
+class _RecurrentStep:
+    """One recurrent layer's step: ``(B, F) -> (B, H)``, its states kept here."""
+
+    def __init__(self, layer: RNN, batch_size: int):
+        self.layer, self.cell, self.batch_size = layer, layer.cell, batch_size
+        self.kind: str = (self.cell.native_kind if layer._builtin else None) or ""
+        self.simple = layer._builtin and self.cell.fused_kind in ("rnn_tanh", "rnn_relu")
+        self.native = (self.kind in KINDS or self.simple) and native.use_native()
+        w: list = [None if t is None else t.detach() for t in self.cell.flat_weights()] if layer._builtin else []
+        if self.native and self.kind in KINDS:
+            self.prepared: list = torch.ops.seqlayers_native.gated_rnn_prepare(KINDS[self.kind], *(w + [None, None])[:4])
+        elif self.native:  # SimpleRNN: W^T made once
+            bias = w[2] + w[3] if len(w) == 4 else None
+            self.prepared = [w[0].t().contiguous(), w[1].t().contiguous(), bias, self.cell.fused_kind == "rnn_relu"]
+        self.reset()
+
+    def reset(self) -> None:
+        self.states = [torch.zeros(self.batch_size, s) for s in self.layer.state_sizes]
+
+    def __call__(self, x_t: torch.Tensor) -> torch.Tensor:
+        if not self.native:
+            out, new = self.cell.call(x_t, list(self.states), training=False)
+            self.states = [new] if isinstance(new, torch.Tensor) else list(new)
+            return out
+        if self.simple:
+            w_ih_t, w_hh_t, bias, relu = self.prepared
+            out = torch.ops.seqlayers_native.simple_rnn_forward(x_t[:, None], w_ih_t, w_hh_t, bias, self.states[0],
+                                                                relu, False)[:, 0]
+            self.states = [out]
+            return out
+        c = self.states[1] if len(self.states) == 2 else None
+        return torch.ops.seqlayers_native.gated_rnn_step(x_t, KINDS[self.kind], self.prepared, self.states[0], c)
+
+
+def _check_layer(layer) -> None:
+    if isinstance(layer, Bidirectional) or (isinstance(layer, RNN) and layer.go_backwards):
+        raise ValueError(
+            f"Stream: {layer_label(layer)} runs backwards in time, which needs the whole sequence; "
+            "a stream sees one step per call. Stream a model whose recurrent layers run forwards."
+        )
+
+
+class Stream:
+    """Run ``model`` one time step per call, carrying its recurrent states (see the module docstring).
+
+    Args:
+        model: a built ``Sequential`` or a list of built layers.
+        batch_size: B, the number of streams stepped together (default 1).
+
+    Shape:
+        ``step(x_t)``: x_t ``(B, F)`` -> what the model outputs at that step, e.g. ``(B, units)`` of
+        its last Dense (the time axis of length 1 removed).
+    """
+
+    def __init__(self, model, batch_size: int = 1):
+        layers = list(model.layers) if isinstance(model, Sequential) else list(model)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"Stream: batch_size must be a positive int, got {batch_size!r}.")
+        for layer in layers:
+            _check_layer(layer)
+            if not getattr(layer, "built", True):
+                raise ValueError(f"Stream: {layer_label(layer)} is not built; call the model once on a batch "
+                                 "(or give it an Input shape) before streaming it.")
+        self.batch_size = batch_size
+        self._steps: list[Callable] = [
+            _RecurrentStep(layer, batch_size) if isinstance(layer, RNN) else layer for layer in layers]
+        self._keeps_time = [isinstance(layer, RNN) and layer.return_sequences for layer in layers]
+
+    def reset(self) -> None:
+        """Start a new sequence: every recurrent state back to zeros."""
+        for s in self._steps:
+            if isinstance(s, _RecurrentStep):
+                s.reset()
+
+    @torch.no_grad()
+    def step(self, x_t: torch.Tensor) -> torch.Tensor:
+        """One time step ``x_t`` (B, F) through the model; returns its output at this step."""
+        if x_t.dim() != 2 or x_t.shape[0] != self.batch_size:
+            raise ValueError(f"Stream.step: expected one step of shape (batch_size={self.batch_size}, features), "
+                             f"got {tuple(x_t.shape)}. Pass x[:, t] of a (batch, time, features) sequence.")
+        y, timed = x_t.float()[:, None], True  # (B, 1, F): a one-step sequence; (B, F) after return_sequences=False
+        for s, keeps_time in zip(self._steps, self._keeps_time):
+            if isinstance(s, _RecurrentStep):
+                y = s(y[:, 0] if timed else y)
+                timed = False
+                if keeps_time:
+                    y, timed = y[:, None], True  # (B, 1, H): the next layer sees a one-step sequence
+            else:
+                y = s(y)
+        return y[:, 0] if timed else y
+
+
+__all__ = ["Stream"]

@@ -1,0 +1,67 @@
+"""Stream (models/streaming.py): one step per call equals the model on the whole sequence, for every
+recurrent layer kind, with the native step kernels and without them; reset; the refusals."""
+import pytest
+import torch
+
+import seqlayers as sl
+from seqlayers import native
+from seqlayers.models.streaming import Stream
+
+RECURRENT = {
+    "lstm": lambda: sl.LSTM(12, return_sequences=True),
+    "gru": lambda: sl.GRU(12, return_sequences=True),
+    "gru_reset_before": lambda: sl.GRU(12, reset_after=False, return_sequences=True),
+    "simple_rnn": lambda: sl.SimpleRNN(12, return_sequences=True),
+}
+
+
+def _model(kind, last_sequences=True):
+    torch.manual_seed(0)
+    return sl.Sequential([sl.Input((None, 3)), sl.Dense(5), RECURRENT[kind](),
+                          sl.LSTM(7, return_sequences=last_sequences), sl.Dense(2)])
+
+
+@pytest.mark.parametrize("use_native", [True, False])
+@pytest.mark.parametrize("kind", list(RECURRENT))
+def test_stream_steps_equal_the_model_on_the_whole_sequence(kind, use_native):
+    if use_native:
+        try:
+            native.build()
+        except RuntimeError as exc:
+            pytest.skip(f"the native loops cannot be built here: {exc}")
+    model = _model(kind)
+    x = torch.randn(2, 9, 3)
+    with torch.no_grad():
+        want = model(x)  # (2, 9, 2)
+    with (native.disabled() if not use_native else torch.no_grad()):
+        stream = Stream(model, batch_size=2)
+    assert all(s.native == use_native for s in stream._steps if hasattr(s, "native"))
+    got = torch.stack([stream.step(x[:, t]) for t in range(9)], dim=1)
+    torch.testing.assert_close(got, want, atol=3e-6, rtol=0)
+    stream.reset()
+    torch.testing.assert_close(stream.step(x[:, 0]), want[:, 0], atol=3e-6, rtol=0)
+
+
+def test_stream_after_return_sequences_false_gives_the_last_output():
+    model = _model("gru", last_sequences=False)
+    x = torch.randn(1, 6, 3)
+    with torch.no_grad():
+        want = model(x)  # (1, 2): the output after the last step
+    stream = Stream(model)
+    for t in range(6):
+        got = stream.step(x[:, t])
+    torch.testing.assert_close(got, want, atol=3e-6, rtol=0)
+
+
+def test_stream_refuses_backward_layers_and_wrong_steps():
+    backwards = sl.Sequential([sl.Input((None, 3)), sl.LSTM(4, go_backwards=True)])
+    with pytest.raises(ValueError, match=r"Stream: LSTM '[a-z_0-9]+' runs backwards in time.*run forwards"):
+        Stream(backwards)
+    bi = sl.Sequential([sl.Input((None, 3)), sl.Bidirectional(sl.LSTM(4))])
+    with pytest.raises(ValueError, match=r"runs backwards in time"):
+        Stream(bi)
+    with pytest.raises(ValueError, match=r"Stream: batch_size must be a positive int, got 0"):
+        Stream(_model("lstm"), batch_size=0)
+    stream = Stream(_model("lstm"))
+    with pytest.raises(ValueError, match=r"expected one step of shape \(batch_size=1, features\), got \(1, 4, 3\)"):
+        stream.step(torch.randn(1, 4, 3))
