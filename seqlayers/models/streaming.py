@@ -49,7 +49,8 @@ class _RecurrentStep:
         self.native = (self.kind in KINDS or self.simple) and native.use_native()
         w: list = [None if t is None else t.detach() for t in self.cell.flat_weights()] if layer._builtin else []
         if self.native and self.kind in KINDS:
-            self.prepared: list = torch.ops.seqlayers_native.gated_rnn_prepare(KINDS[self.kind], *(w + [None, None])[:4])
+            w_ih, w_hh, b_ih, b_hh = (w + [None, None])[:4]
+            self.prepared: list = torch.ops.seqlayers_native.gated_rnn_prepare(KINDS[self.kind], w_ih, w_hh, b_ih, b_hh)
         elif self.native:  # SimpleRNN: W^T made once
             bias = w[2] + w[3] if len(w) == 4 else None
             self.prepared = [w[0].t().contiguous(), w[1].t().contiguous(), bias, self.cell.fused_kind == "rnn_relu"]

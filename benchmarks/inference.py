@@ -1,0 +1,393 @@
+"""Inference against the limit: seqlayers, plain PyTorch and ONNX Runtime, paired in one process.
+
+    python -m benchmarks.inference                     # everything below (~5 min on one core)
+    python -m benchmarks.inference --only workloads,streaming --rounds 9
+
+Parts (``--only``, comma-separated; default all):
+
+* ``workloads``: W1-W6 inference (the models of ``impl_seqlayers`` / ``impl_torch``, no gradients),
+  seqlayers vs plain PyTorch vs ONNX Runtime (the seqlayers model through ``export_onnx``, one
+  thread), interleaved round by round; the figure is the median over rounds of the per-round ratio.
+* ``roofline``: this machine's single-core peak (a 1024^3 sgemm, best of 10) and each workload's
+  achieved GFLOP/s (its dense arithmetic: every recurrent layer's ``2 B T G H (F + H)`` per direction
+  plus the output Dense; W5 counted at its full padded length, as plain PyTorch computes it), and
+  the time over its GEMM-bound floor (FLOPs / peak).
+* ``streaming``: LSTM(128), F=8, batch 1, one step per call, 200 calls per round: ``seqlayers.Stream``,
+  plain PyTorch (``nn.LSTM`` + ``nn.Linear`` with ``(h, c)`` carried by hand), ONNX Runtime (that
+  plain step exported with its states as inputs and outputs), Keras 3 (``stateful=True``,
+  ``model(x_t)`` per call, the torch backend in this process); median microseconds per call.
+* ``scaling``: one LSTM layer's inference time against T (10..10,000; B=16, H=128), B (1..512;
+  T=100) and H (32..1,024; B=16, T=100), F=8, for seqlayers, plain PyTorch and ONNX Runtime; a PNG.
+* ``train``: the training step paired against plain PyTorch (``benchmarks.paired``).
+
+One torch thread (``torch.set_num_threads(1)``) and one ONNX Runtime thread throughout; CPU time of
+this process is the clock for the paired parts (wall time for streaming, whose calls are too short
+for the CPU clock's resolution).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import impl_seqlayers, impl_torch, paired
+from .workloads import WORKLOADS, Workload, make_batch
+
+PARTS = ("workloads", "roofline", "streaming", "scaling", "train")
+SCALING = {"T": [10, 100, 1000, 10000], "B": [1, 8, 64, 512], "H": [32, 128, 512, 1024]}
+BASE = {"T": 100, "B": 16, "H": 128, "F": 8}
+
+
+def _cpu_ms(fn, steps: int) -> float:
+    out = []
+    for _ in range(steps):
+        c0 = time.process_time()
+        fn()
+        out.append((time.process_time() - c0) * 1e3)
+    return statistics.median(out)
+
+
+def _ort_session(path):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def _ort_step(sl, model, x: torch.Tensor, folder: str, name: str):
+    """ONNX Runtime running ``model`` exported by seqlayers' ``export_onnx``; None if it cannot."""
+    try:
+        path = sl.export_onnx(model, Path(folder) / f"{name}.onnx", example_inputs=x[:2])
+        sess = _ort_session(path)
+    except Exception as exc:  # an export that fails is reported, not fatal
+        print(f"  ONNX Runtime: {name} not exported ({type(exc).__name__}: {str(exc)[:120]})", flush=True)
+        return None
+    feed = {sess.get_inputs()[0].name: x.numpy()}
+    return lambda: sess.run(None, feed)
+
+
+# ------------------------------------------------------------------ FLOPs
+def flops(w: Workload) -> float:
+    """Dense arithmetic of one inference call of workload ``w`` (multiply-adds x 2)."""
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[w.cell]
+    B, T, H = w.batch, w.time, w.units
+
+    def rnn(F, steps, dirs=1):
+        return 2.0 * B * steps * G * H * (F + H) * dirs
+
+    if w.kind == "regression":
+        return rnn(w.features, T) + 2.0 * B * T * H
+    if w.kind == "tagging":
+        return rnn(w.embed_dim, T, 2) + 2.0 * B * T * 2 * H * w.classes
+    return rnn(w.features, T) + rnn(H, w.out_steps) + 2.0 * B * w.out_steps * H * w.features  # seq2seq
+
+
+def sgemm_peak() -> float:
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    c = torch.empty(1024, 1024)
+    torch.mm(a, b, out=c)
+    best = min(_wall(lambda: torch.mm(a, b, out=c)) for _ in range(10))
+    return 2 * 1024 ** 3 / best / 1e9
+
+
+def _wall(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------ W1-W6
+def run_workloads(names, rounds, steps, folder, log=print) -> list[dict]:
+    import seqlayers as sl
+
+    out = []
+    for name in names:
+        w = WORKLOADS[name]
+        torch.manual_seed(0)
+        x = torch.from_numpy(make_batch(w)["x"])
+        model = impl_seqlayers.build_model(sl, w).eval()
+        with torch.inference_mode():
+            model(x)
+
+        def ours(model=model, x=x):
+            with torch.inference_mode():
+                return model(x)
+
+        fns = {"seqlayers": ours, "torch": impl_torch.build(w, "dense", 1).infer_step}
+        ort_fn = _ort_step(sl, model, x, folder, name)
+        if ort_fn is not None:
+            fns["onnxruntime"] = ort_fn
+        for fn in fns.values():
+            fn()
+            fn()
+        samples: dict[str, list[float]] = {k: [] for k in fns}
+        for r in range(rounds):
+            keys = list(fns)
+            for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+                samples[k].append(_cpu_ms(fns[k], steps))
+        rec = {"workload": name, "title": w.title, "ms": {k: statistics.median(v) for k, v in samples.items()},
+               "flops": flops(w), "path": str(getattr(model.layers[0], "last_path", None)
+                                               or getattr(model.layers[1], "last_path", None))}
+        for k in fns:
+            if k != "seqlayers":
+                ratios = [a / b for a, b in zip(samples["seqlayers"], samples[k])]
+                rec[f"vs_{k}"] = [statistics.median(ratios), min(ratios), max(ratios)]
+        out.append(rec)
+        vs_ort = f", /ORT {rec['vs_onnxruntime'][0]:.2f}x" if "vs_onnxruntime" in rec else ""
+        log(f"{name}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in rec["ms"].items())
+            + f"; seqlayers/torch {rec['vs_torch'][0]:.2f}x{vs_ort}")
+    return out
+
+
+# ------------------------------------------------------------------ streaming
+class _PlainStep(nn.Module):
+    def __init__(self, lstm, linear):
+        super().__init__()
+        self.lstm, self.linear = lstm, linear
+
+    def forward(self, x, h, c):  # x (1, 1, F), h and c (1, 1, H)
+        y, (h, c) = self.lstm(x, (h, c))
+        return self.linear(y), h, c
+
+
+def run_streaming(rounds, calls, folder, log=print) -> dict:
+    import seqlayers as sl
+
+    F, H = 8, 128
+    torch.manual_seed(0)
+    xs = torch.randn(calls, 1, F)
+    model = sl.Sequential([sl.Input((None, F)), sl.LSTM(H, return_sequences=True), sl.Dense(1)])
+    stream = sl.Stream(model)
+    lstm, linear = nn.LSTM(F, H, batch_first=True).eval(), nn.Linear(H, 1).eval()
+
+    def ours():
+        stream.reset()
+        for x in xs:
+            stream.step(x)
+
+    def plain():
+        h = c = torch.zeros(1, 1, H)
+        with torch.inference_mode():
+            for x in xs:
+                y, (h, c) = lstm(x[:, None], (h, c))
+                linear(y)
+
+    fns = {"seqlayers": ours, "torch": plain}
+    step = _PlainStep(lstm, linear)
+    zeros = torch.zeros(1, 1, H)
+    try:
+        path = Path(folder) / "stream.onnx"
+        torch.onnx.export(step, (xs[0][:, None], zeros, zeros), str(path), input_names=["x", "h", "c"],
+                          output_names=["y", "h_out", "c_out"], dynamo=False)
+        sess = _ort_session(path)
+        xn = [x[:, None].numpy() for x in xs]
+
+        def ort_calls():
+            h = c = zeros.numpy()
+            for x in xn:
+                _, h, c = sess.run(None, {"x": x, "h": h, "c": c})
+
+        fns["onnxruntime"] = ort_calls
+    except Exception as exc:
+        log(f"  streaming: ONNX Runtime skipped ({type(exc).__name__}: {str(exc)[:120]})")
+    try:
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import keras
+
+        km = keras.Sequential([keras.Input((1, F), batch_size=1), keras.layers.LSTM(H, stateful=True,
+                               return_sequences=True), keras.layers.Dense(1)])
+
+        def keras_calls():
+            km.layers[0].reset_state()
+            for x in xs:
+                km(x[:, None], training=False)
+
+        fns["keras-" + keras.backend.backend()] = keras_calls
+    except Exception as exc:
+        log(f"  streaming: Keras skipped ({type(exc).__name__}: {str(exc)[:120]})")
+    for fn in fns.values():
+        fn()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(rounds):
+        keys = list(fns)
+        for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+            samples[k].append(_wall(fns[k]) / calls * 1e6)
+    rec = {"us_per_call": {k: statistics.median(v) for k, v in samples.items()},
+           "ratios": {k: statistics.median(a / b for a, b in zip(samples["seqlayers"], v))
+                      for k, v in samples.items() if k != "seqlayers"}, "calls": calls, "rounds": rounds}
+    log("streaming, us per call: " + ", ".join(f"{k} {v:.1f}" for k, v in rec["us_per_call"].items()))
+    return rec
+
+
+# ------------------------------------------------------------------ scaling
+def _lstm_point(sl, B, T, H, folder):
+    F = BASE["F"]
+    torch.manual_seed(0)
+    x = torch.randn(B, T, F)
+    layer = sl.LSTM(H, return_sequences=True)
+    model = sl.Sequential([sl.Input((None, F)), layer]).eval()
+    ref = nn.LSTM(F, H, batch_first=True).eval()
+
+    def ours():
+        with torch.inference_mode():
+            model(x)
+
+    def plain():
+        with torch.inference_mode():
+            ref(x)
+
+    fns = {"seqlayers": ours, "torch": plain}
+    ort_fn = _ort_step(sl, model, x, folder, f"lstm_h{H}")
+    if ort_fn is not None:
+        fns["onnxruntime"] = ort_fn
+    return fns
+
+
+def run_scaling(reps, folder, log=print) -> list[dict]:
+    import seqlayers as sl
+
+    out = []
+    for axis, values in SCALING.items():
+        for v in values:
+            size = {k: BASE[k] for k in ("B", "T", "H")} | {axis: v}
+            fns = _lstm_point(sl, size["B"], size["T"], size["H"], folder)
+            for fn in fns.values():
+                fn()
+            samples: dict[str, list[float]] = {k: [] for k in fns}
+            for r in range(reps):
+                for k in fns:
+                    samples[k].append(_cpu_ms(fns[k], 1))
+            rec = {"axis": axis, "value": v, **size, "ms": {k: statistics.median(s) for k, s in samples.items()}}
+            out.append(rec)
+            log(f"scaling {axis}={v}: " + ", ".join(f"{k} {m:.2f} ms" for k, m in rec["ms"].items()))
+    return out
+
+
+def plot_scaling(records, path) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, axis in zip(axes, SCALING):
+        pts = [r for r in records if r["axis"] == axis]
+        for impl in ("seqlayers", "torch", "onnxruntime"):
+            xs = [r["value"] for r in pts if impl in r["ms"]]
+            ax.plot(xs, [r["ms"][impl] for r in pts if impl in r["ms"]], marker="o",
+                    label={"torch": "plain PyTorch", "onnxruntime": "ONNX Runtime"}.get(impl, impl))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(axis)
+        ax.set_ylabel("ms per inference call (CPU)")
+        fixed = ", ".join(f"{k}={BASE[k]}" for k in ("B", "T", "H") if k != axis)
+        ax.set_title(f"LSTM inference vs {axis} ({fixed}, F=8)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return str(path)
+
+
+# ------------------------------------------------------------------ report
+def markdown(res: dict) -> str:
+    lines = [f"Run {res['start']} to {res['end']} UTC, load average at start {res['load_start']}, at end "
+             f"{res['load_end']}; one thread. Command: `{res['command']}`.", ""]
+    peak = res.get("peak_gflops")
+    if res.get("workloads"):
+        lines += ["| workload | seqlayers ms | plain PyTorch ms | ONNX Runtime ms | seqlayers / PyTorch [range] "
+                  "| seqlayers / ORT [range] | GFLOP/s | time / floor |", "|---|---|---|---|---|---|---|---|"]
+        for r in res["workloads"]:
+            ms = r["ms"]
+            ort = f"{ms['onnxruntime']:.2f}" if "onnxruntime" in ms else "n/a"
+            vo = r.get("vs_onnxruntime")
+            gf = r["flops"] / (ms["seqlayers"] / 1e3) / 1e9
+            floor = (ms["seqlayers"] / 1e3) / (r["flops"] / (peak * 1e9)) if peak else float("nan")
+            lines.append(f"| {r['workload']} | {ms['seqlayers']:.2f} | {ms['torch']:.2f} | {ort} | "
+                         f"{r['vs_torch'][0]:.2f}x [{r['vs_torch'][1]:.2f}-{r['vs_torch'][2]:.2f}] | "
+                         + (f"{vo[0]:.2f}x [{vo[1]:.2f}-{vo[2]:.2f}]" if vo else "n/a")
+                         + f" | {gf:.1f} | {floor:.2f}x |")
+        lines.append("")
+    if peak:
+        lines += [f"Single-core peak (1024^3 sgemm, best of 10): {peak:.1f} GFLOP/s.", ""]
+    if res.get("streaming"):
+        s = res["streaming"]
+        lines += ["| streaming (LSTM(128), F=8, B=1) | us per call | seqlayers / this |", "|---|---|---|"]
+        for k, v in s["us_per_call"].items():
+            ratio = "" if k == "seqlayers" else f"{s['ratios'][k]:.2f}x"
+            lines.append(f"| {k} | {v:.1f} | {ratio} |")
+        lines.append("")
+    if res.get("scaling"):
+        lines += ["| axis | value | seqlayers ms | plain PyTorch ms | ONNX Runtime ms |", "|---|---|---|---|---|"]
+        for r in res["scaling"]:
+            ms = r["ms"]
+            ort = f"{ms['onnxruntime']:.2f}" if "onnxruntime" in ms else "n/a"
+            lines.append(f"| {r['axis']} | {r['value']} | {ms['seqlayers']:.2f} | {ms['torch']:.2f} | {ort} |")
+        lines.append("")
+    if res.get("train"):
+        lines += ["| workload | training step, seqlayers / PyTorch (CPU) [range] |", "|---|---|"]
+        for t in res["train"]:
+            e = t["contenders"]["seqlayers"]["train"]
+            lines.append(f"| {t['workload']} | {e['cpu_ratio']:.2f}x [{e['cpu_ratio_min']:.2f}-{e['cpu_ratio_max']:.2f}] |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.inference", description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", default=",".join(PARTS), help=f"parts, comma-separated: {', '.join(PARTS)}")
+    p.add_argument("--workload", default=",".join(WORKLOADS))
+    p.add_argument("--rounds", type=int, default=9)
+    p.add_argument("--steps", type=int, default=3, help="calls per contender and round (workloads)")
+    p.add_argument("--calls", type=int, default=200, help="streaming calls per round")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    args = p.parse_args(argv)
+    parts = [s.strip() for s in args.only.split(",") if s.strip()]
+    names = [n.strip().upper() for n in args.workload.split(",") if n.strip()]
+    torch.set_num_threads(1)
+    res: dict = {"start": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+                 "load_start": [round(v, 2) for v in os.getloadavg()],
+                 "command": "python -m benchmarks.inference " + " ".join(sys.argv[1:] if argv is None else argv)}
+    with tempfile.TemporaryDirectory() as folder:
+        if "roofline" in parts or "workloads" in parts:
+            res["peak_gflops"] = sgemm_peak()
+        if "workloads" in parts or "roofline" in parts:
+            res["workloads"] = run_workloads(names, args.rounds, args.steps, folder)
+        if "streaming" in parts:
+            res["streaming"] = run_streaming(args.rounds, args.calls, folder)
+        if "scaling" in parts:
+            res["scaling"] = run_scaling(3, folder)
+        if "train" in parts:
+            res["train"] = [paired.run_workload(n, ["torch", "seqlayers"], args.rounds, args.steps, 2, 1)
+                            for n in names]
+    res.update(end=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+               load_end=[round(v, 2) for v in os.getloadavg()])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if res.get("scaling"):
+        res["plot"] = plot_scaling(res["scaling"], out / "scaling_inference.png")
+    md = markdown(res)
+    print("\n" + md)
+    (out / "inference.json").write_text(json.dumps(res, indent=1, default=float))
+    (out / "inference.md").write_text(md)
+    print(f"wrote {out / 'inference.json'}, {out / 'inference.md'}" + (f", {res['plot']}" if res.get("plot") else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())
