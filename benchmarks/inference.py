@@ -266,7 +266,7 @@ def run_scaling(reps, folder, log=print) -> list[dict]:
             for fn in fns.values():
                 fn()
             samples: dict[str, list[float]] = {k: [] for k in fns}
-            for r in range(reps):
+            for _ in range(reps):
                 for k in fns:
                     samples[k].append(_cpu_ms(fns[k], 1))
             rec = {"axis": axis, "value": v, **size, "ms": {k: statistics.median(s) for k, s in samples.items()}}
@@ -342,7 +342,8 @@ def markdown(res: dict) -> str:
         lines += ["| workload | training step, seqlayers / PyTorch (CPU) [range] |", "|---|---|"]
         for t in res["train"]:
             e = t["contenders"]["seqlayers"]["train"]
-            lines.append(f"| {t['workload']} | {e['cpu_ratio']:.2f}x [{e['cpu_ratio_min']:.2f}-{e['cpu_ratio_max']:.2f}] |")
+            spread = f"[{e['cpu_ratio_min']:.2f}-{e['cpu_ratio_max']:.2f}]"
+            lines.append(f"| {t['workload']} | {e['cpu_ratio']:.2f}x {spread} |")
         lines.append("")
     return "\n".join(lines)
 
