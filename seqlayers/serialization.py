@@ -310,7 +310,7 @@ def nested_config(v):
     if isinstance(v, nn.Module) and callable(getattr(v, "config_entry", None)):
         return {"class_name": type(v).__name__, "config": v.get_config()}
     if isinstance(v, (list, tuple)):
-        return [nested_config(x) for x in v]
+        return type(v)(nested_config(x) for x in v) if type(v) in (list, tuple) else [nested_config(x) for x in v]
     return v
 
 

@@ -287,6 +287,11 @@ class Layer(nn.Module):
         cfg["dtype"] = self.dtype
         return cfg
 
+    @property
+    def dtype_policy(self) -> str:
+        """The name of the weights' dtype (Keras's ``layer.dtype_policy``, here the dtype name)."""
+        return dtype_name(self.dtype_)
+
     @classmethod
     def from_config(cls, config: dict):
         config = {k: nested_from_config(v) for k, v in dict(config).items()}

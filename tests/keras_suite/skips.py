@@ -83,8 +83,6 @@ def out_of_scope(relpath: str, cls: str, test: str) -> bool:
 #: failures: a fix makes the test pass, the suite then reports an unexpected success, and the entry
 #: must be deleted here. The list only shrinks.
 KNOWN_FAILURES: dict[str, str] = {
-    "reshaping/zero_padding1d_test.py::ZeroPadding1DTest.test_zero_padding_1d_get_config*":
-        "get_config has no Keras dtype-policy and trainable entries",
 }
 
 

@@ -75,3 +75,17 @@ def test_supports_masking_as_keras_says():
     assert Embedding(5, 2, mask_zero=True).supports_masking
     assert not Embedding(5, 2).supports_masking
     assert Masking().supports_masking
+
+
+def test_get_config_carries_keras_base_keys_and_keeps_tuples():
+    import keras as K
+
+    import seqlayers as sl
+
+    ours = sl.ZeroPadding1D(padding=(1, 2), dtype="float64", trainable=False).get_config()
+    theirs = K.layers.ZeroPadding1D(padding=(1, 2), dtype="float64", trainable=False).get_config()
+    assert set(ours) == set(theirs) == {"name", "trainable", "dtype", "padding", "data_format"}
+    assert ours["padding"] == theirs["padding"] == (1, 2) and ours["trainable"] is theirs["trainable"] is False
+    assert ours["dtype"] == theirs["dtype"]["config"]["name"] == "float64"  # Keras's is a DTypePolicy dict
+    again = sl.ZeroPadding1D.from_config(ours)
+    assert again.get_config() == ours and not again.trainable and again.dtype_ == torch.float64
