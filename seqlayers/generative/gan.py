@@ -24,6 +24,8 @@ The noise comes from torch's global generator, so ``fit(seed=...)`` makes a run 
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -43,17 +45,30 @@ class SequenceGAN(Model):
         discriminator: ``(B, T, F) -> (B, 1)`` over whole series (``sequence_discriminator``), with
             ``T = T1 + T2`` for a conditional GAN.
         noise_dim: noise features per generated step (``Z``).
+        static_noise: draw one noise vector per series and repeat it at every step (the series is a
+            function of a few latent numbers, e.g. a sine's frequency and phase), instead of a fresh
+            draw per step.
+        ema: keep an exponential moving average of the generator's weights with this decay (e.g.
+            0.999) and sample from it; 0 (default) samples from the trained weights themselves.
 
     Shape:
         call: conditional ``x (B, T1, F) -> (B, T2, F)`` (one sample, fresh noise); unconditional
         ``z (B, T, Z) -> (B, T, F)``.
     """
 
-    def __init__(self, generator, discriminator, noise_dim: int, name: str = "sequence_gan"):
+    def __init__(self, generator, discriminator, noise_dim: int, static_noise: bool = False, ema: float = 0.0,
+                 name: str = "sequence_gan"):
         super().__init__(name=name)
         if not isinstance(noise_dim, int) or noise_dim < 1:
             raise ValueError(f"SequenceGAN: noise_dim must be a positive integer, got {noise_dim!r}.")
+        if not 0.0 <= ema < 1.0:
+            raise ValueError(f"SequenceGAN: ema must be a decay in [0, 1) (0 turns the average off; 0.999 is "
+                             f"typical), got {ema!r}.")
         self.generator, self.discriminator, self.noise_dim = generator, discriminator, noise_dim
+        self.static_noise, self.ema = bool(static_noise), float(ema)
+        #: the running average of the generator's weights (Yazici et al. 2019), which sample() uses; it is a
+        #: submodule, so checkpoints and resumed runs keep it
+        self.generator_ema = copy.deepcopy(generator).requires_grad_(False) if ema else None
         inputs = list(getattr(generator, "inputs", None) or []) if getattr(generator, "_functional", False) else []
         self.conditional = len(inputs) == 2
         self.n_out: int = int(inputs[1].shape[1]) if self.conditional else 0  # T2, from the noise Input
@@ -61,19 +76,35 @@ class SequenceGAN(Model):
 
     # ------------------------------------------------------------ sampling
     def noise(self, batch: int, steps: int, device=None) -> torch.Tensor:
-        """``(batch, steps, Z)`` standard normal noise from torch's global generator."""
+        """``(batch, steps, Z)`` standard normal noise from torch's global generator: a fresh draw at every
+        step, or with ``static_noise`` one draw per series repeated at every step."""
+        if self.static_noise:
+            return torch.randn(batch, 1, self.noise_dim, device=device).expand(batch, steps, self.noise_dim)
         return torch.randn(batch, steps, self.noise_dim, device=device)
 
-    def generate(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+    @property
+    def sampler(self):
+        """The generator that ``sample`` and ``predict`` use: the weight average when ``ema`` is on."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    def generate(self, x: torch.Tensor, steps: int | None = None, generator=None) -> torch.Tensor:
         """One sample: conditional ``x (B, T1, F) -> (B, T2, F)``; unconditional ``steps`` steps for ``B = len(x)``."""
+        g = generator or self.generator
         if self.conditional:
-            return self.generator([x, self.noise(x.shape[0], self.n_out, x.device)])
-        return self.generator(self.noise(x.shape[0], steps or x.shape[1], x.device))
+            return g([x, self.noise(x.shape[0], self.n_out, x.device)])
+        return g(self.noise(x.shape[0], steps or x.shape[1], x.device))
+
+    def _update_average(self) -> None:
+        if self.generator_ema is None:
+            return
+        with torch.no_grad():
+            for avg, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+                avg.lerp_(p, 1.0 - self.ema)
 
     def call(self, inputs, training=None):
         if self.conditional:
-            return self.generate(inputs)
-        return self.generator(inputs)
+            return self.generate(inputs, generator=self.sampler)
+        return self.sampler(inputs)
 
     def sample(self, x, n_samples: int = 1, batch_size: int = 1024, steps: int | None = None) -> np.ndarray:
         """``n_samples`` draws per input, as numpy ``(n_samples, N, T2, F)``.
@@ -83,7 +114,8 @@ class SequenceGAN(Model):
         """
         was = self.training
         self.eval()
-        device = next(self.generator.parameters()).device
+        g = self.sampler
+        device = next(g.parameters()).device
         cond = torch.as_tensor(np.asarray(x, dtype=np.float32)) if self.conditional else None
         n = len(cond) if cond is not None else int(x)
         draws = []
@@ -92,10 +124,10 @@ class SequenceGAN(Model):
                 parts = []
                 for s in range(0, n, batch_size):
                     if cond is not None:
-                        parts.append(self.generate(cond[s:s + batch_size].to(device)).cpu().numpy())
+                        parts.append(self.generate(cond[s:s + batch_size].to(device), generator=g).cpu().numpy())
                     else:
                         b = min(batch_size, n - s)
-                        parts.append(self.generator(self.noise(b, int(steps or 1), device)).cpu().numpy())
+                        parts.append(g(self.noise(b, int(steps or 1), device)).cpu().numpy())
                 draws.append(np.concatenate(parts))
         self.train(was)
         return np.stack(draws)
@@ -159,6 +191,7 @@ class SequenceGAN(Model):
         pair.generator.zero_grad(set_to_none=True)
         g_loss.backward()  # (the discriminator's gradients from this pass are cleared before its next step)
         pair.generator.step()
+        self._update_average()
         return logs
 
     def test_step(self, data):

@@ -72,7 +72,13 @@ def add_arguments(p) -> None:
     p.add_argument("--cell", choices=["lstm", "gru"], default="gru")
     p.add_argument("--units", type=int, default=32, help="recurrent units of both networks (default 32)")
     p.add_argument("--noise-dim", type=int, default=8, help="noise features per step (default 8)")
+    p.add_argument("--static-noise", action="store_true",
+                   help="one noise vector per series, repeated at every step (default: a fresh draw per step)")
     p.add_argument("--bidirectional", action="store_true", help="a Bidirectional discriminator")
+    p.add_argument("--ema", type=float, default=0.999,
+                   help="sample from a moving average of the generator's weights with this decay (0: off)")
+    p.add_argument("--g-learning-rate", type=float, default=None,
+                   help="the generator's Adam learning rate (default: --learning-rate, the discriminator's)")
     p.add_argument("--loss", choices=LOSSES, default="non_saturating")
     p.add_argument("--supervised-weight", type=float, default=0.0,
                    help="conditional: weight of the supervised MSE term in the generator's loss (default 0)")
@@ -117,7 +123,7 @@ def fit_gan(gan: SequenceGAN, x, y, *, out: Path, args, validation_data=None) ->
 
 def _compile(gan: SequenceGAN, args) -> None:
     gan.compile(d_optimizer=Adam(learning_rate=args.learning_rate, beta_1=0.5),
-                g_optimizer=Adam(learning_rate=args.learning_rate, beta_1=0.5), loss=args.loss,
+                g_optimizer=Adam(learning_rate=args.g_learning_rate or args.learning_rate, beta_1=0.5), loss=args.loss,
                 d_steps=args.d_steps, supervised_weight=args.supervised_weight)
 
 
@@ -174,7 +180,7 @@ def run_sines(args, out: Path, clock) -> dict:
     F, T = args.features, args.length
     gen = unconditional_generator(T, args.noise_dim, F, args.units, args.cell, output_activation="sigmoid")
     gan = SequenceGAN(gen, sequence_discriminator(T, F, args.units, args.cell, bidirectional=args.bidirectional),
-                      noise_dim=args.noise_dim)
+                      noise_dim=args.noise_dim, static_noise=args.static_noise, ema=args.ema)
     _compile(gan, args)
     history = fit_gan(gan, real, None, out=out, args=args)
     train_cpu = clock.cpu()
@@ -192,7 +198,7 @@ def run_sines(args, out: Path, clock) -> dict:
     }
     plot_pca(out / "pca.png", real[:1000], synthetic[:1000],
              f"sines: real vs generated (PCA), discriminative {scores['discriminative']:.3f}")
-    common.save_task(out, gen, NAME, _saved_config(args))
+    common.save_task(out, gan.sampler, NAME, _saved_config(args))
     return {"scores": scores, "history": history, "train_cpu_seconds": train_cpu, "score_units": units}
 
 
@@ -267,13 +273,14 @@ def run_csv(args, out: Path, clock) -> dict:
                           f"test {len(data['test'][0])} ({T1} given + {T2} generated steps)")
     gen = conditional_generator(T1, T2, 1, args.noise_dim, args.units, args.cell, args.form)
     gan = SequenceGAN(gen, sequence_discriminator(T1 + T2, 1, args.units, args.cell,
-                                                  bidirectional=args.bidirectional), noise_dim=args.noise_dim)
+                                                  bidirectional=args.bidirectional), noise_dim=args.noise_dim,
+                      static_noise=args.static_noise, ema=args.ema)
     _compile(gan, args)
     history = fit_gan(gan, *data["train"], out=out, args=args, validation_data=data["val"])
     train_cpu = clock.cpu()
     s2s = train_forecaster(args, data, out)
     res = conditional_scores(args, gan, s2s, data, out)
-    common.save_task(out, gen, NAME, dict(_saved_config(args), scaler=data["scaler"].state_dict()))
+    common.save_task(out, gan.sampler, NAME, dict(_saved_config(args), scaler=data["scaler"].state_dict()))
     return {"scores": res, "history": history, "train_cpu_seconds": train_cpu, "splits": data["splits"]}
 
 
@@ -337,7 +344,8 @@ def predict(out_dir, config, input_path, args) -> int:
     gen = conditional_generator(T1, T2, 1, int(config["noise_dim"]), int(config["units"]), config["cell"],
                                 config["form"])
     common.load_weights(out_dir, gen)
-    gan = SequenceGAN(gen, sequence_discriminator(T1 + T2, 1, 1), noise_dim=int(config["noise_dim"]))
+    gan = SequenceGAN(gen, sequence_discriminator(T1 + T2, 1, 1), noise_dim=int(config["noise_dim"]),
+                      static_noise=bool(config.get("static_noise", False)))
     torch.manual_seed(getattr(args, "seed", 0) or 0)
     n = int(getattr(args, "samples", None) or config.get("samples", 50))
     z = (gan.sample(x - last, n) + last[None])[:, 0, :, 0]  # (n, T2) standardized

@@ -154,3 +154,26 @@ def test_compile_errors_teach():
         u.compile(d_steps=0)
     with pytest.raises(ValueError, match=r"SequenceGAN: noise_dim must be a positive integer, got 0"):
         SequenceGAN(u.generator, u.discriminator, noise_dim=0)
+
+
+def test_static_noise_is_one_draw_per_series_repeated_at_every_step():
+    u = SequenceGAN(unconditional_generator(6, 2, 1, units=4), sequence_discriminator(6, 1, units=4), noise_dim=3,
+                    static_noise=True)
+    z = u.noise(4, 5)
+    assert tuple(z.shape) == (4, 5, 3) and torch.equal(z, z[:, :1].expand(4, 5, 3)) and not torch.equal(z[0], z[1])
+    z = SequenceGAN(u.generator, u.discriminator, noise_dim=3).noise(4, 5)
+    assert not torch.equal(z[:, 0], z[:, 1])
+
+
+def test_the_weight_average_follows_the_generator_and_is_what_sample_uses():
+    gan = _conditional()
+    gan = SequenceGAN(gan.generator, gan.discriminator, noise_dim=2, ema=0.5)
+    before = [p.detach().clone() for p in gan.generator.parameters()]
+    gan.compile()
+    x, y = _toy(16)
+    gan.fit(x, y, batch_size=16, epochs=1, verbose=0, seed=0)  # one generator step: avg = (before + after) / 2
+    for avg, p, b in zip(gan.generator_ema.parameters(), gan.generator.parameters(), before):
+        torch.testing.assert_close(avg, 0.5 * (b + p.detach()))
+    assert gan.sampler is gan.generator_ema and "generator_ema.head.layer.kernel" in " ".join(gan.state_dict())
+    with pytest.raises(ValueError, match=r"ema must be a decay in \[0, 1\)"):
+        SequenceGAN(gan.generator, gan.discriminator, noise_dim=2, ema=1.0)
