@@ -29,6 +29,7 @@ from ..layers.bidirectional import Bidirectional
 from ..layers.cells import arg_names
 from ..layers.core import Lambda
 from ..layers.rnn import GRU, LSTM, RNN, SimpleRNN
+from ..layers.stacked_cells import StackedRNNCells
 from ..layers.wrappers import TimeDistributed
 from ..models.base import BaseModel
 from ..models.functional import Model
@@ -111,6 +112,10 @@ def layer_config(layer) -> dict:
                                         "backward_layer": bwd}, layer)
     if isinstance(layer, (SimpleRNN, GRU, LSTM)):
         return _entry(cls, {**base, **rnn_config(layer)}, layer)
+    if type(layer) is RNN:  # RNN(cell) / RNN([cell, cell]): the cell (or StackedRNNCells) nested, as Keras
+        options = {k: getattr(layer, k) for k in ("return_sequences", "return_state", "go_backwards", "stateful",
+                                                  "unroll")}
+        return _entry("RNN", {**base, **options, "cell": _cell_config(layer.cell)}, layer)
     simple = {
         "Dense": lambda: {"units": layer.units, "use_bias": layer.use_bias,
                           "activation": _activation_name(raw.get("activation"), layer, "activation")},
@@ -137,6 +142,29 @@ def layer_config(layer) -> dict:
                          f"{', '.join(sorted(simple))}, SimpleRNN, GRU, LSTM, Bidirectional, TimeDistributed, "
                          f"Sequential, Model.")
     return _entry(cls, {**base, **simple[cls]()}, layer)
+
+
+def _cell_config(cell) -> dict:
+    base = {"name": cell.name or cell.default_name, "trainable": cell.trainable, "dtype": "float32"}
+    if isinstance(cell, StackedRNNCells):
+        return _entry("StackedRNNCells", {**base, "cells": [_cell_config(c) for c in cell.cells]})
+    if type(cell).__name__ not in ("SimpleRNNCell", "GRUCell", "LSTMCell"):
+        raise ValueError(f"to_keras: {layer_label(cell)}: only the built-in cells (SimpleRNNCell, GRUCell, "
+                         f"LSTMCell) and StackedRNNCells of them can be written for Keras.")
+    return _entry(type(cell).__name__, {**base, **rnn_config(cell)})
+
+
+def _write_cell(group, cell) -> None:
+    """A cell's weights as Keras keeps them: a stack's cells in ``cells/<class snake name>[_k]``."""
+    if not isinstance(cell, StackedRNNCells):
+        _write_vars(group, cell.get_weights())
+        return
+    _write_vars(group, [])
+    cells, used = group.create_group("cells"), {}  # type: ignore[var-annotated]
+    for c in cell.cells:
+        key = keras_snake_case(type(c).__name__)
+        used[key] = used.get(key, -1) + 1
+        _write_cell(cells.create_group(f"{key}_{used[key]}" if used[key] else key), c)
 
 
 def _custom_entry(layer, base: dict) -> dict:
@@ -282,7 +310,7 @@ def _write_layer(group, layer):
         _write_layer(group.create_group("backward_layer"), layer.backward_layer)
     elif isinstance(layer, RNN):
         _write_vars(group, [])
-        _write_vars(group.create_group("cell"), layer.get_weights())
+        _write_cell(group.create_group("cell"), layer.cell)
     elif isinstance(layer, TimeDistributed):
         _write_vars(group, [])
         _write_layer(group.create_group("layer"), layer.layer)

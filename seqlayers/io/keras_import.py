@@ -32,8 +32,10 @@ from .. import bounded_json
 from ..errors import ModelFileError, require_extra
 from ..layers.base import LAYER_REGISTRY
 from ..layers.bidirectional import Bidirectional
-from ..layers.cells import arg_names
+from ..layers.cells import GRUCell, LSTMCell, SimpleRNNCell, arg_names
 from ..layers.rnn import GRU, LSTM, SimpleRNN
+from ..layers.rnn import RNN as RNN_
+from ..layers.stacked_cells import StackedRNNCells
 from ..models import Model, Sequential
 from ..models.symbolic import Input
 from ..serialization import call_when_ready, find_function
@@ -106,6 +108,9 @@ LAYER_MAP: dict[str, tuple[str, tuple[str, ...]]] = {
                                                   "seed")),
 }
 _RNN = ("SimpleRNN", "GRU", "LSTM")
+#: the built-in cells inside a Keras ``RNN(cell)`` / ``RNN([cell, cell])`` (StackedRNNCells)
+_CELLS = {"SimpleRNNCell": SimpleRNNCell, "GRUCell": GRUCell, "LSTMCell": LSTMCell}
+_RNN_KEYS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll")
 #: layers whose .keras weights live in groups of inner layers (in get_weights order); the empty
 #: groups Keras also writes for their weightless inner layers are the second tuple
 SUBLAYER_GROUPS = {"MultiHeadAttention": ("query_dense", "key_dense", "_gate_dense", "value_dense", "output_dense")}
@@ -332,6 +337,8 @@ def _convert_layer(entry: dict, custom_objects, where: str):
     custom = _custom_class(entry, custom_objects)
     if custom is not None:
         return _custom_layer(custom, cfg, label)
+    if cls_name == "RNN" and isinstance(cfg.get("cell"), dict):
+        return RNN_(_convert_cell(cfg["cell"], label), name=name, **{k: cfg[k] for k in _RNN_KEYS if k in cfg})
     if cls_name not in LAYER_MAP:
         raise ValueError(
             f"from_keras: unsupported layer {cls_name} {name!r} at {where}. Supported layers: "
@@ -379,6 +386,36 @@ def _convert_layer(entry: dict, custom_objects, where: str):
         return _layer_class(ours)(name=name, **kwargs)
     except (TypeError, ValueError) as e:
         raise ValueError(f"from_keras: cannot build {label}: {e}") from e
+
+
+def _convert_cell(entry: dict, label: str):
+    """A built-in Keras cell, or a StackedRNNCells of them, as ours (Keras's config keys are ours)."""
+    cls, cfg = entry.get("class_name"), entry.get("config") or {}
+    if cls == "StackedRNNCells":
+        return StackedRNNCells([_convert_cell(c, label) for c in cfg.get("cells", [])])
+    if cls not in _CELLS:
+        raise ValueError(f"from_keras: {label} holds a cell of class {cls!r}; supported cells: "
+                         f"{', '.join(_CELLS)}, StackedRNNCells. Rebuild it with seqlayers layers.")
+    keys = rnn_keys(_CELLS[cls])
+    kwargs = {k: cfg[k] for k in keys if k in cfg and k != "name"}
+    for k in ("activation", "recurrent_activation"):
+        if k in kwargs:
+            kwargs[k] = _activation(kwargs[k], cfg.get("name"), None, label)
+    return _CELLS[cls](**kwargs)
+
+
+def _cell_weights(entry: dict, group) -> list[np.ndarray]:
+    """A Keras cell's weights from its ``.keras`` group; a stack's cells in their order (groups by snake name)."""
+    if entry.get("class_name") != "StackedRNNCells":
+        return _vars(group)
+    used: dict[str, int] = {}
+    out: list[np.ndarray] = []
+    for sub in entry["config"]["cells"]:
+        key = keras_snake_case(sub["class_name"])
+        used[key] = used.get(key, -1) + 1
+        key = f"{key}_{used[key]}" if used[key] else key
+        out += _vars(group["cells"][key]) if "cells" in group and key in group["cells"] else []
+    return out
 
 
 def _custom_class(entry: dict, custom_objects):
@@ -574,6 +611,8 @@ def _keras3_weights(entry: dict, group) -> list[np.ndarray]:
     cfg = entry["config"]
     if cls in _RNN:
         return _vars(group["cell"]) if "cell" in group else _vars(group)
+    if cls == "RNN" and isinstance(cfg.get("cell"), dict):
+        return _cell_weights(cfg["cell"], group["cell"]) if "cell" in group else []
     if cls == "Bidirectional":
         return _keras3_weights(cfg["layer"], group["forward_layer"]) + \
             _keras3_weights(cfg.get("backward_layer") or cfg["layer"], group["backward_layer"])
@@ -637,7 +676,7 @@ def _load_weights(kf: _KerasFile, model, entry: dict) -> None:
     if kf.legacy:
         for sub in entry["config"]["layers"]:
             if sub["class_name"] == "InputLayer" or _is_op(sub) or sub["class_name"] not in LAYER_MAP and \
-                    sub["class_name"] not in _MODELS:
+                    sub["class_name"] not in (*_MODELS, "RNN"):
                 continue
             kname, ours = ours_for(sub)
             _assign(ours, _legacy_weights(kname, kf.h5), f"{sub['class_name']} {kname!r}")

@@ -150,3 +150,17 @@ def test_in_a_functional_model_the_states_nest_per_cell_as_keras(tmp_path):
     assert len(again) == 3 and len(again[2]) == 2
     for a, b in zip([out[0], out[1], *out[2]], [again[0], again[1], *again[2]]):
         np.testing.assert_allclose(_np(a), _np(b), atol=1e-6)
+
+
+@pytest.mark.parametrize("cells", ["lstm+gru", "lstm+lstm", "gru"])
+def test_keras_saved_rnn_of_cells_loads_with_keras_outputs(tmp_path, cells):
+    from tests.layers.keras_reference import keras_file_roundtrip
+
+    K = keras.layers
+    cell = {"lstm+gru": lambda: [K.LSTMCell(3), K.GRUCell(2)], "lstm+lstm": lambda: [K.LSTMCell(3), K.LSTMCell(2)],
+            "gru": lambda: K.GRUCell(3)}[cells]()
+    inp = keras.Input((4, 5))
+    kmodel = keras.Model(inp, K.RNN(cell, return_sequences=True)(inp))
+    ours = keras_file_roundtrip(tmp_path, kmodel, _data()[0][:, :4])
+    rnn = ours.layers[-1]
+    assert isinstance(rnn, sl.RNN) and isinstance(rnn.cell, L.StackedRNNCells) == (cells != "gru")
