@@ -11,7 +11,8 @@ valid rows only, so padded steps cost almost nothing.
 every direction a native cell (``CellSpec.native``) without dropout masks, not while compiling,
 tracing or exporting. ``rnn_kernel.run`` asks it only when no gradient is needed (the loops have no
 backward). ``run(...)`` returns, per direction, ``(sequence, last, states)`` and the path
-(``"native"``, ``"native_masked"``, ``"native_bidirectional"``; see ``rnn_kernel``).
+(``"native"``, ``"native_masked"``, ``"native_bidirectional"``; see ``rnn_kernel``). A large LSTM
+(``LSTM_MAX_WEIGHTS``) is left to torch's kernel, which was faster there.
 """
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ import torch
 from .. import native
 
 KINDS = {"lstm": 0, "gru": 1, "gru_reset_before": 2}  #: CellSpec.native -> the C++ loop's ``kind``
+#: An LSTM runs natively up to this many weights (4H x (F + H) floats: H <= ~300). Larger, torch's
+#: oneDNN LSTM was faster (B=16, T=100, F=8: H=512 41 vs 28 ms; H=256 7.1 vs 6.3, H=128 at par);
+#: torch's GRU is not oneDNN's, and the native GRU stayed ahead (H=512: 25 vs 39 ms).
+LSTM_MAX_WEIGHTS = 384 * 1024
 
 
 def applies(x: torch.Tensor, directions) -> bool:
@@ -37,6 +42,9 @@ def applies(x: torch.Tensor, directions) -> bool:
         if any(w is not None and w.dtype != torch.float32 for w in d.cell.weights):
             return False
     if len(directions) == 2 and directions[0].cell.weights[1].shape != directions[1].cell.weights[1].shape:
+        return False
+    w_ih, w_hh = directions[0].cell.weights[:2]
+    if kinds == {"lstm"} and w_hh.shape[0] * (w_ih.shape[1] + w_hh.shape[1]) > LSTM_MAX_WEIGHTS:
         return False
     return native.use_native()
 

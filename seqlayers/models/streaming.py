@@ -14,9 +14,10 @@ answers at once::
 as a ``stateful=True`` copy of the model fed one step at a time), with as little work per call as
 the library can manage: each LSTM/GRU layer is one call of the native C++ step kernel
 (``seqlayers/native/gated_loop.cpp``) on weights transposed and packed once, here, at construction;
-a SimpleRNN one call of its native loop; every other layer (Dense, TimeDistributed, Dropout at
-inference...) is called as in the model, on a ``(B, 1, F)`` step (or ``(B, H)`` after a recurrent
-layer with ``return_sequences=False``). Without the native library (not built) the recurrent layers
+a SimpleRNN one call of its native loop; a Dense (or TimeDistributed(Dense)) one ``F.linear`` on
+its weights read once; every other layer (Dropout at inference, Activation...) is called as in
+the model, on a ``(B, 1, F)`` step (or ``(B, H)`` after a recurrent layer with
+``return_sequences=False``). Without the native library (not built) the recurrent layers
 step through their cells (``cell.call``): the same results, more overhead. No gradients are kept.
 
 The weights are a snapshot: after training further or loading other weights, make a new ``Stream``.
@@ -34,8 +35,10 @@ import torch
 from .. import native
 from ..errors import layer_label
 from ..layers.bidirectional import Bidirectional
+from ..layers.core import Dense
 from ..layers.rnn import RNN
 from ..layers.rnn_native import KINDS
+from ..layers.wrappers import TimeDistributed
 from .sequential import Sequential
 
 
@@ -74,6 +77,30 @@ class _RecurrentStep:
         return torch.ops.seqlayers_native.gated_rnn_step(x_t, KINDS[self.kind], self.prepared, self.states[0], c)
 
 
+class _DenseStep:
+    """A Dense (or TimeDistributed(Dense)) layer's step on its weights read once: one ``F.linear``
+    and the activation, without the checks of a layer call (half of a streamed LSTM(128) + Dense's
+    per-call time went to the Dense layer's call)."""
+
+    def __init__(self, dense: Dense):
+        self.weight = dense.kernel.detach().t().contiguous()  # (units, F)
+        self.bias = None if dense.bias is None else dense.bias.detach()
+        self.activation = dense.activation
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.nn.functional.linear(x, self.weight, self.bias)
+        return y if self.activation is None else self.activation(y)
+
+
+def _step_of(layer, batch_size: int) -> Callable:
+    if isinstance(layer, RNN):
+        return _RecurrentStep(layer, batch_size)
+    inner = layer.layer if isinstance(layer, TimeDistributed) else layer
+    if type(inner) is Dense:
+        return _DenseStep(inner)
+    return layer
+
+
 def _check_layer(layer) -> None:
     if isinstance(layer, Bidirectional) or (isinstance(layer, RNN) and layer.go_backwards):
         raise ValueError(
@@ -104,9 +131,10 @@ class Stream:
                 raise ValueError(f"Stream: {layer_label(layer)} is not built; call the model once on a batch "
                                  "(or give it an Input shape) before streaming it.")
         self.batch_size = batch_size
-        self._steps: list[Callable] = [
-            _RecurrentStep(layer, batch_size) if isinstance(layer, RNN) else layer for layer in layers]
+        self._steps: list[Callable] = [_step_of(layer, batch_size) for layer in layers]
         self._keeps_time = [isinstance(layer, RNN) and layer.return_sequences for layer in layers]
+        self._plain = all(isinstance(s, _DenseStep) or (isinstance(s, _RecurrentStep) and s.native)
+                          for s in self._steps)
 
     def reset(self) -> None:
         """Start a new sequence: every recurrent state back to zeros."""
@@ -114,22 +142,28 @@ class Stream:
             if isinstance(s, _RecurrentStep):
                 s.reset()
 
-    @torch.no_grad()
     def step(self, x_t: torch.Tensor) -> torch.Tensor:
         """One time step ``x_t`` (B, F) through the model; returns its output at this step."""
         if x_t.dim() != 2 or x_t.shape[0] != self.batch_size:
             raise ValueError(f"Stream.step: expected one step of shape (batch_size={self.batch_size}, features), "
                              f"got {tuple(x_t.shape)}. Pass x[:, t] of a (batch, time, features) sequence.")
-        y, timed = x_t.float()[:, None], True  # (B, 1, F): a one-step sequence; (B, F) after return_sequences=False
+        if self._plain and not x_t.requires_grad:  # native steps, F.linear on detached weights: no graph
+            return self._run(x_t if x_t.dtype == torch.float32 else x_t.float())
+        with torch.no_grad():
+            return self._run(x_t.float())
+
+    def _run(self, y: torch.Tensor) -> torch.Tensor:
+        # y is (B, F) here; a layer called as in the model sees (B, 1, F) where the model has a time axis
+        timed = True
         for s, keeps_time in zip(self._steps, self._keeps_time):
             if isinstance(s, _RecurrentStep):
-                y = s(y[:, 0] if timed else y)
-                timed = False
-                if keeps_time:
-                    y, timed = y[:, None], True  # (B, 1, H): the next layer sees a one-step sequence
+                y = s(y[:, 0] if y.dim() == 3 else y)
+                timed = keeps_time
+            elif isinstance(s, _DenseStep):
+                y = s(y)  # (B, F) or (B, 1, F) alike
             else:
-                y = s(y)
-        return y[:, 0] if timed else y
+                y = s(y[:, None] if timed and y.dim() == 2 else y)
+        return y[:, 0] if timed and y.dim() == 3 else y
 
 
 __all__ = ["Stream"]

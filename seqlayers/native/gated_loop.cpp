@@ -142,6 +142,7 @@ constexpr int64_t kMaxOwnWorkThreaded = int64_t(1) << 23;
 // Up to this many rows the hand-written product beats MKL's sgemm (which packs its operands per
 // call); above, sgemm wins (W1, 64 rows: 6.8 vs 7.5 ms for the whole LSTM call, measured alternately)
 constexpr int64_t kMaxOwnRows = 24;
+constexpr int64_t kMaxOwnFloats = int64_t(384) * 1024;  // 1.5 MiB of packed weights
 
 struct Loop {  // one direction's run
   int64_t kind, B, T, F, H, G;
@@ -316,8 +317,10 @@ Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, c
   return P;
 }
 
-bool use_own_kernel(bool blas_only, int64_t B, int64_t G, int64_t H) {
-  return !blas_only && G * H <= kMaxOwnWidth && __builtin_cpu_supports("avx512f") &&
+bool use_own_kernel(bool blas_only, int64_t B, int64_t G, int64_t F, int64_t H) {
+  // the packed weights must stay in L2: at H=512 (4 MiB of LSTM weights) MKL's sgemm was faster
+  // (B=16, T=100: 29 vs 39 ms per call, docs/performance.md scaling)
+  return !blas_only && G * H <= kMaxOwnWidth && (F + H) * G * H <= kMaxOwnFloats && __builtin_cpu_supports("avx512f") &&
          (at::get_num_threads() == 1 || B * G * H * H <= kMaxOwnWorkThreaded);
 }
 
@@ -365,7 +368,7 @@ std::vector<at::Tensor> gated_rnn_forward(
   at::Tensor out = return_sequences ? at::empty({B, T, D * H}, x_.options()) : at::empty({0}, x_.options());
   std::vector<at::Tensor> results{out};
   const at::Tensor x = x_.contiguous();
-  const bool own = use_own_kernel(blas_only, B, G, H);
+  const bool own = use_own_kernel(blas_only, B, G, x_.size(2), H);
   for (int64_t d = 0; d < D; ++d) {
     TORCH_CHECK(w_hh[d].size(1) == H, "gated_rnn_forward: the same H in each direction");
     const Prepared P = prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), own);
@@ -403,7 +406,7 @@ at::Tensor gated_rnn_step(const at::Tensor& x, int64_t kind, at::TensorList prep
               "gated_rnn_step: an LSTM needs its cell state c, contiguous, shaped as h");
   at::Tensor last = at::empty_like(h);
   const int64_t G = kind == kLSTM ? 4 : 3;
-  run_direction(kind, x.contiguous().unsqueeze(1), P, use_own_kernel(blas_only, x.size(0), G, h.size(1)), h, c,
+  run_direction(kind, x.contiguous().unsqueeze(1), P, use_own_kernel(blas_only, x.size(0), G, x.size(1), h.size(1)), h, c,
                 nullptr, 0, last, at::Tensor(), false, false, false);
   return last;
 }

@@ -214,3 +214,12 @@ def test_stateful_native_carries_the_states_like_the_loop(kind):
             _close(a(chunk), b(chunk))
             assert a.last_path == "native" and b.last_path == "loop"
     _close(a.states, b.states)
+
+
+def test_a_large_lstm_is_left_to_torchs_kernel_and_a_large_gru_is_not():
+    x = torch.randn(2, 3, 8)
+    big, gru = LSTM(320, return_sequences=True), GRU(320, return_sequences=True)
+    with torch.no_grad():
+        big(x)
+        gru(x)
+    assert big.last_path == "fused" and gru.last_path == "native"
