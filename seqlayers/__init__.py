@@ -85,6 +85,7 @@ from .layers import (
     Subtract,
     TimeDistributed,
     TimeDistributedDense,
+    Wrapper,
     UpSampling1D,
     ZeroPadding1D,
     add,
@@ -123,7 +124,7 @@ from .version import __version__
 __all__ = [
     "Activation", "Add", "Concatenate", "Dense", "Dropout", "Embedding", "Flatten", "Input", "InputLayer",
     "InputSpec", "Lambda", "Layer", "Masking", "Model", "ModelFileError", "RepeatVector", "Reshape",
-    "SeqlayersError", "Sequential", "Stream", "SymbolicTensor", "TimeDistributed", "TimeDistributedDense",
+    "SeqlayersError", "Sequential", "Stream", "SymbolicTensor", "TimeDistributed", "TimeDistributedDense", "Wrapper",
     "activations", "get_mask", "initializers", "register_layer",
     "AdditiveAttention", "Attention",
     "Average", "Dot", "Maximum", "Minimum", "Multiply", "Subtract", "add", "average", "concatenate", "dot",

@@ -37,7 +37,7 @@ from .regularization import GaussianDropout, GaussianNoise, SpatialDropout1D
 from .reshaping import Cropping1D, Flatten, Permute, RepeatVector, Reshape, UpSampling1D, ZeroPadding1D
 from .rnn import GRU, LSTM, RNN, SimpleRNN
 from .stacked_cells import StackedRNNCells
-from .wrappers import TimeDistributed, TimeDistributedDense
+from .wrappers import TimeDistributed, TimeDistributedDense, Wrapper
 
 
 def __getattr__(name):

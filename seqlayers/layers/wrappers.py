@@ -1,4 +1,5 @@
-"""Wrappers: TimeDistributed (the same module at every time step).
+"""Wrappers: the ``Wrapper`` base (a layer that holds another layer) and TimeDistributed (the same
+module at every time step).
 
 ``Bidirectional`` lives in ``bidirectional.py``.
 """
@@ -12,7 +13,54 @@ from .base import InputSpec, Layer, shape_by_running
 from .core import Dense
 
 
-class TimeDistributed(Layer):
+class Wrapper(Layer):
+    """A layer that holds another layer as ``self.layer``: the base of ``TimeDistributed`` and of the
+    wrappers users write (as ``keras.layers.Wrapper``).
+
+    ``build`` builds the wrapped layer from the same input shape, its weights are the wrapper's, and
+    ``get_config`` saves it nested (``from_config`` rebuilds it). A subclass overrides ``call`` (and
+    ``compute_output_shape`` when the shape changes); the base ``call`` runs the wrapped layer unchanged,
+    passing the mask on (Keras's base has no ``call``).
+
+    Args:
+        layer: the layer to wrap (a seqlayers layer or any ``torch.nn.Module``).
+
+    Shape:
+        input: what ``layer`` takes.
+        output: what ``layer`` returns (the base ``call``); a subclass documents its own.
+    """
+
+    supports_masking = True
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(layer, nn.Module):
+            raise TypeError(
+                f"{type(self).__name__}: expected a layer (a torch.nn.Module) to wrap, got {type(layer).__name__}. "
+                f"Write {type(self).__name__}(Dense(3)), not {type(self).__name__}(3)."
+            )
+        self.layer = layer
+
+    def build(self, input_shape):
+        if isinstance(self.layer, Layer):
+            self.layer.build_from_shape(tuple(input_shape))
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(self.layer, Layer):
+            return self.layer.compute_output_shape(tuple(input_shape))
+        return shape_by_running(self.layer, tuple(input_shape))[0]
+
+    @property
+    def weights(self):
+        return self.layer.weights if isinstance(self.layer, Layer) else list(self.layer.parameters())
+
+    def call(self, inputs, mask=None, training=None):
+        if isinstance(self.layer, Layer):
+            return self.layer(inputs, mask=mask, training=training)
+        return self.layer(inputs)
+
+
+class TimeDistributed(Wrapper):
     """Apply ``layer`` to every time step, with the same weights at every step.
 
     The time axis is folded into the batch, ``(B, T, ...) -> (B*T, ...)``, the wrapped module runs
@@ -34,13 +82,7 @@ class TimeDistributed(Layer):
     supports_masking = True
 
     def __init__(self, layer, **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(layer, nn.Module):
-            raise TypeError(
-                f"TimeDistributed: expected a layer (a torch.nn.Module) to wrap, got {type(layer).__name__}. "
-                f"Write TimeDistributed(Dense(3)), not TimeDistributed(3)."
-            )
-        self.layer = layer
+        super().__init__(layer, **kwargs)
         self.input_spec = InputSpec(min_ndim=3, expected="input of shape (batch, time, ...) with at least 3 axes",
                                     hint="A 2-D input usually means the previous recurrent layer needs "
                                          "return_sequences=True (TimeDistributed applies a layer to every time step).")
@@ -65,14 +107,12 @@ class TimeDistributed(Layer):
     def compute_output_dtype(self, input_dtype):
         return self.layer.compute_output_dtype(input_dtype) if isinstance(self.layer, Layer) else input_dtype
 
-    @property
-    def weights(self):
-        return self.layer.weights if isinstance(self.layer, Layer) else list(self.layer.parameters())
-
-    def _fold_mask(self, mask, B, T):
-        if mask is None or mask.dim() <= 2:
+    def _fold_mask(self, mask, B, T, input_ndim=None):
+        if mask is None or mask.dim() < 2:
             return None
-        return mask.reshape(B * T, *mask.shape[2:])  # (B, T, ...) -> (B*T, ...)
+        if mask.dim() == 2 and input_ndim != 3:
+            return None  # (B, T) over inner sequences (B, T, words, F): it says nothing about the words
+        return mask.reshape(B * T, *mask.shape[2:])  # (B, T, ...) -> (B*T, ...); per-step inputs: (B*T,)
 
     def _check_mask(self, mask, B, T):
         if mask is not None and isinstance(mask, torch.Tensor) and tuple(mask.shape[:2]) != (B, T):
@@ -85,7 +125,7 @@ class TimeDistributed(Layer):
         self._check_mask(mask, B, T)
         x = inputs.reshape(B * T, *inputs.shape[2:])  # fold time into batch
         if isinstance(self.layer, Layer):
-            y = self.layer(x, mask=self._fold_mask(mask, B, T), training=training)
+            y = self.layer(x, mask=self._fold_mask(mask, B, T, inputs.dim()), training=training)
         else:
             y = self.layer(x)
         if not isinstance(y, torch.Tensor):

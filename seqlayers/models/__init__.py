@@ -10,6 +10,8 @@ from .json_model import clone_model, model_from_json
 from .sequential import Sequential
 from .symbolic import Input, InputLayer, SymbolicTensor
 
+Functional = Model  # keras.src.models.Functional: the functional model is Model here
+
 
 def __getattr__(name):
     if name == "load_model":
@@ -19,5 +21,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'seqlayers.models' has no attribute {name!r}")
 
 
-__all__ = ["BaseModel", "Input", "InputLayer", "Model", "Sequential", "SymbolicTensor", "clone_model", "load_model",
+__all__ = ["BaseModel", "Functional", "Input", "InputLayer", "Model", "Sequential", "SymbolicTensor", "clone_model", "load_model",
            "model_from_json"]

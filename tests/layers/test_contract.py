@@ -64,6 +64,7 @@ CASES = {
     "LSTMCell": ({"units": 2}, (B, F), (B, 2), {"cell": "lstm"}),
     "StackedRNNCells": (lambda: {"cells": [L.GRUCell(3), L.LSTMCell(2)]}, (B, F), (B, 2), {"cell": "gru+lstm"}),
     "TimeDistributed": (lambda: {"layer": L.Dense(2)}, SEQ, (B, T, 2), {"mask": "same"}),
+    "Wrapper": (lambda: {"layer": L.Dense(2)}, SEQ, (B, T, 2), {"mask": "same"}),
     "TimeDistributedDense": ({"units": 2}, SEQ, (B, T, 2), {"mask": "same"}),
     "FoldIntoBatch": ({}, SEQ, (B * T, F), {}),
     "UnfoldFromBatch": ({"size": 2}, SEQ, (1, 2, T, F), {}),

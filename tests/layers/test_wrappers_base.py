@@ -1,0 +1,50 @@
+"""Wrapper (the base of wrappers users write) and the per-step mask TimeDistributed hands to the wrapped layer."""
+import numpy as np
+import pytest
+import torch
+
+from seqlayers import Dense, Input, Model, Sequential, TimeDistributed, Wrapper
+from seqlayers.models import Functional, model_from_json
+
+
+class ZeroMasked(Wrapper):
+    """Runs the wrapped layer and zeroes the rows the mask marks padded."""
+
+    def call(self, inputs, mask=None, training=None):
+        out = self.layer(inputs)
+        return out if mask is None else out * mask.to(out.dtype).unsqueeze(-1)
+
+
+def test_the_base_runs_the_wrapped_layer_and_holds_its_weights():
+    inner = Dense(3)
+    w = Wrapper(inner)
+    x = torch.randn(2, 5, 4)
+    torch.testing.assert_close(w(x), inner(x))
+    assert [id(p) for p in w.weights] == [id(p) for p in inner.weights] and w.count_params() == 4 * 3 + 3
+
+
+def test_time_distributed_gives_a_per_step_wrapper_the_folded_mask():
+    x = torch.arange(24, dtype=torch.float32).reshape(3, 2, 4)
+    mask = torch.tensor([[False, True], [True, False], [True, True]])
+    inner = ZeroMasked(Dense(1, use_bias=False, kernel_initializer="ones"))
+    out = TimeDistributed(inner)(x, mask=mask)
+    expected = x.sum(-1, keepdim=True) * mask.unsqueeze(-1)  # brute force: the row sum where valid, else 0
+    torch.testing.assert_close(out, expected)
+
+
+def test_a_wrapped_model_round_trips_through_its_config():
+    model = Sequential([Input((4, 3)), TimeDistributed(Wrapper(Dense(2)))])
+    x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
+    again = model_from_json(model.to_json())
+    again.set_weights(model.get_weights())
+    assert isinstance(again.layers[-1].layer, Wrapper) and isinstance(again.layers[-1].layer.layer, Dense)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_wrapper_refuses_a_non_layer():
+    with pytest.raises(TypeError, match=r"Wrapper: expected a layer .* got int.*Wrapper\(Dense\(3\)\)"):
+        Wrapper(3)
+
+
+def test_functional_is_the_functional_model():
+    assert Functional is Model
