@@ -21,5 +21,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'seqlayers.models' has no attribute {name!r}")
 
 
-__all__ = ["BaseModel", "Functional", "Input", "InputLayer", "Model", "Sequential", "SymbolicTensor", "clone_model", "load_model",
-           "model_from_json"]
+__all__ = ["BaseModel", "Functional", "Input", "InputLayer", "Model", "Sequential", "SymbolicTensor", "clone_model",
+           "load_model", "model_from_json"]
