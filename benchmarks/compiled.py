@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from .paired import _load, _time
+from .paired import _load, _time, write_results
 from .workloads import WORKLOADS, get_workload, make_batch
 
 PHASES = {"eager": ("train", "infer"), "compiled": ("train", "infer"), "exported": ("infer",)}
@@ -176,11 +175,7 @@ def main(argv=None) -> int:
     md = to_markdown(results, meta)
     print(md)
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "compiled.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-        (out / "compiled.md").write_text(md)
-        print(f"wrote {out / 'compiled.json'} and {out / 'compiled.md'}")
+        write_results(Path(args.out), "compiled", meta, results, md)
     return 0
 
 

@@ -126,6 +126,14 @@ def _load() -> list[float]:
         return []
 
 
+def write_results(out: Path, stem: str, meta: dict, results: list[dict], md: str) -> None:
+    """``OUT/STEM.json`` (meta + results) and ``OUT/STEM.md`` (the tables), and say so."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    (out / f"{stem}.md").write_text(md)
+    print(f"wrote {out / f'{stem}.json'} and {out / f'{stem}.md'}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.paired", description=__doc__.split("\n\n")[0])
     p.add_argument("--workload", default=",".join(WORKLOADS), help="comma-separated (default: all)")
@@ -157,11 +165,7 @@ def main(argv=None) -> int:
     md = to_markdown(results, meta)
     print(md)
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "paired.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-        (out / "paired.md").write_text(md)
-        print(f"wrote {out / 'paired.json'} and {out / 'paired.md'}")
+        write_results(Path(args.out), "paired", meta, results, md)
     return 0
 
 
