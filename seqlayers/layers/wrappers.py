@@ -70,7 +70,9 @@ class TimeDistributed(Wrapper):
     hierarchical model, where the input is ``(B, turns, words, F)``).
 
     Masks: a mask with more axes than ``(B, T)`` (e.g. ``(B, turns, words)`` from an ``Embedding``
-    inside) is folded the same way and handed to the wrapped layer. The output mask is the wrapped
+    inside) is folded the same way and handed to the wrapped layer; on per-step vectors ``(B, T, F)``
+    the ``(B, T)`` mask is handed on as ``(B*T,)`` (a wrapped layer whose ``call`` takes ``mask`` sees
+    which rows are padding, as in Keras). The output mask is the wrapped
     layer's own mask unfolded, or else the outer ``(B, T)`` mask (a turn is valid when any of its
     words is).
 
