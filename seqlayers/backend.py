@@ -10,7 +10,7 @@ import gc
 
 import torch
 
-from . import ops
+from . import activations, ops
 from .dtypes import dtype_name
 from .training.losses import EPSILON
 
@@ -155,8 +155,7 @@ def softplus(x):
 
 
 def softsign(x):
-    x = ops.convert_to_tensor(x).float()
-    return x / (1 + x.abs())
+    return activations.softsign(ops.convert_to_tensor(x).float())
 
 
 def elu(x, alpha=1.0):
