@@ -10,6 +10,21 @@ from .checker import check_cell, check_layer
 from .test_contract import _torch_cell
 
 
+@pytest.fixture
+def perturbed_load(monkeypatch):
+    """``seqlayers.load_model`` that adds 0.5 to every loaded parameter: a save/load that changes the numbers."""
+    real_load = seqlayers.load_model
+
+    def load_and_perturb(path, **kwargs):
+        model = real_load(path, **kwargs)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.5)
+        return model
+
+    monkeypatch.setattr(seqlayers, "load_model", load_and_perturb)
+
+
 class WrongShapeDense(Dense):
     """compute_output_shape off by one (the output itself is right)."""
 
@@ -83,17 +98,7 @@ def test_a_kept_mask_where_none_is_declared_fails_the_checker():
         check_layer(Dense, {"units": 3}, SEQ, (2, 4, 3), mask="none")
 
 
-def test_a_save_load_that_changes_the_numbers_fails_the_checker(tmp_path, monkeypatch):
-    real_load = seqlayers.load_model
-
-    def load_and_perturb(path, **kwargs):
-        model = real_load(path, **kwargs)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(0.5)
-        return model
-
-    monkeypatch.setattr(seqlayers, "load_model", load_and_perturb)
+def test_a_save_load_that_changes_the_numbers_fails_the_checker(tmp_path, perturbed_load):
     with pytest.raises(AssertionError, match="Dense: save/load"):
         check_layer(Dense, {"units": 3}, SEQ, (2, 4, 3), tmp_path=tmp_path)
 
@@ -150,17 +155,7 @@ def test_a_broken_cell_fails_the_cell_checker(cls, kwargs, ref, match):
         check_cell(cls, kwargs, (2, 5), (2, 3), reference=ref)
 
 
-def test_a_save_load_that_changes_a_cell_fails_the_cell_checker(tmp_path, monkeypatch):
-    real_load = seqlayers.load_model
-
-    def load_and_perturb(path, **kwargs):
-        model = real_load(path, **kwargs)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(0.5)
-        return model
-
-    monkeypatch.setattr(seqlayers, "load_model", load_and_perturb)
+def test_a_save_load_that_changes_a_cell_fails_the_cell_checker(tmp_path, perturbed_load):
     with pytest.raises(AssertionError, match="LSTMCell: save/load"):
         check_cell(LSTMCell, {"units": 3}, (2, 5), (2, 3), tmp_path=tmp_path)
 
