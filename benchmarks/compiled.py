@@ -40,7 +40,7 @@ def _cases(w, backend: str):
     import seqlayers as sl
     from seqlayers.training.losses import get as get_loss
 
-    from .impl_seqlayers import build_model
+    from .impl_seqlayers import build_model, infer_step, train_step
 
     torch.manual_seed(0)
     data = make_batch(w)
@@ -55,27 +55,10 @@ def _cases(w, backend: str):
     exported = torch.export.export(eager, (x,), dynamic_shapes=(dims,)).module()
     export_s = time.perf_counter() - t0
 
-    def trainer(model, module):
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-        def step():
-            model.train()
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(y, module(x))
-            loss.backward()
-            opt.step()
-        return step
-
-    def inferer(model, module):
-        def step():
-            model.eval()
-            with torch.inference_mode():
-                return module(x)
-        return step
-
-    steps = {"eager": {"train": trainer(eager, eager), "infer": inferer(eager, eager)},
-             "compiled": {"train": trainer(compiled_model, compiled), "infer": inferer(compiled_model, compiled)},
-             "exported": {"infer": inferer(eager, exported)}}
+    steps = {"eager": {"train": train_step(eager, x, y, loss_fn), "infer": infer_step(eager, x)},
+             "compiled": {"train": train_step(compiled_model, x, y, loss_fn, compiled),
+                          "infer": infer_step(compiled_model, x, compiled)},
+             "exported": {"infer": infer_step(eager, x, exported)}}
     first, gaps = {}, {}
     ref = steps["eager"]["infer"]()
     for phase in ("infer", "train"):  # inference first: the outputs compared come from the same weights

@@ -45,6 +45,32 @@ def build_model(sl, w: Workload):
                           sl.TimeDistributed(sl.Dense(w.features, activation="softmax"))])
 
 
+def train_step(model, x, y, loss_fn, module=None):
+    """One Adam (lr 1e-3) step of ``model`` on (x, y), the forward pass through ``module`` (default: model)."""
+    module = model if module is None else module
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        model.train()
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(y, module(x))
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def infer_step(model, x, module=None):
+    """``module(x)`` (default: model) in eval and inference mode."""
+    module = model if module is None else module
+
+    def step():
+        model.eval()
+        with torch.inference_mode():
+            return module(x)
+    return step
+
+
 def build(w: Workload, variant: str = "", threads: int | None = None) -> Case:
     variant = variant or "layers"
     if variant not in ("layers", "fit"):
@@ -72,24 +98,9 @@ def build(w: Workload, variant: str = "", threads: int | None = None) -> Case:
                     notes="model.compile + train_on_batch / predict_on_batch", threads=torch.get_num_threads())
 
     from seqlayers.training.losses import get as get_loss
-    loss_fn = get_loss(w.loss)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-    def train_step():
-        model.train()
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(y, model(x))
-        loss.backward()
-        opt.step()
-        return loss
-
-    def infer_step():
-        model.eval()
-        with torch.inference_mode():
-            return model(x)
-
-    return Case(train_step, infer_step, versions=versions, notes="layers + torch.optim.Adam + seqlayers loss",
-                threads=torch.get_num_threads())
+    return Case(train_step(model, x, y, get_loss(w.loss)), infer_step(model, x), versions=versions,
+                notes="layers + torch.optim.Adam + seqlayers loss", threads=torch.get_num_threads())
 
 
 if __name__ == "__main__":
