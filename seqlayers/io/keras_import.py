@@ -322,6 +322,14 @@ def _activation(value, layer_name, custom_objects, where):
     return _resolve_function(value, layer_name, custom_objects, where)
 
 
+def _with_activations(kwargs: dict, layer_name, custom_objects, where) -> dict:
+    """``kwargs`` with its ``activation`` / ``recurrent_activation`` entries resolved (a layer's or a cell's)."""
+    for k in ("activation", "recurrent_activation"):
+        if k in kwargs:
+            kwargs[k] = _activation(kwargs[k], layer_name, custom_objects, where)
+    return kwargs
+
+
 def _shape(v):
     return None if v is None else tuple(v)
 
@@ -346,10 +354,7 @@ def _convert_layer(entry: dict, custom_objects, where: str):
             f"layer class and load its weights with set_weights."
         )
     ours, keys = LAYER_MAP[cls_name]
-    kwargs = {k: cfg[k] for k in keys if k in cfg}
-    for k in ("activation", "recurrent_activation"):
-        if k in kwargs:
-            kwargs[k] = _activation(kwargs[k], name, custom_objects, label)
+    kwargs = _with_activations({k: cfg[k] for k in keys if k in cfg}, name, custom_objects, label)
     if "noise_shape" in kwargs:
         kwargs["noise_shape"] = _shape(kwargs["noise_shape"])
     if "target_shape" in kwargs:
@@ -397,10 +402,7 @@ def _convert_cell(entry: dict, label: str):
         raise ValueError(f"from_keras: {label} holds a cell of class {cls!r}; supported cells: "
                          f"{', '.join(_CELLS)}, StackedRNNCells. Rebuild it with seqlayers layers.")
     keys = rnn_keys(_CELLS[cls])
-    kwargs = {k: cfg[k] for k in keys if k in cfg and k != "name"}
-    for k in ("activation", "recurrent_activation"):
-        if k in kwargs:
-            kwargs[k] = _activation(kwargs[k], cfg.get("name"), None, label)
+    kwargs = _with_activations({k: cfg[k] for k in keys if k in cfg and k != "name"}, cfg.get("name"), None, label)
     return _CELLS[cls](**kwargs)
 
 
