@@ -91,10 +91,15 @@ def argmin(x, axis=None, keepdims=False):
     return torch.argmin(_t(x), dim=axis, keepdim=keepdims).int()
 
 
-def cumsum(x, axis=None, dtype=None):
+def _scan(fn, x, axis, dtype):
+    """A cumulative op along ``axis`` (of the flattened ``x`` when None), cast to ``dtype`` if given."""
     x = _t(x)
-    out = torch.cumsum(x.reshape(-1) if axis is None else x, dim=0 if axis is None else axis)
+    out = fn(x.reshape(-1) if axis is None else x, dim=0 if axis is None else axis)
     return out if dtype is None else out.to(parse_dtype(dtype))
+
+
+def cumsum(x, axis=None, dtype=None):
+    return _scan(torch.cumsum, x, axis, dtype)
 
 
 def exp(x):
@@ -392,9 +397,7 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 def cumprod(x, axis=None, dtype=None):
-    x = _t(x)
-    out = torch.cumprod(x.reshape(-1) if axis is None else x, dim=0 if axis is None else axis)
-    return out if dtype is None else out.to(parse_dtype(dtype))
+    return _scan(torch.cumprod, x, axis, dtype)
 
 
 def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - Keras's argument name
