@@ -91,6 +91,19 @@ def shape_error(layer, expected: str, received, hint: str | None = None) -> Valu
     return ValueError(msg)
 
 
+def known_axis(layer, input_shape, axis: int, what: str) -> int:
+    """``input_shape[axis]``; a ValueError naming the layer, the axis, the shape and a fix if it is unknown.
+
+    ``what`` names the axis in the message, e.g. ``"last axis (features)"``.
+    """
+    size = input_shape[axis]
+    if size is None:
+        raise ValueError(f"{layer_label(layer)}: the {what} of the input must be known, got shape "
+                         f"{fmt_shape(input_shape)}. Give it a fixed size, e.g. Input(shape=(None, 16)) for a "
+                         f"(batch, time, 16) input.")
+    return size
+
+
 def closest(name: str, valid: Iterable[str], n: int = 3) -> list[str]:
     return difflib.get_close_matches(str(name), list(valid), n=n, cutoff=0.5)
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import activations, constraints, initializers, regularizers
-from ..errors import fmt_shape, layer_label
+from ..errors import fmt_shape, known_axis, layer_label
 from .base import InputSpec, Layer, weight_tensor
 from .core import check_positive_int
 
@@ -135,10 +135,7 @@ class _GatedCell(Layer):
 
     # -------------------------------------------------------------- parameters
     def build(self, input_shape):
-        F_, H, G = input_shape[-1], self.units, self.gates
-        if F_ is None:
-            raise ValueError(f"{layer_label(self)}: the feature axis of the input must be known, got "
-                             f"shape {fmt_shape(input_shape)}.")
+        F_, H, G = known_axis(self, input_shape, -1, "feature axis"), self.units, self.gates
         kernel = initializers.initialize(torch.empty(F_, G * H), self.kernel_initializer)  # Keras layout
         recurrent = initializers.initialize(torch.empty(H, G * H), self.recurrent_initializer)
         self.weight_ih = nn.Parameter(_blocks_to_torch(kernel, self.perm, H))  # (G*H, F)

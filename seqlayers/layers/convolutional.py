@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import activations, initializers
-from ..errors import layer_label
+from ..errors import known_axis, layer_label
 from .base import InputSpec, Layer
 from .core import check_positive_int
 
@@ -89,11 +89,7 @@ class _Conv1DBase(Layer):
                                          "for a univariate series.")
 
     def _channels(self, input_shape) -> int:
-        C = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
-        if C is None:
-            raise ValueError(f"{layer_label(self)}: the channel axis of the input must be known, got shape "
-                             f"{tuple(input_shape)}.")
-        return C
+        return known_axis(self, input_shape, -1 if self.data_format == "channels_last" else 1, "channel axis")
 
     def compute_output_shape(self, input_shape):
         time_axis = 1 if self.data_format == "channels_last" else 2

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import activations, constraints, initializers, regularizers
-from ..errors import fmt_shape, layer_label
+from ..errors import fmt_shape, known_axis, layer_label
 from ..utils import flatten
 from .base import InputSpec, Layer
 
@@ -60,10 +60,7 @@ class Dense(Layer):
                                          "vector to (batch, features), e.g. x[None, :] or x.reshape(-1, 1).")
 
     def build(self, input_shape):
-        F_ = input_shape[-1]
-        if F_ is None:
-            raise ValueError(f"{layer_label(self)}: the last axis (features) of the input must be known, "
-                             f"got shape {input_shape}.")
+        F_ = known_axis(self, input_shape, -1, "last axis (features)")
         cfg = self._config
         self.kernel = self.add_weight((F_, self.units), cfg["kernel_initializer"],
                                       regularizer=cfg["kernel_regularizer"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import fmt_shape, layer_label
+from ..errors import fmt_shape, known_axis, layer_label
 from .base import InputSpec, Layer, get_mask
 
 #: the score given to a forbidden transition (finite, so gradients and log-sum-exp stay finite)
@@ -175,10 +175,7 @@ class CRF(Layer):
                                          "(return_sequences=True).")
 
     def build(self, input_shape):
-        K = input_shape[-1]
-        if K is None:
-            raise ValueError(f"{layer_label(self)}: the last axis (tags) of the input must be known, got shape "
-                             f"{input_shape}.")
+        K = known_axis(self, input_shape, -1, "last axis (tags)")
         cfg = self._config
         allowed = _bool_matrix("allowed_transitions", cfg["allowed_transitions"], (K, K))
         a_start = _bool_matrix("allowed_start", cfg["allowed_start"], (K,))

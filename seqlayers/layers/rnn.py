@@ -29,7 +29,7 @@ import inspect
 import numpy as np
 import torch
 
-from ..errors import fmt_shape, layer_label
+from ..errors import fmt_shape, known_axis, layer_label
 from ..utils import to_tensor
 from . import rnn_kernel
 from .base import InputSpec, Layer
@@ -168,9 +168,7 @@ class RNN(StatefulBatch, Layer):
 
     def build(self, input_shape):
         B, _, F_ = input_shape
-        if F_ is None:
-            raise ValueError(f"{layer_label(self)}: the feature axis of the input must be known, got "
-                             f"shape {fmt_shape(input_shape)}.")
+        known_axis(self, input_shape, -1, "feature axis")
         if isinstance(self.cell, Layer):
             self.cell.build_from_shape((B, F_))
         self.input_spec.axes = {-1: F_}
