@@ -80,6 +80,9 @@ class Dense(Layer):
 class Activation(Layer):
     """Apply an activation function element-wise (``softmax`` on the last axis).
 
+    Args:
+        activation: a name (``"relu"``, ``"softmax"``...) or a callable.
+
     Shape:
         input and output: ``(B, ...)``, unchanged.
     """
@@ -102,6 +105,11 @@ class Dropout(Layer):
 
     ``noise_shape`` (e.g. ``(None, 1, F)``) shares one dropout mask along the axes of size 1,
     such as every time step of a sequence; None entries take the input's size.
+
+    Args:
+        rate: the fraction to drop, in ``[0, 1)``.
+        noise_shape: optional; the shape of the dropout mask, broadcast over the axes of size 1.
+        seed: accepted for Keras compatibility and not used; call ``torch.manual_seed`` for repeatable masks.
 
     Shape:
         input and output: ``(B, ...)``, unchanged.

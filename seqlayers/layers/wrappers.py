@@ -76,6 +76,9 @@ class TimeDistributed(Wrapper):
     layer's own mask unfolded, or else the outer ``(B, T)`` mask (a turn is valid when any of its
     words is).
 
+    Args:
+        layer: the module to apply at every step.
+
     Shape:
         input: ``(B, T, ...)`` (at least 3 axes)
         output: ``(B, T, *layer_output_shape)``; e.g. ``(B, T, F) -> (B, T, H)`` for ``Dense(H)``.
@@ -157,6 +160,9 @@ class TimeDistributedDense(TimeDistributed):
 
     Kept as a thin alias because old tutorials (seeds 002 and 004) use it. Today's Keras (and
     seqlayers) ``Dense`` on a 3-D input does the same.
+
+    Args:
+        units, activation, use_bias, kernel_initializer, bias_initializer: as for ``Dense``.
 
     Shape:
         input: ``(B, T, F)``; output: ``(B, T, H)``.
