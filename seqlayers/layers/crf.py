@@ -3,8 +3,8 @@
 The kernels (``crf_log_partition``, ``crf_path_score``, ``crf_nll``, ``crf_decode``) are functions of
 tensors; the ``CRF`` layer owns the transition weights and calls them. Masks may be right-padded or
 arbitrary: a masked step is skipped, and the chain runs over the valid steps only (the transition
-goes from the previous *valid* step to the next one). Every kernel is vectorised over the batch and
-loops over time only.
+goes from the previous *valid* step to the next one). Every kernel is vectorised over the batch; the
+forward algorithm and Viterbi loop over time (their recursion), the path score does not loop.
 """
 from __future__ import annotations
 
@@ -47,23 +47,23 @@ def crf_log_partition(scores, mask, transitions, start, end) -> torch.Tensor:
 
 
 def crf_path_score(scores, tags, mask, transitions, start, end) -> torch.Tensor:
-    """The unnormalised score ``(B,)`` of the tag paths ``tags (B, T)`` over the valid steps."""
+    """The unnormalised score ``(B,)`` of the tag paths ``tags (B, T)`` over the valid steps.
+
+    No loop over time: each valid step's previous valid step is found with a running maximum.
+    """
     B, T, K = scores.shape
     valid = _valid_mask(mask, B, T, scores.device)
     tags = tags.long()
     emit = scores.gather(2, tags[:, :, None]).squeeze(2)  # (B, T)
-    total = (emit * valid.to(scores.dtype)).sum(1)
-    prev = torch.zeros(B, dtype=torch.long, device=scores.device)
-    started = torch.zeros(B, dtype=torch.bool, device=scores.device)
-    zero = scores.new_zeros(B)
-    for t in range(T):
-        v = valid[:, t]
-        cur = tags[:, t]
-        total = total + torch.where(v & ~started, start[cur], zero)  # the first valid step
-        total = total + torch.where(v & started, transitions[prev, cur], zero)  # from the previous valid step
-        prev = torch.where(v, cur, prev)
-        started = started | v
-    return total + torch.where(started, end[prev], zero)
+    pos = torch.where(valid, torch.arange(T, device=scores.device).expand(B, T), -1)
+    seen = pos.cummax(dim=1).values  # (B, T) the last valid step at or before t; -1: none yet
+    prev_pos = torch.cat([seen.new_full((B, 1), -1), seen[:, :-1]], dim=1)  # strictly before t
+    prev = tags.gather(1, prev_pos.clamp(min=0))
+    zero = scores.new_zeros(())
+    step = torch.where(prev_pos >= 0, transitions[prev, tags], start[tags])  # from the previous valid step
+    total = torch.where(valid, emit + step, zero).sum(1)
+    last = seen[:, -1]  # (B,) the last valid step
+    return total + torch.where(last >= 0, end[tags.gather(1, last.clamp(min=0)[:, None]).squeeze(1)], zero)
 
 
 def crf_nll(scores, tags, mask, transitions, start, end) -> torch.Tensor:
