@@ -132,11 +132,9 @@ def fit_resumable(model, x, y, *, out, args, validation_data, monitor: str = "va
     Returns the history as ``{metric: [value per epoch]}``.
     """
     out = Path(out)
-    done_weights, done_history = out / f"{name}.safetensors", out / f"{name}.history.json"
-    if done_weights.is_file() and done_history.is_file():
-        progress(args, f"{name}: already trained, loading {done_weights}")
-        model.load_state_dict(load_file(str(done_weights)))
-        return json.loads(done_history.read_text())
+    done = load_finished(model, out, name, args)
+    if done is not None:
+        return done
     backup_dir = out / f"backup_{name}"
     record = _EpochLog(backup_dir / "history.json", x if loader_like(x) else None)
     callbacks = [
@@ -151,10 +149,31 @@ def fit_resumable(model, x, y, *, out, args, validation_data, monitor: str = "va
     model.fit(x, y, batch_size=None if batched else args.batch_size, epochs=args.epochs,
               validation_data=validation_data, callbacks=callbacks, verbose=0 if args.quiet else 1, **fit_kwargs)
     history = record.history
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    atomic_write(done_weights, lambda tmp: save_file(state, tmp))  # the umask's mode, not save_file's 0o600
-    done_history.write_text(json.dumps(history))
+    save_finished(model, out, name, history)
     return history
+
+
+def load_finished(model, out, name: str, args) -> dict | None:
+    """The history of a fit that finished (``save_finished``), its weights loaded into ``model``;
+    None when ``out/<name>.safetensors`` or ``out/<name>.history.json`` is missing."""
+    done_weights, done_history = Path(out) / f"{name}.safetensors", Path(out) / f"{name}.history.json"
+    if not (done_weights.is_file() and done_history.is_file()):
+        return None
+    progress(args, f"{name}: already trained, loading {done_weights}")
+    model.load_state_dict(load_file(str(done_weights)))
+    return json.loads(done_history.read_text())
+
+
+def save_finished(model, out, name: str, history: dict) -> None:
+    """``out/<name>.safetensors`` and ``out/<name>.history.json``, which ``load_finished`` reads back."""
+    _save_state(model, Path(out) / f"{name}.safetensors")
+    (Path(out) / f"{name}.history.json").write_text(json.dumps(history))
+
+
+def _save_state(model, path: Path) -> None:
+    """``model``'s weights as safetensors, written atomically in the umask's mode (not save_file's 0o600)."""
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(state, tmp))
 
 
 def loader_like(x) -> bool:
@@ -220,8 +239,7 @@ def save_task(out, model, task: str, config: dict) -> None:
     out = Path(out)
     with open(out / TASK_FILE, "w", encoding="utf-8") as f:
         json.dump({"task": task, "config": config}, f)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    atomic_write(out / WEIGHTS_FILE, lambda tmp: save_file(state, tmp))  # the umask's mode, not save_file's 0o600
+    _save_state(model, out / WEIGHTS_FILE)
     try:
         model.save(str(out / "model.seqlayers"))
     except Exception as e:  # the weights file above is enough for `seqlayers predict`
@@ -294,7 +312,7 @@ class Stopwatch:
 
 __all__ = [
     "Stopwatch", "add_common_arguments", "optimizer", "bucketed_loader", "predict_grouped", "timed_outputs",
-    "fit_resumable", "history_dict", "load_task", "load_weights",
+    "fit_resumable", "history_dict", "load_finished", "load_task", "load_weights", "save_finished",
     "machine", "progress", "training_time", "save_task", "set_seed", "setup", "write_report",
 ]
 

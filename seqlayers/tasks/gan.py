@@ -29,9 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
-from ..atomic import atomic_write
 from ..data.csv_reader import read_numeric_csv
 from ..data.scaling import StandardScaler
 from ..data.sines import sines
@@ -104,20 +102,16 @@ def _ints(text: str, n: int, name: str) -> list[int]:
 def fit_gan(gan: SequenceGAN, x, y, *, out: Path, args, validation_data=None) -> dict:
     """``gan.fit`` resumable: ``out/backup_gan`` while training (rerun the command to resume); when
     done, ``out/gan.safetensors`` + ``gan.history.json``, which a rerun loads instead of training."""
-    done_w, done_h = out / "gan.safetensors", out / "gan.history.json"
-    if done_w.is_file() and done_h.is_file():
-        common.progress(args, f"gan: already trained, loading {done_w}")
-        gan.load_state_dict(load_file(str(done_w)))
-        return json.loads(done_h.read_text())
+    done = common.load_finished(gan, out, "gan", args)
+    if done is not None:
+        return done
     clock = common.Stopwatch()
     h = gan.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, validation_data=validation_data,
                 callbacks=[BackupAndRestore(backup_dir=str(out / "backup_gan"))], verbose=0 if args.quiet else 2,
                 seed=args.seed)
     history = common.history_dict(h)
     history["train_cpu_seconds"] = [clock.cpu()]  # this process's share (a resumed run: since resuming)
-    state = {k: v.detach().contiguous().cpu() for k, v in gan.state_dict().items()}
-    atomic_write(done_w, lambda tmp: save_file(state, tmp))
-    done_h.write_text(json.dumps(history))
+    common.save_finished(gan, out, "gan", history)
     return history
 
 
