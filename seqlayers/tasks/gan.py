@@ -342,9 +342,8 @@ def predict(out_dir, config, input_path, args) -> int:
                       static_noise=bool(config.get("static_noise", False)))
     torch.manual_seed(getattr(args, "seed", 0) or 0)
     n = int(getattr(args, "samples", None) or config.get("samples", 50))
-    z = (gan.sample(x - last, n) + last[None])[:, 0, :, 0]  # (n, T2) standardized
-    assert scaler.scale_ is not None and scaler.mean_ is not None
-    v = z * scaler.scale_[0] + scaler.mean_[0]
+    z = (gan.sample(x - last, n) + last[None])[:, 0]  # (n, T2, 1) standardized
+    v = scaler.inverse_transform(z)[:, :, 0]  # (n, T2) in the file's units
     rows = [",".join(["step"] + [f"sample_{k + 1}" for k in range(n)])]
     rows += [",".join([str(t + 1)] + [f"{v[k, t]:.6g}" for k in range(n)]) for t in range(T2)]
     return common.write_output("\n".join(rows) + "\n", args)
