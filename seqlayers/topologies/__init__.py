@@ -240,22 +240,21 @@ class Seq2Seq:
             states = enc
             B = x.shape[0]
             token = torch.full((B,), start, dtype=torch.long)
-            out: list[list[int]] = [[] for _ in range(B)]
-            done = torch.zeros(B, dtype=torch.bool)
+            tokens, done = [], torch.zeros(B, dtype=torch.bool)
             for _ in range(max_len):
                 step = self.one_hot(token)[:, None, :]  # (B, 1, V)
                 res = self.decoder([step, *states] + ([memory] if memory is not None else []))
                 probs, states = res[0], list(res[1:])
                 token = probs[:, -1].argmax(-1)  # (B,)
-                for b in range(B):
-                    if not done[b]:
-                        if stop is not None and int(token[b]) == stop:
-                            done[b] = True
-                        else:
-                            out[b].append(int(token[b]))
+                tokens.append(token)
+                if stop is not None:
+                    done |= token == stop
                 if bool(done.all()):
                     break
-            return out
+            ids = torch.stack(tokens, 1) if tokens else torch.zeros((B, 0), dtype=torch.long)  # (B, steps)
+            # each sample's tokens before its first stop
+            kept = (ids != stop).cumprod(1).bool() if stop is not None else torch.ones_like(ids, dtype=torch.bool)
+            return [row[keep].tolist() for row, keep in zip(ids, kept)]
         finally:
             self.model.train(was_training)
 
