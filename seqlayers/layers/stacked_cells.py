@@ -21,6 +21,11 @@ def _sizes(size) -> list:
     return [size] if isinstance(size, int) else list(size)
 
 
+def _output_size(cell) -> int:
+    """A cell's output size: its ``output_size``, else its first state's size (the next cell's input)."""
+    return getattr(cell, "output_size", None) or _sizes(cell.state_size)[0]
+
+
 class StackedRNNCells(Layer):
     """A stack of recurrent cells that behaves as a single cell (``RNN(StackedRNNCells([...]))``).
 
@@ -61,8 +66,7 @@ class StackedRNNCells(Layer):
 
     @property
     def output_size(self) -> int:
-        last = self.cells[-1]
-        return getattr(last, "output_size", None) or _sizes(last.state_size)[0]
+        return _output_size(self.cells[-1])
 
     def nest_states(self, flat) -> list:
         """Flat states (in order) -> one entry per cell, as Keras returns them: a list for a built-in
@@ -90,7 +94,7 @@ class StackedRNNCells(Layer):
         for c in self.cells:
             if isinstance(c, Layer):
                 c.build_from_shape((B, F_))
-            F_ = getattr(c, "output_size", None) or _sizes(c.state_size)[0]
+            F_ = _output_size(c)
 
     @property
     def weights(self):
@@ -120,7 +124,7 @@ class StackedRNNCells(Layer):
         for c in self.cells:
             probe = x.new_empty(x.shape[0], 1, F_)
             masks.append(c.dropout_masks(probe, training) if isinstance(c, _GatedCell) else (None, None))
-            F_ = getattr(c, "output_size", None) or _sizes(c.state_size)[0]
+            F_ = _output_size(c)
         return None, (masks if any(m != (None, None) for m in masks) else None)
 
     def project(self, x, _in_mask=None):
