@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import layer_label
+from ..errors import fmt_shape, layer_label
 from .base import InputSpec, Layer
 
 LOCATIONS = ("mean", "last", None)
@@ -57,7 +57,8 @@ class InstanceNormalization(Layer):
         if self.affine:
             if F is None:
                 raise ValueError(f"{layer_label(self)}: affine=True needs a known number of features, got input "
-                                 f"shape {tuple(input_shape)}.")
+                                 f"shape {fmt_shape(input_shape)}. Give the input a fixed feature size, e.g. "
+                                 f"Input(shape=(None, 16)), or use affine=False.")
             self.gamma = self.add_weight((F,), "ones", name="gamma")
             self.beta = self.add_weight((F,), "zeros", name="beta")
         self.input_spec.axes = {-1: F}
