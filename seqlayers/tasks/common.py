@@ -51,6 +51,16 @@ def add_common_arguments(parser, *, epochs: int, batch_size: int, patience: int 
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
+def arguments(args) -> dict:
+    """The command's options as a dict (``vars(args)`` without argparse's ``func``), for reports and configs."""
+    return {k: v for k, v in vars(args).items() if k != "func"}
+
+
+def command_line() -> str | None:
+    """``seqlayers ...`` as typed, for reports; None when not run as the ``seqlayers`` command."""
+    return "seqlayers " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("seqlayers") else None
+
+
 def optimizer(args):
     """Adam with the ``--learning-rate`` given (Keras's defaults otherwise)."""
     return Adam(learning_rate=args.learning_rate)
@@ -311,7 +321,8 @@ class Stopwatch:
 
 
 __all__ = [
-    "Stopwatch", "add_common_arguments", "optimizer", "bucketed_loader", "predict_grouped", "timed_outputs",
+    "Stopwatch", "add_common_arguments", "arguments", "command_line", "optimizer",
+    "bucketed_loader", "predict_grouped", "timed_outputs",
     "fit_resumable", "history_dict", "load_finished", "load_task", "load_weights", "save_finished",
     "machine", "progress", "training_time", "save_task", "set_seed", "setup", "write_report",
 ]

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import resource
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -371,9 +370,9 @@ def run(args) -> int:
     wall = clock()
     published = {name: dict(zip(("mse", "mae"), figs[args.horizon]))
                  for name, figs in PUBLISHED[args.features].items() if args.horizon in figs}
-    config = {k: v for k, v in vars(args).items() if k != "func"}
+    config = common.arguments(args)
     report = {
-        "task": NAME, "command": "seqlayers " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("seqlayers") else None,
+        "task": NAME, "command": common.command_line(),
         "config": config, "columns": d["columns"], "splits": d["splits"],
         "windows": {k: int(len(data[k][0])) for k in data},
         "val": results["val"], "test": results["test"], "persistence_test": results["persistence"],

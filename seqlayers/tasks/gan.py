@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -279,7 +278,7 @@ def run_csv(args, out: Path, clock) -> dict:
 
 
 def _saved_config(args) -> dict:
-    config = {k: v for k, v in vars(args).items() if k != "func"}
+    config = common.arguments(args)
     return json.loads(json.dumps(config, default=str))
 
 
@@ -307,8 +306,8 @@ def run(args) -> int:
     out = common.setup(args)
     result = run_sines(args, out, clock) if args.data == "sines" else run_csv(args, out, clock)
     result.update(cpu_seconds=clock.cpu(), wall_seconds=clock())
-    report = {"task": NAME, "command": "seqlayers " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("seqlayers")
-              else None, "config": _saved_config(args), **result, "machine": common.machine()}
+    report = {"task": NAME, "command": common.command_line(), "config": _saved_config(args), **result,
+              "machine": common.machine()}
     title = f"gan on {args.data}" + (f" ({Path(args.csv).name}, {args.target}, halves {args.halves})" if args.csv
                                      and args.data == "csv" else "")
     notes = ("Sines: TimeGAN's scores (post-hoc GRU classifier / predictor)." if args.data == "sines" else

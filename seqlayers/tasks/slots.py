@@ -365,7 +365,7 @@ def run(args) -> int:
               "utterances": {k: len(v) for k, v in data.items()} | {"train_used": len(train)},
               "config": {k: v for k, v in config.items()
                          if k not in ("words", "chars", "tags", "intents", "intent_tags")},
-              "args": {k: v for k, v in vars(args).items() if k != "func"},
+              "args": common.arguments(args),
               "history": history, **common.training_time(history)}
     rows = _score(args, model, data, config, vocabs, report)
     common.save_task(out, model, NAME, config)

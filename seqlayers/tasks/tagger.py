@@ -351,7 +351,7 @@ def run(args) -> int:
     report = {"task": NAME, "column": args.column, "train": str(args.train), "dev": str(args.dev),
               "test": str(args.test) if args.test else None, "sentences": {"train": len(train), "dev": len(dev)},
               "config": {k: v for k, v in config.items() if k not in ("words", "chars", "tags")},
-              "args": {k: v for k, v in vars(args).items() if k != "func"},
+              "args": common.arguments(args),
               "history": history, **common.training_time(history)}
     rows = _score(args, out, model, dev, test, config, vocabs, report)
     common.save_task(out, model, NAME, config)
