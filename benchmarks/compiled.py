@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from .paired import _load, _time, write_results
+from .paired import _load, _time, finish_meta, run_meta, write_results
 from .workloads import WORKLOADS, get_workload, make_batch
 
 PHASES = {"eager": ("train", "infer"), "compiled": ("train", "infer"), "exported": ("infer",)}
@@ -145,16 +144,12 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     workloads = [get_workload(n.strip()).with_size(time=args.time or None, batch=args.batch or None)
                  for n in args.workload.split(",") if n.strip()]
-    meta = {"start": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "load_start": _load(),
-            "machine": f"{platform.processor() or platform.machine()}, {platform.platform()}",
-            "torch": torch.__version__, "rounds": args.rounds, "steps": args.steps, "threads": args.threads,
-            "backend": args.backend,
-            "command": "python -m benchmarks.compiled " + " ".join(sys.argv[1:] if argv is None else argv)}
+    meta = run_meta("benchmarks.compiled", argv, args, torch=torch.__version__, backend=args.backend)
     results = []
     for w in workloads:
         results.append(run_workload(w, args.rounds, args.steps, args.warmup, args.backend))
         print(to_markdown(results[-1:], {**meta, "end": "(running)", "load_end": _load()}), flush=True)
-    meta.update(end=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), load_end=_load())
+    finish_meta(meta)
     md = to_markdown(results, meta)
     print(md)
     if args.out:

@@ -126,6 +126,19 @@ def _load() -> list[float]:
         return []
 
 
+def run_meta(prog: str, argv, args, **extra) -> dict:
+    """A run's header: start time, load, machine, rounds/steps/threads and the command (``end`` comes later)."""
+    return {"start": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "load_start": _load(),
+            "machine": f"{platform.processor() or platform.machine()}, {platform.platform()}",
+            "rounds": args.rounds, "steps": args.steps, "threads": args.threads, **extra,
+            "command": f"python -m {prog} " + " ".join(sys.argv[1:] if argv is None else argv)}
+
+
+def finish_meta(meta: dict) -> None:
+    """Stamp ``end`` and ``load_end`` on a run's header."""
+    meta.update(end=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), load_end=_load())
+
+
 def write_results(out: Path, stem: str, meta: dict, results: list[dict], md: str) -> None:
     """``OUT/STEM.json`` (meta + results) and ``OUT/STEM.md`` (the tables), and say so."""
     out.mkdir(parents=True, exist_ok=True)
@@ -155,13 +168,10 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    meta = {"start": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "load_start": _load(),
-            "machine": f"{platform.processor() or platform.machine()}, {platform.platform()}",
-            "rounds": args.rounds, "steps": args.steps, "threads": args.threads,
-            "command": "python -m benchmarks.paired " + " ".join(sys.argv[1:] if argv is None else argv),
-            "versions": {"torch": torch.__version__, "python": platform.python_version()}}
+    meta = run_meta("benchmarks.paired", argv, args)
+    meta["versions"] = {"torch": torch.__version__, "python": platform.python_version()}
     results = [run_workload(n, contenders, args.rounds, args.steps, args.warmup, args.threads) for n in names]
-    meta.update(end=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), load_end=_load())
+    finish_meta(meta)
     md = to_markdown(results, meta)
     print(md)
     if args.out:
