@@ -361,7 +361,7 @@ def main(argv=None) -> int:
     names = [n.strip().upper() for n in args.workload.split(",") if n.strip()]
     torch.set_num_threads(1)
     res: dict = {"start": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-                 "load_start": [round(v, 2) for v in os.getloadavg()],
+                 "load_start": paired._load(),
                  "command": "python -m benchmarks.inference " + " ".join(sys.argv[1:] if argv is None else argv)}
     with tempfile.TemporaryDirectory() as folder:
         if "roofline" in parts or "workloads" in parts:
@@ -376,7 +376,7 @@ def main(argv=None) -> int:
             res["train"] = [paired.run_workload(n, ["torch", "seqlayers"], args.rounds, args.steps, 2, 1)
                             for n in names]
     res.update(end=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-               load_end=[round(v, 2) for v in os.getloadavg()])
+               load_end=paired._load())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if res.get("scaling"):
