@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from .paired import _load, _time, finish_meta, run_meta, write_results
+from .paired import _load, _time, finish_meta, rotated, run_meta, write_results
 from .workloads import WORKLOADS, get_workload, make_batch
 
 PHASES = {"eager": ("train", "infer"), "compiled": ("train", "infer"), "exported": ("infer",)}
@@ -84,7 +84,7 @@ def run_workload(w, rounds: int, steps: int, warmup: int, backend: str, log=prin
     names = list(cases)
     samples: dict = {c: {p: [] for p in PHASES[c]} for c in names}
     for r in range(rounds):
-        for c in names[r % len(names):] + names[:r % len(names)]:  # rotate the order
+        for c in rotated(names, r):
             for phase, fn in cases[c].items():
                 samples[c][phase].append(_time(fn, steps))
     result: dict = {"workload": w.name, "title": w.describe(), "first_call_s": first, "max_abs_gap": gaps,

@@ -134,8 +134,7 @@ def run_workloads(names, rounds, steps, folder, log=print) -> list[dict]:
             fn()
         samples: dict[str, list[float]] = {k: [] for k in fns}
         for r in range(rounds):
-            keys = list(fns)
-            for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+            for k in paired.rotated(list(fns), r):
                 samples[k].append(_cpu_ms(fns[k], steps))
         rec = {"workload": name, "title": w.title, "ms": {k: statistics.median(v) for k, v in samples.items()},
                "flops": flops(w), "path": str(getattr(model.layers[0], "last_path", None)
@@ -221,8 +220,7 @@ def run_streaming(rounds, calls, folder, log=print) -> dict:
         fn()
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(rounds):
-        keys = list(fns)
-        for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+        for k in paired.rotated(list(fns), r):
             samples[k].append(_wall(fns[k]) / calls * 1e6)
     rec = {"us_per_call": {k: statistics.median(v) for k, v in samples.items()},
            "ratios": {k: statistics.median(a / b for a, b in zip(samples["seqlayers"], v))

@@ -52,6 +52,11 @@ def _time(fn, steps: int) -> tuple[float, float]:
     return statistics.median(cpu), statistics.median(wall)
 
 
+def rotated(names: list, r: int) -> list:
+    """``names`` started at round ``r``'s place, so each one leads in turn."""
+    return names[r % len(names):] + names[:r % len(names)]
+
+
 def run_workload(name: str, contenders: list[str], rounds: int, steps: int, warmup: int, threads: int,
                  log=print) -> dict:
     """Interleave the contenders on workload ``name``; per round and phase, each one's medians."""
@@ -66,8 +71,7 @@ def run_workload(name: str, contenders: list[str], rounds: int, steps: int, warm
             case.infer_step()
     samples = {c: {"train": [], "infer": []} for c in contenders}  # per round: (cpu, wall)
     for r in range(rounds):
-        order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]  # rotate
-        for c in order:
+        for c in rotated(contenders, r):
             samples[c]["train"].append(_time(cases[c].train_step, steps))
             samples[c]["infer"].append(_time(cases[c].infer_step, steps))
     result = {"workload": name, "title": w.title, "target": TARGETS.get(name, DEFAULT_TARGET), "contenders": {}}
