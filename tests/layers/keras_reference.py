@@ -125,11 +125,12 @@ def onnx_roundtrip(model, path, inputs, atol=ATOL):
     """``sl.export_onnx`` at fixed length, and onnxruntime gives the model's outputs on ``inputs``."""
     ort = pytest.importorskip("onnxruntime")
     sl.export_onnx(model, path, dynamic_time=False)
-    feeds = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    listed = isinstance(inputs, (list, tuple))
+    feeds = list(inputs) if listed else [inputs]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {i.name: np.asarray(x) for i, x in zip(session.get_inputs(), feeds)})
     with torch.no_grad():
-        out = model(*[torch.as_tensor(x) for x in feeds]) if len(feeds) > 1 else model(torch.as_tensor(feeds[0]))
+        out = model([torch.as_tensor(x) for x in feeds] if listed else torch.as_tensor(inputs))
     expected = [_numpy(o) for o in flatten(list(out) if isinstance(out, tuple) else out)]
     assert len(got) == len(expected), (len(got), len(expected))
     for g, e in zip(got, expected):
