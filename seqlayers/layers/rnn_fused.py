@@ -41,7 +41,7 @@ KERNELS: dict[str, Callable[..., Any]] = {"lstm": torch._VF.lstm, "gru": torch._
             "rnn_relu": torch._VF.rnn_relu}
 
 _SCRIPTED: list[Any] = []  # the compiled loop, scripted on first use (not at import)
-_LOOP_KINDS = {"rnn_tanh": False, "rnn_relu": True}  # kernel name -> relu?
+LOOP_KINDS = {"rnn_tanh": False, "rnn_relu": True}  #: SimpleRNN kernel name -> relu? (its native/scripted loop)
 
 PAD_GATE = 1e4  # sigmoid(+-1e4) is exactly 1.0 / 0.0 in float32 (and in float16/bfloat16)
 
@@ -59,7 +59,7 @@ def _rnn_loop(xw: torch.Tensor, w_hh_t: torch.Tensor, h0: torch.Tensor, relu: bo
 def _inference_loop_applies(kind, x, h0, weights) -> bool:
     """SimpleRNN's inference loop (native or scripted): CPU float inference, not while tracing or
     exporting (ONNX sees ``_VF``)."""
-    if kind not in _LOOP_KINDS or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+    if kind not in LOOP_KINDS or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return False
     if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
         return False
@@ -77,7 +77,7 @@ def _run_inference_loop(kind, x, h0, weights):
     w_ih, w_hh = weights[0], weights[1]
     bias = weights[2] + weights[3] if len(weights) == 4 else None
     if x.dtype == torch.float32 and native.use_native():
-        out = torch.ops.seqlayers_native.simple_rnn_forward(x, w_ih.t(), w_hh.t(), bias, h0, _LOOP_KINDS[kind],
+        out = torch.ops.seqlayers_native.simple_rnn_forward(x, w_ih.t(), w_hh.t(), bias, h0, LOOP_KINDS[kind],
                                                             native.BLAS_ONLY[0])
         return out, out[:, -1], "native"  # (B, T, H) contiguous, final h
     if not _SCRIPTED:
@@ -85,7 +85,7 @@ def _run_inference_loop(kind, x, h0, weights):
     B, T, F = x.shape
     x_tb = x.transpose(0, 1).reshape(T * B, F)  # (T*B, F): time-major, each step's rows contiguous
     xw = torch.mm(x_tb, w_ih.t()) if bias is None else torch.addmm(bias, x_tb, w_ih.t())  # every input projection
-    out = _SCRIPTED[0](xw.view(T, B, -1), w_hh.t().contiguous(), h0, _LOOP_KINDS[kind])  # (T, B, H)
+    out = _SCRIPTED[0](xw.view(T, B, -1), w_hh.t().contiguous(), h0, LOOP_KINDS[kind])  # (T, B, H)
     return out.transpose(0, 1), out[-1], "scripted"  # (B, T, H) view, final h
 
 

@@ -37,6 +37,7 @@ from ..errors import layer_label
 from ..layers.bidirectional import Bidirectional
 from ..layers.core import Dense
 from ..layers.rnn import RNN
+from ..layers.rnn_fused import LOOP_KINDS
 from ..layers.rnn_native import KINDS
 from ..layers.wrappers import TimeDistributed
 from .sequential import Sequential
@@ -48,7 +49,7 @@ class _RecurrentStep:
     def __init__(self, layer: RNN, batch_size: int):
         self.layer, self.cell, self.batch_size = layer, layer.cell, batch_size
         self.kind: str = (self.cell.native_kind if layer._builtin else None) or ""
-        self.simple = layer._builtin and self.cell.fused_kind in ("rnn_tanh", "rnn_relu")
+        self.simple = layer._builtin and self.cell.fused_kind in LOOP_KINDS  # SimpleRNN's native loop
         self.native = (self.kind in KINDS or self.simple) and native.use_native()
         w: list = [None if t is None else t.detach() for t in self.cell.flat_weights()] if layer._builtin else []
         if self.native and self.kind in KINDS:
@@ -56,13 +57,14 @@ class _RecurrentStep:
             self.prepared: list = torch.ops.seqlayers_native.gated_rnn_prepare(KINDS[self.kind], w_ih, w_hh, b_ih, b_hh)
         elif self.native:  # SimpleRNN: W^T made once
             bias = w[2] + w[3] if len(w) == 4 else None
-            self.prepared = [w[0].t().contiguous(), w[1].t().contiguous(), bias, self.cell.fused_kind == "rnn_relu"]
+            self.prepared = [w[0].t().contiguous(), w[1].t().contiguous(), bias, LOOP_KINDS[self.cell.fused_kind]]
         self.reset()
 
     def reset(self) -> None:
         self.states = [torch.zeros(self.batch_size, s) for s in self.layer.state_sizes]
 
     def __call__(self, x_t: torch.Tensor) -> torch.Tensor:
+        # native.BLAS_ONLY: the recurrent product as the layer's own native call computes it (rnn_native, rnn_fused)
         if not self.native:
             out, new = self.cell.call(x_t, list(self.states), training=False)
             self.states = [new] if isinstance(new, torch.Tensor) else list(new)
@@ -70,11 +72,12 @@ class _RecurrentStep:
         if self.simple:
             w_ih_t, w_hh_t, bias, relu = self.prepared
             out = torch.ops.seqlayers_native.simple_rnn_forward(x_t[:, None], w_ih_t, w_hh_t, bias, self.states[0],
-                                                                relu, False)[:, 0]
+                                                                relu, native.BLAS_ONLY[0])[:, 0]
             self.states = [out]
             return out
         c = self.states[1] if len(self.states) == 2 else None
-        return torch.ops.seqlayers_native.gated_rnn_step(x_t, KINDS[self.kind], self.prepared, self.states[0], c)
+        return torch.ops.seqlayers_native.gated_rnn_step(x_t, KINDS[self.kind], self.prepared, self.states[0], c,
+                                                         native.BLAS_ONLY[0])
 
 
 class _DenseStep:

@@ -42,6 +42,39 @@ def test_stream_steps_equal_the_model_on_the_whole_sequence(kind, use_native):
     torch.testing.assert_close(stream.step(x[:, 0]), want[:, 0], atol=3e-6, rtol=0)
 
 
+BLAS_CASES = {
+    "lstm": lambda: sl.LSTM(32, return_sequences=True),
+    "simple_rnn_tanh": lambda: sl.SimpleRNN(32, return_sequences=True),
+    "simple_rnn_relu": lambda: sl.SimpleRNN(32, activation="relu", return_sequences=True),
+}
+
+
+@pytest.mark.parametrize("kind", list(BLAS_CASES))
+def test_stream_steps_follow_native_blas_only_as_the_layer_does(kind):
+    """With native.BLAS_ONLY the layer's native loop computes the recurrent product with MKL's sgemm instead of
+    the AVX-512 kernel (their roundings differ by ~1e-7); the stream's step kernel makes the same choice, so its
+    steps equal the layer's output bit for bit under either setting (on a CPU without AVX-512 both run sgemm)."""
+    try:
+        native.build()
+    except RuntimeError as exc:
+        pytest.skip(f"the native loops cannot be built here: {exc}")
+    torch.manual_seed(0)
+    layer = BLAS_CASES[kind]()
+    model = sl.Sequential([sl.Input((None, 20)), layer])
+    x = torch.randn(4, 30, 20)
+    for blas_only in (True, False):
+        native.BLAS_ONLY[0] = blas_only
+        try:
+            with torch.no_grad():
+                want = model(x)  # (4, 30, 32)
+            assert layer.last_path == "native"
+            stream = Stream(model, batch_size=4)
+            got = torch.stack([stream.step(x[:, t]) for t in range(30)], dim=1)
+        finally:
+            native.BLAS_ONLY[0] = False
+        torch.testing.assert_close(got, want, atol=0, rtol=0, msg=f"BLAS_ONLY={blas_only}")
+
+
 def test_stream_after_return_sequences_false_gives_the_last_output():
     model = _model("gru", last_sequences=False)
     x = torch.randn(1, 6, 3)
