@@ -143,7 +143,14 @@ def sigmoid(x):
 
 
 def hard_sigmoid(x):
-    return ops.hard_sigmoid(x)
+    """Keras 2's ``K.hard_sigmoid``: ``clip(0.2 * x + 0.5, 0, 1)`` (slope 0.2, saturating at x = +-2.5).
+
+    Not Keras 3's ``ops.hard_sigmoid`` / ``activations.hard_sigmoid``, ``relu6(x + 3) / 6`` (slope 1/6,
+    saturating at +-3): a layer's ``activation="hard_sigmoid"`` is that one, as in Keras 3.
+    """
+    x = ops.convert_to_tensor(x)
+    x = x if x.is_floating_point() else x.float()  # a float64 input stays float64, as Keras 2's
+    return torch.clamp(0.2 * x + 0.5, 0.0, 1.0)
 
 
 def tanh(x):

@@ -60,7 +60,7 @@ CASES = {
     "sin": (lambda: B.sin(X), lambda: KO.sin(X)),
     "cos": (lambda: B.cos(X), lambda: KO.cos(X)),
     "sigmoid": (lambda: B.sigmoid(X), lambda: KO.sigmoid(X)),
-    "hard_sigmoid": (lambda: B.hard_sigmoid(X * 3), lambda: KO.hard_sigmoid(X * 3)),
+    "hard_sigmoid": (lambda: B.hard_sigmoid(X * 3), lambda: KO.clip(0.2 * X * 3 + 0.5, 0.0, 1.0)),  # Keras 2's
     "tanh": (lambda: B.tanh(X), lambda: KO.tanh(X)),
     "softplus": (lambda: B.softplus(X), lambda: KO.softplus(X)),
     "softsign": (lambda: B.softsign(X), lambda: KO.softsign(X)),
@@ -129,6 +129,14 @@ def test_backend_function_matches_keras(case):
     assert isinstance(got, torch.Tensor)
     assert tuple(got.shape) == tuple(want.shape)
     np.testing.assert_allclose(got.detach().numpy().astype("float64"), want.astype("float64"), rtol=1e-5, atol=1e-6)
+
+
+def test_hard_sigmoid_is_keras_2s_formula_not_keras_3s():
+    """K.hard_sigmoid(x) = clip(0.2 x + 0.5, 0, 1) (Keras 2's backend); keras.ops.hard_sigmoid = relu6(x + 3) / 6."""
+    x = torch.tensor([-3.0, -2.5, -2.0, 0.0, 1.0, 2.0, 2.5, 3.0])
+    want = torch.tensor([0.0, 0.0, 0.1, 0.5, 0.7, 0.9, 1.0, 1.0])  # worked by hand from the formula
+    torch.testing.assert_close(B.hard_sigmoid(x), want)
+    assert not np.allclose(B.hard_sigmoid(x).numpy(), KO.convert_to_numpy(KO.hard_sigmoid(x)))
 
 
 def test_shape_helpers_values_and_session_functions():
