@@ -57,6 +57,9 @@ $(BENCH_VENV)/.installed: benchmarks/constraints-bench.txt
 	$(BENCH_VENV)/bin/python -m pip install -q -c benchmarks/constraints-bench.txt keras jax jaxlib tensorflow-cpu \
 		&& touch $@ || echo "bench: Keras JAX/TensorFlow backends not installed; they will be skipped"
 
+# `make bench` is the one run of benchmarks/: every implementation on W1-W6 (Keras on each backend), the W1
+# scaling study, then benchmarks.inference's parts (paired inference vs PyTorch and ONNX Runtime, roofline,
+# streaming, T/B/H scaling, paired training step); ARGS="--inference none" for the workloads alone.
 bench: dev $(BENCH_VENV)/.installed
 	KERAS_BACKEND=torch SEQLAYERS_BENCH_PYTHON=$(CURDIR)/$(BENCH_VENV)/bin/python $(BIN)/python -m benchmarks $(ARGS)
 

@@ -1,8 +1,17 @@
-"""``python -m benchmarks``: run the workloads (and the W1 scaling study), write tables, JSON and a plot.
+"""``python -m benchmarks``: the workloads, the W1 scaling study and the inference parts; tables, JSON, plots.
 
-    python -m benchmarks                         # everything: 20 timed steps + 3 warm-up, scaling
+    python -m benchmarks                         # everything: 20 timed steps + 3 warm-up, scaling, inference
     python -m benchmarks --quick                 # a few steps, two scaling points: for development
     python -m benchmarks --workload W4 --impl torch --impl seqlayers --impl keras-jax --no-scaling
+    python -m benchmarks --inference none        # the main suite only
+    python -m benchmarks --impl torch --inference streaming,roofline --no-scaling
+
+First every implementation runs the workloads in its own process (train and inference step, wall and
+CPU time, memory; Keras on each backend there is). Then, in this process, ``benchmarks.inference``'s
+parts (``--inference``): inference paired against plain PyTorch and ONNX Runtime with the roofline,
+the streaming workload (seqlayers, plain PyTorch, ONNX Runtime, Keras on each backend), the LSTM
+scaling in T, B and H with a PNG, and the training step paired against plain PyTorch. The report
+ends with one table of inference ratios against PyTorch, ONNX Runtime and every Keras backend.
 """
 from __future__ import annotations
 
@@ -13,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import report, scaling
+from . import inference, report, scaling
 from .runner import IMPLEMENTATIONS, bench_python, run_points, select
 from .workloads import WORKLOADS
 
@@ -32,8 +41,9 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1,
                    help="intra-op threads of every library (default 1: comparable, and steady on a shared "
                         "machine; 0: each library's own default)")
-    p.add_argument("--no-scaling", action="store_true", help="skip the W1 scaling study")
-    p.add_argument("--scaling-only", action="store_true", help="run only the W1 scaling study")
+    p.add_argument("--no-scaling", action="store_true",
+                   help="skip the scaling studies (W1's, and the inference part's T/B/H sweep)")
+    p.add_argument("--scaling-only", action="store_true", help="run only the scaling studies")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed per subprocess")
     p.add_argument("--budget-s", type=float, default=None,
@@ -41,7 +51,27 @@ def parse_args(argv=None):
                         "(default 10, so slow contenders do not hold the suite up; 0: none)")
     p.add_argument("--scaling-impl", action="append",
                    help="implementations in the scaling study (default: torch, seqlayers, keras-torch, keras-tf)")
+    p.add_argument("--inference", default=",".join(inference.PARTS),
+                   help=f"the paired inference parts run after the workloads, comma-separated (default all: "
+                        f"{', '.join(inference.PARTS)}; none: skip them); --no-scaling drops scaling, "
+                        f"--scaling-only keeps only it")
+    p.add_argument("--inference-rounds", type=int, default=None,
+                   help="rounds of the paired inference parts (default 7, quick 2)")
+    p.add_argument("--inference-steps", type=int, default=None,
+                   help="calls per contender and round in the paired inference parts (default 3, quick 1)")
+    p.add_argument("--streaming-calls", type=int, default=None,
+                   help="streaming calls per round (default 200, quick 20)")
     return p.parse_args(argv)
+
+
+def inference_parts(args) -> list[str]:
+    """The ``--inference`` parts, less scaling under ``--no-scaling``, only scaling under ``--scaling-only``."""
+    parts = inference.parse_parts(args.inference)
+    if args.no_scaling:
+        parts = [p for p in parts if p != "scaling"]
+    if args.scaling_only:
+        parts = [p for p in parts if p == "scaling"]
+    return parts
 
 
 def _split(values):
@@ -96,6 +126,14 @@ def main(argv=None) -> int:
                                               threads=args.threads, timeout=args.timeout, budget_s=args.budget_s)
         scaling.add_w1_points(scaling_records, records)
 
+    inf = None
+    parts = inference_parts(args)
+    if parts:
+        print(f"\ninference parts: {', '.join(parts)} (paired, one thread)", flush=True)
+        inf = inference.run(parts, workloads, args.inference_rounds or (2 if args.quick else 7),
+                            args.inference_steps or (1 if args.quick else 3),
+                            args.streaming_calls or (20 if args.quick else 200), quick=args.quick)
+
     results = {
         "budget_s": args.budget_s,
         "command": "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None
@@ -107,7 +145,13 @@ def main(argv=None) -> int:
         "records": records, "scaling": scaling_records,
         "scaling_steps": min(steps, 5), "scaling_warmup": min(warmup, 1),
     }
-    paths = report.write(results, args.out)
+    if inf is not None:
+        inf["command"] = results["command"]
+        results["inference"] = inf
+        paths = {f"inference_{k}": v for k, v in enumerate(inference.write(inf, args.out))}
+    else:
+        paths = {}
+    paths.update(report.write(results, args.out))
     if scaling_records:
         png = scaling.plot(scaling_records, Path(args.out) / "scaling_w1.png")
         if png:

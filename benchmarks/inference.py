@@ -2,6 +2,7 @@
 
     python -m benchmarks.inference                     # everything below (~5 min on one core)
     python -m benchmarks.inference --only workloads,streaming --rounds 9
+    python -m benchmarks                               # the main suite (Keras backends too), then all of this
 
 Parts (``--only``, comma-separated; default all):
 
@@ -14,10 +15,13 @@ Parts (``--only``, comma-separated; default all):
   the time over its GEMM-bound floor (FLOPs / peak).
 * ``streaming``: LSTM(128), F=8, batch 1, one step per call, 200 calls per round: ``seqlayers.Stream``,
   plain PyTorch (``nn.LSTM`` + ``nn.Linear`` with ``(h, c)`` carried by hand), ONNX Runtime (that
-  plain step exported with its states as inputs and outputs), Keras 3 (``stateful=True``,
-  ``model(x_t)`` per call, the torch backend in this process); median microseconds per call.
+  plain step exported with its states as inputs and outputs), paired; median microseconds per call.
+  Keras 3 (``stateful=True``) on each backend there is, each in its own process
+  (``benchmarks.stream_keras``: the faster of ``model(x_t)`` and ``predict_on_batch`` among those that
+  carry the state; JAX and TensorFlow from the benchmark venv), so its ratios are not paired.
 * ``scaling``: one LSTM layer's inference time against T (10..10,000; B=16, H=128), B (1..512;
-  T=100) and H (32..1,024; B=16, T=100), F=8, for seqlayers, plain PyTorch and ONNX Runtime; a PNG.
+  T=100) and H (32..1,024; B=16, T=100), F=8, for seqlayers, plain PyTorch and ONNX Runtime; a PNG
+  (``--quick``: two points per axis, one repetition).
 * ``train``: the training step paired against plain PyTorch (``benchmarks.paired``).
 
 One torch thread (``torch.set_num_threads(1)``) and one ONNX Runtime thread throughout; CPU time of
@@ -30,6 +34,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,10 +45,13 @@ import torch
 from torch import nn
 
 from . import impl_seqlayers, impl_torch, paired
+from .runner import REPO, bench_python
+from .timing import JSON_PREFIX
 from .workloads import WORKLOADS, Workload, make_batch
 
 PARTS = ("workloads", "roofline", "streaming", "scaling", "train")
 SCALING = {"T": [10, 100, 1000, 10000], "B": [1, 8, 64, 512], "H": [32, 128, 512, 1024]}
+QUICK_SCALING = {"T": [10, 100], "B": [1, 16], "H": [32, 128]}
 BASE = {"T": 100, "B": 16, "H": 128, "F": 8}
 
 
@@ -197,21 +205,6 @@ def run_streaming(rounds, calls, folder, log=print) -> dict:
         fns["onnxruntime"] = ort_calls
     except Exception as exc:
         log(f"  streaming: ONNX Runtime skipped ({type(exc).__name__}: {str(exc)[:120]})")
-    try:
-        os.environ.setdefault("KERAS_BACKEND", "torch")
-        import keras
-
-        km = keras.Sequential([keras.Input((1, F), batch_size=1), keras.layers.LSTM(H, stateful=True,
-                               return_sequences=True), keras.layers.Dense(1)])
-
-        def keras_calls():
-            km.layers[0].reset_state()
-            for x in xs:
-                km(x[:, None], training=False)
-
-        fns["keras-" + keras.backend.backend()] = keras_calls
-    except Exception as exc:
-        log(f"  streaming: Keras skipped ({type(exc).__name__}: {str(exc)[:120]})")
     for fn in fns.values():
         fn()
     samples: dict[str, list[float]] = {k: [] for k in fns}
@@ -220,9 +213,42 @@ def run_streaming(rounds, calls, folder, log=print) -> dict:
             samples[k].append(_wall(fns[k]) / calls * 1e6)
     rec = {"us_per_call": {k: statistics.median(v) for k, v in samples.items()},
            "ratios": {k: statistics.median(a / b for a, b in zip(samples["seqlayers"], v))
-                      for k, v in samples.items() if k != "seqlayers"}, "calls": calls, "rounds": rounds}
-    log("streaming, us per call: " + ", ".join(f"{k} {v:.1f}" for k, v in rec["us_per_call"].items()))
+                      for k, v in samples.items() if k != "seqlayers"}, "calls": calls, "rounds": rounds,
+           "keras": keras_streaming(calls, log)}
+    for k, r in rec["keras"].items():
+        if "us_per_call" in r:
+            rec["ratios"][k] = rec["us_per_call"]["seqlayers"] / r["us_per_call"]
+    log("streaming, us per call: " + ", ".join(f"{k} {v:.1f}" for k, v in rec["us_per_call"].items())
+        + "".join(f", {k} {r['us_per_call']:.1f} ({r['method']})" for k, r in rec["keras"].items()
+                  if "us_per_call" in r))
     return rec
+
+
+def keras_streaming(calls: int, log=print, budget_s: float = 10.0) -> dict:
+    """``benchmarks.stream_keras`` on each Keras backend there is, each in its own process (not paired).
+
+    The torch backend runs in this interpreter; JAX and TensorFlow in the benchmark venv
+    (``runner.bench_python``). Returns ``{"keras-<backend>": record or {"skipped"/"error": why}}``.
+    """
+    out = {}
+    for backend, python in (("torch", sys.executable), ("jax", bench_python()), ("tensorflow", bench_python())):
+        name = "keras-" + {"tensorflow": "tf"}.get(backend, backend)
+        if python is None:
+            out[name] = {"skipped": "no benchmark venv (.venv-bench); `make bench` creates it"}
+            continue
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2",
+               "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        cmd = [python, "-m", "benchmarks.stream_keras", "--calls", str(calls), "--budget-s", str(budget_s)]
+        try:
+            done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+            line = next((ln for ln in done.stdout.splitlines() if ln.startswith(JSON_PREFIX)), None)
+            out[name] = json.loads(line[len(JSON_PREFIX):]) if line else \
+                {"error": f"exit {done.returncode}: " + " | ".join(done.stderr.splitlines()[-2:])[:200]}
+        except subprocess.TimeoutExpired:
+            out[name] = {"error": "timed out after 300 s"}
+        if "us_per_call" not in out[name]:
+            log(f"  streaming: {name} {out[name]}")
+    return out
 
 
 # ------------------------------------------------------------------ scaling
@@ -249,11 +275,11 @@ def _lstm_point(sl, B, T, H, folder):
     return fns
 
 
-def run_scaling(reps, folder, log=print) -> list[dict]:
+def run_scaling(reps, folder, log=print, grid=None) -> list[dict]:
     import seqlayers as sl
 
     out = []
-    for axis, values in SCALING.items():
+    for axis, values in (grid or SCALING).items():
         for v in values:
             size = {k: BASE[k] for k in ("B", "T", "H")} | {axis: v}
             fns = _lstm_point(sl, size["B"], size["T"], size["H"], folder)
@@ -324,6 +350,13 @@ def markdown(res: dict) -> str:
         for k, v in s["us_per_call"].items():
             ratio = "" if k == "seqlayers" else f"{s['ratios'][k]:.2f}x"
             lines.append(f"| {k} | {v:.1f} | {ratio} |")
+        for k, r in s.get("keras", {}).items():
+            if "us_per_call" in r:
+                ratio = s["ratios"][k]
+                lines.append(f"| {k} (`{r['method']}`, own process, {r['n']} calls) | {r['us_per_call']:.1f} | "
+                             + (f"{ratio:.2f}x |" if ratio >= 0.01 else f"{ratio:.1e}x |"))
+            else:
+                lines.append(f"| {k} | {r.get('skipped') or r.get('error')} | |")
         lines.append("")
     if res.get("scaling"):
         lines += ["| axis | value | seqlayers ms | plain PyTorch ms | ONNX Runtime ms |", "|---|---|---|---|---|"]
@@ -342,6 +375,46 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
+def run(parts, names, rounds: int, steps: int, calls: int, quick: bool = False, log=print) -> dict:
+    """Run the ``parts`` (see ``PARTS``) on workloads ``names``; the results as one dict (``markdown`` renders it)."""
+    torch.set_num_threads(1)
+    res: dict = {"start": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "load_start": paired._load(),
+                 "parts": list(parts), "rounds": rounds, "steps": steps}
+    with tempfile.TemporaryDirectory() as folder:
+        if "roofline" in parts or "workloads" in parts:
+            res["peak_gflops"] = sgemm_peak()
+            res["workloads"] = run_workloads(names, rounds, steps, folder, log)
+        if "streaming" in parts:
+            res["streaming"] = run_streaming(rounds, calls, folder, log)
+        if "scaling" in parts:
+            res["scaling"] = run_scaling(1 if quick else 3, folder, log, QUICK_SCALING if quick else SCALING)
+        if "train" in parts:
+            res["train"] = [paired.run_workload(n, ["torch", "seqlayers"], rounds, steps, 1 if quick else 2, 1,
+                                                log=log) for n in names]
+    res.update(end=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), load_end=paired._load())
+    return res
+
+
+def write(res: dict, out) -> list[str]:
+    """``OUT/inference.json``, ``OUT/inference.md`` and the scaling PNG (when there is a scaling part)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if res.get("scaling"):
+        res["plot"] = plot_scaling(res["scaling"], out / "scaling_inference.png")
+    (out / "inference.json").write_text(json.dumps(res, indent=1, default=float))
+    (out / "inference.md").write_text(markdown(res))
+    return [str(out / "inference.json"), str(out / "inference.md")] + ([res["plot"]] if res.get("plot") else [])
+
+
+def parse_parts(spec: str) -> list[str]:
+    """``"workloads,streaming"`` -> the parts, in ``PARTS`` order; ``"none"`` -> none. Unknown names: SystemExit."""
+    parts = [s.strip() for s in spec.split(",") if s.strip() and s.strip() != "none"]
+    bad = [s for s in parts if s not in PARTS]
+    if bad:
+        raise SystemExit(f"unknown part(s) {', '.join(bad)}; choose from {', '.join(PARTS)} (or none).")
+    return [s for s in PARTS if s in parts]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.inference", description=__doc__.split("\n\n")[0])
     p.add_argument("--only", default=",".join(PARTS), help=f"parts, comma-separated: {', '.join(PARTS)}")
@@ -349,37 +422,15 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--steps", type=int, default=3, help="calls per contender and round (workloads)")
     p.add_argument("--calls", type=int, default=200, help="streaming calls per round")
+    p.add_argument("--quick", action="store_true", help="a small scaling grid, one repetition")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = p.parse_args(argv)
-    parts = [s.strip() for s in args.only.split(",") if s.strip()]
     names = [n.strip().upper() for n in args.workload.split(",") if n.strip()]
-    torch.set_num_threads(1)
-    res: dict = {"start": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-                 "load_start": paired._load(),
-                 "command": "python -m benchmarks.inference " + " ".join(sys.argv[1:] if argv is None else argv)}
-    with tempfile.TemporaryDirectory() as folder:
-        if "roofline" in parts or "workloads" in parts:
-            res["peak_gflops"] = sgemm_peak()
-        if "workloads" in parts or "roofline" in parts:
-            res["workloads"] = run_workloads(names, args.rounds, args.steps, folder)
-        if "streaming" in parts:
-            res["streaming"] = run_streaming(args.rounds, args.calls, folder)
-        if "scaling" in parts:
-            res["scaling"] = run_scaling(3, folder)
-        if "train" in parts:
-            res["train"] = [paired.run_workload(n, ["torch", "seqlayers"], args.rounds, args.steps, 2, 1)
-                            for n in names]
-    res.update(end=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-               load_end=paired._load())
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if res.get("scaling"):
-        res["plot"] = plot_scaling(res["scaling"], out / "scaling_inference.png")
-    md = markdown(res)
-    print("\n" + md)
-    (out / "inference.json").write_text(json.dumps(res, indent=1, default=float))
-    (out / "inference.md").write_text(md)
-    print(f"wrote {out / 'inference.json'}, {out / 'inference.md'}" + (f", {res['plot']}" if res.get("plot") else ""))
+    res = run(parse_parts(args.only), names, args.rounds, args.steps, args.calls, args.quick)
+    res["command"] = "python -m benchmarks.inference " + " ".join(sys.argv[1:] if argv is None else argv)
+    paths = write(res, args.out)
+    print("\n" + markdown(res))
+    print("wrote " + ", ".join(paths))
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from seqlayers.utils import cpu_model
 
+from . import inference
 from .runner import REFERENCE
 from .workloads import WORKLOADS
 
@@ -133,6 +134,30 @@ def ratio_summary(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def inference_summary(records: list[dict], inf: dict) -> str:
+    """One row per workload: seqlayers's inference time over plain PyTorch's, ONNX Runtime's and each Keras backend's.
+
+    PyTorch and ONNX Runtime: the paired ratios of ``benchmarks.inference`` (one process, interleaved).
+    Keras: the main suite's CPU-time medians (seqlayers's record over the backend's, separate processes).
+    """
+    keras = list(dict.fromkeys(r["impl"] for r in records if r["impl"].startswith("keras-")))
+    lines = ["Inference, seqlayers / each (below 1: seqlayers is faster). PyTorch and ONNX Runtime: paired in one "
+             "process, median over rounds [min-max]; Keras: the workload tables' CPU medians (one process each).", "",
+             "| workload | / plain PyTorch | / ONNX Runtime | " + " | ".join(f"/ {k}" for k in keras) + " |",
+             "|---|---|---|" + "---|" * len(keras)]
+    for w in inf.get("workloads", []):
+        cells = []
+        for key in ("vs_torch", "vs_onnxruntime"):
+            v = w.get(key)
+            cells.append(f"{v[0]:.2f}x [{v[1]:.2f}-{v[2]:.2f}]" if v else "n/a")
+        rs = {r["impl"]: r for r in records if r["workload"] == w["workload"]}
+        for k in keras:
+            r = ratio(rs.get("seqlayers"), rs.get(k), "infer_cpu") if k in rs else None
+            cells.append(fmt_ratio(r) if r is not None else (rs.get(k, {}).get("skipped") and "skipped" or "-"))
+        lines.append(f"| {w['workload']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown(results: dict) -> str:
     """The whole report as Markdown (tables per workload, ratio summary, scaling, machine)."""
     recs = results["records"]
@@ -155,6 +180,12 @@ def markdown(results: dict) -> str:
     if results.get("scaling"):
         from .scaling import scaling_tables
         parts += ["### Scaling (W1)", "", scaling_tables(results["scaling"]), ""]
+    inf = results.get("inference")
+    if inf:
+        parts += ["### Inference against the limit, streaming, scaling in T/B/H, paired training step", ""]
+        if inf.get("workloads"):
+            parts += [inference_summary(recs, inf), ""]
+        parts += [inference.markdown(inf)]
     return "\n".join(parts)
 
 
@@ -168,4 +199,5 @@ def write(results: dict, out_dir: str | Path) -> dict:
     return {k: str(v) for k, v in paths.items()}
 
 
-__all__ = ["add_ratios", "machine_info", "markdown", "ratio_summary", "workload_table", "write"]
+__all__ = ["add_ratios", "inference_summary", "machine_info", "markdown", "ratio_summary", "workload_table",
+           "write"]
