@@ -5,7 +5,8 @@ weights are loaded with ``set_weights`` in Keras layout, so no conversion of gat
 Supported layers: InputLayer, Dense, Activation, Dropout, Embedding, Masking, Lambda (only with its
 function registered or given in ``custom_objects``: Keras stores a lambda as Python bytecode, which
 is never run), RepeatVector, Flatten, Reshape, Concatenate, Add, SimpleRNN, GRU (both
-``reset_after``), LSTM, Bidirectional (every merge mode), TimeDistributed, and nested Sequential /
+``reset_after``), LSTM, RNN over a built-in cell, a user's registered cell class or a StackedRNNCells
+of them, Bidirectional (every merge mode), TimeDistributed, and nested Sequential /
 functional models; Sequential and functional models with several inputs and outputs.
 
 Masks: Keras 3 records the mask of a functional graph as explicit ``NotEqual``-style operations
@@ -299,7 +300,7 @@ def _read_array(ds) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- config -> layers
-def _resolve_function(ref, layer_name, custom_objects, where):
+def _resolve_function(ref, layer_name, custom_objects, where, referrer="the Keras Lambda"):
     fn_name = None
     if isinstance(ref, str):
         fn_name = ref
@@ -310,7 +311,7 @@ def _resolve_function(ref, layer_name, custom_objects, where):
         return fn
     what = f"function {fn_name!r}" if fn_name else "an anonymous lambda (stored as Python bytecode)"
     raise ValueError(
-        f"{where}: the Keras Lambda refers to {what}; seqlayers never runs code from a model file. "
+        f"{where}: {referrer} refers to {what}; seqlayers never runs code from a model file. "
         f"Register the function (seqlayers.register_function(fn, name={fn_name or 'my_fn'!r})) or pass "
         f"custom_objects={{{(fn_name or layer_name)!r}: fn}}."
     )
@@ -319,7 +320,7 @@ def _resolve_function(ref, layer_name, custom_objects, where):
 def _activation(value, layer_name, custom_objects, where):
     if value is None or isinstance(value, str):
         return value
-    return _resolve_function(value, layer_name, custom_objects, where)
+    return _resolve_function(value, layer_name, custom_objects, where, referrer="an activation")
 
 
 def _with_activations(kwargs: dict, layer_name, custom_objects, where) -> dict:
@@ -346,7 +347,8 @@ def _convert_layer(entry: dict, custom_objects, where: str):
     if custom is not None:
         return _custom_layer(custom, cfg, label)
     if cls_name == "RNN" and isinstance(cfg.get("cell"), dict):
-        return RNN_(_convert_cell(cfg["cell"], label), name=name, **{k: cfg[k] for k in _RNN_KEYS if k in cfg})
+        cell = _convert_cell(cfg["cell"], custom_objects, label)
+        return RNN_(cell, name=name, **{k: cfg[k] for k in _RNN_KEYS if k in cfg})
     if cls_name not in LAYER_MAP:
         raise ValueError(
             f"from_keras: unsupported layer {cls_name} {name!r} at {where}. Supported layers: "
@@ -393,17 +395,23 @@ def _convert_layer(entry: dict, custom_objects, where: str):
         raise ValueError(f"from_keras: cannot build {label}: {e}") from e
 
 
-def _convert_cell(entry: dict, label: str):
-    """A built-in Keras cell, or a StackedRNNCells of them, as ours (Keras's config keys are ours)."""
+def _convert_cell(entry: dict, custom_objects, label: str):
+    """A Keras cell as ours: a built-in one (Keras's config keys are ours), a user's cell class registered
+    or given in ``custom_objects`` (as a custom layer), or a StackedRNNCells of them."""
     cls, cfg = entry.get("class_name"), entry.get("config") or {}
     if cls == "StackedRNNCells":
-        return StackedRNNCells([_convert_cell(c, label) for c in cfg.get("cells", [])])
+        return StackedRNNCells([_convert_cell(c, custom_objects, label) for c in cfg.get("cells", [])])
+    custom = _custom_class(entry, custom_objects)
+    if custom is not None:
+        return _custom_layer(custom, cfg, label)
     if cls not in _CELLS:
-        raise ValueError(f"from_keras: {label} holds a cell of class {cls!r}; supported cells: "
-                         f"{', '.join(_CELLS)}, StackedRNNCells. Rebuild it with seqlayers layers.")
+        raise ValueError(f"from_keras: {label} holds a cell of class {cls!r}, which is neither built in "
+                         f"({', '.join(_CELLS)}, StackedRNNCells) nor registered. Register your cell class "
+                         f"(@seqlayers.saving.register_keras_serializable()) or pass custom_objects={{{cls!r}: "
+                         f"YourCell}}.")
     keys = rnn_keys(_CELLS[cls])
-    kwargs = _with_activations({k: cfg[k] for k in keys if k in cfg and k != "name"}, cfg.get("name"), None, label)
-    return _CELLS[cls](**kwargs)
+    kwargs = {k: cfg[k] for k in keys if k in cfg and k != "name"}
+    return _CELLS[cls](**_with_activations(kwargs, cfg.get("name"), custom_objects, label))
 
 
 def _cell_weights(entry: dict, group) -> list[np.ndarray]:
@@ -709,7 +717,9 @@ def from_keras(path, custom_objects: dict | None = None, compile: bool = False):
     Args:
         path: the Keras file.
         custom_objects: ``{name: function}`` for ``Lambda`` layers (by function name or by the
-            Lambda layer's name) and custom activations; nothing in the file is ever executed.
+            Lambda layer's name) and custom activations (of layers and of cells), ``{name: class}``
+            for custom layers and for custom cells inside ``RNN`` not registered with
+            ``register_keras_serializable``; nothing in the file is ever executed.
         compile: compile the model from the file's ``compile_config`` (optimizer class and
             hyperparameters, losses, metrics; see ``keras_compile``), as ``load_model`` does.
 

@@ -10,8 +10,12 @@ import torch  # noqa: E402
 keras = pytest.importorskip("keras")
 pytest.importorskip("h5py")
 
-import seqlayers as sl  # noqa: E402
 from keras import layers as K  # noqa: E402
+
+import seqlayers as sl  # noqa: E402
+from seqlayers.serialization import LAYER_REGISTRY  # noqa: E402
+
+from ..keras_programs.object_model import _minimal_rnn_cell_class  # noqa: E402
 
 ATOL = 1e-5
 
@@ -38,10 +42,10 @@ def _save_both(model, tmp_path, name):
     return paths
 
 
-def _compare(kmodel, paths, inputs):
+def _compare(kmodel, paths, inputs, custom_objects=None):
     expected = _outputs(kmodel, [np.asarray(x) for x in inputs] if len(inputs) > 1 else np.asarray(inputs[0]))
     for p in paths:
-        ours = sl.from_keras(p)
+        ours = sl.from_keras(p, custom_objects=custom_objects)
         tin = [torch.as_tensor(x) for x in inputs]
         got = _outputs(ours, tin if len(tin) > 1 else tin[0])
         assert len(got) == len(expected), p.name
@@ -130,6 +134,45 @@ def test_lambda_is_refused_unless_registered(tmp_path):
     anon.save(tmp_path / "anon.keras")
     with pytest.raises(ValueError, match=r"anonymous lambda.*custom_objects=\{'times_two': fn\}"):
         sl.from_keras(tmp_path / "anon.keras")
+
+
+def half_tanh(x):
+    return 0.5 * torch.tanh(x)
+
+
+def _cell_class(K, name):
+    """Keras's RNN-guide cell (tests/keras_programs/object_model.py) under a class name of the test's own."""
+    return type(name, (_minimal_rnn_cell_class(K),), {})
+
+
+SEQ = np.random.default_rng(3).normal(size=(2, 6, 3)).astype("float32")
+
+
+def test_rnn_over_a_registered_custom_cell_loads(tmp_path):
+    theirs = keras.saving.register_keras_serializable("import_test")(_cell_class(keras, "RegisteredCell"))
+    ours = sl.saving.register_keras_serializable("import_test")(_cell_class(sl, "RegisteredCell"))
+    model = keras.Sequential([keras.Input((6, 3)), K.RNN(theirs(4), return_sequences=True)])
+    _randomize(model)
+    loaded = _compare(model, _save_both(model, tmp_path, "cell"), [SEQ])
+    assert type(loaded.layers[0].cell) is ours
+
+
+def test_custom_cell_and_a_cells_custom_activation_come_from_custom_objects(tmp_path):
+    model = keras.Sequential([keras.Input((6, 3)), K.RNN([_cell_class(keras, "UnlistedCell")(4),
+                                                          K.LSTMCell(3, activation=half_tanh)], return_sequences=True,
+                                                          name="stack")])
+    _randomize(model)
+    paths = _save_both(model, tmp_path, "stack")
+    ours = _cell_class(sl, "UnlistedCell")
+    LAYER_REGISTRY.pop("UnlistedCell", None)  # as if never registered (a seqlayers Layer registers its name)
+    with pytest.raises(ValueError, match=r"RNN 'stack'.* holds a cell of class 'UnlistedCell', which is neither built "
+                                         r"in .* nor registered\. .*custom_objects=\{'UnlistedCell': YourCell\}"):
+        sl.from_keras(paths[0])
+    with pytest.raises(ValueError, match=r"RNN 'stack'.*: an activation refers to function 'half_tanh'.*"
+                                         r"custom_objects"):
+        sl.from_keras(paths[0], custom_objects={"UnlistedCell": ours})
+    loaded = _compare(model, paths, [SEQ], custom_objects={"UnlistedCell": ours, "half_tanh": half_tanh})
+    assert type(loaded.layers[0].cell.cells[0]) is ours
 
 
 def test_unsupported_layer_names_class_name_and_position(tmp_path):
