@@ -148,9 +148,12 @@ def _cell_config(cell) -> dict:
     base = {"name": cell.name or cell.default_name, "trainable": cell.trainable, "dtype": "float32"}
     if isinstance(cell, StackedRNNCells):
         return _entry("StackedRNNCells", {**base, "cells": [_cell_config(c) for c in cell.cells]})
+    if not type(cell).__module__.startswith("seqlayers."):  # a user's cell class, as a user's layer
+        return _custom_entry(cell, base)
     if type(cell).__name__ not in ("SimpleRNNCell", "GRUCell", "LSTMCell"):
         raise ValueError(f"to_keras: {layer_label(cell)}: only the built-in cells (SimpleRNNCell, GRUCell, "
-                         f"LSTMCell) and StackedRNNCells of them can be written for Keras.")
+                         f"LSTMCell), a user's registered cell class and StackedRNNCells of them can be "
+                         f"written for Keras.")
     return _entry(type(cell).__name__, {**base, **rnn_config(cell)})
 
 

@@ -14,6 +14,8 @@ import seqlayers as sl  # noqa: E402
 from seqlayers.io.keras_export import keras_layer_order  # noqa: E402
 from seqlayers.layers.bidirectional import Bidirectional  # noqa: E402
 
+from ..keras_programs.object_model import _minimal_rnn_cell_class  # noqa: E402
+
 
 def _np(t):
     return t.detach().cpu().numpy()
@@ -79,6 +81,28 @@ def test_what_keras_cannot_rebuild_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"not built"):
         sl.to_keras(sl.Sequential([sl.Dense(1)]), tmp_path / "u.keras")
     assert not list(tmp_path.iterdir())
+
+
+def test_rnn_over_a_registered_custom_cell_and_a_stack_with_it_load_in_keras_and_back(tmp_path):
+    """A user's cell class is written as a user's layer (its get_config and registered name); the same class
+    definition registered in Keras rebuilds it there."""
+    def cell(K):  # Keras's RNN-guide cell under a class name of this test's own, registered in K
+        return K.saving.register_keras_serializable("export_test")(
+            type("WrittenCell", (_minimal_rnn_cell_class(K),), {}))
+
+    ours, theirs = cell(sl), cell(keras)
+    model = sl.Sequential([sl.Input((6, 3)), sl.RNN(ours(4), return_sequences=True),
+                           sl.RNN([ours(3), sl.LSTMCell(2)], return_sequences=True)])
+    x = torch.randn(2, 6, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = _np(model(x))
+    path = sl.to_keras(model, tmp_path / "cell.keras")
+    loaded = keras.saving.load_model(str(path))
+    assert type(loaded.layers[0].cell) is theirs and type(loaded.layers[1].cell.cells[0]) is theirs
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), want, atol=1e-6, rtol=0)
+    again = sl.from_keras(path)
+    assert type(again.layers[0].cell) is ours
+    np.testing.assert_allclose(_np(again(x)), want, atol=1e-6, rtol=0)
 
 
 def test_nested_functional_model_loads_in_keras_and_back(tmp_path):
