@@ -90,7 +90,9 @@ class _GatedCell(Layer):
     """What the built-in cells share: their common arguments, weights in torch layout, dropout masks.
 
     Subclasses set ``gates`` (G), ``perm`` (torch gate order as indices into Keras's order) and
-    implement ``recur`` (one step of the recurrence given the precomputed ``x @ W + b``).
+    implement ``recur`` (one step of the recurrence given the precomputed ``x @ W + b``; any leading
+    axes, the states broadcast against it: ``RNN``'s ``parallel_steps`` passes ``(B, T, G*H)`` and
+    states ``(B, 1, H)``).
 
     The arguments are documented on the cells (``SimpleRNNCell``, ``LSTMCell``, ``GRUCell``).
     """
@@ -409,7 +411,7 @@ class LSTMCell(_GatedCell):
     def recur(self, xw_t, states, rec_mask=None):
         h, c = states
         gates = xw_t + self._hidden_proj(h, rec_mask)  # (B, 4H)
-        i, f, g, o = gates.chunk(4, dim=1)
+        i, f, g, o = gates.chunk(4, dim=-1)
         s, a = self.recurrent_activation, self.activation
         c = s(f) * c + s(i) * a(g)
         h = s(o) * a(c)
@@ -505,16 +507,16 @@ class GRUCell(_GatedCell):
         h = states[0]
         H = self.units
         s, a = self.recurrent_activation, self.activation
-        xr, xz, xn = xw_t.chunk(3, dim=1)  # torch gate order r, z, n
+        xr, xz, xn = xw_t.chunk(3, dim=-1)  # torch gate order r, z, n
         if self.reset_after:
             hw = self._hidden_proj(h, rec_mask)  # (B, 3H)
             if self.bias_hh is not None:
                 hw = hw + self.bias_hh
-            hr, hz, hn = hw.chunk(3, dim=1)
+            hr, hz, hn = hw.chunk(3, dim=-1)
             r, z = s(xr + hr), s(xz + hz)
             n = a(xn + r * hn)
         else:
-            hr, hz = self._hidden_proj(h, rec_mask, rows=slice(0, 2 * H)).chunk(2, dim=1)
+            hr, hz = self._hidden_proj(h, rec_mask, rows=slice(0, 2 * H)).chunk(2, dim=-1)
             r, z = s(xr + hr), s(xz + hz)
             h_n = h if rec_mask is None else h * (rec_mask if rec_mask.dim() == 2 else rec_mask[2])
             n = a(xn + (r * h_n) @ self.weight_hh[2 * H:].t())

@@ -105,8 +105,17 @@ class RNN(StatefulBatch, Layer):
         input_length: Keras 2's shorthand: with ``input_dim``, ``input_shape=(input_length, input_dim)``.
 
     Call arguments: ``mask`` (B, T) bool, ``initial_state`` (a list of (B, size) tensors),
-    ``training``. ``layer.last_path`` says which path ran (``"fused"``, ``"fused_padded"``,
-    ``"native"``, ``"scripted"``, ``"loop"``...; see ``rnn_kernel.py``).
+    ``training``, ``parallel_steps`` (not Keras's; below). ``layer.last_path`` says which path ran
+    (``"fused"``, ``"fused_padded"``, ``"native"``, ``"scripted"``, ``"loop"``, ``"parallel_steps"``...;
+    see ``rnn_kernel.py``).
+
+    ``parallel_steps=True`` (a built-in cell, with ``initial_state``): every step starts from
+    ``initial_state``, not from the step before, ``output[:, t] = cell(inputs[:, t], initial_state)``,
+    all ``T`` steps in one batched call; each state's recurrent product ``h @ U`` is computed once, not
+    once per step. This is SegRNN's parallel decoding (``topologies.segment_rnn``): the same as
+    ``RepeatVector`` on the states and a one-step call on ``(B*T, 1, F)``, ``T`` times cheaper in the
+    recurrent product. The output is the sequence ``(B, T, H)`` whatever ``return_sequences``; with
+    ``return_state``, each step's states ``(B, T, H)``.
 
     Shape:
         input: ``(B, T, F)``
@@ -269,12 +278,14 @@ class RNN(StatefulBatch, Layer):
             return list(self.states)
         return [x.new_zeros(B, s) for s in self.state_sizes]
 
-    def call(self, inputs, initial_state=None, mask=None, training=None):
+    def call(self, inputs, initial_state=None, mask=None, training=None, parallel_steps=False):
         x = inputs
         B, T, _ = x.shape
         check_steps(self, x)
         mask = check_mask(self, mask, B, T, x.device)
         training = bool(training)
+        if parallel_steps:
+            return self._parallel_steps(x, initial_state, mask, training)
         (result,) = rnn_kernel.run(x, [self.kernel_direction(x, initial_state, training)], mask=mask,
                                    zero_output_for_mask=self.zero_output_for_mask,
                                    return_sequences=self.return_sequences,
@@ -284,6 +295,25 @@ class RNN(StatefulBatch, Layer):
         if not self.return_state:
             return out
         return [out] + (self.cell.nest_states(result.states) if self._stacked else list(result.states))
+
+    def _parallel_steps(self, x, initial_state, mask, training):
+        """Every step from ``initial_state``: ``(B, T, F) -> (B, T, H)`` (and each step's states)."""
+        why = ("a built-in cell (SimpleRNN, GRU, LSTM)" if not self._builtin else
+               "an initial_state (the state every step starts from)" if initial_state is None else
+               "no mask" if mask is not None else "go_backwards=False" if self.go_backwards else
+               "stateful=False" if self.stateful else
+               "recurrent_dropout=0" if self.cell.recurrent_dropout > 0 else None)
+        if why:
+            raise ValueError(f"{layer_label(self)}: parallel_steps=True (every step from initial_state) needs "
+                             f"{why}. Give it, or call the layer without parallel_steps.")
+        cell = self.cell
+        states = self._check_initial_state(initial_state, x.shape[0], x)
+        in_mask, _ = cell.dropout_masks(x, training)
+        out, new = cell.recur(cell.project(x, in_mask), [s[:, None] for s in states])  # states (B, 1, H): over T
+        self.__dict__["last_path"] = "parallel_steps"
+        if not self.return_state:
+            return out  # (B, T, H)
+        return [out] + [s.expand_as(out) for s in new]  # each step's states (B, T, H)
 
     # -------------------------------------------------------------- the kernel's inputs and outputs
     def kernel_direction(self, x, initial_state=None, training=False) -> rnn_kernel.Direction:

@@ -67,6 +67,8 @@ def _time_note(call: Call) -> str | None:
     effect = call.time_effect
     ins = [t for t in call.inputs if t.time is not None]
     out = call.outputs[0]
+    if effect == "keeps" and call.parallel_steps:
+        return "parallel_steps=True: one step per entry of the time axis, none reading another's output"
     if effect == "keeps":
         return "keeps the time axis (return_sequences=True: one output per step)" if is_rnn else None
     if effect == "drops":

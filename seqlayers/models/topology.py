@@ -83,6 +83,8 @@ class Call:
     repeated: bool = False
     #: tensors passed besides the main input, e.g. ``initial_state=[h, c]``
     state_inputs: list[TensorInfo] = field(default_factory=list)
+    #: a recurrent layer called with ``parallel_steps=True``: every step from ``initial_state``
+    parallel_steps: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ def _passes_mask(layer) -> bool:
 
 
 # ---------------------------------------------------------------- the rules, one call at a time
-def _call(layer, ins: list[TensorInfo], out_shapes: list[tuple], repeated: bool) -> Call:
+def _call(layer, ins: list[TensorInfo], out_shapes: list[tuple], repeated: bool, parallel: bool = False) -> Call:
     timed = [t for t in ins if t.time is not None]
     src = timed[0] if timed else None
     masked_in = any(t.masked for t in ins)
@@ -177,8 +179,9 @@ def _call(layer, ins: list[TensorInfo], out_shapes: list[tuple], repeated: bool)
     if callable(relabel) and ins:
         batch = relabel(batch, ins[0].shape)
     outs = [TensorInfo(tuple(s), batch=batch) for s in out_shapes]
-    call = Call(layer, ins, outs, repeated=repeated)
+    call = Call(layer, ins, outs, repeated=repeated, parallel_steps=parallel)
     is_rnn, seqs, _ = recurrent_flags(layer)
+    seqs = seqs or parallel  # parallel_steps returns every step, and each step's states
 
     if isinstance(layer, RepeatVector):
         outs[0].time = TimeAxis(out_shapes[0][1], "repeat", lbl)
@@ -186,9 +189,10 @@ def _call(layer, ins: list[TensorInfo], out_shapes: list[tuple], repeated: bool)
     elif is_rnn and src is not None and not _is_time_distributed(layer):
         outs[0].time = src.time if seqs else None
         call.time_effect = "keeps" if seqs else "drops"
-        for o in outs[1:]:  # return_state: the states are vectors
-            o.time = None
-        call.sharing = "the same cell weights at every step; the state carries information forward"
+        for o in outs[1:]:  # return_state: the states are vectors (one per step with parallel_steps)
+            o.time = src.time if parallel else None
+        call.sharing = ("the same cell weights at every step; every step starts from initial_state" if parallel
+                        else "the same cell weights at every step; the state carries information forward")
     elif getattr(layer, "per_step_output", False) and src is not None:  # e.g. CRF: scores (B, T, K) -> tags (B, T)
         outs[0].time = src.time
         call.time_effect = "keeps"
@@ -302,7 +306,8 @@ def trace(model) -> tuple[list[TensorInfo], list[Call], list[TensorInfo]]:
             main = flatten(node.args[0]) if node.args else []
             ins = [infos[id(t)] for t in main if id(t) in infos]
             outs = flatten(node.outputs)
-            call = _call(node.layer, ins, [o.shape for o in outs], repeated=id(node.layer) in seen)
+            call = _call(node.layer, ins, [o.shape for o in outs], repeated=id(node.layer) in seen,
+                         parallel=bool(node.kwargs.get("parallel_steps")))
             extra = [infos[id(t)] for t in node.inbound if id(t) in infos and infos[id(t)] not in ins]
             call.state_inputs = extra  # e.g. initial_state=[h, c]
             seen.add(id(node.layer))

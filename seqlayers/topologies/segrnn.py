@@ -14,12 +14,14 @@ length, ``n = L / w`` input segments, ``m = H / w`` output segments, ``d`` units
    ``(B*C, n, w)``: one set of weights for all channels.
 3. **Segment-wise iterations**: ``TimeDistributed(Dense(d, relu))`` embeds each segment, and the
    ``GRU`` runs ``n`` steps (not ``L``): ``(B*C, n, d) -> h (B*C, d)`` (``return_state``).
-4. **Parallel multi-step decoding** (``decoder="parallel"``, SegRNN's PMF): the state is copied to
-   every output segment (``RepeatVector(m)``), and each copy takes one GRU step (``initial_state``)
-   from a query that says which segment and which channel it is, ``Concatenate`` of a
-   ``PositionEmbedding`` over the segments and one over the channels (``d/2`` each). Segments and
-   channels are folded into the batch, ``(B*C*m, 1, d)``, so all ``m`` segments are decoded in one
-   call, none reading another's output. ``Dropout`` + ``Dense(w)`` turn each into ``w`` values.
+4. **Parallel multi-step decoding** (``decoder="parallel"``, SegRNN's PMF): each of the ``m`` output
+   segments takes one GRU step from the encoder's state (``initial_state``), its input a query that
+   says which segment and which channel it is, ``Concatenate`` of a ``PositionEmbedding`` over the
+   segments and one over the channels (``d/2`` each), ``(B*C, m, d)``. ``parallel_steps=True``
+   starts every one of the ``m`` steps from that state, none reading another's output: the same as
+   SegRNN's copy of the state per segment (``RepeatVector(m)``, one step on ``(B*C*m, 1, d)``), with
+   the state's recurrent product computed once, not ``m`` times. ``Dropout`` + ``Dense(w)`` turn
+   each into ``w`` values.
    ``decoder="recurrent"`` (RMF) instead feeds each predicted segment back, ``m`` steps in turn.
 5. The decoder step is the **same GRU** as the encoder (one layer object, shared weights).
 
@@ -65,24 +67,19 @@ def _check(lookback: int, horizon: int, n_channels: int, seg_len: int, units: in
 
 
 def _parallel_decoder(rnn, head, states, C: int, m: int, units: int, channel_embedding: bool):
-    """Every output segment from the encoder states in one GRU step: ``(B*C, d) -> (B*C*m, w)``."""
-    reps = [RepeatVector(m, name=f"state_per_segment{'_' + str(k) if k else ''}")(s) for k, s in enumerate(states)]
+    """Every output segment from the encoder states in one GRU call: ``(B*C, d) -> (B*C, m, w)``."""
+    grid = RepeatVector(m, name="state_per_segment")(states[0])  # (B*C, m, d): the queries' shape only
     if channel_embedding:  # queries [position of the segment | channel], built at (B, C, m, .)
-        grid = UnfoldFromBatch(C, name="channels_out_of_batch")(reps[0])  # (B, C, m, d): its shape only
+        grid = UnfoldFromBatch(C, name="channels_out_of_batch")(grid)  # (B, C, m, d)
         pos = PositionEmbedding(m, axis=2, output_dim=units // 2, name="segment_position")(grid)  # (B, C, m, d/2)
         chan = PositionEmbedding(C, axis=1, output_dim=units // 2, name="channel_embedding")(grid)  # (B, C, m, d/2)
         query = Concatenate(name="decoder_queries")([pos, chan])  # (B, C, m, d)
-        query = Reshape((C, m, 1, units), name="one_step_per_segment")(query)  # (B, C, m, 1, d)
-        query = FoldIntoBatch(name="query_channels_into_batch")(query)  # (B*C, m, 1, d)
+        query = FoldIntoBatch(name="query_channels_into_batch")(query)  # (B*C, m, d)
     else:
-        query = PositionEmbedding(m, axis=1, output_dim=units, name="segment_position")(reps[0])  # (B*C, m, d)
-        query = Reshape((m, 1, units), name="one_step_per_segment")(query)  # (B*C, m, 1, d)
-    query = FoldIntoBatch(name="segments_into_batch")(query)  # (B*C*m, 1, d): row (b*C + c)*m + j
-    init = [FoldIntoBatch(name=f"states_into_batch{'_' + str(k) if k else ''}")(r)
-            for k, r in enumerate(reps)]  # (B*C*m, d) each: the encoder's state, once per segment
-    y = rnn(query, initial_state=init)[0]  # (B*C*m, d): one step, all segments at once
-    y = head(y)  # (B*C*m, w)
-    return UnfoldFromBatch(m, name="segments_out_of_batch")(y)  # (B*C, m, w)
+        query = PositionEmbedding(m, axis=1, output_dim=units, name="segment_position")(grid)  # (B*C, m, d)
+    # one GRU step per query, every one from the encoder's state (none reads another's output)
+    y = rnn(query, initial_state=list(states), parallel_steps=True)[0]  # (B*C, m, d)
+    return head(y)  # (B*C, m, w)
 
 
 def _recurrent_decoder(rnn, head, embed, states, m: int, seg_len: int):

@@ -99,3 +99,45 @@ def test_bidirectional_merge_mode_none_returns_two_tensors(masked, return_sequen
     assert all(tuple(o.shape) == shape for o in out)
     with_states = Bidirectional(GRU(3, return_sequences=return_sequences, return_state=True), merge_mode=None)
     assert len(with_states(x, mask=mask)) == 4  # two outputs, then h of each direction
+
+
+# ------------------------------------------------------------------ parallel_steps (SegRNN's parallel decoding)
+@pytest.mark.parametrize("cls,kw", [(GRU, {}), (GRU, {"reset_after": False}), (LSTM, {}), (SimpleRNN, {})])
+def test_parallel_steps_equal_one_step_from_the_repeated_state(cls, kw):
+    """Every step from initial_state = RepeatVector on the states + one step on (B*T, 1, F), values and
+    gradients (the weights' and the inputs')."""
+    torch.manual_seed(0)
+    B, T, F_, U = 3, 5, 4, 6
+    layer = cls(U, return_state=True, **kw)
+    x = torch.randn(B, T, F_, requires_grad=True)
+    s0 = [torch.randn(B, U, requires_grad=True) for _ in range(2 if cls is LSTM else 1)]
+    out = layer(x, initial_state=s0, parallel_steps=True)
+    assert layer.last_path == "parallel_steps" and [o.shape for o in out] == [(B, T, U)] * len(out)
+    ref = layer(x.reshape(B * T, 1, F_), initial_state=[s[:, None].expand(B, T, U).reshape(B * T, U) for s in s0])
+    ref = [r.reshape(B, T, U) for r in ref]
+    for o, r in zip(out, ref):
+        torch.testing.assert_close(o, r, rtol=1e-5, atol=1e-6)
+    g = torch.randn(B, T, U)
+    grads = torch.autograd.grad((out[0] * g).sum(), [x, *s0, *layer.parameters()])
+    grads_ref = torch.autograd.grad((ref[0] * g).sum(), [x, *s0, *layer.parameters()])
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_parallel_steps_without_return_state_returns_the_sequence():
+    layer = GRU(3)  # return_sequences=False: parallel_steps still returns every step
+    y = layer(torch.randn(2, 4, 5), initial_state=[torch.zeros(2, 3)], parallel_steps=True)
+    assert y.shape == (2, 4, 3)
+
+
+def test_parallel_steps_errors_name_what_is_needed():
+    x, h = torch.randn(2, 4, 5), [torch.zeros(2, 3)]
+    with pytest.raises(ValueError, match=r"GRU 'g': parallel_steps=True \(every step from initial_state\) needs an "
+                                         r"initial_state \(the state every step starts from\)\. Give it, or call"):
+        GRU(3, name="g")(x, parallel_steps=True)
+    with pytest.raises(ValueError, match=r"needs go_backwards=False\. Give it"):
+        GRU(3, go_backwards=True)(x, initial_state=h, parallel_steps=True)
+    with pytest.raises(ValueError, match=r"needs recurrent_dropout=0\. Give it"):
+        LSTM(3, recurrent_dropout=0.5)(x, initial_state=[torch.zeros(2, 3)] * 2, parallel_steps=True, training=True)
+    with pytest.raises(ValueError, match=r"needs no mask\. Give it"):
+        GRU(3)(x, initial_state=h, mask=torch.ones(2, 4, dtype=torch.bool), parallel_steps=True)

@@ -122,9 +122,10 @@ def test_explain_shows_the_segments_and_the_parallel_decoder():
     text = segment_rnn(96, 96, 7, seg_len=24, units=16).explain_text()
     for line in ["Reshape 'segments'", "out  (batch, time=7, 4, features=24)",  # 7 channels of 4 segments
                  "FoldIntoBatch 'channels_into_batch'", "out  (batch*7, time=4, features=24)",
-                 "in   (batch*7*4, time=1, features=16)", "initial_state  (batch*7*4, features=16)",
+                 "in   (batch*7, time=4, features=16)", "initial_state  (batch*7, features=16)",
+                 "parallel_steps=True: one step per entry of the time axis, none reading another's output",
                  "the same layer object as above: its weights are shared with that call",
-                 "folds axis 1 (4 entries) into the batch", "PositionEmbedding 'channel_embedding'"]:
+                 "folds axis 1 (7 entries) into the batch", "PositionEmbedding 'channel_embedding'"]:
         assert line in text, line
 
 
