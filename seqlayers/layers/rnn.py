@@ -106,8 +106,8 @@ class RNN(StatefulBatch, Layer):
 
     Call arguments: ``mask`` (B, T) bool, ``initial_state`` (a list of (B, size) tensors),
     ``training``, ``parallel_steps`` (not Keras's; below). ``layer.last_path`` says which path ran
-    (``"fused"``, ``"fused_padded"``, ``"native"``, ``"scripted"``, ``"loop"``, ``"parallel_steps"``...;
-    see ``rnn_kernel.py``).
+    (``"fused"``, ``"fused_padded"``, ``"native"``, ``"scripted"``, ``"loop"``...; see ``rnn_kernel.py``;
+    ``"parallel_steps"``: below).
 
     ``parallel_steps=True`` (a built-in cell, with ``initial_state``): every step starts from
     ``initial_state``, not from the step before, ``output[:, t] = cell(inputs[:, t], initial_state)``,
