@@ -18,7 +18,9 @@ the given start. Unconditional (one input ``z``): ``fit(x)`` with real series ``
 
 Losses (``compile(loss=...)``, see ``losses.py``): ``"non_saturating"`` or ``"wgan_gp"`` (critic with
 gradient penalty, ``gp_weight``); ``supervised_weight`` > 0 adds ``w * mean((G(x, z) - y)^2)`` to the
-generator's loss of a conditional GAN (a supervised term, as TimeGAN adds one to stabilise training).
+generator's loss of a conditional GAN (a supervised term, as TimeGAN adds one to stabilise training);
+``moment_weight`` > 0 adds ``w * moment_loss(generated, real)`` (TimeGAN's match of the batch's mean
+and standard deviation per step and feature; conditional: of the second halves).
 The noise comes from torch's global generator, so ``fit(seed=...)`` makes a run repeatable and
 ``BackupAndRestore`` (which restores the random states and both optimizers, ``OptimizerPair``) resumes it.
 """
@@ -32,7 +34,7 @@ import torch
 from ..models.functional import Model
 from ..training import optimizers as optimizers_mod
 from ..training.data_adapter import unpack_x_y_sample_weight
-from .losses import check_loss, discriminator_loss, generator_loss, gradient_penalty
+from .losses import check_loss, discriminator_loss, generator_loss, gradient_penalty, moment_loss
 from .optimizer_pair import OptimizerPair
 
 
@@ -110,31 +112,38 @@ class SequenceGAN(Model):
         """``n_samples`` draws per input, as numpy ``(n_samples, N, T2, F)``.
 
         Conditional: ``x`` holds the first halves ``(N, T1, F)``. Unconditional: ``x`` is the number of
-        series ``N`` and ``steps`` their length. Runs in eval mode without gradients.
+        series ``N`` and ``steps`` their length. Runs in eval mode without gradients (the mode is
+        restored after, also on an error); the draws are folded into the batch, ``batch_size`` rows
+        of ``n_samples * N`` per generator call.
         """
         was = self.training
         self.eval()
-        g = self.sampler
-        device = next(g.parameters()).device
-        cond = torch.as_tensor(np.asarray(x, dtype=np.float32)) if self.conditional else None
-        n = len(cond) if cond is not None else int(x)
-        draws = []
-        with torch.no_grad():
-            for _ in range(n_samples):
-                parts = []
-                for s in range(0, n, batch_size):
-                    if cond is not None:
-                        parts.append(self.generate(cond[s:s + batch_size].to(device), generator=g).cpu().numpy())
+        try:
+            g = self.sampler
+            device = next(g.parameters()).device
+            if self.conditional:
+                cond = torch.as_tensor(np.asarray(x, dtype=np.float32))  # (N, T1, F)
+                n = len(cond)
+                rows = cond.repeat(n_samples, 1, 1)  # (S * N, T1, F): draw s of window i is row s * N + i
+            else:
+                n, rows = int(x), None
+            parts = []
+            with torch.no_grad():
+                for s in range(0, n_samples * n, batch_size):
+                    if rows is not None:
+                        parts.append(self.generate(rows[s:s + batch_size].to(device), generator=g).cpu())
                     else:
-                        b = min(batch_size, n - s)
-                        parts.append(g(self.noise(b, int(steps or 1), device)).cpu().numpy())
-                draws.append(np.concatenate(parts))
-        self.train(was)
-        return np.stack(draws)
+                        b = min(batch_size, n_samples * n - s)
+                        parts.append(g(self.noise(b, int(steps or 1), device)).cpu())
+            out = torch.cat(parts)  # (S * N, T2, F)
+            return out.reshape(n_samples, n, *out.shape[1:]).numpy()  # unfold: (S, N, T2, F)
+        finally:
+            self.train(was)
 
     # ------------------------------------------------------------ training (Keras's extension points)
     def compile(self, d_optimizer="adam", g_optimizer="adam", loss: str = "non_saturating",  # type: ignore[override]
-                gp_weight: float = 10.0, d_steps: int = 1, supervised_weight: float = 0.0):
+                gp_weight: float = 10.0, d_steps: int = 1, supervised_weight: float = 0.0,
+                moment_weight: float = 0.0):
         """One optimizer per network and the adversarial loss.
 
         Args:
@@ -144,6 +153,8 @@ class SequenceGAN(Model):
             gp_weight: the gradient penalty's weight (``"wgan_gp"`` only).
             d_steps: discriminator updates per generator update.
             supervised_weight: weight of the supervised term ``mean((G(x, z) - y)^2)`` (conditional only).
+            moment_weight: weight of ``moment_loss`` between the generated and the real batch (TimeGAN
+                uses 100).
         """
         self.gan_loss = check_loss(loss)
         if not isinstance(d_steps, int) or d_steps < 1:
@@ -151,7 +162,11 @@ class SequenceGAN(Model):
         if supervised_weight < 0 or (supervised_weight and not self.conditional):
             raise ValueError(f"SequenceGAN.compile: supervised_weight must be >= 0 and needs a conditional generator "
                              f"(there is no true continuation to compare with otherwise), got {supervised_weight!r}.")
+        if not moment_weight >= 0:
+            raise ValueError(f"SequenceGAN.compile: moment_weight must be >= 0 (0 turns the moment term off; "
+                             f"TimeGAN uses 100), got {moment_weight!r}.")
         self.gp_weight, self.d_steps, self.supervised_weight = float(gp_weight), d_steps, float(supervised_weight)
+        self.moment_weight = float(moment_weight)
         pair = OptimizerPair(optimizers_mod.get(d_optimizer, list(self.discriminator.parameters())),
                              optimizers_mod.get(g_optimizer, list(self.generator.parameters())))
         super().compile(optimizer=pair, loss=None)
@@ -173,7 +188,7 @@ class SequenceGAN(Model):
 
     def train_step(self, data):
         """``d_steps`` discriminator updates, then one generator update; logs ``d_loss``, ``g_loss``
-        (the adversarial parts) and ``supervised`` (conditional GANs)."""
+        (the adversarial parts), ``supervised`` (conditional GANs) and ``moments`` (with ``moment_weight``)."""
         x, y, _ = unpack_x_y_sample_weight(data)
         pair = self.optimizer
         real = self._joined(x, y) if self.conditional else x
@@ -187,7 +202,11 @@ class SequenceGAN(Model):
             supervised = ((tail - y) ** 2).mean()
             logs["supervised"] = supervised.detach()
             if self.supervised_weight:
-                g_loss = g_adv + self.supervised_weight * supervised
+                g_loss = g_loss + self.supervised_weight * supervised
+        if self.moment_weight:
+            moments = moment_loss(tail, y if self.conditional else x)
+            logs["moments"] = moments.detach()
+            g_loss = g_loss + self.moment_weight * moments
         pair.generator.zero_grad(set_to_none=True)
         g_loss.backward()  # (the discriminator's gradients from this pass are cleared before its next step)
         pair.generator.step()
@@ -204,6 +223,8 @@ class SequenceGAN(Model):
                 "g_loss": generator_loss(self.gan_loss, fake_out)}
         if self.conditional:
             logs["supervised"] = ((tail - y) ** 2).mean()
+        if self.moment_weight:
+            logs["moments"] = moment_loss(tail, y if self.conditional else x)
         return logs
 
     def predict_step(self, data):

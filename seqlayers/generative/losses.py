@@ -7,6 +7,10 @@
 * ``"wgan_gp"`` (Gulrajani et al. 2017): a critic minimises ``D(fake) - D(real) + lambda * (|grad
   D(x_hat)| - 1)^2`` at random interpolates ``x_hat`` of real and fake series; the generator
   minimises ``-D(fake)``.
+
+``moment_loss`` is TimeGAN's "two moments" term (Yoon et al. 2019, their code's ``G_loss_V``), added to
+the generator's loss with ``compile(moment_weight=...)``: per step and feature, the batch's mean and
+standard deviation of the generated series against those of the real ones.
 """
 from __future__ import annotations
 
@@ -51,4 +55,19 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Te
     return ((norms - 1.0) ** 2).mean()
 
 
-__all__ = ["LOSSES", "check_loss", "discriminator_loss", "generator_loss", "gradient_penalty"]
+def moment_loss(fake: torch.Tensor, real: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``mean|std_b(fake) - std_b(real)| + mean|mean_b(fake) - mean_b(real)|`` over steps and features.
+
+    The moments run over the batch axis (one mean and one standard deviation per step and feature);
+    the standard deviation is ``sqrt(var + eps)`` with the biased variance, as TimeGAN's code has it.
+
+    Shape:
+        fake ``(B1, T, F)``, real ``(B2, T, F)`` (the batches may differ in size); returns a scalar.
+    """
+    def std(a):
+        return torch.sqrt(a.var(dim=0, unbiased=False) + eps)  # (T, F)
+
+    return (std(fake) - std(real)).abs().mean() + (fake.mean(dim=0) - real.mean(dim=0)).abs().mean()
+
+
+__all__ = ["LOSSES", "check_loss", "discriminator_loss", "generator_loss", "gradient_penalty", "moment_loss"]

@@ -185,9 +185,11 @@ def layout(topo: Topology, calls: list[Call], inputs: list[TensorInfo], outputs:
         p_in, p_h, p_out = list(range(i)), list(range(i)), list(range(i - o, i))
     else:  # encoder steps, then decoder steps
         p_in, p_h, p_out = list(range(i)), list(range(i + o)), list(range(i, i + o))
-        if "teacher forcing" in (topo.via or ""):
+        via = topo.via or ""
+        if via.startswith("decoder input"):
             p_in = list(range(i + o))
-            in_label = "inputs, then [start] + previous targets (teacher forcing)"
+            in_label = ("inputs, then [start] + previous targets (teacher forcing)" if "teacher forcing" in via
+                        else f"inputs, then {via}")
     timed = [t for t in inputs if t.time is not None]
     main_axis = timed[0].time if timed else None
     p_axis = list(range(i)) if kind != ONE_TO_MANY else p_h

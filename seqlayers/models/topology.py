@@ -338,7 +338,10 @@ def classify(inputs: list[TensorInfo], output: TensorInfo) -> Topology:
             return Topology(ONE_TO_ONE, 1, 1)
         return Topology(MANY_TO_MANY, n_in, n_out)
     if t_out.origin == "input":
-        via = f"decoder input '{t_out.made_by}' (teacher forcing)"
+        # a decoder input that carries the outputs fed back (teacher forcing) has the output's features
+        # per step; one with other features (a GAN's noise, extra covariates) is named as the input it is
+        fed_back = any(t.time is t_out and t.shape[-1] == output.shape[-1] for t in inputs)
+        via = f"decoder input '{t_out.made_by}'" + (" (teacher forcing)" if fed_back else "")
     else:
         via = t_out.made_by
     if not seq_in:

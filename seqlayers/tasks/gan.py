@@ -79,6 +79,9 @@ def add_arguments(p) -> None:
     p.add_argument("--loss", choices=LOSSES, default="non_saturating")
     p.add_argument("--supervised-weight", type=float, default=0.0,
                    help="conditional: weight of the supervised MSE term in the generator's loss (default 0)")
+    p.add_argument("--moment-weight", type=float, default=0.0,
+                   help="weight of TimeGAN's moment term (batch mean and std per step and feature, generated vs "
+                        "real) in the generator's loss (default 0; TimeGAN uses 100)")
     p.add_argument("--d-steps", type=int, default=1, help="discriminator updates per generator update (default 1)")
     p.add_argument("--samples", type=int, default=50, help="csv: continuations sampled per test window (default 50)")
     p.add_argument("--eval-stride", type=int, default=1, help="csv: score every k-th test window (default 1)")
@@ -117,7 +120,8 @@ def fit_gan(gan: SequenceGAN, x, y, *, out: Path, args, validation_data=None) ->
 def _compile(gan: SequenceGAN, args) -> None:
     gan.compile(d_optimizer=Adam(learning_rate=args.learning_rate, beta_1=0.5),
                 g_optimizer=Adam(learning_rate=args.g_learning_rate or args.learning_rate, beta_1=0.5), loss=args.loss,
-                d_steps=args.d_steps, supervised_weight=args.supervised_weight)
+                d_steps=args.d_steps, supervised_weight=args.supervised_weight,
+                moment_weight=args.moment_weight)
 
 
 # ------------------------------------------------------------------ pictures

@@ -77,6 +77,13 @@ def test_explain_shows_both_networks_shapes():
     assert "many-to-one: 8 input steps -> one output" in d_text and "Bidirectional 'bidirectional'" in d_text
 
 
+def test_explain_names_the_encoder_decoder_noise_input_not_teacher_forcing():
+    g = conditional_generator(4, 6, 1, noise_dim=2, units=3, form="encoder_decoder")
+    assert str(g.topology()).endswith("(via decoder input 'noise')")
+    text = g.explain_text()
+    assert "teacher forcing" not in text and "inputs, then decoder input 'noise'" in text
+
+
 def test_builder_errors_teach():
     with pytest.raises(ValueError, match=r"aligned form .* needs n_in == n_out; got n_in=4, n_out=3.*encoder_decoder"):
         conditional_generator(4, 3, 1, form="aligned")

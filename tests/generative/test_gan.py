@@ -146,6 +146,56 @@ def test_sample_shapes_and_spread():
     assert tuple(gan.predict(_toy(5)[0], verbose=0).shape) == (5, 4, 1)
 
 
+def test_sample_folds_the_draws_into_the_batch_and_equals_one_generator_call_per_draw():
+    gan = _conditional()
+    x = torch.tensor(_toy(5)[0])
+    torch.manual_seed(3)
+    s = gan.sample(x.numpy(), n_samples=4, batch_size=1024)  # one call on the 4 * 5 folded rows
+    torch.manual_seed(3)
+    z = torch.randn(4 * 5, 4, 2)  # the same noise, drawn as sample() draws it
+    gan.eval()
+    with torch.no_grad():
+        ref = np.stack([gan.generator([x, z[k * 5:(k + 1) * 5]]).numpy() for k in range(4)])  # draw by draw
+    np.testing.assert_allclose(s, ref, rtol=1e-5, atol=1e-6)
+    torch.manual_seed(3)
+    z = torch.cat([torch.randn(min(3, 20 - r), 4, 2) for r in range(0, 20, 3)])  # cut into calls of 3 rows
+    with torch.no_grad():
+        ref = np.stack([gan.generator([x, z[k * 5:(k + 1) * 5]]).numpy() for k in range(4)])
+    torch.manual_seed(3)
+    np.testing.assert_allclose(gan.sample(x.numpy(), n_samples=4, batch_size=3), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_sample_restores_the_training_mode_also_on_an_error():
+    gan = _conditional()
+    gan.train()
+    with pytest.raises(ValueError, match=r"Concatenate 'first_half_and_noise': inputs must match"):
+        gan.sample(np.zeros((2, 7, 3), np.float32), n_samples=2)  # wrong shape: the generator refuses
+    assert gan.training and gan.generator.training
+    gan.eval()
+    gan.sample(_toy(2)[0], n_samples=2)
+    assert not gan.training
+
+
+def test_the_moment_term_alone_moves_the_generated_batch_moments_to_the_real_ones():
+    """With the adversarial part frozen out (discriminator lr 0, its output ignored by a zero last
+    layer), only the moment term trains the generator: its loss falls and is logged."""
+    torch.manual_seed(0)
+    real = np.random.default_rng(0).normal(0.7, 0.1, size=(64, 6, 1)).astype(np.float32)
+    gan = SequenceGAN(unconditional_generator(6, 2, 1, units=6, output_activation="sigmoid"),
+                      sequence_discriminator(6, 1, units=6), noise_dim=2)
+    with torch.no_grad():
+        for p in gan.discriminator.layers[-1].parameters():
+            p.zero_()
+    gan.compile(d_optimizer=torch.optim.SGD(gan.discriminator.parameters(), lr=0.0),
+                g_optimizer=torch.optim.Adam(gan.generator.parameters(), lr=0.02), moment_weight=1.0)
+    h = gan.fit(real, batch_size=64, epochs=60, verbose=0, seed=0)
+    assert h.history["moments"][-1] < 0.3 * h.history["moments"][0]
+    fake = gan.sample(512, 1, steps=6)[0]
+    assert abs(fake.mean() - 0.7) < 0.05
+    with pytest.raises(ValueError, match=r"moment_weight must be >= 0 .*TimeGAN uses 100\), got -1"):
+        gan.compile(moment_weight=-1)
+
+
 def test_compile_errors_teach():
     u = SequenceGAN(unconditional_generator(6, 2, 1, units=4), sequence_discriminator(6, 1, units=4), noise_dim=2)
     with pytest.raises(ValueError, match=r"supervised_weight must be >= 0 and needs a conditional generator"):

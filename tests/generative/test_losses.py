@@ -1,9 +1,10 @@
-"""The adversarial losses against torch's cross-entropy and a hand-computed gradient penalty."""
+"""The adversarial losses against torch's cross-entropy, a hand-computed gradient penalty, numpy moments."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from seqlayers.generative.losses import check_loss, discriminator_loss, generator_loss, gradient_penalty
+from seqlayers.generative.losses import check_loss, discriminator_loss, generator_loss, gradient_penalty, moment_loss
 
 
 def test_non_saturating_losses_are_binary_cross_entropies_on_logits():
@@ -33,3 +34,14 @@ def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm_minus_one_square
 def test_unknown_loss_names_the_choices():
     with pytest.raises(ValueError, match=r"loss must be one of non_saturating, wgan_gp, got 'minimax'"):
         check_loss("minimax")
+
+
+def test_moment_loss_matches_numpy_moments_over_the_batch_axis():
+    rng = np.random.default_rng(0)
+    fake, real = rng.normal(0.3, 2.0, size=(7, 4, 3)), rng.normal(-0.1, 0.5, size=(11, 4, 3))  # batches may differ
+    ref = np.mean(np.abs(np.sqrt(fake.var(axis=0) + 1e-6) - np.sqrt(real.var(axis=0) + 1e-6))) + \
+        np.mean(np.abs(fake.mean(axis=0) - real.mean(axis=0)))
+    got = moment_loss(torch.tensor(fake, dtype=torch.float64), torch.tensor(real, dtype=torch.float64))
+    assert got.item() == pytest.approx(ref, rel=1e-12)
+    same = torch.tensor(real)
+    assert moment_loss(same, same).item() == 0.0
