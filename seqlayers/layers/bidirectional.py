@@ -25,8 +25,11 @@ class Bidirectional(StatefulBatch, Layer):
 
     Both directions run in one ``rnn_kernel.run`` call, as ``RNN`` does: without a mask, two fused
     directions of the same cell type run as ONE bidirectional torch kernel call (cuDNN runs both
-    directions at once); with a right-padded mask each direction runs its own fused call, sharing
-    one look at the mask (``last_path`` tells which).
+    directions at once); with a right-padded mask, LSTM and GRU still do when the backward direction
+    starts from zeros (no ``initial_state``): padded steps keep the states exactly, so running
+    backwards through the padding reaches each sequence's end with zero states, as Keras's reversal
+    within the lengths does. Otherwise each direction runs its own fused call, sharing one look at
+    the mask (``last_path`` tells which).
 
     Like Keras, the wrapped ``layer`` itself is not used: both directions are new layers built
     from its config (named ``forward_<name>`` and ``backward_<name>``), with their own weights.
@@ -158,7 +161,9 @@ class Bidirectional(StatefulBatch, Layer):
         """The paths the two directions took, e.g. ``("fused_padded", "fused_padded")``.
 
         ``"fused_bidirectional"``: without a mask, both directions ran in ONE bidirectional kernel
-        call (same fused cell type, no dropout in training, not stateful).
+        call (same fused cell type, no dropout in training, not stateful);
+        ``"fused_bidirectional_padded"``: the same with a right-padded mask (LSTM/GRU, no backward
+        initial state).
         """
         return self.forward_layer.last_path, self.backward_layer.last_path
 

@@ -89,8 +89,13 @@ def _run_inference_loop(kind, x, h0, weights):
     return out.transpose(0, 1), out[-1], "scripted"  # (B, T, H) view, final h
 
 
-def pad_column(H: int, like: torch.Tensor) -> torch.Tensor:
-    """The ``is_pad`` feature's kernel column ``(4H, 1)`` (gate order i, f, g, o)."""
+def pad_column(H: int, like: torch.Tensor, kind: str = "lstm") -> torch.Tensor:
+    """The ``is_pad`` feature's kernel column: ``(4H, 1)`` for an LSTM (gate order i, f, g, o),
+    ``(3H, 1)`` for a GRU (gate order r, z, n)."""
+    if kind == "gru":
+        col = like.new_zeros(3 * H, 1)
+        col[H:2 * H] = PAD_GATE  # update gate -> 1 at padded steps: h' = (1 - z) n + z h = h
+        return col
     col = like.new_zeros(4 * H, 1)
     col[:H] = -PAD_GATE  # input gate -> 0 at padded steps
     col[H:2 * H] = PAD_GATE  # forget gate -> 1 at padded steps: c is frozen exactly
@@ -131,6 +136,48 @@ def run_bidirectional(kind: str, weights: list, x, states: list, train: bool):
     hx = tuple(states) if len(states) == 2 else states[0]
     out, *final = KERNELS[kind](x, hx, weights, len(weights) == 8, 1, 0.0, train, True, True)
     return out, final
+
+
+def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zero_output, need_seq=True):
+    """Both directions of a right-padded batch in ONE bidirectional kernel call, Keras's exact result.
+
+    ``kind`` "lstm" or "gru"; ``weights`` the forward then the backward flat weights; ``states``
+    each ``(2, B, H)`` (forward, backward), the backward ones ZERO. The input gets the ``is_pad``
+    feature, whose kernel column (``pad_column``) makes a padded step keep the states exactly (LSTM:
+    input gate 0, forget gate 1; GRU: update gate 1), in both directions. Running backwards from the
+    end of the padding, the backward direction keeps its zero states through the padding (``c = 0``,
+    ``h = o tanh(0) = 0``; GRU ``h = 0``) and reaches each row's last valid step exactly as if it
+    had started there, as Keras's reversal within the lengths does; its padded outputs are zeros, and
+    no gradient flows through them (every gate's derivative is 0 there). The forward direction's
+    padded outputs are set to zeros (``zero_output``) or to the output at ``len_b - 1``.
+    Returns ``(joint (B, T, 2H) in time order or None without need_seq, (forward last, backward
+    last), forward final states, backward final states)``.
+    """
+    B, T, _ = x.shape
+    H = weights[1].shape[1]
+    pad = ~mask  # (B, T)
+    x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): the is_pad feature
+    n = len(weights) // 2
+    column = pad_column(H, weights[0], kind)
+    weights = ([torch.cat([weights[0], column], dim=1)] + list(weights[1:n])
+               + [torch.cat([weights[n], column], dim=1)] + list(weights[n + 1:]))
+    out, final = run_bidirectional(kind, weights, x, states, train)  # out (B, T, 2H), final each (2, B, H)
+    last_step = (lengths - 1).clamp(min=0)  # (B,)
+    h_last = out[..., :H].gather(1, last_step[:, None, None].expand(B, 1, H))[:, 0]  # (B, H): forward at len_b - 1
+    empty = (lengths == 0)[:, None]  # (B, 1): fully masked rows keep their initial state
+    zero = h_last.new_zeros(())
+    fwd_final = [torch.where(empty, states[0][0], h_last)] + [s[0] for s in final[1:]]
+    bwd_final = [s[1] for s in final]  # after step 0: zeros for an empty row, as Keras keeps them
+    fwd_last = torch.where(mask[:, -1:], h_last, zero) if zero_output else torch.where(empty, zero, h_last)
+    if not need_seq:
+        joint = None
+    elif zero_output:
+        joint = out.masked_fill(pad[..., None], 0.0)  # the backward half is zeros there already
+    else:  # the forward half repeats its output at len_b - 1; the backward half is zeros (time order)
+        steps = torch.arange(T, device=x.device)[None, :]  # (1, T)
+        fwd = gather_steps(out[..., :H], torch.minimum(steps, last_step[:, None]), zero=empty)
+        joint = torch.cat([fwd, out[..., H:]], dim=-1)
+    return joint, (fwd_last, final[0][1]), fwd_final, bwd_final
 
 
 def run_dense(kind, weights, x, states, train, go_backwards, time_order):

@@ -13,6 +13,8 @@ Paths (``layer.last_path``, one vocabulary for every recurrent layer):
   mask / with a right-padded one (``rnn_fused.py``);
 * ``"fused_bidirectional"``: both directions of a ``Bidirectional`` in ONE bidirectional kernel call
   (no mask, the same fused cell type, no dropout mask drawn);
+* ``"fused_bidirectional_padded"``: the same with a right-padded mask, LSTM or GRU, the backward
+  direction starting from zero states (``rnn_fused.run_bidirectional_padded``);
 * ``"native"`` / ``"native_padded"``, ``"scripted"`` / ``"scripted_padded"``: SimpleRNN inference on
   CPU, where the native C++ loop or the TorchScript loop runs instead of torch's kernel;
 * ``"exported"``: under ``torch.export``, one ``seqlayers::recurrence`` custom op per direction
@@ -36,7 +38,7 @@ from typing import NamedTuple
 import torch
 
 from . import rnn_native
-from .rnn_fused import run_bidirectional, run_dense, run_right_padded
+from .rnn_fused import run_bidirectional, run_bidirectional_padded, run_dense, run_right_padded
 from .rnn_loop import run_loop
 from .rnn_masks import right_padding
 from .rnn_op import run_op
@@ -125,6 +127,9 @@ def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, r
             kind = "other"  # the loop handles any mask without a data-dependent branch
         else:
             lengths, kind = right_padding(mask)  # one device sync, shared by both directions
+    if kind == "right" and _one_call(directions) and directions[0].cell.fused in ("lstm", "gru") \
+            and directions[1].states is None and directions[1].time_order:
+        return _run_one_call_padded(x, directions, mask, lengths, zero_output_for_mask, return_sequences, training)
     return [_run_direction(x, d, mask, kind, lengths, zero_output_for_mask, return_sequences, need_states,
                            training) for d in directions]
 
@@ -164,15 +169,31 @@ def _run_native(x, directions, mask, zero_output, return_sequences):
     return [Result(seq, last, final, path, joint) for seq, last, final in outs]
 
 
+def _joint_states(x, f: Direction, b: Direction) -> list:
+    """Both directions' start states, each ``(2, B, H)`` (forward, backward); zeros where None."""
+    if f.states is None and b.states is None:
+        return _zero_states(f, x, lead=(2,))  # each (2, B, H), made at once
+    sf = _zero_states(f, x) if f.states is None else f.states
+    sb = _zero_states(b, x) if b.states is None else b.states
+    return [torch.stack([s, t]) for s, t in zip(sf, sb)]
+
+
+def _run_one_call_padded(x, directions, mask, lengths, zero_output, return_sequences, training):
+    """A right-padded mask, both directions in one bidirectional kernel call (``run_bidirectional_padded``)."""
+    f, b = directions
+    H = f.cell.weights[1].shape[1]
+    joint, (last_f, last_b), final_f, final_b = run_bidirectional_padded(
+        f.cell.fused, list(f.cell.weights) + list(b.cell.weights), x, _joint_states(x, f, b), training, mask,
+        lengths, zero_output, return_sequences)
+    path = "fused_bidirectional_padded"
+    seq_f, seq_b = (None, None) if joint is None else (joint[..., :H], joint[..., H:])
+    return [Result(seq_f, last_f, final_f, path, joint), Result(seq_b, last_b, final_b, path, joint)]
+
+
 def _run_one_call(x, directions, training):
     f, b = directions
     H = f.cell.weights[1].shape[1]
-    if f.states is None and b.states is None:
-        states = _zero_states(f, x, lead=(2,))  # each (2, B, H), made at once
-    else:
-        sf = _zero_states(f, x) if f.states is None else f.states
-        sb = _zero_states(b, x) if b.states is None else b.states
-        states = [torch.stack([s, t]) for s, t in zip(sf, sb)]  # each (2, B, H): forward, backward
+    states = _joint_states(x, f, b)
     out, final = run_bidirectional(f.cell.fused, list(f.cell.weights) + list(b.cell.weights), x, states, training)
     # out (B, T, 2H) in time order; the last outputs are the final h of each direction
     fwd = Result(out[..., :H], final[0][0], [s[0] for s in final], "fused_bidirectional", out)

@@ -193,3 +193,59 @@ def test_gather_steps_reads_batch_major_and_time_major_storage_alike():
         assert torch.equal(gather_steps(source, idx, zero=zero), expected.masked_fill(zero[..., None], 0.0))
     assert torch.equal(gather_steps(x, idx, zero=torch.tensor([[True], [False], [False]])),
                        torch.cat([torch.zeros(1, T, F_), expected[1:]]))  # (B, 1) broadcasts over steps
+
+
+def _bidirectional_run(layer, x, mask, init=None):
+    """Outputs (and final states) of a Bidirectional, and the gradients of a fixed projection of them."""
+    layer.zero_grad()
+    xg = x.clone().requires_grad_(True)
+    res = layer(xg, mask=mask, initial_state=init)
+    res = res if isinstance(res, list) else [res]
+    torch.manual_seed(7)
+    sum((t * torch.randn(t.shape)).sum() for t in res).backward()
+    return [r.detach() for r in res], [xg.grad] + [p.grad for p in layer.parameters()]
+
+
+@pytest.mark.parametrize("family", ["lstm", "gru"])
+@pytest.mark.parametrize("return_sequences,merge_mode,return_state", [
+    (True, "concat", False), (True, "concat", True), (False, "concat", True), (True, "sum", False),
+    (True, None, False)])
+def test_masked_bidirectional_is_one_bidirectional_call_equal_to_the_loop_and_to_two_calls(
+        family, return_sequences, merge_mode, return_state):
+    """A right-padded mask, no initial state: both directions in one bidirectional kernel call
+    (``fused_bidirectional_padded``), equal to the step loop and to the two per-direction calls that
+    run when start states are given (zeros here), outputs, final states and gradients."""
+    make = FAMILIES[family]
+    kw = dict(return_sequences=return_sequences, return_state=return_state)
+    one, loop = Bidirectional(make(**kw), merge_mode=merge_mode), Bidirectional(make(**kw), merge_mode=merge_mode)
+    x = torch.randn(B, T, F)
+    one(x), loop(x)
+    loop.set_weights(one.get_weights())
+    loop.forward_layer._allow_fused = loop.backward_layer._allow_fused = False
+    mask = _mask()  # a full row, a padded one, an empty one, a single step
+    out_one, grad_one = _bidirectional_run(one, x, mask)
+    assert one.last_path == ("fused_bidirectional_padded",) * 2
+    zeros = [torch.zeros(B, H) for _ in range(2 * len(one.forward_layer.state_sizes))]
+    out_two, grad_two = _bidirectional_run(one, x, mask, init=zeros)
+    assert one.last_path == ("fused_padded",) * 2  # given start states: one call per direction, as before
+    out_loop, grad_loop = _bidirectional_run(loop, x, mask)
+    assert loop.last_path == ("loop", "loop")
+    for other_out, other_grad in ((out_two, grad_two), (out_loop, grad_loop)):
+        _assert_same(out_one, other_out)
+        _assert_same(grad_one, other_grad)
+
+
+@pytest.mark.parametrize("family", ["lstm", "gru"])
+def test_one_call_masked_bidirectional_ignores_the_padding_bit_for_bit(family):
+    """The padded steps' inputs change nothing, not even a bit, and get exactly zero gradient."""
+    layer = Bidirectional(FAMILIES[family](return_sequences=True, return_state=True))
+    mask = _mask()
+    x = torch.randn(B, T, F)
+    other = torch.where(mask[..., None], x, torch.randn(B, T, F) * 5)  # the same valid steps, other padding
+    layer(x)
+    (out1, *states1), grads1 = _bidirectional_run(layer, x, mask)
+    (out2, *states2), _ = _bidirectional_run(layer, other, mask)
+    assert layer.last_path == ("fused_bidirectional_padded",) * 2
+    assert torch.equal(out1, out2) and all(torch.equal(s, t) for s, t in zip(states1, states2))
+    assert not out1[~mask].any()  # zeros at padded steps, both halves (Keras: return_sequences)
+    assert not grads1[0][~mask].any() and grads1[0][mask].abs().sum() > 0
