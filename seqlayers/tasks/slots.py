@@ -41,7 +41,9 @@ With a CRF head the emission scores and the CRF's learnt transitions take the pl
 log-probabilities: ``bio`` is then the CRF's own Viterbi path, ``joint`` adds ``log p(intent)`` to
 the best path score among each intent's tags (``log Z`` is common to all), and ``argmax`` reads
 each token's best emission score alone.
-Early stopping watches the valid split's slot F1, decoded the same way (``--monitor``).
+Early stopping watches the valid split's slot F1, decoded the same way (``--monitor``). Training:
+Adam at ``--learning-rate``, constant by default or, with ``--lr-schedule cosine``, decayed over
+``--epochs`` as the tagger's.
 
 Slot F1 is computed on whole slots with conlleval's rules (``seqeval``'s default mode); sentence
 accuracy counts utterances whose every slot tag and intent are right.
@@ -62,7 +64,15 @@ from ..io import register_function
 from ..layers import CRF, LSTM, Bidirectional, Concatenate, Dense, Dropout, Lambda, TimeDistributed
 from ..models import Model
 from . import common
-from .tagger import add_head_argument, sample_arrays, tag_head, tag_loss, word_features
+from .tagger import (
+    add_head_argument,
+    add_lr_schedule_argument,
+    lr_callbacks,
+    sample_arrays,
+    tag_head,
+    tag_loss,
+    word_features,
+)
 
 NAME = "slots"
 HELP = "joint slot filling (BIO tags) and intent detection, one model with two outputs"
@@ -90,6 +100,7 @@ def add_arguments(p) -> None:
     p.add_argument("--intent-to-slots", dest="interaction", action="store_const", const="utterance",
                    help="the same as --interaction utterance")
     add_head_argument(p)
+    add_lr_schedule_argument(p, default="constant")
     p.add_argument("--monitor", choices=MONITORS, default="val_slot_f1",
                    help="early stopping and best-epoch choice on valid (default val_slot_f1, decoded as --decode; "
                         "val_loss, the summed loss, often stops on a bump of the small intent loss)")
@@ -324,7 +335,7 @@ def _train(args, out, data, train, config, vocabs):
     history = common.fit_resumable(model, loader(train, True), None, out=out, args=args,
                                    validation_data=loader(data["valid"], False), monitor=args.monitor,
                                    mode="min" if args.monitor == "val_loss" else "max",
-                                   callbacks=[common.EpochScores(partial(
+                                   callbacks=lr_callbacks(args) + [common.EpochScores(partial(
                                        valid_scores, examples=data["valid"], config=config, vocabs=vocabs,
                                        batch_size=args.batch_size, mode=args.decode))])
     return model, history

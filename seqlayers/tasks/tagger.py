@@ -40,6 +40,7 @@ HELP = "part-of-speech tagger (words + character BiLSTM + BiLSTM) on CoNLL-U fil
 DEFAULTS = dict(word_dim=100, char_dim=32, char_units=48, units=128, dropout=0.4, max_word_len=16,
                 train_maxlen=64, min_count=2, layers=1, head="softmax")
 HEADS = ("softmax", "crf")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def add_arguments(p) -> None:
@@ -61,13 +62,27 @@ def add_arguments(p) -> None:
                         "ALPHA / (ALPHA + c) (Kiperwasser and Goldberg 2016; default 0: off)")
     p.add_argument("--min-count", type=int, default=DEFAULTS["min_count"],
                    help="words seen fewer times in training are unknown (default %(default)s)")
-    p.add_argument("--lr-schedule", default="cosine", choices=["constant", "cosine"],
-                   help="learning rate per epoch: constant, or cosine decay from --learning-rate towards 0 "
-                        "over --epochs (default %(default)s)")
+    add_lr_schedule_argument(p, default="cosine")
     add_head_argument(p)
     p.add_argument("--limit", type=int, default=None, help="use only the first N training sentences")
     common.add_common_arguments(p, epochs=30, batch_size=32, patience=5)
     p.set_defaults(learning_rate=0.002)
+
+
+def add_lr_schedule_argument(p, default: str) -> None:
+    """``--lr-schedule constant|cosine`` (the tagger's and the slot filler's; see ``lr_callbacks``)."""
+    p.add_argument("--lr-schedule", default=default, choices=LR_SCHEDULES,
+                   help="learning rate per epoch: constant, or cosine decay from --learning-rate towards 0 "
+                        "over --epochs (default %(default)s)")
+
+
+def lr_callbacks(args) -> list:
+    """The callbacks of ``--lr-schedule``: a ``LearningRateScheduler`` for ``cosine``, none for ``constant``."""
+    if args.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_callbacks: lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                         f"got {args.lr_schedule!r}.")
+    return [LearningRateScheduler(cosine_schedule(args.learning_rate, args.epochs))] \
+        if args.lr_schedule == "cosine" else []
 
 
 def add_head_argument(p) -> None:
@@ -302,9 +317,7 @@ def _train(args, out, train, dev, counts, config, vocabs):
     model.compile(optimizer=common.optimizer(args), loss=tag_loss(model, config["head"], "tags"),
                   metrics=None if crf else ["accuracy"])  # a CRF's inference output is tags, not probabilities
     common.progress(args, f"training on {len(pieces)} pieces (at most {args.epochs} epochs)")
-    callbacks = []
-    if args.lr_schedule == "cosine":
-        callbacks.append(LearningRateScheduler(cosine_schedule(args.learning_rate, args.epochs)))
+    callbacks = lr_callbacks(args)
     if crf:  # dev accuracy of the Viterbi tags, after each epoch (the early-stopping figure)
         callbacks.append(common.EpochScores(partial(dev_accuracy, sentences=dev, config=config, vocabs=vocabs,
                                                     batch_size=args.batch_size)))

@@ -175,6 +175,17 @@ def test_train_with_the_utterance_vector_on_tokens_saves_a_loadable_model(tmp_pa
     assert "utterance_over_time" in [n.layer.name for n in model._nodes]
 
 
+def test_cosine_lr_schedule_decays_the_slot_models_rate_each_epoch(tmp_path):
+    write_data(tmp_path / "data")
+    argv = ["train", "slots", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--epochs", "3",
+            "--patience", "3", "--units", "4", "--char-units", "0", "--word-dim", "4", "--learning-rate", "0.01",
+            "--lr-schedule", "cosine", "--quiet", "--threads", "1"]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["history"]["learning_rate"] == pytest.approx([0.01, 0.0075, 0.0025], rel=1e-5)  # cos(k pi / 3)
+    assert report["args"]["lr_schedule"] == "cosine"
+
+
 @pytest.fixture(scope="module")
 def trained_crf(tmp_path_factory):
     d = tmp_path_factory.mktemp("slots_crf")
@@ -289,4 +300,4 @@ def test_interaction_options_and_the_old_flag(tmp_path):
     base = ["--data", "d", "--out", "o"]
     assert parser.parse_args(base + ["--intent-to-slots"]).interaction == "utterance"
     args = parser.parse_args(base)
-    assert (args.interaction, args.head) == ("none", "softmax")
+    assert (args.interaction, args.head, args.lr_schedule) == ("none", "softmax", "constant")

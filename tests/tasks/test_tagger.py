@@ -144,6 +144,19 @@ def test_word_dropout_rates_combine_the_uniform_rate_with_the_rare_word_rate():
     assert word_dropout_rates(words, counts, rate=0.1, alpha=0.0) == pytest.approx([0, 0, 0.1, 0.1, 0.1])
 
 
+def test_lr_callbacks_schedule_cosine_only_and_refuse_an_unknown_schedule():
+    from types import SimpleNamespace
+
+    from seqlayers.tasks.tagger import lr_callbacks
+    from seqlayers.training.callbacks import LearningRateScheduler
+
+    args = SimpleNamespace(lr_schedule="cosine", learning_rate=0.002, epochs=10)
+    assert [type(c) for c in lr_callbacks(args)] == [LearningRateScheduler]
+    assert lr_callbacks(SimpleNamespace(**args.__dict__ | {"lr_schedule": "constant"})) == []
+    with pytest.raises(ValueError, match="lr_callbacks: lr_schedule must be one of constant, cosine, got 'step'"):
+        lr_callbacks(SimpleNamespace(**args.__dict__ | {"lr_schedule": "step"}))
+
+
 def test_cosine_schedule_and_rare_word_dropout_train_end_to_end(trained, tmp_path):
     d, argv = trained
     argv = [a if a != str(d / "out") else str(tmp_path / "out") for a in argv]
