@@ -7,7 +7,8 @@ The built-in cells keep their parameters in torch's layout (``weight_ih`` ``(G*H
 ``weight_hh`` ``(G*H, H)``, torch's gate order) so torch's fused kernels take them without a copy;
 ``get_weights`` / ``set_weights`` / ``weights`` speak Keras's layout. Each cell also says which
 fused kernel computes it exactly (``fused_kind``) and offers the two halves of its step to the exact
-loop: ``project`` (``x @ W + b`` for every step at once) and ``recur`` (the recurrence).
+loop: ``project`` (``x @ W + b`` for every step at once) and ``recur`` (the recurrence). The LSTM and
+GRU equations themselves are ``rnn_steps.py``'s, on tensors, shared with the exported op (``rnn_op.py``).
 
 Each argument is declared once: the arguments every cell shares in ``_GatedCell.__init__``, a
 cell's own ones in its ``__init__``; ``takes_args_of`` gives each ``__init__`` the full signature
@@ -25,6 +26,7 @@ from .. import activations, constraints, initializers, regularizers
 from ..errors import fmt_shape, known_axis, layer_label
 from .base import InputSpec, Layer, weight_tensor
 from .core import check_positive_int
+from .rnn_steps import gru_step, lstm_step
 
 
 def takes_args_of(*others, skip=()):
@@ -411,10 +413,7 @@ class LSTMCell(_GatedCell):
     def recur(self, xw_t, states, rec_mask=None):
         h, c = states
         gates = xw_t + self._hidden_proj(h, rec_mask)  # (B, 4H)
-        i, f, g, o = gates.chunk(4, dim=-1)
-        s, a = self.recurrent_activation, self.activation
-        c = s(f) * c + s(i) * a(g)
-        h = s(o) * a(c)
+        h, c = lstm_step(gates, c, self.activation, self.recurrent_activation)
         return h, [h, c]
 
 
@@ -505,21 +504,20 @@ class GRUCell(_GatedCell):
 
     def recur(self, xw_t, states, rec_mask=None):
         h = states[0]
-        H = self.units
         s, a = self.recurrent_activation, self.activation
-        xr, xz, xn = xw_t.chunk(3, dim=-1)  # torch gate order r, z, n
         if self.reset_after:
             hw = self._hidden_proj(h, rec_mask)  # (B, 3H)
             if self.bias_hh is not None:
                 hw = hw + self.bias_hh
-            hr, hz, hn = hw.chunk(3, dim=-1)
-            r, z = s(xr + hr), s(xz + hz)
-            n = a(xn + r * hn)
-        else:
-            hr, hz = self._hidden_proj(h, rec_mask, rows=slice(0, 2 * H)).chunk(2, dim=-1)
-            r, z = s(xr + hr), s(xz + hz)
-            h_n = h if rec_mask is None else h * (rec_mask if rec_mask.dim() == 2 else rec_mask[2])
-            n = a(xn + (r * h_n) @ self.weight_hh[2 * H:].t())
+            h = gru_step(xw_t, hw, h, a, s)
+            return h, [h]
+        # reset_before (the original GRU): the reset gate scales h before its product with U_h
+        H = self.units
+        xr, xz, xn = xw_t.chunk(3, dim=-1)  # torch gate order r, z, n
+        hr, hz = self._hidden_proj(h, rec_mask, rows=slice(0, 2 * H)).chunk(2, dim=-1)
+        r, z = s(xr + hr), s(xz + hz)
+        h_n = h if rec_mask is None else h * (rec_mask if rec_mask.dim() == 2 else rec_mask[2])
+        n = a(xn + (r * h_n) @ self.weight_hh[2 * H:].t())
         h = z * h + (1 - z) * n
         return h, [h]
 

@@ -15,7 +15,7 @@ loop, which unrolls to the example's ``T``. Its backward recomputes the directio
 and differentiates that (as activation checkpointing), so gradients flow through an exported
 program too (e.g. fine-tuning ``program.module()``), at the cost of a second forward pass.
 
-Tensors in, tensors out; imports point down (rnn_op -> rnn_fused, rnn_loop, rnn_masks).
+Tensors in, tensors out; imports point down (rnn_op -> rnn_fused, rnn_loop, rnn_masks, rnn_steps).
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from torch import Tensor
 from .rnn_fused import run_dense, run_right_padded
 from .rnn_loop import run_loop
 from .rnn_masks import right_padding
+from .rnn_steps import gru_step, lstm_step
 
 #: kernel name -> how many states (h, or h and c)
 N_STATES = {"lstm": 2, "gru": 1, "rnn_tanh": 1, "rnn_relu": 1}
@@ -44,15 +45,10 @@ def _step_fns(kind: str, weights: list):
     def recur(xw, states, rec_mask):  # xw (B, G*H), states each (B, H)
         hw = F.linear(states[0], w_hh, b_hh)  # (B, G*H)
         if kind == "lstm":
-            i, f, g, o = (xw + hw).chunk(4, dim=-1)
-            c = torch.sigmoid(f) * states[1] + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
+            h, c = lstm_step(xw + hw, states[1])
             return h, [h, c]
         if kind == "gru":  # torch's GRU (Keras's reset_after=True): the reset gate scales h @ W_hn + b_hn
-            xr, xz, xn = xw.chunk(3, dim=-1)
-            hr, hz, hn = hw.chunk(3, dim=-1)
-            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-            h = (1 - z) * torch.tanh(xn + r * hn) + z * states[0]
+            h = gru_step(xw, hw, states[0])
             return h, [h]
         h = torch.relu(xw + hw) if kind == "rnn_relu" else torch.tanh(xw + hw)
         return h, [h]

@@ -113,6 +113,26 @@ def test_the_op_with_a_holed_mask_equals_a_brute_force_walk_over_the_valid_steps
         torch.testing.assert_close(last[b], hb[0])
 
 
+@pytest.mark.parametrize("kind,cell", [("gru", lambda: nn.GRUCell(3, 4)),
+                                       ("rnn_relu", lambda: nn.RNNCell(3, 4, nonlinearity="relu")),
+                                       ("rnn_tanh", lambda: nn.RNNCell(3, 4))])
+def test_the_ops_gru_and_rnn_steps_with_a_holed_mask_equal_a_brute_force_walk(kind, cell):
+    torch.manual_seed(9)
+    cell = cell()
+    x = torch.randn(3, 6, 3)
+    mask = torch.tensor([[1, 0, 1, 1, 0, 1], [1, 1, 1, 0, 0, 0], [0, 1, 0, 1, 1, 1]], dtype=torch.bool)
+    h0 = torch.randn(3, 4)
+    _, last, h = recurrence(x, mask, [h0], [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh], kind,
+                            False, False, False, False)
+    for b in range(3):
+        hb, out = h0[b][None], torch.zeros(1, 4)
+        for t in range(6):
+            if mask[b, t]:
+                hb = out = cell(x[b, t][None], hb)
+        torch.testing.assert_close(h[b], hb[0])
+        torch.testing.assert_close(last[b], out[0])
+
+
 def test_the_op_passes_torch_library_opcheck_of_schema_fake_shapes_and_autograd():
     torch.manual_seed(5)
     module = nn.GRU(3, 4, batch_first=True)
