@@ -23,11 +23,13 @@ def run_loop(x, states, project, recur, *, mask=None, dropout=(None, None), go_b
         x = x.flip(1)  # processing order: last step first
         mask = None if mask is None else mask.flip(1)
     in_mask, rec_mask = dropout
-    xw = project(x, in_mask)  # (B, T, G*H): the input half of every step at once
+    # the input half of every step at once, (B, T, G*H), as T views (B, G*H): unbind's backward stacks the T
+    # step gradients once, where xw[:, t]'s would write each into a zero (B, T, G*H) tensor and sum T of them
+    xw = project(x, in_mask).unbind(1)
     outputs, prev = [], None
     out = None
     for t in range(T):
-        out, new = recur(xw[:, t], states, rec_mask)
+        out, new = recur(xw[t], states, rec_mask)
         if mask is not None:
             m = mask[:, t, None]  # (B, 1)
             if prev is None:
