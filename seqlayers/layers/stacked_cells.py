@@ -5,7 +5,9 @@ the step is the last cell's. ``state_size`` is the list of the cells' state size
 cell contributes ``[H, H]``), states are passed and returned per cell in that order, and the
 weights are the cells' Keras-layout weights one cell after the other. ``RNN([cell, cell])`` wraps
 the list in a ``StackedRNNCells``; ``RNN`` runs it through the exact step loop (``rnn_loop.py``),
-with each built-in cell's dropout masks drawn once per batch.
+with each built-in cell's dropout masks drawn once per batch. A built-in first cell's input half
+``x @ W + b`` is one product over all steps (``project``), as a single cell's; each later cell's input
+is the previous cell's output at that step, so it is projected inside the step.
 """
 from __future__ import annotations
 
@@ -119,27 +121,32 @@ class StackedRNNCells(Layer):
 
     # -------------------------------------------------------------- the step
     def dropout_masks(self, x: torch.Tensor, training: bool):
-        """``(None, per_cell)``: each built-in cell's ``(input, recurrent)`` masks for this batch."""
+        """``(input_mask, per_cell)``: the first cell's input mask (``project`` applies it) and each built-in
+        cell's ``(input, recurrent)`` masks for this batch (None when no cell has one)."""
         masks, F_ = [], x.shape[-1]
         for c in self.cells:
             probe = x.new_empty(x.shape[0], 1, F_)
             masks.append(c.dropout_masks(probe, training) if isinstance(c, _GatedCell) else (None, None))
             F_ = _output_size(c)
-        return None, (masks if any(m != (None, None) for m in masks) else None)
+        return masks[0][0], (masks if any(m != (None, None) for m in masks) else None)
 
-    def project(self, x, _in_mask=None):
-        return x  # each cell projects its own input inside the step
+    def project(self, x, in_mask=None):
+        """The first cell's input half for every step at once (one matmul, ``(B, T, F) -> (B, T, G*H)``) when
+        it is a built-in cell; another first cell, and every later cell, takes its input inside the step."""
+        first = self.cells[0]
+        return first.project(x, in_mask) if isinstance(first, _GatedCell) else x
 
-    def recur(self, x_t, flat_states, masks=None, training=False):
-        """One step over flat states: ``(output, new flat states)``."""
-        new, i = [], 0
+    def recur(self, xw_t, flat_states, masks=None, training=False):
+        """One step over flat states from ``project``'s step ``xw_t``: ``(output, new flat states)``."""
+        new, i, x_t = [], 0, xw_t
         for k, c in enumerate(self.cells):
             n = len(_sizes(c.state_size))
             states = list(flat_states[i:i + n])
             i += n
             if isinstance(c, _GatedCell):
                 in_mask, rec_mask = masks[k] if masks is not None else (None, None)
-                x_t, out = c.recur(c.project(x_t[:, None, :], in_mask)[:, 0], states, rec_mask)
+                xw = x_t if k == 0 else c.project(x_t[:, None, :], in_mask)[:, 0]  # the first: project's
+                x_t, out = c.recur(xw, states, rec_mask)
             else:
                 x_t, out = c.call(x_t, states)
                 out = [out] if isinstance(out, torch.Tensor) else list(out)
@@ -149,8 +156,9 @@ class StackedRNNCells(Layer):
     def call(self, inputs, states, training=False):
         """One step: ``states`` one entry per cell; returns ``(output, new states per cell)``."""
         flat = self.flatten_states(states)
-        _, masks = self.dropout_masks(inputs[:, None, :], training)
-        out, new = self.recur(inputs, flat, masks)
+        x = inputs[:, None, :]  # (B, 1, F): one step
+        in_mask, masks = self.dropout_masks(x, training)
+        out, new = self.recur(self.project(x, in_mask)[:, 0], flat, masks)
         return out, self.nest_states(new)
 
 

@@ -6,6 +6,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import seqlayers as sl  # noqa: E402
 from seqlayers import layers as L  # noqa: E402
@@ -83,6 +84,53 @@ def test_stacked_cells_equal_two_stacked_layers_with_return_sequences():
     valid = mask[..., None].repeat(3, -1)
     np.testing.assert_allclose(_np(got)[valid], _np(want)[valid], atol=1e-5)
     assert stacked.last_path == "loop"
+
+
+def test_stacked_cells_with_dropout_in_training_equal_two_stacked_layers_with_the_same_masks():
+    """Each cell draws its masks from its own seeded generator, so the stack and two layers draw the same ones;
+    the first cell's input mask (per gate: recurrent_dropout > 0) is applied in the stack's projection."""
+    x = torch.from_numpy(_data(5)[0])
+
+    def cells():
+        return [sl.LSTMCell(4, dropout=0.3, recurrent_dropout=0.2, seed=1), sl.GRUCell(3, dropout=0.25, seed=2)]
+
+    a, b = cells()
+    stacked, first, second = sl.RNN(cells(), return_sequences=True), sl.RNN(a, return_sequences=True), sl.RNN(b)
+    stacked(x)
+    second(first(x))
+    ws = stacked.get_weights()
+    first.set_weights(ws[:3])
+    second.set_weights(ws[3:])
+    got, want = stacked(x, training=True)[:, -1], second(first(x, training=True), training=True)
+    np.testing.assert_allclose(_np(got), _np(want), atol=1e-6, rtol=0)
+    assert not np.allclose(_np(got), _np(stacked(x, training=False)[:, -1]), atol=1e-3)  # the masks did apply
+
+
+class _ProductsOf(TorchDispatchMode):
+    """Counts the matrix products that read ``weight``."""
+
+    def __init__(self, weight):
+        super().__init__()
+        self.ptr, self.count = weight.data_ptr(), 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket in (torch.ops.aten.mm, torch.ops.aten.addmm, torch.ops.aten.bmm) and any(
+                isinstance(a, torch.Tensor) and a.data_ptr() == self.ptr for a in args):
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_first_cells_input_projection_is_one_product_over_all_steps():
+    layer = sl.RNN([sl.LSTMCell(4), sl.GRUCell(3)], return_sequences=True)
+    x = torch.randn(2, 7, 5)
+    want = layer(x)
+    first, second = (_ProductsOf(c.weight_ih) for c in layer.cell.cells)
+    with torch.no_grad(), first:
+        got = layer(x)
+    with torch.no_grad(), second:
+        layer(x)
+    assert (first.count, second.count) == (1, 7)  # the second cell's input is the first's output: per step
+    torch.testing.assert_close(got, want)
 
 
 def test_config_round_trip_and_save_load(tmp_path):
