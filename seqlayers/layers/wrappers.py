@@ -128,6 +128,8 @@ class TimeDistributed(Wrapper):
     def call(self, inputs, mask=None, training=None):
         B, T = inputs.shape[:2]
         self._check_mask(mask, B, T)
+        if _time_major(inputs, self.layer):
+            return self._call_time_major(inputs, mask, training)
         x = inputs.reshape(B * T, *inputs.shape[2:])  # fold time into batch
         if isinstance(self.layer, Layer):
             y = self.layer(x, mask=self._fold_mask(mask, B, T, inputs.dim()), training=training)
@@ -137,6 +139,16 @@ class TimeDistributed(Wrapper):
             raise ValueError(f"{layer_label(self)}: the wrapped layer returned {type(y).__name__}; "
                              f"TimeDistributed needs a single tensor (set return_state=False).")
         return y.reshape(B, T, *y.shape[1:])  # unfold: (B*T, ...) -> (B, T, ...)
+
+    def _call_time_major(self, inputs, mask, training):
+        """A ``Dense`` on the ``(B, T, F)`` view of time-major storage (what the fused recurrent kernels
+        return): fold ``(T, B)`` instead, so neither the input nor its gradient is copied; every row
+        gets the same product as in the batch-major fold."""
+        B, T, F = inputs.shape
+        x = inputs.transpose(0, 1).reshape(T * B, F)  # contiguous (T, B, F) -> (T*B, F): a view
+        folded = None if mask is None or mask.dim() != 2 else mask.transpose(0, 1).reshape(T * B)  # (T*B,)
+        y = self.layer(x, mask=folded, training=training)  # (T*B, H)
+        return y.reshape(T, B, -1).transpose(0, 1)  # (B, T, H) view of time-major storage
 
     def compute_mask(self, inputs, mask=None):
         B, T = inputs.shape[:2]
@@ -153,6 +165,13 @@ class TimeDistributed(Wrapper):
         while mask.dim() > 2:
             mask = mask.any(dim=-1)  # a step is valid when any of its inner steps is
         return mask
+
+
+def _time_major(x: torch.Tensor, layer) -> bool:
+    """``x`` ``(B, T, F)`` is a view of contiguous ``(T, B, F)`` storage and ``layer`` is a ``Dense``
+    (its rows are independent, whatever order they come in)."""
+    return (type(layer) is Dense and x.dim() == 3 and x.shape[0] > 1 and not x.is_contiguous()
+            and x.transpose(0, 1).is_contiguous())
 
 
 class TimeDistributedDense(TimeDistributed):

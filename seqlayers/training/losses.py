@@ -224,12 +224,12 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits: bool = False, i
     if ignore_class is not None:
         valid = y_true != ignore_class
         y_true = torch.where(valid, y_true, torch.zeros_like(y_true))
+    ids = y_true.unsqueeze(-1)  # (..., 1)
     if from_logits:
-        logp = torch.log_softmax(y_pred, dim=-1)
-    else:
-        p = y_pred / y_pred.sum(-1, keepdim=True)
-        logp = torch.log(p.clamp(EPSILON, 1.0 - EPSILON))
-    out = -logp.gather(-1, y_true.unsqueeze(-1)).squeeze(-1)
+        out = -torch.log_softmax(y_pred, dim=-1).gather(-1, ids).squeeze(-1)
+    else:  # Keras: log(clip(p / sum(p))) at the true class; only that class's p is computed (the same value)
+        p_true = y_pred.gather(-1, ids) / y_pred.sum(-1, keepdim=True)  # (..., 1)
+        out = -torch.log(p_true.clamp(EPSILON, 1.0 - EPSILON)).squeeze(-1)
     if valid is not None:
         out = out * valid.to(out.dtype)
     return out

@@ -48,3 +48,33 @@ def test_wrapper_refuses_a_non_layer():
 
 def test_functional_is_the_functional_model():
     assert Functional is Model
+
+
+def test_time_distributed_dense_on_time_major_storage_folds_time_first_without_a_copy():
+    """A fused LSTM's (B, T, H) output is a view of (T, B, H) storage: TimeDistributed(Dense) folds it as
+    (T*B) rows in place; values, gradients and the output mask equal the batch-major fold of a copy."""
+    from seqlayers.layers.base import get_mask, set_mask
+
+    torch.manual_seed(0)
+    td = TimeDistributed(Dense(3, activation="softmax"))
+    storage = torch.randn(5, 4, 6)  # (T, B, H)
+    xs = [storage.transpose(0, 1).requires_grad_(True),  # (B, T, H) view of time-major storage
+          storage.transpose(0, 1).contiguous().requires_grad_(True)]  # the same values, batch-major
+    assert not xs[0].is_contiguous() and xs[1].is_contiguous()
+    mask = torch.arange(5)[None, :] < torch.tensor([5, 2, 0, 3])[:, None]  # (B, T)
+    outs = []
+    for xi in xs:
+        set_mask(xi, mask)
+        y = td(xi)
+        torch.manual_seed(1)
+        (y * torch.randn(y.shape)).sum().backward()
+        outs.append((y.detach(), xi.grad, get_mask(y), [p.grad.clone() for p in td.parameters()]))
+        td.zero_grad()
+    (y_tm, g_tm, m_tm, p_tm), (y_bm, g_bm, m_bm, p_bm) = outs
+    assert y_tm.shape == (4, 5, 3) and y_tm.transpose(0, 1).is_contiguous()  # (B, T, 3) view of (T, B, 3)
+    assert g_tm.transpose(0, 1).is_contiguous()  # the gradient lands in the storage's own layout
+    torch.testing.assert_close(y_tm, y_bm, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(g_tm, g_bm, rtol=1e-6, atol=1e-7)
+    for a, b in zip(p_tm, p_bm):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert torch.equal(m_tm, mask) and torch.equal(m_bm, mask)

@@ -161,3 +161,23 @@ def test_custom_callable_is_reduced_like_keras():
     set_mask(pred, torch.tensor(_mask()))
     ours = float(losses.get(my_loss)(torch.tensor(y_true), pred))
     assert ours == pytest.approx(_keras_loss(keras.losses.MeanAbsoluteError(), y_true, y_pred, _mask()), rel=1e-5)
+
+
+def test_sparse_crossentropy_on_probabilities_equals_keras_formula_values_and_gradients_bit_for_bit():
+    """Only the true class's p / sum(p) is computed: the same values and gradients as Keras's formula
+    -log(clip(p / sum(p)))[true class] written out over every class, even where the clip bites."""
+    ids = torch.tensor(rng.integers(0, C, size=(B, T)))
+    raw = torch.tensor(rng.random((B, T, C)).astype("float32") * 2)  # not normalised
+    raw[0, 0, ids[0, 0]] = 1e-12  # clipped below
+    raw[1, 0] = 0.0
+    raw[1, 0, ids[1, 0]] = 3.0  # p == 1 after normalising: clipped above
+    got_in, want_in = raw.clone().requires_grad_(True), raw.clone().requires_grad_(True)
+    got = losses.sparse_categorical_crossentropy(ids, got_in)
+    p = want_in / want_in.sum(-1, keepdim=True)
+    want = -torch.log(p.clamp(losses.EPSILON, 1.0 - losses.EPSILON)).gather(-1, ids[..., None])[..., 0]
+    assert torch.equal(got, want)
+    torch.manual_seed(0)
+    g = torch.randn(B, T)
+    got.backward(g)
+    want.backward(g)
+    assert torch.equal(got_in.grad, want_in.grad)
