@@ -68,6 +68,16 @@ def _inference_loop_applies(kind, x, h0, weights) -> bool:
     return True
 
 
+def native_loop_applies(kind, x, h0, weights) -> bool:
+    """SimpleRNN's inference runs the native C++ loop on these tensors (float32, the library built and
+    enabled), not the scripted one or torch's kernel: what ``run_kernel`` decides."""
+    return _inference_loop_applies(kind, x, h0, weights) and _native_loop_runs(x)
+
+
+def _native_loop_runs(x) -> bool:
+    return x.dtype == torch.float32 and native.use_native()
+
+
 def _run_inference_loop(kind, x, h0, weights):
     """``rnn_tanh`` / ``rnn_relu`` for inference: ``(out (B, T, H), h_T (B, H), path)``.
 
@@ -76,7 +86,7 @@ def _run_inference_loop(kind, x, h0, weights):
     """
     w_ih, w_hh = weights[0], weights[1]
     bias = weights[2] + weights[3] if len(weights) == 4 else None
-    if x.dtype == torch.float32 and native.use_native():
+    if _native_loop_runs(x):
         out = torch.ops.seqlayers_native.simple_rnn_forward(x, w_ih.t(), w_hh.t(), bias, h0, LOOP_KINDS[kind],
                                                             native.BLAS_ONLY[0])
         return out, out[:, -1], "native"  # (B, T, H) contiguous, final h

@@ -38,7 +38,7 @@ from typing import NamedTuple
 import torch
 
 from . import rnn_native
-from .rnn_fused import run_bidirectional, run_bidirectional_padded, run_dense, run_right_padded
+from .rnn_fused import native_loop_applies, run_bidirectional, run_bidirectional_padded, run_dense, run_right_padded
 from .rnn_loop import run_loop
 from .rnn_masks import right_padding
 from .rnn_op import run_op
@@ -134,6 +134,17 @@ def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, r
                            training) for d in directions]
 
 
+def runs_native(x, d: Direction) -> bool:
+    """Whether ``run(x, [d])`` without a mask, needing no gradient, runs a native C++ loop: the LSTM/GRU
+    loops (``rnn_native.applies``) or SimpleRNN's (``rnn_fused.native_loop_applies``). ``Stream`` asks it."""
+    if rnn_native.applies(x, [d]):
+        return True
+    if not _fusable(d):
+        return False
+    h0 = (_zero_states(d, x) if d.states is None else d.states)[0]
+    return native_loop_applies(d.cell.fused, x, h0, d.cell.weights)
+
+
 def _run_direction(x, d: Direction, mask, kind, lengths, zero_output, return_sequences, need_states, training):
     if d.states is None:
         d = d._replace(states=_zero_states(d, x))
@@ -201,4 +212,4 @@ def _run_one_call(x, directions, training):
     return [fwd, bwd]
 
 
-__all__ = ["CellSpec", "Direction", "Result", "run"]
+__all__ = ["CellSpec", "Direction", "Result", "run", "runs_native"]

@@ -17,8 +17,10 @@ the library can manage: each LSTM/GRU layer is one call of the native C++ step k
 a SimpleRNN one call of its native loop; a Dense (or TimeDistributed(Dense)) one ``F.linear`` on
 its weights read once; every other layer (Dropout at inference, Activation...) is called as in
 the model, on a ``(B, 1, F)`` step (or ``(B, H)`` after a recurrent layer with
-``return_sequences=False``). Without the native library (not built) the recurrent layers
-step through their cells (``cell.call``): the same results, more overhead. No gradients are kept.
+``return_sequences=False``). A recurrent layer that the layer itself would not run natively (the
+native library not built, a float64 model, an LSTM large enough that the layer hands it to torch's
+kernel: ``rnn_kernel.runs_native`` says) steps through its cell (``cell.call``) in the layer's
+dtype: the same results, more overhead. No gradients are kept.
 
 The weights are a snapshot: after training further or loading other weights, make a new ``Stream``.
 Only the layers of a ``Sequential`` (or a list of layers) stream; a recurrent layer that runs
@@ -38,6 +40,7 @@ from ..layers.bidirectional import Bidirectional
 from ..layers.core import Dense
 from ..layers.rnn import RNN
 from ..layers.rnn_fused import LOOP_KINDS
+from ..layers.rnn_kernel import Direction, runs_native
 from ..layers.rnn_native import KINDS
 from ..layers.wrappers import TimeDistributed
 from .sequential import Sequential
@@ -48,10 +51,11 @@ class _RecurrentStep:
 
     def __init__(self, layer: RNN, batch_size: int):
         self.layer, self.cell, self.batch_size = layer, layer.cell, batch_size
+        self.dtype: torch.dtype = layer.dtype_  # the weights' dtype: inputs and states are cast to it, as the layer
         self.kind: str = (self.cell.native_kind if layer._builtin else None) or ""
         self.simple = layer._builtin and self.cell.fused_kind in LOOP_KINDS  # SimpleRNN's native loop
-        self.native = (self.kind in KINDS or self.simple) and native.use_native()
         w: list = [None if t is None else t.detach() for t in self.cell.flat_weights()] if layer._builtin else []
+        self.native = layer._builtin and _layer_runs_native(layer, batch_size, w[0].shape[1])
         if self.native and self.kind in KINDS:
             w_ih, w_hh, b_ih, b_hh = (w + [None, None])[:4]
             self.prepared: list = torch.ops.seqlayers_native.gated_rnn_prepare(KINDS[self.kind], w_ih, w_hh, b_ih, b_hh)
@@ -61,10 +65,11 @@ class _RecurrentStep:
         self.reset()
 
     def reset(self) -> None:
-        self.states = [torch.zeros(self.batch_size, s) for s in self.layer.state_sizes]
+        self.states = [torch.zeros(self.batch_size, s, dtype=self.dtype) for s in self.layer.state_sizes]
 
     def __call__(self, x_t: torch.Tensor) -> torch.Tensor:
         # native.BLAS_ONLY: the recurrent product as the layer's own native call computes it (rnn_native, rnn_fused)
+        x_t = x_t if x_t.dtype == self.dtype else x_t.to(self.dtype)
         if not self.native:
             out, new = self.cell.call(x_t, list(self.states), training=False)
             self.states = [new] if isinstance(new, torch.Tensor) else list(new)
@@ -80,6 +85,15 @@ class _RecurrentStep:
                                                          native.BLAS_ONLY[0])
 
 
+def _layer_runs_native(layer: RNN, batch_size: int, F: int) -> bool:
+    """Whether ``layer`` itself runs a native loop at inference over an input of its dtype (no mask)."""
+    x = torch.zeros(batch_size, 1, F, dtype=layer.dtype_)  # (B, T=1, F): what the decision reads of an input
+    # states None (zeros): the stream keeps its own, and a stateful layer's kept ones stay untouched
+    d = Direction(layer._cell_spec(x, training=False), None, layer.go_backwards, allow_fused=layer._allow_fused)
+    with torch.no_grad():  # the stream keeps no gradients; the layer decides as in inference
+        return runs_native(x, d)
+
+
 class _DenseStep:
     """A Dense (or TimeDistributed(Dense)) layer's step on its weights read once: one ``F.linear``
     and the activation, without the checks of a layer call (half of a streamed LSTM(128) + Dense's
@@ -91,6 +105,7 @@ class _DenseStep:
         self.activation = dense.activation
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x if x.dtype == self.weight.dtype else x.to(self.weight.dtype)  # as the layer casts its input
         y = torch.nn.functional.linear(x, self.weight, self.bias)
         return y if self.activation is None else self.activation(y)
 
@@ -134,6 +149,9 @@ class Stream:
                 raise ValueError(f"Stream: {layer_label(layer)} is not built; call the model once on a batch "
                                  "(or give it an Input shape) before streaming it.")
         self.batch_size = batch_size
+        #: the model's float type (its first layer's weights'): each step's x_t is cast to it, as the model casts
+        self.dtype: torch.dtype = next((p.dtype for layer in layers for p in layer.parameters()
+                                        if p.is_floating_point()), torch.float32)
         self._steps: list[Callable] = [_step_of(layer, batch_size) for layer in layers]
         self._keeps_time = [isinstance(layer, RNN) and layer.return_sequences for layer in layers]
         self._plain = all(isinstance(s, _DenseStep) or (isinstance(s, _RecurrentStep) and s.native)
@@ -151,9 +169,9 @@ class Stream:
             raise ValueError(f"Stream.step: expected one step of shape (batch_size={self.batch_size}, features), "
                              f"got {tuple(x_t.shape)}. Pass x[:, t] of a (batch, time, features) sequence.")
         if self._plain and not x_t.requires_grad:  # native steps, F.linear on detached weights: no graph
-            return self._run(x_t if x_t.dtype == torch.float32 else x_t.float())
+            return self._run(x_t if x_t.dtype == self.dtype else x_t.to(self.dtype))
         with torch.no_grad():
-            return self._run(x_t.float())
+            return self._run(x_t.to(self.dtype))
 
     def _run(self, y: torch.Tensor) -> torch.Tensor:
         # y is (B, F) here; a layer called as in the model sees (B, 1, F) where the model has a time axis

@@ -75,6 +75,33 @@ def test_stream_steps_follow_native_blas_only_as_the_layer_does(kind):
         torch.testing.assert_close(got, want, atol=0, rtol=0, msg=f"BLAS_ONLY={blas_only}")
 
 
+DTYPE_CASES = {"lstm": sl.LSTM, "gru": sl.GRU, "simple_rnn": sl.SimpleRNN}
+
+
+@pytest.mark.parametrize("units", [12, 320])  # LSTM(320) over F=3: 413,440 weights, which the layer gives torch
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind", list(DTYPE_CASES))
+def test_stream_runs_the_kernel_the_layer_runs_in_its_dtype_and_equals_it(kind, dtype, units):
+    """A float64 model streams in float64 (the native loops are float32 only: it steps through its cells), and an
+    LSTM large enough that the layer hands it to torch's kernel steps through its cell too: the stream makes the
+    layer's own choice (its last_path) and its steps equal the layer's whole-sequence output, in the model's dtype."""
+    try:
+        native.build()
+    except RuntimeError as exc:
+        pytest.skip(f"the native loops cannot be built here: {exc}")
+    torch.manual_seed(0)
+    layer = DTYPE_CASES[kind](units, return_sequences=True)
+    model = sl.Sequential([sl.Input((None, 3)), layer, sl.Dense(2)]).to(dtype)
+    x = torch.randn(2, 5, 3, dtype=dtype)
+    with torch.no_grad():
+        want = model(x)  # (2, 5, 2)
+    stream = Stream(model, batch_size=2)
+    assert stream._steps[0].native == layer.last_path.startswith("native"), layer.last_path
+    got = torch.stack([stream.step(x[:, t]) for t in range(5)], dim=1)
+    assert got.dtype == dtype
+    torch.testing.assert_close(got, want, atol=1e-12 if dtype == torch.float64 else 3e-6, rtol=0)
+
+
 def test_stream_after_return_sequences_false_gives_the_last_output():
     model = _model("gru", last_sequences=False)
     x = torch.randn(1, 6, 3)
