@@ -46,8 +46,9 @@ from ..generative import (
 )
 from ..generative.builders import FORMS
 from ..generative.losses import LOSSES
-from ..training.callbacks import BackupAndRestore
+from ..training.callbacks import BackupAndRestore, Callback, EarlyStopping
 from ..training.optimizers import Adam
+from ..training.seeding import rng_state, set_rng_state
 from . import common, forecast
 
 NAME = "gan"
@@ -83,6 +84,11 @@ def add_arguments(p) -> None:
                    help="weight of TimeGAN's moment term (batch mean and std per step and feature, generated vs "
                         "real) in the generator's loss (default 0; TimeGAN uses 100)")
     p.add_argument("--d-steps", type=int, default=1, help="discriminator updates per generator update (default 1)")
+    p.add_argument("--select-every", type=int, default=0,
+                   help="sines: every K epochs score the generator against a validation draw of real sines "
+                        "(discriminative score) and keep the best epoch's weights (default 0: keep the last)")
+    p.add_argument("--select-iterations", type=int, default=1000,
+                   help="updates of the post-hoc classifier of --select-every (default 1000)")
     p.add_argument("--samples", type=int, default=50, help="csv: continuations sampled per test window (default 50)")
     p.add_argument("--eval-stride", type=int, default=1, help="csv: score every k-th test window (default 1)")
     p.add_argument("--forecaster-epochs", type=int, default=10, help="csv: epochs of the seq2seq baseline")
@@ -101,7 +107,32 @@ def _ints(text: str, n: int, name: str) -> list[int]:
     return parts
 
 
-def fit_gan(gan: SequenceGAN, x, y, *, out: Path, args, validation_data=None) -> dict:
+class ValidationDiscriminative(Callback):
+    """Every ``every`` epochs, ``val_discriminative``: the discriminative score of ``len(val)`` series
+    of the GAN's sampler against the real validation series ``val`` (carried to the epochs between,
+    so ``EarlyStopping(restore_best_weights=True)`` can keep the best epoch). The random generators
+    are put back after scoring, so the GAN's own draws do not depend on it."""
+
+    def __init__(self, val: np.ndarray, every: int, iterations: int, units: int, seed: int):
+        super().__init__()
+        self.val, self.every, self.iterations, self.units, self.seed = val, every, iterations, units, seed
+        self.last: float | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.last is None or (epoch + 1) % self.every == 0:
+            tensors, meta = rng_state()
+            try:
+                torch.manual_seed(self.seed)
+                fake = self.model.sample(len(self.val), 1, steps=self.val.shape[1])[0]
+                self.last = discriminative_score(self.val, fake, units=self.units, iterations=self.iterations,
+                                                 seed=self.seed)
+            finally:
+                set_rng_state(tensors, meta)
+        if logs is not None:
+            logs["val_discriminative"] = self.last
+
+
+def fit_gan(gan: SequenceGAN, x, y, *, out: Path, args, validation_data=None, callbacks=()) -> dict:
     """``gan.fit`` resumable: ``out/backup_gan`` while training (rerun the command to resume); when
     done, ``out/gan.safetensors`` + ``gan.history.json``, which a rerun loads instead of training."""
     done = common.load_finished(gan, out, "gan", args)
@@ -109,8 +140,8 @@ def fit_gan(gan: SequenceGAN, x, y, *, out: Path, args, validation_data=None) ->
         return done
     clock = common.Stopwatch()
     h = gan.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, validation_data=validation_data,
-                callbacks=[BackupAndRestore(backup_dir=str(out / "backup_gan"))], verbose=0 if args.quiet else 2,
-                seed=args.seed)
+                callbacks=[BackupAndRestore(backup_dir=str(out / "backup_gan")), *callbacks],
+                verbose=0 if args.quiet else 2, seed=args.seed)
     history = common.history_dict(h)
     history["train_cpu_seconds"] = [clock.cpu()]  # this process's share (a resumed run: since resuming)
     common.save_finished(gan, out, "gan", history)
@@ -179,11 +210,17 @@ def run_sines(args, out: Path, clock) -> dict:
     gan = SequenceGAN(gen, sequence_discriminator(T, F, args.units, args.cell, bidirectional=args.bidirectional),
                       noise_dim=args.noise_dim, static_noise=args.static_noise, ema=args.ema)
     _compile(gan, args)
-    history = fit_gan(gan, real, None, out=out, args=args)
+    units = args.score_units or max(1, F // 2)
+    select = []
+    if args.select_every:  # a validation draw of real sines, apart from the training and the scoring series
+        val = sines(2000, T, F, seed=args.seed + 20_000)
+        select = [ValidationDiscriminative(val, args.select_every, args.select_iterations, units, args.seed + 1),
+                  EarlyStopping(monitor="val_discriminative", mode="min", patience=args.epochs,
+                                restore_best_weights=True)]
+    history = fit_gan(gan, real, None, out=out, args=args, callbacks=select)
     train_cpu = clock.cpu()
     torch.manual_seed(args.seed)
     synthetic = gan.sample(len(real), 1, steps=T)[0]
-    units = args.score_units or max(1, F // 2)
     it_d, it_p = _ints(args.score_iterations, 2, "score-iterations")
     fresh = sines(args.n_series, T, F, seed=args.seed + 10_000)  # another draw of real sines
     scores = {
@@ -296,6 +333,11 @@ def _rows(args, result: dict) -> list[tuple[str, object]]:
             ("discriminative score of fresh real sines (floor)", f"{s['discriminative_real_vs_real']:.4f}"),
             ("predictive score trained on fresh real sines", f"{s['predictive_real_on_real']:.4f}"),
             ("TimeGAN published (discriminative / predictive)", "0.011 / 0.093")]
+        val = result["history"].get("val_discriminative")
+        if val:
+            best = int(np.argmin(val))
+            rows.append(("kept epoch (--select-every) and its validation discriminative score",
+                         f"{best + 1} / {val[best]:.4f}"))
     else:
         rows = [(f"CRPS {k}", f"{v:.4f}") for k, v in s["crps"].items()]
         rows += [(f"spread {k}", f"{v:.4f}") for k, v in s["spread"].items()]

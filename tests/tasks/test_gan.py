@@ -3,8 +3,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from seqlayers.cli import main
+from seqlayers.data.sines import sines
+from seqlayers.generative import SequenceGAN, sequence_discriminator, unconditional_generator
+from seqlayers.tasks.gan import ValidationDiscriminative
 
 pytest.importorskip("matplotlib")
 
@@ -32,6 +36,33 @@ def test_train_gan_on_sines_writes_timegan_scores_and_a_pca_picture(tmp_path):
     assert all(0 <= v <= 1 for v in rep["scores"].values())
     assert (out / "pca.png").stat().st_size > 0 and "discriminative score" in (out / "report.md").read_text()
     assert main(["predict", str(out), str(out / "report.md")]) == 2  # no condition to continue: a clear error
+
+
+def test_select_every_scores_on_validation_sines_keeps_the_best_epoch_and_leaves_the_random_streams(tmp_path):
+    out = tmp_path / "v"
+    assert main(["train", "gan", "--data", "sines", "--n-series", "96", "--length", "8", "--features", "2",
+                 "--select-every", "1", "--select-iterations", "5", "--out", str(out)] + TINY) == 0
+    rep = json.loads((out / "report.json").read_text())
+    val = rep["history"]["val_discriminative"]
+    assert len(val) == 2 and all(0 <= v <= 0.5 for v in val)
+    assert f"| kept epoch (--select-every) and its validation discriminative score | {int(np.argmin(val)) + 1} / " \
+        in (out / "report.md").read_text()
+    # scoring inside fit puts the global random generators back as it found them
+    gan = SequenceGAN(unconditional_generator(8, 2, 2, units=3), sequence_discriminator(8, 2, units=3), noise_dim=2)
+    cb = ValidationDiscriminative(sines(40, 8, 2, seed=5), every=1, iterations=3, units=1, seed=9)
+    cb.set_model(gan)
+    torch.manual_seed(0)
+    np.random.seed(0)
+    logs: dict = {}
+    cb.on_epoch_end(0, logs)
+    after = (torch.rand(3), np.random.rand(3))
+    torch.manual_seed(0)
+    np.random.seed(0)
+    assert torch.equal(after[0], torch.rand(3)) and np.array_equal(after[1], np.random.rand(3))
+    assert logs["val_discriminative"] == cb.last and 0 <= cb.last <= 0.5
+    cb.every, cb.last = 2, 0.25
+    cb.on_epoch_end(2, logs)  # not a scoring epoch: the last score is carried
+    assert logs["val_discriminative"] == 0.25
 
 
 def test_train_gan_on_a_csv_scores_against_both_baselines_resumes_and_predicts(tmp_path, capsys):
