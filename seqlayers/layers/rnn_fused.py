@@ -99,9 +99,10 @@ def _run_inference_loop(kind, x, h0, weights):
     return out.transpose(0, 1), out[-1], "scripted"  # (B, T, H) view, final h
 
 
-def pad_column(H: int, like: torch.Tensor, kind: str = "lstm") -> torch.Tensor:
+def pad_column(H: int, like: torch.Tensor, kind: str = "lstm", zero_h: bool = False) -> torch.Tensor:
     """The ``is_pad`` feature's kernel column: ``(4H, 1)`` for an LSTM (gate order i, f, g, o),
-    ``(3H, 1)`` for a GRU (gate order r, z, n)."""
+    ``(3H, 1)`` for a GRU (gate order r, z, n). ``zero_h`` (LSTM): the output gate -> 0 too, so a
+    padded step outputs ``h = 0 * tanh(c) = 0`` (c still frozen)."""
     if kind == "gru":
         col = like.new_zeros(3 * H, 1)
         col[H:2 * H] = PAD_GATE  # update gate -> 1 at padded steps: h' = (1 - z) n + z h = h
@@ -109,6 +110,8 @@ def pad_column(H: int, like: torch.Tensor, kind: str = "lstm") -> torch.Tensor:
     col = like.new_zeros(4 * H, 1)
     col[:H] = -PAD_GATE  # input gate -> 0 at padded steps
     col[H:2 * H] = PAD_GATE  # forget gate -> 1 at padded steps: c is frozen exactly
+    if zero_h:
+        col[3 * H:] = -PAD_GATE  # output gate -> 0: h = 0 at padded steps, and no gradient through them
     return col
 
 
@@ -159,7 +162,8 @@ def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zer
     ``h = o tanh(0) = 0``; GRU ``h = 0``) and reaches each row's last valid step exactly as if it
     had started there, as Keras's reversal within the lengths does; its padded outputs are zeros, and
     no gradient flows through them (every gate's derivative is 0 there). The forward direction's
-    padded outputs are set to zeros (``zero_output``) or to the output at ``len_b - 1``.
+    padded outputs are zeros (``zero_output``; an LSTM's output gate is held at 0 there too, so the
+    kernel writes them) or the output at ``len_b - 1``.
     Returns ``(joint (B, T, 2H) in time order or None without need_seq, (forward last, backward
     last), forward final states, backward final states)``.
     """
@@ -168,7 +172,8 @@ def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zer
     pad = ~mask  # (B, T)
     x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): the is_pad feature
     n = len(weights) // 2
-    column = pad_column(H, weights[0], kind)
+    zero_h = kind == "lstm" and zero_output  # padded outputs come out of the kernel as zeros already
+    column = pad_column(H, weights[0], kind, zero_h)
     weights = ([torch.cat([weights[0], column], dim=1)] + list(weights[1:n])
                + [torch.cat([weights[n], column], dim=1)] + list(weights[n + 1:]))
     out, final = run_bidirectional(kind, weights, x, states, train)  # out (B, T, 2H), final each (2, B, H)
@@ -181,8 +186,10 @@ def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zer
     fwd_last = torch.where(mask[:, -1:], h_last, zero) if zero_output else torch.where(empty, zero, h_last)
     if not need_seq:
         joint = None
-    elif zero_output:
-        joint = out.masked_fill(pad[..., None], 0.0)  # the backward half is zeros there already
+    elif zero_h:
+        joint = out
+    elif zero_output:  # GRU: the forward half keeps its frozen h at padded steps; the backward half is zeros
+        joint = out.masked_fill(pad[..., None], 0.0)
     else:  # the forward half repeats its output at len_b - 1; the backward half is zeros (time order)
         steps = torch.arange(T, device=x.device)[None, :]  # (1, T)
         fwd = gather_steps(out[..., :H], torch.minimum(steps, last_step[:, None]), zero=empty)
