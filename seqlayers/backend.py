@@ -45,7 +45,13 @@ def clear_session(free_memory: bool = True) -> None:
 # ---------------------------------------------------------------- Keras 2's backend tensor functions
 # Old programs write custom layers and losses with ``from keras import backend as K`` and ``K.sum(...)``;
 # Keras 3 keeps these names (with Keras 2's arguments and defaults) only in its tf.keras compatibility
-# module. Here they are thin calls of ``seqlayers.ops`` on torch tensors.
+# module. Here they are thin calls of ``seqlayers.ops`` on torch tensors. A float input keeps its float type
+# (float64 stays float64, as TensorFlow's ops keep it under Keras 2); ints and bools compute in float32.
+def _floating(x) -> torch.Tensor:
+    x = ops.convert_to_tensor(x)
+    return x if x.is_floating_point() else x.float()
+
+
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
     return ops.sum(x, axis=axis, keepdims=keepdims)
 
@@ -131,11 +137,11 @@ def round(x):  # noqa: A001
 
 
 def sin(x):
-    return torch.sin(ops.convert_to_tensor(x).float())
+    return torch.sin(_floating(x))
 
 
 def cos(x):
-    return torch.cos(ops.convert_to_tensor(x).float())
+    return torch.cos(_floating(x))
 
 
 def sigmoid(x):
@@ -148,8 +154,7 @@ def hard_sigmoid(x):
     Not Keras 3's ``ops.hard_sigmoid`` / ``activations.hard_sigmoid``, ``relu6(x + 3) / 6`` (slope 1/6,
     saturating at +-3): a layer's ``activation="hard_sigmoid"`` is that one, as in Keras 3.
     """
-    x = ops.convert_to_tensor(x)
-    x = x if x.is_floating_point() else x.float()  # a float64 input stays float64, as Keras 2's
+    x = _floating(x)
     return torch.clamp(0.2 * x + 0.5, 0.0, 1.0)
 
 
@@ -162,7 +167,7 @@ def softplus(x):
 
 
 def softsign(x):
-    return activations.softsign(ops.convert_to_tensor(x).float())
+    return activations.softsign(_floating(x))
 
 
 def elu(x, alpha=1.0):
@@ -170,7 +175,7 @@ def elu(x, alpha=1.0):
 
 
 def relu(x, alpha=0.0, max_value=None, threshold=0.0):
-    x = ops.convert_to_tensor(x).float()
+    x = _floating(x)
     out = torch.where(x > threshold, x, alpha * (x - threshold))
     return out if max_value is None else torch.clamp(out, max=max_value)
 
@@ -298,7 +303,7 @@ def temporal_padding(x, padding=(1, 1)):
 
 
 def l2_normalize(x, axis=None):
-    x = ops.convert_to_tensor(x).float()
+    x = _floating(x)
     dims = tuple(range(x.ndim)) if axis is None else axis
     return x * torch.rsqrt(torch.clamp(torch.sum(x * x, dim=dims, keepdim=True), min=1e-12))
 
@@ -388,7 +393,8 @@ def set_value(x, value) -> None:
 
 
 def binary_crossentropy(target, output, from_logits=False):
-    target, output = ops.convert_to_tensor(target).float(), ops.convert_to_tensor(output).float()
+    output = _floating(output)
+    target = ops.convert_to_tensor(target).to(output.dtype)
     if from_logits:
         return torch.nn.functional.binary_cross_entropy_with_logits(output, target, reduction="none")
     output = torch.clamp(output, EPSILON, 1.0 - EPSILON)
@@ -396,7 +402,8 @@ def binary_crossentropy(target, output, from_logits=False):
 
 
 def categorical_crossentropy(target, output, from_logits=False, axis=-1):
-    target, output = ops.convert_to_tensor(target).float(), ops.convert_to_tensor(output).float()
+    output = _floating(output)
+    target = ops.convert_to_tensor(target).to(output.dtype)
     if from_logits:
         return -(target * torch.log_softmax(output, dim=axis)).sum(dim=axis)
     output = output / output.sum(dim=axis, keepdim=True)
@@ -404,7 +411,7 @@ def categorical_crossentropy(target, output, from_logits=False, axis=-1):
 
 
 def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1, ignore_class=None):
-    output = ops.convert_to_tensor(output).float()
+    output = _floating(output)
     target = ops.convert_to_tensor(target).long()
     ids = target if ignore_class is None else torch.where(target == ignore_class, 0, target)
     onehot = ops.one_hot(ids, output.shape[axis], axis=axis)

@@ -131,6 +131,61 @@ def test_backend_function_matches_keras(case):
     np.testing.assert_allclose(got.detach().numpy().astype("float64"), want.astype("float64"), rtol=1e-5, atol=1e-6)
 
 
+NO_FLOAT_INPUT = ("arange", "constant", "one_hot", "ones", "ones_like", "zeros")  # (ids, shapes or a Python float)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_backend_function_keeps_a_float64_input_float64(case, monkeypatch):
+    """Keras 2's backend functions are TensorFlow ops, which keep a float64 input float64. Every case on float64
+    tensors (X, Y, V, POS, P, T): a float result is float64, and equals the keras.ops expression (to 1e-6: Keras 3
+    itself computes var, prod, dot, cumsum, cumprod... of float64 in float32; float64 values: the next test)."""
+    for name in ("X", "Y", "V", "POS", "P", "T"):
+        monkeypatch.setitem(globals(), name, torch.as_tensor(globals()[name]).double())
+    ours, ref = CASES[case]
+    got, want = ours(), KO.convert_to_numpy(ref())
+    if got.is_floating_point() and case not in NO_FLOAT_INPUT:
+        assert got.dtype == torch.float64
+    np.testing.assert_allclose(got.detach().numpy().astype("float64"), want.astype("float64"), rtol=1e-6, atol=1e-7)
+
+
+def _np_bce(t, p):
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return -(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+
+# the functions that computed in float32 before, against their formulas in float64 numpy
+FLOAT64_FORMULAS = {
+    "sin": (lambda x: B.sin(x), np.sin),
+    "cos": (lambda x: B.cos(x), np.cos),
+    "softsign": (lambda x: B.softsign(x), lambda x: x / (1 + np.abs(x))),
+    "relu": (lambda x: B.relu(x), lambda x: np.maximum(x, 0)),
+    "relu_leaky_capped_threshold": (lambda x: B.relu(x, alpha=0.1, max_value=0.5, threshold=0.2),
+                                    lambda x: np.minimum(np.where(x > 0.2, x, 0.1 * (x - 0.2)), 0.5)),
+    "hard_sigmoid": (lambda x: B.hard_sigmoid(x * 3), lambda x: np.clip(0.6 * x + 0.5, 0, 1)),
+    "l2_normalize": (lambda x: B.l2_normalize(x, axis=-1),
+                     lambda x: x / np.sqrt(np.sum(x * x, axis=-1, keepdims=True))),
+    "binary_crossentropy": (lambda x: B.binary_crossentropy((x > 0).double(), torch.sigmoid(x)),
+                            lambda x: _np_bce((x > 0) * 1.0, 1 / (1 + np.exp(-x)))),
+    "binary_crossentropy_logits": (lambda x: B.binary_crossentropy((x > 0).double(), x, from_logits=True),
+                                   lambda x: _np_bce((x > 0) * 1.0, 1 / (1 + np.exp(-x)))),
+    "categorical_crossentropy": (lambda x: B.categorical_crossentropy(torch.eye(4, dtype=torch.float64)[[2]],
+                                                                      torch.softmax(x, -1)),
+                                 lambda x: -np.log(np.exp(x[..., 2]) / np.exp(x).sum(-1))),
+    "sparse_categorical_crossentropy": (lambda x: B.sparse_categorical_crossentropy(torch.full(x.shape[:-1], 2), x,
+                                                                                    from_logits=True),
+                                        lambda x: -np.log(np.exp(x[..., 2]) / np.exp(x).sum(-1))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FLOAT64_FORMULAS))
+def test_backend_function_computes_a_float64_input_in_float64(case):
+    ours, formula = FLOAT64_FORMULAS[case]
+    x = torch.as_tensor(X).double()  # (2, 3, 4)
+    got = ours(x)
+    assert got.dtype == torch.float64
+    np.testing.assert_allclose(got.numpy(), formula(x.numpy()), rtol=1e-12, atol=1e-14)
+
+
 def test_hard_sigmoid_is_keras_2s_formula_not_keras_3s():
     """K.hard_sigmoid(x) = clip(0.2 x + 0.5, 0, 1) (Keras 2's backend); keras.ops.hard_sigmoid = relu6(x + 3) / 6."""
     x = torch.tensor([-3.0, -2.5, -2.0, 0.0, 1.0, 2.0, 2.5, 3.0])
