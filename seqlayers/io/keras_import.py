@@ -481,13 +481,14 @@ def _convert_sequential(entry: dict, custom_objects, where: str):
     cfg = entry["config"]
     model = Sequential(name=cfg.get("name"))
     layers = cfg["layers"]
+    n = sum(sub.get("class_name") != "InputLayer" for sub in layers)  # a Sequential's model.layers: no InputLayer
     k = 0
     for sub in layers:
         if sub.get("class_name") == "InputLayer":
             model.add(_keras_input(sub["config"]))
             continue
-        model.add(_convert_layer(sub, custom_objects, f"{where} layer {k} of {len(layers)}"))
         k += 1
+        model.add(_convert_layer(sub, custom_objects, f"{where} layer {k} of {n}"))
     shape = cfg.get("build_input_shape") or (entry.get("build_config") or {}).get("input_shape")
     if not model.built and shape is not None:
         model.build_from_shape(tuple(shape))
@@ -505,9 +506,12 @@ class _KerasGraph:
         self.nested: set[str] = set()  # nested functional models (see refs below)
         self.pending: list[tuple] = []
         layers = cfg["layers"]
-        for i, sub in enumerate(layers):
+        listed = sum(not _is_op(sub) for sub in layers)  # a functional model.layers: InputLayers in, operations out
+        k = 0
+        for sub in layers:
             name = sub.get("name") or sub["config"].get("name")
-            pos = f"{where} layer {i} of {len(layers)}"
+            k += not _is_op(sub)
+            pos = f"{where} layer {k} of {listed}" if not _is_op(sub) else f"{where}, a Keras operation after layer {k}"
             if sub.get("class_name") == "InputLayer":
                 self.produced[(name, 0, 0)] = _keras_input(sub["config"], name)
                 continue
@@ -725,7 +729,8 @@ def from_keras(path, custom_objects: dict | None = None, compile: bool = False):
 
     Returns a ``Sequential`` or functional ``Model`` whose outputs match Keras's on the same inputs,
     in eval mode (``model.train()`` before training: dropout then applies).
-    Raises ``ValueError`` naming the class, name and position of an unsupported layer, and
+    Raises ``ValueError`` naming the class, name and position of an unsupported layer ("model layer k
+    of N": the k-th, from 1, of the N layers Keras lists in the model's ``model.layers``), and
     ``ModelFileError`` (a ValueError) for a truncated or corrupted file.
     """
     try:

@@ -178,7 +178,20 @@ def test_custom_cell_and_a_cells_custom_activation_come_from_custom_objects(tmp_
 def test_unsupported_layer_names_class_name_and_position(tmp_path):
     model = keras.Sequential([keras.Input((8, 2)), K.Dense(3), K.Conv1DTranspose(2, 3, name="conv")])
     model.save(tmp_path / "conv.keras")
-    with pytest.raises(ValueError, match=r"unsupported layer Conv1DTranspose 'conv' at model layer 1 of 3"):
+    with pytest.raises(ValueError, match=r"unsupported layer Conv1DTranspose 'conv' at model layer 2 of 2"):
+        sl.from_keras(tmp_path / "conv.keras")
+
+
+def test_a_functional_layers_position_counts_the_layers_keras_lists(tmp_path):
+    """"layer k of N": the k-th (from 1) of the N layers in Keras's model.layers; a functional model lists its
+    InputLayer there, and not the NotEqual operation its config holds for the mask (config: 5 entries)."""
+    ids = keras.Input((6,), dtype="int32")
+    h = K.LSTM(4, return_sequences=True)(K.Embedding(10, 3)(ids), mask=keras.ops.not_equal(ids, 0))
+    model = keras.Model(ids, K.Conv1DTranspose(2, 3, name="conv")(h))
+    assert [layer.name for layer in model.layers].index("conv") == 3 and len(model.layers) == 4
+    assert len(model.get_config()["layers"]) == 5
+    model.save(tmp_path / "conv.keras")
+    with pytest.raises(ValueError, match=r"unsupported layer Conv1DTranspose 'conv' at model layer 4 of 4\. "):
         sl.from_keras(tmp_path / "conv.keras")
 
 
