@@ -357,12 +357,14 @@ def arange(start, stop=None, step=1, dtype="int32"):
 
 
 def constant(value, dtype=None, shape=None, name=None):
-    out = ops.convert_to_tensor(value, dtype=dtype)
+    """Keras 2's: without ``dtype``, ``floatx()`` (float32) whatever the value's type (unlike the tensor functions)."""
+    out = ops.convert_to_tensor(value, dtype=dtype or floatx())
     return out if shape is None else torch.broadcast_to(out, tuple(shape)).clone()
 
 
 def variable(value, dtype=None, name=None, constraint=None):
-    return torch.nn.Parameter(ops.convert_to_tensor(value, dtype=dtype))
+    """Keras 2's: without ``dtype``, ``floatx()`` (float32) whatever the value's type."""
+    return torch.nn.Parameter(ops.convert_to_tensor(value, dtype=dtype or floatx()))
 
 
 def stop_gradient(variables):

@@ -186,6 +186,17 @@ def test_backend_function_computes_a_float64_input_in_float64(case):
     np.testing.assert_allclose(got.numpy(), formula(x.numpy()), rtol=1e-12, atol=1e-14)
 
 
+def test_constant_and_variable_default_to_floatx_whatever_the_value():
+    """Keras 2's K.constant / K.variable: dtype None means floatx() (keras/src/legacy/backend.py, which needs
+    TensorFlow to run), so a float64 tensor or an int becomes float32 unless a dtype is given."""
+    x64 = torch.as_tensor(X).double()
+    for value in (x64, 3, np.arange(4), X.astype("float64")):
+        assert B.constant(value).dtype == torch.float32 and B.variable(value).dtype == torch.float32
+    assert B.constant(x64, dtype="float64").dtype == B.variable(x64, dtype="float64").dtype == torch.float64
+    assert B.constant(3, dtype="int32").dtype == torch.int32
+    np.testing.assert_array_equal(B.constant(x64).numpy(), X)  # X is float32: the cast back is exact
+
+
 def test_hard_sigmoid_is_keras_2s_formula_not_keras_3s():
     """K.hard_sigmoid(x) = clip(0.2 x + 0.5, 0, 1) (Keras 2's backend); keras.ops.hard_sigmoid = relu6(x + 3) / 6."""
     x = torch.tensor([-3.0, -2.5, -2.0, 0.0, 1.0, 2.0, 2.5, 3.0])
