@@ -26,9 +26,10 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None) -> torch.Tensor:
         raise ValueError("ops.convert_to_tensor: sparse and ragged tensors are not supported (torch tensors here "
                          "are dense); pad ragged data first (utils.pad_sequences).")
     if not isinstance(x, torch.Tensor):
+        array = isinstance(x, np.ndarray)
         x = torch.as_tensor(np.asarray(x))
-        if x.dtype == torch.float64 and dtype is None:
-            x = x.float()
+        if x.dtype == torch.float64 and dtype is None and not array:  # as Keras: Python floats and lists are
+            x = x.float()  # floatx (float32); a float64 NumPy array stays float64
     return x if dtype is None else x.to(parse_dtype(dtype))
 
 

@@ -186,6 +186,13 @@ def test_backend_function_computes_a_float64_input_in_float64(case):
     np.testing.assert_allclose(got.numpy(), formula(x.numpy()), rtol=1e-12, atol=1e-14)
 
 
+def test_a_float64_numpy_array_stays_float64_as_under_keras_2():
+    x = X.astype("float64")
+    for got in (B.sin(x), B.exp(x), B.relu(x), B.sum(x, axis=1), B.batch_dot(x, Y.astype("float64"))):
+        assert got.dtype == torch.float64
+    np.testing.assert_allclose(B.sin(x).numpy(), np.sin(x), rtol=1e-14)
+
+
 def test_constant_and_variable_default_to_floatx_whatever_the_value():
     """Keras 2's K.constant / K.variable: dtype None means floatx() (keras/src/legacy/backend.py, which needs
     TensorFlow to run), so a float64 tensor or an int becomes float32 unless a dtype is given."""

@@ -109,3 +109,17 @@ def test_more_ops_match_keras_values_shapes_and_dtypes(name, args, kwargs):
 def test_one_hot_sparse_is_refused_with_the_fix():
     with pytest.raises(ValueError, match=r"ops.one_hot: sparse=True is not supported.*use sparse=False"):
         ops.one_hot(IDS, 4, sparse=True)
+
+
+@pytest.mark.parametrize("value", [X.astype("float64"), X, [1.5, 2.0], 1.5, np.float64(1.5), [np.float64(1.5)]],
+                         ids=["float64_array", "float32_array", "list", "float", "numpy_scalar", "list_of_scalars"])
+def test_convert_to_tensor_keeps_a_float64_array_and_makes_python_floats_float32_as_keras(value):
+    assert ops.convert_to_tensor(value).dtype == K.convert_to_tensor(value).dtype
+
+
+
+def test_a_float64_array_through_an_op_stays_float64_as_in_keras():
+    x = X.astype("float64")
+    for name, args in (("exp", (x,)), ("sum", (x, 1)), ("softmax", (x,))):
+        got, want = getattr(ops, name)(*args), getattr(K, name)(*args)
+        assert got.dtype == want.dtype == torch.float64, name
