@@ -52,7 +52,7 @@ from ..training.optimizers import Adam
 from . import common
 
 NAME = "forecast"
-HELP = "multi-step forecasting of a CSV time series (ETT protocol), many-to-one or seq2seq LSTM"
+HELP = "multi-step forecasting of a CSV time series (ETT protocol), many-to-one or seq2seq LSTM, or SegRNN"
 MODELS = ("many-to-one", "seq2seq", "segrnn")
 #: ``--units`` when not given: the LSTMs' 64, SegRNN's d_model 512
 DEFAULT_UNITS = {"many-to-one": 64, "seq2seq": 64, "segrnn": 512}
