@@ -272,6 +272,10 @@ def _functional_config(model) -> dict:
         nodes = []
         for node in calls[id(layer)]:
             kwargs = {k: v for k, v in node.kwargs.items() if k not in ("training",)}
+            if kwargs.pop("parallel_steps", False):
+                raise ValueError(f"to_keras: {layer_label(layer)} is called with parallel_steps=True, which "
+                                 f"Keras's recurrent layers do not take (Keras would refuse the file). Save "
+                                 f"with model.save('model.seqlayers') instead.")
             nodes.append({"args": encode(list(node.args)), "kwargs": encode(kwargs)})
         layers.append({**entry, "name": layer.name, "inbound_nodes": nodes})
 

@@ -80,6 +80,11 @@ def test_what_keras_cannot_rebuild_is_refused(tmp_path):
         sl.to_keras(sl.Sequential([sl.Dense(1, input_shape=(2,))]), tmp_path / "m.h5")
     with pytest.raises(ValueError, match=r"not built"):
         sl.to_keras(sl.Sequential([sl.Dense(1)]), tmp_path / "u.keras")
+    inp = sl.Input((3, 2))
+    state = sl.Input((4,))
+    out = sl.GRU(4, return_sequences=True)(inp, initial_state=[state], parallel_steps=True)
+    with pytest.raises(ValueError, match=r"parallel_steps=True, which Keras's recurrent layers do not take"):
+        sl.to_keras(sl.Model([inp, state], out), tmp_path / "p.keras")
     assert not list(tmp_path.iterdir())
 
 
