@@ -13,6 +13,6 @@ instead). Nothing is compiled implicitly during a forward pass unless asked:
 
 ``status()`` says whether it is loaded and, if not, why.
 """
-from .loader import BLAS_ONLY, build, disabled, status, use_native
+from .loader import BLAS_ONLY, blas_only, build, disabled, status, use_native
 
-__all__ = ["BLAS_ONLY", "build", "disabled", "status", "use_native"]
+__all__ = ["BLAS_ONLY", "blas_only", "build", "disabled", "status", "use_native"]

@@ -17,7 +17,7 @@ SOURCES = [HERE / "rnn_loop.cpp", HERE / "gated_loop.cpp"]  # SimpleRNN; LSTM an
 HEADERS = [HERE / "loop_math.h"]  # what both include
 CFLAGS = ["-O3"]
 
-BLAS_ONLY = [False]  # True: the recurrence through MKL's sgemm even on AVX-512 machines (tests use it)
+BLAS_ONLY = [False]  # True: the recurrence through MKL's sgemm even on AVX-512 machines (blas_only() sets it)
 _state: dict[str, Any] = {"loaded": False, "tried": False, "reason": "not loaded yet", "enabled": True}
 
 
@@ -126,3 +126,14 @@ def disabled():
         yield
     finally:
         _state["enabled"] = previous
+
+
+@contextlib.contextmanager
+def blas_only():
+    """Within this block the native loops compute the recurrence through MKL's sgemm, even on
+    AVX-512 machines (``BLAS_ONLY``): for tests."""
+    BLAS_ONLY[0] = True
+    try:
+        yield
+    finally:
+        BLAS_ONLY[0] = False

@@ -21,19 +21,10 @@ def built():
         pytest.skip(f"the native loops cannot be built here: {exc}")
 
 
-@contextlib.contextmanager
-def _blas_only():
-    native.BLAS_ONLY[0] = True
-    try:
-        yield
-    finally:
-        native.BLAS_ONLY[0] = False
-
-
 @pytest.fixture(params=["own", "blas"])
 def product(request):
     """The recurrent product through the hand-written AVX-512 kernel where the CPU has it, and MKL's."""
-    return _blas_only if request.param == "blas" else contextlib.nullcontext
+    return native.blas_only if request.param == "blas" else contextlib.nullcontext
 
 
 def _loop(layer, *args, **kwargs):

@@ -10,15 +10,6 @@ from torch import nn
 from seqlayers import SimpleRNN, native
 
 
-@contextlib.contextmanager
-def _blas_only():
-    native.BLAS_ONLY[0] = True
-    try:
-        yield
-    finally:
-        native.BLAS_ONLY[0] = False
-
-
 @pytest.fixture(params=["native", "native-blas", "scripted"])
 def kernel(request):
     """Run the test with the native loop (its AVX-512 recurrence where the CPU has it, and MKL's
@@ -27,7 +18,7 @@ def kernel(request):
         if shutil.which("c++") is None and shutil.which("g++") is None:
             pytest.skip("no C++ compiler: the native loop cannot be built here")
         native.build()  # `make install` built it already; compiles (~1 min) only if it did not
-        yield "native", _blas_only if request.param == "native-blas" else contextlib.nullcontext
+        yield "native", native.blas_only if request.param == "native-blas" else contextlib.nullcontext
     else:
         yield "scripted", native.disabled
 
@@ -136,7 +127,7 @@ def test_native_loop_on_a_long_sequence_equals_nn_rnn(blas_only):
     torch.manual_seed(0)
     layer = SimpleRNN(200, return_sequences=True, return_state=True).eval()
     x = torch.randn(16, 700, 1)
-    with torch.no_grad(), (_blas_only() if blas_only else contextlib.nullcontext()):
+    with torch.no_grad(), (native.blas_only() if blas_only else contextlib.nullcontext()):
         out, h = layer(x)
     assert layer.last_path == "native"
     ref_out, ref_h = _reference(layer, x)
