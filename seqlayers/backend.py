@@ -7,6 +7,7 @@ There is no global graph or layer-name counter to reset (names are given per mod
 from __future__ import annotations
 
 import gc
+from typing import Callable
 
 import torch
 
@@ -52,40 +53,60 @@ def _floating(x) -> torch.Tensor:
     return x if x.is_floating_point() else x.float()
 
 
-def sum(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
-    return ops.sum(x, axis=axis, keepdims=keepdims)
+def _named(fn: Callable, op: Callable) -> Callable:
+    fn.__name__ = fn.__qualname__ = op.__name__
+    fn.__doc__ = f"Keras 2's ``K.{op.__name__}``: ``seqlayers.ops.{op.__name__}``."
+    return fn
 
 
-def mean(x, axis=None, keepdims=False):
-    return ops.mean(x, axis=axis, keepdims=keepdims)
+def _reduction(op: Callable) -> Callable:
+    """``K.<name>(x, axis=None, keepdims=False)``, Keras 2's signature, calling ``ops.<name>``."""
+    def fn(x, axis=None, keepdims=False):
+        return op(x, axis=axis, keepdims=keepdims)
+    return _named(fn, op)
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001
-    return ops.max(x, axis=axis, keepdims=keepdims)
+def _unary(op: Callable) -> Callable:
+    """``K.<name>(x)``, calling ``ops.<name>(x)``."""
+    def fn(x):
+        return op(x)
+    return _named(fn, op)
 
 
-def min(x, axis=None, keepdims=False):  # noqa: A001
-    return ops.min(x, axis=axis, keepdims=keepdims)
+def _binary(op: Callable) -> Callable:
+    """``K.<name>(x, y)`` (Keras 2's argument names; ``ops`` names them ``x1, x2``), calling ``ops.<name>``."""
+    def fn(x, y):
+        return op(x, y)
+    return _named(fn, op)
 
 
-def prod(x, axis=None, keepdims=False):
-    return ops.prod(x, axis=axis, keepdims=keepdims)
-
-
-def std(x, axis=None, keepdims=False):
-    return ops.std(x, axis=axis, keepdims=keepdims)
-
-
-def var(x, axis=None, keepdims=False):
-    return ops.var(x, axis=axis, keepdims=keepdims)
-
-
-def any(x, axis=None, keepdims=False):  # noqa: A001
-    return ops.any(x, axis=axis, keepdims=keepdims)
-
-
-def all(x, axis=None, keepdims=False):  # noqa: A001
-    return ops.all(x, axis=axis, keepdims=keepdims)
+sum = _reduction(ops.sum)  # noqa: A001 - Keras's name
+mean = _reduction(ops.mean)
+max = _reduction(ops.max)  # noqa: A001 - Keras's name
+min = _reduction(ops.min)  # noqa: A001 - Keras's name
+prod = _reduction(ops.prod)
+std = _reduction(ops.std)
+var = _reduction(ops.var)
+any = _reduction(ops.any)  # noqa: A001 - Keras's name
+all = _reduction(ops.all)  # noqa: A001 - Keras's name
+abs = _unary(ops.abs)  # noqa: A001 - Keras's name
+exp = _unary(ops.exp)
+log = _unary(ops.log)
+sqrt = _unary(ops.sqrt)
+square = _unary(ops.square)
+sign = _unary(ops.sign)
+round = _unary(ops.round)  # noqa: A001 - Keras's name
+sigmoid = _unary(ops.sigmoid)
+tanh = _unary(ops.tanh)
+softplus = _unary(ops.softplus)
+maximum = _binary(ops.maximum)
+minimum = _binary(ops.minimum)
+equal = _binary(ops.equal)
+not_equal = _binary(ops.not_equal)
+greater = _binary(ops.greater)
+greater_equal = _binary(ops.greater_equal)
+less = _binary(ops.less)
+less_equal = _binary(ops.less_equal)
 
 
 def argmax(x, axis=-1):
@@ -104,36 +125,8 @@ def cumprod(x, axis=0):
     return ops.cumprod(x, axis=axis)
 
 
-def abs(x):  # noqa: A001
-    return ops.abs(x)
-
-
-def exp(x):
-    return ops.exp(x)
-
-
-def log(x):
-    return ops.log(x)
-
-
-def sqrt(x):
-    return ops.sqrt(x)
-
-
-def square(x):
-    return ops.square(x)
-
-
 def pow(x, a):  # noqa: A001
     return ops.power(x, a)
-
-
-def sign(x):
-    return ops.sign(x)
-
-
-def round(x):  # noqa: A001
-    return ops.round(x)
 
 
 def sin(x):
@@ -144,10 +137,6 @@ def cos(x):
     return torch.cos(_floating(x))
 
 
-def sigmoid(x):
-    return ops.sigmoid(x)
-
-
 def hard_sigmoid(x):
     """Keras 2's ``K.hard_sigmoid``: ``clip(0.2 * x + 0.5, 0, 1)`` (slope 0.2, saturating at x = +-2.5).
 
@@ -156,14 +145,6 @@ def hard_sigmoid(x):
     """
     x = _floating(x)
     return torch.clamp(0.2 * x + 0.5, 0.0, 1.0)
-
-
-def tanh(x):
-    return ops.tanh(x)
-
-
-def softplus(x):
-    return ops.softplus(x)
 
 
 def softsign(x):
@@ -182,38 +163,6 @@ def relu(x, alpha=0.0, max_value=None, threshold=0.0):
 
 def softmax(x, axis=-1):
     return ops.softmax(x, axis=axis)
-
-
-def maximum(x, y):
-    return ops.maximum(x, y)
-
-
-def minimum(x, y):
-    return ops.minimum(x, y)
-
-
-def equal(x, y):
-    return ops.equal(x, y)
-
-
-def not_equal(x, y):
-    return ops.not_equal(x, y)
-
-
-def greater(x, y):
-    return ops.greater(x, y)
-
-
-def greater_equal(x, y):
-    return ops.greater_equal(x, y)
-
-
-def less(x, y):
-    return ops.less(x, y)
-
-
-def less_equal(x, y):
-    return ops.less_equal(x, y)
 
 
 def clip(x, min_value, max_value):
