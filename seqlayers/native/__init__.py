@@ -1,12 +1,14 @@
 """Optional native (C++) kernels, compiled on this machine against the installed torch.
 
-One kernel so far: the SimpleRNN inference loop (``rnn_loop.cpp``), used by ``rnn_fused.py`` for
-float32 CPU inference when it is built; everything works without it (the TorchScript loop runs
-instead). Nothing is compiled implicitly during a forward pass unless asked:
+Two kernels, one library: the SimpleRNN inference loop (``rnn_loop.cpp``, used by ``rnn_fused.py``)
+and the LSTM/GRU inference loops (``gated_loop.cpp``, used by ``layers/rnn_native.py``), both sharing
+``loop_math.h``, for float32 CPU inference with no gradient when it is built; everything works
+without it (the TorchScript loop and torch's fused kernels run instead). Nothing is compiled
+implicitly during a forward pass unless asked:
 
 * ``python -m seqlayers.native`` (run by ``make install``) compiles it once (~1 minute; needs a C++
   compiler and ninja) into ``~/.cache/seqlayers/native/<key>`` (``SEQLAYERS_CACHE`` moves it); the
-  key hashes the source, the torch version and the Python ABI, so a torch upgrade or a changed
+  key hashes the sources, the torch version and the Python ABI, so a torch upgrade or a changed
   source gets a fresh build and never loads a stale one.
 * ``SEQLAYERS_NATIVE`` chooses the policy: ``auto`` (default): load it if it was built, else use the
   TorchScript loop; ``build``: compile it on first use if missing; ``0``: never use it.

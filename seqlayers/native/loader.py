@@ -31,7 +31,7 @@ def _policy() -> str:
 
 
 def build_directory() -> Path:
-    """``<cache>/native/<key>``: the key hashes the source, the flags, torch and the Python ABI."""
+    """``<cache>/native/<key>``: the key hashes the sources and header, the flags, torch and the Python ABI."""
     key = hashlib.sha256()
     for source in SOURCES + HEADERS:
         key.update(source.read_bytes())
