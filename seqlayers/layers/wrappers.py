@@ -84,8 +84,6 @@ class TimeDistributed(Wrapper):
         output: ``(B, T, *layer_output_shape)``; e.g. ``(B, T, F) -> (B, T, H)`` for ``Dense(H)``.
     """
 
-    supports_masking = True
-
     def __init__(self, layer, **kwargs):
         super().__init__(layer, **kwargs)
         self.input_spec = InputSpec(min_ndim=3, expected="input of shape (batch, time, ...) with at least 3 axes",
@@ -93,17 +91,11 @@ class TimeDistributed(Wrapper):
                                          "return_sequences=True (TimeDistributed applies a layer to every time step).")
 
     def build(self, input_shape):
-        inner_shape = (None,) + tuple(input_shape[2:])
-        if isinstance(self.layer, Layer):
-            self.layer.build_from_shape(inner_shape)
+        super().build((None,) + tuple(input_shape[2:]))  # the wrapped layer sees one step: (B*T, ...)
 
     def compute_output_shape(self, input_shape):
         B, T = input_shape[0], input_shape[1]
-        inner_shape = (None,) + tuple(input_shape[2:])
-        if isinstance(self.layer, Layer):
-            out = self.layer.compute_output_shape(inner_shape)
-        else:
-            out = shape_by_running(self.layer, inner_shape)[0]
+        out = super().compute_output_shape((None,) + tuple(input_shape[2:]))  # one step's output shape
         if isinstance(out, list):
             raise ValueError(f"{layer_label(self)}: the wrapped layer returns several outputs "
                              f"(return_state=True?); TimeDistributed needs exactly one.")
