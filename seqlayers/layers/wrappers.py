@@ -185,4 +185,4 @@ class TimeDistributedDense(TimeDistributed):
                                kernel_initializer=kernel_initializer, bias_initializer=bias_initializer), **kwargs)
 
 
-__all__ = ["TimeDistributed", "TimeDistributedDense"]
+__all__ = ["TimeDistributed", "TimeDistributedDense", "Wrapper"]
