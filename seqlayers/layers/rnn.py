@@ -313,7 +313,7 @@ class RNN(StatefulBatch, Layer):
         self.__dict__["last_path"] = "parallel_steps"
         if not self.return_state:
             return out  # (B, T, H)
-        return [out] + [s.expand_as(out) for s in new]  # each step's states (B, T, H)
+        return [out] + list(new)  # each step's states (B, T, H): recur broadcasts them against xw over T
 
     # -------------------------------------------------------------- the kernel's inputs and outputs
     def kernel_direction(self, x, initial_state=None, training=False) -> rnn_kernel.Direction:
