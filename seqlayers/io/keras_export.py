@@ -38,7 +38,7 @@ from ..models.symbolic import InputLayer, SymbolicTensor, dtype_name
 from ..serialization import get_registered_name
 from ..utils import map_structure
 from .keras_compile import compile_to_keras
-from .keras_import import LAYER_MAP, SUBLAYER_EMPTY, SUBLAYER_GROUPS, keras_snake_case
+from .keras_import import LAYER_MAP, SUBLAYER_EMPTY, SUBLAYER_GROUPS, keras_group_names
 
 _KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose loader reads what we write
 
@@ -163,11 +163,9 @@ def _write_cell(group, cell) -> None:
         _write_vars(group, cell.get_weights())
         return
     _write_vars(group, [])
-    cells, used = group.create_group("cells"), {}  # type: ignore[var-annotated]
-    for c in cell.cells:
-        key = keras_snake_case(type(c).__name__)
-        used[key] = used.get(key, -1) + 1
-        _write_cell(cells.create_group(f"{key}_{used[key]}" if used[key] else key), c)
+    cells = group.create_group("cells")
+    for c, key in zip(cell.cells, keras_group_names(type(c).__name__ for c in cell.cells)):
+        _write_cell(cells.create_group(key), c)
 
 
 def _custom_entry(layer, base: dict) -> dict:
@@ -346,14 +344,9 @@ def _write_container(group, model):
     members = list(model.layers)
     if isinstance(model, Model) and model._functional:
         members = keras_layer_order(model)
-    used: dict[str, int] = {}
-    for layer in members:
-        name = keras_snake_case("InputLayer" if isinstance(layer, InputLayer) else _keras_class(layer))
-        if name in used:
-            used[name] += 1
-            name = f"{name}_{used[name]}"
-        else:
-            used[name] = 0
+    names = keras_group_names("InputLayer" if isinstance(layer, InputLayer) else _keras_class(layer)
+                              for layer in members)
+    for layer, name in zip(members, names):
         sub = layers.create_group(name)
         if isinstance(layer, InputLayer):
             _write_vars(sub, [])

@@ -24,6 +24,7 @@ import os
 import re
 import zipfile
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,16 @@ def keras_snake_case(name: str) -> str:
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
     return name
+
+
+def keras_group_names(class_names: Iterable[str]) -> Iterator[str]:
+    """The weight-group names Keras gives sibling layers (or stacked cells) of these classes, in order:
+    the snake-case class name, then ``_1``, ``_2``... for each repeat of it."""
+    used: dict[str, int] = {}
+    for cls in class_names:
+        key = keras_snake_case(cls)
+        used[key] = used.get(key, -1) + 1
+        yield f"{key}_{used[key]}" if used[key] else key
 
 
 def _is_op(entry: dict) -> bool:
@@ -418,12 +429,8 @@ def _cell_weights(entry: dict, group) -> list[np.ndarray]:
     """A Keras cell's weights from its ``.keras`` group; a stack's cells in their order (groups by snake name)."""
     if entry.get("class_name") != "StackedRNNCells":
         return _vars(group)
-    used: dict[str, int] = {}
     out: list[np.ndarray] = []
-    for sub in entry["config"]["cells"]:
-        key = keras_snake_case(sub["class_name"])
-        used[key] = used.get(key, -1) + 1
-        key = f"{key}_{used[key]}" if used[key] else key
+    for key in keras_group_names(sub["class_name"] for sub in entry["config"]["cells"]):
         out += _vars(group["cells"][key]) if "cells" in group and key in group["cells"] else []
     return out
 
@@ -644,17 +651,10 @@ def _keras3_weights(entry: dict, group) -> list[np.ndarray]:
 
 def _keras3_children(entry: dict, group):
     """(layer entry, weights group) for each layer of a Keras model, named as Keras names them."""
-    used: dict[str, int] = {}
     sequential = entry["class_name"] == "Sequential"
-    for sub in entry["config"]["layers"]:
-        if _is_op(sub) or (sequential and sub["class_name"] == "InputLayer"):
-            continue
-        name = keras_snake_case(sub["class_name"])
-        if name in used:
-            used[name] += 1
-            name = f"{name}_{used[name]}"
-        else:
-            used[name] = 0
+    subs = [sub for sub in entry["config"]["layers"]
+            if not (_is_op(sub) or (sequential and sub["class_name"] == "InputLayer"))]
+    for sub, name in zip(subs, keras_group_names(sub["class_name"] for sub in subs)):
         layers = group["layers"] if "layers" in group else {}
         yield sub, layers[name] if name in layers else {}
 
