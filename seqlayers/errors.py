@@ -98,9 +98,11 @@ def known_axis(layer, input_shape, axis: int, what: str) -> int:
     """
     size = input_shape[axis]
     if size is None:
+        example = list(input_shape)
+        example[axis] = 16  # this axis fixed, the others as given, without the batch axis
         raise ValueError(f"{layer_label(layer)}: the {what} of the input must be known, got shape "
-                         f"{fmt_shape(input_shape)}. Give it a fixed size, e.g. Input(shape=(None, 16)) for a "
-                         f"(batch, time, 16) input.")
+                         f"{fmt_shape(input_shape)}. Give it a fixed size, e.g. Input(shape={tuple(example[1:])}) "
+                         f"for 16 along it.")
     return size
 
 
