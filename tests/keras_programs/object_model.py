@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from .programs import _start
+from .programs import _start, _train
 
 
 def frozen_pretrained_embeddings(K, out, init=None, tmp=None):
@@ -157,11 +157,7 @@ def custom_rnn_cell(K, out, init=None, tmp=None):
     x, y = rs.rand(24, 6, 3).astype("float32"), rs.rand(24, 6, 1).astype("float32")
     model = K.Sequential([K.Input(shape=(6, 3)), K.layers.RNN(MinimalRNNCell(8), return_sequences=True),
                           K.layers.TimeDistributed(K.layers.Dense(1))])
-    _start(K, model, out, init)
-    model.compile(optimizer="rmsprop", loss="mse")
-    out["before"] = model.predict(x, verbose=0)
-    out["history"] = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history
-    out["after"] = model.predict(x, verbose=0)
+    _train(K, model, out, init, x, y, "rmsprop", "mse", batch_size=8, epochs=3)
 
 
 def model_subclass(K, out, init=None, tmp=None):

@@ -26,6 +26,16 @@ def _start(K, model, out, init):
     out["init"] = [np.array(w) for w in model.get_weights()]
 
 
+def _train(K, model, out, init, x, y, optimizer, loss, **fit):
+    """``_start``, ``compile(optimizer, loss)``, then ``before``/``history``/``after`` of
+    ``fit(x, y, shuffle=False, verbose=0, **fit)``, predicting on ``x``."""
+    _start(K, model, out, init)
+    model.compile(optimizer=optimizer, loss=loss)
+    out["before"] = model.predict(x, verbose=0)
+    out["history"] = model.fit(x, y, shuffle=False, verbose=0, **fit).history
+    out["after"] = model.predict(x, verbose=0)
+
+
 # ---------------------------------------------------------------- the five topologies (seed 001)
 def one_to_one(K, out, init=None, tmp=None):
     """Dense layers on vectors; validation_split."""
@@ -50,11 +60,7 @@ def one_to_many(K, out, init=None, tmp=None):
         K.layers.LSTM(8, return_sequences=True),
         K.layers.TimeDistributed(K.layers.Dense(1)),
     ])
-    _start(K, model, out, init)
-    model.compile(optimizer="adam", loss="mse")
-    out["before"] = model.predict(x, verbose=0)
-    out["history"] = model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history
-    out["after"] = model.predict(x, verbose=0)
+    _train(K, model, out, init, x, y, "adam", "mse", epochs=3, batch_size=8)
 
 
 def many_to_one_early_stopping(K, out, init=None, tmp=None):
@@ -103,11 +109,7 @@ def encoder_decoder_repeat_vector(K, out, init=None, tmp=None):
     model.add(K.layers.LSTM(8, return_sequences=True))
     model.add(K.layers.TimeDistributed(K.layers.Dense(1)))
     model.add(K.layers.Activation("linear"))
-    _start(K, model, out, init)
-    model.compile(optimizer="adam", loss="mse")
-    out["before"] = model.predict(x, verbose=0)
-    out["history"] = model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history
-    out["after"] = model.predict(x, verbose=0)
+    _train(K, model, out, init, x, y, "adam", "mse", epochs=3, batch_size=8)
 
 
 def last_n_steps_lambda(K, out, init=None, tmp=None):
@@ -119,11 +121,7 @@ def last_n_steps_lambda(K, out, init=None, tmp=None):
         K.layers.LSTM(1, return_sequences=True),
         K.layers.Lambda(lambda t: t[:, -3:, :]),
     ])
-    _start(K, model, out, init)
-    model.compile(optimizer="sgd", loss="mse")
-    out["before"] = model.predict(x, verbose=0)
-    out["history"] = model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history
-    out["after"] = model.predict(x, verbose=0)
+    _train(K, model, out, init, x, y, "sgd", "mse", epochs=2, batch_size=8)
 
 
 # ---------------------------------------------------------------- seq2seq (keras-io lstm_seq2seq)
