@@ -391,7 +391,7 @@ def run(parts, names, rounds: int, steps: int, calls: int, quick: bool = False, 
         if "train" in parts:
             res["train"] = [paired.run_workload(n, ["torch", "seqlayers"], rounds, steps, 1 if quick else 2, 1,
                                                 log=log) for n in names]
-    res.update(end=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), load_end=paired._load())
+    paired.finish_meta(res)
     return res
 
 
