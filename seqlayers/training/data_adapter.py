@@ -299,7 +299,8 @@ class LoaderData:
         """The first batch, for a look before the loop (building the model); a one-shot generator
         gives it again to the loop, as Keras's adapter does."""
         item = next(iter(self.loader(False)))
-        if iter(self.source) is self.source:  # a generator: what was taken comes back first
+        src = self.source  # a generator: what was taken comes back first (a DataLoader is not asked for a
+        if not isinstance(src, (Dataset, DataLoader)) and iter(src) is src:  # second iterator, its workers)
             self._replay.insert(0, item)
         return next(self._batches_of([item]))
 
