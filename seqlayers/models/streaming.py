@@ -13,9 +13,10 @@ answers at once::
 ``stream.step(x_t)`` computes what ``model`` computes on the whole sequence at that step (the same
 as a ``stateful=True`` copy of the model fed one step at a time), with as little work per call as
 the library can manage: each LSTM/GRU layer is one call of the native C++ step kernel
-(``seqlayers/native/gated_loop.cpp``) on weights transposed and packed once, here, at construction;
-a SimpleRNN one call of its native loop; a Dense (or TimeDistributed(Dense)) one ``F.linear`` on
-its weights read once; every other layer (Dropout at inference, Activation...) is called as in
+(``seqlayers/native/gated_loop.cpp``) on weights transposed and packed once, here, at construction,
+and a Dense (or TimeDistributed(Dense)) right after it is computed in that same call (its
+activation, if any, applied after); a SimpleRNN one call of its native loop; any other Dense one
+``F.linear`` on its weights read once; every other layer (Dropout at inference, Activation...) is called as in
 the model, on a ``(B, 1, F)`` step (or ``(B, H)`` after a recurrent layer with
 ``return_sequences=False``). A recurrent layer that the layer itself would not run natively (the
 native library not built, a float64 model, an LSTM large enough that the layer hands it to torch's
@@ -56,6 +57,9 @@ class _RecurrentStep:
         self.simple = layer._builtin and self.cell.fused_kind in LOOP_KINDS  # SimpleRNN's native loop
         w: list = [None if t is None else t.detach() for t in self.cell.flat_weights()] if layer._builtin else []
         self.native = layer._builtin and _layer_runs_native(layer, batch_size, w[0].shape[1])
+        #: a following Dense computed in the native step call (see fuse): (weight (U, H), bias or None)
+        self.head: tuple = (None, None)
+        self.head_activation: Callable | None = None
         if self.native and self.kind in KINDS:
             w_ih, w_hh, b_ih, b_hh = (w + [None, None])[:4]
             self.prepared: list = torch.ops.seqlayers_native.gated_rnn_prepare(KINDS[self.kind], w_ih, w_hh, b_ih, b_hh)
@@ -81,8 +85,17 @@ class _RecurrentStep:
             self.states = [out]
             return out
         c = self.states[1] if len(self.states) == 2 else None
-        return torch.ops.seqlayers_native.gated_rnn_step(x_t, KINDS[self.kind], self.prepared, self.states[0], c,
-                                                         native.BLAS_ONLY[0])
+        y = torch.ops.seqlayers_native.gated_rnn_step(x_t, KINDS[self.kind], self.prepared, self.states[0], c,
+                                                      native.BLAS_ONLY[0], *self.head)
+        return y if self.head_activation is None else self.head_activation(y)
+
+    def fuse(self, dense: _DenseStep) -> bool:
+        """Compute ``dense`` (the next layer) in this step's native call; False where it cannot be."""
+        if not (self.native and self.kind in KINDS and self.head[0] is None and self.dtype == torch.float32
+                and dense.weight.dtype == torch.float32):
+            return False
+        self.head, self.head_activation = (dense.weight, dense.bias), dense.activation
+        return True
 
 
 def _layer_runs_native(layer: RNN, batch_size: int, F: int) -> bool:
@@ -152,8 +165,16 @@ class Stream:
         #: the model's float type (its first layer's weights'): each step's x_t is cast to it, as the model casts
         self.dtype: torch.dtype = next((p.dtype for layer in layers for p in layer.parameters()
                                         if p.is_floating_point()), torch.float32)
-        self._steps: list[Callable] = [_step_of(layer, batch_size) for layer in layers]
-        self._keeps_time = [isinstance(layer, RNN) and layer.return_sequences for layer in layers]
+        steps = [_step_of(layer, batch_size) for layer in layers]
+        keeps_time = [isinstance(layer, RNN) and layer.return_sequences for layer in layers]
+        self._steps: list[Callable] = []
+        self._keeps_time: list[bool] = []
+        for s, keeps in zip(steps, keeps_time):
+            previous = self._steps[-1] if self._steps else None
+            if isinstance(s, _DenseStep) and isinstance(previous, _RecurrentStep) and previous.fuse(s):
+                continue  # the Dense runs inside the recurrent layer's step call
+            self._steps.append(s)
+            self._keeps_time.append(keeps)
         self._plain = all(isinstance(s, _DenseStep) or (isinstance(s, _RecurrentStep) and s.native)
                           for s in self._steps)
 

@@ -26,6 +26,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
@@ -284,6 +285,20 @@ std::array<seqlayers_native::Packed, 3> panel_views(int64_t kind, int64_t F, int
   return v;
 }
 
+// dst (C x R, row-major) = src^T for a contiguous (R x C) src, in 16 x 16 tiles (both sides cache-friendly:
+// torch's cat of the two transposed views took 130 of prepare()'s 200 us for an LSTM with F = H = 128)
+void transpose_into(const at::Tensor& src, float* dst) {
+  const int64_t R = src.size(0), C = src.size(1);
+  const float* s = src.data_ptr<float>();
+  constexpr int64_t kTile = 16;
+  for (int64_t r0 = 0; r0 < R; r0 += kTile)
+    for (int64_t c0 = 0; c0 < C; c0 += kTile) {
+      const int64_t r1 = std::min(R, r0 + kTile), c1 = std::min(C, c0 + kTile);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) dst[c * R + r] = s[r * C + c];
+    }
+}
+
 Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, const c10::optional<at::Tensor>& b_ih,
                  const c10::optional<at::Tensor>& b_hh, bool pack) {
   const int64_t G = kind == kLSTM ? 4 : 3, H = w_hh.size(1), F = w_ih.size(1);
@@ -295,9 +310,16 @@ Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, c
   if (has_bi) P.bias_in = b_ih->contiguous();
   if (kind == kLSTM && has_bh) P.bias_in = has_bi ? (P.bias_in + *b_hh).contiguous() : b_hh->contiguous();
   if (kind == kGRU && has_bh) P.b_hh = b_hh->contiguous();
-  P.wit = w_ih.t().contiguous();
-  P.wt = kind == kLSTM ? at::cat({w_ih.t(), w_hh.t()}, 0).contiguous() : w_hh.t().contiguous();
   const int64_t lead = kind == kLSTM ? F : 0, split = kind == kGRUResetBefore ? 2 * H : G * H;
+  P.wt = at::empty({lead + H, G * H}, w_ih.options());  // [W_ih^T; W_hh^T] (LSTM) or W_hh^T
+  if (kind == kLSTM) {
+    transpose_into(w_ih.contiguous(), P.wt.data_ptr<float>());
+    P.wit = P.wt.narrow(0, 0, F);  // W_ih^T: the first F rows
+  } else {
+    P.wit = at::empty({F, G * H}, w_ih.options());
+    transpose_into(w_ih.contiguous(), P.wit.data_ptr<float>());
+  }
+  transpose_into(w_hh.contiguous(), P.wt.data_ptr<float>() + lead * G * H);
   if (!pack) {
     P.panels = at::empty({0}, w_ih.options());
     return P;
@@ -324,24 +346,33 @@ bool use_own_kernel(bool blas_only, int64_t B, int64_t G, int64_t F, int64_t H) 
          (at::get_num_threads() == 1 || B * G * H * H <= kMaxOwnWorkThreaded);
 }
 
-// One direction over x (B, T, F) from the states h (B, H) and c (the LSTM's; both updated in place),
-// writing `out` (or not, when undefined) and `last`.
-void run_direction(int64_t kind, const at::Tensor& x, const Prepared& P, bool own, at::Tensor& h, at::Tensor& c,
-                   float* out, int64_t ld_out, at::Tensor& last, const at::Tensor& mask, bool backwards,
-                   bool time_order, bool zero_output) {
-  const int64_t B = x.size(0), T = x.size(1), F = x.size(2), H = h.size(1), G = kind == kLSTM ? 4 : 3;
+// The shape of one direction's run: x (B, T, F) contiguous; h, c, last (B, H) contiguous.
+struct Dims {
+  int64_t B, T, F, H;
+};
+
+// One direction over x from the states h and c (the LSTM's; both updated in place), writing `out`
+// (or not, when null) and `last` (B, H). Raw pointers and memcpy only: a streamed step is ~4 us of
+// arithmetic, and each tensor op around it (a copy_, a narrow) cost ~0.5-1 us more.
+void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool own, float* h, float* c, float* out,
+                   int64_t ld_out, float* last, const bool* mask, bool backwards, bool time_order, bool zero_output) {
+  const int64_t B = s.B, T = s.T, F = s.F, H = s.H, G = kind == kLSTM ? 4 : 3;
   const int64_t lead = kind == kLSTM ? F : 0, ld_h = lead + H;
-  at::Tensor xh = kind == kLSTM ? at::empty({B, ld_h}, x.options()) : h;  // the LSTM's rows [x_t, h]
-  if (kind == kLSTM) xh.narrow(1, F, H).copy_(h);
+  std::vector<float> xh(kind == kLSTM ? B * ld_h : 0);  // the LSTM's rows [x_t, h]
+  float* state = h;
+  if (kind == kLSTM) {
+    for (int64_t b = 0; b < B; ++b) std::memcpy(xh.data() + b * ld_h + F, h + b * H, H * sizeof(float));
+    state = xh.data() + F;
+  }
   const auto views = panel_views(kind, F, H, P.panels);
   const auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-  Loop L{kind, B, T, F, H, G, x.data_ptr<float>(), P.wit.data_ptr<float>(), ptr(P.bias_in), P.wt.data_ptr<float>(),
-         views.data(), ptr(P.b_hh), xh.data_ptr<float>() + lead, ld_h, ptr(c), out, ld_out, last.data_ptr<float>(),
-         mask.defined() ? mask.data_ptr<bool>() : nullptr, backwards, time_order, zero_output,
+  Loop L{kind, B, T, F, H, G, x, P.wit.data_ptr<float>(), ptr(P.bias_in), P.wt.data_ptr<float>(), views.data(),
+         ptr(P.b_hh), state, ld_h, c, out, ld_out, last, mask, backwards, time_order, zero_output,
          own && P.panels.numel() > 0};
   if (B > 0 && T > 0 && H > 0) run_loop(L);
-  else if (B > 0 && H > 0) last.copy_(h);  // T = 0: nothing processed (the layers never call with T = 0)
-  if (kind == kLSTM) h.copy_(xh.narrow(1, F, H));
+  else if (B > 0 && H > 0) std::memcpy(last, h, B * H * sizeof(float));  // T = 0: nothing processed (the layers never call with T = 0)
+  if (kind == kLSTM)
+    for (int64_t b = 0; b < B; ++b) std::memcpy(h + b * H, xh.data() + b * ld_h + F, H * sizeof(float));
 }
 
 std::vector<at::Tensor> gated_rnn_forward(
@@ -369,14 +400,18 @@ std::vector<at::Tensor> gated_rnn_forward(
   std::vector<at::Tensor> results{out};
   const at::Tensor x = x_.contiguous();
   const bool own = use_own_kernel(blas_only, B, G, x_.size(2), H);
+  // the panels only where some step can have at most kMaxOwnRows active rows (packing W1's took ~20 us)
+  const bool pack = own && (B <= kMaxOwnRows || mask.defined());
   for (int64_t d = 0; d < D; ++d) {
     TORCH_CHECK(w_hh[d].size(1) == H, "gated_rnn_forward: the same H in each direction");
-    const Prepared P = prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), own);
+    const Prepared P = prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), pack);
     at::Tensor h = opt_or_zeros(h0.get(d), B, H);
     at::Tensor c = kind == kLSTM ? opt_or_zeros(c0.get(d), B, H) : at::Tensor();
     at::Tensor last = at::empty({B, H}, x_.options());
-    run_direction(kind, x, P, own, h, c, return_sequences ? out.data_ptr<float>() + d * H : nullptr, D * H, last,
-                  mask, backwards.get(d), time_order.get(d), zero_output);
+    run_direction(kind, x.data_ptr<float>(), Dims{B, T, x.size(2), H}, P, own, h.data_ptr<float>(),
+                  c.defined() ? c.data_ptr<float>() : nullptr, return_sequences ? out.data_ptr<float>() + d * H : nullptr,
+                  D * H, last.data_ptr<float>(), mask.defined() ? mask.data_ptr<bool>() : nullptr, backwards.get(d),
+                  time_order.get(d), zero_output);
     results.push_back(last);
     results.push_back(h);
     if (kind == kLSTM) results.push_back(c);
@@ -393,11 +428,46 @@ std::vector<at::Tensor> gated_rnn_prepare(int64_t kind, const at::Tensor& w_ih, 
   return {P.wit, P.wt, P.bias_in.defined() ? P.bias_in : none, P.b_hh.defined() ? P.b_hh : none, P.panels};
 }
 
-// x (B, F): one step from h (B, H) and c (the LSTM's), both updated in place; returns the output (B, H).
-at::Tensor gated_rnn_step(const at::Tensor& x, int64_t kind, at::TensorList prepared, at::Tensor& h,
-                          const c10::optional<at::Tensor>& c_, bool blas_only) {
-  TORCH_CHECK(x.dim() == 2 && x.scalar_type() == at::kFloat && prepared.size() == 5,
+// sum of a[i] * b[i]: 16 partial sums, so that the loop vectorises without reassociation flags
+__attribute__((target_clones("avx512f", "avx2", "default")))
+float dot(const float* a, const float* b, int64_t n) {
+  float acc[16] = {0.0f};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) acc[k] += a[i + k] * b[i + k];
+  float total = 0.0f;
+  for (; i < n; ++i) total += a[i] * b[i];
+  for (float v : acc) total += v;
+  return total;
+}
+
+// y (B, U) = out (B, H) @ w^T + b for w (U, H): a streamed model's Dense on its recurrent layer's step,
+// in this call (a separate F.linear cost ~3.5 us of a ~14 us step); torch's addmm for large heads.
+at::Tensor head(const at::Tensor& out, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
+  TORCH_CHECK(w.dim() == 2 && w.size(1) == out.size(1) && w.scalar_type() == at::kFloat && w.is_contiguous(),
+              "gated_rnn_step: head_w must be a contiguous (units, H) float32 with H = ", out.size(1), ", got ",
+              w.sizes());
+  const bool has_b = b.has_value() && b->defined();
+  TORCH_CHECK(!has_b || (b->dim() == 1 && b->size(0) == w.size(0) && b->scalar_type() == at::kFloat &&
+                         b->is_contiguous()), "gated_rnn_step: head_b must be a contiguous (units,) float32");
+  const int64_t B = out.size(0), U = w.size(0), H = w.size(1);
+  if (B * U * H > (int64_t(1) << 16)) return has_b ? at::addmm(*b, out, w.t()) : at::mm(out, w.t());
+  at::Tensor y = at::empty({B, U}, out.options());
+  const float *o = out.data_ptr<float>(), *wp = w.data_ptr<float>(), *bp = has_b ? b->data_ptr<float>() : nullptr;
+  float* yp = y.data_ptr<float>();
+  for (int64_t r = 0; r < B; ++r)
+    for (int64_t u = 0; u < U; ++u) yp[r * U + u] = (bp ? bp[u] : 0.0f) + dot(o + r * H, wp + u * H, H);
+  return y;
+}
+
+// x (B, F): one step from h (B, H) and c (the LSTM's), both updated in place; returns the output
+// (B, H), or with head_w (U, H) (and head_b (U,)) the head's (B, U) = output @ head_w^T + head_b.
+at::Tensor gated_rnn_step(const at::Tensor& x_, int64_t kind, at::TensorList prepared, at::Tensor& h,
+                          const c10::optional<at::Tensor>& c_, bool blas_only, const c10::optional<at::Tensor>& head_w,
+                          const c10::optional<at::Tensor>& head_b) {
+  TORCH_CHECK(x_.dim() == 2 && x_.scalar_type() == at::kFloat && prepared.size() == 5,
               "gated_rnn_step: x must be (B, F) float32 and `prepared` what gated_rnn_prepare returned");
+  const at::Tensor x = x_.is_contiguous() ? x_ : x_.contiguous();
   TORCH_CHECK(h.is_contiguous() && h.dim() == 2 && h.size(0) == x.size(0), "gated_rnn_step: h must be a contiguous (B, H)");
   const auto opt = [](const at::Tensor& t) { return t.numel() > 0 ? t : at::Tensor(); };
   const Prepared P{prepared[0], prepared[1], opt(prepared[2]), opt(prepared[3]), prepared[4]};
@@ -406,9 +476,13 @@ at::Tensor gated_rnn_step(const at::Tensor& x, int64_t kind, at::TensorList prep
               "gated_rnn_step: an LSTM needs its cell state c, contiguous, shaped as h");
   at::Tensor last = at::empty_like(h);
   const int64_t G = kind == kLSTM ? 4 : 3;
-  run_direction(kind, x.contiguous().unsqueeze(1), P, use_own_kernel(blas_only, x.size(0), G, x.size(1), h.size(1)), h, c,
-                nullptr, 0, last, at::Tensor(), false, false, false);
-  return last;
+  TORCH_CHECK(P.wt.size(0) == (kind == kLSTM ? x.size(1) : 0) + h.size(1) && P.wt.size(1) == G * h.size(1),
+              "gated_rnn_step: `prepared` holds weights for other shapes than x ", x.sizes(), " and h ", h.sizes());
+  run_direction(kind, x.data_ptr<float>(), Dims{x.size(0), 1, x.size(1), h.size(1)}, P,
+                use_own_kernel(blas_only, x.size(0), G, x.size(1), h.size(1)), h.data_ptr<float>(),
+                c.defined() ? c.data_ptr<float>() : nullptr, nullptr, 0, last.data_ptr<float>(), nullptr, false, false,
+                false);
+  return head_w.has_value() && head_w->defined() ? head(last, *head_w, head_b) : last;
 }
 
 // The gates' activations on their own, as the loops compute them (AVX-512 where the CPU has it, else
@@ -433,7 +507,8 @@ at::Tensor gate_activation(const at::Tensor& x_, bool sigmoid) {
 TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
   m.def("gate_activation(Tensor x, bool sigmoid) -> Tensor");
   m.def("gated_rnn_prepare(int kind, Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh) -> Tensor[]");
-  m.def("gated_rnn_step(Tensor x, int kind, Tensor[] prepared, Tensor(a!) h, Tensor(b!)? c, bool blas_only=False) -> Tensor");
+  m.def("gated_rnn_step(Tensor x, int kind, Tensor[] prepared, Tensor(a!) h, Tensor(b!)? c, bool blas_only=False, "
+        "Tensor? head_w=None, Tensor? head_b=None) -> Tensor");
   m.def("gated_rnn_forward(Tensor x, int kind, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, "
         "Tensor?[] h0, Tensor?[] c0, Tensor? mask, bool[] backwards, bool[] time_order, bool zero_output, "
         "bool return_sequences, bool blas_only=False) -> Tensor[]");

@@ -116,6 +116,23 @@ def test_native_equals_the_step_loop(cell, mask, go_backwards, zero_output, prod
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("mask", ["right", "holes"])
+def test_native_masked_batch_over_24_rows_equals_the_step_loop(cell, mask, product):
+    # 40 rows: full steps through sgemm, steps with at most 24 active rows through the AVX-512 product
+    torch.manual_seed(4)
+    B, T, F, H = 40, 9, 6, 32
+    layer = CELLS[cell](H, return_sequences=True, return_state=True)
+    x = torch.randn(B, T, F)
+    m = _masks(B, T)[mask]
+    m[:30, 6:] = False  # the last steps keep only rows 30..39 (or fewer) active
+    layer(x)
+    with torch.no_grad(), product():
+        got = layer(x, mask=m)
+    assert layer.last_path == "native_masked"
+    _close(got, _loop(layer, x, mask=m))
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("mask", [None, "right", "holes"])
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", None])
 def test_native_bidirectional_equals_the_step_loop(cell, mask, merge_mode):

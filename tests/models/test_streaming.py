@@ -125,3 +125,25 @@ def test_stream_refuses_backward_layers_and_wrong_steps():
     stream = Stream(_model("lstm"))
     with pytest.raises(ValueError, match=r"expected one step of shape \(batch_size=1, features\), got \(1, 4, 3\)"):
         stream.step(torch.randn(1, 4, 3))
+
+
+@pytest.mark.parametrize("head", ["dense", "softmax", "time_distributed", "large", "no_bias"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_dense_after_a_native_recurrent_step_runs_in_its_call(cell, head):
+    try:
+        native.build()
+    except RuntimeError as exc:
+        pytest.skip(f"the native loops cannot be built here: {exc}")
+    torch.manual_seed(1)
+    units = 1100 if head == "large" else 4  # 2 x 64 x 1100 products: the head through torch's addmm
+    dense = sl.Dense(units, activation="softmax" if head == "softmax" else None, use_bias=head != "no_bias")
+    recurrent = (sl.LSTM if cell == "lstm" else sl.GRU)(64, return_sequences=True)
+    model = sl.Sequential([sl.Input((None, 3)), recurrent,
+                           sl.TimeDistributed(dense) if head == "time_distributed" else dense])
+    x = torch.randn(2, 6, 3)
+    with torch.no_grad():
+        want = model(x)
+    stream = Stream(model, batch_size=2)
+    assert len(stream._steps) == 1 and stream._steps[0].head[0] is not None  # one native call per step
+    got = torch.stack([stream.step(x[:, t]) for t in range(6)], dim=1)
+    torch.testing.assert_close(got, want, atol=3e-6, rtol=0)
