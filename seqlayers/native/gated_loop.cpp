@@ -161,13 +161,14 @@ struct Loop {  // one direction's run
   float* last;          // (B, H)
   const bool* mask;     // (B, T) or null
   bool backwards, time_order, zero_output, own_kernel;
+  const float* xproj;   // (B, G*H) b_in + x_0 @ W_ih^T when every step's input is the same (a RepeatVector), or null
 };
 
 // o[i] (N of its floats) += a[i] (K floats) @ w (K x N, row stride G*H), for the n rows given;
 // `which` names w's packed copy (0: W_ih^T, 1: W_hh^T or [U_r, U_z]^T, 2: U_n^T).
 void product(const Loop& L, int64_t n, const float* const* a, int64_t K, const float* w, int64_t N,
              float* const* o, int which, std::vector<float>& scratch) {
-  if (L.own_kernel && n <= kMaxOwnRows) recurrent_avx512(n, a, L.pw[which], o);
+  if (L.own_kernel && which >= 0 && n <= kMaxOwnRows) recurrent_avx512(n, a, L.pw[which], o);
   else recurrent_sgemm(n, a, w, K, N, L.G * L.H, o, scratch);
 }
 
@@ -178,6 +179,10 @@ void product(const Loop& L, int64_t n, const float* const* a, int64_t K, const f
 void project(const Loop& L, int64_t n, int64_t t, const int64_t* rows, float* const* gr,
              std::vector<const float*>& xr, std::vector<float>& scratch) {
   const int64_t GH = L.G * L.H;
+  if (L.xproj) {  // the same input at every step: its projection was made once
+    for (int64_t i = 0; i < n; ++i) std::memcpy(gr[i], L.xproj + rows[i] * GH, GH * sizeof(float));
+    return;
+  }
   for (int64_t i = 0; i < n; ++i) {
     if (L.b_in) std::memcpy(gr[i], L.b_in, GH * sizeof(float)); else std::memset(gr[i], 0, GH * sizeof(float));
     xr[i] = L.x + (rows[i] * L.T + t) * L.F;
@@ -203,7 +208,11 @@ void run_loop(const Loop& L) {
       hr[n] = L.h + b * L.ld_h;
       ++n;
     }
-    if (L.kind == kLSTM) {
+    if (L.kind == kLSTM && L.xproj) {  // a repeated input: gates = xproj + h @ W_hh^T (the last H rows of wt)
+      project(L, n, t, rows.data(), gr.data(), xr, scratch);
+      product(L, n, hr.data(), H, L.wt + L.F * GH, GH, gr.data(), -1, scratch);
+      for (int64_t i = 0; i < n; ++i) lstm_gates(gr[i], L.c + rows[i] * H, L.h + rows[i] * L.ld_h, H);
+    } else if (L.kind == kLSTM) {
       // the LSTM's rows are [x_t, h] (F + H floats) and its weights [W_ih^T; W_hh^T]: the input
       // projection and the recurrent product are ONE product per step, with K = F + H
       for (int64_t i = 0; i < n; ++i) {
@@ -355,7 +364,8 @@ struct Dims {
 // (or not, when null) and `last` (B, H). Raw pointers and memcpy only: a streamed step is ~4 us of
 // arithmetic, and each tensor op around it (a copy_, a narrow) cost ~0.5-1 us more.
 void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool own, float* h, float* c, float* out,
-                   int64_t ld_out, float* last, const bool* mask, bool backwards, bool time_order, bool zero_output) {
+                   int64_t ld_out, float* last, const bool* mask, bool backwards, bool time_order, bool zero_output,
+                   const float* xproj = nullptr) {
   const int64_t B = s.B, T = s.T, F = s.F, H = s.H, G = kind == kLSTM ? 4 : 3;
   const int64_t lead = kind == kLSTM ? F : 0, ld_h = lead + H;
   std::vector<float> xh(kind == kLSTM ? B * ld_h : 0);  // the LSTM's rows [x_t, h]
@@ -368,7 +378,7 @@ void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool
   const auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
   Loop L{kind, B, T, F, H, G, x, P.wit.data_ptr<float>(), ptr(P.bias_in), P.wt.data_ptr<float>(), views.data(),
          ptr(P.b_hh), state, ld_h, c, out, ld_out, last, mask, backwards, time_order, zero_output,
-         own && P.panels.numel() > 0};
+         own && P.panels.numel() > 0, xproj};
   if (B > 0 && T > 0 && H > 0) run_loop(L);
   else if (B > 0 && H > 0) std::memcpy(last, h, B * H * sizeof(float));  // T = 0: nothing processed (the layers never call with T = 0)
   if (kind == kLSTM)
@@ -398,7 +408,10 @@ std::vector<at::Tensor> gated_rnn_forward(
   }
   at::Tensor out = return_sequences ? at::empty({B, T, D * H}, x_.options()) : at::empty({0}, x_.options());
   std::vector<at::Tensor> results{out};
-  const at::Tensor x = x_.contiguous();
+  // every step's input the same tensor (stride 0 in time: RepeatVector's expand): projected once per
+  // direction (W3's decoder: the product per step over K = H instead of F + H, 3 of 4 projections saved)
+  const bool repeated = T > 1 && x_.stride(1) == 0;
+  const at::Tensor x = repeated ? x_.select(1, 0).contiguous() : x_.contiguous();
   const bool own = use_own_kernel(blas_only, B, G, x_.size(2), H);
   // the panels only where some step can have at most kMaxOwnRows active rows (packing W1's took ~20 us)
   const bool pack = own && (B <= kMaxOwnRows || mask.defined());
@@ -408,10 +421,12 @@ std::vector<at::Tensor> gated_rnn_forward(
     at::Tensor h = opt_or_zeros(h0.get(d), B, H);
     at::Tensor c = kind == kLSTM ? opt_or_zeros(c0.get(d), B, H) : at::Tensor();
     at::Tensor last = at::empty({B, H}, x_.options());
-    run_direction(kind, x.data_ptr<float>(), Dims{B, T, x.size(2), H}, P, own, h.data_ptr<float>(),
+    at::Tensor xproj;
+    if (repeated) xproj = P.bias_in.defined() ? at::addmm(P.bias_in, x, P.wit) : at::mm(x, P.wit);  // (B, G*H)
+    run_direction(kind, x.data_ptr<float>(), Dims{B, T, x_.size(2), H}, P, own, h.data_ptr<float>(),
                   c.defined() ? c.data_ptr<float>() : nullptr, return_sequences ? out.data_ptr<float>() + d * H : nullptr,
                   D * H, last.data_ptr<float>(), mask.defined() ? mask.data_ptr<bool>() : nullptr, backwards.get(d),
-                  time_order.get(d), zero_output);
+                  time_order.get(d), zero_output, repeated ? xproj.data_ptr<float>() : nullptr);
     results.push_back(last);
     results.push_back(h);
     if (kind == kLSTM) results.push_back(c);

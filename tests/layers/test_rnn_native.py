@@ -231,3 +231,37 @@ def test_a_large_lstm_is_left_to_torchs_kernel_and_a_large_gru_is_not():
         big(x)
         gru(x)
     assert big.last_path == "fused" and gru.last_path == "native"
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("mask", [None, "right", "holes"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_native_on_a_repeated_input_equals_the_step_loop(cell, mask, go_backwards, product):
+    # RepeatVector's output is an expand (stride 0 in time): its projection is made once per direction
+    torch.manual_seed(5)
+    B, T, F, H = 30, 5, 7, 24
+    layer = CELLS[cell](H, return_sequences=True, return_state=True, go_backwards=go_backwards)
+    x = torch.randn(B, F)[:, None].expand(B, T, F)
+    assert x.stride(1) == 0
+    m = None if mask is None else _masks(B, T)[mask]
+    layer(x.contiguous())
+    with torch.no_grad(), product():
+        got = layer(x, mask=m)
+    assert layer.last_path == ("native" if mask is None else "native_masked")
+    _close(got, _loop(layer, x.contiguous(), mask=m))
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_native_bidirectional_on_a_repeated_input_equals_the_step_loop(cell):
+    torch.manual_seed(6)
+    bi = Bidirectional(CELLS[cell](16, return_sequences=True))
+    x = torch.randn(9, 3)[:, None].expand(9, 6, 3)
+    bi(x)
+    with torch.no_grad():
+        got = bi(x)
+    assert bi.last_path == ("native_bidirectional",) * 2
+    for sub in (bi.forward_layer, bi.backward_layer):
+        sub._allow_fused = False
+    with torch.no_grad():
+        want = bi(x.contiguous())
+    _close(got, want)
