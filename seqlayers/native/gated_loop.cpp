@@ -41,40 +41,47 @@ using seqlayers_native::tanh_r;
 
 enum Kind : int64_t { kLSTM = 0, kGRU = 1, kGRUResetBefore = 2 };
 
-// One LSTM unit block of 16 at column j of a row: gates g (4H), c and h (H) updated in place.
-__attribute__((target("avx512f"), always_inline)) inline void lstm16(const float* g, float* c, float* h, int64_t H,
-                                                                    int64_t j) {
+// g[k] + b[k] for the 16 floats at k (masked)
+__attribute__((target("avx512f"), always_inline)) inline __m512 plus16(__mmask16 m, const float* g, const float* b,
+                                                                      int64_t k) {
+  return _mm512_add_ps(_mm512_maskz_loadu_ps(m, g + k), _mm512_maskz_loadu_ps(m, b + k));
+}
+
+// One LSTM unit block of 16 at column j of a row: gates g (4H) plus their bias b (4H), c and h (H)
+// updated in place.
+__attribute__((target("avx512f"), always_inline)) inline void lstm16(const float* g, const float* b, float* c,
+                                                                    float* h, int64_t H, int64_t j) {
   const __mmask16 m = seqlayers_native::tail_mask(H - j);
-  const __m512 i = seqlayers_native::sigmoid16(_mm512_maskz_loadu_ps(m, g + j));
-  const __m512 f = seqlayers_native::sigmoid16(_mm512_maskz_loadu_ps(m, g + H + j));
-  const __m512 n = seqlayers_native::tanh16(_mm512_maskz_loadu_ps(m, g + 2 * H + j));
-  const __m512 o = seqlayers_native::sigmoid16(_mm512_maskz_loadu_ps(m, g + 3 * H + j));
+  const __m512 i = seqlayers_native::sigmoid16(plus16(m, g, b, j));
+  const __m512 f = seqlayers_native::sigmoid16(plus16(m, g, b, H + j));
+  const __m512 n = seqlayers_native::tanh16(plus16(m, g, b, 2 * H + j));
+  const __m512 o = seqlayers_native::sigmoid16(plus16(m, g, b, 3 * H + j));
   const __m512 cj = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, c + j), _mm512_mul_ps(i, n));
   _mm512_mask_storeu_ps(c + j, m, cj);
   _mm512_mask_storeu_ps(h + j, m, _mm512_mul_ps(o, seqlayers_native::tanh16(cj)));
 }
 
-// g (4H): the step's gate pre-activations (i, f, g, o); c, h (H) updated in place. Two blocks per
+// g + b (4H): the step's gate pre-activations (i, f, g, o); c, h (H) updated in place. Two blocks per
 // iteration: the polynomials are chains of dependent FMAs, and two independent ones keep both FMA
 // ports busy (one at a time, the pass was latency-bound).
 __attribute__((target("avx512f")))
-void lstm_gates_avx512(const float* g, float* c, float* h, int64_t H) {
+void lstm_gates_avx512(const float* g, const float* b, float* c, float* h, int64_t H) {
   int64_t j = 0;
   for (; j + 16 < H; j += 32) {
-    lstm16(g, c, h, H, j);
-    lstm16(g, c, h, H, j + 16);
+    lstm16(g, b, c, h, H, j);
+    lstm16(g, b, c, h, H, j + 16);
   }
-  if (j < H) lstm16(g, c, h, H, j);
+  if (j < H) lstm16(g, b, c, h, H, j);
 }
 
-// xw (3H): x W + b_ih (r, z, n); hw (3H): h U + b_hh; h (H) updated in place.
+// xw + bx (3H): x W + b_ih (r, z, n); hw + bh (3H): h U + b_hh; h (H) updated in place.
 __attribute__((target("avx512f")))
-void gru_gates_avx512(const float* xw, const float* hw, float* h, int64_t H) {
+void gru_gates_avx512(const float* xw, const float* bx, const float* hw, const float* bh, float* h, int64_t H) {
   for (int64_t j = 0; j < H; j += 16) {
     const __mmask16 m = seqlayers_native::tail_mask(H - j);
-    const __m512 xr = _mm512_maskz_loadu_ps(m, xw + j), hr = _mm512_maskz_loadu_ps(m, hw + j);
-    const __m512 xz = _mm512_maskz_loadu_ps(m, xw + H + j), hz = _mm512_maskz_loadu_ps(m, hw + H + j);
-    const __m512 xn = _mm512_maskz_loadu_ps(m, xw + 2 * H + j), hn = _mm512_maskz_loadu_ps(m, hw + 2 * H + j);
+    const __m512 xr = plus16(m, xw, bx, j), hr = plus16(m, hw, bh, j);
+    const __m512 xz = plus16(m, xw, bx, H + j), hz = plus16(m, hw, bh, H + j);
+    const __m512 xn = plus16(m, xw, bx, 2 * H + j), hn = plus16(m, hw, bh, 2 * H + j);
     const __m512 r = seqlayers_native::sigmoid16(_mm512_add_ps(xr, hr));
     const __m512 z = seqlayers_native::sigmoid16(_mm512_add_ps(xz, hz));
     const __m512 n = seqlayers_native::tanh16(_mm512_fmadd_ps(r, hn, xn));
@@ -93,30 +100,32 @@ void activation16(const float* x, float* o, int64_t rem, bool sigmoid) {
 }
 
 __attribute__((target_clones("avx2", "default")))
-void lstm_gates_scalar(const float* g, float* c, float* h, int64_t H) {
+void lstm_gates_scalar(const float* g, const float* b, float* c, float* h, int64_t H) {
   for (int64_t j = 0; j < H; ++j) {
-    const float i = sigmoid_r(g[j]), f = sigmoid_r(g[H + j]), n = tanh_r(g[2 * H + j]), o = sigmoid_r(g[3 * H + j]);
+    const float i = sigmoid_r(g[j] + b[j]), f = sigmoid_r(g[H + j] + b[H + j]), n = tanh_r(g[2 * H + j] + b[2 * H + j]),
+                o = sigmoid_r(g[3 * H + j] + b[3 * H + j]);
     const float cj = f * c[j] + i * n;
     c[j] = cj;
     h[j] = o * tanh_r(cj);
   }
 }
 
-void lstm_gates(const float* g, float* c, float* h, int64_t H) {
-  if (kAVX512) lstm_gates_avx512(g, c, h, H); else lstm_gates_scalar(g, c, h, H);
+void lstm_gates(const float* g, const float* b, float* c, float* h, int64_t H) {
+  if (kAVX512) lstm_gates_avx512(g, b, c, h, H); else lstm_gates_scalar(g, b, c, h, H);
 }
 
 __attribute__((target_clones("avx2", "default")))
-void gru_gates_scalar(const float* xw, const float* hw, float* h, int64_t H) {
+void gru_gates_scalar(const float* xw, const float* bx, const float* hw, const float* bh, float* h, int64_t H) {
   for (int64_t j = 0; j < H; ++j) {
-    const float r = sigmoid_r(xw[j] + hw[j]), z = sigmoid_r(xw[H + j] + hw[H + j]);
-    const float n = tanh_r(xw[2 * H + j] + r * hw[2 * H + j]);
+    const float r = sigmoid_r((xw[j] + bx[j]) + (hw[j] + bh[j]));
+    const float z = sigmoid_r((xw[H + j] + bx[H + j]) + (hw[H + j] + bh[H + j]));
+    const float n = tanh_r((xw[2 * H + j] + bx[2 * H + j]) + r * (hw[2 * H + j] + bh[2 * H + j]));
     h[j] = z * h[j] + (1.0f - z) * n;
   }
 }
 
-void gru_gates(const float* xw, const float* hw, float* h, int64_t H) {
-  if (kAVX512) gru_gates_avx512(xw, hw, h, H); else gru_gates_scalar(xw, hw, h, H);
+void gru_gates(const float* xw, const float* bx, const float* hw, const float* bh, float* h, int64_t H) {
+  if (kAVX512) gru_gates_avx512(xw, bx, hw, bh, h, H); else gru_gates_scalar(xw, bx, hw, bh, h, H);
 }
 
 // reset_before, first half: g (3H) holds x W + b + [h U_r, h U_z, 0]: r, z in place; rh = r * h.
@@ -164,30 +173,33 @@ struct Loop {  // one direction's run
   const float* xproj;   // (B, G*H) b_in + x_0 @ W_ih^T when every step's input is the same (a RepeatVector), or null
 };
 
-// o[i] (N of its floats) += a[i] (K floats) @ w (K x N, row stride G*H), for the n rows given;
-// `which` names w's packed copy (0: W_ih^T, 1: W_hh^T or [U_r, U_z]^T, 2: U_n^T).
+// o[i] (N of its floats) += a[i] (K floats) @ w (K x N, row stride G*H), for the n rows given, or
+// with accumulate false o[i] = a[i] @ w (o not read: the biases join in the gate pass instead of
+// being copied into o first, which wrote W1's 128 KiB gate buffer once more per step);
+// `which` names w's packed copy (0: W_ih^T, 1: W_hh^T or [U_r, U_z]^T, 2: U_n^T; -1: none).
 void product(const Loop& L, int64_t n, const float* const* a, int64_t K, const float* w, int64_t N,
-             float* const* o, int which, std::vector<float>& scratch) {
-  if (L.own_kernel && which >= 0 && n <= kMaxOwnRows) recurrent_avx512(n, a, L.pw[which], o);
-  else recurrent_sgemm(n, a, w, K, N, L.G * L.H, o, scratch);
+             float* const* o, int which, std::vector<float>& scratch, bool accumulate = true) {
+  if (L.own_kernel && which >= 0 && n <= kMaxOwnRows) recurrent_avx512(n, a, L.pw[which], o, accumulate);
+  else recurrent_sgemm(n, a, w, K, N, L.G * L.H, o, scratch, accumulate);
 }
 
-// One step's gate pre-activations of the n active rows: gr[i] = b_in + x_t @ W_ih^T (+ h @ W_hh^T for
-// the LSTM, whose gates all add both halves). The input projection is done here, step by step, on
+// One step's input projection of the n active rows: gr[i] = x_t @ W_ih^T (+ b_in with bias_in_buffer;
+// the precomputed b_in + x_0 @ W_ih^T of a repeated input). The input projection is done here, step by step, on
 // the cache-warm (n, G*H) buffer: one GEMM over all steps first wrote and re-read a (T, B, G*H)
 // buffer (13 MB on W1), which cost more than the products themselves.
 void project(const Loop& L, int64_t n, int64_t t, const int64_t* rows, float* const* gr,
-             std::vector<const float*>& xr, std::vector<float>& scratch) {
+             std::vector<const float*>& xr, std::vector<float>& scratch, bool bias_in_buffer) {
   const int64_t GH = L.G * L.H;
   if (L.xproj) {  // the same input at every step: its projection was made once
     for (int64_t i = 0; i < n; ++i) std::memcpy(gr[i], L.xproj + rows[i] * GH, GH * sizeof(float));
     return;
   }
   for (int64_t i = 0; i < n; ++i) {
-    if (L.b_in) std::memcpy(gr[i], L.b_in, GH * sizeof(float)); else std::memset(gr[i], 0, GH * sizeof(float));
+    if (bias_in_buffer && L.b_in) std::memcpy(gr[i], L.b_in, GH * sizeof(float));
+    else if (bias_in_buffer) std::memset(gr[i], 0, GH * sizeof(float));
     xr[i] = L.x + (rows[i] * L.T + t) * L.F;
   }
-  product(L, n, xr.data(), L.F, L.wit, GH, gr, 0, scratch);
+  product(L, n, xr.data(), L.F, L.wit, GH, gr, 0, scratch, bias_in_buffer);
 }
 
 void run_loop(const Loop& L) {
@@ -198,6 +210,10 @@ void run_loop(const Loop& L) {
   std::vector<float> gates(B * GH), hw(L.kind == kGRU ? B * GH : 0), rh(L.kind == kGRUResetBefore ? B * H : 0);
   std::vector<float> scratch;
   std::vector<char> seen(B, 0);
+  const std::vector<float> zeros(GH, 0.0f);
+  // the biases the gate pass adds (the input's already in a repeated input's projection)
+  const float* bias_x = L.b_in && !L.xproj ? L.b_in : zeros.data();
+  const float* bias_h = L.b_hh ? L.b_hh : zeros.data();
   for (int64_t b = 0; b < B; ++b) gr[b] = gates.data() + b * GH;  // the active rows, compacted
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = L.backwards ? T - 1 - s : s;  // the input step processed now
@@ -209,32 +225,28 @@ void run_loop(const Loop& L) {
       ++n;
     }
     if (L.kind == kLSTM && L.xproj) {  // a repeated input: gates = xproj + h @ W_hh^T (the last H rows of wt)
-      project(L, n, t, rows.data(), gr.data(), xr, scratch);
+      project(L, n, t, rows.data(), gr.data(), xr, scratch, true);
       product(L, n, hr.data(), H, L.wt + L.F * GH, GH, gr.data(), -1, scratch);
-      for (int64_t i = 0; i < n; ++i) lstm_gates(gr[i], L.c + rows[i] * H, L.h + rows[i] * L.ld_h, H);
+      for (int64_t i = 0; i < n; ++i) lstm_gates(gr[i], zeros.data(), L.c + rows[i] * H, L.h + rows[i] * L.ld_h, H);
     } else if (L.kind == kLSTM) {
       // the LSTM's rows are [x_t, h] (F + H floats) and its weights [W_ih^T; W_hh^T]: the input
       // projection and the recurrent product are ONE product per step, with K = F + H
       for (int64_t i = 0; i < n; ++i) {
         hr[i] -= L.F;
         std::memcpy(const_cast<float*>(hr[i]), L.x + (rows[i] * T + t) * L.F, L.F * sizeof(float));
-        if (L.b_in) std::memcpy(gr[i], L.b_in, GH * sizeof(float)); else std::memset(gr[i], 0, GH * sizeof(float));
       }
-      product(L, n, hr.data(), L.F + H, L.wt, GH, gr.data(), 1, scratch);  // gates = b + [x_t, h] @ [W_ih; W_hh]^T
+      product(L, n, hr.data(), L.F + H, L.wt, GH, gr.data(), 1, scratch, false);  // gates = [x_t, h] @ [W_ih; W_hh]^T
       for (int64_t i = 0; i < n; ++i) {
         const int64_t b = rows[i];
-        lstm_gates(gr[i], L.c + b * H, L.h + b * L.ld_h, H);
+        lstm_gates(gr[i], bias_x, L.c + b * H, L.h + b * L.ld_h, H);  // + b
       }
     } else if (L.kind == kGRU) {
-      project(L, n, t, rows.data(), gr.data(), xr, scratch);
-      for (int64_t i = 0; i < n; ++i) {
-        aux[i] = hw.data() + i * GH;
-        if (L.b_hh) std::memcpy(aux[i], L.b_hh, GH * sizeof(float)); else std::memset(aux[i], 0, GH * sizeof(float));
-      }
-      product(L, n, hr.data(), H, L.wt, GH, aux.data(), 1, scratch);  // hw = b_hh + h @ U^T
-      for (int64_t i = 0; i < n; ++i) gru_gates(gr[i], aux[i], L.h + rows[i] * L.ld_h, H);
+      project(L, n, t, rows.data(), gr.data(), xr, scratch, false);  // xw = x_t @ W^T (or a repeated input's xw + b_ih)
+      for (int64_t i = 0; i < n; ++i) aux[i] = hw.data() + i * GH;
+      product(L, n, hr.data(), H, L.wt, GH, aux.data(), 1, scratch, false);  // hw = h @ U^T
+      for (int64_t i = 0; i < n; ++i) gru_gates(gr[i], bias_x, aux[i], bias_h, L.h + rows[i] * L.ld_h, H);
     } else {
-      project(L, n, t, rows.data(), gr.data(), xr, scratch);
+      project(L, n, t, rows.data(), gr.data(), xr, scratch, true);
       product(L, n, hr.data(), H, L.wt, 2 * H, gr.data(), 1, scratch);  // [r, z] += h @ [U_r, U_z]^T
       std::vector<const float*>& rr = hr;  // (reused: the rows of r * h)
       for (int64_t i = 0; i < n; ++i) {

@@ -101,16 +101,18 @@ inline __mmask16 tail_mask(int64_t rem) {
 }
 
 // o[r][j0 .. j0+64) += h[r] (K floats) @ panel (K x 64), for R <= 6 rows given by pointers (columns
-// past N masked). R rows times four 16-float quarters live in 24 zmm accumulators; each k loads the
+// past N masked); with accumulate false, o = h @ panel (o not read). R rows times four 16-float quarters live in 24 zmm accumulators; each k loads the
 // panel's row (4 vectors) and broadcasts one value of h per row: 10 loads per 24 FMAs.
 template <int R>
 __attribute__((target("avx512f")))
-void rows_avx512(const float* const* h, const float* panel, int64_t K, int64_t j0, int64_t N, float* const* o) {
+void rows_avx512(const float* const* h, const float* panel, int64_t K, int64_t j0, int64_t N, float* const* o,
+                 bool accumulate) {
   __mmask16 m[4];
   for (int q = 0; q < 4; ++q) m[q] = tail_mask(N - j0 - 16 * q);
   __m512 acc[R][4];
   for (int r = 0; r < R; ++r)
-    for (int q = 0; q < 4; ++q) acc[r][q] = _mm512_maskz_loadu_ps(m[q], o[r] + j0 + 16 * q);
+    for (int q = 0; q < 4; ++q)
+      acc[r][q] = accumulate ? _mm512_maskz_loadu_ps(m[q], o[r] + j0 + 16 * q) : _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     const float* wk = panel + k * kPanel;
     const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16), w2 = _mm512_loadu_ps(wk + 32),
@@ -127,19 +129,20 @@ void rows_avx512(const float* const* h, const float* panel, int64_t K, int64_t j
     for (int q = 0; q < 4; ++q) _mm512_mask_storeu_ps(o[r] + j0 + 16 * q, m[q], acc[r][q]);
 }
 
-// o[r] (N floats) += h[r] (K floats) @ w (packed), for all n rows: panel by panel, groups of 6 rows.
-inline void recurrent_avx512(int64_t n, const float* const* h, const Packed& w, float* const* o) {
+// o[r] (N floats) += h[r] (K floats) @ w (packed), for all n rows: panel by panel, groups of 6 rows
+// (o[r] = h[r] @ w with accumulate false).
+inline void recurrent_avx512(int64_t n, const float* const* h, const Packed& w, float* const* o, bool accumulate = true) {
   const int64_t K = w.K, N = w.N;
   for (int64_t j0 = 0, p = 0; j0 < N; j0 += kPanel, ++p) {
     const float* panel = w.data + p * K * kPanel;
     int64_t b = 0;
-    for (; b + 6 <= n; b += 6) rows_avx512<6>(h + b, panel, K, j0, N, o + b);
+    for (; b + 6 <= n; b += 6) rows_avx512<6>(h + b, panel, K, j0, N, o + b, accumulate);
     switch (n - b) {
-      case 5: rows_avx512<5>(h + b, panel, K, j0, N, o + b); break;
-      case 4: rows_avx512<4>(h + b, panel, K, j0, N, o + b); break;
-      case 3: rows_avx512<3>(h + b, panel, K, j0, N, o + b); break;
-      case 2: rows_avx512<2>(h + b, panel, K, j0, N, o + b); break;
-      case 1: rows_avx512<1>(h + b, panel, K, j0, N, o + b); break;
+      case 5: rows_avx512<5>(h + b, panel, K, j0, N, o + b, accumulate); break;
+      case 4: rows_avx512<4>(h + b, panel, K, j0, N, o + b, accumulate); break;
+      case 3: rows_avx512<3>(h + b, panel, K, j0, N, o + b, accumulate); break;
+      case 2: rows_avx512<2>(h + b, panel, K, j0, N, o + b, accumulate); break;
+      case 1: rows_avx512<1>(h + b, panel, K, j0, N, o + b, accumulate); break;
       default: break;
     }
   }
@@ -148,16 +151,16 @@ inline void recurrent_avx512(int64_t n, const float* const* h, const Packed& w, 
 // The same product through MKL's sgemm: rows at a regular stride go straight in; others (a mask's
 // active rows) are gathered into `scratch` and scattered back.
 inline void recurrent_sgemm(int64_t n, const float* const* h, const float* wt, int64_t K, int64_t N,
-                            int64_t ldw, float* const* o, std::vector<float>& scratch) {
+                            int64_t ldw, float* const* o, std::vector<float>& scratch, bool accumulate = true) {
   if (n == 0) return;
   const int64_t sh = n > 1 ? h[1] - h[0] : K, so = n > 1 ? o[1] - o[0] : N;
   bool regular = sh >= K && so >= N;
   for (int64_t r = 2; regular && r < n; ++r) regular = h[r] - h[r - 1] == sh && o[r] - o[r - 1] == so;
   const int m_ = static_cast<int>(N), n_ = static_cast<int>(n), k_ = static_cast<int>(K), lw = static_cast<int>(ldw);
-  const float one = 1.0f;
+  const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   if (regular) {  // column-major: o^T (N x n, ld so) += wt^T... i.e. (wt as N x K, ld ldw) @ h^T (K x n, ld sh)
     const int lh = static_cast<int>(sh), lo = static_cast<int>(so);
-    sgemm_("N", "N", &m_, &n_, &k_, &one, wt, &lw, h[0], &lh, &one, o[0], &lo);
+    sgemm_("N", "N", &m_, &n_, &k_, &one, wt, &lw, h[0], &lh, &beta, o[0], &lo);
     return;
   }
   scratch.resize(static_cast<size_t>(n * (K + N)));
@@ -165,9 +168,9 @@ inline void recurrent_sgemm(int64_t n, const float* const* h, const float* wt, i
   float* ob = hb + n * K;
   for (int64_t r = 0; r < n; ++r) {
     std::memcpy(hb + r * K, h[r], K * sizeof(float));
-    std::memcpy(ob + r * N, o[r], N * sizeof(float));
+    if (accumulate) std::memcpy(ob + r * N, o[r], N * sizeof(float));
   }
-  sgemm_("N", "N", &m_, &n_, &k_, &one, wt, &lw, hb, &k_, &one, ob, &m_);
+  sgemm_("N", "N", &m_, &n_, &k_, &one, wt, &lw, hb, &k_, &beta, ob, &m_);
   for (int64_t r = 0; r < n; ++r) std::memcpy(o[r], ob + r * N, N * sizeof(float));
 }
 
