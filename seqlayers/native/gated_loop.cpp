@@ -48,9 +48,9 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 plus16(__mmask16
 }
 
 // One LSTM unit block of 16 at column j of a row: gates g (4H) plus their bias b (4H), c and h (H)
-// updated in place.
+// updated in place, h also stored into out (the output sequence's row) unless null.
 __attribute__((target("avx512f"), always_inline)) inline void lstm16(const float* g, const float* b, float* c,
-                                                                    float* h, int64_t H, int64_t j) {
+                                                                    float* h, float* out, int64_t H, int64_t j) {
   const __mmask16 m = seqlayers_native::tail_mask(H - j);
   const __m512 i = seqlayers_native::sigmoid16(plus16(m, g, b, j));
   const __m512 f = seqlayers_native::sigmoid16(plus16(m, g, b, H + j));
@@ -58,25 +58,29 @@ __attribute__((target("avx512f"), always_inline)) inline void lstm16(const float
   const __m512 o = seqlayers_native::sigmoid16(plus16(m, g, b, 3 * H + j));
   const __m512 cj = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, c + j), _mm512_mul_ps(i, n));
   _mm512_mask_storeu_ps(c + j, m, cj);
-  _mm512_mask_storeu_ps(h + j, m, _mm512_mul_ps(o, seqlayers_native::tanh16(cj)));
+  const __m512 hj = _mm512_mul_ps(o, seqlayers_native::tanh16(cj));
+  _mm512_mask_storeu_ps(h + j, m, hj);
+  if (out) _mm512_mask_storeu_ps(out + j, m, hj);
 }
 
 // g + b (4H): the step's gate pre-activations (i, f, g, o); c, h (H) updated in place. Two blocks per
 // iteration: the polynomials are chains of dependent FMAs, and two independent ones keep both FMA
 // ports busy (one at a time, the pass was latency-bound).
 __attribute__((target("avx512f")))
-void lstm_gates_avx512(const float* g, const float* b, float* c, float* h, int64_t H) {
+void lstm_gates_avx512(const float* g, const float* b, float* c, float* h, float* out, int64_t H) {
   int64_t j = 0;
   for (; j + 16 < H; j += 32) {
-    lstm16(g, b, c, h, H, j);
-    lstm16(g, b, c, h, H, j + 16);
+    lstm16(g, b, c, h, out, H, j);
+    lstm16(g, b, c, h, out, H, j + 16);
   }
-  if (j < H) lstm16(g, b, c, h, H, j);
+  if (j < H) lstm16(g, b, c, h, out, H, j);
 }
 
-// xw + bx (3H): x W + b_ih (r, z, n); hw + bh (3H): h U + b_hh; h (H) updated in place.
+// xw + bx (3H): x W + b_ih (r, z, n); hw + bh (3H): h U + b_hh; h (H) updated in place (and stored
+// into out unless null).
 __attribute__((target("avx512f")))
-void gru_gates_avx512(const float* xw, const float* bx, const float* hw, const float* bh, float* h, int64_t H) {
+void gru_gates_avx512(const float* xw, const float* bx, const float* hw, const float* bh, float* h, float* out,
+                      int64_t H) {
   for (int64_t j = 0; j < H; j += 16) {
     const __mmask16 m = seqlayers_native::tail_mask(H - j);
     const __m512 xr = plus16(m, xw, bx, j), hr = plus16(m, hw, bh, j);
@@ -86,7 +90,9 @@ void gru_gates_avx512(const float* xw, const float* bx, const float* hw, const f
     const __m512 z = seqlayers_native::sigmoid16(_mm512_add_ps(xz, hz));
     const __m512 n = seqlayers_native::tanh16(_mm512_fmadd_ps(r, hn, xn));
     const __m512 hj = _mm512_maskz_loadu_ps(m, h + j);
-    _mm512_mask_storeu_ps(h + j, m, _mm512_fmadd_ps(z, _mm512_sub_ps(hj, n), n));  // z h + (1 - z) n
+    const __m512 hn_ = _mm512_fmadd_ps(z, _mm512_sub_ps(hj, n), n);  // z h + (1 - z) n
+    _mm512_mask_storeu_ps(h + j, m, hn_);
+    if (out) _mm512_mask_storeu_ps(out + j, m, hn_);
   }
 }
 
@@ -100,7 +106,7 @@ void activation16(const float* x, float* o, int64_t rem, bool sigmoid) {
 }
 
 __attribute__((target_clones("avx2", "default")))
-void lstm_gates_scalar(const float* g, const float* b, float* c, float* h, int64_t H) {
+void lstm_gates_scalar(const float* g, const float* b, float* c, float* h, float* out, int64_t H) {
   for (int64_t j = 0; j < H; ++j) {
     const float i = sigmoid_r(g[j] + b[j]), f = sigmoid_r(g[H + j] + b[H + j]), n = tanh_r(g[2 * H + j] + b[2 * H + j]),
                 o = sigmoid_r(g[3 * H + j] + b[3 * H + j]);
@@ -108,24 +114,27 @@ void lstm_gates_scalar(const float* g, const float* b, float* c, float* h, int64
     c[j] = cj;
     h[j] = o * tanh_r(cj);
   }
+  if (out) std::memcpy(out, h, H * sizeof(float));
 }
 
-void lstm_gates(const float* g, const float* b, float* c, float* h, int64_t H) {
-  if (kAVX512) lstm_gates_avx512(g, b, c, h, H); else lstm_gates_scalar(g, b, c, h, H);
+void lstm_gates(const float* g, const float* b, float* c, float* h, float* out, int64_t H) {
+  if (kAVX512) lstm_gates_avx512(g, b, c, h, out, H); else lstm_gates_scalar(g, b, c, h, out, H);
 }
 
 __attribute__((target_clones("avx2", "default")))
-void gru_gates_scalar(const float* xw, const float* bx, const float* hw, const float* bh, float* h, int64_t H) {
+void gru_gates_scalar(const float* xw, const float* bx, const float* hw, const float* bh, float* h, float* out,
+                      int64_t H) {
   for (int64_t j = 0; j < H; ++j) {
     const float r = sigmoid_r((xw[j] + bx[j]) + (hw[j] + bh[j]));
     const float z = sigmoid_r((xw[H + j] + bx[H + j]) + (hw[H + j] + bh[H + j]));
     const float n = tanh_r((xw[2 * H + j] + bx[2 * H + j]) + r * (hw[2 * H + j] + bh[2 * H + j]));
     h[j] = z * h[j] + (1.0f - z) * n;
   }
+  if (out) std::memcpy(out, h, H * sizeof(float));
 }
 
-void gru_gates(const float* xw, const float* bx, const float* hw, const float* bh, float* h, int64_t H) {
-  if (kAVX512) gru_gates_avx512(xw, bx, hw, bh, h, H); else gru_gates_scalar(xw, bx, hw, bh, h, H);
+void gru_gates(const float* xw, const float* bx, const float* hw, const float* bh, float* h, float* out, int64_t H) {
+  if (kAVX512) gru_gates_avx512(xw, bx, hw, bh, h, out, H); else gru_gates_scalar(xw, bx, hw, bh, h, out, H);
 }
 
 // reset_before, first half: g (3H) holds x W + b + [h U_r, h U_z, 0]: r, z in place; rh = r * h.
@@ -215,8 +224,12 @@ void run_loop(const Loop& L) {
   const float* bias_x = L.b_in && !L.xproj ? L.b_in : zeros.data();
   const float* bias_h = L.b_hh ? L.b_hh : zeros.data();
   for (int64_t b = 0; b < B; ++b) gr[b] = gates.data() + b * GH;  // the active rows, compacted
+  // without a mask every row's output is its new h: the gate pass stores it there itself (LSTM, GRU reset_after)
+  const bool direct = L.out && !L.mask && L.kind != kGRUResetBefore;
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = L.backwards ? T - 1 - s : s;  // the input step processed now
+    const int64_t pos = L.time_order ? t : s;  // where this step's output goes
+    const auto out_row = [&](int64_t b) { return direct ? L.out + (b * T + pos) * L.ld_out : nullptr; };
     int64_t n = 0;
     for (int64_t b = 0; b < B; ++b) {
       if (L.mask && !L.mask[b * T + t]) continue;  // a masked row does no work at this step
@@ -227,7 +240,8 @@ void run_loop(const Loop& L) {
     if (L.kind == kLSTM && L.xproj) {  // a repeated input: gates = xproj + h @ W_hh^T (the last H rows of wt)
       project(L, n, t, rows.data(), gr.data(), xr, scratch, true);
       product(L, n, hr.data(), H, L.wt + L.F * GH, GH, gr.data(), -1, scratch);
-      for (int64_t i = 0; i < n; ++i) lstm_gates(gr[i], zeros.data(), L.c + rows[i] * H, L.h + rows[i] * L.ld_h, H);
+      for (int64_t i = 0; i < n; ++i)
+        lstm_gates(gr[i], zeros.data(), L.c + rows[i] * H, L.h + rows[i] * L.ld_h, out_row(rows[i]), H);
     } else if (L.kind == kLSTM) {
       // the LSTM's rows are [x_t, h] (F + H floats) and its weights [W_ih^T; W_hh^T]: the input
       // projection and the recurrent product are ONE product per step, with K = F + H
@@ -238,13 +252,14 @@ void run_loop(const Loop& L) {
       product(L, n, hr.data(), L.F + H, L.wt, GH, gr.data(), 1, scratch, false);  // gates = [x_t, h] @ [W_ih; W_hh]^T
       for (int64_t i = 0; i < n; ++i) {
         const int64_t b = rows[i];
-        lstm_gates(gr[i], bias_x, L.c + b * H, L.h + b * L.ld_h, H);  // + b
+        lstm_gates(gr[i], bias_x, L.c + b * H, L.h + b * L.ld_h, out_row(b), H);  // + b
       }
     } else if (L.kind == kGRU) {
       project(L, n, t, rows.data(), gr.data(), xr, scratch, false);  // xw = x_t @ W^T (or a repeated input's xw + b_ih)
       for (int64_t i = 0; i < n; ++i) aux[i] = hw.data() + i * GH;
       product(L, n, hr.data(), H, L.wt, GH, aux.data(), 1, scratch, false);  // hw = h @ U^T
-      for (int64_t i = 0; i < n; ++i) gru_gates(gr[i], bias_x, aux[i], bias_h, L.h + rows[i] * L.ld_h, H);
+      for (int64_t i = 0; i < n; ++i)
+        gru_gates(gr[i], bias_x, aux[i], bias_h, L.h + rows[i] * L.ld_h, out_row(rows[i]), H);
     } else {
       project(L, n, t, rows.data(), gr.data(), xr, scratch, true);
       product(L, n, hr.data(), H, L.wt, 2 * H, gr.data(), 1, scratch);  // [r, z] += h @ [U_r, U_z]^T
@@ -259,11 +274,12 @@ void run_loop(const Loop& L) {
       for (int64_t i = 0; i < n; ++i) gru_update(gr[i], L.h + rows[i] * L.ld_h, H);
     }
     for (int64_t i = 0; i < n; ++i) seen[rows[i]] = 1;
-    const int64_t pos = L.time_order ? t : s;  // where this step's output goes
+    if (direct && s < T - 1) continue;  // the outputs are written; `last` only after the last step
     for (int64_t b = 0; b < B; ++b) {
       const bool valid = !L.mask || L.mask[b * T + t];
       const bool copy = valid || (!L.zero_output && seen[b]);  // masked: the previous output (= h) or zeros
-      float* dst[2] = {L.out ? L.out + (b * T + pos) * L.ld_out : nullptr, s == T - 1 ? L.last + b * H : nullptr};
+      float* dst[2] = {L.out && !direct ? L.out + (b * T + pos) * L.ld_out : nullptr,
+                       s == T - 1 ? L.last + b * H : nullptr};
       for (float* d : dst) {
         if (!d) continue;
         if (copy) std::memcpy(d, L.h + b * L.ld_h, H * sizeof(float)); else std::memset(d, 0, H * sizeof(float));

@@ -63,9 +63,9 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 tanh16(__m512 a)
   q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(4.89352518554385e-03f));
   const __m512 r0 = _mm512_rcp14_ps(q);
   const __m512 r1 = _mm512_fmadd_ps(r0, _mm512_fnmadd_ps(q, r0, _mm512_set1_ps(1.0f)), r0);  // Newton step
-  const __m512 r = _mm512_mul_ps(p, r1);
-  const __mmask16 tiny = _mm512_cmp_ps_mask(_mm512_abs_ps(a), _mm512_set1_ps(0.0004f), _CMP_LT_OQ);
-  return _mm512_mask_blend_ps(tiny, r, a);
+  // no special case for |a| < 4e-4 (the scalar code's, Eigen's): there p / q = a (1 - 1.3e-7), an
+  // absolute error under 1e-10, and the test and blend were 3 of the ~20 instructions
+  return _mm512_mul_ps(p, r1);
 }
 
 __attribute__((target("avx512f"), always_inline)) inline __m512 sigmoid16(__m512 a) {
