@@ -158,9 +158,12 @@ void gru_update(const float* g, float* h, int64_t H) {
 
 constexpr int64_t kMaxOwnWidth = 4096;  // G*H up to this: the AVX-512 kernel (W_hh^T of H=1024 LSTM = 16 MiB is not)
 constexpr int64_t kMaxOwnWorkThreaded = int64_t(1) << 23;
-// Up to this many rows the hand-written product beats MKL's sgemm (which packs its operands per
-// call); above, sgemm wins (W1, 64 rows: 6.8 vs 7.5 ms for the whole LSTM call, measured alternately)
-constexpr int64_t kMaxOwnRows = 24;
+// Up to this many rows the hand-written product beats MKL's sgemm: since the products overwrite
+// their buffers (beta 0), only a single row does (LSTM(128), T=100, F=8, whole call, own / sgemm,
+// alternated in one process: B=1 0.94x, GRU B=1 0.90x; B=2 1.18x, 4 1.02x, 8 1.17x, 24 1.04x,
+// 64 1.03x, where sgemm against itself, alternated the same way, reads 1.02-1.04x: the order's bias;
+// it was 24 rows before, when both accumulated into a bias-filled buffer)
+constexpr int64_t kMaxOwnRows = 1;
 constexpr int64_t kMaxOwnFloats = int64_t(384) * 1024;  // 1.5 MiB of packed weights
 
 struct Loop {  // one direction's run
@@ -441,8 +444,9 @@ std::vector<at::Tensor> gated_rnn_forward(
   const bool repeated = T > 1 && x_.stride(1) == 0;
   const at::Tensor x = repeated ? x_.select(1, 0).contiguous() : x_.contiguous();
   const bool own = use_own_kernel(blas_only, B, G, x_.size(2), H);
-  // the panels only where some step can have at most kMaxOwnRows active rows (packing W1's took ~20 us)
-  const bool pack = own && (B <= kMaxOwnRows || mask.defined());
+  // the panels only where the hand-written product runs (packing W1's took ~20 us); a masked batch's
+  // steps with a single active row take sgemm then
+  const bool pack = own && B <= kMaxOwnRows;
   for (int64_t d = 0; d < D; ++d) {
     TORCH_CHECK(w_hh[d].size(1) == H, "gated_rnn_forward: the same H in each direction");
     const Prepared P = prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), pack);

@@ -1,7 +1,7 @@
 """The native LSTM/GRU inference loops (layers/rnn_native.py, native/gated_loop.cpp): chosen only
 when no gradient is needed; equal to torch's nn.LSTM/nn.GRU with copied weights and to the exact step
 loop, with masks (right-padded and with holes), go_backwards, Bidirectional, return_state and
-stateful layers, on the AVX-512 product (up to 24 rows), MKL's sgemm (more rows) and MKL only."""
+stateful layers, on the AVX-512 product (a single row), MKL's sgemm (more rows) and MKL only."""
 import contextlib
 
 import pytest
@@ -61,7 +61,7 @@ def test_gate_activations_error_against_float64():
     assert got == [0.0, pytest.approx(1e-5, rel=1e-6), pytest.approx(1.0, abs=3e-7), pytest.approx(-1.0, abs=3e-7)]
 
 
-# (B, T, F, H): a tail of 5 rows after groups of 6 and a tail of H % 16; more than 24 rows (sgemm)
+# (B, T, F, H): a tail of H % 16; more than one row (sgemm); one row (the AVX-512 product where the CPU has it)
 SHAPES = [(11, 6, 3, 40), (30, 5, 20, 24), (1, 1, 2, 16)]
 
 
@@ -118,7 +118,7 @@ def test_native_equals_the_step_loop(cell, mask, go_backwards, zero_output, prod
 @pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("mask", ["right", "holes"])
 def test_native_masked_batch_over_24_rows_equals_the_step_loop(cell, mask, product):
-    # 40 rows: full steps through sgemm, steps with at most 24 active rows through the AVX-512 product
+    # 40 rows, some steps with only a few active: every product through sgemm, over the active rows
     torch.manual_seed(4)
     B, T, F, H = 40, 9, 6, 32
     layer = CELLS[cell](H, return_sequences=True, return_state=True)
