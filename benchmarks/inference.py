@@ -84,9 +84,15 @@ def _ort_step(sl, model, x: torch.Tensor, folder: str, name: str):
 
 # ------------------------------------------------------------------ FLOPs
 def flops(w: Workload) -> float:
-    """Dense arithmetic of one inference call of workload ``w`` (multiply-adds x 2)."""
+    """Dense arithmetic of one inference call of workload ``w`` (multiply-adds x 2): the work any
+    implementation has to do. W3's decoder reads one vector repeated ``out_steps`` times
+    (RepeatVector), so its input projection counts once (plain PyTorch and ONNX Runtime compute it at
+    every step; seqlayers' loop once). W5's recurrence counts its batch's real steps only (the padded
+    ones need no work; plain PyTorch's dense reference does them), its output layer every position."""
     G = {"lstm": 4, "gru": 3, "rnn": 1}[w.cell]
     B, T, H = w.batch, w.time, w.units
+    lengths = make_batch(w)["lengths"]
+    real_steps = T if lengths is None else float(lengths.mean())  # per sequence
 
     def rnn(F, steps, dirs=1):
         return 2.0 * B * steps * G * H * (F + H) * dirs
@@ -94,8 +100,9 @@ def flops(w: Workload) -> float:
     if w.kind == "regression":
         return rnn(w.features, T) + 2.0 * B * T * H
     if w.kind == "tagging":
-        return rnn(w.embed_dim, T, 2) + 2.0 * B * T * 2 * H * w.classes
-    return rnn(w.features, T) + rnn(H, w.out_steps) + 2.0 * B * w.out_steps * H * w.features  # seq2seq
+        return rnn(w.embed_dim, real_steps, 2) + 2.0 * B * T * 2 * H * w.classes
+    decoder = 2.0 * B * G * H * H + 2.0 * B * w.out_steps * G * H * H  # input projected once, then h @ W_hh per step
+    return rnn(w.features, T) + decoder + 2.0 * B * w.out_steps * H * w.features  # seq2seq
 
 
 def sgemm_peak() -> float:

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from benchmarks import inference, stream_keras
-from benchmarks.workloads import WORKLOADS
+from benchmarks.workloads import WORKLOADS, make_batch
 
 
 def test_flops_count_every_recurrent_and_output_multiply_add():
@@ -12,6 +12,11 @@ def test_flops_count_every_recurrent_and_output_multiply_add():
     assert inference.flops(w) == 2 * 64 * 100 * (4 * 128 * (8 + 128) + 128)
     w2 = WORKLOADS["W2"]  # two directions, then Dense(17) on 2H
     assert inference.flops(w2) == 2 * 32 * 50 * (2 * 4 * 128 * (100 + 128) + 256 * 17)
+    w5 = WORKLOADS["W5"]  # the recurrence over the batch's real steps only
+    steps = float(make_batch(w5)["lengths"].sum())
+    assert inference.flops(w5) == pytest.approx(2 * steps * 2 * 4 * 128 * (100 + 128) + 2 * 32 * 50 * 256 * 17)
+    w3 = WORKLOADS["W3"]  # the decoder's repeated input projected once, then 4 steps of h @ W_hh
+    assert inference.flops(w3) == 2 * 128 * (7 * 4 * 128 * (12 + 128) + 4 * 128 * 128 + 4 * 4 * 128 * 128 + 4 * 128 * 12)
 
 
 def test_a_small_run_reports_ratios_against_torch_onnxruntime_and_keras(tmp_path, monkeypatch):
