@@ -210,6 +210,8 @@ class Layer(nn.Module):
     _call_params: ClassVar[frozenset] = frozenset()
     #: the names of ``call``'s arguments after ``inputs``, in order (Keras binds positional ones to them)
     _call_positional: ClassVar[tuple] = ()
+    #: the class keeps ``Layer.compute_mask`` (the input's mask when ``supports_masking``, else None)
+    _base_compute_mask: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -222,6 +224,7 @@ class Layer(nn.Module):
         _record_config_of(cls)
         _wrap_build_of(cls)
         _wrap_compute_mask_of(cls)
+        cls._base_compute_mask = cls.compute_mask is Layer.compute_mask
 
     def __init__(self, *, name=None, input_shape=None, batch_input_shape=None, batch_size=None,
                  input_dim=None, dtype=None, trainable=True, activity_regularizer=None, **kwargs):
@@ -420,6 +423,12 @@ class Layer(nn.Module):
                 f"Call it on Input(...) (or a layer's output) first, e.g. y = layer(Input(shape=(T, F))).")
 
     def __getattr__(self, name):
+        # nn.Module.__getattr__'s three lookups, inline: parameters, submodules and buffers are read
+        # at every call (a frame and a super() less each); a miss takes torch's path and its message
+        d = self.__dict__
+        for store in (d.get("_parameters"), d.get("_buffers"), d.get("_modules")):
+            if store is not None and name in store:
+                return store[name]
         try:
             return super().__getattr__(name)
         except AttributeError:
@@ -703,8 +712,8 @@ class Layer(nn.Module):
         if "training" in params:
             kwargs["training"] = self.training if training is None else bool(training)
         outputs = self.call(inputs, *args, **kwargs)
-        if self._sets_output_mask:
-            set_mask(outputs, self.compute_mask(inputs, mask))
+        if self._sets_output_mask:  # (the base compute_mask of an unmasked input is None: not called)
+            set_mask(outputs, None if mask is None and self._base_compute_mask else self.compute_mask(inputs, mask))
         if self.activity_regularizer is not None:
             self._start_call_round()
             for out in flatten(outputs):
@@ -715,6 +724,17 @@ class Layer(nn.Module):
 
     def call(self, inputs, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement call(inputs, ...)")
+
+    def train(self, mode: bool = True):
+        """As ``nn.Module.train``; the mode is written straight into each module's ``__dict__`` (a training
+        step calls ``model.train()`` every time, and ``nn.Module.__setattr__`` is costly per module)."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        self.__dict__["training"] = mode
+        for module in self._modules.values():
+            if module is not None:
+                module.train(mode)
+        return self
 
     def _apply(self, fn, recurse=True):
         """``.double()``, ``.half()``, ``.to(dtype)``...: the layer's dtype follows its tensors, so the

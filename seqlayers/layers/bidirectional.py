@@ -169,7 +169,7 @@ class Bidirectional(StatefulBatch, Layer):
 
     # -------------------------------------------------------------- calling
     def call(self, inputs, initial_state=None, mask=None, training=None):
-        fwd, bwd = self.forward_layer, self.backward_layer
+        fwd, bwd = self._modules["forward_layer"], self._modules["backward_layer"]  # (not through __getattr__)
         fwd_state = bwd_state = None
         if initial_state is not None:
             n_f, n_b = len(fwd.state_sizes), len(bwd.state_sizes)

@@ -243,7 +243,8 @@ class _GatedCell(Layer):
     def native_kind(self) -> str | None:
         """The native C++ inference loop that computes this cell (``"lstm"``, ``"gru"``,
         ``"gru_reset_before"``; ``rnn_native.py``), or None."""
-        return self.fused_kind if self.fused_kind in ("lstm", "gru") else None
+        kind = self.fused_kind
+        return kind if kind in ("lstm", "gru") else None
 
     # -------------------------------------------------------------- dropout
     def dropout_masks(self, x: torch.Tensor, training: bool):

@@ -73,7 +73,10 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def call(self, inputs):
-        y = F.linear(inputs, self.kernel.t(), self.bias)  # (B, ..., F) @ (F, H) -> (B, ..., H)
+        if inputs.dim() == 2 and self.bias is not None:  # F.linear's own 2-D path, the kernel not transposed twice
+            y = torch.addmm(self.bias, inputs, self.kernel)  # (B, F) @ (F, H) + (H,) -> (B, H)
+        else:
+            y = F.linear(inputs, self.kernel.t(), self.bias)  # (B, ..., F) @ (F, H) -> (B, ..., H)
         return y if self.activation is None else self.activation(y)  # None set after construction: linear
 
 

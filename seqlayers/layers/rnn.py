@@ -25,6 +25,7 @@ attributes (``LSTM(8, dropout=0.2).dropout``), as Keras does.
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import numpy as np
 import torch
@@ -282,7 +283,8 @@ class RNN(StatefulBatch, Layer):
         x = inputs
         B, T, _ = x.shape
         check_steps(self, x)
-        mask = check_mask(self, mask, B, T, x.device)
+        if mask is not None:
+            mask = check_mask(self, mask, B, T, x.device)
         training = bool(training)
         if parallel_steps:
             return self._parallel_steps(x, initial_state, mask, training)
@@ -332,7 +334,7 @@ class RNN(StatefulBatch, Layer):
             self.states = [s.detach() for s in result.states]
 
     def _cell_spec(self, x, training) -> rnn_kernel.CellSpec:
-        cell = self.cell
+        cell: Any = self._modules["cell"]  # (not through nn.Module.__getattr__: this runs at every call)
         if self._stacked:
             return rnn_kernel.CellSpec(None, [], cell.project, cell.recur, cell.dropout_masks(x, training))
         if self._builtin:

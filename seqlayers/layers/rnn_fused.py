@@ -132,8 +132,9 @@ def run_kernel(kind: str, weights: list, x, states: list, train: bool, pad=None)
             x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): is_pad feature
             column = pad_column(h0.shape[-1], weights[0])
             weights = [torch.cat([weights[0], column], dim=1)] + list(weights[1:])
-        out, h, c = KERNELS[kind](x, (h0[None].contiguous(), c0[None].contiguous()), weights,
-                                   has_bias, 1, 0.0, train, False, True)
+        hx = h0[None].contiguous()  # (1, B, H)
+        cx = hx if c0 is h0 else c0[None].contiguous()  # zero states: one tensor serves both
+        out, h, c = KERNELS[kind](x, (hx, cx), weights, has_bias, 1, 0.0, train, False, True)
         return out, [h[0], c[0]], "fused"
     out, h = KERNELS[kind](x, states[0][None].contiguous(), weights, has_bias, 1, 0.0, train, False, True)
     return out, [h[0]], "fused"
@@ -151,7 +152,14 @@ def run_bidirectional(kind: str, weights: list, x, states: list, train: bool):
     return out, final
 
 
-def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zero_output, need_seq=True):
+def last_valid_step(lengths):
+    """``(last_step (B,), empty (B, 1))``: each row's last valid step (0 for an empty row) and which rows
+    are fully masked (they keep their initial state)."""
+    return (lengths - 1).clamp(min=0), (lengths == 0)[:, None]
+
+
+def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zero_output, need_seq=True,
+                             need_ends=True):
     """Both directions of a right-padded batch in ONE bidirectional kernel call, Keras's exact result.
 
     ``kind`` "lstm" or "gru"; ``weights`` the forward then the backward flat weights; ``states``
@@ -165,7 +173,8 @@ def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zer
     padded outputs are zeros (``zero_output``; an LSTM's output gate is held at 0 there too, so the
     kernel writes them) or the output at ``len_b - 1``.
     Returns ``(joint (B, T, 2H) in time order or None without need_seq, (forward last, backward
-    last), forward final states, backward final states)``.
+    last), forward final states, backward final states)``; without ``need_ends`` the last outputs are
+    None and the final states empty (nothing computed for them).
     """
     B, T, _ = x.shape
     H = weights[1].shape[1]
@@ -177,13 +186,7 @@ def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zer
     weights = ([torch.cat([weights[0], column], dim=1)] + list(weights[1:n])
                + [torch.cat([weights[n], column], dim=1)] + list(weights[n + 1:]))
     out, final = run_bidirectional(kind, weights, x, states, train)  # out (B, T, 2H), final each (2, B, H)
-    last_step = (lengths - 1).clamp(min=0)  # (B,)
-    h_last = out[..., :H].gather(1, last_step[:, None, None].expand(B, 1, H))[:, 0]  # (B, H): forward at len_b - 1
-    empty = (lengths == 0)[:, None]  # (B, 1): fully masked rows keep their initial state
-    zero = h_last.new_zeros(())
-    fwd_final = [torch.where(empty, states[0][0], h_last)] + [s[0] for s in final[1:]]
-    bwd_final = [s[1] for s in final]  # after step 0: zeros for an empty row, as Keras keeps them
-    fwd_last = torch.where(mask[:, -1:], h_last, zero) if zero_output else torch.where(empty, zero, h_last)
+    last_step = empty = None
     if not need_seq:
         joint = None
     elif zero_h:
@@ -191,9 +194,19 @@ def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zer
     elif zero_output:  # GRU: the forward half keeps its frozen h at padded steps; the backward half is zeros
         joint = out.masked_fill(pad[..., None], 0.0)
     else:  # the forward half repeats its output at len_b - 1; the backward half is zeros (time order)
+        last_step, empty = last_valid_step(lengths)
         steps = torch.arange(T, device=x.device)[None, :]  # (1, T)
         fwd = gather_steps(out[..., :H], torch.minimum(steps, last_step[:, None]), zero=empty)
         joint = torch.cat([fwd, out[..., H:]], dim=-1)
+    if not need_ends:
+        return joint, (None, None), [], []
+    if last_step is None:
+        last_step, empty = last_valid_step(lengths)
+    h_last = out[..., :H].gather(1, last_step[:, None, None].expand(B, 1, H))[:, 0]  # (B, H): forward at len_b - 1
+    zero = h_last.new_zeros(())
+    fwd_final = [torch.where(empty, states[0][0], h_last)] + [s[0] for s in final[1:]]
+    bwd_final = [s[1] for s in final]  # after step 0: zeros for an empty row, as Keras keeps them
+    fwd_last = torch.where(mask[:, -1:], h_last, zero) if zero_output else torch.where(empty, zero, h_last)
     return joint, (fwd_last, final[0][1]), fwd_final, bwd_final
 
 
@@ -227,9 +240,8 @@ def run_right_padded(kind, weights, x, states, train, mask, lengths, go_backward
     # (no return_state, not stateful): valid steps never see the padding that follows them
     out, final, path = run_kernel(kind, weights, x, states, train, pad=~mask if need_states else None)
     H = out.shape[-1]
-    last_step = (lengths - 1).clamp(min=0)  # (B,)
+    last_step, empty = last_valid_step(lengths)  # (B,), (B, 1)
     h_last = out.gather(1, last_step[:, None, None].expand(B, 1, H))[:, 0]  # (B, H): output at len_b - 1
-    empty = (lengths == 0)[:, None]  # (B, 1): fully masked sequences keep their initial state
     final = [torch.where(empty, states[0], h_last)] + final[1:]
     zero = h_last.new_zeros(())
     h_valid = torch.where(empty, zero, h_last)  # Keras's output after the last valid step

@@ -69,8 +69,8 @@ class Result(NamedTuple):
     """What one direction computed."""
 
     sequence: torch.Tensor | None  #: ``(B, T, H)``, when ``return_sequences``
-    last: torch.Tensor  #: ``(B, H)``: the output of the last processed step
-    states: list  #: the final states, each ``(B, size)``
+    last: torch.Tensor | None  #: ``(B, H)``: the output of the last processed step (None: not asked for)
+    states: list  #: the final states, each ``(B, size)`` (a one-call Bidirectional: empty when not asked for)
     path: str  #: which kernel ran (see the module docstring)
     joint: torch.Tensor | None = None  #: ``"fused_bidirectional"``: both sequences as one ``(B, T, 2H)``
 
@@ -109,7 +109,8 @@ def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, r
 
     ``mask``: None or a ``(B, T)`` bool tensor (True at valid steps). ``need_states``: the caller reads
     the final states (``return_state`` or ``stateful``); without it an LSTM's final ``c`` may be
-    skipped on the padded path.
+    skipped on the padded path, and a one-call Bidirectional returning sequences leaves the last
+    outputs None and the states empty.
     """
     if torch.compiler.is_exporting() and all(_fusable(d) for d in directions):
         return [_run_exported(x, d, mask, zero_output_for_mask, return_sequences) for d in directions]
@@ -119,8 +120,9 @@ def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, r
         directions = [d._replace(allow_fused=False) for d in directions]
     if not _needs_grad(x, directions) and rnn_native.applies(x, directions):
         return _run_native(x, directions, mask, zero_output_for_mask, return_sequences)
+    ends = not return_sequences or need_states  # the caller reads the last outputs or the final states
     if mask is None and _one_call(directions):
-        return _run_one_call(x, directions, training)
+        return _run_one_call(x, directions, training, ends)
     kind, lengths = "full", None
     if mask is not None:
         if torch.compiler.is_compiling() or not any(_fusable(d) for d in directions):
@@ -129,7 +131,8 @@ def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, r
             lengths, kind = right_padding(mask)  # one device sync, shared by both directions
     if kind == "right" and _one_call(directions) and directions[0].cell.fused in ("lstm", "gru") \
             and directions[1].states is None and directions[1].time_order:
-        return _run_one_call_padded(x, directions, mask, lengths, zero_output_for_mask, return_sequences, training)
+        return _run_one_call_padded(x, directions, mask, lengths, zero_output_for_mask, return_sequences, training,
+                                    ends)
     return [_run_direction(x, d, mask, kind, lengths, zero_output_for_mask, return_sequences, need_states,
                            training) for d in directions]
 
@@ -146,20 +149,19 @@ def runs_native(x, d: Direction) -> bool:
 
 
 def _run_direction(x, d: Direction, mask, kind, lengths, zero_output, return_sequences, need_states, training):
-    if d.states is None:
-        d = d._replace(states=_zero_states(d, x))
+    states = _zero_states(d, x) if d.states is None else d.states
     cell = d.cell
     if _fusable(d) and kind != "other":
         in_mask = cell.dropout[0]
         if in_mask is not None:
             x = x * in_mask[:, None, :]  # the same input dropout mask at every step
         if kind == "full":
-            return Result(*run_dense(cell.fused, cell.weights, x, d.states, training, d.go_backwards, d.time_order))
+            return Result(*run_dense(cell.fused, cell.weights, x, states, training, d.go_backwards, d.time_order))
         seq, last, final, path = run_right_padded(
-            cell.fused, cell.weights, x, d.states, training, mask, lengths, d.go_backwards, zero_output,
+            cell.fused, cell.weights, x, states, training, mask, lengths, d.go_backwards, zero_output,
             d.time_order, return_sequences, need_states=need_states)
         return Result(seq, last, final, f"{path}_padded")
-    seq, last, final = run_loop(x, d.states, cell.project, cell.recur, mask=mask, dropout=cell.dropout,
+    seq, last, final = run_loop(x, states, cell.project, cell.recur, mask=mask, dropout=cell.dropout,
                                 go_backwards=d.go_backwards, zero_output=zero_output,
                                 return_sequences=return_sequences, time_order=d.time_order)
     return Result(seq, last, final, "loop")
@@ -189,26 +191,32 @@ def _joint_states(x, f: Direction, b: Direction) -> list:
     return [torch.stack([s, t]) for s, t in zip(sf, sb)]
 
 
-def _run_one_call_padded(x, directions, mask, lengths, zero_output, return_sequences, training):
-    """A right-padded mask, both directions in one bidirectional kernel call (``run_bidirectional_padded``)."""
+def _run_one_call_padded(x, directions, mask, lengths, zero_output, return_sequences, training, ends=True):
+    """A right-padded mask, both directions in one bidirectional kernel call (``run_bidirectional_padded``);
+    without ``ends`` the last outputs are None and the final states empty (nobody reads them)."""
     f, b = directions
     H = f.cell.weights[1].shape[1]
     joint, (last_f, last_b), final_f, final_b = run_bidirectional_padded(
         f.cell.fused, list(f.cell.weights) + list(b.cell.weights), x, _joint_states(x, f, b), training, mask,
-        lengths, zero_output, return_sequences)
+        lengths, zero_output, return_sequences, ends)
     path = "fused_bidirectional_padded"
     seq_f, seq_b = (None, None) if joint is None else (joint[..., :H], joint[..., H:])
     return [Result(seq_f, last_f, final_f, path, joint), Result(seq_b, last_b, final_b, path, joint)]
 
 
-def _run_one_call(x, directions, training):
+def _run_one_call(x, directions, training, ends=True):
+    """No mask, both directions in one bidirectional kernel call; without ``ends`` the last outputs are
+    None and the final states empty (nobody reads them: each select is an autograd node)."""
     f, b = directions
     H = f.cell.weights[1].shape[1]
     states = _joint_states(x, f, b)
     out, final = run_bidirectional(f.cell.fused, list(f.cell.weights) + list(b.cell.weights), x, states, training)
     # out (B, T, 2H) in time order; the last outputs are the final h of each direction
-    fwd = Result(out[..., :H], final[0][0], [s[0] for s in final], "fused_bidirectional", out)
-    bwd = Result(out[..., H:], final[0][1], [s[1] for s in final], "fused_bidirectional", out)
+    path = "fused_bidirectional"
+    if not ends:
+        return [Result(out[..., :H], None, [], path, out), Result(out[..., H:], None, [], path, out)]
+    fwd = Result(out[..., :H], final[0][0], [s[0] for s in final], path, out)
+    bwd = Result(out[..., H:], final[0][1], [s[1] for s in final], path, out)
     return [fwd, bwd]
 
 

@@ -119,37 +119,42 @@ class TimeDistributed(Wrapper):
 
     def call(self, inputs, mask=None, training=None):
         B, T = inputs.shape[:2]
-        self._check_mask(mask, B, T)
-        if _time_major(inputs, self.layer):
-            return self._call_time_major(inputs, mask, training)
+        if mask is not None:
+            self._check_mask(mask, B, T)
+        layer = self._modules["layer"]  # (read once, not through nn.Module.__getattr__)
+        time_major = _time_major(inputs, layer)
+        if time_major is not None:
+            return self._call_time_major(layer, time_major, mask, training)
         x = inputs.reshape(B * T, *inputs.shape[2:])  # fold time into batch
-        if isinstance(self.layer, Layer):
-            y = self.layer(x, mask=self._fold_mask(mask, B, T, inputs.dim()), training=training)
+        if isinstance(layer, Layer):
+            y = layer(x, mask=self._fold_mask(mask, B, T, inputs.dim()), training=training)
         else:
-            y = self.layer(x)
+            y = layer(x)
         if not isinstance(y, torch.Tensor):
             raise ValueError(f"{layer_label(self)}: the wrapped layer returned {type(y).__name__}; "
                              f"TimeDistributed needs a single tensor (set return_state=False).")
         return y.reshape(B, T, *y.shape[1:])  # unfold: (B*T, ...) -> (B, T, ...)
 
-    def _call_time_major(self, inputs, mask, training):
+    def _call_time_major(self, layer, inputs_tb, mask, training):
         """A ``Dense`` on the ``(B, T, F)`` view of time-major storage (what the fused recurrent kernels
-        return): fold ``(T, B)`` instead, so neither the input nor its gradient is copied; every row
-        gets the same product as in the batch-major fold."""
-        B, T, F = inputs.shape
-        x = inputs.transpose(0, 1).reshape(T * B, F)  # contiguous (T, B, F) -> (T*B, F): a view
+        return), given as that storage ``(T, B, F)``: fold ``(T, B)`` instead, so neither the input nor
+        its gradient is copied; every row gets the same product as in the batch-major fold."""
+        T, B, F = inputs_tb.shape
+        x = inputs_tb.reshape(T * B, F)  # contiguous (T, B, F) -> (T*B, F): a view
         folded = None if mask is None or mask.dim() != 2 else mask.transpose(0, 1).reshape(T * B)  # (T*B,)
-        y = self.layer(x, mask=folded, training=training)  # (T*B, H)
+        y = layer(x, mask=folded, training=training)  # (T*B, H)
         return y.reshape(T, B, -1).transpose(0, 1)  # (B, T, H) view of time-major storage
 
     def compute_mask(self, inputs, mask=None):
         B, T = inputs.shape[:2]
         inner = None
-        if mask is None and isinstance(self.layer, Layer) and type(self.layer).compute_mask is Layer.compute_mask:
-            return None  # the base compute_mask of an unmasked input is None: skip folding the input
-        if isinstance(self.layer, Layer):
-            x = inputs.reshape(B * T, *inputs.shape[2:])
-            inner = self.layer.compute_mask(x, self._fold_mask(mask, B, T))
+        layer = self._modules["layer"]
+        if isinstance(layer, Layer):
+            folded = self._fold_mask(mask, B, T)
+            if layer._base_compute_mask:  # it reads no input: skip folding (copying) the input
+                inner = folded if layer.supports_masking else None
+            else:
+                inner = layer.compute_mask(inputs.reshape(B * T, *inputs.shape[2:]), folded)
         if inner is not None:
             return inner.reshape(B, T, *inner.shape[1:])
         if mask is None:
@@ -159,11 +164,13 @@ class TimeDistributed(Wrapper):
         return mask
 
 
-def _time_major(x: torch.Tensor, layer) -> bool:
-    """``x`` ``(B, T, F)`` is a view of contiguous ``(T, B, F)`` storage and ``layer`` is a ``Dense``
-    (its rows are independent, whatever order they come in)."""
-    return (type(layer) is Dense and x.dim() == 3 and x.shape[0] > 1 and not x.is_contiguous()
-            and x.transpose(0, 1).is_contiguous())
+def _time_major(x: torch.Tensor, layer) -> torch.Tensor | None:
+    """That storage ``(T, B, F)`` when ``x`` ``(B, T, F)`` is a view of contiguous time-major storage and
+    ``layer`` is a ``Dense`` (its rows are independent, whatever order they come in); else None."""
+    if type(layer) is not Dense or x.dim() != 3 or x.shape[0] <= 1 or x.is_contiguous():
+        return None
+    x_tb = x.transpose(0, 1)  # (T, B, F)
+    return x_tb if x_tb.is_contiguous() else None
 
 
 class TimeDistributedDense(TimeDistributed):

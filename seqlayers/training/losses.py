@@ -82,7 +82,7 @@ def reduce_weighted(values: torch.Tensor, sample_weight=None, mask=None) -> torc
         m = torch.broadcast_to(_expand_like(mask.to(device=values.device, dtype=values.dtype), values), values.shape)
         valid = m.sum()
         total = (values * m).sum()
-        return torch.where(valid > 0, total / valid.clamp_min(1e-12), torch.zeros_like(total))
+        return torch.where(valid > 0, total / valid.clamp_min(1e-12), 0.0)  # 0 when nothing is valid
     if values.numel() == 0:
         return values.sum()
     return values.sum() / values.numel()

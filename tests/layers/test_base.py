@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from seqlayers import (
-    LSTM, Activation, Attention, Bidirectional, Dense, Dropout, Embedding, Masking, TimeDistributed,
+    LSTM, Activation, Attention, Bidirectional, Dense, Dropout, Embedding, Masking, Sequential, TimeDistributed,
 )
 
 
@@ -89,3 +89,18 @@ def test_get_config_carries_keras_base_keys_and_keeps_tuples():
     assert ours["dtype"] == theirs["dtype"]["config"]["name"] == "float64"  # Keras's is a DTypePolicy dict
     again = sl.ZeroPadding1D.from_config(ours)
     assert again.get_config() == ours and not again.trainable and again.dtype_ == torch.float64
+
+
+def test_train_and_eval_set_every_submodule_mode_like_torch():
+    """Layer.train writes the mode into each module directly; the result is nn.Module.train's: every
+    submodule (plain torch ones too) in the mode, self returned, a non-bool refused."""
+    model = Sequential([LSTM(4, return_sequences=True, input_shape=(3, 2)),
+                        TimeDistributed(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5)))])
+    assert model.eval() is model
+    assert not any(m.training for m in model.modules())
+    assert model.train() is model
+    assert all(m.training for m in model.modules())
+    model.train(False)
+    assert not any(m.training for m in model.modules())
+    with pytest.raises(ValueError, match="training mode is expected to be boolean"):
+        model.train("yes")

@@ -42,6 +42,24 @@ def test_dense_matches_torch_linear_with_copied_weights():
     torch.testing.assert_close(layer(x), torch.relu(ref(x)))
 
 
+def test_dense_on_2d_gives_torch_linear_values_and_gradients_bit_for_bit():
+    """A 2-D input (what TimeDistributed folds to) runs addmm on the Keras-layout kernel directly:
+    the same numbers as F.linear on the transposed kernel, forward and backward."""
+    layer = Dense(7)
+    x = torch.randn(33, 5)
+    layer(x)
+    x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    k, b = layer.kernel.detach().clone().requires_grad_(True), layer.bias.detach().clone().requires_grad_(True)
+    got = layer(x1)
+    want = F.linear(x2, k.t(), b)
+    assert torch.equal(got, want)
+    g = torch.randn(33, 7)
+    got.backward(g)
+    want.backward(g)
+    assert torch.equal(x1.grad, x2.grad)
+    assert torch.equal(layer.kernel.grad, k.grad) and torch.equal(layer.bias.grad, b.grad)
+
+
 def test_dense_on_3d_equals_per_step_application_and_time_distributed():
     B, T, F_ = 3, 6, 4
     x = torch.randn(B, T, F_)
