@@ -149,29 +149,31 @@ inline void recurrent_avx512(int64_t n, const float* const* h, const Packed& w, 
 }
 
 // The same product through MKL's sgemm: rows at a regular stride go straight in; others (a mask's
-// active rows) are gathered into `scratch` and scattered back.
+// active rows of h) are gathered into `scratch` (and output rows scattered back; the loops' compacted
+// gate rows never need it).
 inline void recurrent_sgemm(int64_t n, const float* const* h, const float* wt, int64_t K, int64_t N,
                             int64_t ldw, float* const* o, std::vector<float>& scratch, bool accumulate = true) {
   if (n == 0) return;
   const int64_t sh = n > 1 ? h[1] - h[0] : K, so = n > 1 ? o[1] - o[0] : N;
-  bool regular = sh >= K && so >= N;
-  for (int64_t r = 2; regular && r < n; ++r) regular = h[r] - h[r - 1] == sh && o[r] - o[r - 1] == so;
+  bool regular_h = sh >= K, regular_o = so >= N;  // each side at one stride (the gate rows always are)
+  for (int64_t r = 2; r < n; ++r) {
+    regular_h = regular_h && h[r] - h[r - 1] == sh;
+    regular_o = regular_o && o[r] - o[r - 1] == so;
+  }
   const int m_ = static_cast<int>(N), n_ = static_cast<int>(n), k_ = static_cast<int>(K), lw = static_cast<int>(ldw);
   const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  if (regular) {  // column-major: o^T (N x n, ld so) += wt^T... i.e. (wt as N x K, ld ldw) @ h^T (K x n, ld sh)
-    const int lh = static_cast<int>(sh), lo = static_cast<int>(so);
-    sgemm_("N", "N", &m_, &n_, &k_, &one, wt, &lw, h[0], &lh, &beta, o[0], &lo);
-    return;
+  scratch.resize(static_cast<size_t>(n * ((regular_h ? 0 : K) + (regular_o ? 0 : N))));
+  float* hb = regular_h ? nullptr : scratch.data();
+  float* ob = regular_o ? nullptr : scratch.data() + (regular_h ? 0 : n * K);
+  for (int64_t r = 0; r < n; ++r) {  // gather what is not at one stride
+    if (hb) std::memcpy(hb + r * K, h[r], K * sizeof(float));
+    if (ob && accumulate) std::memcpy(ob + r * N, o[r], N * sizeof(float));
   }
-  scratch.resize(static_cast<size_t>(n * (K + N)));
-  float* hb = scratch.data();
-  float* ob = hb + n * K;
-  for (int64_t r = 0; r < n; ++r) {
-    std::memcpy(hb + r * K, h[r], K * sizeof(float));
-    if (accumulate) std::memcpy(ob + r * N, o[r], N * sizeof(float));
-  }
-  sgemm_("N", "N", &m_, &n_, &k_, &one, wt, &lw, hb, &k_, &beta, ob, &m_);
-  for (int64_t r = 0; r < n; ++r) std::memcpy(o[r], ob + r * N, N * sizeof(float));
+  // column-major: o^T (N x n, ld so) = (wt as N x K, ld ldw) @ h^T (K x n, ld sh) (+ o^T)
+  const int lh = static_cast<int>(hb ? K : sh), lo = static_cast<int>(ob ? N : so);
+  sgemm_("N", "N", &m_, &n_, &k_, &one, wt, &lw, hb ? hb : h[0], &lh, &beta, ob ? ob : o[0], &lo);
+  if (ob)
+    for (int64_t r = 0; r < n; ++r) std::memcpy(o[r], ob + r * N, N * sizeof(float));
 }
 
 }  // namespace seqlayers_native
