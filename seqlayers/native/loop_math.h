@@ -12,6 +12,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -100,33 +101,48 @@ inline __mmask16 tail_mask(int64_t rem) {
   return rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (rem > 0 ? rem : 0)) - 1);
 }
 
-// o[r][j0 .. j0+64) += h[r] (K floats) @ panel (K x 64), for R <= 6 rows given by pointers (columns
-// past N masked); with accumulate false, o = h @ panel (o not read). R rows times four 16-float quarters live in 24 zmm accumulators; each k loads the
-// panel's row (4 vectors) and broadcasts one value of h per row: 10 loads per 24 FMAs.
-template <int R>
+// o[r][j0 .. j0+16Q) += h[r] (K floats) @ panel (K x 64, its first 16Q columns), for R <= 6 rows given
+// by pointers (columns past N masked); with accumulate false, o = h @ panel (o not read). R rows times
+// Q <= 4 16-float quarters live in up to 24 zmm accumulators; each k loads Q vectors of the panel's row
+// and broadcasts one value of h per row (Q = 4: 10 loads per 24 FMAs). A last, narrower panel takes
+// Q < 4, so no FMA runs on its zero padding (N = 200: 208 columns computed instead of 256).
+template <int R, int Q>
 __attribute__((target("avx512f")))
 void rows_avx512(const float* const* h, const float* panel, int64_t K, int64_t j0, int64_t N, float* const* o,
                  bool accumulate) {
-  __mmask16 m[4];
-  for (int q = 0; q < 4; ++q) m[q] = tail_mask(N - j0 - 16 * q);
-  __m512 acc[R][4];
+  __mmask16 m[Q];
+  for (int q = 0; q < Q; ++q) m[q] = tail_mask(N - j0 - 16 * q);
+  __m512 acc[R][Q];
   for (int r = 0; r < R; ++r)
-    for (int q = 0; q < 4; ++q)
+    for (int q = 0; q < Q; ++q)
       acc[r][q] = accumulate ? _mm512_maskz_loadu_ps(m[q], o[r] + j0 + 16 * q) : _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     const float* wk = panel + k * kPanel;
-    const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16), w2 = _mm512_loadu_ps(wk + 32),
-                 w3 = _mm512_loadu_ps(wk + 48);
+    __m512 w[Q];
+    for (int q = 0; q < Q; ++q) w[q] = _mm512_loadu_ps(wk + 16 * q);
     for (int r = 0; r < R; ++r) {
       const __m512 hb = _mm512_set1_ps(h[r][k]);
-      acc[r][0] = _mm512_fmadd_ps(hb, w0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(hb, w1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(hb, w2, acc[r][2]);
-      acc[r][3] = _mm512_fmadd_ps(hb, w3, acc[r][3]);
+      for (int q = 0; q < Q; ++q) acc[r][q] = _mm512_fmadd_ps(hb, w[q], acc[r][q]);
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int q = 0; q < 4; ++q) _mm512_mask_storeu_ps(o[r] + j0 + 16 * q, m[q], acc[r][q]);
+    for (int q = 0; q < Q; ++q) _mm512_mask_storeu_ps(o[r] + j0 + 16 * q, m[q], acc[r][q]);
+}
+
+// One panel's columns for all n rows, in groups of 6.
+template <int Q>
+inline void panel_rows(int64_t n, const float* const* h, const float* panel, int64_t K, int64_t j0, int64_t N,
+                       float* const* o, bool accumulate) {
+  int64_t b = 0;
+  for (; b + 6 <= n; b += 6) rows_avx512<6, Q>(h + b, panel, K, j0, N, o + b, accumulate);
+  switch (n - b) {
+    case 5: rows_avx512<5, Q>(h + b, panel, K, j0, N, o + b, accumulate); break;
+    case 4: rows_avx512<4, Q>(h + b, panel, K, j0, N, o + b, accumulate); break;
+    case 3: rows_avx512<3, Q>(h + b, panel, K, j0, N, o + b, accumulate); break;
+    case 2: rows_avx512<2, Q>(h + b, panel, K, j0, N, o + b, accumulate); break;
+    case 1: rows_avx512<1, Q>(h + b, panel, K, j0, N, o + b, accumulate); break;
+    default: break;
+  }
 }
 
 // o[r] (N floats) += h[r] (K floats) @ w (packed), for all n rows: panel by panel, groups of 6 rows
@@ -135,15 +151,11 @@ inline void recurrent_avx512(int64_t n, const float* const* h, const Packed& w, 
   const int64_t K = w.K, N = w.N;
   for (int64_t j0 = 0, p = 0; j0 < N; j0 += kPanel, ++p) {
     const float* panel = w.data + p * K * kPanel;
-    int64_t b = 0;
-    for (; b + 6 <= n; b += 6) rows_avx512<6>(h + b, panel, K, j0, N, o + b, accumulate);
-    switch (n - b) {
-      case 5: rows_avx512<5>(h + b, panel, K, j0, N, o + b, accumulate); break;
-      case 4: rows_avx512<4>(h + b, panel, K, j0, N, o + b, accumulate); break;
-      case 3: rows_avx512<3>(h + b, panel, K, j0, N, o + b, accumulate); break;
-      case 2: rows_avx512<2>(h + b, panel, K, j0, N, o + b, accumulate); break;
-      case 1: rows_avx512<1>(h + b, panel, K, j0, N, o + b, accumulate); break;
-      default: break;
+    switch ((std::min<int64_t>(N - j0, kPanel) + 15) / 16) {  // the panel's quarters that hold columns
+      case 1: panel_rows<1>(n, h, panel, K, j0, N, o, accumulate); break;
+      case 2: panel_rows<2>(n, h, panel, K, j0, N, o, accumulate); break;
+      case 3: panel_rows<3>(n, h, panel, K, j0, N, o, accumulate); break;
+      default: panel_rows<4>(n, h, panel, K, j0, N, o, accumulate); break;
     }
   }
 }
