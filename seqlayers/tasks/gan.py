@@ -96,6 +96,11 @@ def add_arguments(p) -> None:
                    help="units of the post-hoc GRUs (default 0: max(F // 2, 1) on sines as TimeGAN's, 8 on a CSV)")
     p.add_argument("--score-iterations", default="2000,5000",
                    help="updates of the post-hoc classifier,predictor (default TimeGAN's 2000,5000)")
+    p.add_argument("--score-layers", type=int, default=0,
+                   help="GRU layers of the post-hoc classifier (default 0: 1 on sines as TimeGAN's code, 2 on a CSV)")
+    p.add_argument("--score-repeats", type=int, default=0,
+                   help="classifiers and predictors per score, averaged (default 0: 10 on sines as TimeGAN's "
+                        "--metric_iteration, 1 on a CSV)")
     common.add_common_arguments(p, epochs=50, batch_size=128, patience=3)
 
 
@@ -211,6 +216,7 @@ def run_sines(args, out: Path, clock) -> dict:
                       noise_dim=args.noise_dim, static_noise=args.static_noise, ema=args.ema)
     _compile(gan, args)
     units = args.score_units or max(1, F // 2)
+    post_hoc = dict(units=units, repeats=args.score_repeats or 10, seed=args.seed)  # TimeGAN's --metric_iteration 10
     select = []
     if args.select_every:  # a validation draw of real sines, apart from the training and the scoring series
         val = sines(2000, T, F, seed=args.seed + 20_000)
@@ -223,12 +229,13 @@ def run_sines(args, out: Path, clock) -> dict:
     synthetic = gan.sample(len(real), 1, steps=T)[0]
     it_d, it_p = _ints(args.score_iterations, 2, "score-iterations")
     fresh = sines(args.n_series, T, F, seed=args.seed + 10_000)  # another draw of real sines
+    disc = dict(post_hoc, iterations=it_d, n_layers=args.score_layers or 1)
+    pred = dict(post_hoc, iterations=it_p)
     scores = {
-        "discriminative": discriminative_score(real, synthetic, units=units, iterations=it_d, seed=args.seed),
-        "predictive": predictive_score(real, synthetic, units=units, iterations=it_p, seed=args.seed),
-        "discriminative_real_vs_real": discriminative_score(real, fresh, units=units, iterations=it_d,
-                                                            seed=args.seed),
-        "predictive_real_on_real": predictive_score(real, fresh, units=units, iterations=it_p, seed=args.seed),
+        "discriminative": discriminative_score(real, synthetic, **disc),
+        "predictive": predictive_score(real, synthetic, **pred),
+        "discriminative_real_vs_real": discriminative_score(real, fresh, **disc),
+        "predictive_real_on_real": predictive_score(real, fresh, **pred),
     }
     plot_pca(out / "pca.png", real[:1000], synthetic[:1000],
              f"sines: real vs generated (PCA), discriminative {scores['discriminative']:.3f}")
@@ -282,7 +289,9 @@ def conditional_scores(args, gan, s2s, data: dict, out: Path) -> dict:
     join = lambda tail: np.concatenate([x, tail.reshape(y.shape)], axis=1)  # noqa: E731
     units = args.score_units or 8
     it_d = _ints(args.score_iterations, 2, "score-iterations")[0]
-    disc = lambda tail: discriminative_score(real, join(tail), units=units, iterations=it_d, seed=args.seed)  # noqa: E731
+    post_hoc = dict(units=units, n_layers=args.score_layers or 2, iterations=it_d, seed=args.seed,
+                    repeats=args.score_repeats or 1)
+    disc = lambda tail: discriminative_score(real, join(tail), **post_hoc)  # noqa: E731
     res = {
         "windows": int(len(x)), "samples": S, "score_units": units,
         "crps": {"gan": crps(samples[..., 0], y[:, :, 0]), "forecaster": crps(point[None], y[:, :, 0]),
@@ -356,7 +365,9 @@ def run(args) -> int:
               "machine": common.machine()}
     title = f"gan on {args.data}" + (f" ({Path(args.csv).name}, {args.target}, halves {args.halves})" if args.csv
                                      and args.data == "csv" else "")
-    notes = ("Sines: TimeGAN's scores (post-hoc GRU classifier / predictor)." if args.data == "sines" else
+    notes = (f"Sines: TimeGAN's scores (post-hoc GRU classifier of {args.score_layers or 1} layer(s) / predictor), "
+             f"each the mean of {args.score_repeats or 10} trained from seeds {args.seed}, {args.seed + 1}, ..."
+             if args.data == "sines" else
              "CSV: standardized values relative to the last given value; CRPS over every scored test window.")
     common.write_report(out, report, title, _rows(args, result), notes=notes)
     common.progress(args, f"done in {result['wall_seconds']:.0f} s; report in {out / 'report.md'}")

@@ -56,6 +56,22 @@ def test_predictive_score_is_lower_when_trained_on_data_like_the_real_data():
     assert good < bad
 
 
+def test_repeats_average_the_scores_of_consecutive_seeds_and_the_classifier_has_one_gru_layer_by_default():
+    real, fake = sines(300, 8, 2, seed=0), sines(300, 8, 2, seed=1) - 0.3
+    one = [discriminative_score(real, fake, units=2, iterations=100, seed=s) for s in (4, 5, 6)]
+    assert len(set(one)) == 3  # classifiers of 2 units differ from seed to seed
+    assert discriminative_score(real, fake, units=2, iterations=100, seed=4, repeats=3) == pytest.approx(np.mean(one))
+    two_layers = discriminative_score(real, fake, units=2, iterations=100, seed=4, n_layers=2)
+    assert discriminative_score(real, fake, units=2, iterations=100, seed=4, n_layers=1) == one[0] != two_layers
+    pred = [predictive_score(real, fake, iterations=30, seed=s) for s in (7, 8)]
+    assert predictive_score(real, fake, iterations=30, seed=7, repeats=2) == pytest.approx(np.mean(pred))
+    assert pred[0] != pred[1]  # the repetitions differ: each has its own weights
+    with pytest.raises(ValueError, match=r"discriminative_score: repeats must be a positive integer .* got 0"):
+        discriminative_score(real, fake, repeats=0)
+    with pytest.raises(ValueError, match=r"predictive_score: repeats must be a positive integer .* got 1.5"):
+        predictive_score(real, fake, repeats=1.5)
+
+
 def test_next_step_pairs_follow_timegan():
     a = np.arange(2 * 4 * 3).reshape(2, 4, 3)
     x, y = next_step_pairs(a)
