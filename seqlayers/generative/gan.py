@@ -20,7 +20,9 @@ Losses (``compile(loss=...)``, see ``losses.py``): ``"non_saturating"`` or ``"wg
 gradient penalty, ``gp_weight``); ``supervised_weight`` > 0 adds ``w * mean((G(x, z) - y)^2)`` to the
 generator's loss of a conditional GAN (a supervised term, as TimeGAN adds one to stabilise training);
 ``moment_weight`` > 0 adds ``w * moment_loss(generated, real)`` (TimeGAN's match of the batch's mean
-and standard deviation per step and feature; conditional: of the second halves).
+and standard deviation per step and feature; conditional: of the second halves);
+``correlation_weight`` > 0 adds ``w * correlation_loss(generated, real)`` (the batch's correlations
+across features, per step).
 The noise comes from torch's global generator, so ``fit(seed=...)`` makes a run repeatable and
 ``BackupAndRestore`` (which restores the random states and both optimizers, ``OptimizerPair``) resumes it.
 """
@@ -34,7 +36,7 @@ import torch
 from ..models.functional import Model
 from ..training import optimizers as optimizers_mod
 from ..training.data_adapter import unpack_x_y_sample_weight
-from .losses import check_loss, discriminator_loss, generator_loss, gradient_penalty, moment_loss
+from .losses import check_loss, correlation_loss, discriminator_loss, generator_loss, gradient_penalty, moment_loss
 from .optimizer_pair import OptimizerPair
 
 
@@ -143,7 +145,7 @@ class SequenceGAN(Model):
     # ------------------------------------------------------------ training (Keras's extension points)
     def compile(self, d_optimizer="adam", g_optimizer="adam", loss: str = "non_saturating",  # type: ignore[override]
                 gp_weight: float = 10.0, d_steps: int = 1, supervised_weight: float = 0.0,
-                moment_weight: float = 0.0):
+                moment_weight: float = 0.0, correlation_weight: float = 0.0):
         """One optimizer per network and the adversarial loss.
 
         Args:
@@ -155,6 +157,8 @@ class SequenceGAN(Model):
             supervised_weight: weight of the supervised term ``mean((G(x, z) - y)^2)`` (conditional only).
             moment_weight: weight of ``moment_loss`` between the generated and the real batch (TimeGAN
                 uses 100).
+            correlation_weight: weight of ``correlation_loss`` between the generated and the real batch
+                (ours; no effect with one feature).
         """
         self.gan_loss = check_loss(loss)
         if not isinstance(d_steps, int) or d_steps < 1:
@@ -166,7 +170,10 @@ class SequenceGAN(Model):
             raise ValueError(f"SequenceGAN.compile: moment_weight must be >= 0 (0 turns the moment term off; "
                              f"TimeGAN uses 100), got {moment_weight!r}.")
         self.gp_weight, self.d_steps, self.supervised_weight = float(gp_weight), d_steps, float(supervised_weight)
-        self.moment_weight = float(moment_weight)
+        if not correlation_weight >= 0:
+            raise ValueError(f"SequenceGAN.compile: correlation_weight must be >= 0 (0 turns the correlation term "
+                             f"off), got {correlation_weight!r}.")
+        self.moment_weight, self.correlation_weight = float(moment_weight), float(correlation_weight)
         pair = OptimizerPair(optimizers_mod.get(d_optimizer, list(self.discriminator.parameters())),
                              optimizers_mod.get(g_optimizer, list(self.generator.parameters())))
         super().compile(optimizer=pair, loss=None)
@@ -188,7 +195,8 @@ class SequenceGAN(Model):
 
     def train_step(self, data):
         """``d_steps`` discriminator updates, then one generator update; logs ``d_loss``, ``g_loss``
-        (the adversarial parts), ``supervised`` (conditional GANs) and ``moments`` (with ``moment_weight``)."""
+        (the adversarial parts), ``supervised`` (conditional GANs), ``moments`` (with ``moment_weight``)
+        and ``correlation`` (with ``correlation_weight``)."""
         x, y, _ = unpack_x_y_sample_weight(data)
         pair = self.optimizer
         real = self._joined(x, y) if self.conditional else x
@@ -203,10 +211,12 @@ class SequenceGAN(Model):
             logs["supervised"] = supervised.detach()
             if self.supervised_weight:
                 g_loss = g_loss + self.supervised_weight * supervised
-        if self.moment_weight:
-            moments = moment_loss(tail, y if self.conditional else x)
-            logs["moments"] = moments.detach()
-            g_loss = g_loss + self.moment_weight * moments
+        for key, weight, term in (("moments", self.moment_weight, moment_loss),
+                                  ("correlation", self.correlation_weight, correlation_loss)):
+            if weight:
+                value = term(tail, y if self.conditional else x)
+                logs[key] = value.detach()
+                g_loss = g_loss + weight * value
         pair.generator.zero_grad(set_to_none=True)
         g_loss.backward()  # (the discriminator's gradients from this pass are cleared before its next step)
         pair.generator.step()
@@ -225,6 +235,8 @@ class SequenceGAN(Model):
             logs["supervised"] = ((tail - y) ** 2).mean()
         if self.moment_weight:
             logs["moments"] = moment_loss(tail, y if self.conditional else x)
+        if self.correlation_weight:
+            logs["correlation"] = correlation_loss(tail, y if self.conditional else x)
         return logs
 
     def predict_step(self, data):

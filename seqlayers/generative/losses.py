@@ -11,6 +11,12 @@
 ``moment_loss`` is TimeGAN's "two moments" term (Yoon et al. 2019, their code's ``G_loss_V``), added to
 the generator's loss with ``compile(moment_weight=...)``: per step and feature, the batch's mean and
 standard deviation of the generated series against those of the real ones.
+``correlation_loss`` (ours, not TimeGAN's) adds what those per-feature moments cannot see, the
+features' joint behaviour: per step, the batch's correlation matrix across features of the generated
+series against that of the real ones (``compile(correlation_weight=...)``). On sines, whose 5
+features are independent, generators trained with the moment term alone wrote strongly correlated
+features (mean |corr| 0.95 at the last step against 0.01 for real series), which TimeGAN's
+predictive score punishes.
 """
 from __future__ import annotations
 
@@ -70,4 +76,24 @@ def moment_loss(fake: torch.Tensor, real: torch.Tensor, eps: float = 1e-6) -> to
     return (std(fake) - std(real)).abs().mean() + (fake.mean(dim=0) - real.mean(dim=0)).abs().mean()
 
 
-__all__ = ["LOSSES", "check_loss", "discriminator_loss", "generator_loss", "gradient_penalty", "moment_loss"]
+def _correlations(a: torch.Tensor, eps: float) -> torch.Tensor:
+    c = a - a.mean(dim=0, keepdim=True)
+    c = c / torch.sqrt((c ** 2).mean(dim=0, keepdim=True) + eps)  # standardized over the batch, per step and feature
+    return torch.einsum("btf,btg->tfg", c, c) / a.shape[0]  # (T, F, F)
+
+
+def correlation_loss(fake: torch.Tensor, real: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``mean|corr_b(fake) - corr_b(real)|`` over steps and all ``F x F`` entries of the matrices.
+
+    ``corr_b`` is, per step, the correlation matrix of the features across the batch (biased
+    moments; the standard deviation is ``sqrt(var + eps)`` as in ``moment_loss``). Its diagonal is
+    ~1 on both sides, so the term is the mismatch of the cross-feature correlations (0 for ``F = 1``).
+
+    Shape:
+        fake ``(B1, T, F)``, real ``(B2, T, F)`` (the batches may differ in size); returns a scalar.
+    """
+    return (_correlations(fake, eps) - _correlations(real, eps)).abs().mean()
+
+
+__all__ = ["LOSSES", "check_loss", "correlation_loss", "discriminator_loss", "generator_loss", "gradient_penalty",
+           "moment_loss"]

@@ -83,6 +83,9 @@ def add_arguments(p) -> None:
     p.add_argument("--moment-weight", type=float, default=0.0,
                    help="weight of TimeGAN's moment term (batch mean and std per step and feature, generated vs "
                         "real) in the generator's loss (default 0; TimeGAN uses 100)")
+    p.add_argument("--correlation-weight", type=float, default=0.0,
+                   help="weight of the correlation term (per step, the batch's correlations across features, "
+                        "generated vs real) in the generator's loss (default 0)")
     p.add_argument("--d-steps", type=int, default=1, help="discriminator updates per generator update (default 1)")
     p.add_argument("--select-every", type=int, default=0,
                    help="sines: every K epochs score the generator against a validation draw of real sines "
@@ -157,7 +160,7 @@ def _compile(gan: SequenceGAN, args) -> None:
     gan.compile(d_optimizer=Adam(learning_rate=args.learning_rate, beta_1=0.5),
                 g_optimizer=Adam(learning_rate=args.g_learning_rate or args.learning_rate, beta_1=0.5), loss=args.loss,
                 d_steps=args.d_steps, supervised_weight=args.supervised_weight,
-                moment_weight=args.moment_weight)
+                moment_weight=args.moment_weight, correlation_weight=args.correlation_weight)
 
 
 # ------------------------------------------------------------------ pictures

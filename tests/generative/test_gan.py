@@ -196,6 +196,29 @@ def test_the_moment_term_alone_moves_the_generated_batch_moments_to_the_real_one
         gan.compile(moment_weight=-1)
 
 
+def test_the_correlation_term_alone_decorrelates_the_generated_features():
+    """Static noise of one dimension makes both features functions of one number (correlated);
+    with noise of 2 and the adversarial part frozen out, the correlation term alone drives the
+    generated features' batch correlation towards the real one (independent features)."""
+    torch.manual_seed(0)
+    real = np.random.default_rng(0).uniform(size=(128, 4, 2)).astype(np.float32)
+    gan = SequenceGAN(unconditional_generator(4, 2, 2, units=8), sequence_discriminator(4, 2, units=4),
+                      noise_dim=2, static_noise=True)
+    before = gan.sample(1000, 1, steps=4)[0]
+    assert np.corrcoef(before[:, -1].T)[0, 1] > 0.5  # untrained: both features move together
+    with torch.no_grad():
+        for p in gan.discriminator.layers[-1].parameters():
+            p.zero_()
+    gan.compile(d_optimizer=torch.optim.SGD(gan.discriminator.parameters(), lr=0.0),
+                g_optimizer=torch.optim.Adam(gan.generator.parameters(), lr=0.02), correlation_weight=1.0)
+    h = gan.fit(real, batch_size=128, epochs=40, verbose=0, seed=0)
+    assert h.history["correlation"][-1] < 0.5 * h.history["correlation"][0]
+    fake = gan.sample(1000, 1, steps=4)[0]
+    assert abs(np.corrcoef(fake[:, -1].T)[0, 1]) < 0.2
+    with pytest.raises(ValueError, match=r"correlation_weight must be >= 0 .*got -0.5"):
+        gan.compile(correlation_weight=-0.5)
+
+
 def test_compile_errors_teach():
     u = SequenceGAN(unconditional_generator(6, 2, 1, units=4), sequence_discriminator(6, 1, units=4), noise_dim=2)
     with pytest.raises(ValueError, match=r"supervised_weight must be >= 0 and needs a conditional generator"):

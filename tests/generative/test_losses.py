@@ -4,7 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqlayers.generative.losses import check_loss, discriminator_loss, generator_loss, gradient_penalty, moment_loss
+from seqlayers.generative.losses import (
+    check_loss,
+    correlation_loss,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    moment_loss,
+)
 
 
 def test_non_saturating_losses_are_binary_cross_entropies_on_logits():
@@ -45,3 +52,23 @@ def test_moment_loss_matches_numpy_moments_over_the_batch_axis():
     assert got.item() == pytest.approx(ref, rel=1e-12)
     same = torch.tensor(real)
     assert moment_loss(same, same).item() == 0.0
+
+
+def test_correlation_loss_matches_numpy_correlations_per_step():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(40, 3, 4))  # independent features
+    shared = rng.normal(size=(25, 3, 1))
+    fake = shared + 0.3 * rng.normal(size=(25, 3, 4))  # features that move together; batches may differ
+
+    def corr(a):  # per step, numpy's correlation matrix over the batch (biased moments, eps as the loss)
+        c = a - a.mean(axis=0)
+        c = c / np.sqrt((c ** 2).mean(axis=0) + 1e-6)
+        return np.stack([c[:, t].T @ c[:, t] / len(a) for t in range(a.shape[1])])
+
+    assert np.allclose(corr(real[:, :1]), [np.corrcoef(real[:, 0].T)], atol=1e-5)
+    ref = np.abs(corr(fake) - corr(real)).mean()
+    got = correlation_loss(torch.tensor(fake), torch.tensor(real))
+    assert got.item() == pytest.approx(ref, rel=1e-12) and ref > 0.5
+    assert correlation_loss(torch.tensor(real), torch.tensor(real)).item() == 0.0
+    one = torch.tensor(fake[:, :, :1])
+    assert correlation_loss(one, torch.tensor(real[:, :, :1])).item() < 1e-6  # one feature: nothing to match

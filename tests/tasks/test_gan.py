@@ -28,10 +28,12 @@ TINY = ["--epochs", "2", "--units", "6", "--noise-dim", "2", "--batch-size", "32
 def test_train_gan_on_sines_writes_timegan_scores_and_a_pca_picture(tmp_path):
     out = tmp_path / "s"
     assert main(["train", "gan", "--data", "sines", "--n-series", "96", "--length", "8", "--features", "2",
-                 "--moment-weight", "100", "--score-repeats", "2", "--out", str(out)] + TINY) == 0
+                 "--moment-weight", "100", "--correlation-weight", "10", "--score-repeats", "2", "--out", str(out)]
+                + TINY) == 0
     rep = json.loads((out / "report.json").read_text())
     assert "each the mean of 2 trained from seeds 0, 1" in (out / "report.md").read_text()
-    assert len(rep["history"]["moments"]) == 2 and rep["config"]["moment_weight"] == 100  # the flag reached compile
+    assert len(rep["history"]["moments"]) == 2 and rep["config"]["moment_weight"] == 100  # the flags reached compile
+    assert len(rep["history"]["correlation"]) == 2 and rep["config"]["correlation_weight"] == 10
     assert set(rep["scores"]) == {"discriminative", "predictive", "discriminative_real_vs_real",
                                   "predictive_real_on_real"}
     assert all(0 <= v <= 1 for v in rep["scores"].values())
