@@ -65,6 +65,9 @@ def add_arguments(p) -> None:
     p.add_argument("--n-series", type=int, default=10000, help="sines: series generated (default 10000)")
     p.add_argument("--length", type=int, default=24, help="sines: steps per series (default 24)")
     p.add_argument("--features", type=int, default=5, help="sines: features per series (default 5)")
+    p.add_argument("--scale", choices=["none", "minmax"], default="none",
+                   help="sines: train on the series as drawn (values in [0.5, 1]) or min-max scaled per feature to "
+                        "[0, 1] as TimeGAN's code does; the samples are scaled back before scoring (default none)")
     p.add_argument("--form", choices=FORMS, default="auto", help="conditional generator: aligned (T1 == T2) or "
                                                                  "encoder_decoder (default auto)")
     p.add_argument("--cell", choices=["lstm", "gru"], default="gru")
@@ -211,9 +214,17 @@ def plot_fan(path, x, y, samples, point, idx, title: str) -> None:
 
 
 # ------------------------------------------------------------------ sines (unconditional)
+def minmax(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature, ``lo`` and ``span`` over all series and steps: ``(real - lo) / span`` lies in [0, 1]
+    (TimeGAN's ``MinMaxScaler``, applied before training; samples go back as ``s * span + lo``)."""
+    lo = real.min(axis=(0, 1))
+    return lo, real.max(axis=(0, 1)) - lo + 1e-7
+
+
 def run_sines(args, out: Path, clock) -> dict:
     real = sines(args.n_series, args.length, args.features, seed=args.seed)
     F, T = args.features, args.length
+    lo, span = minmax(real) if args.scale == "minmax" else (np.zeros(F, np.float32), np.ones(F, np.float32))
     gen = unconditional_generator(T, args.noise_dim, F, args.units, args.cell, output_activation="sigmoid")
     gan = SequenceGAN(gen, sequence_discriminator(T, F, args.units, args.cell, bidirectional=args.bidirectional),
                       noise_dim=args.noise_dim, static_noise=args.static_noise, ema=args.ema)
@@ -222,14 +233,14 @@ def run_sines(args, out: Path, clock) -> dict:
     post_hoc = dict(units=units, repeats=args.score_repeats or 10, seed=args.seed)  # TimeGAN's --metric_iteration 10
     select = []
     if args.select_every:  # a validation draw of real sines, apart from the training and the scoring series
-        val = sines(2000, T, F, seed=args.seed + 20_000)
+        val = (sines(2000, T, F, seed=args.seed + 20_000) - lo) / span  # on the scale the generator writes
         select = [ValidationDiscriminative(val, args.select_every, args.select_iterations, units, args.seed + 1),
                   EarlyStopping(monitor="val_discriminative", mode="min", patience=args.epochs,
                                 restore_best_weights=True)]
-    history = fit_gan(gan, real, None, out=out, args=args, callbacks=select)
+    history = fit_gan(gan, ((real - lo) / span).astype(np.float32), None, out=out, args=args, callbacks=select)
     train_cpu = clock.cpu()
     torch.manual_seed(args.seed)
-    synthetic = gan.sample(len(real), 1, steps=T)[0]
+    synthetic = (gan.sample(len(real), 1, steps=T)[0] * span + lo).astype(np.float32)  # the data's own scale
     it_d, it_p = _ints(args.score_iterations, 2, "score-iterations")
     fresh = sines(args.n_series, T, F, seed=args.seed + 10_000)  # another draw of real sines
     disc = dict(post_hoc, iterations=it_d, n_layers=args.score_layers or 1)
@@ -242,7 +253,7 @@ def run_sines(args, out: Path, clock) -> dict:
     }
     plot_pca(out / "pca.png", real[:1000], synthetic[:1000],
              f"sines: real vs generated (PCA), discriminative {scores['discriminative']:.3f}")
-    common.save_task(out, gan.sampler, NAME, _saved_config(args))
+    common.save_task(out, gan.sampler, NAME, dict(_saved_config(args), scale_lo=lo.tolist(), scale_span=span.tolist()))
     return {"scores": scores, "history": history, "train_cpu_seconds": train_cpu, "score_units": units}
 
 

@@ -8,7 +8,7 @@ import torch
 from seqlayers.cli import main
 from seqlayers.data.sines import sines
 from seqlayers.generative import SequenceGAN, sequence_discriminator, unconditional_generator
-from seqlayers.tasks.gan import ValidationDiscriminative
+from seqlayers.tasks.gan import ValidationDiscriminative, minmax
 
 pytest.importorskip("matplotlib")
 
@@ -39,6 +39,23 @@ def test_train_gan_on_sines_writes_timegan_scores_and_a_pca_picture(tmp_path):
     assert all(0 <= v <= 1 for v in rep["scores"].values())
     assert (out / "pca.png").stat().st_size > 0 and "discriminative score" in (out / "report.md").read_text()
     assert main(["predict", str(out), str(out / "report.md")]) == 2  # no condition to continue: a clear error
+
+
+def test_minmax_scales_each_feature_to_the_unit_interval_and_back(tmp_path):
+    real = sines(50, 8, 3, seed=0)
+    lo, span = minmax(real)
+    z = (real - lo) / span
+    assert np.allclose(z.min(axis=(0, 1)), 0) and np.allclose(z.max(axis=(0, 1)), 1, atol=1e-5)
+    assert np.allclose(z * span + lo, real, atol=1e-6)
+    for k in range(3):  # per feature, not over the whole array
+        assert lo[k] == real[:, :, k].min() and span[k] == pytest.approx(real[:, :, k].max() - lo[k], abs=1e-6)
+    out = tmp_path / "m"
+    assert main(["train", "gan", "--data", "sines", "--n-series", "96", "--length", "8", "--features", "2",
+                 "--scale", "minmax", "--score-repeats", "1", "--out", str(out)] + TINY) == 0
+    config = json.loads((out / "task.json").read_text())["config"]
+    lo2, span2 = minmax(sines(96, 8, 2, seed=0))
+    assert config["scale"] == "minmax"
+    assert np.allclose(config["scale_lo"], lo2) and np.allclose(config["scale_span"], span2)
 
 
 def test_select_every_scores_on_validation_sines_keeps_the_best_epoch_and_leaves_the_random_streams(tmp_path):
