@@ -176,6 +176,16 @@ def test_sample_restores_the_training_mode_also_on_an_error():
     assert not gan.training
 
 
+def _compile_without_adversary(gan, **term):
+    """The adversarial part frozen out (the discriminator's last layer zeroed, its learning rate 0), so
+    only ``term`` (moment_weight=... or correlation_weight=...) trains the generator."""
+    with torch.no_grad():
+        for p in gan.discriminator.layers[-1].parameters():
+            p.zero_()
+    gan.compile(d_optimizer=torch.optim.SGD(gan.discriminator.parameters(), lr=0.0),
+                g_optimizer=torch.optim.Adam(gan.generator.parameters(), lr=0.02), **term)
+
+
 def test_the_moment_term_alone_moves_the_generated_batch_moments_to_the_real_ones():
     """With the adversarial part frozen out (discriminator lr 0, its output ignored by a zero last
     layer), only the moment term trains the generator: its loss falls and is logged."""
@@ -183,11 +193,7 @@ def test_the_moment_term_alone_moves_the_generated_batch_moments_to_the_real_one
     real = np.random.default_rng(0).normal(0.7, 0.1, size=(64, 6, 1)).astype(np.float32)
     gan = SequenceGAN(unconditional_generator(6, 2, 1, units=6, output_activation="sigmoid"),
                       sequence_discriminator(6, 1, units=6), noise_dim=2)
-    with torch.no_grad():
-        for p in gan.discriminator.layers[-1].parameters():
-            p.zero_()
-    gan.compile(d_optimizer=torch.optim.SGD(gan.discriminator.parameters(), lr=0.0),
-                g_optimizer=torch.optim.Adam(gan.generator.parameters(), lr=0.02), moment_weight=1.0)
+    _compile_without_adversary(gan, moment_weight=1.0)
     h = gan.fit(real, batch_size=64, epochs=60, verbose=0, seed=0)
     assert h.history["moments"][-1] < 0.3 * h.history["moments"][0]
     fake = gan.sample(512, 1, steps=6)[0]
@@ -206,11 +212,7 @@ def test_the_correlation_term_alone_decorrelates_the_generated_features():
                       noise_dim=2, static_noise=True)
     before = gan.sample(1000, 1, steps=4)[0]
     assert np.corrcoef(before[:, -1].T)[0, 1] > 0.5  # untrained: both features move together
-    with torch.no_grad():
-        for p in gan.discriminator.layers[-1].parameters():
-            p.zero_()
-    gan.compile(d_optimizer=torch.optim.SGD(gan.discriminator.parameters(), lr=0.0),
-                g_optimizer=torch.optim.Adam(gan.generator.parameters(), lr=0.02), correlation_weight=1.0)
+    _compile_without_adversary(gan, correlation_weight=1.0)
     h = gan.fit(real, batch_size=128, epochs=40, verbose=0, seed=0)
     assert h.history["correlation"][-1] < 0.5 * h.history["correlation"][0]
     fake = gan.sample(1000, 1, steps=4)[0]
