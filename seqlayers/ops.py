@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import activations
 from .dtypes import parse_dtype as _parse_dtype
 
 builtins_max, builtins_min = builtins.max, builtins.min  # this module defines max and min
@@ -136,7 +137,10 @@ def relu(x):
 
 
 def softmax(x, axis=-1):
-    return torch.softmax(_float(x), dim=axis)
+    x = _float(x)
+    if x.dim() and axis in (-1, x.dim() - 1):
+        return activations.softmax(x)  # the last axis: with its short-axis path (torch's kernel is scalar there)
+    return torch.softmax(x, dim=axis)
 
 
 def log_softmax(x, axis=-1):
