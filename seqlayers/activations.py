@@ -34,11 +34,9 @@ def softmax(x):
     n = x.shape[-1] if x.dim() else 1
     if (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and 0 < n < SHORT_SOFTMAX_AXIS
             and x.numel() >= SHORT_SOFTMAX_MIN_ROWS * n):
-        if x.requires_grad and torch.is_grad_enabled():
-            e = torch.exp(x - x.amax(dim=-1, keepdim=True).detach())  # the max only shifts: no gradient
-            return e / e.sum(dim=-1, keepdim=True)
-        e = torch.exp(x - x.amax(dim=-1, keepdim=True))
-        return e.div_(e.sum(dim=-1, keepdim=True))
+        e = torch.exp(x - x.amax(dim=-1, keepdim=True).detach())  # the max only shifts: no gradient
+        total = e.sum(dim=-1, keepdim=True)
+        return e / total if x.requires_grad and torch.is_grad_enabled() else e.div_(total)  # in place: no graph
     return torch.softmax(x, dim=-1)
 
 
