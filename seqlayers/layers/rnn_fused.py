@@ -158,6 +158,12 @@ def last_valid_step(lengths):
     return (lengths - 1).clamp(min=0), (lengths == 0)[:, None]
 
 
+def output_at(out, last_step):
+    """``out[b, last_step[b]]`` (B, H) for ``out`` (B, T, H): each row's output at its last valid step."""
+    B, _, H = out.shape
+    return out.gather(1, last_step[:, None, None].expand(B, 1, H))[:, 0]
+
+
 def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zero_output, need_seq=True,
                              need_ends=True):
     """Both directions of a right-padded batch in ONE bidirectional kernel call, Keras's exact result.
@@ -176,7 +182,7 @@ def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zer
     last), forward final states, backward final states)``; without ``need_ends`` the last outputs are
     None and the final states empty (nothing computed for them).
     """
-    B, T, _ = x.shape
+    T = x.shape[1]
     H = weights[1].shape[1]
     pad = ~mask  # (B, T)
     x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): the is_pad feature
@@ -202,7 +208,7 @@ def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zer
         return joint, (None, None), [], []
     if last_step is None:
         last_step, empty = last_valid_step(lengths)
-    h_last = out[..., :H].gather(1, last_step[:, None, None].expand(B, 1, H))[:, 0]  # (B, H): forward at len_b - 1
+    h_last = output_at(out[..., :H], last_step)  # (B, H): forward at len_b - 1
     zero = h_last.new_zeros(())
     fwd_final = [torch.where(empty, states[0][0], h_last)] + [s[0] for s in final[1:]]
     bwd_final = [s[1] for s in final]  # after step 0: zeros for an empty row, as Keras keeps them
@@ -239,9 +245,8 @@ def run_right_padded(kind, weights, x, states, train, mask, lengths, go_backward
     # the is_pad column only keeps the LSTM's final c exact; skip it when nobody reads the states
     # (no return_state, not stateful): valid steps never see the padding that follows them
     out, final, path = run_kernel(kind, weights, x, states, train, pad=~mask if need_states else None)
-    H = out.shape[-1]
     last_step, empty = last_valid_step(lengths)  # (B,), (B, 1)
-    h_last = out.gather(1, last_step[:, None, None].expand(B, 1, H))[:, 0]  # (B, H): output at len_b - 1
+    h_last = output_at(out, last_step)  # (B, H): output at len_b - 1
     final = [torch.where(empty, states[0], h_last)] + final[1:]
     zero = h_last.new_zeros(())
     h_valid = torch.where(empty, zero, h_last)  # Keras's output after the last valid step
