@@ -150,11 +150,9 @@ class TimeDistributed(Wrapper):
         inner = None
         layer = self._modules["layer"]
         if isinstance(layer, Layer):
-            folded = self._fold_mask(mask, B, T)
-            if layer._base_compute_mask:  # it reads no input: skip folding (copying) the input
-                inner = folded if layer.supports_masking else None
-            else:
-                inner = layer.compute_mask(inputs.reshape(B * T, *inputs.shape[2:]), folded)
+            # the base compute_mask reads no input: skip folding (copying) it
+            x = inputs if layer._base_compute_mask else inputs.reshape(B * T, *inputs.shape[2:])
+            inner = layer.compute_mask(x, self._fold_mask(mask, B, T))
         if inner is not None:
             return inner.reshape(B, T, *inner.shape[1:])
         if mask is None:
