@@ -18,10 +18,11 @@
 //            where time_order[d]) or an empty tensor without return_sequences, then per direction
 //            last (B, H) (the output of the last processed step), h (B, H)(, c (B, H) for the LSTM)]
 //
-// Per step and direction, for the active rows: b + x_t @ W_ih^T into a (rows, G*H) buffer, then
-// h @ W_hh^T (the hand-written AVX-512 kernel of loop_math.h where it applies, else MKL's sgemm)
-// added in place (LSTM) or into a second buffer (GRU, whose reset gate multiplies it), then one
-// vectorised pass over H computing every gate, the new state and the output.
+// Per step and direction, for the active rows: the LSTM's [x_t, h] @ [W_ih; W_hh]^T as one product
+// into a (rows, G*H) buffer; the GRU's x_t @ W_ih^T there and h @ W_hh^T into a second buffer (its
+// reset gate multiplies it) (the hand-written AVX-512 kernel of loop_math.h for a single row, else
+// MKL's sgemm), then one vectorised pass over H adding the biases and computing every gate, the new
+// state and the output.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -294,7 +295,8 @@ void run_loop(const Loop& L) {
 at::Tensor opt_or_zeros(const c10::optional<at::Tensor>& t, int64_t B, int64_t H) {
   if (t.has_value() && t->defined()) {
     TORCH_CHECK(t->sizes() == at::IntArrayRef({B, H}) && t->scalar_type() == at::kFloat,
-                "gated_rnn_forward: each initial state must be (B, H) float32");
+                "gated_rnn_forward: each initial state must be (B, H) = (", B, ", ", H, ") float32, got ",
+                t->sizes(), " ", t->scalar_type());
     return t->contiguous().clone();
   }
   return at::zeros({B, H}, at::kFloat);
@@ -344,7 +346,9 @@ Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, c
   const int64_t G = kind == kLSTM ? 4 : 3, H = w_hh.size(1), F = w_ih.size(1);
   TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(0) == G * H && w_hh.sizes() == at::IntArrayRef({G * H, H}) &&
               w_ih.scalar_type() == at::kFloat && w_hh.scalar_type() == at::kFloat,
-              "gated_rnn: w_ih must be (G*H, F) and w_hh (G*H, H) float32, the same H in each direction");
+              "gated_rnn: w_ih must be (G*H, F) and w_hh (G*H, H) float32 with G = ", G,
+              ", the same H in each direction; got w_ih ", w_ih.sizes(), " ", w_ih.scalar_type(), " and w_hh ",
+              w_hh.sizes(), " ", w_hh.scalar_type());
   const bool has_bi = b_ih.has_value() && b_ih->defined(), has_bh = b_hh.has_value() && b_hh->defined();
   Prepared P;
   if (has_bi) P.bias_in = b_ih->contiguous();
@@ -423,18 +427,23 @@ std::vector<at::Tensor> gated_rnn_forward(
     const c10::optional<at::Tensor>& mask_, const c10::List<bool>& backwards, const c10::List<bool>& time_order,
     bool zero_output, bool return_sequences, bool blas_only) {
   TORCH_CHECK(x_.dim() == 3 && x_.scalar_type() == at::kFloat && x_.device().is_cpu(),
-              "gated_rnn_forward: x must be a (B, T, F) float32 CPU tensor");
-  TORCH_CHECK(kind >= kLSTM && kind <= kGRUResetBefore, "gated_rnn_forward: kind must be 0, 1 or 2");
+              "gated_rnn_forward: x must be a (B, T, F) float32 CPU tensor, got ", x_.sizes(), " ",
+              x_.scalar_type(), " on ", x_.device());
+  TORCH_CHECK(kind >= kLSTM && kind <= kGRUResetBefore, "gated_rnn_forward: kind must be 0, 1 or 2, got ", kind);
   const int64_t D = static_cast<int64_t>(w_ih.size());
   TORCH_CHECK(D >= 1 && w_hh.size() == w_ih.size() && b_ih.size() == w_ih.size() && b_hh.size() == w_ih.size() &&
               h0.size() == w_ih.size() && c0.size() == w_ih.size() && backwards.size() == w_ih.size() &&
-              time_order.size() == w_ih.size(), "gated_rnn_forward: one entry per direction in every list");
+              time_order.size() == w_ih.size(),
+              "gated_rnn_forward: one entry per direction in every list; got ", D, " w_ih, ", w_hh.size(), " w_hh, ",
+              b_ih.size(), " b_ih, ", b_hh.size(), " b_hh, ", h0.size(), " h0, ", c0.size(), " c0, ", backwards.size(),
+              " backwards, ", time_order.size(), " time_order");
   const int64_t B = x_.size(0), T = x_.size(1), G = kind == kLSTM ? 4 : 3;
   const int64_t H = w_hh[0].size(1);
   at::Tensor mask;
   if (mask_.has_value() && mask_->defined()) {
     TORCH_CHECK(mask_->sizes() == at::IntArrayRef({B, T}) && mask_->scalar_type() == at::kBool,
-                "gated_rnn_forward: mask must be (B, T) bool");
+                "gated_rnn_forward: mask must be (B, T) = (", B, ", ", T, ") bool, got ", mask_->sizes(), " ",
+                mask_->scalar_type());
     mask = mask_->contiguous();
   }
   at::Tensor out = return_sequences ? at::empty({B, T, D * H}, x_.options()) : at::empty({0}, x_.options());
@@ -448,7 +457,8 @@ std::vector<at::Tensor> gated_rnn_forward(
   // steps with a single active row take sgemm then
   const bool pack = own && B <= kMaxOwnRows;
   for (int64_t d = 0; d < D; ++d) {
-    TORCH_CHECK(w_hh[d].size(1) == H, "gated_rnn_forward: the same H in each direction");
+    TORCH_CHECK(w_hh[d].size(1) == H, "gated_rnn_forward: the same H in each direction: H = ", H,
+                " in the first, ", w_hh[d].size(1), " in direction ", d);
     const Prepared P = prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), pack);
     at::Tensor h = opt_or_zeros(h0.get(d), B, H);
     at::Tensor c = kind == kLSTM ? opt_or_zeros(c0.get(d), B, H) : at::Tensor();
@@ -469,7 +479,7 @@ std::vector<at::Tensor> gated_rnn_forward(
 // Streaming (models/streaming.py): the weights prepared once, then one call per step.
 std::vector<at::Tensor> gated_rnn_prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh,
                                           const c10::optional<at::Tensor>& b_ih, const c10::optional<at::Tensor>& b_hh) {
-  TORCH_CHECK(kind >= kLSTM && kind <= kGRUResetBefore, "gated_rnn_prepare: kind must be 0, 1 or 2");
+  TORCH_CHECK(kind >= kLSTM && kind <= kGRUResetBefore, "gated_rnn_prepare: kind must be 0, 1 or 2, got ", kind);
   const Prepared P = prepare(kind, w_ih, w_hh, b_ih, b_hh, __builtin_cpu_supports("avx512f"));
   const at::Tensor none = at::empty({0}, w_ih.options());
   return {P.wit, P.wt, P.bias_in.defined() ? P.bias_in : none, P.b_hh.defined() ? P.b_hh : none, P.panels};
@@ -496,7 +506,9 @@ at::Tensor head(const at::Tensor& out, const at::Tensor& w, const c10::optional<
               w.sizes());
   const bool has_b = b.has_value() && b->defined();
   TORCH_CHECK(!has_b || (b->dim() == 1 && b->size(0) == w.size(0) && b->scalar_type() == at::kFloat &&
-                         b->is_contiguous()), "gated_rnn_step: head_b must be a contiguous (units,) float32");
+                         b->is_contiguous()),
+              "gated_rnn_step: head_b must be a contiguous (units,) float32 with units = ", w.size(0), ", got ",
+              b->sizes(), " ", b->scalar_type());
   const int64_t B = out.size(0), U = w.size(0), H = w.size(1);
   if (B * U * H > (int64_t(1) << 16)) return has_b ? at::addmm(*b, out, w.t()) : at::mm(out, w.t());
   at::Tensor y = at::empty({B, U}, out.options());
@@ -513,14 +525,19 @@ at::Tensor gated_rnn_step(const at::Tensor& x_, int64_t kind, at::TensorList pre
                           const c10::optional<at::Tensor>& c_, bool blas_only, const c10::optional<at::Tensor>& head_w,
                           const c10::optional<at::Tensor>& head_b) {
   TORCH_CHECK(x_.dim() == 2 && x_.scalar_type() == at::kFloat && prepared.size() == 5,
-              "gated_rnn_step: x must be (B, F) float32 and `prepared` what gated_rnn_prepare returned");
+              "gated_rnn_step: x must be (B, F) float32 and `prepared` what gated_rnn_prepare returned (5 tensors); ",
+              "got x ", x_.sizes(), " ", x_.scalar_type(), " and ", prepared.size(), " tensors");
   const at::Tensor x = x_.is_contiguous() ? x_ : x_.contiguous();
-  TORCH_CHECK(h.is_contiguous() && h.dim() == 2 && h.size(0) == x.size(0), "gated_rnn_step: h must be a contiguous (B, H)");
+  TORCH_CHECK(h.is_contiguous() && h.dim() == 2 && h.size(0) == x.size(0),
+              "gated_rnn_step: h must be a contiguous (B, H) with B = ", x.size(0), " (x's), got ", h.sizes(),
+              h.is_contiguous() ? "" : " (not contiguous)");
   const auto opt = [](const at::Tensor& t) { return t.numel() > 0 ? t : at::Tensor(); };
   const Prepared P{prepared[0], prepared[1], opt(prepared[2]), opt(prepared[3]), prepared[4]};
   at::Tensor c = kind == kLSTM && c_.has_value() ? *c_ : at::Tensor();
-  TORCH_CHECK(kind != kLSTM || (c.defined() && c.is_contiguous() && c.sizes() == h.sizes()),
-              "gated_rnn_step: an LSTM needs its cell state c, contiguous, shaped as h");
+  TORCH_CHECK(kind != kLSTM || c.defined(), "gated_rnn_step: an LSTM needs its cell state c, got none");
+  TORCH_CHECK(kind != kLSTM || (c.is_contiguous() && c.sizes() == h.sizes()),
+              "gated_rnn_step: an LSTM's cell state c must be contiguous, shaped as h ", h.sizes(), ", got ",
+              c.sizes(), c.is_contiguous() ? "" : " (not contiguous)");
   at::Tensor last = at::empty_like(h);
   const int64_t G = kind == kLSTM ? 4 : 3;
   TORCH_CHECK(P.wt.size(0) == (kind == kLSTM ? x.size(1) : 0) + h.size(1) && P.wt.size(1) == G * h.size(1),
@@ -535,7 +552,8 @@ at::Tensor gated_rnn_step(const at::Tensor& x_, int64_t kind, at::TensorList pre
 // The gates' activations on their own, as the loops compute them (AVX-512 where the CPU has it, else
 // the scalar code): for the tests that measure their error against float64.
 at::Tensor gate_activation(const at::Tensor& x_, bool sigmoid) {
-  TORCH_CHECK(x_.scalar_type() == at::kFloat && x_.device().is_cpu(), "gate_activation: x must be a float32 CPU tensor");
+  TORCH_CHECK(x_.scalar_type() == at::kFloat && x_.device().is_cpu(),
+              "gate_activation: x must be a float32 CPU tensor, got ", x_.scalar_type(), " on ", x_.device());
   const at::Tensor x = x_.contiguous();
   at::Tensor out = at::empty_like(x);
   const float* xp = x.data_ptr<float>();
