@@ -117,7 +117,7 @@ def test_native_equals_the_step_loop(cell, mask, go_backwards, zero_output, prod
 
 @pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("mask", ["right", "holes"])
-def test_native_masked_batch_over_24_rows_equals_the_step_loop(cell, mask, product):
+def test_native_masked_batch_of_many_rows_equals_the_step_loop(cell, mask, product):
     # 40 rows, some steps with only a few active: every product through sgemm, over the active rows
     torch.manual_seed(4)
     B, T, F, H = 40, 9, 6, 32
