@@ -15,6 +15,14 @@ RECURRENT = {
 }
 
 
+def _require_native():
+    """Build the native library if it is not built yet; skip the test where it cannot be."""
+    try:
+        native.build()
+    except RuntimeError as exc:
+        pytest.skip(f"the native loops cannot be built here: {exc}")
+
+
 def _model(kind, last_sequences=True):
     torch.manual_seed(0)
     return sl.Sequential([sl.Input((None, 3)), sl.Dense(5), RECURRENT[kind](),
@@ -25,10 +33,7 @@ def _model(kind, last_sequences=True):
 @pytest.mark.parametrize("kind", list(RECURRENT))
 def test_stream_steps_equal_the_model_on_the_whole_sequence(kind, use_native):
     if use_native:
-        try:
-            native.build()
-        except RuntimeError as exc:
-            pytest.skip(f"the native loops cannot be built here: {exc}")
+        _require_native()
     model = _model(kind)
     x = torch.randn(2, 9, 3)
     with torch.no_grad():
@@ -54,10 +59,7 @@ def test_stream_steps_follow_native_blas_only_as_the_layer_does(kind):
     """With native.BLAS_ONLY the layer's native loop computes the recurrent product with MKL's sgemm instead of
     the AVX-512 kernel (their roundings differ by ~1e-7); the stream's step kernel makes the same choice, so its
     steps equal the layer's output bit for bit under either setting (on a CPU without AVX-512 both run sgemm)."""
-    try:
-        native.build()
-    except RuntimeError as exc:
-        pytest.skip(f"the native loops cannot be built here: {exc}")
+    _require_native()
     torch.manual_seed(0)
     layer = BLAS_CASES[kind]()
     model = sl.Sequential([sl.Input((None, 20)), layer])
@@ -85,10 +87,7 @@ def test_stream_runs_the_kernel_the_layer_runs_in_its_dtype_and_equals_it(kind, 
     """A float64 model streams in float64 (the native loops are float32 only: it steps through its cells), and an
     LSTM large enough that the layer hands it to torch's kernel steps through its cell too: the stream makes the
     layer's own choice (its last_path) and its steps equal the layer's whole-sequence output, in the model's dtype."""
-    try:
-        native.build()
-    except RuntimeError as exc:
-        pytest.skip(f"the native loops cannot be built here: {exc}")
+    _require_native()
     torch.manual_seed(0)
     layer = DTYPE_CASES[kind](units, return_sequences=True)
     model = sl.Sequential([sl.Input((None, 3)), layer, sl.Dense(2)]).to(dtype)
@@ -130,10 +129,7 @@ def test_stream_refuses_backward_layers_and_wrong_steps():
 @pytest.mark.parametrize("head", ["dense", "softmax", "time_distributed", "large", "no_bias"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_a_dense_after_a_native_recurrent_step_runs_in_its_call(cell, head):
-    try:
-        native.build()
-    except RuntimeError as exc:
-        pytest.skip(f"the native loops cannot be built here: {exc}")
+    _require_native()
     torch.manual_seed(1)
     units = 1100 if head == "large" else 4  # 2 x 64 x 1100 products: the head through torch's addmm
     dense = sl.Dense(units, activation="softmax" if head == "softmax" else None, use_bias=head != "no_bias")
