@@ -241,22 +241,22 @@ void run_loop(const Loop& L) {
       hr[n] = L.h + b * L.ld_h;
       ++n;
     }
-    if (L.kind == kLSTM && L.xproj) {  // a repeated input: gates = xproj + h @ W_hh^T (the last H rows of wt)
-      project(L, n, t, rows.data(), gr.data(), xr, scratch, true);
-      product(L, n, hr.data(), H, L.wt + L.F * GH, GH, gr.data(), -1, scratch);
-      for (int64_t i = 0; i < n; ++i)
-        lstm_gates(gr[i], zeros.data(), L.c + rows[i] * H, L.h + rows[i] * L.ld_h, out_row(rows[i]), H);
-    } else if (L.kind == kLSTM) {
-      // the LSTM's rows are [x_t, h] (F + H floats) and its weights [W_ih^T; W_hh^T]: the input
-      // projection and the recurrent product are ONE product per step, with K = F + H
-      for (int64_t i = 0; i < n; ++i) {
-        hr[i] -= L.F;
-        std::memcpy(const_cast<float*>(hr[i]), L.x + (rows[i] * T + t) * L.F, L.F * sizeof(float));
+    if (L.kind == kLSTM) {
+      if (L.xproj) {  // a repeated input: gates = xproj + h @ W_hh^T (the last H rows of wt)
+        project(L, n, t, rows.data(), gr.data(), xr, scratch, true);
+        product(L, n, hr.data(), H, L.wt + L.F * GH, GH, gr.data(), -1, scratch);
+      } else {
+        // the LSTM's rows are [x_t, h] (F + H floats) and its weights [W_ih^T; W_hh^T]: the input
+        // projection and the recurrent product are ONE product per step, with K = F + H
+        for (int64_t i = 0; i < n; ++i) {
+          hr[i] -= L.F;
+          std::memcpy(const_cast<float*>(hr[i]), L.x + (rows[i] * T + t) * L.F, L.F * sizeof(float));
+        }
+        product(L, n, hr.data(), L.F + H, L.wt, GH, gr.data(), 1, scratch, false);  // gates = [x_t, h] @ [W_ih; W_hh]^T
       }
-      product(L, n, hr.data(), L.F + H, L.wt, GH, gr.data(), 1, scratch, false);  // gates = [x_t, h] @ [W_ih; W_hh]^T
-      for (int64_t i = 0; i < n; ++i) {
+      for (int64_t i = 0; i < n; ++i) {  // + b (bias_x: zeros after a repeated input's projection, which holds it)
         const int64_t b = rows[i];
-        lstm_gates(gr[i], bias_x, L.c + b * H, L.h + b * L.ld_h, out_row(b), H);  // + b
+        lstm_gates(gr[i], bias_x, L.c + b * H, L.h + b * L.ld_h, out_row(b), H);
       }
     } else if (L.kind == kGRU) {
       project(L, n, t, rows.data(), gr.data(), xr, scratch, false);  // xw = x_t @ W^T (or a repeated input's xw + b_ih)
