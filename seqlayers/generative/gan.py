@@ -181,6 +181,15 @@ class SequenceGAN(Model):
     def _joined(self, x: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
         return torch.cat([x, tail], dim=1) if self.conditional else tail  # (B, T1 + T2, F) or (B, T, F)
 
+    def _matching_terms(self, tail: torch.Tensor, x, y):
+        """``(log key, weight, value)`` of each batch-statistics term switched on in ``compile``
+        (``moment_loss``, ``correlation_loss``): the generated ``tail`` against the real series."""
+        real = y if self.conditional else x
+        for key, weight, term in (("moments", self.moment_weight, moment_loss),
+                                  ("correlation", self.correlation_weight, correlation_loss)):
+            if weight:
+                yield key, weight, term(tail, real)
+
     def _discriminator_step(self, x, real, pair: OptimizerPair) -> torch.Tensor:
         with torch.no_grad():
             fake = self._joined(x, self.generate(x))
@@ -211,12 +220,9 @@ class SequenceGAN(Model):
             logs["supervised"] = supervised.detach()
             if self.supervised_weight:
                 g_loss = g_loss + self.supervised_weight * supervised
-        for key, weight, term in (("moments", self.moment_weight, moment_loss),
-                                  ("correlation", self.correlation_weight, correlation_loss)):
-            if weight:
-                value = term(tail, y if self.conditional else x)
-                logs[key] = value.detach()
-                g_loss = g_loss + weight * value
+        for key, weight, value in self._matching_terms(tail, x, y):
+            logs[key] = value.detach()
+            g_loss = g_loss + weight * value
         pair.generator.zero_grad(set_to_none=True)
         g_loss.backward()  # (the discriminator's gradients from this pass are cleared before its next step)
         pair.generator.step()
@@ -233,10 +239,7 @@ class SequenceGAN(Model):
                 "g_loss": generator_loss(self.gan_loss, fake_out)}
         if self.conditional:
             logs["supervised"] = ((tail - y) ** 2).mean()
-        if self.moment_weight:
-            logs["moments"] = moment_loss(tail, y if self.conditional else x)
-        if self.correlation_weight:
-            logs["correlation"] = correlation_loss(tail, y if self.conditional else x)
+        logs.update((key, value) for key, _, value in self._matching_terms(tail, x, y))
         return logs
 
     def predict_step(self, data):
