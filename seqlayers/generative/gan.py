@@ -169,10 +169,10 @@ class SequenceGAN(Model):
         if not moment_weight >= 0:
             raise ValueError(f"SequenceGAN.compile: moment_weight must be >= 0 (0 turns the moment term off; "
                              f"TimeGAN uses 100), got {moment_weight!r}.")
-        self.gp_weight, self.d_steps, self.supervised_weight = float(gp_weight), d_steps, float(supervised_weight)
         if not correlation_weight >= 0:
             raise ValueError(f"SequenceGAN.compile: correlation_weight must be >= 0 (0 turns the correlation term "
                              f"off), got {correlation_weight!r}.")
+        self.gp_weight, self.d_steps, self.supervised_weight = float(gp_weight), d_steps, float(supervised_weight)
         self.moment_weight, self.correlation_weight = float(moment_weight), float(correlation_weight)
         pair = OptimizerPair(optimizers_mod.get(d_optimizer, list(self.discriminator.parameters())),
                              optimizers_mod.get(g_optimizer, list(self.generator.parameters())))
