@@ -517,8 +517,9 @@ class _KerasGraph:
         k = 0
         for sub in layers:
             name = sub.get("name") or sub["config"].get("name")
-            k += not _is_op(sub)
-            pos = f"{where} layer {k} of {listed}" if not _is_op(sub) else f"{where}, a Keras operation after layer {k}"
+            op = _is_op(sub)
+            k += not op
+            pos = f"{where}, a Keras operation after layer {k}" if op else f"{where} layer {k} of {listed}"
             if sub.get("class_name") == "InputLayer":
                 self.produced[(name, 0, 0)] = _keras_input(sub["config"], name)
                 continue
