@@ -53,6 +53,9 @@ from . import common, forecast
 
 NAME = "gan"
 HELP = "sequence GAN: TimeGAN's sines (unconditional) or a CSV series' second half from its first half"
+#: sines' post-hoc scores when --score-layers / --score-repeats are 0: TimeGAN's code's (one GRU
+#: layer; the mean of 10, its --metric_iteration)
+SINES_SCORE_LAYERS, SINES_SCORE_REPEATS = 1, 10
 
 
 def add_arguments(p) -> None:
@@ -230,7 +233,7 @@ def run_sines(args, out: Path, clock) -> dict:
                       noise_dim=args.noise_dim, static_noise=args.static_noise, ema=args.ema)
     _compile(gan, args)
     units = args.score_units or max(1, F // 2)
-    post_hoc = dict(units=units, repeats=args.score_repeats or 10, seed=args.seed)  # TimeGAN's --metric_iteration 10
+    post_hoc = dict(units=units, repeats=args.score_repeats or SINES_SCORE_REPEATS, seed=args.seed)
     select = []
     if args.select_every:  # a validation draw of real sines, apart from the training and the scoring series
         val = (sines(2000, T, F, seed=args.seed + 20_000) - lo) / span  # on the scale the generator writes
@@ -243,7 +246,7 @@ def run_sines(args, out: Path, clock) -> dict:
     synthetic = (gan.sample(len(real), 1, steps=T)[0] * span + lo).astype(np.float32)  # the data's own scale
     it_d, it_p = _ints(args.score_iterations, 2, "score-iterations")
     fresh = sines(args.n_series, T, F, seed=args.seed + 10_000)  # another draw of real sines
-    disc = dict(post_hoc, iterations=it_d, n_layers=args.score_layers or 1)
+    disc = dict(post_hoc, iterations=it_d, n_layers=args.score_layers or SINES_SCORE_LAYERS)
     pred = dict(post_hoc, iterations=it_p)
     scores = {
         "discriminative": discriminative_score(real, synthetic, **disc),
@@ -379,8 +382,9 @@ def run(args) -> int:
               "machine": common.machine()}
     title = f"gan on {args.data}" + (f" ({Path(args.csv).name}, {args.target}, halves {args.halves})" if args.csv
                                      and args.data == "csv" else "")
-    notes = (f"Sines: TimeGAN's scores (post-hoc GRU classifier of {args.score_layers or 1} layer(s) / predictor), "
-             f"each the mean of {args.score_repeats or 10} trained from seeds {args.seed}, {args.seed + 1}, ..."
+    layers, repeats = args.score_layers or SINES_SCORE_LAYERS, args.score_repeats or SINES_SCORE_REPEATS
+    notes = (f"Sines: TimeGAN's scores (post-hoc GRU classifier of {layers} layer(s) / predictor), "
+             f"each the mean of {repeats} trained from seeds {args.seed}, {args.seed + 1}, ..."
              if args.data == "sines" else
              "CSV: standardized values relative to the last given value; CRPS over every scored test window.")
     common.write_report(out, report, title, _rows(args, result), notes=notes)
