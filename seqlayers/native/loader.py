@@ -13,8 +13,9 @@ import torch
 
 NAME = "seqlayers_native"
 HERE = Path(__file__).parent
-SOURCES = [HERE / "rnn_loop.cpp", HERE / "gated_loop.cpp"]  # SimpleRNN; LSTM and GRU
-HEADERS = [HERE / "loop_math.h"]  # what both include
+#: SimpleRNN inference; LSTM and GRU inference; LSTM training (forward and backward)
+SOURCES = [HERE / "rnn_loop.cpp", HERE / "gated_loop.cpp", HERE / "lstm_train.cpp"]
+HEADERS = [HERE / "loop_math.h"]  # what they include
 CFLAGS = ["-O3"]
 
 BLAS_ONLY = [False]  # True: the recurrence through MKL's sgemm even on AVX-512 machines (blas_only() sets it)

@@ -10,7 +10,7 @@ from torch import nn
 
 from seqlayers.layers import rnn_kernel
 
-KERNEL_MODULES = ("rnn_kernel", "rnn_native", "rnn_op", "rnn_fused", "rnn_loop", "rnn_masks", "rnn_steps")
+KERNEL_MODULES = ("rnn_kernel", "rnn_native", "rnn_train", "rnn_op", "rnn_fused", "rnn_loop", "rnn_masks", "rnn_steps")
 LAYER_MODULES = {"rnn", "cells", "recurrent", "bidirectional", "base"}
 
 
@@ -32,7 +32,8 @@ def test_kernel_walk_is_one_way():
     assert _imports("rnn_masks") <= set()  # the bottom
     assert _imports("rnn_steps") <= set()  # the gated step equations, shared with cells.py
     assert _imports("rnn_loop") <= set()
-    assert _imports("rnn_fused") <= {"rnn_masks"}
+    assert _imports("rnn_train") <= set()
+    assert _imports("rnn_fused") <= {"rnn_masks", "rnn_train"}
     assert _imports("rnn_native") <= set()
     assert _imports("rnn_op") <= {"rnn_fused", "rnn_loop", "rnn_masks", "rnn_steps"}
     assert _imports("rnn_kernel") <= {"rnn_native", "rnn_fused", "rnn_loop", "rnn_masks", "rnn_op"}

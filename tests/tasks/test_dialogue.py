@@ -25,7 +25,9 @@ def dialogue(rng, k):
 def write_data(root, seed=0):
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", 60), ("dev", 10), ("test", 16)):
+    # 300 training dialogues: with 60 the run reached the target on one seed in three (and flipped with
+    # the last bits of the kernels' arithmetic); with 300, seeds 0-2 all reach F1 1.0 on both LSTM kernels
+    for split, n in (("train", 300), ("dev", 10), ("test", 16)):
         (root / f"{split}.jsonl").write_text("".join(dialogue(rng, k) + "\n" for k in range(n)))
     return root
 
@@ -34,7 +36,7 @@ def write_data(root, seed=0):
 def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp("dialogue")
     write_data(d / "data")
-    argv = ["train", "dialogue", "--data", str(d / "data"), "--out", str(d / "out"), "--epochs", "15",
+    argv = ["train", "dialogue", "--data", str(d / "data"), "--out", str(d / "out"), "--epochs", "20",
             "--batch-size", "8", "--units", "16", "--dialogue-units", "16", "--patience", "15",
             "--learning-rate", "0.02", "--quiet", "--threads", "1"]
     assert main(argv) == 0
@@ -43,7 +45,7 @@ def trained(tmp_path_factory):
 
 def test_dialogue_model_beats_the_per_turn_baseline_where_context_decides(trained):
     report = json.loads((trained / "out" / "report.json").read_text())
-    assert report["task"] == "dialogue" and report["dialogues"] == {"train": 60, "dev": 10, "test": 16}
+    assert report["task"] == "dialogue" and report["dialogues"] == {"train": 300, "dev": 10, "test": 16}
     for variant in ("dialogue", "turn"):
         assert set(report[variant]["scores"]) == {"type", "act_slot"}
     # the second turn's acts depend on the first turn: the per-turn model cannot know them

@@ -1,0 +1,119 @@
+"""LSTM training on CPU through the native C++ forward/backward (``seqlayers/native/lstm_train.cpp``).
+
+``lstm(...)`` has ``torch._VF.lstm``'s signature and result; ``rnn_fused`` calls it wherever it would
+call torch's LSTM kernel, so the masked tricks (the ``is_pad`` column, the padded gathers) run on it
+unchanged. When a gradient is needed, on float32 CPU tensors, with the native library built, it runs
+``NativeLSTM``: a forward pass keeping the gates, the cells and the states each step started from,
+and backpropagation through time with every weight gradient as one GEMM over all steps (oneDNN's
+LSTM, which torch runs on CPU, took 2-3x the products' time in training; see docs/performance.md).
+Otherwise (no gradient, another dtype or device, several layers, dropout, under ``torch.compile``,
+tracing, export, autocast or ``torch.func`` transforms) torch's kernel runs.
+
+The gates use the vectorised rational tanh/sigmoid of ``loop_math.h`` (max abs error 2.9e-7 /
+1.8e-7 against float64), so outputs and gradients agree with torch's kernel to ~1e-6 relative.
+A gradient of the gradient (``create_graph=True``, as a gradient penalty takes) is exact: the
+backward pass then differentiates torch's own kernel over the same inputs, so it can be
+differentiated again.
+"""
+from __future__ import annotations
+
+import torch
+
+from .. import native
+
+LSTM_MAX_WEIGHTS = 384 * 1024  #: 4H x (F + H) floats up to this run natively (the inference loop's bound)
+
+
+class NativeLSTM(torch.autograd.Function):
+    """One LSTM layer (one or both directions) with the native forward and backward passes.
+
+    ``apply(x, h0, c0, bidirectional, has_bias, *weights)``: x ``(B, T, F)``; h0, c0 ``(D, B, H)``;
+    weights torch's flat weights (``[w_ih, w_hh(, b_ih, b_hh)]`` per direction). Returns
+    ``(out (B, T, D*H), h_n (D, B, H), c_n (D, B, H))``, as ``torch._VF.lstm`` with ``batch_first``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, bidirectional, has_bias, *weights):
+        ws = _per_direction(weights, has_bias)
+        backwards = [False, True] if bidirectional else [False]
+        out, h_n, c_n, *saved = torch.ops.seqlayers_native.lstm_train_forward(
+            x, [w[0] for w in ws], [w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws], h0, c0, backwards)
+        ctx.save_for_backward(x, h0, c0, *saved, *weights)
+        ctx.bidirectional, ctx.has_bias = bidirectional, has_bias
+        ctx.consumed = False  # the native backward overwrites the saved gates: it runs once
+        ctx.set_materialize_grads(False)  # an unused output's gradient stays None (no zeros are made)
+        return out, h_n, c_n
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_h, grad_c):
+        x, h0, c0, acts, cs, tcs, xh, *weights = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        if torch.is_grad_enabled() or ctx.consumed:
+            # create_graph (a backward that can itself be differentiated), or a second backward through
+            # the same graph (retain_graph): torch's kernel over the same inputs
+            return _differentiable_backward(ctx, (grad_out, grad_h, grad_c), x, h0, c0, weights)
+        ctx.consumed = True
+        ws = _per_direction(weights, ctx.has_bias)
+        backwards = [False, True] if ctx.bidirectional else [False]
+        dx, dh0, dc0, *dw = torch.ops.seqlayers_native.lstm_train_backward(
+            grad_out, grad_h, grad_c, [w[0] for w in ws], [w[1] for w in ws], c0, acts, cs, tcs, xh, backwards,
+            needs[0])
+        grads = []
+        for d in range(len(ws)):
+            dw_ih, dw_hh, db = dw[3 * d:3 * d + 3]
+            grads += [dw_ih, dw_hh, db, db] if ctx.has_bias else [dw_ih, dw_hh]
+        grads = [g if need else None for g, need in zip(grads, needs[5:])]
+        return (dx if needs[0] else None, dh0 if needs[1] else None, dc0 if needs[2] else None, None, None, *grads)
+
+
+def _per_direction(weights, has_bias):
+    n = 4 if has_bias else 2
+    return [list(weights[i:i + n]) + [None] * (4 - n) for i in range(0, len(weights), n)]
+
+
+def _differentiable_backward(ctx, grads, x, h0, c0, weights):
+    """The gradients through torch's LSTM kernel, recomputed on the saved inputs (with a graph under
+    ``create_graph``)."""
+    create_graph = torch.is_grad_enabled()
+    with torch.enable_grad():
+        outs = torch._VF.lstm(x, (h0, c0), list(weights), ctx.has_bias, 1, 0.0, True, ctx.bidirectional, True)
+    inputs = [x, h0, c0, *weights]
+    wanted = [i for i, need in enumerate(ctx.needs_input_grad[:3] + ctx.needs_input_grad[5:]) if need]
+    pairs = [(o, g) for o, g in zip(outs, grads) if g is not None]
+    found = torch.autograd.grad([o for o, _ in pairs], [inputs[i] for i in wanted], [g for _, g in pairs],
+                                create_graph=create_graph, allow_unused=True)
+    full = [None] * len(inputs)
+    for i, g in zip(wanted, found):
+        full[i] = g
+    return (full[0], full[1], full[2], None, None, *full[3:])
+
+
+def applies(x, hx, weights, num_layers, dropout, batch_first) -> bool:
+    """True when ``NativeLSTM`` may run this call: it needs a gradient, float32 CPU, one layer, no
+    dropout, batch-first, the native library built, nothing tracing, compiling or transforming it."""
+    if not torch.is_grad_enabled() or num_layers != 1 or dropout != 0.0 or not batch_first:
+        return False
+    tensors = [x, *hx, *weights]
+    if not any(t.requires_grad for t in tensors):
+        return False
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors) or x.dim() != 3:
+        return False
+    w_ih, w_hh = weights[0], weights[1]
+    if w_hh.shape[0] * (w_ih.shape[1] + w_hh.shape[1]) > LSTM_MAX_WEIGHTS:
+        return False
+    if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
+        return False
+    if torch._C._are_functorch_transforms_active() or torch.is_autocast_enabled("cpu"):
+        return False
+    return native.use_native()
+
+
+def lstm(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first):
+    """``torch._VF.lstm(x, (h0, c0), weights, has_bias, num_layers, dropout, train, bidirectional,
+    batch_first)``: the native training pass where ``applies``, else torch's kernel."""
+    if applies(x, hx, weights, num_layers, dropout, batch_first):
+        return NativeLSTM.apply(x, hx[0], hx[1], bidirectional, has_bias, *weights)
+    return torch._VF.lstm(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first)
+
+
+__all__ = ["LSTM_MAX_WEIGHTS", "NativeLSTM", "applies", "lstm"]

@@ -1,0 +1,176 @@
+"""rnn_train: the native LSTM training pass against torch's own LSTM kernel (``torch._VF.lstm``, the
+kernel ``nn.LSTM`` runs) on the same tensors: outputs, final states and every gradient; the
+double-backward and retain_graph fallbacks; when it applies; and the layers training on it."""
+import pytest
+import torch
+
+import seqlayers as sl
+from seqlayers import native
+from seqlayers.layers import rnn_train
+
+
+def _require_native():
+    try:
+        native.build()
+    except RuntimeError as exc:
+        pytest.skip(f"native kernels not built here: {exc}")
+
+
+@pytest.fixture(autouse=True)
+def built():
+    _require_native()
+
+
+def _case(B, T, F, H, bidirectional, bias, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    D = 2 if bidirectional else 1
+    weights = []
+    for _ in range(D):
+        weights += [torch.randn(4 * H, F, generator=g) * 0.3, torch.randn(4 * H, H, generator=g) * 0.3]
+        if bias:
+            weights += [torch.randn(4 * H, generator=g) * 0.3, torch.randn(4 * H, generator=g) * 0.3]
+    weights = [w.requires_grad_() for w in weights]
+    x = torch.randn(B, T, F, generator=g).requires_grad_()
+    h0 = torch.randn(D, B, H, generator=g).requires_grad_()
+    c0 = torch.randn(D, B, H, generator=g).requires_grad_()
+    return x, h0, c0, weights
+
+
+def _torch(x, h0, c0, weights, bidirectional, bias):
+    return torch._VF.lstm(x, (h0, c0), weights, bias, 1, 0.0, True, bidirectional, True)
+
+
+def _native(x, h0, c0, weights, bidirectional, bias):
+    return rnn_train.NativeLSTM.apply(x, h0, c0, bidirectional, bias, *weights)
+
+
+def _grads(run, case, bidirectional, bias, seed=1, use=(0, 1, 2)):
+    """Outputs and the gradients of a random linear function of the chosen outputs."""
+    x, h0, c0, weights = case
+    outs = run(x, h0, c0, weights, bidirectional, bias)
+    g = torch.Generator().manual_seed(seed)
+    loss = sum((outs[i] * torch.randn(outs[i].shape, generator=g)).sum() for i in use)
+    grads = torch.autograd.grad(loss, [x, h0, c0, *weights])
+    return [o.detach() for o in outs], grads
+
+
+@pytest.mark.parametrize("B,T,F,H,bidirectional,bias", [
+    (3, 5, 4, 8, False, True),
+    (3, 5, 4, 8, True, True),
+    (7, 13, 10, 20, True, False),  # H not a multiple of 16: the vector tails
+    (1, 1, 3, 17, False, True),  # one row, one step
+    (2, 9, 1, 33, True, True),
+    (16, 40, 12, 64, False, True),
+])
+def test_outputs_and_every_gradient_equal_torchs_kernel(B, T, F, H, bidirectional, bias):
+    case = _case(B, T, F, H, bidirectional, bias)
+    (out, h, c), grads = _grads(_native, case, bidirectional, bias)
+    (out_t, h_t, c_t), grads_t = _grads(_torch, case, bidirectional, bias)
+    # the rational tanh/sigmoid: ~3e-7 per activation, compounding over the steps
+    for a, b in [(out, out_t), (h, h_t), (c, c_t)]:
+        torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
+    for a, b in zip(grads, grads_t):
+        torch.testing.assert_close(a, b, atol=1e-5 * float(b.abs().max()), rtol=1e-4)
+
+
+@pytest.mark.parametrize("use", [(1,), (2,), (0,)])
+def test_gradients_when_only_some_outputs_are_used(use):
+    case = _case(4, 6, 5, 12, True, True)
+    _, grads = _grads(_native, case, True, True, use=use)
+    _, grads_t = _grads(_torch, case, True, True, use=use)
+    for a, b in zip(grads, grads_t):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_gradient_of_the_gradient_equals_torchs():
+    """``create_graph=True`` (a gradient penalty) differentiates torch's kernel over the same inputs."""
+    results = []
+    for run in (_native, _torch):
+        x, h0, c0, weights = _case(3, 6, 4, 8, False, True)
+        out = run(x, h0, c0, weights, False, True)[0]
+        (gx,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+        penalty = (gx.norm() - 1.0) ** 2
+        results.append(torch.autograd.grad(penalty, weights))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_a_second_backward_through_the_same_graph_is_exact():
+    """The native backward consumes its saved gates; a second one (retain_graph) recomputes them."""
+    x, h0, c0, weights = _case(3, 6, 4, 8, True, True)
+    out = _native(x, h0, c0, weights, True, True)[0]
+    first = torch.autograd.grad(out.sum(), weights, retain_graph=True)
+    second = torch.autograd.grad(out.sum(), weights)
+    for a, b in zip(first, second):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_it_applies_only_where_it_should():
+    x, h0, c0, weights = _case(2, 3, 4, 8, False, True)
+    assert rnn_train.applies(x, (h0, c0), weights, 1, 0.0, True)
+    with torch.no_grad():
+        assert not rnn_train.applies(x, (h0, c0), weights, 1, 0.0, True)  # nothing to differentiate
+    assert not rnn_train.applies(x, (h0, c0), weights, 2, 0.0, True)  # several layers
+    assert not rnn_train.applies(x, (h0, c0), weights, 1, 0.5, True)  # dropout between layers
+    assert not rnn_train.applies(x, (h0, c0), weights, 1, 0.0, False)  # time-major
+    doubles = [w.detach().double().requires_grad_() for w in weights]
+    assert not rnn_train.applies(x.double(), (h0.double(), c0.double()), doubles, 1, 0.0, True)
+    frozen = [w.detach() for w in weights]
+    assert not rnn_train.applies(x.detach(), (h0.detach(), c0.detach()), frozen, 1, 0.0, True)
+    with native.disabled():
+        assert not rnn_train.applies(x, (h0, c0), weights, 1, 0.0, True)
+    big = [torch.randn(4 * 512, 4, requires_grad=True), torch.randn(4 * 512, 512, requires_grad=True)]
+    assert not rnn_train.applies(x, (h0, c0), big, 1, 0.0, True)  # over LSTM_MAX_WEIGHTS: oneDNN's
+
+
+def test_lstm_falls_back_to_torchs_kernel_without_a_gradient():
+    x, h0, c0, weights = _case(2, 3, 4, 8, False, True)
+    with torch.no_grad():
+        out = rnn_train.lstm(x, (h0, c0), weights, True, 1, 0.0, False, False, True)
+        expected = torch._VF.lstm(x, (h0, c0), weights, True, 1, 0.0, False, False, True)
+    for a, b in zip(out, expected):
+        assert torch.equal(a, b)
+
+
+def _layer_grads(model, x, mask=None, use_native=True, monkeypatch=None):
+    with monkeypatch.context() as m:
+        if not use_native:
+            m.setattr(rnn_train, "applies", lambda *args, **kwargs: False)
+        model.zero_grad()
+        out = model(x) if mask is None else model(x, mask=mask)
+        weights = torch.linspace(-1, 1, out.numel()).view_as(out)
+        (out * weights).sum().backward()
+    return out.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("layer", [
+    lambda: sl.LSTM(12, return_sequences=True),
+    lambda: sl.LSTM(12, go_backwards=True),
+    lambda: sl.Bidirectional(sl.LSTM(12, return_sequences=True)),
+    lambda: sl.Bidirectional(sl.LSTM(12)),
+])
+def test_masked_layers_train_on_it_as_on_torchs_kernel(layer, monkeypatch):
+    """Right-padded masks (an empty row too) go through the is_pad column: the native sigmoid is
+    exactly 0 / 1 there, so the states are frozen bit for bit as with torch's kernel."""
+    torch.manual_seed(0)
+    model = sl.Sequential([sl.Embedding(40, 6, mask_zero=True, input_shape=(7,)), layer()])
+    ids = torch.randint(1, 40, (6, 7))
+    lengths = torch.tensor([7, 5, 3, 1, 0, 2])
+    ids[torch.arange(7)[None] >= lengths[:, None]] = 0
+    out, grads = _layer_grads(model, ids, monkeypatch=monkeypatch)
+    out_t, grads_t = _layer_grads(model, ids, use_native=False, monkeypatch=monkeypatch)
+    torch.testing.assert_close(out, out_t, atol=2e-6, rtol=1e-5)
+    for a, b in zip(grads, grads_t):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    if out.dim() == 3 and isinstance(model.layers[-1], sl.Bidirectional):  # padded steps: zeros exactly (Keras)
+        pad = torch.arange(7)[None] >= lengths[:, None]
+        assert not out[pad].any()
+
+
+def test_an_lstm_layer_reports_the_fused_path_and_trains_natively(monkeypatch):
+    calls = []
+    original = rnn_train.NativeLSTM.apply
+    monkeypatch.setattr(rnn_train.NativeLSTM, "apply", lambda *a: calls.append(1) or original(*a))
+    layer = sl.LSTM(8, return_sequences=True)
+    layer(torch.randn(2, 5, 3)).sum().backward()
+    assert calls and layer.last_path == "fused"
