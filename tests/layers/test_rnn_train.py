@@ -119,7 +119,7 @@ def test_it_applies_only_where_it_should():
     assert not rnn_train.applies(x.detach(), (h0.detach(), c0.detach()), frozen, 1, 0.0, True)
     with native.disabled():
         assert not rnn_train.applies(x, (h0, c0), weights, 1, 0.0, True)
-    big = [torch.randn(4 * 512, 4, requires_grad=True), torch.randn(4 * 512, 512, requires_grad=True)]
+    big = [torch.randn(4 * 1024, 4, requires_grad=True), torch.randn(4 * 1024, 1024, requires_grad=True)]
     assert not rnn_train.applies(x, (h0, c0), big, 1, 0.0, True)  # over LSTM_MAX_WEIGHTS: oneDNN's
 
 
