@@ -38,9 +38,9 @@ from .. import native
 from . import rnn_train
 from .rnn_masks import gather_steps, reverse_index
 
-#: the fused kernels by name, ``torch._VF``'s signatures; the LSTM's is ``rnn_train.lstm``, which runs the
-#: native training pass where it applies (float32 CPU, a gradient needed) and torch's kernel otherwise
-KERNELS: dict[str, Callable[..., Any]] = {"lstm": rnn_train.lstm, "gru": torch._VF.gru, "rnn_tanh": torch._VF.rnn_tanh,
+#: the fused kernels by name, ``torch._VF``'s signatures; the LSTM's and GRU's are ``rnn_train``'s, which run
+#: the native training pass where it applies (float32 CPU, a gradient needed) and torch's kernel otherwise
+KERNELS: dict[str, Callable[..., Any]] = {"lstm": rnn_train.lstm, "gru": rnn_train.gru, "rnn_tanh": torch._VF.rnn_tanh,
             "rnn_relu": torch._VF.rnn_relu}
 
 _SCRIPTED: list[Any] = []  # the compiled loop, scripted on first use (not at import)

@@ -1,11 +1,14 @@
-"""LSTM training on CPU through the native C++ forward/backward (``seqlayers/native/lstm_train.cpp``).
+"""LSTM and GRU training on CPU through the native C++ forward/backward (``seqlayers/native/gated_train.cpp``).
 
-``lstm(...)`` has ``torch._VF.lstm``'s signature and result; ``rnn_fused`` calls it wherever it would
-call torch's LSTM kernel, so the masked tricks (the ``is_pad`` column, the padded gathers) run on it
-unchanged. When a gradient is needed, on float32 CPU tensors, with the native library built, it runs
-``NativeLSTM``: a forward pass keeping the gates, the cells and the states each step started from,
-and backpropagation through time with every weight gradient as one GEMM over all steps (oneDNN's
-LSTM, which torch runs on CPU, took 2-3x the products' time in training; see docs/performance.md).
+``lstm(...)`` and ``gru(...)`` have ``torch._VF.lstm``'s / ``torch._VF.gru``'s signatures and results;
+``rnn_fused`` calls them wherever it would call torch's kernels, so the masked tricks (the ``is_pad``
+column, the padded gathers) run on them unchanged. When a gradient is needed, on float32 CPU tensors,
+with the native library built, they run ``NativeLSTM`` / ``NativeGRU``: a forward pass keeping the
+gates (and the LSTM's cells, the states each step started from), and backpropagation through time
+with every weight gradient as one GEMM over all steps (torch's oneDNN LSTM took 2-3x the products'
+time in training on CPU, and its GRU runs step by step through autograd; see docs/performance.md).
+The GRU is torch's and Keras 3's default ``reset_after`` form (``n = tanh(x W_n + b_in + r (h U_n +
+b_hn))``).
 Otherwise (no gradient, another dtype or device, several layers, dropout, under ``torch.compile``,
 tracing, export, autocast or ``torch.func`` transforms) torch's kernel runs.
 
@@ -24,6 +27,9 @@ from .. import native
 #: 4H x (F + H) floats up to this run natively (H = 512 with F up to 64). B=16, T=100, F=8, forward +
 #: backward, native / torch's oneDNN kernel: H=32 0.62x, 256 0.77x, 384 0.73x, 512 0.87x, 1024 1.08x
 LSTM_MAX_WEIGHTS = 4 * 512 * 576
+#: 3H x (F + H) floats up to this (H = 1024 with F up to 64); torch's GRU is not oneDNN's but steps
+#: through autograd: native / torch, B=16, T=100, F=8: H=32 0.11x, 128 (B=64) 0.47x, 512 0.50x, 1024 0.60x
+GRU_MAX_WEIGHTS = 3 * 1024 * 1088
 
 
 class NativeLSTM(torch.autograd.Function):
@@ -53,7 +59,7 @@ class NativeLSTM(torch.autograd.Function):
         if torch.is_grad_enabled() or ctx.consumed:
             # create_graph (a backward that can itself be differentiated), or a second backward through
             # the same graph (retain_graph): torch's kernel over the same inputs
-            return _differentiable_backward(ctx, (grad_out, grad_h, grad_c), x, h0, c0, weights)
+            return _differentiable_backward(torch._VF.lstm, ctx, (grad_out, grad_h, grad_c), x, [h0, c0], weights)
         ctx.consumed = True
         ws = _per_direction(weights, ctx.has_bias)
         backwards = [False, True] if ctx.bidirectional else [False]
@@ -68,31 +74,72 @@ class NativeLSTM(torch.autograd.Function):
         return (dx if needs[0] else None, dh0 if needs[1] else None, dc0 if needs[2] else None, None, None, *grads)
 
 
+class NativeGRU(torch.autograd.Function):
+    """One GRU layer (one or both directions) with the native forward and backward passes.
+
+    ``apply(x, h0, bidirectional, has_bias, *weights)``: x ``(B, T, F)``; h0 ``(D, B, H)``; weights
+    torch's flat weights. Returns ``(out (B, T, D*H), h_n (D, B, H))``, as ``torch._VF.gru`` with
+    ``batch_first``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, bidirectional, has_bias, *weights):
+        ws = _per_direction(weights, has_bias)
+        backwards = [False, True] if bidirectional else [False]
+        out, h_n, *saved = torch.ops.seqlayers_native.gru_train_forward(
+            x, [w[0] for w in ws], [w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws], h0, backwards)
+        ctx.save_for_backward(x, h0, *saved, *weights)
+        ctx.bidirectional, ctx.has_bias, ctx.consumed = bidirectional, has_bias, False
+        ctx.set_materialize_grads(False)
+        return out, h_n
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_h):
+        x, h0, x2, acts, hn, hp, *weights = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        if torch.is_grad_enabled() or ctx.consumed:  # see NativeLSTM.backward
+            return _differentiable_backward(torch._VF.gru, ctx, (grad_out, grad_h), x, [h0], weights)
+        ctx.consumed = True
+        ws = _per_direction(weights, ctx.has_bias)
+        backwards = [False, True] if ctx.bidirectional else [False]
+        dx, dh0, *dw = torch.ops.seqlayers_native.gru_train_backward(
+            grad_out, grad_h, [w[0] for w in ws], [w[1] for w in ws], x2, acts, hn, hp, backwards, needs[0])
+        grads = []
+        for d in range(len(ws)):
+            grads += dw[4 * d:4 * d + 4] if ctx.has_bias else dw[4 * d:4 * d + 2]
+        grads = [g if need else None for g, need in zip(grads, needs[4:])]
+        return (dx if needs[0] else None, dh0 if needs[1] else None, None, None, *grads)
+
+
 def _per_direction(weights, has_bias):
     n = 4 if has_bias else 2
     return [list(weights[i:i + n]) + [None] * (4 - n) for i in range(0, len(weights), n)]
 
 
-def _differentiable_backward(ctx, grads, x, h0, c0, weights):
-    """The gradients through torch's LSTM kernel, recomputed on the saved inputs (with a graph under
-    ``create_graph``)."""
+def _differentiable_backward(kernel, ctx, grads, x, states, weights):
+    """The gradients through torch's ``kernel`` (``_VF.lstm`` / ``_VF.gru``), recomputed on the saved
+    inputs (with a graph under ``create_graph``), laid out as the Function's backward returns them."""
     create_graph = torch.is_grad_enabled()
+    hx = tuple(states) if len(states) == 2 else states[0]
     with torch.enable_grad():
-        outs = torch._VF.lstm(x, (h0, c0), list(weights), ctx.has_bias, 1, 0.0, True, ctx.bidirectional, True)
-    inputs = [x, h0, c0, *weights]
-    wanted = [i for i, need in enumerate(ctx.needs_input_grad[:3] + ctx.needs_input_grad[5:]) if need]
+        outs = kernel(x, hx, list(weights), ctx.has_bias, 1, 0.0, True, ctx.bidirectional, True)
+    inputs = [x, *states, *weights]
+    n_lead = 1 + len(states)  # x and the states; then bidirectional and has_bias (no gradient)
+    needs = ctx.needs_input_grad[:n_lead] + ctx.needs_input_grad[n_lead + 2:]
+    wanted = [i for i, need in enumerate(needs) if need]
     pairs = [(o, g) for o, g in zip(outs, grads) if g is not None]
     found = torch.autograd.grad([o for o, _ in pairs], [inputs[i] for i in wanted], [g for _, g in pairs],
                                 create_graph=create_graph, allow_unused=True)
     full = [None] * len(inputs)
     for i, g in zip(wanted, found):
         full[i] = g
-    return (full[0], full[1], full[2], None, None, *full[3:])
+    return (*full[:n_lead], None, None, *full[n_lead:])
 
 
-def applies(x, hx, weights, num_layers, dropout, batch_first) -> bool:
-    """True when ``NativeLSTM`` may run this call: it needs a gradient, float32 CPU, one layer, no
-    dropout, batch-first, the native library built, nothing tracing, compiling or transforming it."""
+def applies(x, hx, weights, num_layers, dropout, batch_first, gates=4) -> bool:
+    """True when the native training pass may run this call: it needs a gradient, float32 CPU, one
+    layer, no dropout, batch-first, the native library built, nothing tracing, compiling or
+    transforming it; ``hx`` the initial states (a list), ``gates`` 4 (LSTM) or 3 (GRU)."""
     if not torch.is_grad_enabled() or num_layers != 1 or dropout != 0.0 or not batch_first:
         return False
     tensors = [x, *hx, *weights]
@@ -101,7 +148,8 @@ def applies(x, hx, weights, num_layers, dropout, batch_first) -> bool:
     if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors) or x.dim() != 3:
         return False
     w_ih, w_hh = weights[0], weights[1]
-    if w_hh.shape[0] * (w_ih.shape[1] + w_hh.shape[1]) > LSTM_MAX_WEIGHTS:
+    H = w_hh.shape[1]
+    if gates * H * (w_ih.shape[1] + H) > (LSTM_MAX_WEIGHTS if gates == 4 else GRU_MAX_WEIGHTS):
         return False
     if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
         return False
@@ -118,4 +166,12 @@ def lstm(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, ba
     return torch._VF.lstm(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first)
 
 
-__all__ = ["LSTM_MAX_WEIGHTS", "NativeLSTM", "applies", "lstm"]
+def gru(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first):
+    """``torch._VF.gru(x, h0, weights, has_bias, num_layers, dropout, train, bidirectional,
+    batch_first)``: the native training pass where ``applies``, else torch's kernel."""
+    if applies(x, [hx], weights, num_layers, dropout, batch_first, gates=3):
+        return NativeGRU.apply(x, hx, bidirectional, has_bias, *weights)
+    return torch._VF.gru(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first)
+
+
+__all__ = ["GRU_MAX_WEIGHTS", "LSTM_MAX_WEIGHTS", "NativeGRU", "NativeLSTM", "applies", "gru", "lstm"]

@@ -1,5 +1,5 @@
-"""rnn_train: the native LSTM training pass against torch's own LSTM kernel (``torch._VF.lstm``, the
-kernel ``nn.LSTM`` runs) on the same tensors: outputs, final states and every gradient; the
+"""rnn_train: the native LSTM and GRU training passes against torch's own kernels (``torch._VF.lstm`` /
+``torch._VF.gru``, what ``nn.LSTM`` / ``nn.GRU`` run) on the same tensors: outputs, final states and every gradient; the
 double-backward and retain_graph fallbacks; when it applies; and the layers training on it."""
 import pytest
 import torch
@@ -21,39 +21,47 @@ def built():
     _require_native()
 
 
-def _case(B, T, F, H, bidirectional, bias, seed=0):
+GATES = {"lstm": 4, "gru": 3}
+
+
+def _case(kind, B, T, F, H, bidirectional, bias, seed=0):
+    """x, the initial states (h0 (, c0)) and the flat weights, all requiring gradients."""
     g = torch.Generator().manual_seed(seed)
-    D = 2 if bidirectional else 1
+    D, G, scale = 2 if bidirectional else 1, GATES[kind], 1.5 / H ** 0.5
     weights = []
     for _ in range(D):
-        weights += [torch.randn(4 * H, F, generator=g) * 0.3, torch.randn(4 * H, H, generator=g) * 0.3]
+        weights += [torch.randn(G * H, F, generator=g) * scale, torch.randn(G * H, H, generator=g) * scale]
         if bias:
-            weights += [torch.randn(4 * H, generator=g) * 0.3, torch.randn(4 * H, generator=g) * 0.3]
+            weights += [torch.randn(G * H, generator=g) * scale, torch.randn(G * H, generator=g) * scale]
     weights = [w.requires_grad_() for w in weights]
     x = torch.randn(B, T, F, generator=g).requires_grad_()
-    h0 = torch.randn(D, B, H, generator=g).requires_grad_()
-    c0 = torch.randn(D, B, H, generator=g).requires_grad_()
-    return x, h0, c0, weights
+    states = [torch.randn(D, B, H, generator=g).requires_grad_() for _ in range(2 if kind == "lstm" else 1)]
+    return x, states, weights
 
 
-def _torch(x, h0, c0, weights, bidirectional, bias):
-    return torch._VF.lstm(x, (h0, c0), weights, bias, 1, 0.0, True, bidirectional, True)
+def _torch(kind, x, states, weights, bidirectional, bias):
+    kernel = torch._VF.lstm if kind == "lstm" else torch._VF.gru
+    hx = tuple(states) if kind == "lstm" else states[0]
+    return kernel(x, hx, weights, bias, 1, 0.0, True, bidirectional, True)
 
 
-def _native(x, h0, c0, weights, bidirectional, bias):
-    return rnn_train.NativeLSTM.apply(x, h0, c0, bidirectional, bias, *weights)
+def _native(kind, x, states, weights, bidirectional, bias):
+    function = rnn_train.NativeLSTM if kind == "lstm" else rnn_train.NativeGRU
+    return function.apply(x, *states, bidirectional, bias, *weights)
 
 
-def _grads(run, case, bidirectional, bias, seed=1, use=(0, 1, 2)):
-    """Outputs and the gradients of a random linear function of the chosen outputs."""
-    x, h0, c0, weights = case
-    outs = run(x, h0, c0, weights, bidirectional, bias)
+def _grads(run, kind, case, bidirectional, bias, seed=1, use=None):
+    """Outputs and the gradients of a random linear function of the chosen outputs (default: all)."""
+    x, states, weights = case
+    outs = run(kind, x, states, weights, bidirectional, bias)
     g = torch.Generator().manual_seed(seed)
+    use = range(len(outs)) if use is None else use
     loss = sum((outs[i] * torch.randn(outs[i].shape, generator=g)).sum() for i in use)
-    grads = torch.autograd.grad(loss, [x, h0, c0, *weights])
+    grads = torch.autograd.grad(loss, [x, *states, *weights])
     return [o.detach() for o in outs], grads
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
 @pytest.mark.parametrize("B,T,F,H,bidirectional,bias", [
     (3, 5, 4, 8, False, True),
     (3, 5, 4, 8, True, True),
@@ -62,32 +70,33 @@ def _grads(run, case, bidirectional, bias, seed=1, use=(0, 1, 2)):
     (2, 9, 1, 33, True, True),
     (16, 40, 12, 64, False, True),
 ])
-def test_outputs_and_every_gradient_equal_torchs_kernel(B, T, F, H, bidirectional, bias):
-    case = _case(B, T, F, H, bidirectional, bias)
-    (out, h, c), grads = _grads(_native, case, bidirectional, bias)
-    (out_t, h_t, c_t), grads_t = _grads(_torch, case, bidirectional, bias)
+def test_outputs_and_every_gradient_equal_torchs_kernel(kind, B, T, F, H, bidirectional, bias):
+    case = _case(kind, B, T, F, H, bidirectional, bias)
+    outs, grads = _grads(_native, kind, case, bidirectional, bias)
+    outs_t, grads_t = _grads(_torch, kind, case, bidirectional, bias)
     # the rational tanh/sigmoid: ~3e-7 per activation, compounding over the steps
-    for a, b in [(out, out_t), (h, h_t), (c, c_t)]:
+    for a, b in zip(outs, outs_t):
         torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
     for a, b in zip(grads, grads_t):
         torch.testing.assert_close(a, b, atol=1e-5 * float(b.abs().max()), rtol=1e-4)
 
 
-@pytest.mark.parametrize("use", [(1,), (2,), (0,)])
-def test_gradients_when_only_some_outputs_are_used(use):
-    case = _case(4, 6, 5, 12, True, True)
-    _, grads = _grads(_native, case, True, True, use=use)
-    _, grads_t = _grads(_torch, case, True, True, use=use)
+@pytest.mark.parametrize("kind,use", [("lstm", (1,)), ("lstm", (2,)), ("lstm", (0,)), ("gru", (0,)), ("gru", (1,))])
+def test_gradients_when_only_some_outputs_are_used(kind, use):
+    case = _case(kind, 4, 6, 5, 12, True, True)
+    _, grads = _grads(_native, kind, case, True, True, use=use)
+    _, grads_t = _grads(_torch, kind, case, True, True, use=use)
     for a, b in zip(grads, grads_t):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
-def test_gradient_of_the_gradient_equals_torchs():
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_gradient_of_the_gradient_equals_torchs(kind):
     """``create_graph=True`` (a gradient penalty) differentiates torch's kernel over the same inputs."""
     results = []
     for run in (_native, _torch):
-        x, h0, c0, weights = _case(3, 6, 4, 8, False, True)
-        out = run(x, h0, c0, weights, False, True)[0]
+        x, states, weights = _case(kind, 3, 6, 4, 8, False, True)
+        out = run(kind, x, states, weights, False, True)[0]
         (gx,) = torch.autograd.grad(out.sum(), x, create_graph=True)
         penalty = (gx.norm() - 1.0) ** 2
         results.append(torch.autograd.grad(penalty, weights))
@@ -95,10 +104,11 @@ def test_gradient_of_the_gradient_equals_torchs():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
-def test_a_second_backward_through_the_same_graph_is_exact():
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_a_second_backward_through_the_same_graph_is_exact(kind):
     """The native backward consumes its saved gates; a second one (retain_graph) recomputes them."""
-    x, h0, c0, weights = _case(3, 6, 4, 8, True, True)
-    out = _native(x, h0, c0, weights, True, True)[0]
+    x, states, weights = _case(kind, 3, 6, 4, 8, True, True)
+    out = _native(kind, x, states, weights, True, True)[0]
     first = torch.autograd.grad(out.sum(), weights, retain_graph=True)
     second = torch.autograd.grad(out.sum(), weights)
     for a, b in zip(first, second):
@@ -106,7 +116,7 @@ def test_a_second_backward_through_the_same_graph_is_exact():
 
 
 def test_it_applies_only_where_it_should():
-    x, h0, c0, weights = _case(2, 3, 4, 8, False, True)
+    x, (h0, c0), weights = _case("lstm", 2, 3, 4, 8, False, True)
     assert rnn_train.applies(x, (h0, c0), weights, 1, 0.0, True)
     with torch.no_grad():
         assert not rnn_train.applies(x, (h0, c0), weights, 1, 0.0, True)  # nothing to differentiate
@@ -121,13 +131,18 @@ def test_it_applies_only_where_it_should():
         assert not rnn_train.applies(x, (h0, c0), weights, 1, 0.0, True)
     big = [torch.randn(4 * 1024, 4, requires_grad=True), torch.randn(4 * 1024, 1024, requires_grad=True)]
     assert not rnn_train.applies(x, (h0, c0), big, 1, 0.0, True)  # over LSTM_MAX_WEIGHTS: oneDNN's
+    gru = [torch.randn(3 * 1024, 4, requires_grad=True), torch.randn(3 * 1024, 1024, requires_grad=True)]
+    assert rnn_train.applies(x, [h0], gru, 1, 0.0, True, gates=3)  # the GRU's bound is larger
 
 
-def test_lstm_falls_back_to_torchs_kernel_without_a_gradient():
-    x, h0, c0, weights = _case(2, 3, 4, 8, False, True)
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_it_falls_back_to_torchs_kernel_without_a_gradient(kind):
+    x, states, weights = _case(kind, 2, 3, 4, 8, False, True)
+    function, kernel = (rnn_train.lstm, torch._VF.lstm) if kind == "lstm" else (rnn_train.gru, torch._VF.gru)
+    hx = tuple(states) if kind == "lstm" else states[0]
     with torch.no_grad():
-        out = rnn_train.lstm(x, (h0, c0), weights, True, 1, 0.0, False, False, True)
-        expected = torch._VF.lstm(x, (h0, c0), weights, True, 1, 0.0, False, False, True)
+        out = function(x, hx, weights, True, 1, 0.0, False, False, True)
+        expected = kernel(x, hx, weights, True, 1, 0.0, False, False, True)
     for a, b in zip(out, expected):
         assert torch.equal(a, b)
 
@@ -148,10 +163,13 @@ def _layer_grads(model, x, mask=None, use_native=True, monkeypatch=None):
     lambda: sl.LSTM(12, go_backwards=True),
     lambda: sl.Bidirectional(sl.LSTM(12, return_sequences=True)),
     lambda: sl.Bidirectional(sl.LSTM(12)),
+    lambda: sl.GRU(12, return_sequences=True),
+    lambda: sl.Bidirectional(sl.GRU(12, return_sequences=True)),
 ])
 def test_masked_layers_train_on_it_as_on_torchs_kernel(layer, monkeypatch):
     """Right-padded masks (an empty row too) go through the is_pad column: the native sigmoid is
-    exactly 0 / 1 there, so the states are frozen bit for bit as with torch's kernel."""
+    exactly 0 / 1 there, so the states are frozen bit for bit as with torch's kernel (the LSTM's
+    input and forget gates, the GRU's update gate)."""
     torch.manual_seed(0)
     model = sl.Sequential([sl.Embedding(40, 6, mask_zero=True, input_shape=(7,)), layer()])
     ids = torch.randint(1, 40, (6, 7))
@@ -167,10 +185,11 @@ def test_masked_layers_train_on_it_as_on_torchs_kernel(layer, monkeypatch):
         assert not out[pad].any()
 
 
-def test_an_lstm_layer_reports_the_fused_path_and_trains_natively(monkeypatch):
+@pytest.mark.parametrize("cls,function", [(sl.LSTM, "NativeLSTM"), (sl.GRU, "NativeGRU")])
+def test_a_layer_reports_the_fused_path_and_trains_natively(cls, function, monkeypatch):
     calls = []
-    original = rnn_train.NativeLSTM.apply
-    monkeypatch.setattr(rnn_train.NativeLSTM, "apply", lambda *a: calls.append(1) or original(*a))
-    layer = sl.LSTM(8, return_sequences=True)
+    original = getattr(rnn_train, function).apply
+    monkeypatch.setattr(getattr(rnn_train, function), "apply", lambda *a: calls.append(1) or original(*a))
+    layer = cls(8, return_sequences=True)
     layer(torch.randn(2, 5, 3)).sum().backward()
     assert calls and layer.last_path == "fused"

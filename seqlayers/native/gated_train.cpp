@@ -316,6 +316,209 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
   return results;
 }
 
+
+// ---- GRU (torch's and Keras 3's default reset_after: n = tanh(x W_n + b_in + r * (h U_n + b_hn))) ----
+
+// One GRU step of one row, 16 units at column j: xw (3H) holds x_t W_ih^T + b_ih and gets r, z, n;
+// hw (3H) h U^T (without b_hh, added here); hn (H) gets h U_n^T + b_hn; h (H) the state the step
+// started from; nh, out (H) the new state (the next step's) and the output.
+__attribute__((target("avx512f"), always_inline)) inline void gru16(float* xw, const float* hw, const float* bh,
+                                                                   float* hn, const float* h, float* nh, float* out,
+                                                                   int64_t H, int64_t j) {
+  const __mmask16 m = seqlayers_native::tail_mask(H - j);
+  const __m512 r = sigmoid16_sat(_mm512_add_ps(_mm512_maskz_loadu_ps(m, xw + j), plus16(m, hw, bh, j)));
+  const __m512 z = sigmoid16_sat(_mm512_add_ps(_mm512_maskz_loadu_ps(m, xw + H + j), plus16(m, hw, bh, H + j)));
+  const __m512 hnl = plus16(m, hw, bh, 2 * H + j);
+  const __m512 n = seqlayers_native::tanh16(_mm512_fmadd_ps(r, hnl, _mm512_maskz_loadu_ps(m, xw + 2 * H + j)));
+  _mm512_mask_storeu_ps(xw + j, m, r);
+  _mm512_mask_storeu_ps(xw + H + j, m, z);
+  _mm512_mask_storeu_ps(xw + 2 * H + j, m, n);
+  _mm512_mask_storeu_ps(hn + j, m, hnl);
+  const __m512 hj = _mm512_fmadd_ps(z, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, h + j), n), n);  // z h + (1 - z) n
+  _mm512_mask_storeu_ps(nh + j, m, hj);
+  _mm512_mask_storeu_ps(out + j, m, hj);
+}
+
+__attribute__((target("avx512f")))
+void gru_avx512(float* xw, const float* hw, const float* bh, float* hn, const float* h, float* nh, float* out,
+                int64_t H) {
+  for (int64_t j = 0; j < H; j += 16) gru16(xw, hw, bh, hn, h, nh, out, H, j);
+}
+
+__attribute__((target_clones("avx2", "default")))
+void gru_scalar(float* xw, const float* hw, const float* bh, float* hn, const float* h, float* nh, float* out,
+                int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const float r = sigmoid_sat(xw[j] + hw[j] + bh[j]), z = sigmoid_sat(xw[H + j] + hw[H + j] + bh[H + j]);
+    const float hnl = hw[2 * H + j] + bh[2 * H + j], n = tanh_r(xw[2 * H + j] + r * hnl);
+    xw[j] = r;
+    xw[H + j] = z;
+    xw[2 * H + j] = n;
+    hn[j] = hnl;
+    nh[j] = z * h[j] + (1.0f - z) * n;
+    out[j] = nh[j];
+  }
+}
+
+// One GRU step of one row backwards: a (3H) the step's r, z, n, replaced by the recurrent side's
+// pre-activation gradients [dr, dz, dn * r]; hn (H) h U_n^T + b_hn, replaced by dn (the input side's
+// n gradient; its r and z ones equal the recurrent side's); hp (H) the state the step started from;
+// go (H) the output's gradient or null; dh (H) the gradient reaching h_t, replaced by its direct part
+// to h_{t-1} (dh z; the product with U follows); db (4H) accumulates [dr, dz, dn, dn * r].
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void gru_grad(float* __restrict a, float* __restrict hn, const float* __restrict hp, const float* __restrict go,
+              float* __restrict dh, float* __restrict db, int64_t H) {
+  for (int64_t j = 0; j < H; ++j) {
+    const float r = a[j], z = a[H + j], n = a[2 * H + j];
+    const float d = dh[j] + (go ? go[j] : 0.0f);
+    const float dn = d * (1.0f - z) * (1.0f - n * n);
+    const float dr = dn * hn[j] * r * (1.0f - r), dz = d * (hp[j] - n) * z * (1.0f - z);
+    a[j] = dr;
+    a[H + j] = dz;
+    a[2 * H + j] = dn * r;
+    hn[j] = dn;
+    dh[j] = d * z;
+    db[j] += dr;
+    db[H + j] += dz;
+    db[2 * H + j] += dn;
+    db[3 * H + j] += dn * r;
+  }
+}
+
+void check_gru_weights(const at::Tensor& w_ih, const at::Tensor& w_hh, int64_t F, int64_t H, int64_t d) {
+  TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(0) == 3 * H && w_ih.size(1) == F && w_hh.dim() == 2 &&
+              w_hh.size(0) == 3 * H && w_hh.size(1) == H && w_ih.scalar_type() == at::kFloat &&
+              w_hh.scalar_type() == at::kFloat,
+              "gru_train: direction ", d, " needs w_ih (3H, F) = (", 3 * H, ", ", F, ") and w_hh (3H, H) = (", 3 * H,
+              ", ", H, ") float32; got w_ih ", w_ih.sizes(), " ", w_ih.scalar_type(), " and w_hh ", w_hh.sizes(), " ",
+              w_hh.scalar_type());
+}
+
+at::Tensor bias_or_zeros(const c10::optional<at::Tensor>& b, int64_t n, const at::TensorOptions& opts) {
+  const at::Tensor t = value_or_none(b);
+  return t.defined() ? t.contiguous() : at::zeros({n}, opts);
+}
+
+// One direction of the GRU forward pass (see gru_train_forward); acts, hn, hp: its (T, B, .) buffers.
+void gru_direction(const at::Tensor& x2, const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
+                   const at::Tensor& b_hh, const float* h0, bool bw, at::Tensor acts, float* hn, float* hp, float* out,
+                   int64_t ld_out, float* h_last) {
+  const int64_t T = acts.size(0), B = acts.size(1), H = w_hh.size(1), GH = 3 * H;
+  // every step's input projection (plus b_ih) in one GEMM, into the buffer the gates are kept in
+  at::Tensor a2 = acts.view({T * B, GH});
+  at::addmm_out(a2, b_ih, x2, w_ih.t());
+  const at::Tensor wt = w_hh.t().contiguous();  // (H, 3H)
+  std::vector<float> hw(B * GH);
+  float* g = acts.data_ptr<float>();
+  const int m = static_cast<int>(GH), n = static_cast<int>(B), k = static_cast<int>(H);
+  const float one = 1.0f, zero = 0.0f;
+  const float* h = h0;
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = bw ? T - 1 - s : s, next = bw ? t - 1 : t + 1;
+    float* hpt = hp + t * B * H;
+    if (s == 0) std::memcpy(hpt, h0, B * H * sizeof(float));
+    h = hpt;
+    // column-major: hw^T (3H x B) = U (wt as 3H x H) @ h^T (H x B)
+    if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, wt.data_ptr<float>(), &m, h, &k, &zero, hw.data(), &m);
+    float* nh = s < T - 1 ? hp + next * B * H : h_last;  // the new state: the next step's start
+    for (int64_t b = 0; b < B; ++b) {
+      float* args[3] = {g + (t * B + b) * GH, hn + (t * B + b) * H, out + (b * T + t) * ld_out};
+      if (kAVX512) gru_avx512(args[0], hw.data() + b * GH, b_hh.data_ptr<float>(), args[1], h + b * H, nh + b * H, args[2], H);
+      else gru_scalar(args[0], hw.data() + b * GH, b_hh.data_ptr<float>(), args[1], h + b * H, nh + b * H, args[2], H);
+    }
+  }
+  if (T == 0) std::memcpy(h_last, h0, B * H * sizeof(float));
+}
+
+std::vector<at::Tensor> gru_train_forward(const at::Tensor& x, at::TensorList w_ih, at::TensorList w_hh,
+                                          const c10::List<c10::optional<at::Tensor>>& b_ih,
+                                          const c10::List<c10::optional<at::Tensor>>& b_hh, const at::Tensor& h0_,
+                                          const c10::List<bool>& backwards) {
+  TORCH_CHECK(x.dim() == 3 && x.scalar_type() == at::kFloat && x.device().is_cpu(),
+              "gru_train_forward: x must be a (B, T, F) float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type(),
+              " on ", x.device());
+  const int64_t D = static_cast<int64_t>(w_ih.size());
+  TORCH_CHECK(D >= 1 && w_hh.size() == w_ih.size() && b_ih.size() == w_ih.size() && b_hh.size() == w_ih.size() &&
+              backwards.size() == w_ih.size(),
+              "gru_train_forward: one entry per direction in every list; got ", D, " w_ih, ", w_hh.size(), " w_hh, ",
+              b_ih.size(), " b_ih, ", b_hh.size(), " b_hh, ", backwards.size(), " backwards");
+  const int64_t B = x.size(0), T = x.size(1), F = x.size(2), H = w_hh[0].size(1);
+  check_states(h0_, D, B, H, "h0");
+  const auto opts = x.options();
+  const at::Tensor x2 = x.transpose(0, 1).contiguous().view({T * B, F}), h0 = h0_.contiguous();  // rows (t, b)
+  at::Tensor out = at::empty({B, T, D * H}, opts), h_n = at::empty({D, B, H}, opts);
+  at::Tensor acts = at::empty({D, T, B, 3 * H}, opts), hn = at::empty({D, T, B, H}, opts);
+  at::Tensor hp = at::empty({D, T, B, H}, opts);
+  for (int64_t d = 0; d < D; ++d) {
+    check_gru_weights(w_ih[d], w_hh[d], F, H, d);
+    gru_direction(x2, w_ih[d], w_hh[d], bias_or_zeros(b_ih.get(d), 3 * H, opts), bias_or_zeros(b_hh.get(d), 3 * H, opts),
+                  h0[d].data_ptr<float>(), backwards.get(d), acts[d], hn[d].data_ptr<float>(), hp[d].data_ptr<float>(),
+                  out.data_ptr<float>() + d * H, D * H, h_n[d].data_ptr<float>());
+  }
+  return {out, h_n, x2, acts, hn, hp};
+}
+
+// The backward pass overwrites `acts` and `hn` with the gates' gradients (the caller runs it once).
+std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad_out_,
+                                           const c10::optional<at::Tensor>& grad_h_, at::TensorList w_ih,
+                                           at::TensorList w_hh, const at::Tensor& x2, at::Tensor acts, at::Tensor hn,
+                                           const at::Tensor& hp, const c10::List<bool>& backwards, bool need_dx) {
+  const int64_t D = static_cast<int64_t>(w_ih.size());
+  TORCH_CHECK(acts.dim() == 4 && acts.size(0) == D && acts.is_contiguous() && hn.is_contiguous() && x2.dim() == 2 &&
+              w_hh.size() == w_ih.size() && backwards.size() == w_ih.size(),
+              "gru_train_backward: expects what gru_train_forward returned, for ", D, " direction(s); got acts ",
+              acts.sizes(), ", x2 ", x2.sizes(), ", ", w_hh.size(), " w_hh and ", backwards.size(), " backwards");
+  const int64_t T = acts.size(1), B = acts.size(2), H = w_hh[0].size(1), GH = 3 * H, F = x2.size(1);
+  const auto opts = acts.options();
+  const at::Tensor gout = value_or_none(grad_out_);
+  const at::Tensor grad_out = gout.defined() ? gout.contiguous() : gout;
+  TORCH_CHECK(!grad_out.defined() || (grad_out.dim() == 3 && grad_out.size(0) == B && grad_out.size(1) == T &&
+                                      grad_out.size(2) == D * H),
+              "gru_train_backward: grad_out must be (B, T, D*H) = (", B, ", ", T, ", ", D * H, "), got ",
+              grad_out.sizes());
+  at::Tensor dh = at::zeros({D, B, H}, opts), db = at::zeros({D, 4 * H}, opts);
+  const at::Tensor gh = value_or_none(grad_h_);
+  if (gh.defined()) dh.copy_(gh);
+  at::Tensor dx2;
+  std::vector<at::Tensor> results(2);
+  for (int64_t d = 0; d < D; ++d) {
+    check_gru_weights(w_ih[d], w_hh[d], F, H, d);
+    const at::Tensor u = w_hh[d].contiguous();  // (3H, H), read as U^T (H x 3H) column-major
+    const float* go = grad_out.defined() ? grad_out.data_ptr<float>() + d * H : nullptr;
+    float *a = acts[d].data_ptr<float>(), *hnp = hn[d].data_ptr<float>(), *dhp = dh[d].data_ptr<float>();
+    const float* hpp = hp[d].data_ptr<float>();
+    float* dbp = db[d].data_ptr<float>();
+    const int m = static_cast<int>(H), n = static_cast<int>(B), k = static_cast<int>(GH);
+    const float one = 1.0f;
+    for (int64_t s = T - 1; s >= 0; --s) {
+      const int64_t t = backwards.get(d) ? T - 1 - s : s;
+      float* at_ = a + t * B * GH;
+      for (int64_t b = 0; b < B; ++b)
+        gru_grad(at_ + b * GH, hnp + (t * B + b) * H, hpp + (t * B + b) * H, go ? go + (b * T + t) * D * H : nullptr,
+                 dhp + b * H, dbp, H);
+      // column-major: dh^T (H x B) += U^T (H x 3H) @ dG_h^T (3H x B)
+      if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, u.data_ptr<float>(), &m, at_, &k, &one, dhp, &m);
+    }
+    const at::Tensor gh2 = acts[d].view({T * B, GH}), rz = gh2.narrow(1, 0, 2 * H), dn = hn[d].view({T * B, H});
+    const at::Tensor hp2 = hp[d].view({T * B, H});
+    // dW_ih = [dr, dz, dn]^T X and dW_hh = [dr, dz, dn r]^T H_prev, each made as (K, 3H) and transposed
+    at::Tensor dw_ih = at::empty({GH, F}, opts);
+    dw_ih.narrow(0, 0, 2 * H).copy_(at::mm(x2.t(), rz).t());
+    dw_ih.narrow(0, 2 * H, H).copy_(at::mm(x2.t(), dn).t());
+    results.push_back(dw_ih);
+    results.push_back(at::mm(hp2.t(), gh2).t().contiguous());
+    results.push_back(db[d].narrow(0, 0, GH).clone());                                   // db_ih: [dr, dz, dn]
+    results.push_back(at::cat({db[d].narrow(0, 0, 2 * H), db[d].narrow(0, 3 * H, H)}));  // db_hh: [dr, dz, dn r]
+    if (need_dx) {  // dX = [dr, dz] W_ih[r, z] + dn W_ih[n], in processing rows (t, b)
+      const at::Tensor part = at::mm(rz, w_ih[d].narrow(0, 0, 2 * H)).addmm_(dn, w_ih[d].narrow(0, 2 * H, H));
+      dx2 = d == 0 ? part : dx2.add_(part);
+    }
+  }
+  results[0] = need_dx ? dx2.view({T, B, F}).transpose(0, 1).contiguous() : at::empty({0}, opts);
+  results[1] = dh;
+  return results;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
@@ -323,9 +526,15 @@ TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
         "Tensor c0, bool[] backwards) -> Tensor[]");
   m.def("lstm_train_backward(Tensor? grad_out, Tensor? grad_h, Tensor? grad_c, Tensor[] w_ih, Tensor[] w_hh, "
         "Tensor c0, Tensor(a!) acts, Tensor cs, Tensor tcs, Tensor xh, bool[] backwards, bool need_dx) -> Tensor[]");
+  m.def("gru_train_forward(Tensor x, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, Tensor h0, "
+        "bool[] backwards) -> Tensor[]");
+  m.def("gru_train_backward(Tensor? grad_out, Tensor? grad_h, Tensor[] w_ih, Tensor[] w_hh, Tensor x2, "
+        "Tensor(a!) acts, Tensor(b!) hn, Tensor hp, bool[] backwards, bool need_dx) -> Tensor[]");
 }
 
 TORCH_LIBRARY_IMPL(seqlayers_native, CPU, m) {
   m.impl("lstm_train_forward", &lstm_train_forward);
   m.impl("lstm_train_backward", &lstm_train_backward);
+  m.impl("gru_train_forward", &gru_train_forward);
+  m.impl("gru_train_backward", &gru_train_backward);
 }
