@@ -49,6 +49,7 @@ class NativeLSTM(torch.autograd.Function):
         ctx.save_for_backward(x, h0, c0, *saved, *weights)
         ctx.bidirectional, ctx.has_bias = bidirectional, has_bias
         ctx.consumed = False  # the native backward overwrites the saved gates: it runs once
+        ctx.repeated = x.shape[1] > 1 and x.stride(1) == 0  # RepeatVector's view: the same input every step
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None (no zeros are made)
         return out, h_n, c_n
 
@@ -65,7 +66,7 @@ class NativeLSTM(torch.autograd.Function):
         backwards = [False, True] if ctx.bidirectional else [False]
         dx, dh0, dc0, *dw = torch.ops.seqlayers_native.lstm_train_backward(
             grad_out, grad_h, grad_c, [w[0] for w in ws], [w[1] for w in ws], c0, acts, cs, tcs, xh, backwards,
-            needs[0])
+            needs[0], ctx.repeated)
         grads = []
         for d in range(len(ws)):
             dw_ih, dw_hh, db = dw[3 * d:3 * d + 3]

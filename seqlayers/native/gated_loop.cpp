@@ -327,18 +327,9 @@ std::array<seqlayers_native::Packed, 3> panel_views(int64_t kind, int64_t F, int
   return v;
 }
 
-// dst (C x R, row-major) = src^T for a contiguous (R x C) src, in 16 x 16 tiles (both sides cache-friendly:
-// torch's cat of the two transposed views took 130 of prepare()'s 200 us for an LSTM with F = H = 128)
+// dst (C x R, row-major) = src^T for a contiguous (R x C) src (loop_math.h's tiled transpose)
 void transpose_into(const at::Tensor& src, float* dst) {
-  const int64_t R = src.size(0), C = src.size(1);
-  const float* s = src.data_ptr<float>();
-  constexpr int64_t kTile = 16;
-  for (int64_t r0 = 0; r0 < R; r0 += kTile)
-    for (int64_t c0 = 0; c0 < C; c0 += kTile) {
-      const int64_t r1 = std::min(R, r0 + kTile), c1 = std::min(C, c0 + kTile);
-      for (int64_t c = c0; c < c1; ++c)
-        for (int64_t r = r0; r < r1; ++r) dst[c * R + r] = s[r * C + c];
-    }
+  seqlayers_native::transpose_tiled(src.data_ptr<float>(), src.size(0), src.size(1), dst);
 }
 
 Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, const c10::optional<at::Tensor>& b_ih,

@@ -12,8 +12,9 @@
 //              their activations, cs (D, T, B, H) the cell after step t, tcs (D, T, B, H) tanh of it,
 //              xh (D, T, B, F + H) step t's rows [x_t, h the step started from]]
 //   torch.ops.seqlayers_native.lstm_train_backward(grad_out, grad_h, grad_c, w_ih, w_hh, c0, acts, cs, tcs, xh,
-//                                                  backwards, need_dx) -> Tensor[]
-//     grad_out (B, T, D*H) or None; grad_h, grad_c (D, B, H) or None (zeros); acts is overwritten
+//                                                  backwards, need_dx, repeated) -> Tensor[]
+//     grad_out (B, T, D*H) or None; grad_h, grad_c (D, B, H) or None (zeros); acts is overwritten;
+//     repeated: x was the same at every step (then dW_ih is one product over B rows)
 //     returns  [dx (B, T, F) (empty without need_dx), dh0 (D, B, H), dc0 (D, B, H), then per direction
 //              dw_ih (4H, F), dw_hh (4H, H), db (4H,) (the gradient of b_ih and of b_hh alike)]
 //
@@ -186,8 +187,61 @@ void check_states(const at::Tensor& s, int64_t D, int64_t B, int64_t H, const ch
 at::Tensor value_or_none(const c10::optional<at::Tensor>& t) { return t.has_value() && t->defined() ? *t : at::Tensor(); }
 
 // [W_ih^T; W_hh^T] (F + H, 4H): step t's gates are [x_t, h] @ it, one product with K = F + H
-at::Tensor joint_transposed(const at::Tensor& w_ih, const at::Tensor& w_hh) {
-  return at::cat({w_ih.t(), w_hh.t()}, 0).contiguous();
+at::Tensor joint_transposed(const at::Tensor& w_ih_, const at::Tensor& w_hh_) {
+  const at::Tensor w_ih = w_ih_.contiguous(), w_hh = w_hh_.contiguous();
+  const int64_t G = w_ih.size(0), F = w_ih.size(1), H = w_hh.size(1);
+  at::Tensor wt = at::empty({F + H, G}, w_ih.options());
+  seqlayers_native::transpose_tiled(w_ih.data_ptr<float>(), G, F, wt.data_ptr<float>());
+  seqlayers_native::transpose_tiled(w_hh.data_ptr<float>(), G, H, wt.data_ptr<float>() + F * G);
+  return wt;
+}
+
+// One direction of the LSTM forward pass (see lstm_train_forward). `x0` (B, F): a repeated input's one
+// step (RepeatVector's stride-0 view), projected once (W3's decoder: each step's product then has
+// K = H instead of F + H), or undefined, when `xp` holds the (B, T, F) rows. g, cs, tcs, rows: this
+// direction's acts, cs, tcs and xh buffers (T, B, .); c (B, H) starts as c0 and ends as c_n.
+struct LstmRun {
+  int64_t B, T, F, H;
+  const float *xp, *h0;
+  float *g, *cs, *tcs, *rows, *out, *h_last, *c;
+  int64_t ld_out;
+  bool backwards;
+};
+
+void lstm_direction(const LstmRun& L, const at::Tensor& x0, const at::Tensor& w_ih, const at::Tensor& w_hh,
+                    const at::Tensor& bias) {
+  const int64_t B = L.B, T = L.T, F = L.F, H = L.H, GH = 4 * H, K = F + H;
+  const at::Tensor wt = joint_transposed(w_ih, w_hh);  // (K, 4H)
+  const bool repeated = x0.defined();
+  const at::Tensor xproj = repeated ? at::addmm(bias, x0, w_ih.t()).contiguous() : at::Tensor();  // (B, 4H), with the bias
+  const at::Tensor zeros = at::zeros({GH}, bias.options());
+  const float* b_gates = repeated ? zeros.data_ptr<float>() : bias.data_ptr<float>();  // what the gate pass adds
+  const int m = static_cast<int>(GH), n = static_cast<int>(B), k = static_cast<int>(repeated ? H : K);
+  const int ldr = static_cast<int>(K);
+  const float one = 1.0f, zero = 0.0f;
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = L.backwards ? T - 1 - s : s, next = L.backwards ? t - 1 : t + 1;
+    float* r = L.rows + t * B * K;
+    for (int64_t b = 0; b < B; ++b) {
+      const float* xr = repeated ? x0.data_ptr<float>() + b * F : L.xp + (b * T + t) * F;
+      std::memcpy(r + b * K, xr, F * sizeof(float));
+      if (s == 0) std::memcpy(r + b * K + F, L.h0 + b * H, H * sizeof(float));
+    }
+    float* gt = L.g + t * B * GH;
+    // column-major: G_t^T (4H x B) = [W_ih; W_hh] (wt as 4H x K) @ [x_t, h]^T (K x B); for a repeated
+    // input, G_t^T = xproj^T + W_hh (wt's last H rows) @ h^T
+    if (repeated) std::memcpy(gt, xproj.data_ptr<float>(), B * GH * sizeof(float));
+    const float* a = repeated ? wt.data_ptr<float>() + F * GH : wt.data_ptr<float>();
+    if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, a, &m, repeated ? r + F : r, &ldr, repeated ? &one : &zero, gt, &m);
+    for (int64_t b = 0; b < B; ++b) {  // h goes into the next step's row (the last step's into h_n)
+      float* h = s < T - 1 ? L.rows + (next * B + b) * K + F : L.h_last + b * H;
+      float* args[6] = {gt + b * GH, L.c + b * H, L.cs + (t * B + b) * H, L.tcs + (t * B + b) * H, h,
+                        L.out + (b * T + t) * L.ld_out};
+      if (kAVX512) gates_avx512(args[0], b_gates, args[1], args[2], args[3], args[4], args[5], H);
+      else gates_scalar(args[0], b_gates, args[1], args[2], args[3], args[4], args[5], H);
+    }
+  }
+  if (T == 0) std::memcpy(L.h_last, L.h0, B * H * sizeof(float));
 }
 
 std::vector<at::Tensor> lstm_train_forward(const at::Tensor& x, at::TensorList w_ih, at::TensorList w_hh,
@@ -206,45 +260,25 @@ std::vector<at::Tensor> lstm_train_forward(const at::Tensor& x, at::TensorList w
   check_states(h0_, D, B, H, "h0");
   check_states(c0_, D, B, H, "c0");
   const auto opts = x.options();
-  const at::Tensor xc = x.contiguous(), h0 = h0_.contiguous(), c0 = c0_.contiguous();
+  const bool repeated = T > 1 && x.stride(1) == 0;  // every step the same input (RepeatVector's expand)
+  const at::Tensor x0 = repeated ? x.select(1, 0).contiguous() : at::Tensor();
+  const at::Tensor xc = repeated ? x0 : x.contiguous(), h0 = h0_.contiguous(), c0 = c0_.contiguous();
   at::Tensor out = at::empty({B, T, D * H}, opts);
   at::Tensor h_n = at::empty({D, B, H}, opts), c_n = at::empty({D, B, H}, opts);
   at::Tensor acts = at::empty({D, T, B, GH}, opts);
   at::Tensor cs = at::empty({D, T, B, H}, opts), tcs = at::empty({D, T, B, H}, opts);
   at::Tensor xh = at::empty({D, T, B, K}, opts);  // step t's rows [x_t, h the step started from]
-  const float* xp = xc.data_ptr<float>();
   for (int64_t d = 0; d < D; ++d) {
     check_weights(w_ih[d], w_hh[d], F, H, d);
     const at::Tensor bi = value_or_none(b_ih.get(d)), bh = value_or_none(b_hh.get(d));
     const at::Tensor bias = bi.defined() && bh.defined() ? bi + bh
                             : bi.defined() ? bi.contiguous() : bh.defined() ? bh.contiguous() : at::zeros({GH}, opts);
-    const at::Tensor wt = joint_transposed(w_ih[d], w_hh[d]);
-    const bool bw = backwards.get(d);
-    float *g = acts[d].data_ptr<float>(), *rows = xh[d].data_ptr<float>(), *c = c_n[d].data_ptr<float>();
-    float *cs_ = cs[d].data_ptr<float>(), *tcs_ = tcs[d].data_ptr<float>(), *o = out.data_ptr<float>() + d * H;
-    float* h_last = h_n[d].data_ptr<float>();
-    std::memcpy(c, c0[d].data_ptr<float>(), B * H * sizeof(float));
-    const float* h0p = h0[d].data_ptr<float>();
-    const int m = static_cast<int>(GH), n = static_cast<int>(B), k = static_cast<int>(K);
-    const float one = 1.0f, zero = 0.0f;
-    for (int64_t s = 0; s < T; ++s) {
-      const int64_t t = bw ? T - 1 - s : s, next = bw ? t - 1 : t + 1;
-      float* r = rows + t * B * K;
-      for (int64_t b = 0; b < B; ++b) {
-        std::memcpy(r + b * K, xp + (b * T + t) * F, F * sizeof(float));
-        if (s == 0) std::memcpy(r + b * K + F, h0p + b * H, H * sizeof(float));
-      }
-      float* gt = g + t * B * GH;
-      // column-major: G_t^T (4H x B) = [W_ih; W_hh] (wt as 4H x K) @ [x_t, h]^T (K x B)
-      if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, wt.data_ptr<float>(), &m, r, &k, &zero, gt, &m);
-      for (int64_t b = 0; b < B; ++b) {  // h goes into the next step's row (the last step's into h_n)
-        float* h = s < T - 1 ? rows + (next * B + b) * K + F : h_last + b * H;
-        float* args[6] = {gt + b * GH, c + b * H, cs_ + (t * B + b) * H, tcs_ + (t * B + b) * H, h,
-                          o + (b * T + t) * D * H};
-        if (kAVX512) gates_avx512(args[0], bias.data_ptr<float>(), args[1], args[2], args[3], args[4], args[5], H);
-        else gates_scalar(args[0], bias.data_ptr<float>(), args[1], args[2], args[3], args[4], args[5], H);
-      }
-    }
+    c_n[d].copy_(c0[d]);
+    const LstmRun L{B, T, F, H, xc.data_ptr<float>(), h0[d].data_ptr<float>(), acts[d].data_ptr<float>(),
+                    cs[d].data_ptr<float>(), tcs[d].data_ptr<float>(), xh[d].data_ptr<float>(),
+                    out.data_ptr<float>() + d * H, h_n[d].data_ptr<float>(), c_n[d].data_ptr<float>(), D * H,
+                    backwards.get(d)};
+    lstm_direction(L, x0, w_ih[d], w_hh[d], bias);
   }
   return {out, h_n, c_n, acts, cs, tcs, xh};
 }
@@ -255,7 +289,7 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
                                             const c10::optional<at::Tensor>& grad_c_, at::TensorList w_ih,
                                             at::TensorList w_hh, const at::Tensor& c0_, at::Tensor acts,
                                             const at::Tensor& cs, const at::Tensor& tcs, const at::Tensor& xh,
-                                            const c10::List<bool>& backwards, bool need_dx) {
+                                            const c10::List<bool>& backwards, bool need_dx, bool repeated) {
   const int64_t D = static_cast<int64_t>(w_ih.size());
   TORCH_CHECK(acts.dim() == 4 && acts.size(0) == D && xh.dim() == 4 && xh.size(0) == D && w_hh.size() == w_ih.size() &&
               backwards.size() == w_ih.size() && acts.is_contiguous(),
@@ -301,10 +335,18 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
     }
     const at::Tensor dg2 = acts[d].view({T * B, GH});
     // [dW_ih, dW_hh] = dG^T [X, H_prev]: one product over all T * B rows, made as (K, 4H) (MKL was
-    // 2.5x faster that way round for F = 8) and transposed
-    const at::Tensor dw = at::mm(xh[d].view({T * B, K}).t(), dg2).t();  // (4H, K)
-    results.push_back(dw.narrow(1, 0, F).contiguous());
-    results.push_back(dw.narrow(1, F, H).contiguous());
+    // 2.5x faster that way round for F = 8) and transposed; a repeated input x0 (the same every
+    // step): dW_ih = (sum_t dG_t)^T x0, a product over B rows
+    const at::Tensor rows = xh[d].view({T * B, K});
+    if (repeated) {
+      const at::Tensor x0 = rows.narrow(0, 0, B).narrow(1, 0, F);  // (B, F): step 0's inputs
+      results.push_back(at::mm(x0.t(), acts[d].sum(0)).t().contiguous());
+      results.push_back(at::mm(rows.narrow(1, F, H).t(), dg2).t().contiguous());
+    } else {
+      const at::Tensor dw = at::mm(rows.t(), dg2).t();  // (4H, K)
+      results.push_back(dw.narrow(1, 0, F).contiguous());
+      results.push_back(dw.narrow(1, F, H).contiguous());
+    }
     results.push_back(db[d]);
     if (need_dx) {  // dX = dG W_ih, in processing rows (t, b)
       dxt = d == 0 ? at::mm(dg2, w_ih[d]) : dxt.addmm_(dg2, w_ih[d]);
@@ -407,7 +449,9 @@ void gru_direction(const at::Tensor& x2, const at::Tensor& w_ih, const at::Tenso
   // every step's input projection (plus b_ih) in one GEMM, into the buffer the gates are kept in
   at::Tensor a2 = acts.view({T * B, GH});
   at::addmm_out(a2, b_ih, x2, w_ih.t());
-  const at::Tensor wt = w_hh.t().contiguous();  // (H, 3H)
+  const at::Tensor u = w_hh.contiguous();
+  at::Tensor wt = at::empty({H, GH}, u.options());  // (H, 3H): U^T
+  seqlayers_native::transpose_tiled(u.data_ptr<float>(), GH, H, wt.data_ptr<float>());
   std::vector<float> hw(B * GH);
   float* g = acts.data_ptr<float>();
   const int m = static_cast<int>(GH), n = static_cast<int>(B), k = static_cast<int>(H);
@@ -525,7 +569,8 @@ TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
   m.def("lstm_train_forward(Tensor x, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, Tensor h0, "
         "Tensor c0, bool[] backwards) -> Tensor[]");
   m.def("lstm_train_backward(Tensor? grad_out, Tensor? grad_h, Tensor? grad_c, Tensor[] w_ih, Tensor[] w_hh, "
-        "Tensor c0, Tensor(a!) acts, Tensor cs, Tensor tcs, Tensor xh, bool[] backwards, bool need_dx) -> Tensor[]");
+        "Tensor c0, Tensor(a!) acts, Tensor cs, Tensor tcs, Tensor xh, bool[] backwards, bool need_dx, "
+        "bool repeated=False) -> Tensor[]");
   m.def("gru_train_forward(Tensor x, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, Tensor h0, "
         "bool[] backwards) -> Tensor[]");
   m.def("gru_train_backward(Tensor? grad_out, Tensor? grad_h, Tensor[] w_ih, Tensor[] w_hh, Tensor x2, "

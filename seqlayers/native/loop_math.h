@@ -97,6 +97,19 @@ inline Packed pack_panels(const float* w, int64_t ldw, int64_t K, int64_t c0, in
   return Packed{dst, K, N};
 }
 
+// dst (C x R, row-major) = src^T for a row-major (R x C) src, in 16 x 16 tiles (both sides
+// cache-friendly: torch's cat of two transposed views took 130 of the inference loop's 200 us of
+// weight preparation for an LSTM with F = H = 128, and 170 us per training call on W3)
+inline void transpose_tiled(const float* src, int64_t R, int64_t C, float* dst) {
+  constexpr int64_t kTile = 16;
+  for (int64_t r0 = 0; r0 < R; r0 += kTile)
+    for (int64_t c0 = 0; c0 < C; c0 += kTile) {
+      const int64_t r1 = std::min(R, r0 + kTile), c1 = std::min(C, c0 + kTile);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) dst[c * R + r] = src[r * C + c];
+    }
+}
+
 inline __mmask16 tail_mask(int64_t rem) {
   return rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (rem > 0 ? rem : 0)) - 1);
 }

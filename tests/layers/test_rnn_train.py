@@ -193,3 +193,19 @@ def test_a_layer_reports_the_fused_path_and_trains_natively(cls, function, monke
     layer = cls(8, return_sequences=True)
     layer(torch.randn(2, 5, 3)).sum().backward()
     assert calls and layer.last_path == "fused"
+
+
+def test_a_repeated_input_is_projected_once_and_stays_exact():
+    """RepeatVector's stride-0 view (W3's decoder): the gradient reaching the repeated vector matches."""
+    results = []
+    for run in (_native, _torch):
+        _, states, weights = _case("lstm", 5, 4, 6, 16, False, True)
+        x0 = torch.randn(5, 6, generator=torch.Generator().manual_seed(3)).requires_grad_()
+        x = x0[:, None].expand(5, 4, 6)  # (B, T, F) with stride 0 in time
+        outs = run("lstm", x, states, weights, False, True)
+        loss = (outs[0] * torch.linspace(-1, 1, outs[0].numel()).view_as(outs[0])).sum() + outs[2].sum()
+        results.append((outs[0].detach(), torch.autograd.grad(loss, [x0, *states, *weights])))
+    (out, grads), (out_t, grads_t) = results
+    torch.testing.assert_close(out, out_t, atol=2e-6, rtol=1e-5)
+    for a, b in zip(grads, grads_t):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
