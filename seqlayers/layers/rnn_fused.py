@@ -38,10 +38,10 @@ from .. import native
 from . import rnn_train
 from .rnn_masks import gather_steps, reverse_index
 
-#: the fused kernels by name, ``torch._VF``'s signatures; the LSTM's and GRU's are ``rnn_train``'s, which run
-#: the native training pass where it applies (float32 CPU, a gradient needed) and torch's kernel otherwise
-KERNELS: dict[str, Callable[..., Any]] = {"lstm": rnn_train.lstm, "gru": rnn_train.gru, "rnn_tanh": torch._VF.rnn_tanh,
-            "rnn_relu": torch._VF.rnn_relu}
+#: the fused kernels by name, ``torch._VF``'s signatures: ``rnn_train``'s, which run the native training
+#: pass where it applies (float32 CPU, a gradient needed) and torch's kernel otherwise
+KERNELS: dict[str, Callable[..., Any]] = {"lstm": rnn_train.lstm, "gru": rnn_train.gru, "rnn_tanh": rnn_train.rnn_tanh,
+                                          "rnn_relu": rnn_train.rnn_relu}
 
 _SCRIPTED: list[Any] = []  # the compiled loop, scripted on first use (not at import)
 LOOP_KINDS = {"rnn_tanh": False, "rnn_relu": True}  #: SimpleRNN kernel name -> relu? (its native/scripted loop)

@@ -10,7 +10,7 @@ the path that ran. It writes nothing anywhere; the layers keep what they need fr
 Paths (``layer.last_path``, one vocabulary for every recurrent layer):
 
 * ``"fused"`` / ``"fused_padded"``: torch's fused kernel (oneDNN on CPU, cuDNN on GPU), without a
-  mask / with a right-padded one (``rnn_fused.py``); an LSTM or GRU that needs a gradient on CPU
+  mask / with a right-padded one (``rnn_fused.py``); an LSTM, GRU or SimpleRNN that needs a gradient on CPU
   (float32, the native library built) runs the native training pass there instead (``rnn_train.py``:
   the same one call over the whole sequence, with its own backward), under the same path names;
 * ``"fused_bidirectional"``: both directions of a ``Bidirectional`` in ONE bidirectional kernel call

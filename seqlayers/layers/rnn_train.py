@@ -1,12 +1,14 @@
-"""LSTM and GRU training on CPU through the native C++ forward/backward (``seqlayers/native/gated_train.cpp``).
+"""LSTM, GRU and SimpleRNN training on CPU through the native C++ forward/backward
+(``seqlayers/native/rnn_train.cpp``).
 
-``lstm(...)`` and ``gru(...)`` have ``torch._VF.lstm``'s / ``torch._VF.gru``'s signatures and results;
+``lstm``, ``gru``, ``rnn_tanh`` and ``rnn_relu`` have ``torch._VF``'s signatures and results;
 ``rnn_fused`` calls them wherever it would call torch's kernels, so the masked tricks (the ``is_pad``
 column, the padded gathers) run on them unchanged. When a gradient is needed, on float32 CPU tensors,
-with the native library built, they run ``NativeLSTM`` / ``NativeGRU``: a forward pass keeping the
+with the native library built, they run ``NativeLSTM`` / ``NativeGRU`` / ``NativeRNN``: a forward pass keeping the
 gates (and the LSTM's cells, the states each step started from), and backpropagation through time
 with every weight gradient as one GEMM over all steps (torch's oneDNN LSTM took 2-3x the products'
-time in training on CPU, and its GRU runs step by step through autograd; see docs/performance.md).
+time in training on CPU, and its GRU and SimpleRNN run step by step through autograd; see
+docs/performance.md).
 The GRU is torch's and Keras 3's default ``reset_after`` form (``n = tanh(x W_n + b_in + r (h U_n +
 b_hn))``).
 Otherwise (no gradient, another dtype or device, several layers, dropout, under ``torch.compile``,
@@ -24,12 +26,13 @@ import torch
 
 from .. import native
 
-#: 4H x (F + H) floats up to this run natively (H = 512 with F up to 64). B=16, T=100, F=8, forward +
-#: backward, native / torch's oneDNN kernel: H=32 0.62x, 256 0.77x, 384 0.73x, 512 0.87x, 1024 1.08x
-LSTM_MAX_WEIGHTS = 4 * 512 * 576
-#: 3H x (F + H) floats up to this (H = 1024 with F up to 64); torch's GRU is not oneDNN's but steps
-#: through autograd: native / torch, B=16, T=100, F=8: H=32 0.11x, 128 (B=64) 0.47x, 512 0.50x, 1024 0.60x
-GRU_MAX_WEIGHTS = 3 * 1024 * 1088
+#: G*H x (F + H) weights (G gates: LSTM 4, GRU 3, SimpleRNN 1) up to these run natively; forward +
+#: backward, native / torch's kernel, B=16, T=100, F=8 (measured; docs/performance.md):
+#: LSTM (torch: oneDNN) H=32 0.62x, 256 0.77x, 384 0.73x, 512 0.87x, 1024 1.08x -> up to H = 512;
+#: GRU (torch: step by step) H=32 0.11x, 512 0.50x, 1024 0.60x -> up to H = 1024;
+#: SimpleRNN (torch: step by step) H=512 0.47x, 1024 0.60x, 2048 0.44x -> up to H = 2048 (F up to 64 each)
+MAX_WEIGHTS = {4: 4 * 512 * 576, 3: 3 * 1024 * 1088, 1: 2048 * 2112}
+LSTM_MAX_WEIGHTS, GRU_MAX_WEIGHTS = MAX_WEIGHTS[4], MAX_WEIGHTS[3]
 
 
 class NativeLSTM(torch.autograd.Function):
@@ -112,12 +115,50 @@ class NativeGRU(torch.autograd.Function):
         return (dx if needs[0] else None, dh0 if needs[1] else None, None, None, *grads)
 
 
+class NativeRNN(torch.autograd.Function):
+    """One SimpleRNN layer (one or both directions, tanh or relu) with the native forward and backward.
+
+    ``apply(x, h0, bidirectional, has_bias, relu, *weights)``: as ``NativeGRU``; returns
+    ``(out (B, T, D*H), h_n (D, B, H))``, as ``torch._VF.rnn_tanh`` / ``rnn_relu`` with ``batch_first``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, bidirectional, has_bias, relu, *weights):
+        ws = _per_direction(weights, has_bias)
+        backwards = [False, True] if bidirectional else [False]
+        out, h_n, *saved = torch.ops.seqlayers_native.simple_rnn_train_forward(
+            x, [w[0] for w in ws], [w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws], h0, backwards, relu)
+        ctx.save_for_backward(x, h0, *saved, *weights)
+        ctx.bidirectional, ctx.has_bias, ctx.relu, ctx.consumed = bidirectional, has_bias, relu, False
+        ctx.set_materialize_grads(False)
+        return out, h_n
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_h):
+        x, h0, x2, ys, hp, *weights = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        if torch.is_grad_enabled() or ctx.consumed:  # see NativeLSTM.backward
+            kernel = torch._VF.rnn_relu if ctx.relu else torch._VF.rnn_tanh
+            return _differentiable_backward(kernel, ctx, (grad_out, grad_h), x, [h0], weights, extra=1)
+        ctx.consumed = True
+        ws = _per_direction(weights, ctx.has_bias)
+        backwards = [False, True] if ctx.bidirectional else [False]
+        dx, dh0, *dw = torch.ops.seqlayers_native.simple_rnn_train_backward(
+            grad_out, grad_h, [w[0] for w in ws], [w[1] for w in ws], x2, ys, hp, backwards, ctx.relu, needs[0])
+        grads = []
+        for d in range(len(ws)):
+            dw_ih, dw_hh, db = dw[3 * d:3 * d + 3]
+            grads += [dw_ih, dw_hh, db, db] if ctx.has_bias else [dw_ih, dw_hh]
+        grads = [g if need else None for g, need in zip(grads, needs[5:])]
+        return (dx if needs[0] else None, dh0 if needs[1] else None, None, None, None, *grads)
+
+
 def _per_direction(weights, has_bias):
     n = 4 if has_bias else 2
     return [list(weights[i:i + n]) + [None] * (4 - n) for i in range(0, len(weights), n)]
 
 
-def _differentiable_backward(kernel, ctx, grads, x, states, weights):
+def _differentiable_backward(kernel, ctx, grads, x, states, weights, extra=0):
     """The gradients through torch's ``kernel`` (``_VF.lstm`` / ``_VF.gru``), recomputed on the saved
     inputs (with a graph under ``create_graph``), laid out as the Function's backward returns them."""
     create_graph = torch.is_grad_enabled()
@@ -125,8 +166,9 @@ def _differentiable_backward(kernel, ctx, grads, x, states, weights):
     with torch.enable_grad():
         outs = kernel(x, hx, list(weights), ctx.has_bias, 1, 0.0, True, ctx.bidirectional, True)
     inputs = [x, *states, *weights]
-    n_lead = 1 + len(states)  # x and the states; then bidirectional and has_bias (no gradient)
-    needs = ctx.needs_input_grad[:n_lead] + ctx.needs_input_grad[n_lead + 2:]
+    n_lead = 1 + len(states)  # x and the states; then bidirectional, has_bias and `extra` flags (no gradient)
+    n_flags = 2 + extra
+    needs = ctx.needs_input_grad[:n_lead] + ctx.needs_input_grad[n_lead + n_flags:]
     wanted = [i for i, need in enumerate(needs) if need]
     pairs = [(o, g) for o, g in zip(outs, grads) if g is not None]
     found = torch.autograd.grad([o for o, _ in pairs], [inputs[i] for i in wanted], [g for _, g in pairs],
@@ -134,13 +176,13 @@ def _differentiable_backward(kernel, ctx, grads, x, states, weights):
     full = [None] * len(inputs)
     for i, g in zip(wanted, found):
         full[i] = g
-    return (*full[:n_lead], None, None, *full[n_lead:])
+    return (*full[:n_lead], *[None] * n_flags, *full[n_lead:])
 
 
 def applies(x, hx, weights, num_layers, dropout, batch_first, gates=4) -> bool:
     """True when the native training pass may run this call: it needs a gradient, float32 CPU, one
     layer, no dropout, batch-first, the native library built, nothing tracing, compiling or
-    transforming it; ``hx`` the initial states (a list), ``gates`` 4 (LSTM) or 3 (GRU)."""
+    transforming it; ``hx`` the initial states (a list), ``gates`` 4 (LSTM), 3 (GRU) or 1 (SimpleRNN)."""
     if not torch.is_grad_enabled() or num_layers != 1 or dropout != 0.0 or not batch_first:
         return False
     tensors = [x, *hx, *weights]
@@ -150,7 +192,7 @@ def applies(x, hx, weights, num_layers, dropout, batch_first, gates=4) -> bool:
         return False
     w_ih, w_hh = weights[0], weights[1]
     H = w_hh.shape[1]
-    if gates * H * (w_ih.shape[1] + H) > (LSTM_MAX_WEIGHTS if gates == 4 else GRU_MAX_WEIGHTS):
+    if gates * H * (w_ih.shape[1] + H) > MAX_WEIGHTS[gates]:
         return False
     if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
         return False
@@ -175,4 +217,19 @@ def gru(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, bat
     return torch._VF.gru(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first)
 
 
-__all__ = ["GRU_MAX_WEIGHTS", "LSTM_MAX_WEIGHTS", "NativeGRU", "NativeLSTM", "applies", "gru", "lstm"]
+def rnn_tanh(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first):
+    """``torch._VF.rnn_tanh(...)``: the native training pass where ``applies``, else torch's kernel."""
+    if applies(x, [hx], weights, num_layers, dropout, batch_first, gates=1):
+        return NativeRNN.apply(x, hx, bidirectional, has_bias, False, *weights)
+    return torch._VF.rnn_tanh(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def rnn_relu(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first):
+    """``torch._VF.rnn_relu(...)``: the native training pass where ``applies``, else torch's kernel."""
+    if applies(x, [hx], weights, num_layers, dropout, batch_first, gates=1):
+        return NativeRNN.apply(x, hx, bidirectional, has_bias, True, *weights)
+    return torch._VF.rnn_relu(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first)
+
+
+__all__ = ["GRU_MAX_WEIGHTS", "LSTM_MAX_WEIGHTS", "MAX_WEIGHTS", "NativeGRU", "NativeLSTM", "NativeRNN", "applies",
+           "gru", "lstm", "rnn_relu", "rnn_tanh"]

@@ -14,7 +14,7 @@ import torch
 NAME = "seqlayers_native"
 HERE = Path(__file__).parent
 #: SimpleRNN inference; LSTM and GRU inference; LSTM training (forward and backward)
-SOURCES = [HERE / "rnn_loop.cpp", HERE / "gated_loop.cpp", HERE / "gated_train.cpp"]
+SOURCES = [HERE / "rnn_loop.cpp", HERE / "gated_loop.cpp", HERE / "rnn_train.cpp"]
 HEADERS = [HERE / "loop_math.h"]  # what they include
 CFLAGS = ["-O3"]
 

@@ -563,6 +563,128 @@ std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad
   return results;
 }
 
+// ---- SimpleRNN: h_t = act(x_t W_ih^T + b_ih + b_hh + h_{t-1} W_hh^T), act tanh or relu ----
+
+// y = act(y) in place for n floats (the loop_math.h tanh); the saved outputs are what the backward reads
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void activate(float* __restrict y, float* __restrict out, int64_t n, bool relu) {
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = relu ? (y[i] > 0.0f ? y[i] : 0.0f) : tanh_r(y[i]);
+    out[i] = y[i];
+  }
+}
+
+// One step of one row backwards: y (H) the step's output, replaced by the pre-activation gradient
+// (which db accumulates); go (H) the output's gradient or null; dh (H) the gradient reaching h_t.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void activation_grad(float* __restrict y, const float* __restrict go, const float* __restrict dh, float* __restrict db,
+                     int64_t H, bool relu) {
+  for (int64_t j = 0; j < H; ++j) {
+    const float d = dh[j] + (go ? go[j] : 0.0f);
+    const float g = relu ? (y[j] > 0.0f ? d : 0.0f) : d * (1.0f - y[j] * y[j]);
+    y[j] = g;
+    db[j] += g;
+  }
+}
+
+std::vector<at::Tensor> simple_rnn_train_forward(const at::Tensor& x, at::TensorList w_ih, at::TensorList w_hh,
+                                                 const c10::List<c10::optional<at::Tensor>>& b_ih,
+                                                 const c10::List<c10::optional<at::Tensor>>& b_hh,
+                                                 const at::Tensor& h0_, const c10::List<bool>& backwards, bool relu) {
+  TORCH_CHECK(x.dim() == 3 && x.scalar_type() == at::kFloat && x.device().is_cpu(),
+              "simple_rnn_train_forward: x must be a (B, T, F) float32 CPU tensor, got ", x.sizes(), " ",
+              x.scalar_type(), " on ", x.device());
+  const int64_t D = static_cast<int64_t>(w_ih.size());
+  TORCH_CHECK(D >= 1 && w_hh.size() == w_ih.size() && b_ih.size() == w_ih.size() && b_hh.size() == w_ih.size() &&
+              backwards.size() == w_ih.size(),
+              "simple_rnn_train_forward: one entry per direction in every list; got ", D, " w_ih, ", w_hh.size(),
+              " w_hh, ", b_ih.size(), " b_ih, ", b_hh.size(), " b_hh, ", backwards.size(), " backwards");
+  const int64_t B = x.size(0), T = x.size(1), F = x.size(2), H = w_hh[0].size(1);
+  check_states(h0_, D, B, H, "h0");
+  const auto opts = x.options();
+  const at::Tensor x2 = x.transpose(0, 1).contiguous().view({T * B, F}), h0 = h0_.contiguous();  // rows (t, b)
+  at::Tensor out = at::empty({B, T, D * H}, opts), h_n = at::empty({D, B, H}, opts);
+  at::Tensor ys = at::empty({D, T, B, H}, opts), hp = at::empty({D, T, B, H}, opts);
+  for (int64_t d = 0; d < D; ++d) {
+    TORCH_CHECK(w_ih[d].dim() == 2 && w_ih[d].size(0) == H && w_ih[d].size(1) == F &&
+                w_hh[d].sizes() == at::IntArrayRef({H, H}) && w_ih[d].scalar_type() == at::kFloat &&
+                w_hh[d].scalar_type() == at::kFloat,
+                "simple_rnn_train: direction ", d, " needs w_ih (H, F) = (", H, ", ", F, ") and w_hh (H, H) float32; got ",
+                w_ih[d].sizes(), " and ", w_hh[d].sizes());
+    const at::Tensor bias = bias_or_zeros(b_ih.get(d), H, opts) + bias_or_zeros(b_hh.get(d), H, opts);
+    at::Tensor y2 = ys[d].view({T * B, H});
+    at::addmm_out(y2, bias, x2, w_ih[d].t());  // every step's input projection, into the kept outputs
+    const at::Tensor u = w_hh[d].contiguous();
+    at::Tensor wt = at::empty({H, H}, opts);  // W_hh^T
+    seqlayers_native::transpose_tiled(u.data_ptr<float>(), H, H, wt.data_ptr<float>());
+    float *y = ys[d].data_ptr<float>(), *hpp = hp[d].data_ptr<float>(), *o = out.data_ptr<float>() + d * H;
+    const int m = static_cast<int>(H), n = static_cast<int>(B);
+    const float one = 1.0f;
+    const bool bw = backwards.get(d);
+    for (int64_t s = 0; s < T; ++s) {
+      const int64_t t = bw ? T - 1 - s : s, prev = bw ? t + 1 : t - 1;
+      const float* h = s == 0 ? h0[d].data_ptr<float>() : y + prev * B * H;
+      std::memcpy(hpp + t * B * H, h, B * H * sizeof(float));
+      float* yt = y + t * B * H;
+      // column-major: Y_t^T (H x B) += W_hh (wt as H x H) @ h^T (H x B)
+      if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &m, &one, wt.data_ptr<float>(), &m, h, &m, &one, yt, &m);
+      for (int64_t b = 0; b < B; ++b) activate(yt + b * H, o + (b * T + t) * D * H, H, relu);
+    }
+    const float* last = T > 0 ? y + (bw ? 0 : T - 1) * B * H : h0[d].data_ptr<float>();
+    std::memcpy(h_n[d].data_ptr<float>(), last, B * H * sizeof(float));
+  }
+  return {out, h_n, x2, ys, hp};
+}
+
+// The backward pass overwrites `ys` with the pre-activation gradients (the caller runs it once).
+std::vector<at::Tensor> simple_rnn_train_backward(const c10::optional<at::Tensor>& grad_out_,
+                                                  const c10::optional<at::Tensor>& grad_h_, at::TensorList w_ih,
+                                                  at::TensorList w_hh, const at::Tensor& x2, at::Tensor ys,
+                                                  const at::Tensor& hp, const c10::List<bool>& backwards, bool relu,
+                                                  bool need_dx) {
+  const int64_t D = static_cast<int64_t>(w_ih.size());
+  TORCH_CHECK(ys.dim() == 4 && ys.size(0) == D && ys.is_contiguous() && x2.dim() == 2 && w_hh.size() == w_ih.size() &&
+              backwards.size() == w_ih.size(),
+              "simple_rnn_train_backward: expects what simple_rnn_train_forward returned, for ", D,
+              " direction(s); got ys ", ys.sizes(), ", x2 ", x2.sizes(), ", ", w_hh.size(), " w_hh");
+  const int64_t T = ys.size(1), B = ys.size(2), H = ys.size(3), F = x2.size(1);
+  const auto opts = ys.options();
+  const at::Tensor gout = value_or_none(grad_out_);
+  const at::Tensor grad_out = gout.defined() ? gout.contiguous() : gout;
+  TORCH_CHECK(!grad_out.defined() || (grad_out.dim() == 3 && grad_out.size(0) == B && grad_out.size(1) == T &&
+                                      grad_out.size(2) == D * H),
+              "simple_rnn_train_backward: grad_out must be (B, T, D*H) = (", B, ", ", T, ", ", D * H, "), got ",
+              grad_out.sizes());
+  at::Tensor dh = at::zeros({D, B, H}, opts), db = at::zeros({D, H}, opts);
+  const at::Tensor gh = value_or_none(grad_h_);
+  if (gh.defined()) dh.copy_(gh);
+  at::Tensor dx2;
+  std::vector<at::Tensor> results(2);
+  for (int64_t d = 0; d < D; ++d) {
+    const at::Tensor u = w_hh[d].contiguous();  // (H, H), read as W_hh^T column-major
+    const float* go = grad_out.defined() ? grad_out.data_ptr<float>() + d * H : nullptr;
+    float *y = ys[d].data_ptr<float>(), *dhp = dh[d].data_ptr<float>(), *dbp = db[d].data_ptr<float>();
+    const int m = static_cast<int>(H), n = static_cast<int>(B);
+    const float one = 1.0f, zero = 0.0f;
+    for (int64_t s = T - 1; s >= 0; --s) {
+      const int64_t t = backwards.get(d) ? T - 1 - s : s;
+      float* yt = y + t * B * H;
+      for (int64_t b = 0; b < B; ++b)
+        activation_grad(yt + b * H, go ? go + (b * T + t) * D * H : nullptr, dhp + b * H, dbp, H, relu);
+      // column-major: dh^T (H x B) = W_hh^T (H x H) @ dY_t^T (H x B)
+      if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &m, &one, u.data_ptr<float>(), &m, yt, &m, &zero, dhp, &m);
+    }
+    const at::Tensor g2 = ys[d].view({T * B, H});
+    results.push_back(at::mm(x2.t(), g2).t().contiguous());                      // dW_ih (H, F)
+    results.push_back(at::mm(hp[d].view({T * B, H}).t(), g2).t().contiguous());  // dW_hh (H, H)
+    results.push_back(db[d]);                                                    // db (H,): b_ih's and b_hh's
+    if (need_dx) dx2 = d == 0 ? at::mm(g2, w_ih[d]) : dx2.addmm_(g2, w_ih[d]);
+  }
+  results[0] = need_dx ? dx2.view({T, B, F}).transpose(0, 1).contiguous() : at::empty({0}, opts);
+  results[1] = dh;
+  return results;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
@@ -575,6 +697,10 @@ TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
         "bool[] backwards) -> Tensor[]");
   m.def("gru_train_backward(Tensor? grad_out, Tensor? grad_h, Tensor[] w_ih, Tensor[] w_hh, Tensor x2, "
         "Tensor(a!) acts, Tensor(b!) hn, Tensor hp, bool[] backwards, bool need_dx) -> Tensor[]");
+  m.def("simple_rnn_train_forward(Tensor x, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, "
+        "Tensor h0, bool[] backwards, bool relu) -> Tensor[]");
+  m.def("simple_rnn_train_backward(Tensor? grad_out, Tensor? grad_h, Tensor[] w_ih, Tensor[] w_hh, Tensor x2, "
+        "Tensor(a!) ys, Tensor hp, bool[] backwards, bool relu, bool need_dx) -> Tensor[]");
 }
 
 TORCH_LIBRARY_IMPL(seqlayers_native, CPU, m) {
@@ -582,4 +708,6 @@ TORCH_LIBRARY_IMPL(seqlayers_native, CPU, m) {
   m.impl("lstm_train_backward", &lstm_train_backward);
   m.impl("gru_train_forward", &gru_train_forward);
   m.impl("gru_train_backward", &gru_train_backward);
+  m.impl("simple_rnn_train_forward", &simple_rnn_train_forward);
+  m.impl("simple_rnn_train_backward", &simple_rnn_train_backward);
 }
