@@ -162,10 +162,13 @@ def _differentiable_backward(kernel, ctx, grads, x, states, weights, extra=0):
     """The gradients through torch's ``kernel`` (``_VF.lstm`` / ``_VF.gru``), recomputed on the saved
     inputs (with a graph under ``create_graph``), laid out as the Function's backward returns them."""
     create_graph = torch.is_grad_enabled()
-    hx = tuple(states) if len(states) == 2 else states[0]
     with torch.enable_grad():
-        outs = kernel(x, hx, list(weights), ctx.has_bias, 1, 0.0, True, ctx.bidirectional, True)
-    inputs = [x, *states, *weights]
+        # one alias per position: a tensor passed twice (one as h0 and c0, tied weights) must get each
+        # position's gradient, not their sum in both (autograd.grad w.r.t. the same tensor twice)
+        inputs = [t.view_as(t) for t in (x, *states, *weights)]
+        states, weights = inputs[1:1 + len(states)], inputs[1 + len(states):]
+        hx = tuple(states) if len(states) == 2 else states[0]
+        outs = kernel(inputs[0], hx, weights, ctx.has_bias, 1, 0.0, True, ctx.bidirectional, True)
     n_lead = 1 + len(states)  # x and the states; then bidirectional, has_bias and `extra` flags (no gradient)
     n_flags = 2 + extra
     needs = ctx.needs_input_grad[:n_lead] + ctx.needs_input_grad[n_lead + n_flags:]

@@ -214,3 +214,21 @@ def test_a_repeated_input_is_projected_once_and_stays_exact():
     torch.testing.assert_close(out, out_t, atol=2e-6, rtol=1e-5)
     for a, b in zip(grads, grads_t):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("second", ["create_graph", "retain_graph"])
+def test_one_tensor_as_both_initial_states_gets_both_gradients_in_the_fallbacks(second):
+    """``(s, s)`` as (h0, c0): the torch-kernel fallbacks must not give each position the sum of both."""
+    results = []
+    for run in (_native, _torch):
+        x, (s, _), weights = _case("lstm", 3, 5, 4, 8, False, True)
+        out, h, c = run("lstm", x, [s, s], weights, False, True)
+        loss = (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum() + h.sum() + 2 * c.sum()
+        if second == "retain_graph":
+            torch.autograd.grad(loss, s, retain_graph=True)
+            results.append(torch.autograd.grad(loss, [s, x]))
+        else:
+            (gs,) = torch.autograd.grad(loss, s, create_graph=True)
+            results.append([gs.detach(), *torch.autograd.grad((gs ** 2).sum(), [s, x])])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
