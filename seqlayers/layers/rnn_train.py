@@ -12,7 +12,7 @@ docs/performance.md).
 The GRU is torch's and Keras 3's default ``reset_after`` form (``n = tanh(x W_n + b_in + r (h U_n +
 b_hn))``).
 Otherwise (no gradient, another dtype or device, several layers, dropout, under ``torch.compile``,
-tracing, export, autocast or ``torch.func`` transforms) torch's kernel runs.
+tracing, export, autocast, ``torch.func`` transforms or forward-mode AD) torch's kernel runs.
 
 The gates use the vectorised rational tanh/sigmoid of ``loop_math.h`` (max abs error 2.9e-7 /
 1.8e-7 against float64), so outputs and gradients agree with torch's kernel to ~1e-6 relative.
@@ -23,6 +23,7 @@ differentiated again.
 from __future__ import annotations
 
 import torch
+from torch.autograd import forward_ad
 
 from .. import native
 
@@ -185,7 +186,8 @@ def _differentiable_backward(kernel, ctx, grads, x, states, weights, extra=0):
 def applies(x, hx, weights, num_layers, dropout, batch_first, gates=4) -> bool:
     """True when the native training pass may run this call: it needs a gradient, float32 CPU, one
     layer, no dropout, batch-first, the native library built, nothing tracing, compiling or
-    transforming it; ``hx`` the initial states (a list), ``gates`` 4 (LSTM), 3 (GRU) or 1 (SimpleRNN)."""
+    transforming it, no forward-mode AD; ``hx`` the initial states (a list), ``gates`` 4 (LSTM), 3 (GRU)
+    or 1 (SimpleRNN)."""
     if not torch.is_grad_enabled() or num_layers != 1 or dropout != 0.0 or not batch_first:
         return False
     tensors = [x, *hx, *weights]
@@ -200,6 +202,8 @@ def applies(x, hx, weights, num_layers, dropout, batch_first, gates=4) -> bool:
     if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
         return False
     if torch._C._are_functorch_transforms_active() or torch.is_autocast_enabled("cpu"):
+        return False
+    if forward_ad._current_level >= 0:  # inside forward_ad.dual_level(): the Functions have no jvp
         return False
     return native.use_native()
 

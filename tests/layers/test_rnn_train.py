@@ -232,3 +232,26 @@ def test_one_tensor_as_both_initial_states_gets_both_gradients_in_the_fallbacks(
             results.append([gs.detach(), *torch.autograd.grad((gs ** 2).sum(), [s, x])])
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_forward_mode_ad_runs_torchs_kernel(kind):
+    """Dual tensors (``torch.autograd.forward_ad``): the native Functions have no jvp."""
+    import torch.autograd.forward_ad as fwAD
+    x, states, weights = _case(kind, 2, 4, 3, 8, False, True)
+    hx = tuple(s.detach() for s in states) if kind == "lstm" else states[0].detach()
+    tangent = torch.randn(x.shape, generator=torch.Generator().manual_seed(2))
+    results = []
+    for function in (getattr(rnn_train, kind), getattr(torch._VF, kind)):
+        with fwAD.dual_level():
+            try:
+                out = function(fwAD.make_dual(x.detach(), tangent), hx, weights, True, 1, 0.0, True, False, True)[0]
+            except NotImplementedError as exc:  # torch's own kernel (oneDNN's LSTM) may lack forward AD too
+                results.append(type(exc))
+                continue
+            results.append(fwAD.unpack_dual(out).tangent.clone())
+    if isinstance(results[1], torch.Tensor):
+        torch.testing.assert_close(results[0], results[1], atol=1e-5, rtol=1e-4)
+    else:
+        assert results[0] is results[1]
+
