@@ -12,7 +12,8 @@ docs/performance.md).
 The GRU is torch's and Keras 3's default ``reset_after`` form (``n = tanh(x W_n + b_in + r (h U_n +
 b_hn))``).
 Otherwise (no gradient, another dtype or device, several layers, dropout, under ``torch.compile``,
-tracing, export, autocast, ``torch.func`` transforms or forward-mode AD) torch's kernel runs.
+tracing, export, autocast, ``torch.func`` transforms, fake tensors or forward-mode AD) torch's kernel
+runs.
 
 The gates use the vectorised rational tanh/sigmoid of ``loop_math.h`` (max abs error 2.9e-7 /
 1.8e-7 against float64), so outputs and gradients agree with torch's kernel to ~1e-6 relative.
@@ -195,6 +196,8 @@ def applies(x, hx, weights, num_layers, dropout, batch_first, gates=4) -> bool:
         return False
     if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors) or x.dim() != 3:
         return False
+    if any(torch._C._dispatch_keys(t).has(torch._C.DispatchKey.Python) for t in tensors):
+        return False  # fake (make_fx's "fake" tracing, FakeTensorMode) or other dispatch subclasses: no native kernel
     w_ih, w_hh = weights[0], weights[1]
     H = w_hh.shape[1]
     if gates * H * (w_ih.shape[1] + H) > MAX_WEIGHTS[gates]:

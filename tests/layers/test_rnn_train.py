@@ -255,3 +255,15 @@ def test_forward_mode_ad_runs_torchs_kernel(kind):
     else:
         assert results[0] is results[1]
 
+
+
+def test_fake_tensors_run_torchs_kernel():
+    """FakeTensorMode / make_fx(tracing_mode="fake") (shape propagation): the native ops have no fake kernel."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+    x, (h0, c0), weights = _case("lstm", 2, 3, 4, 8, False, True)
+
+    def f(x, h0, c0, *weights):
+        return rnn_train.lstm(x, (h0, c0), list(weights), True, 1, 0.0, True, False, True)[0]
+
+    graph = make_fx(f, tracing_mode="fake")(x, h0, c0, *weights).graph
+    assert not any("seqlayers_native" in str(node.target) for node in graph.nodes)
