@@ -49,8 +49,10 @@ __attribute__((always_inline)) inline float sigmoid_r(float a) { return 0.5f + 0
 // The same tanh on 16 floats with AVX-512, the division replaced by rcp14 and one Newton step
 // (relative error ~2^-28): vdivps was the gates' bottleneck (5 per LSTM unit and step).
 __attribute__((target("avx512f"), always_inline)) inline __m512 tanh16(__m512 a) {
-  const __m512 v = _mm512_max_ps(_mm512_min_ps(a, _mm512_set1_ps(7.90531110763549805f)),
-                                 _mm512_set1_ps(-7.90531110763549805f));
+  // the clamp with `a` as the SECOND operand: min/max_ps return it when either is NaN, so a NaN stays
+  // NaN (as in torch.tanh and the scalar code) instead of becoming +-1
+  const __m512 v = _mm512_max_ps(_mm512_set1_ps(-7.90531110763549805f),
+                                 _mm512_min_ps(_mm512_set1_ps(7.90531110763549805f), a));
   const __m512 x2 = _mm512_mul_ps(v, v);
   __m512 p = _mm512_fmadd_ps(x2, _mm512_set1_ps(-2.76076847742355e-16f), _mm512_set1_ps(2.00018790482477e-13f));
   p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-8.60467152213735e-11f));

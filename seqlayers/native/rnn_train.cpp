@@ -569,7 +569,7 @@ std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void activate(float* __restrict y, float* __restrict out, int64_t n, bool relu) {
   for (int64_t i = 0; i < n; ++i) {
-    y[i] = relu ? (y[i] > 0.0f ? y[i] : 0.0f) : tanh_r(y[i]);
+    y[i] = relu ? (y[i] < 0.0f ? 0.0f : y[i]) : tanh_r(y[i]);  // relu keeps a NaN, as torch.relu
     out[i] = y[i];
   }
 }

@@ -267,3 +267,19 @@ def test_fake_tensors_run_torchs_kernel():
 
     graph = make_fx(f, tracing_mode="fake")(x, h0, c0, *weights).graph
     assert not any("seqlayers_native" in str(node.target) for node in graph.nodes)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("H", [8, 20])
+def test_a_nan_in_the_input_spreads_as_through_torchs_kernel(kind, H):
+    """A diverged step must show as NaN (a loss check, anomaly detection), not turn into finite values."""
+    results = []
+    for run in (_native, _torch):
+        x, states, weights = _case(kind, 2, 4, 3, H, True, True)
+        with torch.no_grad():
+            x[0, 1, 0] = float("nan")
+        outs = run(kind, x, states, weights, True, True)
+        grads = torch.autograd.grad(outs[0].sum(), [x, *states, *weights])
+        results.append([t.isnan() for t in (*outs, *grads)])
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
