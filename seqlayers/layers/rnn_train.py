@@ -62,9 +62,7 @@ class NativeLSTM(torch.autograd.Function):
     def backward(ctx, grad_out, grad_h, grad_c):
         x, h0, c0, acts, cs, tcs, xh, *weights = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        if torch.is_grad_enabled() or ctx.consumed:
-            # create_graph (a backward that can itself be differentiated), or a second backward through
-            # the same graph (retain_graph): torch's kernel over the same inputs
+        if _torchs_backward(ctx, (grad_out, grad_h, grad_c)):
             return _differentiable_backward(torch._VF.lstm, ctx, (grad_out, grad_h, grad_c), x, [h0, c0], weights)
         ctx.consumed = True
         ws = _per_direction(weights, ctx.has_bias)
@@ -103,7 +101,7 @@ class NativeGRU(torch.autograd.Function):
     def backward(ctx, grad_out, grad_h):
         x, h0, x2, acts, hn, hp, *weights = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        if torch.is_grad_enabled() or ctx.consumed:  # see NativeLSTM.backward
+        if _torchs_backward(ctx, (grad_out, grad_h)):
             return _differentiable_backward(torch._VF.gru, ctx, (grad_out, grad_h), x, [h0], weights)
         ctx.consumed = True
         ws = _per_direction(weights, ctx.has_bias)
@@ -139,7 +137,7 @@ class NativeRNN(torch.autograd.Function):
     def backward(ctx, grad_out, grad_h):
         x, h0, x2, ys, hp, *weights = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        if torch.is_grad_enabled() or ctx.consumed:  # see NativeLSTM.backward
+        if _torchs_backward(ctx, (grad_out, grad_h)):
             kernel = torch._VF.rnn_relu if ctx.relu else torch._VF.rnn_tanh
             return _differentiable_backward(kernel, ctx, (grad_out, grad_h), x, [h0], weights, extra=1)
         ctx.consumed = True
@@ -158,6 +156,16 @@ class NativeRNN(torch.autograd.Function):
 def _per_direction(weights, has_bias):
     n = 4 if has_bias else 2
     return [list(weights[i:i + n]) + [None] * (4 - n) for i in range(0, len(weights), n)]
+
+
+def _torchs_backward(ctx, grads) -> bool:
+    """Whether a backward runs through torch's kernel (``_differentiable_backward``): under
+    create_graph (a backward that can itself be differentiated), a second backward through the same
+    graph (retain_graph; the native one consumed the saved gates), or vmapped (``is_grads_batched``,
+    ``jacobian(vectorize=True)``: the native ops have no batching rule)."""
+    if torch.is_grad_enabled() or ctx.consumed or torch._C._are_functorch_transforms_active():
+        return True
+    return any(g is not None and torch._C._functorch.is_legacy_batchedtensor(g) for g in grads)
 
 
 def _differentiable_backward(kernel, ctx, grads, x, states, weights, extra=0):

@@ -283,3 +283,17 @@ def test_a_nan_in_the_input_spreads_as_through_torchs_kernel(kind, H):
         results.append([t.isnan() for t in (*outs, *grads)])
     for a, b in zip(*results):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_batched_gradients_equal_torchs(kind):
+    """``autograd.grad(..., is_grads_batched=True)`` (``jacobian(vectorize=True)``) vmaps the backward: the
+    native ops have no batching rule, torch's kernel does."""
+    results = []
+    for run in (_native, _torch):
+        x, states, weights = _case(kind, 2, 4, 3, 8, True, True)
+        out = run(kind, x, states, weights, True, True)[0]
+        v = torch.randn(3, *out.shape, generator=torch.Generator().manual_seed(4))
+        results.append(torch.autograd.grad(out, [x, *states, *weights], v, is_grads_batched=True))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
