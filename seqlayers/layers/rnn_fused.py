@@ -15,7 +15,10 @@ packing: the kernel runs over all ``T`` steps and the Keras result is recovered 
   and ``sigmoid(1e4) == 1.0`` exactly, so ``c`` is frozen bit for bit at padded steps, and so is
   its gradient (``d sigmoid = s (1 - s) = 0``);
 * ``go_backwards`` reverses each sequence within its own length (one gather, as flax's
-  ``flip_sequences``), runs forward, and maps the result back to Keras's order.
+  ``flip_sequences``), runs forward, and maps the result back to Keras's order;
+* where the LSTM's native training pass runs (``rnn_train``: a gradient needed, float32 CPU), it
+  takes the lengths instead of the ``is_pad`` column and skips the padded steps' work (states
+  frozen, outputs zeros there), so the cost follows the real lengths.
 
 SimpleRNN inference on CPU (nothing needs a gradient, not under tracing/export) does not call
 ``rnn_tanh`` / ``rnn_relu``: in float32 it runs the native C++ loop of ``seqlayers/native`` when that
@@ -118,12 +121,14 @@ def pad_column(H: int, like: torch.Tensor, kind: str = "lstm", zero_h: bool = Fa
     return col
 
 
-def run_kernel(kind: str, weights: list, x, states: list, train: bool, pad=None):
+def run_kernel(kind: str, weights: list, x, states: list, train: bool, pad=None, lengths=None):
     """Run torch's ``kind`` kernel over ``x`` (B, T, F) from ``states``: ``(out, final_states, path)``.
 
     ``weights``: the flat weights ``[w_ih, w_hh(, b_ih, b_hh)]``. ``pad`` (B, T) bool: for an LSTM,
-    freeze ``c`` at padded steps (the ``is_pad`` feature trick). ``path`` is ``"fused"``, or
-    ``"native"`` / ``"scripted"`` when SimpleRNN's inference loop ran instead of torch's kernel.
+    freeze ``c`` at padded steps (the ``is_pad`` feature trick). ``lengths`` (B,): the right-padded
+    lengths behind ``pad``; where the native LSTM training pass runs, it skips the padded steps
+    instead (states frozen, outputs zeros there). ``path`` is ``"fused"``, or ``"native"`` /
+    ``"scripted"`` when SimpleRNN's inference loop ran instead of torch's kernel.
     """
     has_bias = len(weights) == 4
     if _inference_loop_applies(kind, x, states[0], weights):
@@ -131,12 +136,15 @@ def run_kernel(kind: str, weights: list, x, states: list, train: bool, pad=None)
         return out, [h], path
     if kind == "lstm":
         h0, c0 = states
+        hx = h0[None].contiguous()  # (1, B, H)
+        cx = hx if c0 is h0 else c0[None].contiguous()  # zero states: one tensor serves both
+        if lengths is not None and pad is not None and rnn_train.applies(x, (hx, cx), weights, 1, 0.0, True):
+            out, h, c = rnn_train.lstm_right_padded(x, (hx, cx), weights, has_bias, False, lengths)
+            return out, [h[0], c[0]], "fused"
         if pad is not None:
             x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): is_pad feature
             column = pad_column(h0.shape[-1], weights[0])
             weights = [torch.cat([weights[0], column], dim=1)] + list(weights[1:])
-        hx = h0[None].contiguous()  # (1, B, H)
-        cx = hx if c0 is h0 else c0[None].contiguous()  # zero states: one tensor serves both
         out, h, c = KERNELS[kind](x, (hx, cx), weights, has_bias, 1, 0.0, train, False, True)
         return out, [h[0], c[0]], "fused"
     out, h = KERNELS[kind](x, states[0][None].contiguous(), weights, has_bias, 1, 0.0, train, False, True)
@@ -188,13 +196,17 @@ def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zer
     T = x.shape[1]
     H = weights[1].shape[1]
     pad = ~mask  # (B, T)
-    x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): the is_pad feature
-    n = len(weights) // 2
     zero_h = kind == "lstm" and zero_output  # padded outputs come out of the kernel as zeros already
-    column = pad_column(H, weights[0], kind, zero_h)
-    weights = ([torch.cat([weights[0], column], dim=1)] + list(weights[1:n])
-               + [torch.cat([weights[n], column], dim=1)] + list(weights[n + 1:]))
-    out, final = run_bidirectional(kind, weights, x, states, train)  # out (B, T, 2H), final each (2, B, H)
+    if kind == "lstm" and rnn_train.applies(x, states, weights, 1, 0.0, True):
+        # the native training pass skips the padded steps (states frozen, outputs zeros there)
+        out, *final = rnn_train.lstm_right_padded(x, tuple(states), weights, len(weights) == 8, True, lengths)
+    else:
+        x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): the is_pad feature
+        n = len(weights) // 2
+        column = pad_column(H, weights[0], kind, zero_h)
+        weights = ([torch.cat([weights[0], column], dim=1)] + list(weights[1:n])
+                   + [torch.cat([weights[n], column], dim=1)] + list(weights[n + 1:]))
+        out, final = run_bidirectional(kind, weights, x, states, train)  # out (B, T, 2H), final each (2, B, H)
     last_step = empty = None
     if not need_seq:
         joint = None
@@ -247,7 +259,8 @@ def run_right_padded(kind, weights, x, states, train, mask, lengths, go_backward
         x = gather_steps(x, idx)
     # the is_pad column only keeps the LSTM's final c exact; skip it when nobody reads the states
     # (no return_state, not stateful): valid steps never see the padding that follows them
-    out, final, path = run_kernel(kind, weights, x, states, train, pad=~mask if need_states else None)
+    out, final, path = run_kernel(kind, weights, x, states, train, pad=~mask if need_states else None,
+                                  lengths=lengths)
     last_step, empty = last_valid_step(lengths)  # (B,), (B, 1)
     h_last = output_at(out, last_step)  # (B, H): output at len_b - 1
     final = [torch.where(empty, states[0], h_last)] + final[1:]

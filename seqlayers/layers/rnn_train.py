@@ -40,19 +40,24 @@ LSTM_MAX_WEIGHTS, GRU_MAX_WEIGHTS = MAX_WEIGHTS[4], MAX_WEIGHTS[3]
 class NativeLSTM(torch.autograd.Function):
     """One LSTM layer (one or both directions) with the native forward and backward passes.
 
-    ``apply(x, h0, c0, bidirectional, has_bias, *weights)``: x ``(B, T, F)``; h0, c0 ``(D, B, H)``;
-    weights torch's flat weights (``[w_ih, w_hh(, b_ih, b_hh)]`` per direction). Returns
+    ``apply(x, h0, c0, lengths, bidirectional, has_bias, *weights)``: x ``(B, T, F)``; h0, c0 ``(D, B,
+    H)``; weights torch's flat weights (``[w_ih, w_hh(, b_ih, b_hh)]`` per direction). Returns
     ``(out (B, T, D*H), h_n (D, B, H), c_n (D, B, H))``, as ``torch._VF.lstm`` with ``batch_first``.
+    ``lengths`` ``(B,)`` int64 or None: a right-padded batch, row ``b`` valid for its first
+    ``lengths[b]`` steps; a padded step does no work, keeps both states and outputs zeros (the
+    backward direction of a bidirectional call starts at each row's last valid step), so the final
+    states are those after each row's last valid step.
     """
 
     @staticmethod
-    def forward(ctx, x, h0, c0, bidirectional, has_bias, *weights):
+    def forward(ctx, x, h0, c0, lengths, bidirectional, has_bias, *weights):
         ws = _per_direction(weights, has_bias)
         backwards = [False, True] if bidirectional else [False]
         out, h_n, c_n, *saved = torch.ops.seqlayers_native.lstm_train_forward(
-            x, [w[0] for w in ws], [w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws], h0, c0, backwards)
+            x, [w[0] for w in ws], [w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws], h0, c0, backwards,
+            lengths)
         ctx.save_for_backward(x, h0, c0, *saved, *weights)
-        ctx.bidirectional, ctx.has_bias = bidirectional, has_bias
+        ctx.bidirectional, ctx.has_bias, ctx.lengths = bidirectional, has_bias, lengths
         ctx.consumed = False  # the native backward overwrites the saved gates: it runs once
         ctx.repeated = x.shape[1] > 1 and x.stride(1) == 0  # RepeatVector's view: the same input every step
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None (no zeros are made)
@@ -63,19 +68,22 @@ class NativeLSTM(torch.autograd.Function):
         x, h0, c0, acts, cs, tcs, xh, *weights = ctx.saved_tensors
         needs = ctx.needs_input_grad
         if _torchs_backward(ctx, (grad_out, grad_h, grad_c)):
-            return _differentiable_backward(torch._VF.lstm, ctx, (grad_out, grad_h, grad_c), x, [h0, c0], weights)
+            # torch's kernel (for a right-padded batch, the masked step loop) over the same inputs
+            kernel = torch._VF.lstm if ctx.lengths is None else _masked_lstm_reference(ctx.lengths)
+            return _differentiable_backward(kernel, ctx, (grad_out, grad_h, grad_c), x, [h0, c0], weights, extra=1)
         ctx.consumed = True
         ws = _per_direction(weights, ctx.has_bias)
         backwards = [False, True] if ctx.bidirectional else [False]
         dx, dh0, dc0, *dw = torch.ops.seqlayers_native.lstm_train_backward(
             grad_out, grad_h, grad_c, [w[0] for w in ws], [w[1] for w in ws], c0, acts, cs, tcs, xh, backwards,
-            needs[0], ctx.repeated)
+            needs[0], ctx.repeated, ctx.lengths)
         grads = []
         for d in range(len(ws)):
             dw_ih, dw_hh, db = dw[3 * d:3 * d + 3]
             grads += [dw_ih, dw_hh, db, db] if ctx.has_bias else [dw_ih, dw_hh]
-        grads = [g if need else None for g, need in zip(grads, needs[5:])]
-        return (dx if needs[0] else None, dh0 if needs[1] else None, dc0 if needs[2] else None, None, None, *grads)
+        grads = [g if need else None for g, need in zip(grads, needs[6:])]
+        return (dx if needs[0] else None, dh0 if needs[1] else None, dc0 if needs[2] else None, None, None, None,
+                *grads)
 
 
 class NativeGRU(torch.autograd.Function):
@@ -168,6 +176,28 @@ def _torchs_backward(ctx, grads) -> bool:
     return any(g is not None and torch._C._functorch.is_legacy_batchedtensor(g) for g in grads)
 
 
+def _masked_lstm_reference(lengths):
+    """``NativeLSTM``'s masked semantics with torch ops, step by step (differentiable to any order):
+    the reference its create_graph / second-backward fallback differentiates. ``_VF.lstm``'s signature."""
+    def kernel(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first):
+        T = x.shape[1]
+        valid = torch.arange(T, device=x.device)[None, :] < lengths[:, None].to(x.device)  # (B, T)
+        outs, hs, cs = [], [], []
+        for d, w in enumerate(_per_direction(weights, has_bias)):
+            h, c = hx[0][d], hx[1][d]
+            seq = [None] * T
+            for t in (range(T - 1, -1, -1) if d == 1 else range(T)):
+                h_new, c_new = torch._VF.lstm_cell(x[:, t], (h, c), w[0], w[1], w[2], w[3])
+                m = valid[:, t:t + 1]
+                h, c = torch.where(m, h_new, h), torch.where(m, c_new, c)
+                seq[t] = torch.where(m, h_new, torch.zeros_like(h_new))
+            outs.append(torch.stack(seq, 1) if T else x.new_zeros(x.shape[0], 0, h.shape[-1]))
+            hs.append(h)
+            cs.append(c)
+        return torch.cat(outs, -1), torch.stack(hs), torch.stack(cs)
+    return kernel
+
+
 def _differentiable_backward(kernel, ctx, grads, x, states, weights, extra=0):
     """The gradients through torch's ``kernel`` (``_VF.lstm`` / ``_VF.gru``), recomputed on the saved
     inputs (with a graph under ``create_graph``), laid out as the Function's backward returns them."""
@@ -223,8 +253,14 @@ def lstm(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, ba
     """``torch._VF.lstm(x, (h0, c0), weights, has_bias, num_layers, dropout, train, bidirectional,
     batch_first)``: the native training pass where ``applies``, else torch's kernel."""
     if applies(x, hx, weights, num_layers, dropout, batch_first):
-        return NativeLSTM.apply(x, hx[0], hx[1], bidirectional, has_bias, *weights)
+        return NativeLSTM.apply(x, hx[0], hx[1], None, bidirectional, has_bias, *weights)
     return torch._VF.lstm(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first)
+
+
+def lstm_right_padded(x, hx, weights, has_bias, bidirectional, lengths):
+    """One LSTM layer over a right-padded batch (``lengths`` (B,) int64), padded steps skipped: the
+    native pass of ``NativeLSTM`` with ``lengths``; ``(out, h_n, c_n)``. Only where ``applies``."""
+    return NativeLSTM.apply(x, hx[0], hx[1], lengths.to(torch.int64).cpu(), bidirectional, has_bias, *weights)
 
 
 def gru(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first):
@@ -250,4 +286,4 @@ def rnn_relu(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional
 
 
 __all__ = ["GRU_MAX_WEIGHTS", "LSTM_MAX_WEIGHTS", "MAX_WEIGHTS", "NativeGRU", "NativeLSTM", "NativeRNN", "applies",
-           "gru", "lstm", "rnn_relu", "rnn_tanh"]
+           "gru", "lstm", "lstm_right_padded", "rnn_relu", "rnn_tanh"]

@@ -29,6 +29,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -196,58 +197,107 @@ at::Tensor joint_transposed(const at::Tensor& w_ih_, const at::Tensor& w_hh_) {
   return wt;
 }
 
-// One direction of the LSTM forward pass (see lstm_train_forward). `x0` (B, F): a repeated input's one
+// The batch in "slot" order for a right-padded batch: slot i holds row perm[i], the rows by length,
+// longest first (stable), so the rows active at any step are slots 0 .. active[s] - 1, in either
+// processing direction (backwards, a row joins at step T - len and stays); without lengths the
+// identity, every row active at every step. first[i]: the first step slot i is active.
+struct Slots {
+  std::vector<int64_t> perm, active, first;
+};
+
+Slots slot_order(const at::Tensor& lengths, int64_t B, int64_t T, bool backwards) {
+  Slots S{std::vector<int64_t>(B), std::vector<int64_t>(T, B), std::vector<int64_t>(B, 0)};
+  for (int64_t b = 0; b < B; ++b) S.perm[b] = b;
+  if (!lengths.defined()) return S;
+  const int64_t* len = lengths.data_ptr<int64_t>();
+  std::stable_sort(S.perm.begin(), S.perm.end(), [&](int64_t a, int64_t b) { return len[a] > len[b]; });
+  for (int64_t s = 0; s < T; ++s) {
+    int64_t n = 0;  // rows with len > t, t the step's time index
+    const int64_t t = backwards ? T - 1 - s : s;
+    while (n < B && len[S.perm[n]] > t) ++n;
+    S.active[s] = n;
+  }
+  for (int64_t i = 0; i < B; ++i) S.first[i] = backwards ? std::max<int64_t>(0, T - len[S.perm[i]]) : 0;
+  return S;
+}
+
+at::Tensor checked_lengths(const c10::optional<at::Tensor>& lengths_, int64_t B, int64_t T) {
+  const at::Tensor lengths = value_or_none(lengths_);
+  if (!lengths.defined()) return lengths;
+  TORCH_CHECK(lengths.dim() == 1 && lengths.size(0) == B && lengths.scalar_type() == at::kLong,
+              "lstm_train: lengths must be (B,) = (", B, ",) int64, got ", lengths.sizes(), " ", lengths.scalar_type());
+  const at::Tensor l = lengths.contiguous();
+  TORCH_CHECK(B == 0 || (l.min().item<int64_t>() >= 0 && l.max().item<int64_t>() <= T),
+              "lstm_train: every length must lie in [0, T] = [0, ", T, "]");
+  return l;
+}
+
+// One direction of the LSTM forward pass (see lstm_train_forward), in slot order (see Slots): slot
+// i's rows of acts, cs, tcs, xh (T, B, .) are row perm[i]'s. `x0` (B, F): a repeated input's one
 // step (RepeatVector's stride-0 view), projected once (W3's decoder: each step's product then has
-// K = H instead of F + H), or undefined, when `xp` holds the (B, T, F) rows. g, cs, tcs, rows: this
-// direction's acts, cs, tcs and xh buffers (T, B, .); c (B, H) starts as c0 and ends as c_n.
+// K = H instead of F + H), or undefined, when `xp` holds the (B, T, F) rows. h, c (B, H): the
+// states in slot order, from h0 / c0 to the final ones (a padded step keeps them); the output of a
+// padded step is left as it is (zeros).
 struct LstmRun {
   int64_t B, T, F, H;
-  const float *xp, *h0;
-  float *g, *cs, *tcs, *rows, *out, *h_last, *c;
+  const float* xp;
+  float *g, *cs, *tcs, *rows, *out, *h, *c;
   int64_t ld_out;
   bool backwards;
 };
 
-void lstm_direction(const LstmRun& L, const at::Tensor& x0, const at::Tensor& w_ih, const at::Tensor& w_hh,
-                    const at::Tensor& bias) {
+void lstm_direction(const LstmRun& L, const Slots& S, const at::Tensor& x0, const at::Tensor& w_ih,
+                    const at::Tensor& w_hh, const at::Tensor& bias) {
   const int64_t B = L.B, T = L.T, F = L.F, H = L.H, GH = 4 * H, K = F + H;
   const at::Tensor wt = joint_transposed(w_ih, w_hh);  // (K, 4H)
   const bool repeated = x0.defined();
   const at::Tensor xproj = repeated ? at::addmm(bias, x0, w_ih.t()).contiguous() : at::Tensor();  // (B, 4H), with the bias
   const at::Tensor zeros = at::zeros({GH}, bias.options());
   const float* b_gates = repeated ? zeros.data_ptr<float>() : bias.data_ptr<float>();  // what the gate pass adds
-  const int m = static_cast<int>(GH), n = static_cast<int>(B), k = static_cast<int>(repeated ? H : K);
-  const int ldr = static_cast<int>(K);
+  const int m = static_cast<int>(GH), k = static_cast<int>(repeated ? H : K), ldr = static_cast<int>(K);
   const float one = 1.0f, zero = 0.0f;
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = L.backwards ? T - 1 - s : s, next = L.backwards ? t - 1 : t + 1;
+    const int64_t n = S.active[s], n_next = s < T - 1 ? S.active[s + 1] : 0, before = s > 0 ? S.active[s - 1] : 0;
     float* r = L.rows + t * B * K;
-    for (int64_t b = 0; b < B; ++b) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t b = S.perm[i];
       const float* xr = repeated ? x0.data_ptr<float>() + b * F : L.xp + (b * T + t) * F;
-      std::memcpy(r + b * K, xr, F * sizeof(float));
-      if (s == 0) std::memcpy(r + b * K + F, L.h0 + b * H, H * sizeof(float));
+      std::memcpy(r + i * K, xr, F * sizeof(float));
+      if (i >= before) std::memcpy(r + i * K + F, L.h + i * H, H * sizeof(float));  // a row starting here
     }
+    if (n < B) std::memset(r + n * K, 0, (B - n) * K * sizeof(float));  // padded rows: zeros (the products read them)
     float* gt = L.g + t * B * GH;
-    // column-major: G_t^T (4H x B) = [W_ih; W_hh] (wt as 4H x K) @ [x_t, h]^T (K x B); for a repeated
+    // column-major: G_t^T (4H x n) = [W_ih; W_hh] (wt as 4H x K) @ [x_t, h]^T (K x n); for a repeated
     // input, G_t^T = xproj^T + W_hh (wt's last H rows) @ h^T
-    if (repeated) std::memcpy(gt, xproj.data_ptr<float>(), B * GH * sizeof(float));
+    if (repeated)
+      for (int64_t i = 0; i < n; ++i) std::memcpy(gt + i * GH, xproj.data_ptr<float>() + S.perm[i] * GH, GH * sizeof(float));
     const float* a = repeated ? wt.data_ptr<float>() + F * GH : wt.data_ptr<float>();
-    if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, a, &m, repeated ? r + F : r, &ldr, repeated ? &one : &zero, gt, &m);
-    for (int64_t b = 0; b < B; ++b) {  // h goes into the next step's row (the last step's into h_n)
-      float* h = s < T - 1 ? L.rows + (next * B + b) * K + F : L.h_last + b * H;
-      float* args[6] = {gt + b * GH, L.c + b * H, L.cs + (t * B + b) * H, L.tcs + (t * B + b) * H, h,
-                        L.out + (b * T + t) * L.ld_out};
+    const int n_ = static_cast<int>(n);
+    if (n > 0 && H > 0) sgemm_("N", "N", &m, &n_, &k, &one, a, &m, repeated ? r + F : r, &ldr, repeated ? &one : &zero, gt, &m);
+    for (int64_t i = 0; i < n; ++i) {  // h goes into the next step's row, or the state of a row that stops here
+      float* h = i < n_next ? L.rows + (next * B + i) * K + F : L.h + i * H;
+      float* args[6] = {gt + i * GH, L.c + i * H, L.cs + (t * B + i) * H, L.tcs + (t * B + i) * H, h,
+                        L.out + (S.perm[i] * T + t) * L.ld_out};
       if (kAVX512) gates_avx512(args[0], b_gates, args[1], args[2], args[3], args[4], args[5], H);
       else gates_scalar(args[0], b_gates, args[1], args[2], args[3], args[4], args[5], H);
     }
   }
-  if (T == 0) std::memcpy(L.h_last, L.h0, B * H * sizeof(float));
+}
+
+// rows (B, H) of src in slot order -> batch order (dst[perm[i]] = src[i]), or the reverse
+void permute_rows(const float* src, float* dst, const std::vector<int64_t>& perm, int64_t H, bool to_batch) {
+  for (int64_t i = 0; i < static_cast<int64_t>(perm.size()); ++i) {
+    const int64_t a = to_batch ? i : perm[i], b = to_batch ? perm[i] : i;
+    std::memcpy(dst + b * H, src + a * H, H * sizeof(float));
+  }
 }
 
 std::vector<at::Tensor> lstm_train_forward(const at::Tensor& x, at::TensorList w_ih, at::TensorList w_hh,
                                            const c10::List<c10::optional<at::Tensor>>& b_ih,
                                            const c10::List<c10::optional<at::Tensor>>& b_hh, const at::Tensor& h0_,
-                                           const at::Tensor& c0_, const c10::List<bool>& backwards) {
+                                           const at::Tensor& c0_, const c10::List<bool>& backwards,
+                                           const c10::optional<at::Tensor>& lengths_) {
   TORCH_CHECK(x.dim() == 3 && x.scalar_type() == at::kFloat && x.device().is_cpu(),
               "lstm_train_forward: x must be a (B, T, F) float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type(),
               " on ", x.device());
@@ -259,26 +309,31 @@ std::vector<at::Tensor> lstm_train_forward(const at::Tensor& x, at::TensorList w
   const int64_t B = x.size(0), T = x.size(1), F = x.size(2), H = w_hh[0].size(1), GH = 4 * H, K = F + H;
   check_states(h0_, D, B, H, "h0");
   check_states(c0_, D, B, H, "c0");
+  const at::Tensor lengths = checked_lengths(lengths_, B, T);
   const auto opts = x.options();
   const bool repeated = T > 1 && x.stride(1) == 0;  // every step the same input (RepeatVector's expand)
   const at::Tensor x0 = repeated ? x.select(1, 0).contiguous() : at::Tensor();
   const at::Tensor xc = repeated ? x0 : x.contiguous(), h0 = h0_.contiguous(), c0 = c0_.contiguous();
-  at::Tensor out = at::empty({B, T, D * H}, opts);
+  at::Tensor out = lengths.defined() ? at::zeros({B, T, D * H}, opts) : at::empty({B, T, D * H}, opts);
   at::Tensor h_n = at::empty({D, B, H}, opts), c_n = at::empty({D, B, H}, opts);
   at::Tensor acts = at::empty({D, T, B, GH}, opts);
   at::Tensor cs = at::empty({D, T, B, H}, opts), tcs = at::empty({D, T, B, H}, opts);
-  at::Tensor xh = at::empty({D, T, B, K}, opts);  // step t's rows [x_t, h the step started from]
+  at::Tensor xh = at::empty({D, T, B, K}, opts);  // step t's rows [x_t, h the step started from], in slot order
+  std::vector<float> h(B * H), c(B * H);
   for (int64_t d = 0; d < D; ++d) {
     check_weights(w_ih[d], w_hh[d], F, H, d);
     const at::Tensor bi = value_or_none(b_ih.get(d)), bh = value_or_none(b_hh.get(d));
     const at::Tensor bias = bi.defined() && bh.defined() ? bi + bh
                             : bi.defined() ? bi.contiguous() : bh.defined() ? bh.contiguous() : at::zeros({GH}, opts);
-    c_n[d].copy_(c0[d]);
-    const LstmRun L{B, T, F, H, xc.data_ptr<float>(), h0[d].data_ptr<float>(), acts[d].data_ptr<float>(),
-                    cs[d].data_ptr<float>(), tcs[d].data_ptr<float>(), xh[d].data_ptr<float>(),
-                    out.data_ptr<float>() + d * H, h_n[d].data_ptr<float>(), c_n[d].data_ptr<float>(), D * H,
-                    backwards.get(d)};
-    lstm_direction(L, x0, w_ih[d], w_hh[d], bias);
+    const Slots S = slot_order(lengths, B, T, backwards.get(d));
+    permute_rows(h0[d].data_ptr<float>(), h.data(), S.perm, H, false);
+    permute_rows(c0[d].data_ptr<float>(), c.data(), S.perm, H, false);
+    const LstmRun L{B, T, F, H, xc.data_ptr<float>(), acts[d].data_ptr<float>(), cs[d].data_ptr<float>(),
+                    tcs[d].data_ptr<float>(), xh[d].data_ptr<float>(), out.data_ptr<float>() + d * H, h.data(),
+                    c.data(), D * H, backwards.get(d)};
+    lstm_direction(L, S, x0, w_ih[d], w_hh[d], bias);
+    permute_rows(h.data(), h_n[d].data_ptr<float>(), S.perm, H, true);
+    permute_rows(c.data(), c_n[d].data_ptr<float>(), S.perm, H, true);
   }
   return {out, h_n, c_n, acts, cs, tcs, xh};
 }
@@ -289,13 +344,15 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
                                             const c10::optional<at::Tensor>& grad_c_, at::TensorList w_ih,
                                             at::TensorList w_hh, const at::Tensor& c0_, at::Tensor acts,
                                             const at::Tensor& cs, const at::Tensor& tcs, const at::Tensor& xh,
-                                            const c10::List<bool>& backwards, bool need_dx, bool repeated) {
+                                            const c10::List<bool>& backwards, bool need_dx, bool repeated,
+                                            const c10::optional<at::Tensor>& lengths_) {
   const int64_t D = static_cast<int64_t>(w_ih.size());
   TORCH_CHECK(acts.dim() == 4 && acts.size(0) == D && xh.dim() == 4 && xh.size(0) == D && w_hh.size() == w_ih.size() &&
               backwards.size() == w_ih.size() && acts.is_contiguous(),
               "lstm_train_backward: expects what lstm_train_forward returned, for ", D, " direction(s); got acts ",
               acts.sizes(), ", xh ", xh.sizes(), ", ", w_hh.size(), " w_hh and ", backwards.size(), " backwards");
   const int64_t T = acts.size(1), B = acts.size(2), H = w_hh[0].size(1), GH = 4 * H, K = xh.size(3), F = K - H;
+  const at::Tensor lengths = checked_lengths(lengths_, B, T);
   const auto opts = acts.options();
   const at::Tensor gout = value_or_none(grad_out_);
   const at::Tensor grad_out = gout.defined() ? gout.contiguous() : gout;
@@ -303,43 +360,51 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
                                       grad_out.size(2) == D * H),
               "lstm_train_backward: grad_out must be (B, T, D*H) = (", B, ", ", T, ", ", D * H, "), got ",
               grad_out.sizes());
-  at::Tensor dh = at::zeros({D, B, H}, opts), dc = at::zeros({D, B, H}, opts), db = at::zeros({D, GH}, opts);
+  at::Tensor dh0 = at::zeros({D, B, H}, opts), dc0 = at::zeros({D, B, H}, opts), db = at::zeros({D, GH}, opts);
   const at::Tensor gh = value_or_none(grad_h_), gc = value_or_none(grad_c_);
-  if (gh.defined()) dh.copy_(gh);
-  if (gc.defined()) dc.copy_(gc);
+  if (gh.defined()) dh0.copy_(gh);
+  if (gc.defined()) dc0.copy_(gc);
   const at::Tensor c0 = c0_.contiguous();
-  at::Tensor dxt;
+  at::Tensor dx = need_dx ? (lengths.defined() ? at::zeros({B, T, F}, opts) : at::empty({B, T, F}, opts))
+                          : at::empty({0}, opts);
   std::vector<at::Tensor> results(3);
+  std::vector<float> dh(B * H), dc(B * H), c_first(B * H);
   for (int64_t d = 0; d < D; ++d) {
     check_weights(w_ih[d], w_hh[d], F, H, d);
+    const Slots S = slot_order(lengths, B, T, backwards.get(d));
+    permute_rows(dh0[d].data_ptr<float>(), dh.data(), S.perm, H, false);  // the final states' gradients
+    permute_rows(dc0[d].data_ptr<float>(), dc.data(), S.perm, H, false);
+    permute_rows(c0[d].data_ptr<float>(), c_first.data(), S.perm, H, false);
     const at::Tensor w = w_hh[d].contiguous();  // (4H, H), read as W_hh^T (H x 4H) column-major
     const float *c_all = cs[d].data_ptr<float>(), *tc = tcs[d].data_ptr<float>();
     const float* go = grad_out.defined() ? grad_out.data_ptr<float>() + d * H : nullptr;
-    float *dhp = dh[d].data_ptr<float>(), *dcp = dc[d].data_ptr<float>(), *a = acts[d].data_ptr<float>();
-    float* dbp = db[d].data_ptr<float>();
-    const float* c_first = c0[d].data_ptr<float>();
-    const int m = static_cast<int>(H), n = static_cast<int>(B), k = static_cast<int>(GH);
+    float *a = acts[d].data_ptr<float>(), *dbp = db[d].data_ptr<float>();
+    const int m = static_cast<int>(H), k = static_cast<int>(GH);
     const float one = 1.0f, zero = 0.0f;
     const bool bw = backwards.get(d);
     for (int64_t s = T - 1; s >= 0; --s) {
-      const int64_t t = bw ? T - 1 - s : s;
-      const float* cprev = s == 0 ? c_first : c_all + (bw ? t + 1 : t - 1) * B * H;
+      const int64_t t = bw ? T - 1 - s : s, n = S.active[s];
       float* at_ = a + t * B * GH;  // the gates' activations, replaced by their gradients
-      for (int64_t b = 0; b < B; ++b) {
-        const float* gor = go ? go + (b * T + t) * D * H : nullptr;
-        if (kAVX512) grad_avx512(at_ + b * GH, cprev + b * H, tc + (t * B + b) * H, gor, dhp + b * H, dcp + b * H, dbp, H);
-        else grad_scalar(at_ + b * GH, cprev + b * H, tc + (t * B + b) * H, gor, dhp + b * H, dcp + b * H, dbp, H);
+      for (int64_t i = 0; i < n; ++i) {
+        const float* cprev = s == S.first[i] ? c_first.data() + i * H : c_all + ((bw ? t + 1 : t - 1) * B + i) * H;
+        const float* gor = go ? go + (S.perm[i] * T + t) * D * H : nullptr;
+        if (kAVX512) grad_avx512(at_ + i * GH, cprev, tc + (t * B + i) * H, gor, dh.data() + i * H, dc.data() + i * H, dbp, H);
+        else grad_scalar(at_ + i * GH, cprev, tc + (t * B + i) * H, gor, dh.data() + i * H, dc.data() + i * H, dbp, H);
       }
-      // column-major: dh^T (H x B) = W_hh^T (H x 4H) @ dG_t^T (4H x B)
-      if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, w.data_ptr<float>(), &m, at_, &k, &zero, dhp, &m);
+      if (n < B) std::memset(at_ + n * GH, 0, (B - n) * GH * sizeof(float));  // padded rows: no gradient
+      // column-major: dh^T (H x n) = W_hh^T (H x 4H) @ dG_t^T (4H x n); a padded row's dh passes through
+      const int n_ = static_cast<int>(n);
+      if (n > 0 && H > 0) sgemm_("N", "N", &m, &n_, &k, &one, w.data_ptr<float>(), &m, at_, &k, &zero, dh.data(), &m);
     }
+    permute_rows(dh.data(), dh0[d].data_ptr<float>(), S.perm, H, true);
+    permute_rows(dc.data(), dc0[d].data_ptr<float>(), S.perm, H, true);
     const at::Tensor dg2 = acts[d].view({T * B, GH});
     // [dW_ih, dW_hh] = dG^T [X, H_prev]: one product over all T * B rows, made as (K, 4H) (MKL was
     // 2.5x faster that way round for F = 8) and transposed; a repeated input x0 (the same every
     // step): dW_ih = (sum_t dG_t)^T x0, a product over B rows
     const at::Tensor rows = xh[d].view({T * B, K});
     if (repeated) {
-      const at::Tensor x0 = rows.narrow(0, 0, B).narrow(1, 0, F);  // (B, F): step 0's inputs
+      const at::Tensor x0 = rows.narrow(0, 0, B).narrow(1, 0, F);  // (B, F): step 0's inputs (slot order, as dG)
       results.push_back(at::mm(x0.t(), acts[d].sum(0)).t().contiguous());
       results.push_back(at::mm(rows.narrow(1, F, H).t(), dg2).t().contiguous());
     } else {
@@ -348,16 +413,24 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
       results.push_back(dw.narrow(1, F, H).contiguous());
     }
     results.push_back(db[d]);
-    if (need_dx) {  // dX = dG W_ih, in processing rows (t, b)
-      dxt = d == 0 ? at::mm(dg2, w_ih[d]) : dxt.addmm_(dg2, w_ih[d]);
+    if (need_dx) {  // dX = dG W_ih, rows (t, slot), added into dx's rows (perm[slot], t)
+      const at::Tensor part = at::mm(dg2, w_ih[d]);
+      const float* pp = part.data_ptr<float>();
+      float* dxp = dx.data_ptr<float>();
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t i = 0; i < B; ++i) {
+          float* dst = dxp + (S.perm[i] * T + t) * F;
+          const float* src = pp + (t * B + i) * F;
+          if (d == 0) std::memcpy(dst, src, F * sizeof(float));
+          else for (int64_t f = 0; f < F; ++f) dst[f] += src[f];
+        }
     }
   }
-  results[0] = need_dx ? dxt.view({T, B, F}).transpose(0, 1).contiguous() : at::empty({0}, opts);
-  results[1] = dh;
-  results[2] = dc;
+  results[0] = dx;
+  results[1] = dh0;
+  results[2] = dc0;
   return results;
 }
-
 
 // ---- GRU (torch's and Keras 3's default reset_after: n = tanh(x W_n + b_in + r * (h U_n + b_hn))) ----
 
@@ -689,10 +762,10 @@ std::vector<at::Tensor> simple_rnn_train_backward(const c10::optional<at::Tensor
 
 TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
   m.def("lstm_train_forward(Tensor x, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, Tensor h0, "
-        "Tensor c0, bool[] backwards) -> Tensor[]");
+        "Tensor c0, bool[] backwards, Tensor? lengths=None) -> Tensor[]");
   m.def("lstm_train_backward(Tensor? grad_out, Tensor? grad_h, Tensor? grad_c, Tensor[] w_ih, Tensor[] w_hh, "
         "Tensor c0, Tensor(a!) acts, Tensor cs, Tensor tcs, Tensor xh, bool[] backwards, bool need_dx, "
-        "bool repeated=False) -> Tensor[]");
+        "bool repeated=False, Tensor? lengths=None) -> Tensor[]");
   m.def("gru_train_forward(Tensor x, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, Tensor h0, "
         "bool[] backwards) -> Tensor[]");
   m.def("gru_train_backward(Tensor? grad_out, Tensor? grad_h, Tensor[] w_ih, Tensor[] w_hh, Tensor x2, "

@@ -48,8 +48,9 @@ def _torch(kind, x, states, weights, bidirectional, bias):
 def _native(kind, x, states, weights, bidirectional, bias):
     if kind.startswith("rnn_"):
         return rnn_train.NativeRNN.apply(x, *states, bidirectional, bias, kind == "rnn_relu", *weights)
-    function = rnn_train.NativeLSTM if kind == "lstm" else rnn_train.NativeGRU
-    return function.apply(x, *states, bidirectional, bias, *weights)
+    if kind == "lstm":
+        return rnn_train.NativeLSTM.apply(x, *states, None, bidirectional, bias, *weights)
+    return rnn_train.NativeGRU.apply(x, *states, bidirectional, bias, *weights)
 
 
 def _grads(run, kind, case, bidirectional, bias, seed=1, use=None):
@@ -230,6 +231,43 @@ def test_one_tensor_as_both_initial_states_gets_both_gradients_in_the_fallbacks(
         else:
             (gs,) = torch.autograd.grad(loss, s, create_graph=True)
             results.append([gs.detach(), *torch.autograd.grad((gs ** 2).sum(), [s, x])])
+
+
+@pytest.mark.parametrize("bidirectional,lengths", [
+    (False, [6, 3, 0, 1]), (True, [6, 3, 0, 1]), (True, [1, 7, 7, 2, 5, 7, 3]), (False, [5, 5, 5])])
+def test_right_padded_lengths_skip_the_padding_exactly(bidirectional, lengths):
+    """NativeLSTM with lengths against the masked semantics written step by step with torch ops
+    (padded steps keep both states and output zeros; backwards, each row starts at its last valid step)."""
+    B, T = len(lengths), max(lengths)
+    x, states, weights = _case("lstm", B, T, 4, 20, bidirectional, True)
+    L = torch.tensor(lengths)
+    outs = rnn_train.NativeLSTM.apply(x, *states, L, bidirectional, True, *weights)
+    expected = rnn_train._masked_lstm_reference(L)(x, tuple(states), weights, True, 1, 0.0, True, bidirectional, True)
+    g = torch.Generator().manual_seed(5)
+    probes = [torch.randn(o.shape, generator=g) for o in outs]
+    inputs = [x, *states, *weights]
+    grads = torch.autograd.grad(sum((o * p).sum() for o, p in zip(outs, probes)), inputs)
+    grads_t = torch.autograd.grad(sum((o * p).sum() for o, p in zip(expected, probes)), inputs)
+    for a, b in zip(outs, expected):
+        torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
+    pad = torch.arange(T)[None] >= L[:, None]
+    assert not outs[0][pad].any()  # zeros at every padded step, both directions
+    for a, b in zip(grads, grads_t):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert not grads[0][pad].any()  # a padded input reaches nothing
+
+
+def test_right_padded_gradient_of_the_gradient_uses_the_step_reference():
+    x, states, weights = _case("lstm", 3, 5, 4, 8, True, True)
+    L = torch.tensor([5, 2, 3])
+    results = []
+    for native_pass in (True, False):
+        if native_pass:
+            out = rnn_train.NativeLSTM.apply(x, *states, L, True, True, *weights)[0]
+        else:
+            out = rnn_train._masked_lstm_reference(L)(x, tuple(states), weights, True, 1, 0.0, True, True, True)[0]
+        (gx,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+        results.append(torch.autograd.grad((gx ** 2).sum(), weights))
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
@@ -254,7 +292,6 @@ def test_forward_mode_ad_runs_torchs_kernel(kind):
         torch.testing.assert_close(results[0], results[1], atol=1e-5, rtol=1e-4)
     else:
         assert results[0] is results[1]
-
 
 
 def test_fake_tensors_run_torchs_kernel():
@@ -297,3 +334,18 @@ def test_batched_gradients_equal_torchs(kind):
         results.append(torch.autograd.grad(out, [x, *states, *weights], v, is_grads_batched=True))
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("layer", [lambda: sl.LSTM(12, return_sequences=True, return_state=True),
+                                   lambda: sl.Bidirectional(sl.LSTM(12, return_sequences=True))])
+def test_masked_lstm_layers_train_on_the_lengths(layer, monkeypatch):
+    calls = []
+    original = rnn_train.lstm_right_padded
+    monkeypatch.setattr(rnn_train, "lstm_right_padded", lambda *a: calls.append(a[-1]) or original(*a))
+    model = sl.Sequential([sl.Embedding(40, 6, mask_zero=True, input_shape=(7,)), layer()])
+    ids = torch.randint(1, 40, (3, 7))
+    ids[1, 4:] = 0
+    ids[2, 1:] = 0
+    out = model(ids)
+    (out[0] if isinstance(out, list) else out).sum().backward()
+    assert calls and calls[0].tolist() == [7, 4, 1]
