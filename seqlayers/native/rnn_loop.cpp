@@ -38,7 +38,7 @@ void tanh_inplace(float* x, int64_t n) {
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void relu_inplace(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] < 0.0f ? 0.0f : x[i];  // a NaN stays NaN, as torch.relu
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))

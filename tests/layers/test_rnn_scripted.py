@@ -63,6 +63,22 @@ def test_inference_kernel_equals_nn_rnn(kernel, shape, activation, go_backwards)
     _close(h, ref_h)
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_a_nan_in_the_input_stays_nan_as_in_nn_rnn(kernel, activation):
+    """A diverged step shows as NaN (relu(NaN) is NaN in torch), not as finite values."""
+    name, context = kernel
+    torch.manual_seed(0)
+    layer = SimpleRNN(6, activation=activation, return_sequences=True, return_state=True)
+    x = torch.randn(3, 5, 2)
+    x[1, 2, 0] = float("nan")
+    with torch.no_grad(), context():
+        out, h = layer(x)
+    ref_out, ref_h = _reference(layer, x)
+    assert layer.last_path == name
+    assert torch.equal(out.isnan(), ref_out.isnan()) and torch.equal(h.isnan(), ref_h.isnan())
+    assert out.isnan().any()
+
+
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("zero_output_for_mask", [False, True])
 @pytest.mark.parametrize("return_sequences", [False, True])
