@@ -447,9 +447,13 @@ std::vector<at::Tensor> gated_rnn_forward(
   // the panels only where the hand-written product runs (packing W1's took ~20 us); a masked batch's
   // steps with a single active row take sgemm then
   const bool pack = own && B <= kMaxOwnRows;
-  for (int64_t d = 0; d < D; ++d) {
+  for (int64_t d = 0; d < D; ++d)
     TORCH_CHECK(w_hh[d].size(1) == H, "gated_rnn_forward: the same H in each direction: H = ", H,
                 " in the first, ", w_hh[d].size(1), " in direction ", d);
+  const int64_t n_states = kind == kLSTM ? 3 : 2;  // per direction: last, h (, c)
+  results.resize(1 + D * n_states);
+  // the directions of a Bidirectional layer are independent: on two threads when torch has them
+  const auto direction = [&](int64_t d) {
     const Prepared P = prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), pack);
     at::Tensor h = opt_or_zeros(h0.get(d), B, H);
     at::Tensor c = kind == kLSTM ? opt_or_zeros(c0.get(d), B, H) : at::Tensor();
@@ -460,10 +464,12 @@ std::vector<at::Tensor> gated_rnn_forward(
                   c.defined() ? c.data_ptr<float>() : nullptr, return_sequences ? out.data_ptr<float>() + d * H : nullptr,
                   D * H, last.data_ptr<float>(), mask.defined() ? mask.data_ptr<bool>() : nullptr, backwards.get(d),
                   time_order.get(d), zero_output, repeated ? xproj.data_ptr<float>() : nullptr);
-    results.push_back(last);
-    results.push_back(h);
-    if (kind == kLSTM) results.push_back(c);
-  }
+    at::Tensor* r = results.data() + 1 + d * n_states;
+    r[0] = last;
+    r[1] = h;
+    if (kind == kLSTM) r[2] = c;
+  };
+  seqlayers_native::for_each_direction(D, B * T * G * H * (x_.size(2) + H), direction);
   return results;
 }
 

@@ -16,7 +16,9 @@ HERE = Path(__file__).parent
 #: SimpleRNN inference; LSTM and GRU inference; LSTM training (forward and backward)
 SOURCES = [HERE / "rnn_loop.cpp", HERE / "gated_loop.cpp", HERE / "rnn_train.cpp"]
 HEADERS = [HERE / "loop_math.h"]  # what they include
-CFLAGS = ["-O3"]
+# -fopenmp: at::parallel_for (a Bidirectional layer's two directions at once) is an OpenMP pragma in a
+# header; the library then uses the OpenMP runtime torch has already loaded (same soname)
+CFLAGS = ["-O3", "-fopenmp"]
 
 BLAS_ONLY = [False]  # True: the recurrence through MKL's sgemm even on AVX-512 machines (blas_only() sets it)
 _state: dict[str, Any] = {"loaded": False, "tried": False, "reason": "not loaded yet", "enabled": True}
@@ -71,7 +73,8 @@ def build(verbose: bool = False) -> Path:
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        cpp_extension.load(NAME, sources=[str(s) for s in SOURCES], extra_cflags=CFLAGS, build_directory=str(directory),
+        cpp_extension.load(NAME, sources=[str(s) for s in SOURCES], extra_cflags=CFLAGS, extra_ldflags=["-fopenmp"],
+                           build_directory=str(directory),
                            is_python_module=False, verbose=verbose)
     except Exception as exc:  # compiler/ninja missing, or the BLAS symbols are absent in this torch
         _state.update(tried=True, reason=f"build failed: {type(exc).__name__}: {str(exc).strip()[-400:]}")

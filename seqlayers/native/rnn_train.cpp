@@ -37,6 +37,7 @@
 
 namespace {
 
+using seqlayers_native::for_each_direction;
 using seqlayers_native::sigmoid_r;
 using seqlayers_native::tanh_r;
 
@@ -319,9 +320,10 @@ std::vector<at::Tensor> lstm_train_forward(const at::Tensor& x, at::TensorList w
   at::Tensor acts = at::empty({D, T, B, GH}, opts);
   at::Tensor cs = at::empty({D, T, B, H}, opts), tcs = at::empty({D, T, B, H}, opts);
   at::Tensor xh = at::empty({D, T, B, K}, opts);  // step t's rows [x_t, h the step started from], in slot order
-  std::vector<float> h(B * H), c(B * H);
-  for (int64_t d = 0; d < D; ++d) {
-    check_weights(w_ih[d], w_hh[d], F, H, d);
+  for (int64_t d = 0; d < D; ++d) check_weights(w_ih[d], w_hh[d], F, H, d);
+  const int64_t work = B * T * 4 * H * (F + H);  // multiply-adds of the recurrence
+  for_each_direction(D, work, [&](int64_t d) {
+    std::vector<float> h(B * H), c(B * H);
     const at::Tensor bi = value_or_none(b_ih.get(d)), bh = value_or_none(b_hh.get(d));
     const at::Tensor bias = bi.defined() && bh.defined() ? bi + bh
                             : bi.defined() ? bi.contiguous() : bh.defined() ? bh.contiguous() : at::zeros({GH}, opts);
@@ -334,7 +336,7 @@ std::vector<at::Tensor> lstm_train_forward(const at::Tensor& x, at::TensorList w
     lstm_direction(L, S, x0, w_ih[d], w_hh[d], bias);
     permute_rows(h.data(), h_n[d].data_ptr<float>(), S.perm, H, true);
     permute_rows(c.data(), c_n[d].data_ptr<float>(), S.perm, H, true);
-  }
+  });
   return {out, h_n, c_n, acts, cs, tcs, xh};
 }
 
@@ -365,12 +367,14 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
   if (gh.defined()) dh0.copy_(gh);
   if (gc.defined()) dc0.copy_(gc);
   const at::Tensor c0 = c0_.contiguous();
-  at::Tensor dx = need_dx ? (lengths.defined() ? at::zeros({B, T, F}, opts) : at::empty({B, T, F}, opts))
-                          : at::empty({0}, opts);
-  std::vector<at::Tensor> results(3);
-  std::vector<float> dh(B * H), dc(B * H), c_first(B * H);
-  for (int64_t d = 0; d < D; ++d) {
-    check_weights(w_ih[d], w_hh[d], F, H, d);
+  // dX per direction (summed after: the directions may run at once)
+  std::vector<at::Tensor> dxs(need_dx ? D : 0);
+  for (auto& t : dxs) t = lengths.defined() ? at::zeros({B, T, F}, opts) : at::empty({B, T, F}, opts);
+  std::vector<at::Tensor> results(3 + 3 * D);
+  for (int64_t d = 0; d < D; ++d) check_weights(w_ih[d], w_hh[d], F, H, d);
+  const int64_t work = B * T * 4 * H * (F + H);  // multiply-adds of the recurrence
+  for_each_direction(D, work, [&](int64_t d) {
+    std::vector<float> dh(B * H), dc(B * H), c_first(B * H);
     const Slots S = slot_order(lengths, B, T, backwards.get(d));
     permute_rows(dh0[d].data_ptr<float>(), dh.data(), S.perm, H, false);  // the final states' gradients
     permute_rows(dc0[d].data_ptr<float>(), dc.data(), S.perm, H, false);
@@ -403,30 +407,26 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
     // 2.5x faster that way round for F = 8) and transposed; a repeated input x0 (the same every
     // step): dW_ih = (sum_t dG_t)^T x0, a product over B rows
     const at::Tensor rows = xh[d].view({T * B, K});
+    at::Tensor* r = results.data() + 3 + 3 * d;
     if (repeated) {
       const at::Tensor x0 = rows.narrow(0, 0, B).narrow(1, 0, F);  // (B, F): step 0's inputs (slot order, as dG)
-      results.push_back(at::mm(x0.t(), acts[d].sum(0)).t().contiguous());
-      results.push_back(at::mm(rows.narrow(1, F, H).t(), dg2).t().contiguous());
+      r[0] = at::mm(x0.t(), acts[d].sum(0)).t().contiguous();
+      r[1] = at::mm(rows.narrow(1, F, H).t(), dg2).t().contiguous();
     } else {
       const at::Tensor dw = at::mm(rows.t(), dg2).t();  // (4H, K)
-      results.push_back(dw.narrow(1, 0, F).contiguous());
-      results.push_back(dw.narrow(1, F, H).contiguous());
+      r[0] = dw.narrow(1, 0, F).contiguous();
+      r[1] = dw.narrow(1, F, H).contiguous();
     }
-    results.push_back(db[d]);
-    if (need_dx) {  // dX = dG W_ih, rows (t, slot), added into dx's rows (perm[slot], t)
+    r[2] = db[d];
+    if (need_dx) {  // dX = dG W_ih, rows (t, slot), into dx's rows (perm[slot], t)
       const at::Tensor part = at::mm(dg2, w_ih[d]);
       const float* pp = part.data_ptr<float>();
-      float* dxp = dx.data_ptr<float>();
+      float* dxp = dxs[d].data_ptr<float>();
       for (int64_t t = 0; t < T; ++t)
-        for (int64_t i = 0; i < B; ++i) {
-          float* dst = dxp + (S.perm[i] * T + t) * F;
-          const float* src = pp + (t * B + i) * F;
-          if (d == 0) std::memcpy(dst, src, F * sizeof(float));
-          else for (int64_t f = 0; f < F; ++f) dst[f] += src[f];
-        }
+        for (int64_t i = 0; i < B; ++i) std::memcpy(dxp + (S.perm[i] * T + t) * F, pp + (t * B + i) * F, F * sizeof(float));
     }
-  }
-  results[0] = dx;
+  });
+  results[0] = !need_dx ? at::empty({0}, opts) : D == 1 ? dxs[0] : dxs[0].add_(dxs[1]);
   results[1] = dh0;
   results[2] = dc0;
   return results;
@@ -566,12 +566,13 @@ std::vector<at::Tensor> gru_train_forward(const at::Tensor& x, at::TensorList w_
   at::Tensor out = at::empty({B, T, D * H}, opts), h_n = at::empty({D, B, H}, opts);
   at::Tensor acts = at::empty({D, T, B, 3 * H}, opts), hn = at::empty({D, T, B, H}, opts);
   at::Tensor hp = at::empty({D, T, B, H}, opts);
-  for (int64_t d = 0; d < D; ++d) {
-    check_gru_weights(w_ih[d], w_hh[d], F, H, d);
+  for (int64_t d = 0; d < D; ++d) check_gru_weights(w_ih[d], w_hh[d], F, H, d);
+  const int64_t work = B * T * 3 * H * (F + H);  // multiply-adds of the recurrence
+  for_each_direction(D, work, [&](int64_t d) {
     gru_direction(x2, w_ih[d], w_hh[d], bias_or_zeros(b_ih.get(d), 3 * H, opts), bias_or_zeros(b_hh.get(d), 3 * H, opts),
                   h0[d].data_ptr<float>(), backwards.get(d), acts[d], hn[d].data_ptr<float>(), hp[d].data_ptr<float>(),
                   out.data_ptr<float>() + d * H, D * H, h_n[d].data_ptr<float>());
-  }
+  });
   return {out, h_n, x2, acts, hn, hp};
 }
 
@@ -596,10 +597,11 @@ std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad
   at::Tensor dh = at::zeros({D, B, H}, opts), db = at::zeros({D, 4 * H}, opts);
   const at::Tensor gh = value_or_none(grad_h_);
   if (gh.defined()) dh.copy_(gh);
-  at::Tensor dx2;
-  std::vector<at::Tensor> results(2);
-  for (int64_t d = 0; d < D; ++d) {
-    check_gru_weights(w_ih[d], w_hh[d], F, H, d);
+  std::vector<at::Tensor> dxs(D);  // dX per direction (summed after: the directions may run at once)
+  std::vector<at::Tensor> results(2 + 4 * D);
+  for (int64_t d = 0; d < D; ++d) check_gru_weights(w_ih[d], w_hh[d], F, H, d);
+  const int64_t work = B * T * 3 * H * (F + H);  // multiply-adds of the recurrence
+  for_each_direction(D, work, [&](int64_t d) {
     const at::Tensor u = w_hh[d].contiguous();  // (3H, H), read as U^T (H x 3H) column-major
     const float* go = grad_out.defined() ? grad_out.data_ptr<float>() + d * H : nullptr;
     float *a = acts[d].data_ptr<float>(), *hnp = hn[d].data_ptr<float>(), *dhp = dh[d].data_ptr<float>();
@@ -622,15 +624,15 @@ std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad
     at::Tensor dw_ih = at::empty({GH, F}, opts);
     dw_ih.narrow(0, 0, 2 * H).copy_(at::mm(x2.t(), rz).t());
     dw_ih.narrow(0, 2 * H, H).copy_(at::mm(x2.t(), dn).t());
-    results.push_back(dw_ih);
-    results.push_back(at::mm(hp2.t(), gh2).t().contiguous());
-    results.push_back(db[d].narrow(0, 0, GH).clone());                                   // db_ih: [dr, dz, dn]
-    results.push_back(at::cat({db[d].narrow(0, 0, 2 * H), db[d].narrow(0, 3 * H, H)}));  // db_hh: [dr, dz, dn r]
-    if (need_dx) {  // dX = [dr, dz] W_ih[r, z] + dn W_ih[n], in processing rows (t, b)
-      const at::Tensor part = at::mm(rz, w_ih[d].narrow(0, 0, 2 * H)).addmm_(dn, w_ih[d].narrow(0, 2 * H, H));
-      dx2 = d == 0 ? part : dx2.add_(part);
-    }
-  }
+    at::Tensor* r = results.data() + 2 + 4 * d;
+    r[0] = dw_ih;
+    r[1] = at::mm(hp2.t(), gh2).t().contiguous();
+    r[2] = db[d].narrow(0, 0, GH).clone();                                   // db_ih: [dr, dz, dn]
+    r[3] = at::cat({db[d].narrow(0, 0, 2 * H), db[d].narrow(0, 3 * H, H)});  // db_hh: [dr, dz, dn r]
+    if (need_dx)  // dX = [dr, dz] W_ih[r, z] + dn W_ih[n], in processing rows (t, b)
+      dxs[d] = at::mm(rz, w_ih[d].narrow(0, 0, 2 * H)).addmm_(dn, w_ih[d].narrow(0, 2 * H, H));
+  });
+  const at::Tensor dx2 = !need_dx ? at::Tensor() : D == 1 ? dxs[0] : dxs[0].add_(dxs[1]);
   results[0] = need_dx ? dx2.view({T, B, F}).transpose(0, 1).contiguous() : at::empty({0}, opts);
   results[1] = dh;
   return results;
@@ -678,12 +680,14 @@ std::vector<at::Tensor> simple_rnn_train_forward(const at::Tensor& x, at::Tensor
   const at::Tensor x2 = x.transpose(0, 1).contiguous().view({T * B, F}), h0 = h0_.contiguous();  // rows (t, b)
   at::Tensor out = at::empty({B, T, D * H}, opts), h_n = at::empty({D, B, H}, opts);
   at::Tensor ys = at::empty({D, T, B, H}, opts), hp = at::empty({D, T, B, H}, opts);
-  for (int64_t d = 0; d < D; ++d) {
+  for (int64_t d = 0; d < D; ++d)
     TORCH_CHECK(w_ih[d].dim() == 2 && w_ih[d].size(0) == H && w_ih[d].size(1) == F &&
                 w_hh[d].sizes() == at::IntArrayRef({H, H}) && w_ih[d].scalar_type() == at::kFloat &&
                 w_hh[d].scalar_type() == at::kFloat,
                 "simple_rnn_train: direction ", d, " needs w_ih (H, F) = (", H, ", ", F, ") and w_hh (H, H) float32; got ",
                 w_ih[d].sizes(), " and ", w_hh[d].sizes());
+  const int64_t work = B * T * H * (F + H);  // multiply-adds of the recurrence
+  for_each_direction(D, work, [&](int64_t d) {
     const at::Tensor bias = bias_or_zeros(b_ih.get(d), H, opts) + bias_or_zeros(b_hh.get(d), H, opts);
     at::Tensor y2 = ys[d].view({T * B, H});
     at::addmm_out(y2, bias, x2, w_ih[d].t());  // every step's input projection, into the kept outputs
@@ -705,7 +709,7 @@ std::vector<at::Tensor> simple_rnn_train_forward(const at::Tensor& x, at::Tensor
     }
     const float* last = T > 0 ? y + (bw ? 0 : T - 1) * B * H : h0[d].data_ptr<float>();
     std::memcpy(h_n[d].data_ptr<float>(), last, B * H * sizeof(float));
-  }
+  });
   return {out, h_n, x2, ys, hp};
 }
 
@@ -731,9 +735,10 @@ std::vector<at::Tensor> simple_rnn_train_backward(const c10::optional<at::Tensor
   at::Tensor dh = at::zeros({D, B, H}, opts), db = at::zeros({D, H}, opts);
   const at::Tensor gh = value_or_none(grad_h_);
   if (gh.defined()) dh.copy_(gh);
-  at::Tensor dx2;
-  std::vector<at::Tensor> results(2);
-  for (int64_t d = 0; d < D; ++d) {
+  std::vector<at::Tensor> dxs(D);  // dX per direction (summed after: the directions may run at once)
+  std::vector<at::Tensor> results(2 + 3 * D);
+  const int64_t work = B * T * H * (F + H);  // multiply-adds of the recurrence
+  for_each_direction(D, work, [&](int64_t d) {
     const at::Tensor u = w_hh[d].contiguous();  // (H, H), read as W_hh^T column-major
     const float* go = grad_out.defined() ? grad_out.data_ptr<float>() + d * H : nullptr;
     float *y = ys[d].data_ptr<float>(), *dhp = dh[d].data_ptr<float>(), *dbp = db[d].data_ptr<float>();
@@ -748,11 +753,13 @@ std::vector<at::Tensor> simple_rnn_train_backward(const c10::optional<at::Tensor
       if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &m, &one, u.data_ptr<float>(), &m, yt, &m, &zero, dhp, &m);
     }
     const at::Tensor g2 = ys[d].view({T * B, H});
-    results.push_back(at::mm(x2.t(), g2).t().contiguous());                      // dW_ih (H, F)
-    results.push_back(at::mm(hp[d].view({T * B, H}).t(), g2).t().contiguous());  // dW_hh (H, H)
-    results.push_back(db[d]);                                                    // db (H,): b_ih's and b_hh's
-    if (need_dx) dx2 = d == 0 ? at::mm(g2, w_ih[d]) : dx2.addmm_(g2, w_ih[d]);
-  }
+    at::Tensor* r = results.data() + 2 + 3 * d;
+    r[0] = at::mm(x2.t(), g2).t().contiguous();                      // dW_ih (H, F)
+    r[1] = at::mm(hp[d].view({T * B, H}).t(), g2).t().contiguous();  // dW_hh (H, H)
+    r[2] = db[d];                                                    // db (H,): b_ih's and b_hh's
+    if (need_dx) dxs[d] = at::mm(g2, w_ih[d]);
+  });
+  const at::Tensor dx2 = !need_dx ? at::Tensor() : D == 1 ? dxs[0] : dxs[0].add_(dxs[1]);
   results[0] = need_dx ? dx2.view({T, B, F}).transpose(0, 1).contiguous() : at::empty({0}, opts);
   results[1] = dh;
   return results;

@@ -170,6 +170,29 @@ def test_native_bidirectional_equals_nn_lstm_bidirectional():
     _close(got, want)
 
 
+@pytest.mark.parametrize("cell", [LSTM, GRU])
+def test_native_bidirectional_on_two_threads_equals_one_thread(cell):
+    """With two torch threads the two directions run at once (a call above 2^21 multiply-adds), each
+    with MKL on one thread: the same result as one thread, masked or not."""
+    torch.manual_seed(5)
+    bi = Bidirectional(cell(64, return_sequences=True, return_state=True))
+    x = torch.randn(32, 40, 8)
+    mask = torch.arange(40)[None, :] < torch.randint(1, 41, (32, 1))
+    previous = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                results.append([bi(x), bi(x, mask=mask)])
+    finally:
+        torch.set_num_threads(previous)
+    assert bi.last_path[0].startswith("native")
+    for a, b in zip(*results):
+        for u, v in zip(a, b):
+            _close(u, v)
+
+
 def test_native_is_chosen_only_without_gradients():
     layer = LSTM(4, return_sequences=True)
     x = torch.randn(2, 5, 3)

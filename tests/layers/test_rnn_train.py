@@ -349,3 +349,21 @@ def test_masked_lstm_layers_train_on_the_lengths(layer, monkeypatch):
     out = model(ids)
     (out[0] if isinstance(out, list) else out).sum().backward()
     assert calls and calls[0].tolist() == [7, 4, 1]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_threads_run_the_two_directions_at_once_and_agree(kind):
+    """With more than one torch thread the directions of a bidirectional call run at once (above
+    2^21 multiply-adds: this size is)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        case = _case(kind, 32, 40, 8, 64, True, True)
+        outs, grads = _grads(_native, kind, case, True, True)
+        outs_t, grads_t = _grads(_torch, kind, case, True, True)
+    finally:
+        torch.set_num_threads(previous)
+    for a, b in zip(outs, outs_t):  # 40 steps of H = 64: the products' rounding differs a little more
+        torch.testing.assert_close(a, b, atol=1e-5 * max(1.0, float(b.abs().max())), rtol=1e-4)
+    for a, b in zip(grads, grads_t):
+        torch.testing.assert_close(a, b, atol=1e-5 * float(b.abs().max()), rtol=1e-4)
