@@ -275,6 +275,22 @@ def test_native_on_a_repeated_input_equals_the_step_loop(cell, mask, go_backward
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
+def test_native_on_a_repeated_input_under_cpu_autocast_stays_float32(cell):
+    """Under torch.autocast("cpu") the loop's one projection of a repeated input (at::addmm) must not
+    come back bfloat16 (it raised "expected scalar type Float but found BFloat16")."""
+    torch.manual_seed(7)
+    layer = CELLS[cell](12, return_sequences=True, return_state=True)
+    x = torch.randn(4, 3)[:, None].expand(4, 5, 3)
+    layer(x.contiguous())
+    with torch.no_grad():
+        want = layer(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = layer(x)
+    assert layer.last_path == "native"
+    _close(got, want)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
 def test_native_bidirectional_on_a_repeated_input_equals_the_step_loop(cell):
     torch.manual_seed(6)
     bi = Bidirectional(CELLS[cell](16, return_sequences=True))
