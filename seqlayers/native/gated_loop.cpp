@@ -417,6 +417,9 @@ std::vector<at::Tensor> gated_rnn_forward(
     const c10::List<c10::optional<at::Tensor>>& h0, const c10::List<c10::optional<at::Tensor>>& c0,
     const c10::optional<at::Tensor>& mask_, const c10::List<bool>& backwards, const c10::List<bool>& time_order,
     bool zero_output, bool return_sequences, bool blas_only) {
+  // float32 throughout: under torch.autocast("cpu") a repeated input's at::addmm came back bfloat16
+  // (the guard is thread-local state, so it reaches the directions' threads too)
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   TORCH_CHECK(x_.dim() == 3 && x_.scalar_type() == at::kFloat && x_.device().is_cpu(),
               "gated_rnn_forward: x must be a (B, T, F) float32 CPU tensor, got ", x_.sizes(), " ",
               x_.scalar_type(), " on ", x_.device());
