@@ -272,6 +272,30 @@ def test_right_padded_gradient_of_the_gradient_uses_the_step_reference():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("layer", [lambda: sl.LSTM(5, return_sequences=True, return_state=True, go_backwards=True),
+                                   lambda: sl.Bidirectional(sl.LSTM(5, return_sequences=True, return_state=True))])
+def test_masked_layer_gradient_penalty_equals_torchs_kernel(layer, monkeypatch):
+    """A gradient penalty through a right-padded layer: the lengths pass's second-order fallback (the
+    step reference) against the is_pad column on torch's kernel, an independent formulation."""
+    torch.manual_seed(0)
+    model = layer()
+    x = torch.randn(4, 6, 3)
+    mask = torch.arange(6)[None] < torch.tensor([6, 2, 0, 4])[:, None]
+    model(x)
+    results = []
+    for use_native in (True, False):
+        with monkeypatch.context() as m:
+            if not use_native:
+                m.setattr(rnn_train, "applies", lambda *args, **kwargs: False)
+            xg = x.clone().requires_grad_()
+            loss = sum(o.sin().sum() for o in model(xg, mask=mask))
+            (gx,) = torch.autograd.grad(loss, xg, create_graph=True)
+            results.append([gx.detach(), *torch.autograd.grad((gx ** 2).sum(), [xg, *model.parameters()])])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert not results[0][0][~mask].any()  # a padded input reaches nothing
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_forward_mode_ad_runs_torchs_kernel(kind):
     """Dual tensors (``torch.autograd.forward_ad``): the native Functions have no jvp."""
