@@ -18,8 +18,9 @@ runs.
 The gates use the vectorised rational tanh/sigmoid of ``loop_math.h`` (max abs error 2.9e-7 /
 1.8e-7 against float64), so outputs and gradients agree with torch's kernel to ~1e-6 relative.
 A gradient of the gradient (``create_graph=True``, as a gradient penalty takes) is exact: the
-backward pass then differentiates torch's own kernel over the same inputs, so it can be
-differentiated again.
+backward pass then differentiates torch's own kernel over the same inputs (for the LSTM on a
+right-padded batch, ``lstm_right_padded``, a step-by-step torch reference of its semantics), so it
+can be differentiated again.
 """
 from __future__ import annotations
 

@@ -173,9 +173,10 @@ def _layer_grads(model, x, mask=None, use_native=True, monkeypatch=None):
     lambda: sl.Bidirectional(sl.SimpleRNN(12, return_sequences=True)),
 ])
 def test_masked_layers_train_on_it_as_on_torchs_kernel(layer, monkeypatch):
-    """Right-padded masks (an empty row too) go through the is_pad column: the native sigmoid is
-    exactly 0 / 1 there, so the states are frozen bit for bit as with torch's kernel (the LSTM's
-    input and forget gates, the GRU's update gate)."""
+    """Right-padded masks (an empty row too): the LSTM's native pass takes the lengths in a
+    Bidirectional layer (and where the states are read: return_state, stateful); otherwise the
+    is_pad column, where the native sigmoid is exactly 0 / 1, so the states are frozen bit for bit
+    as with torch's kernel (the LSTM's input and forget gates, the GRU's update gate)."""
     torch.manual_seed(0)
     model = sl.Sequential([sl.Embedding(40, 6, mask_zero=True, input_shape=(7,)), layer()])
     ids = torch.randint(1, 40, (6, 7))
