@@ -369,7 +369,7 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
   const at::Tensor c0 = c0_.contiguous();
   // dX per direction (summed after: the directions may run at once)
   std::vector<at::Tensor> dxs(need_dx ? D : 0);
-  for (auto& t : dxs) t = lengths.defined() ? at::zeros({B, T, F}, opts) : at::empty({B, T, F}, opts);
+  for (auto& t : dxs) t = at::empty({B, T, F}, opts);  // every row written (padded ones get dG = 0)
   std::vector<at::Tensor> results(3 + 3 * D);
   for (int64_t d = 0; d < D; ++d) check_weights(w_ih[d], w_hh[d], F, H, d);
   const int64_t work = B * T * 4 * H * (F + H);  // multiply-adds of the recurrence
