@@ -170,13 +170,15 @@ void grad_scalar(float* a, const float* cp, const float* tc, const float* go, co
   }
 }
 
-void check_weights(const at::Tensor& w_ih, const at::Tensor& w_hh, int64_t F, int64_t H, int64_t d) {
-  TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(0) == 4 * H && w_ih.size(1) == F && w_hh.dim() == 2 &&
-              w_hh.size(0) == 4 * H && w_hh.size(1) == H && w_ih.scalar_type() == at::kFloat &&
+// Direction d's weights for G gates (LSTM 4, GRU 3, SimpleRNN 1): w_ih (G*H, F), w_hh (G*H, H), float32.
+void check_weights(const char* op, int64_t G, const at::Tensor& w_ih, const at::Tensor& w_hh, int64_t F, int64_t H,
+                   int64_t d) {
+  TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(0) == G * H && w_ih.size(1) == F && w_hh.dim() == 2 &&
+              w_hh.size(0) == G * H && w_hh.size(1) == H && w_ih.scalar_type() == at::kFloat &&
               w_hh.scalar_type() == at::kFloat,
-              "lstm_train: direction ", d, " needs w_ih (4H, F) = (", 4 * H, ", ", F, ") and w_hh (4H, H) = (", 4 * H,
-              ", ", H, ") float32; got w_ih ", w_ih.sizes(), " ", w_ih.scalar_type(), " and w_hh ", w_hh.sizes(), " ",
-              w_hh.scalar_type());
+              op, ": direction ", d, " needs w_ih (", G, "H, F) = (", G * H, ", ", F, ") and w_hh (", G, "H, H) = (",
+              G * H, ", ", H, ") float32; got w_ih ", w_ih.sizes(), " ", w_ih.scalar_type(), " and w_hh ", w_hh.sizes(),
+              " ", w_hh.scalar_type());
 }
 
 void check_states(const at::Tensor& s, int64_t D, int64_t B, int64_t H, const char* name) {
@@ -187,6 +189,30 @@ void check_states(const at::Tensor& s, int64_t D, int64_t B, int64_t H, const ch
 
 // c10::optional<Tensor> -> its value, or an undefined tensor
 at::Tensor value_or_none(const c10::optional<at::Tensor>& t) { return t.has_value() && t->defined() ? *t : at::Tensor(); }
+
+// A forward op's input checks (x (B, T, F) float32 CPU, one list entry per direction); returns D.
+int64_t check_forward(const char* op, const at::Tensor& x, at::TensorList w_ih, at::TensorList w_hh,
+                      const c10::List<c10::optional<at::Tensor>>& b_ih,
+                      const c10::List<c10::optional<at::Tensor>>& b_hh, const c10::List<bool>& backwards) {
+  TORCH_CHECK(x.dim() == 3 && x.scalar_type() == at::kFloat && x.device().is_cpu(), op,
+              ": x must be a (B, T, F) float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type(), " on ", x.device());
+  const int64_t D = static_cast<int64_t>(w_ih.size());
+  TORCH_CHECK(D >= 1 && w_hh.size() == w_ih.size() && b_ih.size() == w_ih.size() && b_hh.size() == w_ih.size() &&
+              backwards.size() == w_ih.size(),
+              op, ": one entry per direction in every list; got ", D, " w_ih, ", w_hh.size(), " w_hh, ", b_ih.size(),
+              " b_ih, ", b_hh.size(), " b_hh, ", backwards.size(), " backwards");
+  return D;
+}
+
+// A backward op's output gradient: contiguous (B, T, D*H), or undefined when none reached the output.
+at::Tensor checked_grad_out(const char* op, const c10::optional<at::Tensor>& grad_out_, int64_t B, int64_t T,
+                            int64_t DH) {
+  const at::Tensor g = value_or_none(grad_out_);
+  if (!g.defined()) return g;
+  TORCH_CHECK(g.dim() == 3 && g.size(0) == B && g.size(1) == T && g.size(2) == DH, op,
+              ": grad_out must be (B, T, D*H) = (", B, ", ", T, ", ", DH, "), got ", g.sizes());
+  return g.contiguous();
+}
 
 // [W_ih^T; W_hh^T] (F + H, 4H): step t's gates are [x_t, h] @ it, one product with K = F + H
 at::Tensor joint_transposed(const at::Tensor& w_ih_, const at::Tensor& w_hh_) {
@@ -299,14 +325,7 @@ std::vector<at::Tensor> lstm_train_forward(const at::Tensor& x, at::TensorList w
                                            const c10::List<c10::optional<at::Tensor>>& b_hh, const at::Tensor& h0_,
                                            const at::Tensor& c0_, const c10::List<bool>& backwards,
                                            const c10::optional<at::Tensor>& lengths_) {
-  TORCH_CHECK(x.dim() == 3 && x.scalar_type() == at::kFloat && x.device().is_cpu(),
-              "lstm_train_forward: x must be a (B, T, F) float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type(),
-              " on ", x.device());
-  const int64_t D = static_cast<int64_t>(w_ih.size());
-  TORCH_CHECK(D >= 1 && w_hh.size() == w_ih.size() && b_ih.size() == w_ih.size() && b_hh.size() == w_ih.size() &&
-              backwards.size() == w_ih.size(),
-              "lstm_train_forward: one entry per direction in every list; got ", D, " w_ih, ", w_hh.size(), " w_hh, ",
-              b_ih.size(), " b_ih, ", b_hh.size(), " b_hh, ", backwards.size(), " backwards");
+  const int64_t D = check_forward("lstm_train_forward", x, w_ih, w_hh, b_ih, b_hh, backwards);
   const int64_t B = x.size(0), T = x.size(1), F = x.size(2), H = w_hh[0].size(1), GH = 4 * H, K = F + H;
   check_states(h0_, D, B, H, "h0");
   check_states(c0_, D, B, H, "c0");
@@ -320,7 +339,7 @@ std::vector<at::Tensor> lstm_train_forward(const at::Tensor& x, at::TensorList w
   at::Tensor acts = at::empty({D, T, B, GH}, opts);
   at::Tensor cs = at::empty({D, T, B, H}, opts), tcs = at::empty({D, T, B, H}, opts);
   at::Tensor xh = at::empty({D, T, B, K}, opts);  // step t's rows [x_t, h the step started from], in slot order
-  for (int64_t d = 0; d < D; ++d) check_weights(w_ih[d], w_hh[d], F, H, d);
+  for (int64_t d = 0; d < D; ++d) check_weights("lstm_train", 4, w_ih[d], w_hh[d], F, H, d);
   const int64_t work = B * T * 4 * H * (F + H);  // multiply-adds of the recurrence
   for_each_direction(D, work, [&](int64_t d) {
     std::vector<float> h(B * H), c(B * H);
@@ -356,12 +375,7 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
   const int64_t T = acts.size(1), B = acts.size(2), H = w_hh[0].size(1), GH = 4 * H, K = xh.size(3), F = K - H;
   const at::Tensor lengths = checked_lengths(lengths_, B, T);
   const auto opts = acts.options();
-  const at::Tensor gout = value_or_none(grad_out_);
-  const at::Tensor grad_out = gout.defined() ? gout.contiguous() : gout;
-  TORCH_CHECK(!grad_out.defined() || (grad_out.dim() == 3 && grad_out.size(0) == B && grad_out.size(1) == T &&
-                                      grad_out.size(2) == D * H),
-              "lstm_train_backward: grad_out must be (B, T, D*H) = (", B, ", ", T, ", ", D * H, "), got ",
-              grad_out.sizes());
+  const at::Tensor grad_out = checked_grad_out("lstm_train_backward", grad_out_, B, T, D * H);
   at::Tensor dh0 = at::zeros({D, B, H}, opts), dc0 = at::zeros({D, B, H}, opts), db = at::zeros({D, GH}, opts);
   const at::Tensor gh = value_or_none(grad_h_), gc = value_or_none(grad_c_);
   if (gh.defined()) dh0.copy_(gh);
@@ -371,7 +385,7 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
   std::vector<at::Tensor> dxs(need_dx ? D : 0);
   for (auto& t : dxs) t = at::empty({B, T, F}, opts);  // every row written (padded ones get dG = 0)
   std::vector<at::Tensor> results(3 + 3 * D);
-  for (int64_t d = 0; d < D; ++d) check_weights(w_ih[d], w_hh[d], F, H, d);
+  for (int64_t d = 0; d < D; ++d) check_weights("lstm_train", 4, w_ih[d], w_hh[d], F, H, d);
   const int64_t work = B * T * 4 * H * (F + H);  // multiply-adds of the recurrence
   for_each_direction(D, work, [&](int64_t d) {
     std::vector<float> dh(B * H), dc(B * H), c_first(B * H);
@@ -500,15 +514,6 @@ void gru_grad(float* __restrict a, float* __restrict hn, const float* __restrict
   }
 }
 
-void check_gru_weights(const at::Tensor& w_ih, const at::Tensor& w_hh, int64_t F, int64_t H, int64_t d) {
-  TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(0) == 3 * H && w_ih.size(1) == F && w_hh.dim() == 2 &&
-              w_hh.size(0) == 3 * H && w_hh.size(1) == H && w_ih.scalar_type() == at::kFloat &&
-              w_hh.scalar_type() == at::kFloat,
-              "gru_train: direction ", d, " needs w_ih (3H, F) = (", 3 * H, ", ", F, ") and w_hh (3H, H) = (", 3 * H,
-              ", ", H, ") float32; got w_ih ", w_ih.sizes(), " ", w_ih.scalar_type(), " and w_hh ", w_hh.sizes(), " ",
-              w_hh.scalar_type());
-}
-
 at::Tensor bias_or_zeros(const c10::optional<at::Tensor>& b, int64_t n, const at::TensorOptions& opts) {
   const at::Tensor t = value_or_none(b);
   return t.defined() ? t.contiguous() : at::zeros({n}, opts);
@@ -551,14 +556,7 @@ std::vector<at::Tensor> gru_train_forward(const at::Tensor& x, at::TensorList w_
                                           const c10::List<c10::optional<at::Tensor>>& b_ih,
                                           const c10::List<c10::optional<at::Tensor>>& b_hh, const at::Tensor& h0_,
                                           const c10::List<bool>& backwards) {
-  TORCH_CHECK(x.dim() == 3 && x.scalar_type() == at::kFloat && x.device().is_cpu(),
-              "gru_train_forward: x must be a (B, T, F) float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type(),
-              " on ", x.device());
-  const int64_t D = static_cast<int64_t>(w_ih.size());
-  TORCH_CHECK(D >= 1 && w_hh.size() == w_ih.size() && b_ih.size() == w_ih.size() && b_hh.size() == w_ih.size() &&
-              backwards.size() == w_ih.size(),
-              "gru_train_forward: one entry per direction in every list; got ", D, " w_ih, ", w_hh.size(), " w_hh, ",
-              b_ih.size(), " b_ih, ", b_hh.size(), " b_hh, ", backwards.size(), " backwards");
+  const int64_t D = check_forward("gru_train_forward", x, w_ih, w_hh, b_ih, b_hh, backwards);
   const int64_t B = x.size(0), T = x.size(1), F = x.size(2), H = w_hh[0].size(1);
   check_states(h0_, D, B, H, "h0");
   const auto opts = x.options();
@@ -566,7 +564,7 @@ std::vector<at::Tensor> gru_train_forward(const at::Tensor& x, at::TensorList w_
   at::Tensor out = at::empty({B, T, D * H}, opts), h_n = at::empty({D, B, H}, opts);
   at::Tensor acts = at::empty({D, T, B, 3 * H}, opts), hn = at::empty({D, T, B, H}, opts);
   at::Tensor hp = at::empty({D, T, B, H}, opts);
-  for (int64_t d = 0; d < D; ++d) check_gru_weights(w_ih[d], w_hh[d], F, H, d);
+  for (int64_t d = 0; d < D; ++d) check_weights("gru_train", 3, w_ih[d], w_hh[d], F, H, d);
   const int64_t work = B * T * 3 * H * (F + H);  // multiply-adds of the recurrence
   for_each_direction(D, work, [&](int64_t d) {
     gru_direction(x2, w_ih[d], w_hh[d], bias_or_zeros(b_ih.get(d), 3 * H, opts), bias_or_zeros(b_hh.get(d), 3 * H, opts),
@@ -588,18 +586,13 @@ std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad
               acts.sizes(), ", x2 ", x2.sizes(), ", ", w_hh.size(), " w_hh and ", backwards.size(), " backwards");
   const int64_t T = acts.size(1), B = acts.size(2), H = w_hh[0].size(1), GH = 3 * H, F = x2.size(1);
   const auto opts = acts.options();
-  const at::Tensor gout = value_or_none(grad_out_);
-  const at::Tensor grad_out = gout.defined() ? gout.contiguous() : gout;
-  TORCH_CHECK(!grad_out.defined() || (grad_out.dim() == 3 && grad_out.size(0) == B && grad_out.size(1) == T &&
-                                      grad_out.size(2) == D * H),
-              "gru_train_backward: grad_out must be (B, T, D*H) = (", B, ", ", T, ", ", D * H, "), got ",
-              grad_out.sizes());
+  const at::Tensor grad_out = checked_grad_out("gru_train_backward", grad_out_, B, T, D * H);
   at::Tensor dh = at::zeros({D, B, H}, opts), db = at::zeros({D, 4 * H}, opts);
   const at::Tensor gh = value_or_none(grad_h_);
   if (gh.defined()) dh.copy_(gh);
   std::vector<at::Tensor> dxs(D);  // dX per direction (summed after: the directions may run at once)
   std::vector<at::Tensor> results(2 + 4 * D);
-  for (int64_t d = 0; d < D; ++d) check_gru_weights(w_ih[d], w_hh[d], F, H, d);
+  for (int64_t d = 0; d < D; ++d) check_weights("gru_train", 3, w_ih[d], w_hh[d], F, H, d);
   const int64_t work = B * T * 3 * H * (F + H);  // multiply-adds of the recurrence
   for_each_direction(D, work, [&](int64_t d) {
     const at::Tensor u = w_hh[d].contiguous();  // (3H, H), read as U^T (H x 3H) column-major
@@ -666,26 +659,14 @@ std::vector<at::Tensor> simple_rnn_train_forward(const at::Tensor& x, at::Tensor
                                                  const c10::List<c10::optional<at::Tensor>>& b_ih,
                                                  const c10::List<c10::optional<at::Tensor>>& b_hh,
                                                  const at::Tensor& h0_, const c10::List<bool>& backwards, bool relu) {
-  TORCH_CHECK(x.dim() == 3 && x.scalar_type() == at::kFloat && x.device().is_cpu(),
-              "simple_rnn_train_forward: x must be a (B, T, F) float32 CPU tensor, got ", x.sizes(), " ",
-              x.scalar_type(), " on ", x.device());
-  const int64_t D = static_cast<int64_t>(w_ih.size());
-  TORCH_CHECK(D >= 1 && w_hh.size() == w_ih.size() && b_ih.size() == w_ih.size() && b_hh.size() == w_ih.size() &&
-              backwards.size() == w_ih.size(),
-              "simple_rnn_train_forward: one entry per direction in every list; got ", D, " w_ih, ", w_hh.size(),
-              " w_hh, ", b_ih.size(), " b_ih, ", b_hh.size(), " b_hh, ", backwards.size(), " backwards");
+  const int64_t D = check_forward("simple_rnn_train_forward", x, w_ih, w_hh, b_ih, b_hh, backwards);
   const int64_t B = x.size(0), T = x.size(1), F = x.size(2), H = w_hh[0].size(1);
   check_states(h0_, D, B, H, "h0");
   const auto opts = x.options();
   const at::Tensor x2 = x.transpose(0, 1).contiguous().view({T * B, F}), h0 = h0_.contiguous();  // rows (t, b)
   at::Tensor out = at::empty({B, T, D * H}, opts), h_n = at::empty({D, B, H}, opts);
   at::Tensor ys = at::empty({D, T, B, H}, opts), hp = at::empty({D, T, B, H}, opts);
-  for (int64_t d = 0; d < D; ++d)
-    TORCH_CHECK(w_ih[d].dim() == 2 && w_ih[d].size(0) == H && w_ih[d].size(1) == F &&
-                w_hh[d].sizes() == at::IntArrayRef({H, H}) && w_ih[d].scalar_type() == at::kFloat &&
-                w_hh[d].scalar_type() == at::kFloat,
-                "simple_rnn_train: direction ", d, " needs w_ih (H, F) = (", H, ", ", F, ") and w_hh (H, H) float32; got ",
-                w_ih[d].sizes(), " and ", w_hh[d].sizes());
+  for (int64_t d = 0; d < D; ++d) check_weights("simple_rnn_train", 1, w_ih[d], w_hh[d], F, H, d);
   const int64_t work = B * T * H * (F + H);  // multiply-adds of the recurrence
   for_each_direction(D, work, [&](int64_t d) {
     const at::Tensor bias = bias_or_zeros(b_ih.get(d), H, opts) + bias_or_zeros(b_hh.get(d), H, opts);
@@ -726,12 +707,7 @@ std::vector<at::Tensor> simple_rnn_train_backward(const c10::optional<at::Tensor
               " direction(s); got ys ", ys.sizes(), ", x2 ", x2.sizes(), ", ", w_hh.size(), " w_hh");
   const int64_t T = ys.size(1), B = ys.size(2), H = ys.size(3), F = x2.size(1);
   const auto opts = ys.options();
-  const at::Tensor gout = value_or_none(grad_out_);
-  const at::Tensor grad_out = gout.defined() ? gout.contiguous() : gout;
-  TORCH_CHECK(!grad_out.defined() || (grad_out.dim() == 3 && grad_out.size(0) == B && grad_out.size(1) == T &&
-                                      grad_out.size(2) == D * H),
-              "simple_rnn_train_backward: grad_out must be (B, T, D*H) = (", B, ", ", T, ", ", D * H, "), got ",
-              grad_out.sizes());
+  const at::Tensor grad_out = checked_grad_out("simple_rnn_train_backward", grad_out_, B, T, D * H);
   at::Tensor dh = at::zeros({D, B, H}, opts), db = at::zeros({D, H}, opts);
   const at::Tensor gh = value_or_none(grad_h_);
   if (gh.defined()) dh.copy_(gh);
