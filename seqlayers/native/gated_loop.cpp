@@ -451,8 +451,10 @@ std::vector<at::Tensor> gated_rnn_forward(
   // steps with a single active row take sgemm then
   const bool pack = own && B <= kMaxOwnRows;
   for (int64_t d = 0; d < D; ++d)
-    TORCH_CHECK(w_hh[d].size(1) == H, "gated_rnn_forward: the same H in each direction: H = ", H,
-                " in the first, ", w_hh[d].size(1), " in direction ", d);
+    TORCH_CHECK(w_hh[d].size(1) == H && w_ih[d].dim() == 2 && w_ih[d].size(1) == x_.size(2),
+                "gated_rnn_forward: every direction needs w_ih (G*H, F) with F = x's ", x_.size(2),
+                " features and the same H = ", H, "; direction ", d, " has w_ih ", w_ih[d].sizes(), " and w_hh ",
+                w_hh[d].sizes());
   const int64_t n_states = kind == kLSTM ? 3 : 2;  // per direction: last, h (, c)
   results.resize(1 + D * n_states);
   // the directions of a Bidirectional layer are independent: on two threads when torch has them

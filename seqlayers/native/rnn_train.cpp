@@ -251,8 +251,9 @@ Slots slot_order(const at::Tensor& lengths, int64_t B, int64_t T, bool backwards
 at::Tensor checked_lengths(const c10::optional<at::Tensor>& lengths_, int64_t B, int64_t T) {
   const at::Tensor lengths = value_or_none(lengths_);
   if (!lengths.defined()) return lengths;
-  TORCH_CHECK(lengths.dim() == 1 && lengths.size(0) == B && lengths.scalar_type() == at::kLong,
-              "lstm_train: lengths must be (B,) = (", B, ",) int64, got ", lengths.sizes(), " ", lengths.scalar_type());
+  TORCH_CHECK(lengths.dim() == 1 && lengths.size(0) == B && lengths.scalar_type() == at::kLong && lengths.is_cpu(),
+              "lstm_train: lengths must be a (B,) = (", B, ",) int64 CPU tensor, got ", lengths.sizes(), " ",
+              lengths.scalar_type(), " on ", lengths.device(), " (lengths.to(torch.int64).cpu())");
   const at::Tensor l = lengths.contiguous();
   TORCH_CHECK(B == 0 || (l.min().item<int64_t>() >= 0 && l.max().item<int64_t>() <= T),
               "lstm_train: every length must lie in [0, T] = [0, ", T, "]");

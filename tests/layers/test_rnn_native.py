@@ -304,3 +304,10 @@ def test_native_bidirectional_on_a_repeated_input_equals_the_step_loop(cell):
     with torch.no_grad():
         want = bi(x.contiguous())
     _close(got, want)
+
+
+def test_the_inference_op_refuses_weights_for_another_input_width():
+    w_ih, w_hh = torch.randn(16, 5), torch.randn(16, 4)  # an LSTM(4) for 5 features
+    with pytest.raises(RuntimeError, match=r"w_ih \(G\*H, F\) with F = x's 3 features"):
+        torch.ops.seqlayers_native.gated_rnn_forward(torch.randn(2, 3, 3), 0, [w_ih], [w_hh], [None], [None], [None],
+                                                     [None], None, [False], [False], False, True, False)

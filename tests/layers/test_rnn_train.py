@@ -392,3 +392,12 @@ def test_two_threads_run_the_two_directions_at_once_and_agree(kind):
         torch.testing.assert_close(a, b, atol=1e-5 * max(1.0, float(b.abs().max())), rtol=1e-4)
     for a, b in zip(grads, grads_t):
         torch.testing.assert_close(a, b, atol=1e-5 * float(b.abs().max()), rtol=1e-4)
+
+
+def test_the_ops_refuse_lengths_off_the_cpu_or_of_another_dtype():
+    x, states, weights = _case("lstm", 2, 3, 4, 8, False, True)
+    op = torch.ops.seqlayers_native.lstm_train_forward
+    with torch.no_grad():
+        for bad in (torch.tensor([3, 2], dtype=torch.int32), torch.tensor([3, 2, 1])):
+            with pytest.raises(RuntimeError, match=r"lengths must be a \(B,\) = \(2,\) int64 CPU tensor"):
+                op(x, [weights[0]], [weights[1]], [weights[2]], [weights[3]], *states, [False], bad)
