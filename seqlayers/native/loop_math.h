@@ -48,6 +48,30 @@ void for_each_direction(int64_t D, int64_t work, const Body& body) {
   });
 }
 
+// body(d, b0, b1) for each direction d < D and chunk [b0, b1) of the batch's B rows (an RNN's rows
+// are independent: each chunk runs every step for its rows). With more than one torch thread and at
+// least `work` multiply-adds, the directions and chunks of at least kMinRows rows run at once, each
+// with MKL single-threaded (W1's LSTM training, 2 threads: the per-step products on MKL's threads
+// while the gate passes ran on one); else one call per direction with the whole batch.
+template <typename Body>
+void for_each_chunk(int64_t D, int64_t B, int64_t work, const Body& body) {
+  constexpr int64_t kMinWork = int64_t(1) << 21, kMinRows = 8;
+  const int64_t threads = at::get_num_threads();
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads / std::max<int64_t>(D, 1), B / kMinRows));
+  if (threads < 2 || work < kMinWork || at::in_parallel_region() || D * chunks < 2) {
+    for (int64_t d = 0; d < D; ++d) body(d, int64_t(0), B);
+    return;
+  }
+  const at::ThreadLocalState state;
+  at::parallel_for(0, D * chunks, 1, [&](int64_t begin, int64_t end) {
+    const at::ThreadLocalStateGuard guard(state);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t d = task / chunks, c = task % chunks;
+      body(d, B * c / chunks, B * (c + 1) / chunks);
+    }
+  });
+}
+
 __attribute__((always_inline)) inline float tanh_r(float a) {
   const float v = a > 7.90531110763549805f ? 7.90531110763549805f
                                             : (a < -7.90531110763549805f ? -7.90531110763549805f : a);

@@ -31,13 +31,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "loop_math.h"
 
 namespace {
 
-using seqlayers_native::for_each_direction;
+using seqlayers_native::for_each_chunk;
 using seqlayers_native::sigmoid_r;
 using seqlayers_native::tanh_r;
 
@@ -274,39 +275,54 @@ struct LstmRun {
   bool backwards;
 };
 
-void lstm_direction(const LstmRun& L, const Slots& S, const at::Tensor& x0, const at::Tensor& w_ih,
-                    const at::Tensor& w_hh, const at::Tensor& bias) {
-  const int64_t B = L.B, T = L.T, F = L.F, H = L.H, GH = 4 * H, K = F + H;
-  const at::Tensor wt = joint_transposed(w_ih, w_hh);  // (K, 4H)
+// What a direction's steps read, made once per call: [W_ih^T; W_hh^T], a repeated input's projection
+// (b + x0 W_ih^T, (B, 4H), batch order) and the bias the gate pass adds (zeros after that projection).
+struct LstmPrep {
+  at::Tensor wt, xproj, bias;
+  bool repeated;
+};
+
+LstmPrep lstm_prep(const at::Tensor& x0, const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& bias) {
   const bool repeated = x0.defined();
-  const at::Tensor xproj = repeated ? at::addmm(bias, x0, w_ih.t()).contiguous() : at::Tensor();  // (B, 4H), with the bias
-  const at::Tensor zeros = at::zeros({GH}, bias.options());
-  const float* b_gates = repeated ? zeros.data_ptr<float>() : bias.data_ptr<float>();  // what the gate pass adds
-  const int m = static_cast<int>(GH), k = static_cast<int>(repeated ? H : K), ldr = static_cast<int>(K);
+  return {joint_transposed(w_ih, w_hh), repeated ? at::addmm(bias, x0, w_ih.t()).contiguous() : at::Tensor(),
+          repeated ? at::zeros_like(bias) : bias, repeated};
+}
+
+// The steps of slots b0 .. b1 - 1 (a chunk of the batch; chunks touch disjoint rows of every buffer).
+void lstm_steps(const LstmRun& L, const Slots& S, const LstmPrep& P, int64_t b0, int64_t b1) {
+  const int64_t B = L.B, T = L.T, F = L.F, H = L.H, GH = 4 * H, K = F + H, nb = b1 - b0;
+  const float* x0 = P.repeated ? L.xp : nullptr;  // (B, F) then
+  const float* b_gates = P.bias.data_ptr<float>();
+  const int m = static_cast<int>(GH), k = static_cast<int>(P.repeated ? H : K), ldr = static_cast<int>(K);
   const float one = 1.0f, zero = 0.0f;
+  const auto in_chunk = [&](int64_t active) { return std::clamp<int64_t>(active - b0, 0, nb); };
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = L.backwards ? T - 1 - s : s, next = L.backwards ? t - 1 : t + 1;
-    const int64_t n = S.active[s], n_next = s < T - 1 ? S.active[s + 1] : 0, before = s > 0 ? S.active[s - 1] : 0;
-    float* r = L.rows + t * B * K;
+    const int64_t n = in_chunk(S.active[s]), n_next = s < T - 1 ? in_chunk(S.active[s + 1]) : 0;
+    const int64_t before = s > 0 ? in_chunk(S.active[s - 1]) : 0;
+    float* r = L.rows + (t * B + b0) * K;  // the chunk's rows
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t b = S.perm[i];
-      const float* xr = repeated ? x0.data_ptr<float>() + b * F : L.xp + (b * T + t) * F;
+      const int64_t slot = b0 + i, b = S.perm[slot];
+      const float* xr = x0 ? x0 + b * F : L.xp + (b * T + t) * F;
       std::memcpy(r + i * K, xr, F * sizeof(float));
-      if (i >= before) std::memcpy(r + i * K + F, L.h + i * H, H * sizeof(float));  // a row starting here
+      if (i >= before) std::memcpy(r + i * K + F, L.h + slot * H, H * sizeof(float));  // a row starting here
     }
-    if (n < B) std::memset(r + n * K, 0, (B - n) * K * sizeof(float));  // padded rows: zeros (the products read them)
-    float* gt = L.g + t * B * GH;
+    if (n < nb) std::memset(r + n * K, 0, (nb - n) * K * sizeof(float));  // padded rows: zeros (the products read them)
+    float* gt = L.g + (t * B + b0) * GH;
     // column-major: G_t^T (4H x n) = [W_ih; W_hh] (wt as 4H x K) @ [x_t, h]^T (K x n); for a repeated
     // input, G_t^T = xproj^T + W_hh (wt's last H rows) @ h^T
-    if (repeated)
-      for (int64_t i = 0; i < n; ++i) std::memcpy(gt + i * GH, xproj.data_ptr<float>() + S.perm[i] * GH, GH * sizeof(float));
-    const float* a = repeated ? wt.data_ptr<float>() + F * GH : wt.data_ptr<float>();
+    if (P.repeated)
+      for (int64_t i = 0; i < n; ++i)
+        std::memcpy(gt + i * GH, P.xproj.data_ptr<float>() + S.perm[b0 + i] * GH, GH * sizeof(float));
+    const float* a = P.repeated ? P.wt.data_ptr<float>() + F * GH : P.wt.data_ptr<float>();
     const int n_ = static_cast<int>(n);
-    if (n > 0 && H > 0) sgemm_("N", "N", &m, &n_, &k, &one, a, &m, repeated ? r + F : r, &ldr, repeated ? &one : &zero, gt, &m);
+    if (n > 0 && H > 0)
+      sgemm_("N", "N", &m, &n_, &k, &one, a, &m, P.repeated ? r + F : r, &ldr, P.repeated ? &one : &zero, gt, &m);
     for (int64_t i = 0; i < n; ++i) {  // h goes into the next step's row, or the state of a row that stops here
-      float* h = i < n_next ? L.rows + (next * B + i) * K + F : L.h + i * H;
-      float* args[6] = {gt + i * GH, L.c + i * H, L.cs + (t * B + i) * H, L.tcs + (t * B + i) * H, h,
-                        L.out + (S.perm[i] * T + t) * L.ld_out};
+      const int64_t slot = b0 + i;
+      float* h = i < n_next ? L.rows + (next * B + slot) * K + F : L.h + slot * H;
+      float* args[6] = {gt + i * GH, L.c + slot * H, L.cs + (t * B + slot) * H, L.tcs + (t * B + slot) * H, h,
+                        L.out + (S.perm[slot] * T + t) * L.ld_out};
       if (kAVX512) gates_avx512(args[0], b_gates, args[1], args[2], args[3], args[4], args[5], H);
       else gates_scalar(args[0], b_gates, args[1], args[2], args[3], args[4], args[5], H);
     }
@@ -341,22 +357,29 @@ std::vector<at::Tensor> lstm_train_forward(const at::Tensor& x, at::TensorList w
   at::Tensor cs = at::empty({D, T, B, H}, opts), tcs = at::empty({D, T, B, H}, opts);
   at::Tensor xh = at::empty({D, T, B, K}, opts);  // step t's rows [x_t, h the step started from], in slot order
   for (int64_t d = 0; d < D; ++d) check_weights("lstm_train", 4, w_ih[d], w_hh[d], F, H, d);
-  const int64_t work = B * T * 4 * H * (F + H);  // multiply-adds of the recurrence
-  for_each_direction(D, work, [&](int64_t d) {
-    std::vector<float> h(B * H), c(B * H);
+  std::vector<Slots> S(D);
+  std::vector<std::vector<float>> h(D, std::vector<float>(B * H)), c(D, std::vector<float>(B * H));  // slot order
+  std::vector<LstmPrep> P;
+  for (int64_t d = 0; d < D; ++d) {
     const at::Tensor bi = value_or_none(b_ih.get(d)), bh = value_or_none(b_hh.get(d));
     const at::Tensor bias = bi.defined() && bh.defined() ? bi + bh
                             : bi.defined() ? bi.contiguous() : bh.defined() ? bh.contiguous() : at::zeros({GH}, opts);
-    const Slots S = slot_order(lengths, B, T, backwards.get(d));
-    permute_rows(h0[d].data_ptr<float>(), h.data(), S.perm, H, false);
-    permute_rows(c0[d].data_ptr<float>(), c.data(), S.perm, H, false);
+    S[d] = slot_order(lengths, B, T, backwards.get(d));
+    permute_rows(h0[d].data_ptr<float>(), h[d].data(), S[d].perm, H, false);
+    permute_rows(c0[d].data_ptr<float>(), c[d].data(), S[d].perm, H, false);
+    P.push_back(lstm_prep(x0, w_ih[d], w_hh[d], bias));
+  }
+  const int64_t work = B * T * 4 * H * (F + H);  // multiply-adds of the recurrence
+  for_each_chunk(D, B, work, [&](int64_t d, int64_t b0, int64_t b1) {
     const LstmRun L{B, T, F, H, xc.data_ptr<float>(), acts[d].data_ptr<float>(), cs[d].data_ptr<float>(),
-                    tcs[d].data_ptr<float>(), xh[d].data_ptr<float>(), out.data_ptr<float>() + d * H, h.data(),
-                    c.data(), D * H, backwards.get(d)};
-    lstm_direction(L, S, x0, w_ih[d], w_hh[d], bias);
-    permute_rows(h.data(), h_n[d].data_ptr<float>(), S.perm, H, true);
-    permute_rows(c.data(), c_n[d].data_ptr<float>(), S.perm, H, true);
+                    tcs[d].data_ptr<float>(), xh[d].data_ptr<float>(), out.data_ptr<float>() + d * H, h[d].data(),
+                    c[d].data(), D * H, backwards.get(d)};
+    lstm_steps(L, S[d], P[d], b0, b1);
   });
+  for (int64_t d = 0; d < D; ++d) {
+    permute_rows(h[d].data(), h_n[d].data_ptr<float>(), S[d].perm, H, true);
+    permute_rows(c[d].data(), c_n[d].data_ptr<float>(), S[d].perm, H, true);
+  }
   return {out, h_n, c_n, acts, cs, tcs, xh};
 }
 
@@ -388,35 +411,52 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
   std::vector<at::Tensor> results(3 + 3 * D);
   for (int64_t d = 0; d < D; ++d) check_weights("lstm_train", 4, w_ih[d], w_hh[d], F, H, d);
   const int64_t work = B * T * 4 * H * (F + H);  // multiply-adds of the recurrence
-  for_each_direction(D, work, [&](int64_t d) {
-    std::vector<float> dh(B * H), dc(B * H), c_first(B * H);
-    const Slots S = slot_order(lengths, B, T, backwards.get(d));
-    permute_rows(dh0[d].data_ptr<float>(), dh.data(), S.perm, H, false);  // the final states' gradients
-    permute_rows(dc0[d].data_ptr<float>(), dc.data(), S.perm, H, false);
-    permute_rows(c0[d].data_ptr<float>(), c_first.data(), S.perm, H, false);
-    const at::Tensor w = w_hh[d].contiguous();  // (4H, H), read as W_hh^T (H x 4H) column-major
+  std::vector<Slots> S(D);
+  std::vector<std::vector<float>> dh(D), dc(D), c_first(D);  // slot order
+  std::vector<at::Tensor> w(D);
+  for (int64_t d = 0; d < D; ++d) {
+    S[d] = slot_order(lengths, B, T, backwards.get(d));
+    for (auto* v : {&dh[d], &dc[d], &c_first[d]}) v->resize(B * H);
+    permute_rows(dh0[d].data_ptr<float>(), dh[d].data(), S[d].perm, H, false);  // the final states' gradients
+    permute_rows(dc0[d].data_ptr<float>(), dc[d].data(), S[d].perm, H, false);
+    permute_rows(c0[d].data_ptr<float>(), c_first[d].data(), S[d].perm, H, false);
+    w[d] = w_hh[d].contiguous();  // (4H, H), read as W_hh^T (H x 4H) column-major
+  }
+  std::mutex db_lock;  // the chunks of one direction add their bias gradients into db[d]
+  for_each_chunk(D, B, work, [&](int64_t d, int64_t b0, int64_t b1) {
+    const Slots& Sd = S[d];
     const float *c_all = cs[d].data_ptr<float>(), *tc = tcs[d].data_ptr<float>();
     const float* go = grad_out.defined() ? grad_out.data_ptr<float>() + d * H : nullptr;
-    float *a = acts[d].data_ptr<float>(), *dbp = db[d].data_ptr<float>();
+    float* a = acts[d].data_ptr<float>();
+    std::vector<float> dbl(GH, 0.0f);
     const int m = static_cast<int>(H), k = static_cast<int>(GH);
     const float one = 1.0f, zero = 0.0f;
     const bool bw = backwards.get(d);
+    const int64_t nb = b1 - b0;
     for (int64_t s = T - 1; s >= 0; --s) {
-      const int64_t t = bw ? T - 1 - s : s, n = S.active[s];
-      float* at_ = a + t * B * GH;  // the gates' activations, replaced by their gradients
+      const int64_t t = bw ? T - 1 - s : s, n = std::clamp<int64_t>(Sd.active[s] - b0, 0, nb);
+      float* at_ = a + (t * B + b0) * GH;  // the chunk's gate activations, replaced by their gradients
       for (int64_t i = 0; i < n; ++i) {
-        const float* cprev = s == S.first[i] ? c_first.data() + i * H : c_all + ((bw ? t + 1 : t - 1) * B + i) * H;
-        const float* gor = go ? go + (S.perm[i] * T + t) * D * H : nullptr;
-        if (kAVX512) grad_avx512(at_ + i * GH, cprev, tc + (t * B + i) * H, gor, dh.data() + i * H, dc.data() + i * H, dbp, H);
-        else grad_scalar(at_ + i * GH, cprev, tc + (t * B + i) * H, gor, dh.data() + i * H, dc.data() + i * H, dbp, H);
+        const int64_t slot = b0 + i;
+        const float* cprev = s == Sd.first[slot] ? c_first[d].data() + slot * H : c_all + ((bw ? t + 1 : t - 1) * B + slot) * H;
+        const float* gor = go ? go + (Sd.perm[slot] * T + t) * D * H : nullptr;
+        float *dhr = dh[d].data() + slot * H, *dcr = dc[d].data() + slot * H;
+        if (kAVX512) grad_avx512(at_ + i * GH, cprev, tc + (t * B + slot) * H, gor, dhr, dcr, dbl.data(), H);
+        else grad_scalar(at_ + i * GH, cprev, tc + (t * B + slot) * H, gor, dhr, dcr, dbl.data(), H);
       }
-      if (n < B) std::memset(at_ + n * GH, 0, (B - n) * GH * sizeof(float));  // padded rows: no gradient
+      if (n < nb) std::memset(at_ + n * GH, 0, (nb - n) * GH * sizeof(float));  // padded rows: no gradient
       // column-major: dh^T (H x n) = W_hh^T (H x 4H) @ dG_t^T (4H x n); a padded row's dh passes through
       const int n_ = static_cast<int>(n);
-      if (n > 0 && H > 0) sgemm_("N", "N", &m, &n_, &k, &one, w.data_ptr<float>(), &m, at_, &k, &zero, dh.data(), &m);
+      if (n > 0 && H > 0)
+        sgemm_("N", "N", &m, &n_, &k, &one, w[d].data_ptr<float>(), &m, at_, &k, &zero, dh[d].data() + b0 * H, &m);
     }
-    permute_rows(dh.data(), dh0[d].data_ptr<float>(), S.perm, H, true);
-    permute_rows(dc.data(), dc0[d].data_ptr<float>(), S.perm, H, true);
+    const std::lock_guard<std::mutex> lock(db_lock);
+    float* dbp = db[d].data_ptr<float>();
+    for (int64_t j = 0; j < GH; ++j) dbp[j] += dbl[j];
+  });
+  for (int64_t d = 0; d < D; ++d) {  // the products over all steps: after every chunk, on MKL's threads
+    permute_rows(dh[d].data(), dh0[d].data_ptr<float>(), S[d].perm, H, true);
+    permute_rows(dc[d].data(), dc0[d].data_ptr<float>(), S[d].perm, H, true);
     const at::Tensor dg2 = acts[d].view({T * B, GH});
     // [dW_ih, dW_hh] = dG^T [X, H_prev]: one product over all T * B rows, made as (K, 4H) (MKL was
     // 2.5x faster that way round for F = 8) and transposed; a repeated input x0 (the same every
@@ -438,9 +478,10 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
       const float* pp = part.data_ptr<float>();
       float* dxp = dxs[d].data_ptr<float>();
       for (int64_t t = 0; t < T; ++t)
-        for (int64_t i = 0; i < B; ++i) std::memcpy(dxp + (S.perm[i] * T + t) * F, pp + (t * B + i) * F, F * sizeof(float));
+        for (int64_t i = 0; i < B; ++i)
+          std::memcpy(dxp + (S[d].perm[i] * T + t) * F, pp + (t * B + i) * F, F * sizeof(float));
     }
-  });
+  }
   results[0] = !need_dx ? at::empty({0}, opts) : D == 1 ? dxs[0] : dxs[0].add_(dxs[1]);
   results[1] = dh0;
   results[2] = dc0;
@@ -520,37 +561,37 @@ at::Tensor bias_or_zeros(const c10::optional<at::Tensor>& b, int64_t n, const at
   return t.defined() ? t.contiguous() : at::zeros({n}, opts);
 }
 
-// One direction of the GRU forward pass (see gru_train_forward); acts, hn, hp: its (T, B, .) buffers.
-void gru_direction(const at::Tensor& x2, const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& b_ih,
-                   const at::Tensor& b_hh, const float* h0, bool bw, at::Tensor acts, float* hn, float* hp, float* out,
-                   int64_t ld_out, float* h_last) {
-  const int64_t T = acts.size(0), B = acts.size(1), H = w_hh.size(1), GH = 3 * H;
-  // every step's input projection (plus b_ih) in one GEMM, into the buffer the gates are kept in
-  at::Tensor a2 = acts.view({T * B, GH});
-  at::addmm_out(a2, b_ih, x2, w_ih.t());
-  const at::Tensor u = w_hh.contiguous();
-  at::Tensor wt = at::empty({H, GH}, u.options());  // (H, 3H): U^T
-  seqlayers_native::transpose_tiled(u.data_ptr<float>(), GH, H, wt.data_ptr<float>());
-  std::vector<float> hw(B * GH);
-  float* g = acts.data_ptr<float>();
-  const int m = static_cast<int>(GH), n = static_cast<int>(B), k = static_cast<int>(H);
+// One direction of the GRU forward pass (see gru_train_forward), for rows b0 .. b1 - 1 (a chunk of the
+// batch): acts, hn, hp its (T, B, .) buffers, acts already holding every step's x W_ih^T + b_ih; wt
+// (H, 3H) U^T.
+struct GruRun {
+  int64_t B, T, H;
+  const float *wt, *b_hh, *h0;
+  float *g, *hn, *hp, *out, *h_last;
+  int64_t ld_out;
+  bool backwards;
+};
+
+void gru_steps(const GruRun& L, int64_t b0, int64_t b1) {
+  const int64_t B = L.B, T = L.T, H = L.H, GH = 3 * H, nb = b1 - b0;
+  std::vector<float> hw(nb * GH);
+  const int m = static_cast<int>(GH), n = static_cast<int>(nb), k = static_cast<int>(H);
   const float one = 1.0f, zero = 0.0f;
-  const float* h = h0;
   for (int64_t s = 0; s < T; ++s) {
-    const int64_t t = bw ? T - 1 - s : s, next = bw ? t - 1 : t + 1;
-    float* hpt = hp + t * B * H;
-    if (s == 0) std::memcpy(hpt, h0, B * H * sizeof(float));
-    h = hpt;
-    // column-major: hw^T (3H x B) = U (wt as 3H x H) @ h^T (H x B)
-    if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, wt.data_ptr<float>(), &m, h, &k, &zero, hw.data(), &m);
-    float* nh = s < T - 1 ? hp + next * B * H : h_last;  // the new state: the next step's start
-    for (int64_t b = 0; b < B; ++b) {
-      float* args[3] = {g + (t * B + b) * GH, hn + (t * B + b) * H, out + (b * T + t) * ld_out};
-      if (kAVX512) gru_avx512(args[0], hw.data() + b * GH, b_hh.data_ptr<float>(), args[1], h + b * H, nh + b * H, args[2], H);
-      else gru_scalar(args[0], hw.data() + b * GH, b_hh.data_ptr<float>(), args[1], h + b * H, nh + b * H, args[2], H);
+    const int64_t t = L.backwards ? T - 1 - s : s, next = L.backwards ? t - 1 : t + 1;
+    float* h = L.hp + (t * B + b0) * H;  // the chunk's state at this step's start
+    if (s == 0) std::memcpy(h, L.h0 + b0 * H, nb * H * sizeof(float));
+    // column-major: hw^T (3H x nb) = U (wt as 3H x H) @ h^T (H x nb)
+    if (nb > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, L.wt, &m, h, &k, &zero, hw.data(), &m);
+    float* nh = s < T - 1 ? L.hp + (next * B + b0) * H : L.h_last + b0 * H;  // the new state: the next step's start
+    for (int64_t i = 0; i < nb; ++i) {
+      const int64_t b = b0 + i;
+      float* args[3] = {L.g + (t * B + b) * GH, L.hn + (t * B + b) * H, L.out + (b * T + t) * L.ld_out};
+      if (kAVX512) gru_avx512(args[0], hw.data() + i * GH, L.b_hh, args[1], h + i * H, nh + i * H, args[2], H);
+      else gru_scalar(args[0], hw.data() + i * GH, L.b_hh, args[1], h + i * H, nh + i * H, args[2], H);
     }
   }
-  if (T == 0) std::memcpy(h_last, h0, B * H * sizeof(float));
+  if (T == 0) std::memcpy(L.h_last + b0 * H, L.h0 + b0 * H, nb * H * sizeof(float));
 }
 
 std::vector<at::Tensor> gru_train_forward(const at::Tensor& x, at::TensorList w_ih, at::TensorList w_hh,
@@ -567,10 +608,20 @@ std::vector<at::Tensor> gru_train_forward(const at::Tensor& x, at::TensorList w_
   at::Tensor hp = at::empty({D, T, B, H}, opts);
   for (int64_t d = 0; d < D; ++d) check_weights("gru_train", 3, w_ih[d], w_hh[d], F, H, d);
   const int64_t work = B * T * 3 * H * (F + H);  // multiply-adds of the recurrence
-  for_each_direction(D, work, [&](int64_t d) {
-    gru_direction(x2, w_ih[d], w_hh[d], bias_or_zeros(b_ih.get(d), 3 * H, opts), bias_or_zeros(b_hh.get(d), 3 * H, opts),
-                  h0[d].data_ptr<float>(), backwards.get(d), acts[d], hn[d].data_ptr<float>(), hp[d].data_ptr<float>(),
-                  out.data_ptr<float>() + d * H, D * H, h_n[d].data_ptr<float>());
+  std::vector<at::Tensor> wt(D), b_hh_(D);
+  for (int64_t d = 0; d < D; ++d) {  // every step's input projection (plus b_ih) in one GEMM, into the kept gates
+    at::Tensor a2 = acts[d].view({T * B, 3 * H});
+    at::addmm_out(a2, bias_or_zeros(b_ih.get(d), 3 * H, opts), x2, w_ih[d].t());
+    const at::Tensor u = w_hh[d].contiguous();
+    wt[d] = at::empty({H, 3 * H}, opts);  // (H, 3H): U^T
+    seqlayers_native::transpose_tiled(u.data_ptr<float>(), 3 * H, H, wt[d].data_ptr<float>());
+    b_hh_[d] = bias_or_zeros(b_hh.get(d), 3 * H, opts);
+  }
+  for_each_chunk(D, B, work, [&](int64_t d, int64_t b0, int64_t b1) {
+    const GruRun L{B, T, H, wt[d].data_ptr<float>(), b_hh_[d].data_ptr<float>(), h0[d].data_ptr<float>(),
+                   acts[d].data_ptr<float>(), hn[d].data_ptr<float>(), hp[d].data_ptr<float>(),
+                   out.data_ptr<float>() + d * H, h_n[d].data_ptr<float>(), D * H, backwards.get(d)};
+    gru_steps(L, b0, b1);
   });
   return {out, h_n, x2, acts, hn, hp};
 }
@@ -595,23 +646,33 @@ std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad
   std::vector<at::Tensor> results(2 + 4 * D);
   for (int64_t d = 0; d < D; ++d) check_weights("gru_train", 3, w_ih[d], w_hh[d], F, H, d);
   const int64_t work = B * T * 3 * H * (F + H);  // multiply-adds of the recurrence
-  for_each_direction(D, work, [&](int64_t d) {
-    const at::Tensor u = w_hh[d].contiguous();  // (3H, H), read as U^T (H x 3H) column-major
+  std::vector<at::Tensor> u(D);
+  for (int64_t d = 0; d < D; ++d) u[d] = w_hh[d].contiguous();  // (3H, H), read as U^T (H x 3H) column-major
+  std::mutex db_lock;  // the chunks of one direction add their bias gradients into db[d]
+  for_each_chunk(D, B, work, [&](int64_t d, int64_t b0, int64_t b1) {
     const float* go = grad_out.defined() ? grad_out.data_ptr<float>() + d * H : nullptr;
-    float *a = acts[d].data_ptr<float>(), *hnp = hn[d].data_ptr<float>(), *dhp = dh[d].data_ptr<float>();
+    float *a = acts[d].data_ptr<float>(), *hnp = hn[d].data_ptr<float>(), *dhp = dh[d].data_ptr<float>() + b0 * H;
     const float* hpp = hp[d].data_ptr<float>();
-    float* dbp = db[d].data_ptr<float>();
-    const int m = static_cast<int>(H), n = static_cast<int>(B), k = static_cast<int>(GH);
+    std::vector<float> dbl(4 * H, 0.0f);
+    const int64_t nb = b1 - b0;
+    const int m = static_cast<int>(H), n = static_cast<int>(nb), k = static_cast<int>(GH);
     const float one = 1.0f;
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t t = backwards.get(d) ? T - 1 - s : s;
-      float* at_ = a + t * B * GH;
-      for (int64_t b = 0; b < B; ++b)
-        gru_grad(at_ + b * GH, hnp + (t * B + b) * H, hpp + (t * B + b) * H, go ? go + (b * T + t) * D * H : nullptr,
-                 dhp + b * H, dbp, H);
-      // column-major: dh^T (H x B) += U^T (H x 3H) @ dG_h^T (3H x B)
-      if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, u.data_ptr<float>(), &m, at_, &k, &one, dhp, &m);
+      float* at_ = a + (t * B + b0) * GH;
+      for (int64_t i = 0; i < nb; ++i) {
+        const int64_t b = b0 + i;
+        gru_grad(at_ + i * GH, hnp + (t * B + b) * H, hpp + (t * B + b) * H, go ? go + (b * T + t) * D * H : nullptr,
+                 dhp + i * H, dbl.data(), H);
+      }
+      // column-major: dh^T (H x nb) += U^T (H x 3H) @ dG_h^T (3H x nb)
+      if (nb > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, u[d].data_ptr<float>(), &m, at_, &k, &one, dhp, &m);
     }
+    const std::lock_guard<std::mutex> lock(db_lock);
+    float* dbp = db[d].data_ptr<float>();
+    for (int64_t j = 0; j < 4 * H; ++j) dbp[j] += dbl[j];
+  });
+  for (int64_t d = 0; d < D; ++d) {  // the products over all steps: after every chunk, on MKL's threads
     const at::Tensor gh2 = acts[d].view({T * B, GH}), rz = gh2.narrow(1, 0, 2 * H), dn = hn[d].view({T * B, H});
     const at::Tensor hp2 = hp[d].view({T * B, H});
     // dW_ih = [dr, dz, dn]^T X and dW_hh = [dr, dz, dn r]^T H_prev, each made as (K, 3H) and transposed
@@ -625,7 +686,7 @@ std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad
     r[3] = at::cat({db[d].narrow(0, 0, 2 * H), db[d].narrow(0, 3 * H, H)});  // db_hh: [dr, dz, dn r]
     if (need_dx)  // dX = [dr, dz] W_ih[r, z] + dn W_ih[n], in processing rows (t, b)
       dxs[d] = at::mm(rz, w_ih[d].narrow(0, 0, 2 * H)).addmm_(dn, w_ih[d].narrow(0, 2 * H, H));
-  });
+  }
   const at::Tensor dx2 = !need_dx ? at::Tensor() : D == 1 ? dxs[0] : dxs[0].add_(dxs[1]);
   results[0] = need_dx ? dx2.view({T, B, F}).transpose(0, 1).contiguous() : at::empty({0}, opts);
   results[1] = dh;
@@ -669,28 +730,32 @@ std::vector<at::Tensor> simple_rnn_train_forward(const at::Tensor& x, at::Tensor
   at::Tensor ys = at::empty({D, T, B, H}, opts), hp = at::empty({D, T, B, H}, opts);
   for (int64_t d = 0; d < D; ++d) check_weights("simple_rnn_train", 1, w_ih[d], w_hh[d], F, H, d);
   const int64_t work = B * T * H * (F + H);  // multiply-adds of the recurrence
-  for_each_direction(D, work, [&](int64_t d) {
+  std::vector<at::Tensor> wt(D);
+  for (int64_t d = 0; d < D; ++d) {
     const at::Tensor bias = bias_or_zeros(b_ih.get(d), H, opts) + bias_or_zeros(b_hh.get(d), H, opts);
     at::Tensor y2 = ys[d].view({T * B, H});
     at::addmm_out(y2, bias, x2, w_ih[d].t());  // every step's input projection, into the kept outputs
     const at::Tensor u = w_hh[d].contiguous();
-    at::Tensor wt = at::empty({H, H}, opts);  // W_hh^T
-    seqlayers_native::transpose_tiled(u.data_ptr<float>(), H, H, wt.data_ptr<float>());
+    wt[d] = at::empty({H, H}, opts);  // W_hh^T
+    seqlayers_native::transpose_tiled(u.data_ptr<float>(), H, H, wt[d].data_ptr<float>());
+  }
+  for_each_chunk(D, B, work, [&](int64_t d, int64_t b0, int64_t b1) {  // rows b0 .. b1 - 1
     float *y = ys[d].data_ptr<float>(), *hpp = hp[d].data_ptr<float>(), *o = out.data_ptr<float>() + d * H;
-    const int m = static_cast<int>(H), n = static_cast<int>(B);
+    const int64_t nb = b1 - b0;
+    const int m = static_cast<int>(H), n = static_cast<int>(nb);
     const float one = 1.0f;
     const bool bw = backwards.get(d);
     for (int64_t s = 0; s < T; ++s) {
       const int64_t t = bw ? T - 1 - s : s, prev = bw ? t + 1 : t - 1;
-      const float* h = s == 0 ? h0[d].data_ptr<float>() : y + prev * B * H;
-      std::memcpy(hpp + t * B * H, h, B * H * sizeof(float));
-      float* yt = y + t * B * H;
-      // column-major: Y_t^T (H x B) += W_hh (wt as H x H) @ h^T (H x B)
-      if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &m, &one, wt.data_ptr<float>(), &m, h, &m, &one, yt, &m);
-      for (int64_t b = 0; b < B; ++b) activate(yt + b * H, o + (b * T + t) * D * H, H, relu);
+      const float* h = s == 0 ? h0[d].data_ptr<float>() + b0 * H : y + (prev * B + b0) * H;
+      std::memcpy(hpp + (t * B + b0) * H, h, nb * H * sizeof(float));
+      float* yt = y + (t * B + b0) * H;
+      // column-major: Y_t^T (H x nb) += W_hh (wt as H x H) @ h^T (H x nb)
+      if (nb > 0 && H > 0) sgemm_("N", "N", &m, &n, &m, &one, wt[d].data_ptr<float>(), &m, h, &m, &one, yt, &m);
+      for (int64_t i = 0; i < nb; ++i) activate(yt + i * H, o + ((b0 + i) * T + t) * D * H, H, relu);
     }
-    const float* last = T > 0 ? y + (bw ? 0 : T - 1) * B * H : h0[d].data_ptr<float>();
-    std::memcpy(h_n[d].data_ptr<float>(), last, B * H * sizeof(float));
+    const float* last = T > 0 ? y + ((bw ? 0 : T - 1) * B + b0) * H : h0[d].data_ptr<float>() + b0 * H;
+    std::memcpy(h_n[d].data_ptr<float>() + b0 * H, last, nb * H * sizeof(float));
   });
   return {out, h_n, x2, ys, hp};
 }
@@ -715,27 +780,36 @@ std::vector<at::Tensor> simple_rnn_train_backward(const c10::optional<at::Tensor
   std::vector<at::Tensor> dxs(D);  // dX per direction (summed after: the directions may run at once)
   std::vector<at::Tensor> results(2 + 3 * D);
   const int64_t work = B * T * H * (F + H);  // multiply-adds of the recurrence
-  for_each_direction(D, work, [&](int64_t d) {
-    const at::Tensor u = w_hh[d].contiguous();  // (H, H), read as W_hh^T column-major
+  std::vector<at::Tensor> u(D);
+  for (int64_t d = 0; d < D; ++d) u[d] = w_hh[d].contiguous();  // (H, H), read as W_hh^T column-major
+  std::mutex db_lock;  // the chunks of one direction add their bias gradients into db[d]
+  for_each_chunk(D, B, work, [&](int64_t d, int64_t b0, int64_t b1) {  // rows b0 .. b1 - 1
     const float* go = grad_out.defined() ? grad_out.data_ptr<float>() + d * H : nullptr;
-    float *y = ys[d].data_ptr<float>(), *dhp = dh[d].data_ptr<float>(), *dbp = db[d].data_ptr<float>();
-    const int m = static_cast<int>(H), n = static_cast<int>(B);
+    float *y = ys[d].data_ptr<float>(), *dhp = dh[d].data_ptr<float>() + b0 * H;
+    std::vector<float> dbl(H, 0.0f);
+    const int64_t nb = b1 - b0;
+    const int m = static_cast<int>(H), n = static_cast<int>(nb);
     const float one = 1.0f, zero = 0.0f;
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t t = backwards.get(d) ? T - 1 - s : s;
-      float* yt = y + t * B * H;
-      for (int64_t b = 0; b < B; ++b)
-        activation_grad(yt + b * H, go ? go + (b * T + t) * D * H : nullptr, dhp + b * H, dbp, H, relu);
-      // column-major: dh^T (H x B) = W_hh^T (H x H) @ dY_t^T (H x B)
-      if (B > 0 && H > 0) sgemm_("N", "N", &m, &n, &m, &one, u.data_ptr<float>(), &m, yt, &m, &zero, dhp, &m);
+      float* yt = y + (t * B + b0) * H;
+      for (int64_t i = 0; i < nb; ++i)
+        activation_grad(yt + i * H, go ? go + ((b0 + i) * T + t) * D * H : nullptr, dhp + i * H, dbl.data(), H, relu);
+      // column-major: dh^T (H x nb) = W_hh^T (H x H) @ dY_t^T (H x nb)
+      if (nb > 0 && H > 0) sgemm_("N", "N", &m, &n, &m, &one, u[d].data_ptr<float>(), &m, yt, &m, &zero, dhp, &m);
     }
+    const std::lock_guard<std::mutex> lock(db_lock);
+    float* dbp = db[d].data_ptr<float>();
+    for (int64_t j = 0; j < H; ++j) dbp[j] += dbl[j];
+  });
+  for (int64_t d = 0; d < D; ++d) {  // the products over all steps: after every chunk, on MKL's threads
     const at::Tensor g2 = ys[d].view({T * B, H});
     at::Tensor* r = results.data() + 2 + 3 * d;
     r[0] = at::mm(x2.t(), g2).t().contiguous();                      // dW_ih (H, F)
     r[1] = at::mm(hp[d].view({T * B, H}).t(), g2).t().contiguous();  // dW_hh (H, H)
     r[2] = db[d];                                                    // db (H,): b_ih's and b_hh's
     if (need_dx) dxs[d] = at::mm(g2, w_ih[d]);
-  });
+  }
   const at::Tensor dx2 = !need_dx ? at::Tensor() : D == 1 ? dxs[0] : dxs[0].add_(dxs[1]);
   results[0] = need_dx ? dx2.view({T, B, F}).transpose(0, 1).contiguous() : at::empty({0}, opts);
   results[1] = dh;

@@ -377,15 +377,16 @@ def test_masked_lstm_layers_train_on_the_lengths(layer, monkeypatch):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_two_threads_run_the_two_directions_at_once_and_agree(kind):
-    """With more than one torch thread the directions of a bidirectional call run at once (above
-    2^21 multiply-adds: this size is)."""
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_two_threads_run_directions_or_batch_halves_at_once_and_agree(kind, bidirectional):
+    """With more than one torch thread (and above 2^21 multiply-adds: this size is) a bidirectional
+    call runs its two directions at once, a one-direction call the two halves of its batch."""
     previous = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        case = _case(kind, 32, 40, 8, 64, True, True)
-        outs, grads = _grads(_native, kind, case, True, True)
-        outs_t, grads_t = _grads(_torch, kind, case, True, True)
+        case = _case(kind, 32, 40, 8, 64, bidirectional, True)
+        outs, grads = _grads(_native, kind, case, bidirectional, True)
+        outs_t, grads_t = _grads(_torch, kind, case, bidirectional, True)
     finally:
         torch.set_num_threads(previous)
     for a, b in zip(outs, outs_t):  # 40 steps of H = 64: the products' rounding differs a little more
@@ -401,3 +402,25 @@ def test_the_ops_refuse_lengths_off_the_cpu_or_of_another_dtype():
         for bad in (torch.tensor([3, 2], dtype=torch.int32), torch.tensor([3, 2, 1])):
             with pytest.raises(RuntimeError, match=r"lengths must be a \(B,\) = \(2,\) int64 CPU tensor"):
                 op(x, [weights[0]], [weights[1]], [weights[2]], [weights[3]], *states, [False], bad)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_two_threads_on_a_right_padded_batch_agree_with_one(bidirectional):
+    """The batch halves of a right-padded LSTM call (rows in length order): as on one thread."""
+    B, T = 32, 40
+    x, states, weights = _case("lstm", B, T, 8, 64, bidirectional, True)
+    L = torch.randint(0, T + 1, (B,), generator=torch.Generator().manual_seed(7))
+    results = []
+    previous = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            outs = rnn_train.NativeLSTM.apply(x, *states, L, bidirectional, True, *weights)
+            probe = torch.linspace(-1, 1, outs[0].numel()).view_as(outs[0])
+            grads = torch.autograd.grad((outs[0] * probe).sum() + outs[1].sum() + outs[2].sum(), [x, *states, *weights])
+            results.append(([o.detach() for o in outs], grads))
+    finally:
+        torch.set_num_threads(previous)
+    (outs, grads), (outs2, grads2) = results
+    for a, b in zip(outs + list(grads), outs2 + list(grads2)):
+        torch.testing.assert_close(a, b, atol=1e-5 * max(1.0, float(b.abs().max())), rtol=1e-4)
