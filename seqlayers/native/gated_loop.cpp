@@ -457,24 +457,28 @@ std::vector<at::Tensor> gated_rnn_forward(
                 w_hh[d].sizes());
   const int64_t n_states = kind == kLSTM ? 3 : 2;  // per direction: last, h (, c)
   results.resize(1 + D * n_states);
-  // the directions of a Bidirectional layer are independent: on two threads when torch has them
-  const auto direction = [&](int64_t d) {
-    const Prepared P = prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), pack);
-    at::Tensor h = opt_or_zeros(h0.get(d), B, H);
-    at::Tensor c = kind == kLSTM ? opt_or_zeros(c0.get(d), B, H) : at::Tensor();
-    at::Tensor last = at::empty({B, H}, x_.options());
-    at::Tensor xproj;
-    if (repeated) xproj = P.bias_in.defined() ? at::addmm(P.bias_in, x, P.wit) : at::mm(x, P.wit);  // (B, G*H)
-    run_direction(kind, x.data_ptr<float>(), Dims{B, T, x_.size(2), H}, P, own, h.data_ptr<float>(),
-                  c.defined() ? c.data_ptr<float>() : nullptr, return_sequences ? out.data_ptr<float>() + d * H : nullptr,
-                  D * H, last.data_ptr<float>(), mask.defined() ? mask.data_ptr<bool>() : nullptr, backwards.get(d),
-                  time_order.get(d), zero_output, repeated ? xproj.data_ptr<float>() : nullptr);
+  const int64_t F = x_.size(2);
+  std::vector<Prepared> P;
+  std::vector<at::Tensor> xproj(D);
+  for (int64_t d = 0; d < D; ++d) {
+    P.push_back(prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), pack));
     at::Tensor* r = results.data() + 1 + d * n_states;
-    r[0] = last;
-    r[1] = h;
-    if (kind == kLSTM) r[2] = c;
-  };
-  seqlayers_native::for_each_direction(D, B * T * G * H * (x_.size(2) + H), direction);
+    r[0] = at::empty({B, H}, x_.options());  // last
+    r[1] = opt_or_zeros(h0.get(d), B, H);
+    if (kind == kLSTM) r[2] = opt_or_zeros(c0.get(d), B, H);
+    if (repeated) xproj[d] = P[d].bias_in.defined() ? at::addmm(P[d].bias_in, x, P[d].wit) : at::mm(x, P[d].wit);  // (B, G*H)
+  }
+  // the directions of a Bidirectional layer, and chunks of the batch (its rows are independent), run
+  // at once when torch has more than one thread
+  seqlayers_native::for_each_chunk(D, B, B * T * G * H * (F + H), [&](int64_t d, int64_t b0, int64_t b1) {
+    const at::Tensor* r = results.data() + 1 + d * n_states;
+    const auto rows = [&](const at::Tensor& t, int64_t width) { return t.defined() ? t.data_ptr<float>() + b0 * width : nullptr; };
+    run_direction(kind, x.data_ptr<float>() + b0 * (repeated ? F : T * F), Dims{b1 - b0, T, F, H}, P[d], own,
+                  rows(r[1], H), kind == kLSTM ? rows(r[2], H) : nullptr,
+                  return_sequences ? out.data_ptr<float>() + b0 * T * D * H + d * H : nullptr, D * H, rows(r[0], H),
+                  mask.defined() ? mask.data_ptr<bool>() + b0 * T : nullptr, backwards.get(d), time_order.get(d),
+                  zero_output, repeated ? rows(xproj[d], G * H) : nullptr);
+  });
   return results;
 }
 
