@@ -424,3 +424,19 @@ def test_two_threads_on_a_right_padded_batch_agree_with_one(bidirectional):
     (outs, grads), (outs2, grads2) = results
     for a, b in zip(outs + list(grads), outs2 + list(grads2)):
         torch.testing.assert_close(a, b, atol=1e-5 * max(1.0, float(b.abs().max())), rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_batch_chunks_give_the_same_bits_on_every_run(kind):
+    """On four threads a one-direction call runs its batch in four chunks whichever finishes first:
+    the bias gradients (each chunk's partial sum) are added in batch order, so every run is the same."""
+    case = _case(kind, 48, 40, 8, 64, False, True)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        first = _grads(_native, kind, case, False, True)[1]
+        for _ in range(8):
+            for a, b in zip(first, _grads(_native, kind, case, False, True)[1]):
+                assert torch.equal(a, b)
+    finally:
+        torch.set_num_threads(previous)
