@@ -31,7 +31,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <vector>
 
 #include "loop_math.h"
@@ -170,6 +169,28 @@ void grad_scalar(float* a, const float* cp, const float* tc, const float* go, co
     dc[j] = dcj * f;
   }
 }
+
+// The bias gradients' partial sums of the chunks (see for_each_chunk), n floats for each direction
+// and chunk (named by its first row: the chunks of a direction start at distinct rows), added into
+// db after every chunk in batch order: a fixed order, so each run gives the same bits whichever
+// chunk finished first. Each chunk writes only its own part: no lock.
+class ChunkSums {
+ public:
+  ChunkSums(int64_t D, int64_t B, int64_t n) : rows_(std::max<int64_t>(B, 1)), n_(n), parts_(D * rows_) {}
+  float* part(int64_t d, int64_t b0) {  // zeros for the chunk of direction d starting at row b0
+    std::vector<float>& p = parts_[d * rows_ + b0];
+    p.assign(n_, 0.0f);
+    return p.data();
+  }
+  void add_into(int64_t d, float* db) const {
+    for (int64_t b0 = 0; b0 < rows_; ++b0)
+      for (size_t j = 0; j < parts_[d * rows_ + b0].size(); ++j) db[j] += parts_[d * rows_ + b0][j];
+  }
+
+ private:
+  int64_t rows_, n_;
+  std::vector<std::vector<float>> parts_;
+};
 
 // Direction d's weights for G gates (LSTM 4, GRU 3, SimpleRNN 1): w_ih (G*H, F), w_hh (G*H, H), float32.
 void check_weights(const char* op, int64_t G, const at::Tensor& w_ih, const at::Tensor& w_hh, int64_t F, int64_t H,
@@ -422,13 +443,13 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
     permute_rows(c0[d].data_ptr<float>(), c_first[d].data(), S[d].perm, H, false);
     w[d] = w_hh[d].contiguous();  // (4H, H), read as W_hh^T (H x 4H) column-major
   }
-  std::mutex db_lock;  // the chunks of one direction add their bias gradients into db[d]
+  ChunkSums db_parts(D, B, GH);  // the chunks' bias gradients, into db[d] after them
   for_each_chunk(D, B, work, [&](int64_t d, int64_t b0, int64_t b1) {
     const Slots& Sd = S[d];
     const float *c_all = cs[d].data_ptr<float>(), *tc = tcs[d].data_ptr<float>();
     const float* go = grad_out.defined() ? grad_out.data_ptr<float>() + d * H : nullptr;
     float* a = acts[d].data_ptr<float>();
-    std::vector<float> dbl(GH, 0.0f);
+    float* dbl = db_parts.part(d, b0);
     const int m = static_cast<int>(H), k = static_cast<int>(GH);
     const float one = 1.0f, zero = 0.0f;
     const bool bw = backwards.get(d);
@@ -441,8 +462,8 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
         const float* cprev = s == Sd.first[slot] ? c_first[d].data() + slot * H : c_all + ((bw ? t + 1 : t - 1) * B + slot) * H;
         const float* gor = go ? go + (Sd.perm[slot] * T + t) * D * H : nullptr;
         float *dhr = dh[d].data() + slot * H, *dcr = dc[d].data() + slot * H;
-        if (kAVX512) grad_avx512(at_ + i * GH, cprev, tc + (t * B + slot) * H, gor, dhr, dcr, dbl.data(), H);
-        else grad_scalar(at_ + i * GH, cprev, tc + (t * B + slot) * H, gor, dhr, dcr, dbl.data(), H);
+        if (kAVX512) grad_avx512(at_ + i * GH, cprev, tc + (t * B + slot) * H, gor, dhr, dcr, dbl, H);
+        else grad_scalar(at_ + i * GH, cprev, tc + (t * B + slot) * H, gor, dhr, dcr, dbl, H);
       }
       if (n < nb) std::memset(at_ + n * GH, 0, (nb - n) * GH * sizeof(float));  // padded rows: no gradient
       // column-major: dh^T (H x n) = W_hh^T (H x 4H) @ dG_t^T (4H x n); a padded row's dh passes through
@@ -450,11 +471,9 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
       if (n > 0 && H > 0)
         sgemm_("N", "N", &m, &n_, &k, &one, w[d].data_ptr<float>(), &m, at_, &k, &zero, dh[d].data() + b0 * H, &m);
     }
-    const std::lock_guard<std::mutex> lock(db_lock);
-    float* dbp = db[d].data_ptr<float>();
-    for (int64_t j = 0; j < GH; ++j) dbp[j] += dbl[j];
   });
   for (int64_t d = 0; d < D; ++d) {  // the products over all steps: after every chunk, on MKL's threads
+    db_parts.add_into(d, db[d].data_ptr<float>());
     permute_rows(dh[d].data(), dh0[d].data_ptr<float>(), S[d].perm, H, true);
     permute_rows(dc[d].data(), dc0[d].data_ptr<float>(), S[d].perm, H, true);
     const at::Tensor dg2 = acts[d].view({T * B, GH});
@@ -648,12 +667,12 @@ std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad
   const int64_t work = B * T * 3 * H * (F + H);  // multiply-adds of the recurrence
   std::vector<at::Tensor> u(D);
   for (int64_t d = 0; d < D; ++d) u[d] = w_hh[d].contiguous();  // (3H, H), read as U^T (H x 3H) column-major
-  std::mutex db_lock;  // the chunks of one direction add their bias gradients into db[d]
+  ChunkSums db_parts(D, B, 4 * H);  // the chunks' bias gradients, into db[d] after them
   for_each_chunk(D, B, work, [&](int64_t d, int64_t b0, int64_t b1) {
     const float* go = grad_out.defined() ? grad_out.data_ptr<float>() + d * H : nullptr;
     float *a = acts[d].data_ptr<float>(), *hnp = hn[d].data_ptr<float>(), *dhp = dh[d].data_ptr<float>() + b0 * H;
     const float* hpp = hp[d].data_ptr<float>();
-    std::vector<float> dbl(4 * H, 0.0f);
+    float* dbl = db_parts.part(d, b0);
     const int64_t nb = b1 - b0;
     const int m = static_cast<int>(H), n = static_cast<int>(nb), k = static_cast<int>(GH);
     const float one = 1.0f;
@@ -663,16 +682,14 @@ std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad
       for (int64_t i = 0; i < nb; ++i) {
         const int64_t b = b0 + i;
         gru_grad(at_ + i * GH, hnp + (t * B + b) * H, hpp + (t * B + b) * H, go ? go + (b * T + t) * D * H : nullptr,
-                 dhp + i * H, dbl.data(), H);
+                 dhp + i * H, dbl, H);
       }
       // column-major: dh^T (H x nb) += U^T (H x 3H) @ dG_h^T (3H x nb)
       if (nb > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, u[d].data_ptr<float>(), &m, at_, &k, &one, dhp, &m);
     }
-    const std::lock_guard<std::mutex> lock(db_lock);
-    float* dbp = db[d].data_ptr<float>();
-    for (int64_t j = 0; j < 4 * H; ++j) dbp[j] += dbl[j];
   });
   for (int64_t d = 0; d < D; ++d) {  // the products over all steps: after every chunk, on MKL's threads
+    db_parts.add_into(d, db[d].data_ptr<float>());
     const at::Tensor gh2 = acts[d].view({T * B, GH}), rz = gh2.narrow(1, 0, 2 * H), dn = hn[d].view({T * B, H});
     const at::Tensor hp2 = hp[d].view({T * B, H});
     // dW_ih = [dr, dz, dn]^T X and dW_hh = [dr, dz, dn r]^T H_prev, each made as (K, 3H) and transposed
@@ -782,11 +799,11 @@ std::vector<at::Tensor> simple_rnn_train_backward(const c10::optional<at::Tensor
   const int64_t work = B * T * H * (F + H);  // multiply-adds of the recurrence
   std::vector<at::Tensor> u(D);
   for (int64_t d = 0; d < D; ++d) u[d] = w_hh[d].contiguous();  // (H, H), read as W_hh^T column-major
-  std::mutex db_lock;  // the chunks of one direction add their bias gradients into db[d]
+  ChunkSums db_parts(D, B, H);  // the chunks' bias gradients, into db[d] after them
   for_each_chunk(D, B, work, [&](int64_t d, int64_t b0, int64_t b1) {  // rows b0 .. b1 - 1
     const float* go = grad_out.defined() ? grad_out.data_ptr<float>() + d * H : nullptr;
     float *y = ys[d].data_ptr<float>(), *dhp = dh[d].data_ptr<float>() + b0 * H;
-    std::vector<float> dbl(H, 0.0f);
+    float* dbl = db_parts.part(d, b0);
     const int64_t nb = b1 - b0;
     const int m = static_cast<int>(H), n = static_cast<int>(nb);
     const float one = 1.0f, zero = 0.0f;
@@ -794,15 +811,13 @@ std::vector<at::Tensor> simple_rnn_train_backward(const c10::optional<at::Tensor
       const int64_t t = backwards.get(d) ? T - 1 - s : s;
       float* yt = y + (t * B + b0) * H;
       for (int64_t i = 0; i < nb; ++i)
-        activation_grad(yt + i * H, go ? go + ((b0 + i) * T + t) * D * H : nullptr, dhp + i * H, dbl.data(), H, relu);
+        activation_grad(yt + i * H, go ? go + ((b0 + i) * T + t) * D * H : nullptr, dhp + i * H, dbl, H, relu);
       // column-major: dh^T (H x nb) = W_hh^T (H x H) @ dY_t^T (H x nb)
       if (nb > 0 && H > 0) sgemm_("N", "N", &m, &n, &m, &one, u[d].data_ptr<float>(), &m, yt, &m, &zero, dhp, &m);
     }
-    const std::lock_guard<std::mutex> lock(db_lock);
-    float* dbp = db[d].data_ptr<float>();
-    for (int64_t j = 0; j < H; ++j) dbp[j] += dbl[j];
   });
   for (int64_t d = 0; d < D; ++d) {  // the products over all steps: after every chunk, on MKL's threads
+    db_parts.add_into(d, db[d].data_ptr<float>());
     const at::Tensor g2 = ys[d].view({T * B, H});
     at::Tensor* r = results.data() + 2 + 3 * d;
     r[0] = at::mm(x2.t(), g2).t().contiguous();                      // dW_ih (H, F)
