@@ -80,42 +80,51 @@ at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, c
   const float* wh = w_hh.data_ptr<float>();
   const float* bp = bias.defined() ? bias.data_ptr<float>() : nullptr;
   float* op = out.data_ptr<float>();
-  const int m = static_cast<int>(H), n = static_cast<int>(B), kf = static_cast<int>(F);
+  const int m = static_cast<int>(H), kf = static_cast<int>(F);
   const int ld_out = static_cast<int>(T * H), ld_x = static_cast<int>(T * F), ld_h0 = static_cast<int>(H);
   const float one = 1.0f;
   const bool own_kernel = !blas_only && H <= kMaxOwnH && __builtin_cpu_supports("avx512f") &&
-                          (at::get_num_threads() == 1 || B * H * H <= kMaxOwnWorkThreaded);
+                          (at::get_num_threads() == 1 || B * H * H <= kMaxOwnWorkThreaded || B >= 16);
+  // (B >= 16 with several threads: the batch is split into chunks below, each run on one thread)
   std::vector<float> panels(own_kernel ? seqlayers_native::packed_size(H, H) : 0);
   const seqlayers_native::Packed packed =  // W_hh^T in panels
       own_kernel ? seqlayers_native::pack_panels(wh, H, H, 0, H, panels.data()) : seqlayers_native::Packed();
-  std::vector<const float*> h_rows(B);
-  std::vector<float*> o_rows(B);
-  for (int64_t t = 0; t < T; ++t) {
-    float* o = op + t * H;  // step t of row b is o + b * T * H
-    for (int64_t b = 0; b < B; ++b) {  // bias + x_t @ W_ih^T
-      float* ob = o + b * T * H;
-      if (bp) std::memcpy(ob, bp, H * sizeof(float)); else std::memset(ob, 0, H * sizeof(float));
-      if (F <= kSmallF) {
-        const float* xb = xp + (b * T + t) * F;
-        for (int64_t f = 0; f < F; ++f) axpy(ob, xb[f], wi + f * H, H);
+  // rows b0 .. b1 - 1 (the rows are independent: with several torch threads, chunks of the batch run at
+  // once, each on one thread; see loop_math.h's for_each_chunk)
+  seqlayers_native::for_each_chunk(1, B, B * T * H * (F + H), [&](int64_t, int64_t b0, int64_t b1) {
+    const int64_t nb = b1 - b0;
+    const int n = static_cast<int>(nb);
+    float* oc = op + b0 * T * H;
+    const float* xc = xp + b0 * T * F;
+    std::vector<const float*> h_rows(nb);
+    std::vector<float*> o_rows(nb);
+    for (int64_t t = 0; t < T; ++t) {
+      float* o = oc + t * H;  // step t of row b is o + b * T * H
+      for (int64_t b = 0; b < nb; ++b) {  // bias + x_t @ W_ih^T
+        float* ob = o + b * T * H;
+        if (bp) std::memcpy(ob, bp, H * sizeof(float)); else std::memset(ob, 0, H * sizeof(float));
+        if (F <= kSmallF) {
+          const float* xb = xc + (b * T + t) * F;
+          for (int64_t f = 0; f < F; ++f) axpy(ob, xb[f], wi + f * H, H);
+        }
+      }
+      // column-major view: o^T (H, nb; ld T*H) += W_ih (H, F) @ x_t^T (F, nb; ld T*F)
+      if (F > kSmallF) sgemm_("N", "N", &m, &n, &kf, &one, wi, &m, xc + t * F, &ld_x, &one, o, &ld_out);
+      const float* h = t == 0 ? h_init.data_ptr<float>() + b0 * H : o - H;
+      const int ld_h = t == 0 ? ld_h0 : ld_out;
+      if (own_kernel) {  // o += h @ W_hh^T
+        for (int64_t b = 0; b < nb; ++b) {
+          h_rows[b] = h + b * ld_h;
+          o_rows[b] = o + b * T * H;
+        }
+        seqlayers_native::recurrent_avx512(nb, h_rows.data(), packed, o_rows.data());
+      }
+      else sgemm_("N", "N", &m, &n, &m, &one, wh, &m, h, &ld_h, &one, o, &ld_out);  // o^T += W_hh @ h^T
+      for (int64_t b = 0; b < nb; ++b) {
+        if (relu) relu_inplace(o + b * T * H, H); else tanh_inplace(o + b * T * H, H);
       }
     }
-    // column-major view: o^T (H, B; ld T*H) += W_ih (H, F) @ x_t^T (F, B; ld T*F)
-    if (F > kSmallF) sgemm_("N", "N", &m, &n, &kf, &one, wi, &m, xp + t * F, &ld_x, &one, o, &ld_out);
-    const float* h = t == 0 ? h_init.data_ptr<float>() : o - H;
-    const int ld_h = t == 0 ? ld_h0 : ld_out;
-    if (own_kernel) {  // o += h @ W_hh^T
-      for (int64_t b = 0; b < B; ++b) {
-        h_rows[b] = h + b * ld_h;
-        o_rows[b] = o + b * T * H;
-      }
-      seqlayers_native::recurrent_avx512(B, h_rows.data(), packed, o_rows.data());
-    }
-    else sgemm_("N", "N", &m, &n, &m, &one, wh, &m, h, &ld_h, &one, o, &ld_out);  // o^T += W_hh @ h^T
-    for (int64_t b = 0; b < B; ++b) {
-      if (relu) relu_inplace(o + b * T * H, H); else tanh_inplace(o + b * T * H, H);
-    }
-  }
+  });
   return out;
 }
 

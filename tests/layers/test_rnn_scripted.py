@@ -155,3 +155,28 @@ def test_native_status_says_why():
     assert native.status().startswith("native kernels: ")
     with native.disabled():
         assert "switched off" in native.status() or "not in use" in native.status()
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_native_loop_on_two_threads_equals_one_thread(activation):
+    """Two torch threads: the batch's halves run at once (above 2^21 multiply-adds), each on one thread."""
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler: the native loop cannot be built here")
+    native.build()
+    torch.manual_seed(6)
+    layer = SimpleRNN(64, activation=activation, return_sequences=True, return_state=True)
+    x = torch.randn(32, 40, 8)
+    previous = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                results.append(layer(x))
+    finally:
+        torch.set_num_threads(previous)
+    assert layer.last_path == "native"
+    ref_out, ref_h = _reference(layer, x)
+    for out, h in results:
+        _close(out, ref_out)
+        _close(h, ref_h)
