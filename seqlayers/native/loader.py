@@ -16,9 +16,11 @@ HERE = Path(__file__).parent
 #: SimpleRNN inference; LSTM and GRU inference; LSTM training (forward and backward)
 SOURCES = [HERE / "rnn_loop.cpp", HERE / "gated_loop.cpp", HERE / "rnn_train.cpp"]
 HEADERS = [HERE / "loop_math.h"]  # what they include
-# -fopenmp: at::parallel_for (a Bidirectional layer's two directions at once) is an OpenMP pragma in a
-# header; the library then uses the OpenMP runtime torch has already loaded (same soname)
-CFLAGS = ["-O3", "-fopenmp"]
+CFLAGS = ["-O3"]
+# at::parallel_for (a call's directions and batch chunks at once, loop_math.h) is an OpenMP pragma in a
+# header: compiled with OpenMP, the library uses the runtime torch has already loaded (same soname); a
+# compiler without it builds the same kernels without (they then run the chunks one after another)
+OPENMP = ["-fopenmp"]
 
 BLAS_ONLY = [False]  # True: the recurrence through MKL's sgemm even on AVX-512 machines (blas_only() sets it)
 _state: dict[str, Any] = {"loaded": False, "tried": False, "reason": "not loaded yet", "enabled": True}
@@ -38,7 +40,7 @@ def build_directory() -> Path:
     key = hashlib.sha256()
     for source in SOURCES + HEADERS:
         key.update(source.read_bytes())
-    key.update(" ".join(CFLAGS).encode())
+    key.update(" ".join(CFLAGS + OPENMP).encode())
     key.update(torch.__version__.encode())
     key.update((sysconfig.get_config_var("SOABI") or sys.version).encode())
     root = Path(os.environ.get("SEQLAYERS_CACHE") or Path.home() / ".cache" / "seqlayers")
@@ -72,10 +74,16 @@ def build(verbose: bool = False) -> Path:
 
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
+    def compile_with(openmp: list[str]) -> None:
+        cpp_extension.load(NAME, sources=[str(s) for s in SOURCES], extra_cflags=CFLAGS + openmp,
+                           extra_ldflags=openmp, build_directory=str(directory), is_python_module=False,
+                           verbose=verbose)
+
     try:
-        cpp_extension.load(NAME, sources=[str(s) for s in SOURCES], extra_cflags=CFLAGS, extra_ldflags=["-fopenmp"],
-                           build_directory=str(directory),
-                           is_python_module=False, verbose=verbose)
+        try:
+            compile_with(OPENMP)
+        except Exception:  # a compiler without OpenMP: the same kernels, each call's chunks on one thread
+            compile_with([])
     except Exception as exc:  # compiler/ninja missing, or the BLAS symbols are absent in this torch
         _state.update(tried=True, reason=f"build failed: {type(exc).__name__}: {str(exc).strip()[-400:]}")
         names = " + ".join(s.name for s in SOURCES)
