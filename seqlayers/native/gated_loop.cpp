@@ -530,6 +530,9 @@ at::Tensor head(const at::Tensor& out, const at::Tensor& w, const c10::optional<
 at::Tensor gated_rnn_step(const at::Tensor& x_, int64_t kind, at::TensorList prepared, at::Tensor& h,
                           const c10::optional<at::Tensor>& c_, bool blas_only, const c10::optional<at::Tensor>& head_w,
                           const c10::optional<at::Tensor>& head_b) {
+  // float32 throughout: under torch.autocast("cpu") a large head's at::addmm came back bfloat16 (a small
+  // head's own loop stayed float32)
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   TORCH_CHECK(x_.dim() == 2 && x_.scalar_type() == at::kFloat && prepared.size() == 5,
               "gated_rnn_step: x must be (B, F) float32 and `prepared` what gated_rnn_prepare returned (5 tensors); ",
               "got x ", x_.sizes(), " ", x_.scalar_type(), " and ", prepared.size(), " tensors");

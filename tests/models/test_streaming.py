@@ -143,3 +143,18 @@ def test_a_dense_after_a_native_recurrent_step_runs_in_its_call(cell, head):
     assert len(stream._steps) == 1 and stream._steps[0].head[0] is not None  # one native call per step
     got = torch.stack([stream.step(x[:, t]) for t in range(6)], dim=1)
     torch.testing.assert_close(got, want, atol=3e-6, rtol=0)
+
+
+@pytest.mark.parametrize("units", [4, 1100])
+def test_a_streamed_native_step_stays_float32_under_cpu_autocast(units):
+    """Under torch.autocast("cpu") the native step and its head stay float32, small head or large (a
+    large head's product had come back bfloat16)."""
+    _require_native()
+    torch.manual_seed(2)
+    model = sl.Sequential([sl.Input((None, 3)), sl.LSTM(64, return_sequences=True), sl.Dense(units)])
+    x = torch.randn(2, 3)
+    want = Stream(model, batch_size=2).step(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = Stream(model, batch_size=2).step(x)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want)
