@@ -197,6 +197,34 @@ def test_native_on_two_threads_equals_one_thread(cell, bidirectional):
             _close(u, v)
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_native_on_three_threads_in_uneven_chunks_equals_the_step_loop(cell, return_sequences):
+    """Three threads split 25 rows into chunks of 8, 8 and 9 (H = 40: a vector tail): the chunk
+    offsets of x, a repeated input's projection, the mask, the output and the states, with a chunk
+    whose rows are all masked."""
+    torch.manual_seed(8)
+    B, T, F, H = 25, 40, 8, 40
+    layer = CELLS[cell](H, return_sequences=return_sequences, return_state=True)
+    x = torch.randn(B, T, F)
+    repeated = torch.randn(B, F)[:, None].expand(B, T, F)
+    mask = _masks(B, T)["holes"]
+    mask[:8] = False  # the first chunk: no active row at any step
+    layer(x)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        for inputs, m in [(x, None), (x, mask), (repeated, None), (repeated, mask)]:
+            with torch.no_grad():
+                got = layer(inputs, mask=m)
+            assert layer.last_path.startswith("native")
+            with torch.no_grad(), native.disabled():
+                want = layer(inputs, mask=m)
+            _close(got, want)
+    finally:
+        torch.set_num_threads(previous)
+
+
 def test_native_is_chosen_only_without_gradients():
     layer = LSTM(4, return_sequences=True)
     x = torch.randn(2, 5, 3)

@@ -440,3 +440,39 @@ def test_the_batch_chunks_give_the_same_bits_on_every_run(kind):
                 assert torch.equal(a, b)
     finally:
         torch.set_num_threads(previous)
+
+
+
+@pytest.mark.parametrize("kind,padded,repeated", [(kind, False, False) for kind in KINDS] + [
+    ("lstm", True, False), ("lstm", False, True), ("lstm", True, True)])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_three_threads_in_uneven_chunks_agree_with_torchs_kernel(kind, padded, repeated, bidirectional):
+    """Three threads split 25 rows into chunks of 8, 8 and 9 (H = 40: a vector tail), a bidirectional
+    call its directions; right-padded, most rows end within two steps (chunks with no active row);
+    repeated, RepeatVector's stride-0 input (its projection's rows per chunk)."""
+    B, T = 25, 48  # SimpleRNN: B T H (F + H) = 2.3M multiply-adds, above the threaded path's 2^21
+    case = _case(kind, B, T, 8, 40, bidirectional, True)
+    lengths = torch.randint(0, 3, (B,), generator=torch.Generator().manual_seed(3))
+    lengths[::7] = T
+    reference = rnn_train._masked_lstm_reference(lengths) if padded else getattr(torch._VF, kind)
+
+    def native_run(kind, x, states, weights, bidirectional, bias):
+        x = x[:, :1].expand(x.shape) if repeated else x
+        if padded:
+            return rnn_train.NativeLSTM.apply(x, *states, lengths, bidirectional, bias, *weights)
+        return _native(kind, x, states, weights, bidirectional, bias)
+
+    def torch_run(kind, x, states, weights, bidirectional, bias):
+        x = x[:, :1].expand(x.shape) if repeated else x
+        hx = tuple(states) if kind == "lstm" else states[0]
+        return reference(x, hx, weights, bias, 1, 0.0, True, bidirectional, True)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        (outs, grads), (outs_t, grads_t) = [_grads(run, kind, case, bidirectional, True) for run in (native_run, torch_run)]
+    finally:
+        torch.set_num_threads(previous)
+    for a, b in zip(outs, outs_t):
+        torch.testing.assert_close(a, b, atol=5e-6 * max(1.0, float(b.abs().max())), rtol=1e-4)
+    for a, b in zip(grads, grads_t):
+        torch.testing.assert_close(a, b, atol=1e-5 * float(b.abs().max()), rtol=1e-4)
