@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from seqlayers import GRU, LSTM, Bidirectional, native
+from tests.layers.threads import torch_threads
 
 TOL = dict(atol=3e-6, rtol=0)  # the rational tanh/sigmoid (<= 2.9e-7 a call) over a few steps
 
@@ -181,15 +182,11 @@ def test_native_on_two_threads_equals_one_thread(cell, bidirectional):
     bi = Bidirectional(layer) if bidirectional else layer
     x = torch.randn(32, 40, 8)
     mask = torch.arange(40)[None, :] < torch.randint(1, 41, (32, 1))
-    previous = torch.get_num_threads()
     results = []
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
+    for threads in (1, 2):
+        with torch_threads(threads):
             with torch.no_grad():
                 results.append([bi(x), bi(x, mask=mask)])
-    finally:
-        torch.set_num_threads(previous)
     path = bi.last_path[0] if bidirectional else bi.last_path
     assert path.startswith("native")
     for a, b in zip(*results):
@@ -211,9 +208,7 @@ def test_native_on_three_threads_in_uneven_chunks_equals_the_step_loop(cell, ret
     mask = _masks(B, T)["holes"]
     mask[:8] = False  # the first chunk: no active row at any step
     layer(x)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(3)
-    try:
+    with torch_threads(3):
         for inputs, m in [(x, None), (x, mask), (repeated, None), (repeated, mask)]:
             with torch.no_grad():
                 got = layer(inputs, mask=m)
@@ -221,8 +216,6 @@ def test_native_on_three_threads_in_uneven_chunks_equals_the_step_loop(cell, ret
             with torch.no_grad(), native.disabled():
                 want = layer(inputs, mask=m)
             _close(got, want)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def test_native_is_chosen_only_without_gradients():

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from seqlayers import SimpleRNN, native
+from tests.layers.threads import torch_threads
 
 
 @pytest.fixture(params=["native", "native-blas", "scripted"])
@@ -166,15 +167,11 @@ def test_native_loop_on_two_threads_equals_one_thread(activation):
     torch.manual_seed(6)
     layer = SimpleRNN(64, activation=activation, return_sequences=True, return_state=True)
     x = torch.randn(32, 40, 8)
-    previous = torch.get_num_threads()
     results = []
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
+    for threads in (1, 2):
+        with torch_threads(threads):
             with torch.no_grad():
                 results.append(layer(x))
-    finally:
-        torch.set_num_threads(previous)
     assert layer.last_path == "native"
     ref_out, ref_h = _reference(layer, x)
     for out, h in results:

@@ -7,6 +7,7 @@ import torch
 import seqlayers as sl
 from seqlayers import native
 from seqlayers.layers import rnn_train
+from tests.layers.threads import torch_threads
 
 
 def _require_native():
@@ -381,14 +382,10 @@ def test_masked_lstm_layers_train_on_the_lengths(layer, monkeypatch):
 def test_two_threads_run_directions_or_batch_halves_at_once_and_agree(kind, bidirectional):
     """With more than one torch thread (and above 2^21 multiply-adds: this size is) a bidirectional
     call runs its two directions at once, a one-direction call the two halves of its batch."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with torch_threads(2):
         case = _case(kind, 32, 40, 8, 64, bidirectional, True)
         outs, grads = _grads(_native, kind, case, bidirectional, True)
         outs_t, grads_t = _grads(_torch, kind, case, bidirectional, True)
-    finally:
-        torch.set_num_threads(previous)
     for a, b in zip(outs, outs_t):  # 40 steps of H = 64: the products' rounding differs a little more
         torch.testing.assert_close(a, b, atol=1e-5 * max(1.0, float(b.abs().max())), rtol=1e-4)
     for a, b in zip(grads, grads_t):
@@ -411,16 +408,12 @@ def test_two_threads_on_a_right_padded_batch_agree_with_one(bidirectional):
     x, states, weights = _case("lstm", B, T, 8, 64, bidirectional, True)
     L = torch.randint(0, T + 1, (B,), generator=torch.Generator().manual_seed(7))
     results = []
-    previous = torch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
+    for threads in (1, 2):
+        with torch_threads(threads):
             outs = rnn_train.NativeLSTM.apply(x, *states, L, bidirectional, True, *weights)
             probe = torch.linspace(-1, 1, outs[0].numel()).view_as(outs[0])
             grads = torch.autograd.grad((outs[0] * probe).sum() + outs[1].sum() + outs[2].sum(), [x, *states, *weights])
             results.append(([o.detach() for o in outs], grads))
-    finally:
-        torch.set_num_threads(previous)
     (outs, grads), (outs2, grads2) = results
     for a, b in zip(outs + list(grads), outs2 + list(grads2)):
         torch.testing.assert_close(a, b, atol=1e-5 * max(1.0, float(b.abs().max())), rtol=1e-4)
@@ -431,15 +424,11 @@ def test_the_batch_chunks_give_the_same_bits_on_every_run(kind):
     """On four threads a one-direction call runs its batch in four chunks whichever finishes first:
     the bias gradients (each chunk's partial sum) are added in batch order, so every run is the same."""
     case = _case(kind, 48, 40, 8, 64, False, True)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(4)
-    try:
+    with torch_threads(4):
         first = _grads(_native, kind, case, False, True)[1]
         for _ in range(8):
             for a, b in zip(first, _grads(_native, kind, case, False, True)[1]):
                 assert torch.equal(a, b)
-    finally:
-        torch.set_num_threads(previous)
 
 
 
@@ -466,12 +455,9 @@ def test_three_threads_in_uneven_chunks_agree_with_torchs_kernel(kind, padded, r
         x = x[:, :1].expand(x.shape) if repeated else x
         hx = tuple(states) if kind == "lstm" else states[0]
         return reference(x, hx, weights, bias, 1, 0.0, True, bidirectional, True)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(3)
-    try:
-        (outs, grads), (outs_t, grads_t) = [_grads(run, kind, case, bidirectional, True) for run in (native_run, torch_run)]
-    finally:
-        torch.set_num_threads(previous)
+    with torch_threads(3):
+        (outs, grads), (outs_t, grads_t) = [_grads(run, kind, case, bidirectional, True)
+                                            for run in (native_run, torch_run)]
     for a, b in zip(outs, outs_t):
         torch.testing.assert_close(a, b, atol=5e-6 * max(1.0, float(b.abs().max())), rtol=1e-4)
     for a, b in zip(grads, grads_t):
