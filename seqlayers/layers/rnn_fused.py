@@ -16,9 +16,9 @@ packing: the kernel runs over all ``T`` steps and the Keras result is recovered 
   its gradient (``d sigmoid = s (1 - s) = 0``);
 * ``go_backwards`` reverses each sequence within its own length (one gather, as flax's
   ``flip_sequences``), runs forward, and maps the result back to Keras's order;
-* where the LSTM's native training pass runs (``rnn_train``: a gradient needed, float32 CPU), it
-  takes the lengths instead of the ``is_pad`` column and skips the padded steps' work (states
-  frozen, outputs zeros there), so the cost follows the real lengths.
+* where the LSTM's or GRU's native training pass runs (``rnn_train``: a gradient needed, float32
+  CPU), it takes the lengths instead of the ``is_pad`` column and skips the padded steps' work
+  (states frozen, outputs zeros there), so the cost follows the real lengths.
 
 SimpleRNN inference on CPU (nothing needs a gradient, not under tracing/export) does not call
 ``rnn_tanh`` / ``rnn_relu``: in float32 it runs the native C++ loop of ``seqlayers/native`` when that
@@ -126,8 +126,8 @@ def run_kernel(kind: str, weights: list, x, states: list, train: bool, pad=None,
 
     ``weights``: the flat weights ``[w_ih, w_hh(, b_ih, b_hh)]``. ``pad`` (B, T) bool: for an LSTM,
     freeze ``c`` at padded steps (the ``is_pad`` feature trick). ``lengths`` (B,): the right-padded
-    lengths behind ``pad``; where the native LSTM training pass runs, it skips the padded steps
-    instead (states frozen, outputs zeros there). ``path`` is ``"fused"``, or ``"native"`` /
+    lengths behind ``pad``; where the native LSTM (with ``pad``) or GRU training pass runs, it skips
+    the padded steps instead (states frozen, outputs zeros there). ``path`` is ``"fused"``, or ``"native"`` /
     ``"scripted"`` when SimpleRNN's inference loop ran instead of torch's kernel.
     """
     has_bias = len(weights) == 4
@@ -147,7 +147,11 @@ def run_kernel(kind: str, weights: list, x, states: list, train: bool, pad=None,
             weights = [torch.cat([weights[0], column], dim=1)] + list(weights[1:])
         out, h, c = KERNELS[kind](x, (hx, cx), weights, has_bias, 1, 0.0, train, False, True)
         return out, [h[0], c[0]], "fused"
-    out, h = KERNELS[kind](x, states[0][None].contiguous(), weights, has_bias, 1, 0.0, train, False, True)
+    hx = states[0][None].contiguous()
+    if kind == "gru" and lengths is not None and rnn_train.applies(x, [hx], weights, 1, 0.0, True, gates=3):
+        out, h = rnn_train.gru_right_padded(x, hx, weights, has_bias, False, lengths)
+        return out, [h[0]], "fused"
+    out, h = KERNELS[kind](x, hx, weights, has_bias, 1, 0.0, train, False, True)
     return out, [h[0]], "fused"
 
 
@@ -197,9 +201,12 @@ def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zer
     H = weights[1].shape[1]
     pad = ~mask  # (B, T)
     zero_h = kind == "lstm" and zero_output  # padded outputs come out of the kernel as zeros already
-    if kind == "lstm" and rnn_train.applies(x, states, weights, 1, 0.0, True):
+    if rnn_train.applies(x, states, weights, 1, 0.0, True, gates=4 if kind == "lstm" else 3):
         # the native training pass skips the padded steps (states frozen, outputs zeros there)
-        out, *final = rnn_train.lstm_right_padded(x, tuple(states), weights, len(weights) == 8, True, lengths)
+        if kind == "lstm":
+            out, *final = rnn_train.lstm_right_padded(x, tuple(states), weights, len(weights) == 8, True, lengths)
+        else:
+            out, *final = rnn_train.gru_right_padded(x, states[0], weights, len(weights) == 8, True, lengths)
     else:
         x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): the is_pad feature
         n = len(weights) // 2

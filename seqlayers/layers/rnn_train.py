@@ -70,7 +70,7 @@ class NativeLSTM(torch.autograd.Function):
         needs = ctx.needs_input_grad
         if _torchs_backward(ctx, (grad_out, grad_h, grad_c)):
             # torch's kernel (for a right-padded batch, the masked step loop) over the same inputs
-            kernel = torch._VF.lstm if ctx.lengths is None else _masked_lstm_reference(ctx.lengths)
+            kernel = torch._VF.lstm if ctx.lengths is None else _masked_reference("lstm", ctx.lengths)
             return _differentiable_backward(kernel, ctx, (grad_out, grad_h, grad_c), x, [h0, c0], weights, extra=1)
         ctx.consumed = True
         ws = _per_direction(weights, ctx.has_bias)
@@ -90,19 +90,19 @@ class NativeLSTM(torch.autograd.Function):
 class NativeGRU(torch.autograd.Function):
     """One GRU layer (one or both directions) with the native forward and backward passes.
 
-    ``apply(x, h0, bidirectional, has_bias, *weights)``: x ``(B, T, F)``; h0 ``(D, B, H)``; weights
-    torch's flat weights. Returns ``(out (B, T, D*H), h_n (D, B, H))``, as ``torch._VF.gru`` with
-    ``batch_first``.
+    ``apply(x, h0, lengths, bidirectional, has_bias, *weights)``: x ``(B, T, F)``; h0 ``(D, B, H)``;
+    weights torch's flat weights; ``lengths`` as for ``NativeLSTM`` (None: no padding). Returns
+    ``(out (B, T, D*H), h_n (D, B, H))``, as ``torch._VF.gru`` with ``batch_first``.
     """
 
     @staticmethod
-    def forward(ctx, x, h0, bidirectional, has_bias, *weights):
+    def forward(ctx, x, h0, lengths, bidirectional, has_bias, *weights):
         ws = _per_direction(weights, has_bias)
         backwards = [False, True] if bidirectional else [False]
         out, h_n, *saved = torch.ops.seqlayers_native.gru_train_forward(
-            x, [w[0] for w in ws], [w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws], h0, backwards)
+            x, [w[0] for w in ws], [w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws], h0, backwards, lengths)
         ctx.save_for_backward(x, h0, *saved, *weights)
-        ctx.bidirectional, ctx.has_bias, ctx.consumed = bidirectional, has_bias, False
+        ctx.bidirectional, ctx.has_bias, ctx.lengths, ctx.consumed = bidirectional, has_bias, lengths, False
         ctx.set_materialize_grads(False)
         return out, h_n
 
@@ -110,18 +110,20 @@ class NativeGRU(torch.autograd.Function):
     def backward(ctx, grad_out, grad_h):
         x, h0, x2, acts, hn, hp, *weights = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        if _torchs_backward(ctx, (grad_out, grad_h)):
-            return _differentiable_backward(torch._VF.gru, ctx, (grad_out, grad_h), x, [h0], weights)
+        if _torchs_backward(ctx, (grad_out, grad_h)):  # see NativeLSTM.backward
+            kernel = torch._VF.gru if ctx.lengths is None else _masked_reference("gru", ctx.lengths)
+            return _differentiable_backward(kernel, ctx, (grad_out, grad_h), x, [h0], weights, extra=1)
         ctx.consumed = True
         ws = _per_direction(weights, ctx.has_bias)
         backwards = [False, True] if ctx.bidirectional else [False]
         dx, dh0, *dw = torch.ops.seqlayers_native.gru_train_backward(
-            grad_out, grad_h, [w[0] for w in ws], [w[1] for w in ws], x2, acts, hn, hp, backwards, needs[0])
+            grad_out, grad_h, [w[0] for w in ws], [w[1] for w in ws], x2, acts, hn, hp, backwards, needs[0],
+            ctx.lengths)
         grads = []
         for d in range(len(ws)):
             grads += dw[4 * d:4 * d + 4] if ctx.has_bias else dw[4 * d:4 * d + 2]
-        grads = [g if need else None for g, need in zip(grads, needs[4:])]
-        return (dx if needs[0] else None, dh0 if needs[1] else None, None, None, *grads)
+        grads = [g if need else None for g, need in zip(grads, needs[5:])]
+        return (dx if needs[0] else None, dh0 if needs[1] else None, None, None, None, *grads)
 
 
 class NativeRNN(torch.autograd.Function):
@@ -177,25 +179,27 @@ def _torchs_backward(ctx, grads) -> bool:
     return any(g is not None and torch._C._functorch.is_legacy_batchedtensor(g) for g in grads)
 
 
-def _masked_lstm_reference(lengths):
-    """``NativeLSTM``'s masked semantics with torch ops, step by step (differentiable to any order):
-    the reference its create_graph / second-backward fallback differentiates. ``_VF.lstm``'s signature."""
+def _masked_reference(kind, lengths):
+    """The native passes' right-padded semantics with torch ops, step by step (differentiable to any
+    order), for ``kind`` "lstm" or "gru": the reference their create_graph / second-backward fallback
+    differentiates. ``torch._VF.lstm`` / ``gru``'s signature."""
     def kernel(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first):
         T = x.shape[1]
         valid = torch.arange(T, device=x.device)[None, :] < lengths[:, None].to(x.device)  # (B, T)
-        outs, hs, cs = [], [], []
+        starts = list(hx) if kind == "lstm" else [hx]
+        outs, finals = [], []
         for d, w in enumerate(_per_direction(weights, has_bias)):
-            h, c = hx[0][d], hx[1][d]
+            state = [s[d] for s in starts]
             seq = [None] * T
             for t in (range(T - 1, -1, -1) if d == 1 else range(T)):
-                h_new, c_new = torch._VF.lstm_cell(x[:, t], (h, c), w[0], w[1], w[2], w[3])
+                new = (list(torch._VF.lstm_cell(x[:, t], tuple(state), w[0], w[1], w[2], w[3])) if kind == "lstm"
+                       else [torch._VF.gru_cell(x[:, t], state[0], w[0], w[1], w[2], w[3])])
                 m = valid[:, t:t + 1]
-                h, c = torch.where(m, h_new, h), torch.where(m, c_new, c)
-                seq[t] = torch.where(m, h_new, torch.zeros_like(h_new))
-            outs.append(torch.stack(seq, 1) if T else x.new_zeros(x.shape[0], 0, h.shape[-1]))
-            hs.append(h)
-            cs.append(c)
-        return torch.cat(outs, -1), torch.stack(hs), torch.stack(cs)
+                state = [torch.where(m, a, b) for a, b in zip(new, state)]
+                seq[t] = torch.where(m, new[0], torch.zeros_like(new[0]))
+            outs.append(torch.stack(seq, 1) if T else x.new_zeros(x.shape[0], 0, state[0].shape[-1]))
+            finals.append(state)
+        return (torch.cat(outs, -1), *[torch.stack([f[i] for f in finals]) for i in range(len(starts))])
     return kernel
 
 
@@ -264,11 +268,17 @@ def lstm_right_padded(x, hx, weights, has_bias, bidirectional, lengths):
     return NativeLSTM.apply(x, hx[0], hx[1], lengths.to(torch.int64).cpu(), bidirectional, has_bias, *weights)
 
 
+def gru_right_padded(x, hx, weights, has_bias, bidirectional, lengths):
+    """One GRU layer over a right-padded batch (``lengths`` (B,) int64), padded steps skipped: the
+    native pass of ``NativeGRU`` with ``lengths``; ``(out, h_n)``. Only where ``applies``."""
+    return NativeGRU.apply(x, hx, lengths.to(torch.int64).cpu(), bidirectional, has_bias, *weights)
+
+
 def gru(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first):
     """``torch._VF.gru(x, h0, weights, has_bias, num_layers, dropout, train, bidirectional,
     batch_first)``: the native training pass where ``applies``, else torch's kernel."""
     if applies(x, [hx], weights, num_layers, dropout, batch_first, gates=3):
-        return NativeGRU.apply(x, hx, bidirectional, has_bias, *weights)
+        return NativeGRU.apply(x, hx, None, bidirectional, has_bias, *weights)
     return torch._VF.gru(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first)
 
 
@@ -287,4 +297,4 @@ def rnn_relu(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional
 
 
 __all__ = ["GRU_MAX_WEIGHTS", "LSTM_MAX_WEIGHTS", "MAX_WEIGHTS", "NativeGRU", "NativeLSTM", "NativeRNN", "applies",
-           "gru", "lstm", "lstm_right_padded", "rnn_relu", "rnn_tanh"]
+           "gru", "gru_right_padded", "lstm", "lstm_right_padded", "rnn_relu", "rnn_tanh"]

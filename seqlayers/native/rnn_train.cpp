@@ -274,11 +274,11 @@ at::Tensor checked_lengths(const c10::optional<at::Tensor>& lengths_, int64_t B,
   const at::Tensor lengths = value_or_none(lengths_);
   if (!lengths.defined()) return lengths;
   TORCH_CHECK(lengths.dim() == 1 && lengths.size(0) == B && lengths.scalar_type() == at::kLong && lengths.is_cpu(),
-              "lstm_train: lengths must be a (B,) = (", B, ",) int64 CPU tensor, got ", lengths.sizes(), " ",
+              "rnn_train: lengths must be a (B,) = (", B, ",) int64 CPU tensor, got ", lengths.sizes(), " ",
               lengths.scalar_type(), " on ", lengths.device(), " (lengths.to(torch.int64).cpu())");
   const at::Tensor l = lengths.contiguous();
   TORCH_CHECK(B == 0 || (l.min().item<int64_t>() >= 0 && l.max().item<int64_t>() <= T),
-              "lstm_train: every length must lie in [0, T] = [0, ", T, "]");
+              "rnn_train: every length must lie in [0, T] = [0, ", T, "]");
   return l;
 }
 
@@ -585,49 +585,67 @@ at::Tensor bias_or_zeros(const c10::optional<at::Tensor>& b, int64_t n, const at
 // (H, 3H) U^T.
 struct GruRun {
   int64_t B, T, H;
-  const float *wt, *b_hh, *h0;
-  float *g, *hn, *hp, *out, *h_last;
+  const float *wt, *b_hh;
+  float *hs, *g, *hn, *hp, *out;  // hs (B, H): the states in slot order, from h0 to h_n
   int64_t ld_out;
   bool backwards;
 };
 
-void gru_steps(const GruRun& L, int64_t b0, int64_t b1) {
+// A chunk's steps, slots b0 .. b1 - 1, rows in slot order (see Slots; a padded step keeps the state and
+// outputs zeros).
+void gru_steps(const GruRun& L, const Slots& S, int64_t b0, int64_t b1) {
   const int64_t B = L.B, T = L.T, H = L.H, GH = 3 * H, nb = b1 - b0;
   std::vector<float> hw(nb * GH);
-  const int m = static_cast<int>(GH), n = static_cast<int>(nb), k = static_cast<int>(H);
+  const int m = static_cast<int>(GH), k = static_cast<int>(H);
   const float one = 1.0f, zero = 0.0f;
+  const auto in_chunk = [&](int64_t active) { return std::clamp<int64_t>(active - b0, 0, nb); };
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = L.backwards ? T - 1 - s : s, next = L.backwards ? t - 1 : t + 1;
+    const int64_t n = in_chunk(S.active[s]), n_next = s < T - 1 ? in_chunk(S.active[s + 1]) : 0;
+    const int64_t before = s > 0 ? in_chunk(S.active[s - 1]) : 0;
     float* h = L.hp + (t * B + b0) * H;  // the chunk's state at this step's start
-    if (s == 0) std::memcpy(h, L.h0 + b0 * H, nb * H * sizeof(float));
-    // column-major: hw^T (3H x nb) = U (wt as 3H x H) @ h^T (H x nb)
-    if (nb > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, L.wt, &m, h, &k, &zero, hw.data(), &m);
-    float* nh = s < T - 1 ? L.hp + (next * B + b0) * H : L.h_last + b0 * H;  // the new state: the next step's start
-    for (int64_t i = 0; i < nb; ++i) {
-      const int64_t b = b0 + i;
-      float* args[3] = {L.g + (t * B + b) * GH, L.hn + (t * B + b) * H, L.out + (b * T + t) * L.ld_out};
-      if (kAVX512) gru_avx512(args[0], hw.data() + i * GH, L.b_hh, args[1], h + i * H, nh + i * H, args[2], H);
-      else gru_scalar(args[0], hw.data() + i * GH, L.b_hh, args[1], h + i * H, nh + i * H, args[2], H);
+    for (int64_t i = before; i < n; ++i) std::memcpy(h + i * H, L.hs + (b0 + i) * H, H * sizeof(float));  // rows starting
+    if (n < nb) std::memset(h + n * H, 0, (nb - n) * H * sizeof(float));  // padded rows: zeros (the products read them)
+    // column-major: hw^T (3H x n) = U (wt as 3H x H) @ h^T (H x n)
+    const int n_ = static_cast<int>(n);
+    if (n > 0 && H > 0) sgemm_("N", "N", &m, &n_, &k, &one, L.wt, &m, h, &k, &zero, hw.data(), &m);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t slot = b0 + i;
+      float* nh = i < n_next ? L.hp + (next * B + slot) * H : L.hs + slot * H;  // the next step's start, or the state
+      float* args[3] = {L.g + (t * B + slot) * GH, L.hn + (t * B + slot) * H, L.out + (S.perm[slot] * T + t) * L.ld_out};
+      if (kAVX512) gru_avx512(args[0], hw.data() + i * GH, L.b_hh, args[1], h + i * H, nh, args[2], H);
+      else gru_scalar(args[0], hw.data() + i * GH, L.b_hh, args[1], h + i * H, nh, args[2], H);
     }
   }
-  if (T == 0) std::memcpy(L.h_last + b0 * H, L.h0 + b0 * H, nb * H * sizeof(float));
+}
+
+// rows (T * B, F) of x in (time, slot) order (slot order = batch order without lengths)
+at::Tensor time_major_rows(const at::Tensor& x, const Slots& S, bool by_length) {
+  const int64_t B = x.size(0), T = x.size(1), F = x.size(2);
+  const at::Tensor xs = by_length ? x.index_select(0, at::tensor(S.perm, at::TensorOptions().dtype(at::kLong))) : x;
+  return xs.transpose(0, 1).contiguous().view({T * B, F});
 }
 
 std::vector<at::Tensor> gru_train_forward(const at::Tensor& x, at::TensorList w_ih, at::TensorList w_hh,
                                           const c10::List<c10::optional<at::Tensor>>& b_ih,
                                           const c10::List<c10::optional<at::Tensor>>& b_hh, const at::Tensor& h0_,
-                                          const c10::List<bool>& backwards) {
+                                          const c10::List<bool>& backwards, const c10::optional<at::Tensor>& lengths_) {
   const int64_t D = check_forward("gru_train_forward", x, w_ih, w_hh, b_ih, b_hh, backwards);
   const int64_t B = x.size(0), T = x.size(1), F = x.size(2), H = w_hh[0].size(1);
   check_states(h0_, D, B, H, "h0");
+  const at::Tensor lengths = checked_lengths(lengths_, B, T);
   const auto opts = x.options();
-  const at::Tensor x2 = x.transpose(0, 1).contiguous().view({T * B, F}), h0 = h0_.contiguous();  // rows (t, b)
-  at::Tensor out = at::empty({B, T, D * H}, opts), h_n = at::empty({D, B, H}, opts);
+  std::vector<Slots> S(D);
+  for (int64_t d = 0; d < D; ++d) S[d] = slot_order(lengths, B, T, backwards.get(d));  // one order: by length
+  const at::Tensor x2 = time_major_rows(x, S[0], lengths.defined()), h0 = h0_.contiguous();  // rows (t, slot)
+  at::Tensor out = lengths.defined() ? at::zeros({B, T, D * H}, opts) : at::empty({B, T, D * H}, opts);
+  at::Tensor h_n = at::empty({D, B, H}, opts);
   at::Tensor acts = at::empty({D, T, B, 3 * H}, opts), hn = at::empty({D, T, B, H}, opts);
   at::Tensor hp = at::empty({D, T, B, H}, opts);
   for (int64_t d = 0; d < D; ++d) check_weights("gru_train", 3, w_ih[d], w_hh[d], F, H, d);
   const int64_t work = B * T * 3 * H * (F + H);  // multiply-adds of the recurrence
   std::vector<at::Tensor> wt(D), b_hh_(D);
+  std::vector<std::vector<float>> hs(D, std::vector<float>(B * H));  // the states, slot order
   for (int64_t d = 0; d < D; ++d) {  // every step's input projection (plus b_ih) in one GEMM, into the kept gates
     at::Tensor a2 = acts[d].view({T * B, 3 * H});
     at::addmm_out(a2, bias_or_zeros(b_ih.get(d), 3 * H, opts), x2, w_ih[d].t());
@@ -635,13 +653,15 @@ std::vector<at::Tensor> gru_train_forward(const at::Tensor& x, at::TensorList w_
     wt[d] = at::empty({H, 3 * H}, opts);  // (H, 3H): U^T
     seqlayers_native::transpose_tiled(u.data_ptr<float>(), 3 * H, H, wt[d].data_ptr<float>());
     b_hh_[d] = bias_or_zeros(b_hh.get(d), 3 * H, opts);
+    permute_rows(h0[d].data_ptr<float>(), hs[d].data(), S[d].perm, H, false);
   }
   for_each_chunk(D, B, work, [&](int64_t d, int64_t b0, int64_t b1) {
-    const GruRun L{B, T, H, wt[d].data_ptr<float>(), b_hh_[d].data_ptr<float>(), h0[d].data_ptr<float>(),
+    const GruRun L{B, T, H, wt[d].data_ptr<float>(), b_hh_[d].data_ptr<float>(), hs[d].data(),
                    acts[d].data_ptr<float>(), hn[d].data_ptr<float>(), hp[d].data_ptr<float>(),
-                   out.data_ptr<float>() + d * H, h_n[d].data_ptr<float>(), D * H, backwards.get(d)};
-    gru_steps(L, b0, b1);
+                   out.data_ptr<float>() + d * H, D * H, backwards.get(d)};
+    gru_steps(L, S[d], b0, b1);
   });
+  for (int64_t d = 0; d < D; ++d) permute_rows(hs[d].data(), h_n[d].data_ptr<float>(), S[d].perm, H, true);
   return {out, h_n, x2, acts, hn, hp};
 }
 
@@ -649,47 +669,62 @@ std::vector<at::Tensor> gru_train_forward(const at::Tensor& x, at::TensorList w_
 std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad_out_,
                                            const c10::optional<at::Tensor>& grad_h_, at::TensorList w_ih,
                                            at::TensorList w_hh, const at::Tensor& x2, at::Tensor acts, at::Tensor hn,
-                                           const at::Tensor& hp, const c10::List<bool>& backwards, bool need_dx) {
+                                           const at::Tensor& hp, const c10::List<bool>& backwards, bool need_dx,
+                                           const c10::optional<at::Tensor>& lengths_) {
   const int64_t D = static_cast<int64_t>(w_ih.size());
   TORCH_CHECK(acts.dim() == 4 && acts.size(0) == D && acts.is_contiguous() && hn.is_contiguous() && x2.dim() == 2 &&
               w_hh.size() == w_ih.size() && backwards.size() == w_ih.size(),
               "gru_train_backward: expects what gru_train_forward returned, for ", D, " direction(s); got acts ",
               acts.sizes(), ", x2 ", x2.sizes(), ", ", w_hh.size(), " w_hh and ", backwards.size(), " backwards");
   const int64_t T = acts.size(1), B = acts.size(2), H = w_hh[0].size(1), GH = 3 * H, F = x2.size(1);
+  const at::Tensor lengths = checked_lengths(lengths_, B, T);
   const auto opts = acts.options();
   const at::Tensor grad_out = checked_grad_out("gru_train_backward", grad_out_, B, T, D * H);
-  at::Tensor dh = at::zeros({D, B, H}, opts), db = at::zeros({D, 4 * H}, opts);
+  at::Tensor dh0 = at::zeros({D, B, H}, opts), db = at::zeros({D, 4 * H}, opts);
   const at::Tensor gh = value_or_none(grad_h_);
-  if (gh.defined()) dh.copy_(gh);
+  if (gh.defined()) dh0.copy_(gh);
   std::vector<at::Tensor> dxs(D);  // dX per direction (summed after: the directions may run at once)
   std::vector<at::Tensor> results(2 + 4 * D);
   for (int64_t d = 0; d < D; ++d) check_weights("gru_train", 3, w_ih[d], w_hh[d], F, H, d);
   const int64_t work = B * T * 3 * H * (F + H);  // multiply-adds of the recurrence
   std::vector<at::Tensor> u(D);
-  for (int64_t d = 0; d < D; ++d) u[d] = w_hh[d].contiguous();  // (3H, H), read as U^T (H x 3H) column-major
+  std::vector<Slots> S(D);
+  std::vector<std::vector<float>> dh(D, std::vector<float>(B * H));  // slot order
+  for (int64_t d = 0; d < D; ++d) {
+    u[d] = w_hh[d].contiguous();  // (3H, H), read as U^T (H x 3H) column-major
+    S[d] = slot_order(lengths, B, T, backwards.get(d));
+    permute_rows(dh0[d].data_ptr<float>(), dh[d].data(), S[d].perm, H, false);  // the final state's gradient
+  }
   ChunkSums db_parts(D, B, 4 * H);  // the chunks' bias gradients, into db[d] after them
   for_each_chunk(D, B, work, [&](int64_t d, int64_t b0, int64_t b1) {
+    const Slots& Sd = S[d];
     const float* go = grad_out.defined() ? grad_out.data_ptr<float>() + d * H : nullptr;
-    float *a = acts[d].data_ptr<float>(), *hnp = hn[d].data_ptr<float>(), *dhp = dh[d].data_ptr<float>() + b0 * H;
+    float *a = acts[d].data_ptr<float>(), *hnp = hn[d].data_ptr<float>(), *dhp = dh[d].data() + b0 * H;
     const float* hpp = hp[d].data_ptr<float>();
     float* dbl = db_parts.part(d, b0);
     const int64_t nb = b1 - b0;
-    const int m = static_cast<int>(H), n = static_cast<int>(nb), k = static_cast<int>(GH);
+    const int m = static_cast<int>(H), k = static_cast<int>(GH);
     const float one = 1.0f;
     for (int64_t s = T - 1; s >= 0; --s) {
-      const int64_t t = backwards.get(d) ? T - 1 - s : s;
+      const int64_t t = backwards.get(d) ? T - 1 - s : s, n = std::clamp<int64_t>(Sd.active[s] - b0, 0, nb);
       float* at_ = a + (t * B + b0) * GH;
-      for (int64_t i = 0; i < nb; ++i) {
-        const int64_t b = b0 + i;
-        gru_grad(at_ + i * GH, hnp + (t * B + b) * H, hpp + (t * B + b) * H, go ? go + (b * T + t) * D * H : nullptr,
-                 dhp + i * H, dbl, H);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t slot = b0 + i;
+        gru_grad(at_ + i * GH, hnp + (t * B + slot) * H, hpp + (t * B + slot) * H,
+                 go ? go + (Sd.perm[slot] * T + t) * D * H : nullptr, dhp + i * H, dbl, H);
       }
-      // column-major: dh^T (H x nb) += U^T (H x 3H) @ dG_h^T (3H x nb)
-      if (nb > 0 && H > 0) sgemm_("N", "N", &m, &n, &k, &one, u[d].data_ptr<float>(), &m, at_, &k, &one, dhp, &m);
+      if (n < nb) {  // padded rows: no gradient (a padded row's dh passes through)
+        std::memset(at_ + n * GH, 0, (nb - n) * GH * sizeof(float));
+        std::memset(hnp + (t * B + b0 + n) * H, 0, (nb - n) * H * sizeof(float));
+      }
+      // column-major: dh^T (H x n) += U^T (H x 3H) @ dG_h^T (3H x n)
+      const int n_ = static_cast<int>(n);
+      if (n > 0 && H > 0) sgemm_("N", "N", &m, &n_, &k, &one, u[d].data_ptr<float>(), &m, at_, &k, &one, dhp, &m);
     }
   });
   for (int64_t d = 0; d < D; ++d) {  // the products over all steps: after every chunk, on MKL's threads
     db_parts.add_into(d, db[d].data_ptr<float>());
+    permute_rows(dh[d].data(), dh0[d].data_ptr<float>(), S[d].perm, H, true);
     const at::Tensor gh2 = acts[d].view({T * B, GH}), rz = gh2.narrow(1, 0, 2 * H), dn = hn[d].view({T * B, H});
     const at::Tensor hp2 = hp[d].view({T * B, H});
     // dW_ih = [dr, dz, dn]^T X and dW_hh = [dr, dz, dn r]^T H_prev, each made as (K, 3H) and transposed
@@ -701,12 +736,18 @@ std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad
     r[1] = at::mm(hp2.t(), gh2).t().contiguous();
     r[2] = db[d].narrow(0, 0, GH).clone();                                   // db_ih: [dr, dz, dn]
     r[3] = at::cat({db[d].narrow(0, 0, 2 * H), db[d].narrow(0, 3 * H, H)});  // db_hh: [dr, dz, dn r]
-    if (need_dx)  // dX = [dr, dz] W_ih[r, z] + dn W_ih[n], in processing rows (t, b)
+    if (need_dx)  // dX = [dr, dz] W_ih[r, z] + dn W_ih[n], in rows (t, slot)
       dxs[d] = at::mm(rz, w_ih[d].narrow(0, 0, 2 * H)).addmm_(dn, w_ih[d].narrow(0, 2 * H, H));
   }
-  const at::Tensor dx2 = !need_dx ? at::Tensor() : D == 1 ? dxs[0] : dxs[0].add_(dxs[1]);
-  results[0] = need_dx ? dx2.view({T, B, F}).transpose(0, 1).contiguous() : at::empty({0}, opts);
-  results[1] = dh;
+  if (need_dx) {  // rows (t, slot) -> dx (B, T, F) in batch order
+    const at::Tensor dx2 = D == 1 ? dxs[0] : dxs[0].add_(dxs[1]), dx_bt = dx2.view({T, B, F}).transpose(0, 1);
+    results[0] = !lengths.defined() ? dx_bt.contiguous()
+                 : at::empty({B, T, F}, opts).index_copy_(0, at::tensor(S[0].perm, at::TensorOptions().dtype(at::kLong)),
+                                                          dx_bt);
+  } else {
+    results[0] = at::empty({0}, opts);
+  }
+  results[1] = dh0;
   return results;
 }
 
@@ -840,9 +881,9 @@ TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
         "Tensor c0, Tensor(a!) acts, Tensor cs, Tensor tcs, Tensor xh, bool[] backwards, bool need_dx, "
         "bool repeated=False, Tensor? lengths=None) -> Tensor[]");
   m.def("gru_train_forward(Tensor x, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, Tensor h0, "
-        "bool[] backwards) -> Tensor[]");
+        "bool[] backwards, Tensor? lengths=None) -> Tensor[]");
   m.def("gru_train_backward(Tensor? grad_out, Tensor? grad_h, Tensor[] w_ih, Tensor[] w_hh, Tensor x2, "
-        "Tensor(a!) acts, Tensor(b!) hn, Tensor hp, bool[] backwards, bool need_dx) -> Tensor[]");
+        "Tensor(a!) acts, Tensor(b!) hn, Tensor hp, bool[] backwards, bool need_dx, Tensor? lengths=None) -> Tensor[]");
   m.def("simple_rnn_train_forward(Tensor x, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, "
         "Tensor h0, bool[] backwards, bool relu) -> Tensor[]");
   m.def("simple_rnn_train_backward(Tensor? grad_out, Tensor? grad_h, Tensor[] w_ih, Tensor[] w_hh, Tensor x2, "

@@ -51,7 +51,7 @@ def _native(kind, x, states, weights, bidirectional, bias):
         return rnn_train.NativeRNN.apply(x, *states, bidirectional, bias, kind == "rnn_relu", *weights)
     if kind == "lstm":
         return rnn_train.NativeLSTM.apply(x, *states, None, bidirectional, bias, *weights)
-    return rnn_train.NativeGRU.apply(x, *states, bidirectional, bias, *weights)
+    return rnn_train.NativeGRU.apply(x, *states, None, bidirectional, bias, *weights)
 
 
 def _grads(run, kind, case, bidirectional, bias, seed=1, use=None):
@@ -235,16 +235,23 @@ def test_one_tensor_as_both_initial_states_gets_both_gradients_in_the_fallbacks(
             results.append([gs.detach(), *torch.autograd.grad((gs ** 2).sum(), [s, x])])
 
 
+def _padded_native(kind, x, states, lengths, bidirectional, weights):
+    function = rnn_train.NativeLSTM if kind == "lstm" else rnn_train.NativeGRU
+    return function.apply(x, *states, lengths, bidirectional, True, *weights)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
 @pytest.mark.parametrize("bidirectional,lengths", [
     (False, [6, 3, 0, 1]), (True, [6, 3, 0, 1]), (True, [1, 7, 7, 2, 5, 7, 3]), (False, [5, 5, 5])])
-def test_right_padded_lengths_skip_the_padding_exactly(bidirectional, lengths):
-    """NativeLSTM with lengths against the masked semantics written step by step with torch ops
-    (padded steps keep both states and output zeros; backwards, each row starts at its last valid step)."""
+def test_right_padded_lengths_skip_the_padding_exactly(kind, bidirectional, lengths):
+    """NativeLSTM / NativeGRU with lengths against the masked semantics written step by step with torch
+    ops (padded steps keep the states and output zeros; backwards, each row starts at its last valid step)."""
     B, T = len(lengths), max(lengths)
-    x, states, weights = _case("lstm", B, T, 4, 20, bidirectional, True)
+    x, states, weights = _case(kind, B, T, 4, 20, bidirectional, True)
     L = torch.tensor(lengths)
-    outs = rnn_train.NativeLSTM.apply(x, *states, L, bidirectional, True, *weights)
-    expected = rnn_train._masked_lstm_reference(L)(x, tuple(states), weights, True, 1, 0.0, True, bidirectional, True)
+    outs = _padded_native(kind, x, states, L, bidirectional, weights)
+    hx = tuple(states) if kind == "lstm" else states[0]
+    expected = rnn_train._masked_reference(kind, L)(x, hx, weights, True, 1, 0.0, True, bidirectional, True)
     g = torch.Generator().manual_seed(5)
     probes = [torch.randn(o.shape, generator=g) for o in outs]
     inputs = [x, *states, *weights]
@@ -267,7 +274,7 @@ def test_right_padded_gradient_of_the_gradient_uses_the_step_reference():
         if native_pass:
             out = rnn_train.NativeLSTM.apply(x, *states, L, True, True, *weights)[0]
         else:
-            out = rnn_train._masked_lstm_reference(L)(x, tuple(states), weights, True, 1, 0.0, True, True, True)[0]
+            out = rnn_train._masked_reference("lstm", L)(x, tuple(states), weights, True, 1, 0.0, True, True, True)[0]
         (gx,) = torch.autograd.grad(out.sum(), x, create_graph=True)
         results.append(torch.autograd.grad((gx ** 2).sum(), weights))
     for a, b in zip(*results):
@@ -362,12 +369,15 @@ def test_batched_gradients_equal_torchs(kind):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("layer", [lambda: sl.LSTM(12, return_sequences=True, return_state=True),
-                                   lambda: sl.Bidirectional(sl.LSTM(12, return_sequences=True))])
-def test_masked_lstm_layers_train_on_the_lengths(layer, monkeypatch):
+@pytest.mark.parametrize("layer,function", [
+    (lambda: sl.LSTM(12, return_sequences=True, return_state=True), "lstm_right_padded"),
+    (lambda: sl.Bidirectional(sl.LSTM(12, return_sequences=True)), "lstm_right_padded"),
+    (lambda: sl.GRU(12, return_sequences=True, return_state=True), "gru_right_padded"),
+    (lambda: sl.Bidirectional(sl.GRU(12, return_sequences=True)), "gru_right_padded")])
+def test_masked_layers_train_on_the_lengths(layer, function, monkeypatch):
     calls = []
-    original = rnn_train.lstm_right_padded
-    monkeypatch.setattr(rnn_train, "lstm_right_padded", lambda *a: calls.append(a[-1]) or original(*a))
+    original = getattr(rnn_train, function)
+    monkeypatch.setattr(rnn_train, function, lambda *a: calls.append(a[-1]) or original(*a))
     model = sl.Sequential([sl.Embedding(40, 6, mask_zero=True, input_shape=(7,)), layer()])
     ids = torch.randint(1, 40, (3, 7))
     ids[1, 4:] = 0
@@ -443,7 +453,7 @@ def test_three_threads_in_uneven_chunks_agree_with_torchs_kernel(kind, padded, r
     case = _case(kind, B, T, 8, 40, bidirectional, True)
     lengths = torch.randint(0, 3, (B,), generator=torch.Generator().manual_seed(3))
     lengths[::7] = T
-    reference = rnn_train._masked_lstm_reference(lengths) if padded else getattr(torch._VF, kind)
+    reference = rnn_train._masked_reference("lstm", lengths) if padded else getattr(torch._VF, kind)
 
     def native_run(kind, x, states, weights, bidirectional, bias):
         x = x[:, :1].expand(x.shape) if repeated else x
