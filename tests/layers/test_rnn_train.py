@@ -282,7 +282,9 @@ def test_right_padded_gradient_of_the_gradient_uses_the_step_reference():
 
 
 @pytest.mark.parametrize("layer", [lambda: sl.LSTM(5, return_sequences=True, return_state=True, go_backwards=True),
-                                   lambda: sl.Bidirectional(sl.LSTM(5, return_sequences=True, return_state=True))])
+                                   lambda: sl.Bidirectional(sl.LSTM(5, return_sequences=True, return_state=True)),
+                                   lambda: sl.GRU(5, return_sequences=True, return_state=True, go_backwards=True),
+                                   lambda: sl.Bidirectional(sl.GRU(5, return_sequences=True, return_state=True))])
 def test_masked_layer_gradient_penalty_equals_torchs_kernel(layer, monkeypatch):
     """A gradient penalty through a right-padded layer: the lengths pass's second-order fallback (the
     step reference) against the is_pad column on torch's kernel, an independent formulation."""
