@@ -282,6 +282,19 @@ at::Tensor checked_lengths(const c10::optional<at::Tensor>& lengths_, int64_t B,
   return l;
 }
 
+// Processing step s of a chunk of slots b0 .. b0 + nb - 1: its time index t, the next step's, and how
+// many of the chunk's slots (a prefix) are active at s, at s + 1 and at s - 1.
+struct StepRows {
+  int64_t t, next, n, n_next, before;
+};
+
+StepRows step_rows(const Slots& S, int64_t s, int64_t T, bool backwards, int64_t b0, int64_t nb) {
+  const auto in_chunk = [&](int64_t active) { return std::clamp<int64_t>(active - b0, 0, nb); };
+  const int64_t t = backwards ? T - 1 - s : s;
+  return {t, backwards ? t - 1 : t + 1, in_chunk(S.active[s]), s < T - 1 ? in_chunk(S.active[s + 1]) : 0,
+          s > 0 ? in_chunk(S.active[s - 1]) : 0};
+}
+
 // One direction of the LSTM forward pass (see lstm_train_forward), in slot order (see Slots): slot
 // i's rows of acts, cs, tcs, xh (T, B, .) are row perm[i]'s. `x0` (B, F): a repeated input's one
 // step (RepeatVector's stride-0 view), projected once (W3's decoder: each step's product then has
@@ -316,11 +329,8 @@ void lstm_steps(const LstmRun& L, const Slots& S, const LstmPrep& P, int64_t b0,
   const float* b_gates = P.bias.data_ptr<float>();
   const int m = static_cast<int>(GH), k = static_cast<int>(P.repeated ? H : K), ldr = static_cast<int>(K);
   const float one = 1.0f, zero = 0.0f;
-  const auto in_chunk = [&](int64_t active) { return std::clamp<int64_t>(active - b0, 0, nb); };
   for (int64_t s = 0; s < T; ++s) {
-    const int64_t t = L.backwards ? T - 1 - s : s, next = L.backwards ? t - 1 : t + 1;
-    const int64_t n = in_chunk(S.active[s]), n_next = s < T - 1 ? in_chunk(S.active[s + 1]) : 0;
-    const int64_t before = s > 0 ? in_chunk(S.active[s - 1]) : 0;
+    const auto [t, next, n, n_next, before] = step_rows(S, s, T, L.backwards, b0, nb);
     float* r = L.rows + (t * B + b0) * K;  // the chunk's rows
     for (int64_t i = 0; i < n; ++i) {
       const int64_t slot = b0 + i, b = S.perm[slot];
@@ -598,11 +608,8 @@ void gru_steps(const GruRun& L, const Slots& S, int64_t b0, int64_t b1) {
   std::vector<float> hw(nb * GH);
   const int m = static_cast<int>(GH), k = static_cast<int>(H);
   const float one = 1.0f, zero = 0.0f;
-  const auto in_chunk = [&](int64_t active) { return std::clamp<int64_t>(active - b0, 0, nb); };
   for (int64_t s = 0; s < T; ++s) {
-    const int64_t t = L.backwards ? T - 1 - s : s, next = L.backwards ? t - 1 : t + 1;
-    const int64_t n = in_chunk(S.active[s]), n_next = s < T - 1 ? in_chunk(S.active[s + 1]) : 0;
-    const int64_t before = s > 0 ? in_chunk(S.active[s - 1]) : 0;
+    const auto [t, next, n, n_next, before] = step_rows(S, s, T, L.backwards, b0, nb);
     float* h = L.hp + (t * B + b0) * H;  // the chunk's state at this step's start
     for (int64_t i = before; i < n; ++i) std::memcpy(h + i * H, L.hs + (b0 + i) * H, H * sizeof(float));  // rows starting
     if (n < nb) std::memset(h + n * H, 0, (nb - n) * H * sizeof(float));  // padded rows: zeros (the products read them)
