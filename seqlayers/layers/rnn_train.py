@@ -52,16 +52,11 @@ class NativeLSTM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, c0, lengths, bidirectional, has_bias, *weights):
-        ws = _per_direction(weights, has_bias)
-        backwards = [False, True] if bidirectional else [False]
         out, h_n, c_n, *saved = torch.ops.seqlayers_native.lstm_train_forward(
-            x, [w[0] for w in ws], [w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws], h0, c0, backwards,
-            lengths)
-        ctx.save_for_backward(x, h0, c0, *saved, *weights)
-        ctx.bidirectional, ctx.has_bias, ctx.lengths = bidirectional, has_bias, lengths
-        ctx.consumed = False  # the native backward overwrites the saved gates: it runs once
+            x, *_weight_lists(weights, has_bias), h0, c0, _backwards(bidirectional), lengths)
+        _keep(ctx, (x, h0, c0, *saved, *weights), bidirectional, has_bias)
+        ctx.lengths = lengths
         ctx.repeated = x.shape[1] > 1 and x.stride(1) == 0  # RepeatVector's view: the same input every step
-        ctx.set_materialize_grads(False)  # an unused output's gradient stays None (no zeros are made)
         return out, h_n, c_n
 
     @staticmethod
@@ -73,18 +68,11 @@ class NativeLSTM(torch.autograd.Function):
             kernel = torch._VF.lstm if ctx.lengths is None else _masked_reference("lstm", ctx.lengths)
             return _differentiable_backward(kernel, ctx, (grad_out, grad_h, grad_c), x, [h0, c0], weights, extra=1)
         ctx.consumed = True
-        ws = _per_direction(weights, ctx.has_bias)
-        backwards = [False, True] if ctx.bidirectional else [False]
+        w_ih, w_hh, _, _ = _weight_lists(weights, ctx.has_bias)
         dx, dh0, dc0, *dw = torch.ops.seqlayers_native.lstm_train_backward(
-            grad_out, grad_h, grad_c, [w[0] for w in ws], [w[1] for w in ws], c0, acts, cs, tcs, xh, backwards,
-            needs[0], ctx.repeated, ctx.lengths)
-        grads = []
-        for d in range(len(ws)):
-            dw_ih, dw_hh, db = dw[3 * d:3 * d + 3]
-            grads += [dw_ih, dw_hh, db, db] if ctx.has_bias else [dw_ih, dw_hh]
-        grads = [g if need else None for g, need in zip(grads, needs[6:])]
-        return (dx if needs[0] else None, dh0 if needs[1] else None, dc0 if needs[2] else None, None, None, None,
-                *grads)
+            grad_out, grad_h, grad_c, w_ih, w_hh, c0, acts, cs, tcs, xh, _backwards(ctx.bidirectional), needs[0],
+            ctx.repeated, ctx.lengths)
+        return _native_grads(ctx, (dx, dh0, dc0), dw)
 
 
 class NativeGRU(torch.autograd.Function):
@@ -97,13 +85,10 @@ class NativeGRU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, lengths, bidirectional, has_bias, *weights):
-        ws = _per_direction(weights, has_bias)
-        backwards = [False, True] if bidirectional else [False]
         out, h_n, *saved = torch.ops.seqlayers_native.gru_train_forward(
-            x, [w[0] for w in ws], [w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws], h0, backwards, lengths)
-        ctx.save_for_backward(x, h0, *saved, *weights)
-        ctx.bidirectional, ctx.has_bias, ctx.lengths, ctx.consumed = bidirectional, has_bias, lengths, False
-        ctx.set_materialize_grads(False)
+            x, *_weight_lists(weights, has_bias), h0, _backwards(bidirectional), lengths)
+        _keep(ctx, (x, h0, *saved, *weights), bidirectional, has_bias)
+        ctx.lengths = lengths
         return out, h_n
 
     @staticmethod
@@ -114,16 +99,10 @@ class NativeGRU(torch.autograd.Function):
             kernel = torch._VF.gru if ctx.lengths is None else _masked_reference("gru", ctx.lengths)
             return _differentiable_backward(kernel, ctx, (grad_out, grad_h), x, [h0], weights, extra=1)
         ctx.consumed = True
-        ws = _per_direction(weights, ctx.has_bias)
-        backwards = [False, True] if ctx.bidirectional else [False]
+        w_ih, w_hh, _, _ = _weight_lists(weights, ctx.has_bias)
         dx, dh0, *dw = torch.ops.seqlayers_native.gru_train_backward(
-            grad_out, grad_h, [w[0] for w in ws], [w[1] for w in ws], x2, acts, hn, hp, backwards, needs[0],
-            ctx.lengths)
-        grads = []
-        for d in range(len(ws)):
-            grads += dw[4 * d:4 * d + 4] if ctx.has_bias else dw[4 * d:4 * d + 2]
-        grads = [g if need else None for g, need in zip(grads, needs[5:])]
-        return (dx if needs[0] else None, dh0 if needs[1] else None, None, None, None, *grads)
+            grad_out, grad_h, w_ih, w_hh, x2, acts, hn, hp, _backwards(ctx.bidirectional), needs[0], ctx.lengths)
+        return _native_grads(ctx, (dx, dh0), dw)
 
 
 class NativeRNN(torch.autograd.Function):
@@ -135,13 +114,10 @@ class NativeRNN(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, bidirectional, has_bias, relu, *weights):
-        ws = _per_direction(weights, has_bias)
-        backwards = [False, True] if bidirectional else [False]
         out, h_n, *saved = torch.ops.seqlayers_native.simple_rnn_train_forward(
-            x, [w[0] for w in ws], [w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws], h0, backwards, relu)
-        ctx.save_for_backward(x, h0, *saved, *weights)
-        ctx.bidirectional, ctx.has_bias, ctx.relu, ctx.consumed = bidirectional, has_bias, relu, False
-        ctx.set_materialize_grads(False)
+            x, *_weight_lists(weights, has_bias), h0, _backwards(bidirectional), relu)
+        _keep(ctx, (x, h0, *saved, *weights), bidirectional, has_bias)
+        ctx.relu = relu
         return out, h_n
 
     @staticmethod
@@ -152,21 +128,50 @@ class NativeRNN(torch.autograd.Function):
             kernel = torch._VF.rnn_relu if ctx.relu else torch._VF.rnn_tanh
             return _differentiable_backward(kernel, ctx, (grad_out, grad_h), x, [h0], weights, extra=1)
         ctx.consumed = True
-        ws = _per_direction(weights, ctx.has_bias)
-        backwards = [False, True] if ctx.bidirectional else [False]
+        w_ih, w_hh, _, _ = _weight_lists(weights, ctx.has_bias)
         dx, dh0, *dw = torch.ops.seqlayers_native.simple_rnn_train_backward(
-            grad_out, grad_h, [w[0] for w in ws], [w[1] for w in ws], x2, ys, hp, backwards, ctx.relu, needs[0])
-        grads = []
-        for d in range(len(ws)):
-            dw_ih, dw_hh, db = dw[3 * d:3 * d + 3]
-            grads += [dw_ih, dw_hh, db, db] if ctx.has_bias else [dw_ih, dw_hh]
-        grads = [g if need else None for g, need in zip(grads, needs[5:])]
-        return (dx if needs[0] else None, dh0 if needs[1] else None, None, None, None, *grads)
+            grad_out, grad_h, w_ih, w_hh, x2, ys, hp, _backwards(ctx.bidirectional), ctx.relu, needs[0])
+        return _native_grads(ctx, (dx, dh0), dw)
 
 
 def _per_direction(weights, has_bias):
     n = 4 if has_bias else 2
     return [list(weights[i:i + n]) + [None] * (4 - n) for i in range(0, len(weights), n)]
+
+
+def _weight_lists(weights, has_bias):
+    """torch's flat weights as the native ops take them: the lists over directions of w_ih, w_hh, b_ih,
+    b_hh (the biases None without ``has_bias``)."""
+    return [list(ws) for ws in zip(*_per_direction(weights, has_bias))]
+
+
+def _backwards(bidirectional):
+    """The native ops' ``backwards``: per direction, whether it runs from the last step."""
+    return [False, True] if bidirectional else [False]
+
+
+def _keep(ctx, saved, bidirectional, has_bias):
+    """The forward's bookkeeping shared by the three Functions (each adds its own flags)."""
+    ctx.save_for_backward(*saved)
+    ctx.bidirectional, ctx.has_bias = bidirectional, has_bias
+    ctx.consumed = False  # the native backward overwrites the saved gates: it runs once
+    ctx.set_materialize_grads(False)  # an unused output's gradient stays None (no zeros are made)
+
+
+def _native_grads(ctx, leading, dw):
+    """A native backward's results laid out as the Function's backward returns them: ``leading`` (dx
+    and the states' gradients), None for the three non-tensor arguments after them, then torch's flat
+    weight gradients. ``dw`` per direction: dw_ih, dw_hh, then one db (LSTM, SimpleRNN: b_ih's and
+    b_hh's gradient alike) or db_ih, db_hh (GRU: r scales b_hn); None where no gradient is needed."""
+    step = len(dw) // (2 if ctx.bidirectional else 1)
+    grads = []
+    for d in range(0, len(dw), step):
+        dw_ih, dw_hh, *db = dw[d:d + step]
+        grads += [dw_ih, dw_hh, *(db * 2 if len(db) == 1 else db)] if ctx.has_bias else [dw_ih, dw_hh]
+    needs = ctx.needs_input_grad
+    n_lead = len(leading)
+    return (*[g if need else None for g, need in zip(leading, needs)], None, None, None,
+            *[g if need else None for g, need in zip(grads, needs[n_lead + 3:])])
 
 
 def _torchs_backward(ctx, grads) -> bool:
