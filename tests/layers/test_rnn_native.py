@@ -9,17 +9,14 @@ import torch
 from torch import nn
 
 from seqlayers import GRU, LSTM, Bidirectional, native
-from tests.layers.threads import torch_threads
+from tests.layers.threads import require_native, torch_threads
 
 TOL = dict(atol=3e-6, rtol=0)  # the rational tanh/sigmoid (<= 2.9e-7 a call) over a few steps
 
 
 @pytest.fixture(scope="module", autouse=True)
 def built():
-    try:
-        native.build()
-    except RuntimeError as exc:
-        pytest.skip(f"the native loops cannot be built here: {exc}")
+    require_native()
 
 
 @pytest.fixture(params=["own", "blas"])

@@ -7,19 +7,12 @@ import torch
 import seqlayers as sl
 from seqlayers import native
 from seqlayers.layers import rnn_train
-from tests.layers.threads import torch_threads
-
-
-def _require_native():
-    try:
-        native.build()
-    except RuntimeError as exc:
-        pytest.skip(f"native kernels not built here: {exc}")
+from tests.layers.threads import require_native, torch_threads
 
 
 @pytest.fixture(autouse=True)
 def built():
-    _require_native()
+    require_native()
 
 
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}

@@ -6,6 +6,7 @@ import torch
 import seqlayers as sl
 from seqlayers import native
 from seqlayers.models.streaming import Stream
+from tests.layers.threads import require_native
 
 RECURRENT = {
     "lstm": lambda: sl.LSTM(12, return_sequences=True),
@@ -13,14 +14,6 @@ RECURRENT = {
     "gru_reset_before": lambda: sl.GRU(12, reset_after=False, return_sequences=True),
     "simple_rnn": lambda: sl.SimpleRNN(12, return_sequences=True),
 }
-
-
-def _require_native():
-    """Build the native library if it is not built yet; skip the test where it cannot be."""
-    try:
-        native.build()
-    except RuntimeError as exc:
-        pytest.skip(f"the native loops cannot be built here: {exc}")
 
 
 def _model(kind, last_sequences=True):
@@ -33,7 +26,7 @@ def _model(kind, last_sequences=True):
 @pytest.mark.parametrize("kind", list(RECURRENT))
 def test_stream_steps_equal_the_model_on_the_whole_sequence(kind, use_native):
     if use_native:
-        _require_native()
+        require_native()
     model = _model(kind)
     x = torch.randn(2, 9, 3)
     with torch.no_grad():
@@ -59,7 +52,7 @@ def test_stream_steps_follow_native_blas_only_as_the_layer_does(kind):
     """With native.BLAS_ONLY the layer's native loop computes the recurrent product with MKL's sgemm instead of
     the AVX-512 kernel (their roundings differ by ~1e-7); the stream's step kernel makes the same choice, so its
     steps equal the layer's output bit for bit under either setting (on a CPU without AVX-512 both run sgemm)."""
-    _require_native()
+    require_native()
     torch.manual_seed(0)
     layer = BLAS_CASES[kind]()
     model = sl.Sequential([sl.Input((None, 20)), layer])
@@ -87,7 +80,7 @@ def test_stream_runs_the_kernel_the_layer_runs_in_its_dtype_and_equals_it(kind, 
     """A float64 model streams in float64 (the native loops are float32 only: it steps through its cells), and an
     LSTM large enough that the layer hands it to torch's kernel steps through its cell too: the stream makes the
     layer's own choice (its last_path) and its steps equal the layer's whole-sequence output, in the model's dtype."""
-    _require_native()
+    require_native()
     torch.manual_seed(0)
     layer = DTYPE_CASES[kind](units, return_sequences=True)
     model = sl.Sequential([sl.Input((None, 3)), layer, sl.Dense(2)]).to(dtype)
@@ -129,7 +122,7 @@ def test_stream_refuses_backward_layers_and_wrong_steps():
 @pytest.mark.parametrize("head", ["dense", "softmax", "time_distributed", "large", "no_bias"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_a_dense_after_a_native_recurrent_step_runs_in_its_call(cell, head):
-    _require_native()
+    require_native()
     torch.manual_seed(1)
     units = 1100 if head == "large" else 4  # 2 x 64 x 1100 products: the head through torch's addmm
     dense = sl.Dense(units, activation="softmax" if head == "softmax" else None, use_bias=head != "no_bias")
@@ -149,7 +142,7 @@ def test_a_dense_after_a_native_recurrent_step_runs_in_its_call(cell, head):
 def test_a_streamed_native_step_stays_float32_under_cpu_autocast(units):
     """Under torch.autocast("cpu") the native step and its head stay float32, small head or large (a
     large head's product had come back bfloat16)."""
-    _require_native()
+    require_native()
     torch.manual_seed(2)
     model = sl.Sequential([sl.Input((None, 3)), sl.LSTM(64, return_sequences=True), sl.Dense(units)])
     x = torch.randn(2, 3)
