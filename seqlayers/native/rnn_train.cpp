@@ -203,9 +203,9 @@ void check_weights(const char* op, int64_t G, const at::Tensor& w_ih, const at::
               " ", w_hh.scalar_type());
 }
 
-void check_states(const at::Tensor& s, int64_t D, int64_t B, int64_t H, const char* name) {
+void check_states(const char* op, const at::Tensor& s, int64_t D, int64_t B, int64_t H, const char* name) {
   TORCH_CHECK(s.dim() == 3 && s.size(0) == D && s.size(1) == B && s.size(2) == H && s.scalar_type() == at::kFloat,
-              "lstm_train: ", name, " must be (D, B, H) = (", D, ", ", B, ", ", H, ") float32, got ", s.sizes(), " ",
+              op, ": ", name, " must be (D, B, H) = (", D, ", ", B, ", ", H, ") float32, got ", s.sizes(), " ",
               s.scalar_type());
 }
 
@@ -375,8 +375,8 @@ std::vector<at::Tensor> lstm_train_forward(const at::Tensor& x, at::TensorList w
                                            const c10::optional<at::Tensor>& lengths_) {
   const int64_t D = check_forward("lstm_train_forward", x, w_ih, w_hh, b_ih, b_hh, backwards);
   const int64_t B = x.size(0), T = x.size(1), F = x.size(2), H = w_hh[0].size(1), GH = 4 * H, K = F + H;
-  check_states(h0_, D, B, H, "h0");
-  check_states(c0_, D, B, H, "c0");
+  check_states("lstm_train_forward", h0_, D, B, H, "h0");
+  check_states("lstm_train_forward", c0_, D, B, H, "c0");
   const at::Tensor lengths = checked_lengths(lengths_, B, T);
   const auto opts = x.options();
   const bool repeated = T > 1 && x.stride(1) == 0;  // every step the same input (RepeatVector's expand)
@@ -639,7 +639,7 @@ std::vector<at::Tensor> gru_train_forward(const at::Tensor& x, at::TensorList w_
                                           const c10::List<bool>& backwards, const c10::optional<at::Tensor>& lengths_) {
   const int64_t D = check_forward("gru_train_forward", x, w_ih, w_hh, b_ih, b_hh, backwards);
   const int64_t B = x.size(0), T = x.size(1), F = x.size(2), H = w_hh[0].size(1);
-  check_states(h0_, D, B, H, "h0");
+  check_states("gru_train_forward", h0_, D, B, H, "h0");
   const at::Tensor lengths = checked_lengths(lengths_, B, T);
   const auto opts = x.options();
   std::vector<Slots> S(D);
@@ -788,7 +788,7 @@ std::vector<at::Tensor> simple_rnn_train_forward(const at::Tensor& x, at::Tensor
                                                  const at::Tensor& h0_, const c10::List<bool>& backwards, bool relu) {
   const int64_t D = check_forward("simple_rnn_train_forward", x, w_ih, w_hh, b_ih, b_hh, backwards);
   const int64_t B = x.size(0), T = x.size(1), F = x.size(2), H = w_hh[0].size(1);
-  check_states(h0_, D, B, H, "h0");
+  check_states("simple_rnn_train_forward", h0_, D, B, H, "h0");
   const auto opts = x.options();
   const at::Tensor x2 = x.transpose(0, 1).contiguous().view({T * B, F}), h0 = h0_.contiguous();  // rows (t, b)
   at::Tensor out = at::empty({B, T, D * H}, opts), h_n = at::empty({D, B, H}, opts);
