@@ -277,8 +277,9 @@ at::Tensor checked_lengths(const c10::optional<at::Tensor>& lengths_, int64_t B,
               "rnn_train: lengths must be a (B,) = (", B, ",) int64 CPU tensor, got ", lengths.sizes(), " ",
               lengths.scalar_type(), " on ", lengths.device(), " (lengths.to(torch.int64).cpu())");
   const at::Tensor l = lengths.contiguous();
-  TORCH_CHECK(B == 0 || (l.min().item<int64_t>() >= 0 && l.max().item<int64_t>() <= T),
-              "rnn_train: every length must lie in [0, T] = [0, ", T, "]");
+  const int64_t lo = B == 0 ? 0 : l.min().item<int64_t>(), hi = B == 0 ? 0 : l.max().item<int64_t>();
+  TORCH_CHECK(lo >= 0 && hi <= T, "rnn_train: every length must lie in [0, T] = [0, ", T, "], got lengths from ", lo,
+              " to ", hi, " (lengths.clamp(0, T))");
   return l;
 }
 
