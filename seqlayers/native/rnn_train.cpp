@@ -466,7 +466,7 @@ std::vector<at::Tensor> lstm_train_backward(const c10::optional<at::Tensor>& gra
     const bool bw = backwards.get(d);
     const int64_t nb = b1 - b0;
     for (int64_t s = T - 1; s >= 0; --s) {
-      const int64_t t = bw ? T - 1 - s : s, n = std::clamp<int64_t>(Sd.active[s] - b0, 0, nb);
+      const auto [t, next, n, n_next, before] = step_rows(Sd, s, T, bw, b0, nb);
       float* at_ = a + (t * B + b0) * GH;  // the chunk's gate activations, replaced by their gradients
       for (int64_t i = 0; i < n; ++i) {
         const int64_t slot = b0 + i;
@@ -714,7 +714,7 @@ std::vector<at::Tensor> gru_train_backward(const c10::optional<at::Tensor>& grad
     const int m = static_cast<int>(H), k = static_cast<int>(GH);
     const float one = 1.0f;
     for (int64_t s = T - 1; s >= 0; --s) {
-      const int64_t t = backwards.get(d) ? T - 1 - s : s, n = std::clamp<int64_t>(Sd.active[s] - b0, 0, nb);
+      const auto [t, next, n, n_next, before] = step_rows(Sd, s, T, backwards.get(d), b0, nb);
       float* at_ = a + (t * B + b0) * GH;
       for (int64_t i = 0; i < n; ++i) {
         const int64_t slot = b0 + i;
