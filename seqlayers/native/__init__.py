@@ -2,8 +2,8 @@
 
 Three kernels, one library: the SimpleRNN inference loop (``rnn_loop.cpp``, used by ``rnn_fused.py``),
 the LSTM/GRU inference loops (``gated_loop.cpp``, used by ``layers/rnn_native.py``) for float32 CPU
-inference with no gradient, and the LSTM training pass (``rnn_train.cpp``, forward and backward, used
-by ``layers/rnn_train.py``) for float32 CPU training, all sharing ``loop_math.h``; everything works
+inference with no gradient, and the LSTM/GRU/SimpleRNN training passes (``rnn_train.cpp``, forward and
+backward, used by ``layers/rnn_train.py``) for float32 CPU training, all sharing ``loop_math.h``; everything works
 without it (the TorchScript loop and torch's fused kernels run instead). Nothing is compiled
 implicitly during a forward pass unless asked:
 

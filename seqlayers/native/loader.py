@@ -13,7 +13,7 @@ import torch
 
 NAME = "seqlayers_native"
 HERE = Path(__file__).parent
-#: SimpleRNN inference; LSTM and GRU inference; LSTM training (forward and backward)
+#: SimpleRNN inference; LSTM and GRU inference; LSTM, GRU and SimpleRNN training (forward and backward)
 SOURCES = [HERE / "rnn_loop.cpp", HERE / "gated_loop.cpp", HERE / "rnn_train.cpp"]
 HEADERS = [HERE / "loop_math.h"]  # what they include
 CFLAGS = ["-O3"]

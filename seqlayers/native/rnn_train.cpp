@@ -1,18 +1,22 @@
-// LSTM training on CPU, float32: a forward pass that keeps what backpropagation through time needs,
-// and that backward pass, with each weight's gradient ONE product over all steps.
+// LSTM, GRU and SimpleRNN training on CPU, float32: a forward pass that keeps what backpropagation
+// through time needs, and that backward pass, with each weight's gradient ONE product over all steps.
+// The GRU's and SimpleRNN's ops (gru_train_*, simple_rnn_train_*, signatures at the end of the file)
+// follow the LSTM's, described here.
 //
 // Registered as
-//   torch.ops.seqlayers_native.lstm_train_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, backwards) -> Tensor[]
+//   torch.ops.seqlayers_native.lstm_train_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, backwards, lengths=None)
+//                                                 -> Tensor[]
 //     x        (B, T, F) float32 (any strides)
 //     w_ih, w_hh, b_ih, b_hh, backwards: one entry per direction (D = 1 or 2), torch's layout and gate
 //              order (i, f, g, o): w_ih (4H, F), w_hh (4H, H), biases (4H,) or None
 //     h0, c0   (D, B, H) float32
+//     lengths  (B,) int64 or None: a right-padded batch's valid steps per row (see Slots)
 //     returns  [out (B, T, D*H) (direction d in columns d*H..(d+1)*H, time order), h_n (D, B, H),
 //              c_n (D, B, H), then what lstm_train_backward reads: acts (D, T, B, 4H) the gates after
 //              their activations, cs (D, T, B, H) the cell after step t, tcs (D, T, B, H) tanh of it,
 //              xh (D, T, B, F + H) step t's rows [x_t, h the step started from]]
 //   torch.ops.seqlayers_native.lstm_train_backward(grad_out, grad_h, grad_c, w_ih, w_hh, c0, acts, cs, tcs, xh,
-//                                                  backwards, need_dx, repeated) -> Tensor[]
+//                                                  backwards, need_dx, repeated, lengths=None) -> Tensor[]
 //     grad_out (B, T, D*H) or None; grad_h, grad_c (D, B, H) or None (zeros); acts is overwritten;
 //     repeated: x was the same at every step (then dW_ih is one product over B rows)
 //     returns  [dx (B, T, F) (empty without need_dx), dh0 (D, B, H), dc0 (D, B, H), then per direction
