@@ -35,7 +35,6 @@ from .. import native
 #: GRU (torch: step by step) H=32 0.11x, 512 0.50x, 1024 0.60x -> up to H = 1024;
 #: SimpleRNN (torch: step by step) H=512 0.47x, 1024 0.60x, 2048 0.44x -> up to H = 2048 (F up to 64 each)
 MAX_WEIGHTS = {4: 4 * 512 * 576, 3: 3 * 1024 * 1088, 1: 2048 * 2112}
-LSTM_MAX_WEIGHTS, GRU_MAX_WEIGHTS = MAX_WEIGHTS[4], MAX_WEIGHTS[3]
 
 
 class NativeLSTM(torch.autograd.Function):
@@ -301,5 +300,5 @@ def rnn_relu(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional
     return torch._VF.rnn_relu(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first)
 
 
-__all__ = ["GRU_MAX_WEIGHTS", "LSTM_MAX_WEIGHTS", "MAX_WEIGHTS", "NativeGRU", "NativeLSTM", "NativeRNN", "applies",
-           "gru", "gru_right_padded", "lstm", "lstm_right_padded", "rnn_relu", "rnn_tanh"]
+__all__ = ["MAX_WEIGHTS", "NativeGRU", "NativeLSTM", "NativeRNN", "applies", "gru", "gru_right_padded",
+           "lstm", "lstm_right_padded", "rnn_relu", "rnn_tanh"]
