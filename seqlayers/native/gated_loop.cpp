@@ -37,16 +37,11 @@ namespace {
 
 using seqlayers_native::recurrent_avx512;
 using seqlayers_native::recurrent_sgemm;
+using seqlayers_native::plus16;
 using seqlayers_native::sigmoid_r;
 using seqlayers_native::tanh_r;
 
 enum Kind : int64_t { kLSTM = 0, kGRU = 1, kGRUResetBefore = 2 };
-
-// g[k] + b[k] for the 16 floats at k (masked)
-__attribute__((target("avx512f"), always_inline)) inline __m512 plus16(__mmask16 m, const float* g, const float* b,
-                                                                      int64_t k) {
-  return _mm512_add_ps(_mm512_maskz_loadu_ps(m, g + k), _mm512_maskz_loadu_ps(m, b + k));
-}
 
 // One LSTM unit block of 16 at column j of a row: gates g (4H) plus their bias b (4H), c and h (H)
 // updated in place, h also stored into out (the output sequence's row) unless null.

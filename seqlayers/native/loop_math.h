@@ -146,6 +146,12 @@ inline __mmask16 tail_mask(int64_t rem) {
   return rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (rem > 0 ? rem : 0)) - 1);
 }
 
+// a[k] + b[k] for the 16 floats at k (masked): a gate's pre-activation plus its bias
+__attribute__((target("avx512f"), always_inline)) inline __m512 plus16(__mmask16 m, const float* a, const float* b,
+                                                                      int64_t k) {
+  return _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, b + k));
+}
+
 // o[r][j0 .. j0+16Q) += h[r] (K floats) @ panel (K x 64, its first 16Q columns), for R <= 6 rows given
 // by pointers (columns past N masked); with accumulate false, o = h @ panel (o not read). R rows times
 // Q <= 4 16-float quarters live in up to 24 zmm accumulators; each k loads Q vectors of the panel's row

@@ -42,6 +42,7 @@
 namespace {
 
 using seqlayers_native::for_each_chunk;
+using seqlayers_native::plus16;
 using seqlayers_native::sigmoid_r;
 using seqlayers_native::tanh_r;
 
@@ -62,12 +63,6 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 sigmoid16_sat(__
 }
 
 inline float sigmoid_sat(float x) { return x >= kSaturated ? 1.0f : (x <= -kSaturated ? 0.0f : sigmoid_r(x)); }
-
-// a[k] + b[k] for the 16 floats at k (masked)
-__attribute__((target("avx512f"), always_inline)) inline __m512 plus16(__mmask16 m, const float* a, const float* b,
-                                                                      int64_t k) {
-  return _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, b + k));
-}
 
 // One step of one row, 16 units at column j: a (4H) holds the gates' pre-activations without the
 // bias b (4H) and gets their activations; c (H) is updated in place; cs, tcs (H) get c and tanh(c);
