@@ -230,6 +230,27 @@ def test_one_tensor_as_both_initial_states_gets_both_gradients_in_the_fallbacks(
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
+def _per_row_reference(kind, lengths):
+    """Torch's kernel on each row's valid prefix alone (an independent formulation of right padding):
+    the output zero-padded after it, the final states those of the prefix (the initial ones for length 0)."""
+    def run(x, hx, weights, bias, layers, dropout, train, bidirectional, batch_first):
+        states = list(hx) if kind == "lstm" else [hx]
+        outs, finals = [], []
+        for b, n in enumerate(lengths.tolist()):
+            rows = [s[:, b:b + 1] for s in states]
+            if n == 0:
+                outs.append(x.new_zeros(1, x.shape[1], (2 if bidirectional else 1) * states[0].shape[-1]))
+                finals.append(rows)
+                continue
+            hx_b = tuple(rows) if kind == "lstm" else rows[0]
+            o, *f = getattr(torch._VF, kind)(x[b:b + 1, :n], hx_b, weights, bias, layers, dropout, train,
+                                             bidirectional, batch_first)
+            outs.append(torch.nn.functional.pad(o, (0, 0, 0, x.shape[1] - n)))
+            finals.append(f)
+        return (torch.cat(outs), *[torch.cat(f, dim=1) for f in zip(*finals)])
+    return run
+
+
 def _padded_native(kind, x, states, lengths, bidirectional, weights):
     function = rnn_train.NativeLSTM if kind == "lstm" else rnn_train.NativeGRU
     return function.apply(x, *states, lengths, bidirectional, True, *weights)
@@ -240,24 +261,27 @@ def _padded_native(kind, x, states, lengths, bidirectional, weights):
     (False, [6, 3, 0, 1]), (True, [6, 3, 0, 1]), (True, [1, 7, 7, 2, 5, 7, 3]), (False, [5, 5, 5])])
 def test_right_padded_lengths_skip_the_padding_exactly(kind, bidirectional, lengths):
     """NativeLSTM / NativeGRU with lengths against the masked semantics written step by step with torch
-    ops (padded steps keep the states and output zeros; backwards, each row starts at its last valid step)."""
+    ops (padded steps keep the states and output zeros; backwards, each row starts at its last valid step), and
+    against torch's kernel run on each row's valid prefix alone."""
     B, T = len(lengths), max(lengths)
     x, states, weights = _case(kind, B, T, 4, 20, bidirectional, True)
     L = torch.tensor(lengths)
     outs = _padded_native(kind, x, states, L, bidirectional, weights)
     hx = tuple(states) if kind == "lstm" else states[0]
     expected = rnn_train._masked_reference(kind, L)(x, hx, weights, True, 1, 0.0, True, bidirectional, True)
+    per_row = _per_row_reference(kind, L)(x, hx, weights, True, 1, 0.0, True, bidirectional, True)
     g = torch.Generator().manual_seed(5)
     probes = [torch.randn(o.shape, generator=g) for o in outs]
     inputs = [x, *states, *weights]
     grads = torch.autograd.grad(sum((o * p).sum() for o, p in zip(outs, probes)), inputs)
-    grads_t = torch.autograd.grad(sum((o * p).sum() for o, p in zip(expected, probes)), inputs)
-    for a, b in zip(outs, expected):
-        torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
+    for reference in (expected, per_row):  # the library's step reference and torch's kernel row by row
+        grads_t = torch.autograd.grad(sum((o * p).sum() for o, p in zip(reference, probes)), inputs)
+        for a, b in zip(outs, reference):
+            torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
+        for a, b in zip(grads, grads_t):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     pad = torch.arange(T)[None] >= L[:, None]
     assert not outs[0][pad].any()  # zeros at every padded step, both directions
-    for a, b in zip(grads, grads_t):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     assert not grads[0][pad].any()  # a padded input reaches nothing
 
 
@@ -265,15 +289,16 @@ def test_right_padded_gradient_of_the_gradient_uses_the_step_reference():
     x, states, weights = _case("lstm", 3, 5, 4, 8, True, True)
     L = torch.tensor([5, 2, 3])
     results = []
-    for native_pass in (True, False):
-        if native_pass:
+    for reference in (None, rnn_train._masked_reference("lstm", L), _per_row_reference("lstm", L)):
+        if reference is None:
             out = rnn_train.NativeLSTM.apply(x, *states, L, True, True, *weights)[0]
-        else:
-            out = rnn_train._masked_reference("lstm", L)(x, tuple(states), weights, True, 1, 0.0, True, True, True)[0]
+        else:  # the step reference the fallback runs, and torch's kernel row by row (independent of it)
+            out = reference(x, tuple(states), weights, True, 1, 0.0, True, True, True)[0]
         (gx,) = torch.autograd.grad(out.sum(), x, create_graph=True)
         results.append(torch.autograd.grad((gx ** 2).sum(), weights))
-    for a, b in zip(*results):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("layer", [lambda: sl.LSTM(5, return_sequences=True, return_state=True, go_backwards=True),
