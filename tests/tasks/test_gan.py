@@ -8,6 +8,7 @@ import torch
 from seqlayers.cli import main
 from seqlayers.data.sines import sines
 from seqlayers.generative import SequenceGAN, sequence_discriminator, unconditional_generator
+from seqlayers.tasks import gan as gan_task
 from seqlayers.tasks.gan import ValidationDiscriminative, minmax
 
 pytest.importorskip("matplotlib")
@@ -41,7 +42,7 @@ def test_train_gan_on_sines_writes_timegan_scores_and_a_pca_picture(tmp_path):
     assert main(["predict", str(out), str(out / "report.md")]) == 2  # no condition to continue: a clear error
 
 
-def test_minmax_scales_each_feature_to_the_unit_interval_and_back(tmp_path):
+def test_minmax_scales_each_feature_to_the_unit_interval_and_back(tmp_path, monkeypatch):
     real = sines(50, 8, 3, seed=0)
     lo, span = minmax(real)
     z = (real - lo) / span
@@ -49,6 +50,18 @@ def test_minmax_scales_each_feature_to_the_unit_interval_and_back(tmp_path):
     assert np.allclose(z * span + lo, real, atol=1e-6)
     for k in range(3):  # per feature, not over the whole array
         assert lo[k] == real[:, :, k].min() and span[k] == pytest.approx(real[:, :, k].max() - lo[k], abs=1e-6)
+    seen = {}  # what the generator trains on, and the synthetic series the post-hoc scores get
+    fit, score = gan_task.fit_gan, gan_task.discriminative_score
+
+    def recording_fit(gan, x, *args, **kwargs):
+        seen.setdefault("train", x)
+        return fit(gan, x, *args, **kwargs)
+
+    def recording_score(real, fake, **kwargs):
+        seen.setdefault("scored", fake)
+        return score(real, fake, **kwargs)
+    monkeypatch.setattr(gan_task, "fit_gan", recording_fit)
+    monkeypatch.setattr(gan_task, "discriminative_score", recording_score)
     out = tmp_path / "m"
     assert main(["train", "gan", "--data", "sines", "--n-series", "96", "--length", "8", "--features", "2",
                  "--scale", "minmax", "--score-repeats", "1", "--out", str(out)] + TINY) == 0
@@ -56,6 +69,9 @@ def test_minmax_scales_each_feature_to_the_unit_interval_and_back(tmp_path):
     lo2, span2 = minmax(sines(96, 8, 2, seed=0))
     assert config["scale"] == "minmax"
     assert np.allclose(config["scale_lo"], lo2) and np.allclose(config["scale_span"], span2)
+    assert np.allclose(seen["train"].min(axis=(0, 1)), 0) and np.allclose(seen["train"].max(axis=(0, 1)), 1, atol=1e-5)
+    scored = seen["scored"]  # a sigmoid's output scaled back: within the data's own range (here about [0.5, 0.85])
+    assert (scored >= lo2 - 1e-6).all() and (scored <= lo2 + span2 + 1e-6).all()
 
 
 def test_select_every_scores_on_validation_sines_keeps_the_best_epoch_and_leaves_the_random_streams(tmp_path):
