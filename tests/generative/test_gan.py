@@ -203,9 +203,9 @@ def test_the_moment_term_alone_moves_the_generated_batch_moments_to_the_real_one
 
 
 def test_the_correlation_term_alone_decorrelates_the_generated_features():
-    """Static noise of one dimension makes both features functions of one number (correlated);
-    with noise of 2 and the adversarial part frozen out, the correlation term alone drives the
-    generated features' batch correlation towards the real one (independent features)."""
+    """Untrained (static noise of 2 dimensions), the generator's two features move together; with the
+    adversarial part frozen out, the correlation term alone drives the generated features' batch
+    correlation towards the real one (independent features)."""
     torch.manual_seed(0)
     real = np.random.default_rng(0).uniform(size=(128, 4, 2)).astype(np.float32)
     gan = SequenceGAN(unconditional_generator(4, 2, 2, units=8), sequence_discriminator(4, 2, units=4),
