@@ -35,7 +35,8 @@ def _loop(layer, *args, **kwargs):
 
 
 def _close(a, b):
-    for u, v in zip(a if isinstance(a, (list, tuple)) else [a], b if isinstance(b, (list, tuple)) else [b]):
+    for u, v in zip(a if isinstance(a, (list, tuple)) else [a], b if isinstance(b, (list, tuple)) else [b],
+                    strict=True):
         torch.testing.assert_close(u, v, **TOL)
 
 
