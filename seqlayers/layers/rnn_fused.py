@@ -126,32 +126,29 @@ def run_kernel(kind: str, weights: list, x, states: list, train: bool, pad=None,
 
     ``weights``: the flat weights ``[w_ih, w_hh(, b_ih, b_hh)]``. ``pad`` (B, T) bool: for an LSTM,
     freeze ``c`` at padded steps (the ``is_pad`` feature trick). ``lengths`` (B,): the right-padded
-    lengths behind ``pad``; where the native LSTM (with ``pad``) or GRU training pass runs, it skips
-    the padded steps instead (states frozen, outputs zeros there). ``path`` is ``"fused"``, or ``"native"`` /
+    lengths behind ``pad``; where the native LSTM or GRU training pass runs, it skips the padded steps
+    instead (states frozen, outputs zeros there; ``pad`` is then not needed). ``path`` is ``"fused"``, or ``"native"`` /
     ``"scripted"`` when SimpleRNN's inference loop ran instead of torch's kernel.
     """
     has_bias = len(weights) == 4
     if _inference_loop_applies(kind, x, states[0], weights):
         out, h, path = _run_inference_loop(kind, x, states[0], weights)
         return out, [h], path
+    # (1, B, H) each; zero LSTM states: one tensor serves as h0 and c0
+    hx = [states[0][None].contiguous()]
     if kind == "lstm":
-        h0, c0 = states
-        hx = h0[None].contiguous()  # (1, B, H)
-        cx = hx if c0 is h0 else c0[None].contiguous()  # zero states: one tensor serves both
-        if lengths is not None and pad is not None and rnn_train.applies(x, (hx, cx), weights, 1, 0.0, True):
-            out, h, c = rnn_train.lstm_right_padded(x, (hx, cx), weights, has_bias, False, lengths)
-            return out, [h[0], c[0]], "fused"
+        hx.append(hx[0] if states[1] is states[0] else states[1][None].contiguous())
+    if lengths is not None and rnn_train.right_padded_applies(kind, x, hx, weights):
+        out, *final = rnn_train.right_padded(kind, x, hx, weights, has_bias, False, lengths)
+        return out, [s[0] for s in final], "fused"
+    if kind == "lstm":
         if pad is not None:
             x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): is_pad feature
-            column = pad_column(h0.shape[-1], weights[0])
+            column = pad_column(states[0].shape[-1], weights[0])
             weights = [torch.cat([weights[0], column], dim=1)] + list(weights[1:])
-        out, h, c = KERNELS[kind](x, (hx, cx), weights, has_bias, 1, 0.0, train, False, True)
+        out, h, c = KERNELS[kind](x, tuple(hx), weights, has_bias, 1, 0.0, train, False, True)
         return out, [h[0], c[0]], "fused"
-    hx = states[0][None].contiguous()
-    if kind == "gru" and lengths is not None and rnn_train.applies(x, [hx], weights, 1, 0.0, True, gates=3):
-        out, h = rnn_train.gru_right_padded(x, hx, weights, has_bias, False, lengths)
-        return out, [h[0]], "fused"
-    out, h = KERNELS[kind](x, hx, weights, has_bias, 1, 0.0, train, False, True)
+    out, h = KERNELS[kind](x, hx[0], weights, has_bias, 1, 0.0, train, False, True)
     return out, [h[0]], "fused"
 
 
@@ -201,12 +198,9 @@ def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zer
     H = weights[1].shape[1]
     pad = ~mask  # (B, T)
     zero_h = kind == "lstm" and zero_output  # padded outputs come out of the kernel as zeros already
-    if rnn_train.applies(x, states, weights, 1, 0.0, True, gates=4 if kind == "lstm" else 3):
-        # the native training pass skips the padded steps (states frozen, outputs zeros there)
-        if kind == "lstm":
-            out, *final = rnn_train.lstm_right_padded(x, tuple(states), weights, len(weights) == 8, True, lengths)
-        else:
-            out, *final = rnn_train.gru_right_padded(x, states[0], weights, len(weights) == 8, True, lengths)
+    native = rnn_train.right_padded_applies(kind, x, states, weights)
+    if native:  # the native training pass skips the padded steps (states frozen, outputs zeros there)
+        out, *final = rnn_train.right_padded(kind, x, states, weights, len(weights) == 8, True, lengths)
     else:
         x = torch.cat([x, pad[..., None].to(x.dtype)], dim=-1)  # (B, T, F + 1): the is_pad feature
         n = len(weights) // 2
@@ -217,7 +211,7 @@ def run_bidirectional_padded(kind, weights, x, states, train, mask, lengths, zer
     last_step = empty = None
     if not need_seq:
         joint = None
-    elif zero_h:
+    elif zero_h or (native and zero_output):  # the kernel wrote the padded outputs' zeros itself
         joint = out
     elif zero_output:  # GRU: the forward half keeps its frozen h at padded steps; the backward half is zeros
         joint = out.masked_fill(pad[..., None], 0.0)

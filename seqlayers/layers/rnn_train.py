@@ -278,6 +278,22 @@ def gru_right_padded(x, hx, weights, has_bias, bidirectional, lengths):
     return NativeGRU.apply(x, hx, lengths.to(torch.int64).cpu(), bidirectional, has_bias, *weights)
 
 
+PADDED_GATES = {"lstm": 4, "gru": 3}  #: the kernels whose native pass takes a right-padded batch's lengths
+
+
+def right_padded_applies(kind, x, hx, weights) -> bool:
+    """Whether ``right_padded`` may run ``kind`` ("lstm", "gru", ...) over ``x`` from the states ``hx``."""
+    return kind in PADDED_GATES and applies(x, hx, weights, 1, 0.0, True, gates=PADDED_GATES[kind])
+
+
+def right_padded(kind, x, hx, weights, has_bias, bidirectional, lengths):
+    """One LSTM or GRU layer over a right-padded batch, padded steps skipped (``lstm_right_padded`` /
+    ``gru_right_padded``); ``hx`` the states, each ``(D, B, H)``. Returns ``[out, h_n(, c_n)]``."""
+    if kind == "lstm":
+        return list(lstm_right_padded(x, tuple(hx), weights, has_bias, bidirectional, lengths))
+    return list(gru_right_padded(x, hx[0], weights, has_bias, bidirectional, lengths))
+
+
 def gru(x, hx, weights, has_bias, num_layers, dropout, train, bidirectional, batch_first):
     """``torch._VF.gru(x, h0, weights, has_bias, num_layers, dropout, train, bidirectional,
     batch_first)``: the native training pass where ``applies``, else torch's kernel."""
