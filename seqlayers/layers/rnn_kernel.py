@@ -193,7 +193,7 @@ def _joint_states(x, f: Direction, b: Direction) -> list:
     return [torch.stack([s, t]) for s, t in zip(sf, sb)]
 
 
-def _run_one_call_padded(x, directions, mask, lengths, zero_output, return_sequences, training, ends=True):
+def _run_one_call_padded(x, directions, mask, lengths, zero_output, return_sequences, training, ends):
     """A right-padded mask, both directions in one bidirectional kernel call (``run_bidirectional_padded``);
     without ``ends`` the last outputs are None and the final states empty (nobody reads them)."""
     f, b = directions
@@ -206,7 +206,7 @@ def _run_one_call_padded(x, directions, mask, lengths, zero_output, return_seque
     return [Result(seq_f, last_f, final_f, path, joint), Result(seq_b, last_b, final_b, path, joint)]
 
 
-def _run_one_call(x, directions, training, ends=True):
+def _run_one_call(x, directions, training, ends):
     """No mask, both directions in one bidirectional kernel call; without ``ends`` the last outputs are
     None and the final states empty (nobody reads them: each select is an autograd node)."""
     f, b = directions
