@@ -211,6 +211,19 @@ void check_states(const char* op, const at::Tensor& s, int64_t D, int64_t B, int
 // c10::optional<Tensor> -> its value, or an undefined tensor
 at::Tensor value_or_none(const c10::optional<at::Tensor>& t) { return t.has_value() && t->defined() ? *t : at::Tensor(); }
 
+at::Tensor bias_or_zeros(const c10::optional<at::Tensor>& b, int64_t n, const at::TensorOptions& opts) {
+  const at::Tensor t = value_or_none(b);
+  return t.defined() ? t.contiguous() : at::zeros({n}, opts);
+}
+
+// b_ih + b_hh (n,), either or both absent (then the other, or zeros): the bias the LSTM's and
+// SimpleRNN's steps add
+at::Tensor summed_bias(const c10::optional<at::Tensor>& b_ih, const c10::optional<at::Tensor>& b_hh, int64_t n,
+                       const at::TensorOptions& opts) {
+  const at::Tensor bi = value_or_none(b_ih), bh = value_or_none(b_hh);
+  return bi.defined() && bh.defined() ? bi + bh : bias_or_zeros(bi.defined() ? b_ih : b_hh, n, opts);
+}
+
 // A forward op's input checks (x (B, T, F) float32 CPU, one list entry per direction); returns D.
 int64_t check_forward(const char* op, const at::Tensor& x, at::TensorList w_ih, at::TensorList w_hh,
                       const c10::List<c10::optional<at::Tensor>>& b_ih,
@@ -392,9 +405,7 @@ std::vector<at::Tensor> lstm_train_forward(const at::Tensor& x, at::TensorList w
   std::vector<std::vector<float>> h(D, std::vector<float>(B * H)), c(D, std::vector<float>(B * H));  // slot order
   std::vector<LstmPrep> P;
   for (int64_t d = 0; d < D; ++d) {
-    const at::Tensor bi = value_or_none(b_ih.get(d)), bh = value_or_none(b_hh.get(d));
-    const at::Tensor bias = bi.defined() && bh.defined() ? bi + bh
-                            : bi.defined() ? bi.contiguous() : bh.defined() ? bh.contiguous() : at::zeros({GH}, opts);
+    const at::Tensor bias = summed_bias(b_ih.get(d), b_hh.get(d), GH, opts);
     S[d] = slot_order(lengths, B, T, backwards.get(d));
     permute_rows(h0[d].data_ptr<float>(), h[d].data(), S[d].perm, H, false);
     permute_rows(c0[d].data_ptr<float>(), c[d].data(), S[d].perm, H, false);
@@ -583,11 +594,6 @@ void gru_grad(float* __restrict a, float* __restrict hn, const float* __restrict
     db[2 * H + j] += dn;
     db[3 * H + j] += dn * r;
   }
-}
-
-at::Tensor bias_or_zeros(const c10::optional<at::Tensor>& b, int64_t n, const at::TensorOptions& opts) {
-  const at::Tensor t = value_or_none(b);
-  return t.defined() ? t.contiguous() : at::zeros({n}, opts);
 }
 
 // One direction of the GRU forward pass (see gru_train_forward), for rows b0 .. b1 - 1 (a chunk of the
@@ -797,7 +803,7 @@ std::vector<at::Tensor> simple_rnn_train_forward(const at::Tensor& x, at::Tensor
   const int64_t work = B * T * H * (F + H);  // multiply-adds of the recurrence
   std::vector<at::Tensor> wt(D);
   for (int64_t d = 0; d < D; ++d) {
-    const at::Tensor bias = bias_or_zeros(b_ih.get(d), H, opts) + bias_or_zeros(b_hh.get(d), H, opts);
+    const at::Tensor bias = summed_bias(b_ih.get(d), b_hh.get(d), H, opts);
     at::Tensor y2 = ys[d].view({T * B, H});
     at::addmm_out(y2, bias, x2, w_ih[d].t());  // every step's input projection, into the kept outputs
     const at::Tensor u = w_hh[d].contiguous();
