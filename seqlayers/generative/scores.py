@@ -75,6 +75,9 @@ def discriminative_score(real, fake, units: int | None = None, n_layers: int = 1
         raise ValueError(f"discriminative_score: real series are {real.shape[1:]} (time, features) but fake ones "
                          f"are {fake.shape[1:]}; compare series of the same length and features.")
     _check_repeats("discriminative_score", repeats)
+    if not isinstance(n_layers, int) or isinstance(n_layers, bool) or n_layers < 1:
+        raise ValueError(f"discriminative_score: n_layers must be a positive integer (TimeGAN's code uses 1 GRU "
+                         f"layer), got {n_layers!r}.")
     return float(np.mean([_discriminative_once(real, fake, units, n_layers, iterations, batch_size, seed + k)
                           for k in range(repeats)]))
 

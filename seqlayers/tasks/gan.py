@@ -101,13 +101,15 @@ def add_arguments(p) -> None:
     p.add_argument("--samples", type=int, default=50, help="csv: continuations sampled per test window (default 50)")
     p.add_argument("--eval-stride", type=int, default=1, help="csv: score every k-th test window (default 1)")
     p.add_argument("--forecaster-epochs", type=int, default=10, help="csv: epochs of the seq2seq baseline")
-    p.add_argument("--score-units", type=int, default=0,
+    p.add_argument("--score-units", type=_default_or_count("GRU units; 0: max(F // 2, 1) on sines, 8 on a CSV"),
+                   default=0,
                    help="units of the post-hoc GRUs (default 0: max(F // 2, 1) on sines as TimeGAN's, 8 on a CSV)")
-    p.add_argument("--score-iterations", default="2000,5000",
+    p.add_argument("--score-iterations", type=_score_iterations, default="2000,5000",
                    help="updates of the post-hoc classifier,predictor (default TimeGAN's 2000,5000)")
-    p.add_argument("--score-layers", type=int, default=0,
+    p.add_argument("--score-layers", type=_default_or_count("GRU layers; 0: 1 on sines, 2 on a CSV"), default=0,
                    help="GRU layers of the post-hoc classifier (default 0: 1 on sines as TimeGAN's code, 2 on a CSV)")
-    p.add_argument("--score-repeats", type=int, default=0,
+    p.add_argument("--score-repeats", type=_default_or_count("classifiers averaged; 0: 10 on sines, 1 on a CSV"),
+                   default=0,
                    help="classifiers and predictors per score, averaged (default 0: 10 on sines as TimeGAN's "
                         "--metric_iteration, 1 on a CSV)")
     common.add_common_arguments(p, epochs=50, batch_size=128, patience=3)
@@ -115,10 +117,37 @@ def add_arguments(p) -> None:
 
 # ------------------------------------------------------------------ training
 def _ints(text: str, n: int, name: str) -> list[int]:
-    parts = [int(v) for v in str(text).split(",")]
+    try:
+        parts = [int(v) for v in str(text).split(",")]
+    except ValueError:
+        parts = []
     if len(parts) != n or min(parts) < 1:
         raise ValueError(f"--{name}: expected {n} positive integers separated by commas, got {text!r}.")
     return parts
+
+
+def _default_or_count(what: str):
+    """argparse ``type=`` of a ``--score-*`` count: an integer >= 0 (``what`` says what 0 stands for).
+    Anything else is rejected when the command line is parsed, before any training (argparse names the
+    flag), instead of reaching the post-hoc scorers after it."""
+    def count(text: str) -> int:
+        value = int(text) if text.strip().lstrip("-").isdigit() else None
+        if value is None or value < 0:
+            raise argparse.ArgumentTypeError(f"expected an integer >= 0 ({what}), got {text!r}. Give a positive "
+                                             f"number, or 0 for the default.")
+        return value
+    return count
+
+
+def _score_iterations(text: str) -> str:
+    """argparse ``type=`` of ``--score-iterations``: checked when parsed, kept as the text (``_ints`` reads it)."""
+    try:
+        _ints(text, 2, "score-iterations")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 2 positive integers separated by a comma (the post-hoc "
+                                         f"classifier's and predictor's updates), got {text!r}. Give e.g. "
+                                         f"2000,5000 (TimeGAN's).") from None
+    return text
 
 
 class ValidationDiscriminative(Callback):

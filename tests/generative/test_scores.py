@@ -72,6 +72,14 @@ def test_repeats_average_the_scores_of_consecutive_seeds_and_the_classifier_has_
         predictive_score(real, fake, repeats=1.5)
 
 
+@pytest.mark.parametrize("n_layers", [0, -1, 1.0])
+def test_discriminative_score_rejects_a_classifier_without_a_recurrent_layer(n_layers):
+    real = sines(20, 6, 2, seed=0)
+    with pytest.raises(ValueError, match=rf"discriminative_score: n_layers must be a positive integer .* "
+                                         rf"got {n_layers!r}\."):
+        discriminative_score(real, real, n_layers=n_layers, iterations=1)
+
+
 def test_next_step_pairs_follow_timegan():
     a = np.arange(2 * 4 * 3).reshape(2, 4, 3)
     x, y = next_step_pairs(a)

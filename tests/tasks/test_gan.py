@@ -1,5 +1,6 @@
 """`seqlayers train gan` on tiny runs (sines and a generated CSV), resuming, and `seqlayers predict`."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -129,3 +130,20 @@ def test_train_gan_errors_teach(tmp_path, capsys):
     assert main(["train", "gan", "--data", "csv", "--csv", str(csv), "--borders", "200,250,300", "--halves", "8",
                  "--out", str(tmp_path / "f")] + TINY) == 2
     assert "--halves: expected 2 positive integers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value", [("--score-layers", "-1"), ("--score-repeats", "-2"), ("--score-units", "-3"),
+                                         ("--score-layers", "two"), ("--score-iterations", "-5,20"),
+                                         ("--score-iterations", "2000")])
+def test_score_flags_out_of_range_are_rejected_when_parsed_naming_the_flag_the_range_and_a_fix(
+        tmp_path, capsys, monkeypatch, flag, value):
+    monkeypatch.setattr(gan_task, "run", lambda args: pytest.fail("the command ran"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "gan", "--data", "sines", "--n-series", "96", "--length", "8", "--features", "2",
+              "--out", str(tmp_path / "e")] + TINY + [f"{flag}={value}"])  # (= : argparse reads -5,20 as a flag)
+    assert exit_.value.code == 2
+    expected = (r"expected an integer >= 0 \(.*0: .*\), got '{v}'\. Give a positive number, or 0 for the default"
+                if flag != "--score-iterations" else
+                r"expected 2 positive integers separated by a comma .*, got '{v}'\. Give e\.g\. 2000,5000")
+    assert re.search(rf"error: argument {flag}: " + expected.format(v=re.escape(value)), capsys.readouterr().err)
+    assert not (tmp_path / "e").exists()  # rejected before the output folder or any training
