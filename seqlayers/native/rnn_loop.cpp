@@ -13,16 +13,22 @@
 //
 // Why C++: W4 (B=16, H=200, T=700) is a chain of 700 tiny steps. Through the dispatcher each step
 // costs two ATen calls (addmm + tanh_), ~9 us of overhead, and torch's float tanh alone takes ~10 us
-// on 3,200 values. Here each step is the input projection (axpy for up to 16 features, else sgemm), one
-// BLAS sgemm for the recurrence (the MKL that libtorch_cpu already carries: no allocation, no
-// dispatch; on AVX-512 machines a hand-written kernel, loop_math.h, 25% faster at these sizes) and a
-// vectorised rational tanh, all on the step's cache-warm rows.
+// on 3,200 values. Here, on AVX-512 machines, each step is one pass of a hand-written kernel over
+// the step's rows (rnn_step): per 16-float column block, bias + x_t @ W_ih^T (F <= 16; sgemm first
+// for more features), h @ W_hh^T on packed panels and the activation, all in registers, stored once
+// into the batch-first output. Elsewhere: the input projection (axpy for up to 16 features, else
+// sgemm), the MKL sgemm that libtorch_cpu already carries for the recurrence (no allocation, no
+// dispatch) and a vectorised rational tanh, all on the step's cache-warm rows. The op alone, one
+// process, 7 rounds alternating with the sgemm path (/work-harness ab_rnn, main vs this change):
+// B=16 T=700 H=200 own/sgemm 1.025x -> 0.916x, H=192 1.21x -> 1.01x, B=64 H=128 1.04x -> 0.90x,
+// B=1 0.72x -> 0.71x (the previous kernel made the product alone, and the passes around it stayed).
 //
 // tanh: the rational approximation of loop_math.h (max abs error 2.7e-7 against float64).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -53,6 +59,86 @@ constexpr int64_t kMaxOwnH = 512;
 constexpr int64_t kMaxOwnWorkThreaded = int64_t(1) << 23;
 
 constexpr int64_t kSmallF = 16;  // up to this many features, the input projection is done by axpy
+
+// One step of R rows over the panel of columns j0 .. j0+16Q (loop_math.h's packed W_hh^T), the
+// whole step in registers: the pre-activation starts from bias + x_t @ W_ih^T (F <= kSmallF: F
+// FMAs per vector; or, with `projected`, from the output rows, where sgemm put it), takes h @ W_hh^T
+// (K = H), and the activation is applied before the one store into the output rows. (It had been
+// four passes over the rows: bias copy, axpy, the product's load and store, the tanh; the tanh
+// with vdivps.)
+struct RnnStep {
+  const float* const* h;  // h[r]: the previous state (H floats)
+  float* const* o;        // o[r]: the step's output row (H floats)
+  const float* const* x;  // x[r]: x_t (F floats), unless projected
+  const float* wi;        // W_ih^T (F, H)
+  const float* bias;      // (H) or null
+  int64_t F, H;
+  bool projected, relu;
+};
+
+template <int R, int Q>
+__attribute__((target("avx512f")))
+void rnn_rows(const RnnStep& S, int64_t b, const float* panel, int64_t j0) {
+  const int64_t H = S.H;
+  __mmask16 m[Q];
+  for (int q = 0; q < Q; ++q) m[q] = seqlayers_native::tail_mask(H - j0 - 16 * q);
+  __m512 acc[R][Q];
+  for (int q = 0; q < Q; ++q) {
+    const __m512 bq = S.bias ? _mm512_maskz_loadu_ps(m[q], S.bias + j0 + 16 * q) : _mm512_setzero_ps();
+    for (int r = 0; r < R; ++r) acc[r][q] = S.projected ? _mm512_maskz_loadu_ps(m[q], S.o[b + r] + j0 + 16 * q) : bq;
+  }
+  if (!S.projected)
+    for (int64_t f = 0; f < S.F; ++f)
+      for (int q = 0; q < Q; ++q) {
+        const __m512 w = _mm512_maskz_loadu_ps(m[q], S.wi + f * H + j0 + 16 * q);
+        for (int r = 0; r < R; ++r) acc[r][q] = _mm512_fmadd_ps(_mm512_set1_ps(S.x[b + r][f]), w, acc[r][q]);
+      }
+  const float* const* h = S.h + b;
+  for (int64_t k = 0; k < H; ++k) {
+    const float* wk = panel + k * seqlayers_native::kPanel;
+    __m512 w[Q];
+    for (int q = 0; q < Q; ++q) w[q] = _mm512_loadu_ps(wk + 16 * q);
+    for (int r = 0; r < R; ++r) {
+      const __m512 hb = _mm512_set1_ps(h[r][k]);
+      for (int q = 0; q < Q; ++q) acc[r][q] = _mm512_fmadd_ps(hb, w[q], acc[r][q]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < Q; ++q) {
+      // relu as max(x, 0) with x second: a NaN stays NaN, as torch.relu
+      const __m512 y = S.relu ? _mm512_max_ps(_mm512_setzero_ps(), acc[r][q]) : seqlayers_native::tanh16(acc[r][q]);
+      _mm512_mask_storeu_ps(S.o[b + r] + j0 + 16 * q, m[q], y);
+    }
+}
+
+// One panel's columns for all n rows, in groups of up to 6 of balanced sizes.
+template <int Q>
+void rnn_panel(const RnnStep& S, int64_t n, const float* panel, int64_t j0) {
+  const int64_t groups = (n + 5) / 6;
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t b = n * g / groups;
+    switch (n * (g + 1) / groups - b) {
+      case 6: rnn_rows<6, Q>(S, b, panel, j0); break;
+      case 5: rnn_rows<5, Q>(S, b, panel, j0); break;
+      case 4: rnn_rows<4, Q>(S, b, panel, j0); break;
+      case 3: rnn_rows<3, Q>(S, b, panel, j0); break;
+      case 2: rnn_rows<2, Q>(S, b, panel, j0); break;
+      default: rnn_rows<1, Q>(S, b, panel, j0); break;
+    }
+  }
+}
+
+void rnn_step(const RnnStep& S, int64_t n, const seqlayers_native::Packed& w) {
+  for (int64_t j0 = 0, p = 0; j0 < S.H; j0 += seqlayers_native::kPanel, ++p) {
+    const float* panel = w.data + p * w.K * seqlayers_native::kPanel;
+    switch ((std::min<int64_t>(S.H - j0, seqlayers_native::kPanel) + 15) / 16) {
+      case 1: rnn_panel<1>(S, n, panel, j0); break;
+      case 2: rnn_panel<2>(S, n, panel, j0); break;
+      case 3: rnn_panel<3>(S, n, panel, j0); break;
+      default: rnn_panel<4>(S, n, panel, j0); break;
+    }
+  }
+}
 
 at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, const at::Tensor& w_hh_t_,
                               const c10::optional<at::Tensor>& bias_, const at::Tensor& h0_, bool relu,
@@ -86,9 +172,12 @@ at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, c
   const bool own_kernel = !blas_only && H <= kMaxOwnH && __builtin_cpu_supports("avx512f") &&
                           (at::get_num_threads() == 1 || B * H * H <= kMaxOwnWorkThreaded || B >= 16);
   // (B >= 16 with several threads: the batch is split into chunks below, each run on one thread)
-  std::vector<float> panels(own_kernel ? seqlayers_native::packed_size(H, H) : 0);
-  const seqlayers_native::Packed packed =  // W_hh^T in panels
-      own_kernel ? seqlayers_native::pack_panels(wh, H, H, 0, H, panels.data()) : seqlayers_native::Packed();
+  // W_hh^T in panels, in a tensor: ATen's allocator aligns it to 64 bytes, so no load of a panel's
+  // row splits across two cache lines (a std::vector's 16-byte alignment made the kernel 0.86x or
+  // 1.10x of the sgemm path on W4, depending on where the process's allocator put it)
+  const at::Tensor panels = at::empty({own_kernel ? seqlayers_native::packed_size(H, H) : 0}, x.options());
+  const seqlayers_native::Packed packed =
+      own_kernel ? seqlayers_native::pack_panels(wh, H, H, 0, H, panels.data_ptr<float>()) : seqlayers_native::Packed();
   // rows b0 .. b1 - 1 (the rows are independent: with several torch threads, chunks of the batch run at
   // once, each on one thread; see loop_math.h's for_each_chunk)
   seqlayers_native::for_each_chunk(1, B, B * T * H * (F + H), [&](int64_t, int64_t b0, int64_t b1) {
@@ -96,10 +185,28 @@ at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, c
     const int n = static_cast<int>(nb);
     float* oc = op + b0 * T * H;
     const float* xc = xp + b0 * T * F;
-    std::vector<const float*> h_rows(nb);
+    std::vector<const float*> h_rows(nb), x_rows(nb);
     std::vector<float*> o_rows(nb);
     for (int64_t t = 0; t < T; ++t) {
       float* o = oc + t * H;  // step t of row b is o + b * T * H
+      const float* h = t == 0 ? h_init.data_ptr<float>() + b0 * H : o - H;
+      const int ld_h = t == 0 ? ld_h0 : ld_out;
+      if (own_kernel) {  // the whole step in one pass over the rows (rnn_step)
+        if (F > kSmallF) {  // bias + x_t @ W_ih^T by sgemm into the output rows first
+          for (int64_t b = 0; b < nb; ++b) {
+            float* ob = o + b * T * H;
+            if (bp) std::memcpy(ob, bp, H * sizeof(float)); else std::memset(ob, 0, H * sizeof(float));
+          }
+          sgemm_("N", "N", &m, &n, &kf, &one, wi, &m, xc + t * F, &ld_x, &one, o, &ld_out);
+        }
+        for (int64_t b = 0; b < nb; ++b) {
+          h_rows[b] = h + b * ld_h;
+          o_rows[b] = o + b * T * H;
+          x_rows[b] = xc + (b * T + t) * F;
+        }
+        rnn_step(RnnStep{h_rows.data(), o_rows.data(), x_rows.data(), wi, bp, F, H, F > kSmallF, relu}, nb, packed);
+        continue;
+      }
       for (int64_t b = 0; b < nb; ++b) {  // bias + x_t @ W_ih^T
         float* ob = o + b * T * H;
         if (bp) std::memcpy(ob, bp, H * sizeof(float)); else std::memset(ob, 0, H * sizeof(float));
@@ -110,16 +217,7 @@ at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, c
       }
       // column-major view: o^T (H, nb; ld T*H) += W_ih (H, F) @ x_t^T (F, nb; ld T*F)
       if (F > kSmallF) sgemm_("N", "N", &m, &n, &kf, &one, wi, &m, xc + t * F, &ld_x, &one, o, &ld_out);
-      const float* h = t == 0 ? h_init.data_ptr<float>() + b0 * H : o - H;
-      const int ld_h = t == 0 ? ld_h0 : ld_out;
-      if (own_kernel) {  // o += h @ W_hh^T
-        for (int64_t b = 0; b < nb; ++b) {
-          h_rows[b] = h + b * ld_h;
-          o_rows[b] = o + b * T * H;
-        }
-        seqlayers_native::recurrent_avx512(nb, h_rows.data(), packed, o_rows.data());
-      }
-      else sgemm_("N", "N", &m, &n, &m, &one, wh, &m, h, &ld_h, &one, o, &ld_out);  // o^T += W_hh @ h^T
+      sgemm_("N", "N", &m, &n, &m, &one, wh, &m, h, &ld_h, &one, o, &ld_out);  // o^T += W_hh @ h^T
       for (int64_t b = 0; b < nb; ++b) {
         if (relu) relu_inplace(o + b * T * H, H); else tanh_inplace(o + b * T * H, H);
       }
