@@ -18,10 +18,10 @@
 // for more features), h @ W_hh^T on packed panels and the activation, all in registers, stored once
 // into the batch-first output. Elsewhere: the input projection (axpy for up to 16 features, else
 // sgemm), the MKL sgemm that libtorch_cpu already carries for the recurrence (no allocation, no
-// dispatch) and a vectorised rational tanh, all on the step's cache-warm rows. The op alone, one
-// process, 7 rounds alternating with the sgemm path (/work-harness ab_rnn, main vs this change):
-// B=16 T=700 H=200 own/sgemm 1.025x -> 0.916x, H=192 1.21x -> 1.01x, B=64 H=128 1.04x -> 0.90x,
-// B=1 0.72x -> 0.71x (the previous kernel made the product alone, and the passes around it stayed).
+// dispatch) and a vectorised rational tanh, all on the step's cache-warm rows. The op alone against
+// that sgemm path, alternated in one process (`python -m benchmarks.native_ab`, own / sgemm): W4
+// 0.90-0.93x (1.03x when the kernel made the product alone and the passes around it stayed), B=64
+// F=8 H=128 0.83-0.85x (1.06x), B=1 0.67-0.72x.
 //
 // tanh: the rational approximation of loop_math.h (max abs error 2.7e-7 against float64).
 #include <ATen/ATen.h>
