@@ -271,8 +271,7 @@ def run_sines(args, out: Path, clock) -> dict:
                                 restore_best_weights=True)]
     history = fit_gan(gan, ((real - lo) / span).astype(np.float32), None, out=out, args=args, callbacks=select)
     train_cpu = clock.cpu()
-    torch.manual_seed(args.seed)
-    synthetic = (gan.sample(len(real), 1, steps=T)[0] * span + lo).astype(np.float32)  # the data's own scale
+    synthetic = SinesSampler(gan, T, lo, span)(len(real), seed=args.seed)  # the data's own scale
     it_d, it_p = _ints(args.score_iterations, 2, "score-iterations")
     fresh = sines(args.n_series, T, F, seed=args.seed + 10_000)  # another draw of real sines
     disc = dict(post_hoc, iterations=it_d, n_layers=args.score_layers or SINES_SCORE_LAYERS)
@@ -287,6 +286,45 @@ def run_sines(args, out: Path, clock) -> dict:
              f"sines: real vs generated (PCA), discriminative {scores['discriminative']:.3f}")
     common.save_task(out, gan.sampler, NAME, dict(_saved_config(args), scale_lo=lo.tolist(), scale_span=span.tolist()))
     return {"scores": scores, "history": history, "train_cpu_seconds": train_cpu, "score_units": units}
+
+
+class SinesSampler:
+    """A sines GAN's sampler in the data's own scale: ``sampler(n, seed)`` draws ``n`` series ``(n, T, F)``
+    from ``gan.sample`` (noise seeded with ``seed``; the global random state is left as it was) and scales
+    them back per feature, ``s * span + lo`` (``--scale minmax``; ``lo = 0, span = 1`` otherwise). The
+    task scores these numbers; ``load_sampler`` rebuilds the same sampler from a finished run's folder."""
+
+    def __init__(self, gan: SequenceGAN, steps: int, lo, span):
+        self.gan, self.steps = gan, int(steps)
+        self.lo, self.span = np.asarray(lo, dtype=np.float32), np.asarray(span, dtype=np.float32)  # (F,) each
+
+    def __call__(self, n: int, seed: int = 0) -> np.ndarray:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            s = self.gan.sample(n, 1, steps=self.steps)[0]  # (n, T, F) on the generator's scale
+        return (s * self.span + self.lo).astype(np.float32)
+
+
+def load_sampler(out_dir) -> SinesSampler:
+    """The sampler of a finished ``seqlayers train gan --data sines`` run, from its ``--out`` folder.
+
+    The generator is rebuilt from ``task.json`` and ``weights.safetensors`` is loaded into it (no code runs
+    from the files); its samples are scaled back with the saved ``scale_lo`` / ``scale_span``, so
+    ``load_sampler(out)(N, seed=S)`` returns the series the run scored (``--n-series N --seed S``). A
+    folder saved before those were saved samples on the generator's own scale, as ``model.seqlayers``
+    (the bare generator) always does.
+    """
+    task, config = common.load_task(out_dir)
+    if task != NAME or config.get("data") != "sines":
+        raise ValueError(f"{out_dir}: load_sampler reads a `seqlayers train gan --data sines` run, but this folder "
+                         f"holds task {task!r} on {config.get('data')!r}. A CSV GAN continues a series: sample it "
+                         f"with `seqlayers predict {out_dir} FILE.csv` (continuations in the file's units).")
+    T, F, Z = int(config["length"]), int(config["features"]), int(config["noise_dim"])
+    gen = unconditional_generator(T, Z, F, int(config["units"]), config["cell"], output_activation="sigmoid")
+    common.load_weights(out_dir, gen)
+    gan = SequenceGAN(gen, sequence_discriminator(T, F, 1), noise_dim=Z,
+                      static_noise=bool(config.get("static_noise", False)))
+    return SinesSampler(gan, T, config.get("scale_lo", [0.0] * F), config.get("scale_span", [1.0] * F))
 
 
 # ------------------------------------------------------------------ csv (conditional)

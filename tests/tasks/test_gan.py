@@ -9,6 +9,7 @@ import torch
 from seqlayers.cli import main
 from seqlayers.data.sines import sines
 from seqlayers.generative import SequenceGAN, sequence_discriminator, unconditional_generator
+from seqlayers.io import load_model
 from seqlayers.tasks import gan as gan_task
 from seqlayers.tasks.gan import ValidationDiscriminative, minmax
 
@@ -73,6 +74,42 @@ def test_minmax_scales_each_feature_to_the_unit_interval_and_back(tmp_path, monk
     assert np.allclose(seen["train"].min(axis=(0, 1)), 0) and np.allclose(seen["train"].max(axis=(0, 1)), 1, atol=1e-5)
     scored = seen["scored"]  # a sigmoid's output scaled back: within the data's own range (here about [0.5, 0.85])
     assert (scored >= lo2 - 1e-6).all() and (scored <= lo2 + span2 + 1e-6).all()
+
+
+def test_load_sampler_returns_the_series_the_run_scored_in_the_data_scale_and_reads_older_folders(
+        tmp_path, monkeypatch):
+    scored = []  # the synthetic series the run scored (the first discriminative score's fake set)
+    score = gan_task.discriminative_score
+    monkeypatch.setattr(gan_task, "discriminative_score",
+                        lambda real, fake, **kwargs: scored.append(fake) or score(real, fake, **kwargs))
+    out = tmp_path / "m"
+    assert main(["train", "gan", "--data", "sines", "--n-series", "96", "--length", "8", "--features", "2",
+                 "--scale", "minmax", "--static-noise", "--score-repeats", "1", "--out", str(out)] + TINY) == 0
+    loaded = gan_task.load_sampler(out)(96, seed=0)  # from the folder alone: task.json + weights.safetensors
+    assert loaded.shape == (96, 8, 2) and loaded.dtype == np.float32
+    np.testing.assert_array_equal(loaded, scored[0])
+    # an independent route to the same numbers: the whole model file on the run's noise, scaled by hand
+    config = json.loads((out / "task.json").read_text())["config"]
+    lo, span = np.float32(config["scale_lo"]), np.float32(config["scale_span"])
+    torch.manual_seed(0)
+    z = torch.randn(96, 1, 2).expand(96, 8, 2)  # --static-noise: one draw per series, repeated
+    raw = load_model(out / "model.seqlayers")(z).detach().numpy()  # the bare generator: the [0, 1] training scale
+    np.testing.assert_allclose(raw * span + lo, loaded, rtol=0, atol=1e-6)
+    assert np.abs(raw - loaded).max() > 0.05  # the scale matters here (sines' minimum is about 0.5)
+    # a folder saved before scale_lo / scale_span were: the generator's own scale, as it loaded then
+    task = json.loads((out / "task.json").read_text())
+    del task["config"]["scale_lo"], task["config"]["scale_span"]
+    (out / "task.json").write_text(json.dumps(task))
+    np.testing.assert_allclose(gan_task.load_sampler(out)(96, seed=0), raw, rtol=0, atol=1e-6)
+
+
+def test_load_sampler_sends_a_csv_run_to_seqlayers_predict(tmp_path):
+    out = tmp_path / "c"
+    out.mkdir()
+    (out / "task.json").write_text(json.dumps({"task": "gan", "config": {"data": "csv"}}))
+    with pytest.raises(ValueError, match=r"load_sampler reads a `seqlayers train gan --data sines` run, but this "
+                                         r"folder holds task 'gan' on 'csv'\. .*`seqlayers predict .* FILE\.csv`"):
+        gan_task.load_sampler(out)
 
 
 def test_select_every_scores_on_validation_sines_keeps_the_best_epoch_and_leaves_the_random_streams(tmp_path):
