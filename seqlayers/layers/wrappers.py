@@ -73,8 +73,11 @@ class TimeDistributed(Wrapper):
     inside) is folded the same way and handed to the wrapped layer; on per-step vectors ``(B, T, F)``
     the ``(B, T)`` mask is handed on as ``(B*T,)`` (a wrapped layer whose ``call`` takes ``mask`` sees
     which rows are padding, as in Keras). The output mask is the wrapped
-    layer's own mask unfolded, or else the outer ``(B, T)`` mask (a turn is valid when any of its
-    words is).
+    layer's own mask unfolded (its ``compute_mask`` gets the same folded inputs and mask as its ``call``),
+    or else the outer ``(B, T)`` mask (a turn is valid when any of its words is). Keras 3 returns the
+    mask it was given and never asks the wrapped layer: the two agree when the wrapped layer keeps the
+    mask it gets at the valid steps (``Dense``, ``Dropout``); a layer that makes a mask of its own inside
+    (``Embedding(mask_zero=True)`` over the words of each turn; tf.keras 2 unfolded it too) has none in Keras 3.
 
     Args:
         layer: the module to apply at every step.
@@ -150,9 +153,11 @@ class TimeDistributed(Wrapper):
         inner = None
         layer = self._modules["layer"]
         if isinstance(layer, Layer):
-            # the base compute_mask reads no input: skip folding (copying) it
+            # the wrapped layer's compute_mask gets the mask call() hands the layer: on per-step vectors
+            # (B, T, F) the (B, T) mask as (B*T,), beside the folded (B*T, F) inputs. The base compute_mask
+            # reads no input (it passes the mask on or stops it): skip folding (copying) the inputs for it
             x = inputs if layer._base_compute_mask else inputs.reshape(B * T, *inputs.shape[2:])
-            inner = layer.compute_mask(x, self._fold_mask(mask, B, T))
+            inner = layer.compute_mask(x, self._fold_mask(mask, B, T, inputs.dim()))
         if inner is not None:
             return inner.reshape(B, T, *inner.shape[1:])
         if mask is None:

@@ -1,9 +1,11 @@
-"""Wrapper (the base of wrappers users write) and the per-step mask TimeDistributed hands to the wrapped layer."""
+"""Wrapper (the base of wrappers users write), the per-step mask TimeDistributed hands to the wrapped layer
+and the output mask it returns."""
 import numpy as np
 import pytest
 import torch
 
-from seqlayers import Dense, Input, Model, Sequential, TimeDistributed, Wrapper
+from seqlayers import Dense, Input, Lambda, Masking, Model, Sequential, TimeDistributed, Wrapper
+from seqlayers.layers.base import Layer, get_mask
 from seqlayers.models import Functional, model_from_json
 
 
@@ -78,3 +80,47 @@ def test_time_distributed_dense_on_time_major_storage_folds_time_first_without_a
     for a, b in zip(p_tm, p_bm):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     assert torch.equal(m_tm, mask) and torch.equal(m_bm, mask)
+
+
+class NonZeroSteps(Layer):
+    """Passes its input through; its mask narrows the mask it is given to the rows that are not all zero."""
+
+    supports_masking = True
+
+    def call(self, inputs, mask=None):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def compute_mask(self, inputs, mask=None):
+        own = (inputs != 0).any(dim=-1)
+        return own if mask is None else own & mask
+
+
+def _non_zero_lambda():
+    return Lambda(lambda t: t, mask=lambda t, m: (t != 0).any(-1) if m is None else m & (t != 0).any(-1))
+
+
+@pytest.mark.parametrize("make, x, mask", [
+    # per-step vectors (B=2, T=3, F=2): the padded steps hold values (as a layer before may leave them)
+    (NonZeroSteps, [[[1., 2.], [3., 0.], [5., 5.]], [[0., 0.], [2., 2.], [7., 1.]]], [[1, 1, 0], [1, 0, 0]]),
+    (_non_zero_lambda, [[[1., 2.], [3., 0.], [5., 5.]], [[0., 0.], [2., 2.], [7., 1.]]], [[1, 1, 0], [1, 0, 0]]),
+    (NonZeroSteps, [[[1., 2.], [0., 0.], [5., 5.]]], None),
+    # words inside turns (B=2, turns=2, words=3, F=1), the outer mask over (turns, words)
+    (lambda: Masking(0.0), [[[[1.], [2.], [0.]], [[0.], [0.], [0.]]], [[[3.], [0.], [0.]], [[4.], [5.], [6.]]]],
+     [[[1, 1, 0], [0, 0, 0]], [[1, 0, 0], [1, 1, 1]]]),
+    (NonZeroSteps, [[[[1.], [2.], [0.]], [[7.], [0.], [0.]]], [[[3.], [0.], [9.]], [[4.], [5.], [6.]]]],
+     [[[1, 1, 0], [0, 0, 0]], [[1, 0, 0], [1, 1, 1]]]),
+])
+def test_time_distributed_output_mask_is_the_wrapped_layers_mask_of_each_step_alone(make, x, mask):
+    """Brute force: the wrapped layer's compute_mask run on each step (x[:, t], mask[:, t]) by itself and stacked
+    over time; folding time into the batch must hand it the same inputs and the same mask."""
+    x = torch.tensor(x)
+    mask = None if mask is None else torch.tensor(mask, dtype=torch.bool)
+    layer = make()
+    steps = [layer.compute_mask(x[:, t], None if mask is None else mask[:, t]) for t in range(x.shape[1])]
+    expected = torch.stack(steps, dim=1)  # (B, T, ...)
+    td = TimeDistributed(layer)
+    torch.testing.assert_close(td.compute_mask(x, mask), expected)
+    torch.testing.assert_close(get_mask(td(x, mask=mask)), expected)
