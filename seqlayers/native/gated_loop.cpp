@@ -18,11 +18,12 @@
 //            where time_order[d]) or an empty tensor without return_sequences, then per direction
 //            last (B, H) (the output of the last processed step), h (B, H)(, c (B, H) for the LSTM)]
 //
-// Per step and direction, for the active rows: the LSTM's [x_t, h] @ [W_ih; W_hh]^T as one product
-// into a (rows, G*H) buffer; the GRU's x_t @ W_ih^T there and h @ W_hh^T into a second buffer (its
-// reset gate multiplies it) (the hand-written AVX-512 kernel of loop_math.h for a single row, else
-// MKL's sgemm), then one vectorised pass over H adding the biases and computing every gate, the new
-// state and the output.
+// Per step and direction, for the active rows: on AVX-512 CPUs an LSTM with F + H <= 160 runs
+// lstm_fused, [x_t, h] @ [W_ih; W_hh]^T and the cell update in one pass per 16 units (no gate
+// buffer). Otherwise the LSTM's [x_t, h] @ [W_ih; W_hh]^T as one product into a (rows, G*H) buffer;
+// the GRU's x_t @ W_ih^T there and h @ W_hh^T into a second buffer (its reset gate multiplies it)
+// (the hand-written AVX-512 kernel of loop_math.h for a single row, else MKL's sgemm), then one
+// vectorised pass over H adding the biases and computing every gate, the new state and the output.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -94,6 +95,124 @@ void gru_gates_avx512(const float* xw, const float* bx, const float* hw, const f
 
 const bool kAVX512 = __builtin_cpu_supports("avx512f");
 
+// The LSTM's product and gates in one pass (B > 1 as well as a stream's single row): the weights
+// [W_ih^T; W_hh^T] packed by unit blocks (pack_lstm_panels), so that a 64-column panel holds the
+// four gates (i, f, g, o) of 16 units; R rows' pre-activations for them accumulate in 4R zmm
+// registers, go through a small L1 tile to the cell update, and the gate buffer (W1: 128 KiB per
+// step, written by sgemm and read back by the gate pass) never exists. The new h goes to hn
+// (another buffer than a's rows, which the other unit blocks still read), c is updated in place.
+// W1's op (64 rows, K = 136, `python -m benchmarks.native_ab`): 0.955x of sgemm + the gate pass. The
+// cell update's arithmetic (3 sigmoids and 2 tanh per unit, both FMA ports busy, ~10 us of a ~60 us
+// step) costs the same in either place: the saving is the buffer's traffic and sgemm's overhead.
+struct LstmStep {
+  const float* const* a;     // a[r]: the row [x_t, h] (K floats; or h alone after a repeated input's projection)
+  const float* const* init;  // init[r]: the row's precomputed projection (4H, torch's gate order) to start
+                             // from, or null: start from the bias
+  const float* bias;         // (4H) b_ih + b_hh, or zeros
+  float* const* c;           // c[r] (H), updated in place
+  float* const* hn;          // hn[r] (H): the new h
+  float* const* out;         // out[r] (H): the new h once more (the output sequence's row), or null
+  int64_t H;
+};
+
+// The cell update of 16 units u0.. of one row from its pre-activations g = [i, f, g, o] (16 each,
+// the biases in): c updated, h stored into hn (and out unless null).
+__attribute__((target("avx512f"), always_inline)) inline void lstm_cell16(const float* g, float* c, float* hn,
+                                                                         float* out, int64_t u0, __mmask16 m) {
+  const __m512 i = seqlayers_native::sigmoid16(_mm512_load_ps(g));
+  const __m512 f = seqlayers_native::sigmoid16(_mm512_load_ps(g + 16));
+  const __m512 n = seqlayers_native::tanh16(_mm512_load_ps(g + 32));
+  const __m512 o = seqlayers_native::sigmoid16(_mm512_load_ps(g + 48));
+  const __m512 cj = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, c + u0), _mm512_mul_ps(i, n));
+  _mm512_mask_storeu_ps(c + u0, m, cj);
+  const __m512 hj = _mm512_mul_ps(o, seqlayers_native::tanh16(cj));
+  _mm512_mask_storeu_ps(hn + u0, m, hj);
+  if (out) _mm512_mask_storeu_ps(out + u0, m, hj);
+}
+
+// Rows b .. b+R of the panel of units u0 .. u0+16 (K rows of 64 floats): the pre-activations
+// from init (or the bias) plus a @ panel in 4R accumulators, then the cell update.
+template <int R>
+__attribute__((target("avx512f")))
+void lstm_rows(const LstmStep& S, int64_t b, const float* panel, int64_t K, int64_t u0) {
+  const int64_t H = S.H;
+  const __mmask16 m = seqlayers_native::tail_mask(H - u0);
+  const float* const* a = S.a + b;
+  __m512 acc[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < 4; ++q)
+      acc[r][q] = _mm512_maskz_loadu_ps(m, (S.init ? S.init[b + r] : S.bias) + q * H + u0);
+  for (int64_t k = 0; k < K; ++k) {
+    const float* wk = panel + k * seqlayers_native::kPanel;
+    const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16), w2 = _mm512_loadu_ps(wk + 32),
+                 w3 = _mm512_loadu_ps(wk + 48);
+    for (int r = 0; r < R; ++r) {
+      const __m512 x = _mm512_set1_ps(a[r][k]);
+      acc[r][0] = _mm512_fmadd_ps(x, w0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(x, w1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(x, w2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(x, w3, acc[r][3]);
+    }
+  }
+  // the cell update from a copy of the accumulators in L1: on the 4R registers themselves the
+  // compiler spilled them, and the update ran 40% slower
+  alignas(64) float tile[R][64];
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < 4; ++q) _mm512_store_ps(tile[r] + 16 * q, acc[r][q]);
+  int r = 0;
+  for (; r + 1 < R; r += 2) {  // two rows at once: independent chains for both FMA ports
+    lstm_cell16(tile[r], S.c[b + r], S.hn[b + r], S.out[b + r], u0, m);
+    lstm_cell16(tile[r + 1], S.c[b + r + 1], S.hn[b + r + 1], S.out[b + r + 1], u0, m);
+  }
+  if (r < R) lstm_cell16(tile[r], S.c[b + r], S.hn[b + r], S.out[b + r], u0, m);
+}
+
+// One step of n rows: every unit block's panel in turn (at most kMaxFusedK x 64 floats, 40 KiB: it
+// stays in L1 while the rows pass over it), the rows in groups of up to 6 of balanced sizes (8 rows
+// as 4 + 4, not 6 + 2).
+constexpr int64_t kMaxFusedK = 160;
+
+// An LSTM of F features and H units runs lstm_fused (where the hand-written kernels run at all):
+// [x_t, h] of at most kMaxFusedK floats. Past that the panel leaves L1 and MKL's sgemm plus the gate
+// pass was faster (W2's F + H = 228: 1.05-1.07x of it).
+inline bool lstm_fusable(int64_t F, int64_t H) { return F + H <= kMaxFusedK; }
+
+void lstm_fused(const LstmStep& S, int64_t n, const float* panel, int64_t stride, int64_t K) {
+  const int64_t groups = (n + 5) / 6;
+  for (int64_t u0 = 0; u0 < S.H; u0 += 16, panel += stride)
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t b = n * g / groups;
+      switch (n * (g + 1) / groups - b) {
+        case 6: lstm_rows<6>(S, b, panel, K, u0); break;
+        case 5: lstm_rows<5>(S, b, panel, K, u0); break;
+        case 4: lstm_rows<4>(S, b, panel, K, u0); break;
+        case 3: lstm_rows<3>(S, b, panel, K, u0); break;
+        case 2: lstm_rows<2>(S, b, panel, K, u0); break;
+        default: lstm_rows<1>(S, b, panel, K, u0); break;
+      }
+    }
+}
+
+// [W_ih^T; W_hh^T] (K x 4H, row-major) packed for lstm_fused: panel p holds, in each of its K rows,
+// the columns of units 16p .. 16p+15 of gate i, then of f, g and o (zeros past H).
+inline int64_t lstm_packed_size(int64_t K, int64_t H) { return (H + 15) / 16 * K * seqlayers_native::kPanel; }
+
+void pack_lstm_panels(const float* wt, int64_t K, int64_t H, float* dst) {
+  for (int64_t u0 = 0; u0 < H; u0 += 16) {
+    const int64_t width = std::min<int64_t>(16, H - u0);
+    for (int64_t k = 0; k < K; ++k, dst += seqlayers_native::kPanel)
+      for (int64_t q = 0; q < 4; ++q) {
+        const float* src = wt + k * 4 * H + q * H + u0;
+        if (width == 16) {  // a fixed-size copy, inlined (a memcpy call per 64 bytes had taken 50 us on W1)
+          std::memcpy(dst + 16 * q, src, 16 * sizeof(float));
+        } else {
+          std::memcpy(dst + 16 * q, src, width * sizeof(float));
+          std::memset(dst + 16 * q + width, 0, (16 - width) * sizeof(float));
+        }
+      }
+  }
+}
+
 __attribute__((target("avx512f")))
 void activation16(const float* x, float* o, int64_t rem, bool sigmoid) {
   const __mmask16 m = seqlayers_native::tail_mask(rem);
@@ -154,7 +273,7 @@ void gru_update(const float* g, float* h, int64_t H) {
 
 constexpr int64_t kMaxOwnWidth = 4096;  // G*H up to this: the AVX-512 kernel (W_hh^T of H=1024 LSTM = 16 MiB is not)
 constexpr int64_t kMaxOwnWorkThreaded = int64_t(1) << 23;
-// Up to this many rows the hand-written product beats MKL's sgemm: since the products overwrite
+// Up to this many rows the hand-written product (not lstm_fused) beats MKL's sgemm: since the products overwrite
 // their buffers (beta 0), only a single row does (LSTM(128), T=100, F=8, whole call, own / sgemm,
 // alternated in one process: B=1 0.94x, GRU B=1 0.90x; B=2 1.18x, 4 1.02x, 8 1.17x, 24 1.04x,
 // 64 1.03x, where sgemm against itself, alternated the same way, reads 1.02-1.04x: the order's bias;
@@ -171,7 +290,8 @@ struct Loop {  // one direction's run
   const seqlayers_native::Packed* pw;  // W_ih^T, W_hh^T packed (see Prepared)
   const float* b_hh;    // (G*H) GRU reset_after's recurrent bias, or null
   float* h;             // the state (B rows of H, ld_h apart; the output at valid steps)
-  int64_t ld_h;         // H, or F + H for the LSTM, whose state lives in the rows [x_t, h] (see run_loop)
+  float* h2;            // the LSTM's second state buffer (as h): lstm_fused writes a step's new h there, or null
+  int64_t ld_h;         // H, or the LSTM's padded rows [x_t, h] (see run_direction)
   float* c;             // (B, H) the LSTM's cell, or null
   float* out;           // the output sequence's first column for this direction, or null
   int64_t ld_out;       // floats between time steps of the output (D*H)
@@ -210,19 +330,55 @@ void project(const Loop& L, int64_t n, int64_t t, const int64_t* rows, float* co
   product(L, n, xr.data(), L.F, L.wit, GH, gr, 0, scratch, bias_in_buffer);
 }
 
+// One LSTM step of the n active rows through lstm_fused (`bias`: b_ih + b_hh, or zeros): x_t copied into each row [x_t, h] of
+// `state` (unless a repeated input's projection starts the gates), the new h written into `next`.
+struct LstmRows {  // the per-row pointers lstm_fused takes, one entry per active row
+  std::vector<const float*> a, init;
+  std::vector<float*> c, hn, out;
+  explicit LstmRows(int64_t B) : a(B), init(B), c(B), hn(B), out(B) {}
+};
+
+template <typename OutRow>
+void lstm_step(const Loop& L, int64_t n, int64_t t, const int64_t* rows, const float* bias, float* state, float* next,
+               LstmRows& R, const OutRow& out_row) {
+  const int64_t F = L.F, H = L.H;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t b = rows[i];
+    float* row = state + b * L.ld_h;  // the row's h; its x_t in the F floats before
+    if (L.xproj) {
+      R.a[i] = row;
+      R.init[i] = L.xproj + b * 4 * H;
+    } else {
+      std::memcpy(row - F, L.x + (b * L.T + t) * F, F * sizeof(float));
+      R.a[i] = row - F;
+    }
+    R.c[i] = L.c + b * H;
+    R.hn[i] = next + b * L.ld_h;
+    R.out[i] = out_row(b);
+  }
+  const seqlayers_native::Packed& w = L.pw[1];  // (F + H) x 64 per panel
+  const int64_t lead = L.xproj ? F : 0;  // a repeated input's rows start at h: the panels' rows from F on
+  const LstmStep S{R.a.data(), L.xproj ? R.init.data() : nullptr, bias, R.c.data(), R.hn.data(), R.out.data(), H};
+  lstm_fused(S, n, w.data + lead * seqlayers_native::kPanel, w.K * seqlayers_native::kPanel, w.K - lead);
+}
+
 void run_loop(const Loop& L) {
   const int64_t B = L.B, T = L.T, H = L.H, GH = L.G * L.H;
   std::vector<int64_t> rows(B);
   std::vector<const float*> hr(B), xr(B);
   std::vector<float*> gr(B), aux(B);
-  std::vector<float> gates(B * GH), hw(L.kind == kGRU ? B * GH : 0), rh(L.kind == kGRUResetBefore ? B * H : 0);
+  const bool fused = L.kind == kLSTM && L.own_kernel && lstm_fusable(L.F, H);  // lstm_fused: no gate buffer
+  std::vector<float> gates(fused ? 0 : B * GH), hw(L.kind == kGRU ? B * GH : 0), rh(L.kind == kGRUResetBefore ? B * H : 0);
   std::vector<float> scratch;
   std::vector<char> seen(B, 0);
   const std::vector<float> zeros(GH, 0.0f);
   // the biases the gate pass adds (the input's already in a repeated input's projection)
   const float* bias_x = L.b_in && !L.xproj ? L.b_in : zeros.data();
   const float* bias_h = L.b_hh ? L.b_hh : zeros.data();
-  for (int64_t b = 0; b < B; ++b) gr[b] = gates.data() + b * GH;  // the active rows, compacted
+  if (!fused)
+    for (int64_t b = 0; b < B; ++b) gr[b] = gates.data() + b * GH;  // the active rows, compacted
+  LstmRows lstm_rows_(fused ? B : 0);
+  float *state = L.h, *next = L.h2;  // lstm_fused's two state buffers, swapped after each step
   // without a mask every row's output is its new h: the gate pass stores it there itself (LSTM, GRU reset_after)
   const bool direct = L.out && !L.mask && L.kind != kGRUResetBefore;
   for (int64_t s = 0; s < T; ++s) {
@@ -233,10 +389,18 @@ void run_loop(const Loop& L) {
     for (int64_t b = 0; b < B; ++b) {
       if (L.mask && !L.mask[b * T + t]) continue;  // a masked row does no work at this step
       rows[n] = b;
-      hr[n] = L.h + b * L.ld_h;
+      hr[n] = state + b * L.ld_h;
       ++n;
     }
-    if (L.kind == kLSTM) {
+    if (fused) {
+      lstm_step(L, n, t, rows.data(), bias_x, state, next, lstm_rows_, out_row);
+      if (L.mask)  // a row without work this step keeps its state: into the other buffer too
+        for (int64_t b = 0, i = 0; b < B; ++b) {
+          if (i < n && rows[i] == b) { ++i; continue; }
+          std::memcpy(next + b * L.ld_h, state + b * L.ld_h, H * sizeof(float));
+        }
+      std::swap(state, next);
+    } else if (L.kind == kLSTM) {
       if (L.xproj) {  // a repeated input: gates = xproj + h @ W_hh^T (the last H rows of wt)
         project(L, n, t, rows.data(), gr.data(), xr, scratch, true);
         product(L, n, hr.data(), H, L.wt + L.F * GH, GH, gr.data(), -1, scratch);
@@ -251,26 +415,26 @@ void run_loop(const Loop& L) {
       }
       for (int64_t i = 0; i < n; ++i) {  // + b (bias_x: zeros after a repeated input's projection, which holds it)
         const int64_t b = rows[i];
-        lstm_gates(gr[i], bias_x, L.c + b * H, L.h + b * L.ld_h, out_row(b), H);
+        lstm_gates(gr[i], bias_x, L.c + b * H, state + b * L.ld_h, out_row(b), H);
       }
     } else if (L.kind == kGRU) {
       project(L, n, t, rows.data(), gr.data(), xr, scratch, false);  // xw = x_t @ W^T (or a repeated input's xw + b_ih)
       for (int64_t i = 0; i < n; ++i) aux[i] = hw.data() + i * GH;
       product(L, n, hr.data(), H, L.wt, GH, aux.data(), 1, scratch, false);  // hw = h @ U^T
       for (int64_t i = 0; i < n; ++i)
-        gru_gates(gr[i], bias_x, aux[i], bias_h, L.h + rows[i] * L.ld_h, out_row(rows[i]), H);
+        gru_gates(gr[i], bias_x, aux[i], bias_h, state + rows[i] * L.ld_h, out_row(rows[i]), H);
     } else {
       project(L, n, t, rows.data(), gr.data(), xr, scratch, true);
       product(L, n, hr.data(), H, L.wt, 2 * H, gr.data(), 1, scratch);  // [r, z] += h @ [U_r, U_z]^T
       std::vector<const float*>& rr = hr;  // (reused: the rows of r * h)
       for (int64_t i = 0; i < n; ++i) {
         float* rhi = rh.data() + i * H;
-        gru_rz(gr[i], L.h + rows[i] * L.ld_h, rhi, H);
+        gru_rz(gr[i], state + rows[i] * L.ld_h, rhi, H);
         rr[i] = rhi;
         aux[i] = gr[i] + 2 * H;
       }
       product(L, n, rr.data(), H, L.wt + 2 * H, H, aux.data(), 2, scratch);  // n-gate += (r * h) @ U_n^T
-      for (int64_t i = 0; i < n; ++i) gru_update(gr[i], L.h + rows[i] * L.ld_h, H);
+      for (int64_t i = 0; i < n; ++i) gru_update(gr[i], state + rows[i] * L.ld_h, H);
     }
     for (int64_t i = 0; i < n; ++i) seen[rows[i]] = 1;
     if (direct && s < T - 1) continue;  // the outputs are written; `last` only after the last step
@@ -281,10 +445,12 @@ void run_loop(const Loop& L) {
                        s == T - 1 ? L.last + b * H : nullptr};
       for (float* d : dst) {
         if (!d) continue;
-        if (copy) std::memcpy(d, L.h + b * L.ld_h, H * sizeof(float)); else std::memset(d, 0, H * sizeof(float));
+        if (copy) std::memcpy(d, state + b * L.ld_h, H * sizeof(float)); else std::memset(d, 0, H * sizeof(float));
       }
     }
   }
+  if (state != L.h)  // after an odd number of lstm_fused steps the state is in the second buffer
+    for (int64_t b = 0; b < B; ++b) std::memcpy(L.h + b * L.ld_h, state + b * L.ld_h, H * sizeof(float));
 }
 
 at::Tensor opt_or_zeros(const c10::optional<at::Tensor>& t, int64_t B, int64_t H) {
@@ -316,7 +482,7 @@ std::array<seqlayers_native::Packed, 3> panel_views(int64_t kind, int64_t F, int
     v[0] = {p, F, G * H};
     p += seqlayers_native::packed_size(F, G * H);
   }
-  v[1] = {p, lead + H, split};
+  v[1] = {p, lead + H, split};  // an LSTM's in pack_lstm_panels's layout where lstm_fusable
   p += seqlayers_native::packed_size(lead + H, split);
   if (split < G * H) v[2] = {p, H, G * H - split};
   return v;
@@ -354,6 +520,11 @@ Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, c
     P.panels = at::empty({0}, w_ih.options());
     return P;
   }
+  if (kind == kLSTM && lstm_fusable(F, H)) {  // [W_ih^T; W_hh^T] by unit blocks, for lstm_fused
+    P.panels = at::empty({lstm_packed_size(F + H, H)}, w_ih.options());
+    pack_lstm_panels(P.wt.data_ptr<float>(), F + H, H, P.panels.data_ptr<float>());
+    return P;
+  }
   int64_t total = seqlayers_native::packed_size(lead + H, split);
   if (kind != kLSTM) total += seqlayers_native::packed_size(F, G * H);
   if (split < G * H) total += seqlayers_native::packed_size(H, G * H - split);
@@ -388,22 +559,26 @@ void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool
                    int64_t ld_out, float* last, const bool* mask, bool backwards, bool time_order, bool zero_output,
                    const float* xproj = nullptr) {
   const int64_t B = s.B, T = s.T, F = s.F, H = s.H, G = kind == kLSTM ? 4 : 3;
-  const int64_t lead = kind == kLSTM ? F : 0, ld_h = lead + H;
-  std::vector<float> xh(kind == kLSTM ? B * ld_h : 0);  // the LSTM's rows [x_t, h]
+  // the LSTM's state lives in rows [x_t, h], twice (lstm_fused reads one and writes the other),
+  // each h 64-byte aligned (x_t right before it; the rows padded to 16 floats): its stores in the
+  // cell update and the rows' broadcasts do not split cache lines
+  const auto up16 = [](int64_t n) { return (n + 15) / 16 * 16; };
+  const int64_t h_off = kind == kLSTM ? up16(F) : 0, ld_h = kind == kLSTM ? h_off + up16(H) : H;
+  seqlayers_native::Floats xh(kind == kLSTM ? 2 * B * ld_h : 0);
   float* state = h;
   if (kind == kLSTM) {
-    for (int64_t b = 0; b < B; ++b) std::memcpy(xh.data() + b * ld_h + F, h + b * H, H * sizeof(float));
-    state = xh.data() + F;
+    for (int64_t b = 0; b < B; ++b) std::memcpy(xh.data() + b * ld_h + h_off, h + b * H, H * sizeof(float));
+    state = xh.data() + h_off;
   }
   const auto views = panel_views(kind, F, H, P.panels);
   const auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
   Loop L{kind, B, T, F, H, G, x, P.wit.data_ptr<float>(), ptr(P.bias_in), P.wt.data_ptr<float>(), views.data(),
-         ptr(P.b_hh), state, ld_h, c, out, ld_out, last, mask, backwards, time_order, zero_output,
+         ptr(P.b_hh), state, kind == kLSTM ? state + B * ld_h : nullptr, ld_h, c, out, ld_out, last, mask, backwards, time_order, zero_output,
          own && P.panels.numel() > 0, xproj};
   if (B > 0 && T > 0 && H > 0) run_loop(L);
   else if (B > 0 && H > 0) std::memcpy(last, h, B * H * sizeof(float));  // T = 0: nothing processed (the layers never call with T = 0)
   if (kind == kLSTM)
-    for (int64_t b = 0; b < B; ++b) std::memcpy(h + b * H, xh.data() + b * ld_h + F, H * sizeof(float));
+    for (int64_t b = 0; b < B; ++b) std::memcpy(h + b * H, xh.data() + b * ld_h + h_off, H * sizeof(float));
 }
 
 std::vector<at::Tensor> gated_rnn_forward(
@@ -444,7 +619,7 @@ std::vector<at::Tensor> gated_rnn_forward(
   const bool own = use_own_kernel(blas_only, B, G, x_.size(2), H);
   // the panels only where the hand-written product runs (packing W1's took ~20 us); a masked batch's
   // steps with a single active row take sgemm then
-  const bool pack = own && B <= kMaxOwnRows;
+  const bool pack = own && (B <= kMaxOwnRows || (kind == kLSTM && lstm_fusable(x_.size(2), H)));
   for (int64_t d = 0; d < D; ++d)
     TORCH_CHECK(w_hh[d].size(1) == H && w_ih[d].dim() == 2 && w_ih[d].size(1) == x_.size(2),
                 "gated_rnn_forward: every direction needs w_ih (G*H, F) with F = x's ", x_.size(2),

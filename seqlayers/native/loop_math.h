@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <vector>
 
 extern "C" {
@@ -27,6 +28,22 @@ void sgemm_(const char* transa, const char* transb, const int* m, const int* n, 
 }
 
 namespace seqlayers_native {
+
+// A std::vector's storage aligned to 64 bytes (a cache line, a zmm register; the allocator's own is 16).
+template <typename T>
+struct CacheAligned {
+  using value_type = T;
+  CacheAligned() = default;
+  template <typename U>
+  CacheAligned(const CacheAligned<U>&) {}  // NOLINT: the rebinding converting constructor
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(64)); }
+  template <typename U>
+  bool operator==(const CacheAligned<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const CacheAligned<U>&) const { return false; }
+};
+using Floats = std::vector<float, CacheAligned<float>>;
 
 // body(d, b0, b1) for each direction d < D and chunk [b0, b1) of the batch's B rows (an RNN's rows
 // are independent: each chunk runs every step for its rows). With more than one torch thread and at

@@ -60,8 +60,10 @@ def test_gate_activations_error_against_float64():
     assert got == [0.0, pytest.approx(1e-5, rel=1e-6), pytest.approx(1.0, abs=3e-7), pytest.approx(-1.0, abs=3e-7)]
 
 
-# (B, T, F, H): a tail of H % 16; more than one row (sgemm); one row (the AVX-512 product where the CPU has it)
-SHAPES = [(11, 6, 3, 40), (30, 5, 20, 24), (1, 1, 2, 16)]
+# (B, T, F, H): a tail of H % 16; groups of 6 + 5, 5 x 6 and 5 + 4 + 4 rows (the LSTM's fused product
+# and cell update, F + H <= 160) at even and odd T (its two state buffers); one row; F + H > 160 (the
+# LSTM through sgemm, or for one row the AVX-512 product, then the gate pass)
+SHAPES = [(11, 6, 3, 40), (30, 5, 20, 24), (1, 1, 2, 16), (13, 4, 5, 150), (4, 3, 150, 20), (1, 5, 200, 16)]
 
 
 @pytest.mark.parametrize("B,T,F,H", SHAPES)
