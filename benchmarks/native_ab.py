@@ -5,9 +5,7 @@ AVX-512 CPU: the hand-written kernels of ``seqlayers/native`` and, with ``blas_o
 plus separate passes (what other CPUs run). This times both on the same inputs, alternating call
 blocks round by round, and prints the median over rounds of own / sgemm with the range: the figure
 to read before and after a kernel change (its ratio is steady across processes on this shared VM,
-where absolute times move by 10-20% between runs). The LSTM and GRU of more than one row take
-sgemm on both sides (only a single row, a stream's, has its own kernel there): those rows read about
-1.00x and show the noise.
+where absolute times move by 10-20% between runs).
 
 Run: ``python -m benchmarks.native_ab [--rounds 7] [--calls 5]`` (one torch thread).
 """
@@ -20,7 +18,7 @@ import torch
 
 from seqlayers import native
 
-#: (name, op, B, T, F, H): W4's SimpleRNN and shapes around it, W1's LSTM and GRU, a single row
+#: (name, op, B, T, F, H): W4's SimpleRNN and shapes around it, W1's LSTM and GRU (W6), single rows
 SHAPES = [
     ("SimpleRNN W4", "rnn", 16, 700, 1, 200),
     ("SimpleRNN H=192", "rnn", 16, 700, 1, 192),
@@ -29,6 +27,7 @@ SHAPES = [
     ("LSTM W1", "lstm", 64, 100, 8, 128),
     ("LSTM B=1", "lstm", 1, 100, 8, 128),
     ("GRU W6", "gru", 64, 100, 8, 128),
+    ("GRU B=1", "gru", 1, 100, 8, 128),
 ]
 
 

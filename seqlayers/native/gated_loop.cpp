@@ -20,7 +20,7 @@
 //
 // Per step and direction, for the active rows: on AVX-512 CPUs an LSTM with F + H <= 160 runs
 // lstm_fused, [x_t, h] @ [W_ih; W_hh]^T and the cell update in one pass per 16 units (no gate
-// buffer). Otherwise the LSTM's [x_t, h] @ [W_ih; W_hh]^T as one product into a (rows, G*H) buffer;
+// buffer), a GRU (reset_after) with F + H <= 213 gru_fused, the same for its gates. Otherwise the LSTM's [x_t, h] @ [W_ih; W_hh]^T as one product into a (rows, G*H) buffer;
 // the GRU's x_t @ W_ih^T there and h @ W_hh^T into a second buffer (its reset gate multiplies it)
 // (the hand-written AVX-512 kernel of loop_math.h for a single row, else MKL's sgemm), then one
 // vectorised pass over H adding the biases and computing every gate, the new state and the output.
@@ -213,6 +213,115 @@ void pack_lstm_panels(const float* wt, int64_t K, int64_t H, float* dst) {
   }
 }
 
+// The GRU's (reset_after) step in one pass, as lstm_fused: per 16 units, a panel of 48 columns [r,
+// z, n] over the F rows of W_ih^T then the H rows of W_hh^T (pack_gru_panels); R rows accumulate r
+// and z over both, n's input part (xn) over x_t and its recurrent part (hn) over h in 4R zmm
+// registers, then the update n = tanh(xn + r * hn), h' = n + z (h - n) from an L1 tile.
+struct GruStep {
+  const float* const* x;     // x[r]: x_t (F floats), or null after a repeated input's projection
+  const float* const* h;     // h[r]: the state (H floats)
+  const float* const* init;  // init[r]: a repeated input's x W_ih^T + b_ih (3H), or null
+  const float* bias;         // (4H) the accumulators' start: [b_ir + b_hr, b_iz + b_hz, b_in, b_hn],
+                             // or with init [b_hr, b_hz, 0, b_hn]
+  float* const* hn;          // hn[r] (H): the new h
+  float* const* out;         // out[r] (H): the new h once more, or null
+  int64_t F, H;
+};
+
+__attribute__((target("avx512f"), always_inline)) inline void gru_cell16(const float* g, const float* h, float* hn,
+                                                                        float* out, int64_t u0, __mmask16 m) {
+  const __m512 r = seqlayers_native::sigmoid16(_mm512_load_ps(g));
+  const __m512 z = seqlayers_native::sigmoid16(_mm512_load_ps(g + 16));
+  const __m512 n = seqlayers_native::tanh16(_mm512_fmadd_ps(r, _mm512_load_ps(g + 48), _mm512_load_ps(g + 32)));
+  const __m512 hj = _mm512_fmadd_ps(z, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, h + u0), n), n);  // z h + (1 - z) n
+  _mm512_mask_storeu_ps(hn + u0, m, hj);
+  if (out) _mm512_mask_storeu_ps(out + u0, m, hj);
+}
+
+template <int R>
+__attribute__((target("avx512f")))
+void gru_rows(const GruStep& S, int64_t b, const float* panel, int64_t u0) {
+  const int64_t F = S.x ? S.F : 0, H = S.H;
+  const __mmask16 m = seqlayers_native::tail_mask(H - u0);
+  __m512 acc[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < 4; ++q) {
+      acc[r][q] = _mm512_maskz_loadu_ps(m, S.bias + q * H + u0);
+      if (S.init && q < 3) acc[r][q] = _mm512_add_ps(acc[r][q], _mm512_maskz_loadu_ps(m, S.init[b + r] + q * H + u0));
+    }
+  constexpr int64_t W = 48;
+  for (int64_t k = 0; k < F; ++k) {  // x_t's part: r, z and xn
+    const float* wk = panel + k * W;
+    const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16), w2 = _mm512_loadu_ps(wk + 32);
+    for (int r = 0; r < R; ++r) {
+      const __m512 v = _mm512_set1_ps(S.x[b + r][k]);
+      acc[r][0] = _mm512_fmadd_ps(v, w0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(v, w1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(v, w2, acc[r][2]);
+    }
+  }
+  panel += S.F * W;  // (the x rows are there even when a repeated input's projection skips them)
+  for (int64_t k = 0; k < H; ++k) {  // h's part: r, z and hn
+    const float* wk = panel + k * W;
+    const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16), w2 = _mm512_loadu_ps(wk + 32);
+    for (int r = 0; r < R; ++r) {
+      const __m512 v = _mm512_set1_ps(S.h[b + r][k]);
+      acc[r][0] = _mm512_fmadd_ps(v, w0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(v, w1, acc[r][1]);
+      acc[r][3] = _mm512_fmadd_ps(v, w2, acc[r][3]);
+    }
+  }
+  alignas(64) float tile[R][64];  // through L1, as lstm_rows
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < 4; ++q) _mm512_store_ps(tile[r] + 16 * q, acc[r][q]);
+  int r = 0;
+  for (; r + 1 < R; r += 2) {
+    gru_cell16(tile[r], S.h[b + r], S.hn[b + r], S.out[b + r], u0, m);
+    gru_cell16(tile[r + 1], S.h[b + r + 1], S.hn[b + r + 1], S.out[b + r + 1], u0, m);
+  }
+  if (r < R) gru_cell16(tile[r], S.h[b + r], S.hn[b + r], S.out[b + r], u0, m);
+}
+
+// A GRU (reset_after) of F features and H units runs gru_fused where the hand-written kernels run:
+// its unit block's panel, (F + H) x 48 floats, within lstm_fused's budget (kMaxFusedK x 64).
+inline bool gru_fusable(int64_t F, int64_t H) { return (F + H) * 48 <= kMaxFusedK * 64; }
+
+void gru_fused(const GruStep& S, int64_t n, const float* panel) {
+  const int64_t groups = (n + 5) / 6, stride = (S.F + S.H) * 48;
+  for (int64_t u0 = 0; u0 < S.H; u0 += 16, panel += stride)
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t b = n * g / groups;
+      switch (n * (g + 1) / groups - b) {
+        case 6: gru_rows<6>(S, b, panel, u0); break;
+        case 5: gru_rows<5>(S, b, panel, u0); break;
+        case 4: gru_rows<4>(S, b, panel, u0); break;
+        case 3: gru_rows<3>(S, b, panel, u0); break;
+        case 2: gru_rows<2>(S, b, panel, u0); break;
+        default: gru_rows<1>(S, b, panel, u0); break;
+      }
+    }
+}
+
+// W_ih^T (F x 3H) and W_hh^T (H x 3H) packed for gru_fused: the block of units 16p .. 16p+15 holds F
+// rows of W_ih^T's columns of r, z, n for those units (16 each, zeros past H), then H rows of W_hh^T's.
+inline int64_t gru_packed_size(int64_t F, int64_t H) { return (H + 15) / 16 * (F + H) * 48; }
+
+void pack_gru_panels(const float* wit, const float* wht, int64_t F, int64_t H, float* dst) {
+  for (int64_t u0 = 0; u0 < H; u0 += 16) {
+    const int64_t width = std::min<int64_t>(16, H - u0);
+    for (int64_t k = 0; k < F + H; ++k, dst += 48)
+      for (int64_t q = 0; q < 3; ++q) {
+        const float* src = (k < F ? wit + k * 3 * H : wht + (k - F) * 3 * H) + q * H + u0;
+        if (width == 16) {  // a fixed-size copy, inlined
+          std::memcpy(dst + 16 * q, src, 16 * sizeof(float));
+        } else {
+          std::memcpy(dst + 16 * q, src, width * sizeof(float));
+          std::memset(dst + 16 * q + width, 0, (16 - width) * sizeof(float));
+        }
+      }
+  }
+}
+
 __attribute__((target("avx512f")))
 void activation16(const float* x, float* o, int64_t rem, bool sigmoid) {
   const __mmask16 m = seqlayers_native::tail_mask(rem);
@@ -290,7 +399,7 @@ struct Loop {  // one direction's run
   const seqlayers_native::Packed* pw;  // W_ih^T, W_hh^T packed (see Prepared)
   const float* b_hh;    // (G*H) GRU reset_after's recurrent bias, or null
   float* h;             // the state (B rows of H, ld_h apart; the output at valid steps)
-  float* h2;            // the LSTM's second state buffer (as h): lstm_fused writes a step's new h there, or null
+  float* h2;            // the second state buffer (as h) lstm_fused / gru_fused write a step's new h into, or null
   int64_t ld_h;         // H, or the LSTM's padded rows [x_t, h] (see run_direction)
   float* c;             // (B, H) the LSTM's cell, or null
   float* out;           // the output sequence's first column for this direction, or null
@@ -330,17 +439,35 @@ void project(const Loop& L, int64_t n, int64_t t, const int64_t* rows, float* co
   product(L, n, xr.data(), L.F, L.wit, GH, gr, 0, scratch, bias_in_buffer);
 }
 
-// One LSTM step of the n active rows through lstm_fused (`bias`: b_ih + b_hh, or zeros): x_t copied into each row [x_t, h] of
-// `state` (unless a repeated input's projection starts the gates), the new h written into `next`.
-struct LstmRows {  // the per-row pointers lstm_fused takes, one entry per active row
-  std::vector<const float*> a, init;
+// Whether this run's steps go through lstm_fused or gru_fused (their packed panels are there).
+bool runs_fused(const Loop& L) {
+  return L.own_kernel && ((L.kind == kLSTM && lstm_fusable(L.F, L.H)) || (L.kind == kGRU && gru_fusable(L.F, L.H)));
+}
+
+// The per-row pointers lstm_fused / gru_fused take, one entry per active row, and the GRU's
+// accumulator start (GruStep::bias).
+struct FusedRows {
+  std::vector<const float*> a, h, init;
   std::vector<float*> c, hn, out;
-  explicit LstmRows(int64_t B) : a(B), init(B), c(B), hn(B), out(B) {}
+  seqlayers_native::Floats gru_bias;
+  FusedRows(const Loop& L, int64_t B) : a(B), h(B), init(B), c(B), hn(B), out(B) {
+    if (B == 0 || L.kind != kGRU) return;
+    const int64_t H = L.H;  // [b_ir + b_hr, b_iz + b_hz, b_in, b_hn]; a repeated input's projection holds b_ih
+    gru_bias.assign(4 * H, 0.0f);
+    for (int64_t j = 0; j < 3 * H; ++j) {
+      const float bi = L.b_in && !L.xproj ? L.b_in[j] : 0.0f, bh = L.b_hh ? L.b_hh[j] : 0.0f;
+      if (j < 2 * H) gru_bias[j] = bi + bh;
+      else gru_bias[j] = bi, gru_bias[j + H] = bh;
+    }
+  }
 };
 
+// One LSTM step of the n active rows through lstm_fused (`bias`: b_ih + b_hh, or zeros): x_t copied
+// into each row [x_t, h] of `state` (unless a repeated input's projection starts the gates), the new
+// h written into `next`.
 template <typename OutRow>
 void lstm_step(const Loop& L, int64_t n, int64_t t, const int64_t* rows, const float* bias, float* state, float* next,
-               LstmRows& R, const OutRow& out_row) {
+               FusedRows& R, const OutRow& out_row) {
   const int64_t F = L.F, H = L.H;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t b = rows[i];
@@ -362,13 +489,42 @@ void lstm_step(const Loop& L, int64_t n, int64_t t, const int64_t* rows, const f
   lstm_fused(S, n, w.data + lead * seqlayers_native::kPanel, w.K * seqlayers_native::kPanel, w.K - lead);
 }
 
+// One step of the n active rows through lstm_fused or gru_fused, from `state` into `next`; then the
+// rows without work this step (a mask's) keep their state in `next` too, and the two swap.
+template <typename OutRow>
+void fused_step(const Loop& L, int64_t n, int64_t t, const int64_t* rows, const float* bias, float*& state,
+                float*& next, FusedRows& R, const OutRow& out_row) {
+  if (L.kind == kLSTM) {
+    lstm_step(L, n, t, rows, bias, state, next, R, out_row);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t b = rows[i];
+      R.a[i] = L.x + (b * L.T + t) * L.F;
+      R.h[i] = state + b * L.ld_h;
+      R.init[i] = L.xproj ? L.xproj + b * 3 * L.H : nullptr;
+      R.hn[i] = next + b * L.ld_h;
+      R.out[i] = out_row(b);
+    }
+    const GruStep S{L.xproj ? nullptr : R.a.data(), R.h.data(), L.xproj ? R.init.data() : nullptr,
+                    R.gru_bias.data(), R.hn.data(), R.out.data(), L.F, L.H};
+    gru_fused(S, n, L.pw[1].data);
+  }
+  if (L.mask)
+    for (int64_t b = 0, i = 0; b < L.B; ++b) {
+      if (i < n && rows[i] == b) { ++i; continue; }
+      std::memcpy(next + b * L.ld_h, state + b * L.ld_h, L.H * sizeof(float));
+    }
+  std::swap(state, next);
+}
+
 void run_loop(const Loop& L) {
   const int64_t B = L.B, T = L.T, H = L.H, GH = L.G * L.H;
   std::vector<int64_t> rows(B);
   std::vector<const float*> hr(B), xr(B);
   std::vector<float*> gr(B), aux(B);
-  const bool fused = L.kind == kLSTM && L.own_kernel && lstm_fusable(L.F, H);  // lstm_fused: no gate buffer
-  std::vector<float> gates(fused ? 0 : B * GH), hw(L.kind == kGRU ? B * GH : 0), rh(L.kind == kGRUResetBefore ? B * H : 0);
+  const bool fused = runs_fused(L);  // lstm_fused / gru_fused: no gate buffers
+  std::vector<float> gates(fused ? 0 : B * GH), hw(L.kind == kGRU && !fused ? B * GH : 0),
+      rh(L.kind == kGRUResetBefore ? B * H : 0);
   std::vector<float> scratch;
   std::vector<char> seen(B, 0);
   const std::vector<float> zeros(GH, 0.0f);
@@ -377,8 +533,8 @@ void run_loop(const Loop& L) {
   const float* bias_h = L.b_hh ? L.b_hh : zeros.data();
   if (!fused)
     for (int64_t b = 0; b < B; ++b) gr[b] = gates.data() + b * GH;  // the active rows, compacted
-  LstmRows lstm_rows_(fused ? B : 0);
-  float *state = L.h, *next = L.h2;  // lstm_fused's two state buffers, swapped after each step
+  FusedRows fused_rows(L, fused ? B : 0);
+  float *state = L.h, *next = L.h2;  // the fused steps' two state buffers, swapped after each step
   // without a mask every row's output is its new h: the gate pass stores it there itself (LSTM, GRU reset_after)
   const bool direct = L.out && !L.mask && L.kind != kGRUResetBefore;
   for (int64_t s = 0; s < T; ++s) {
@@ -393,13 +549,7 @@ void run_loop(const Loop& L) {
       ++n;
     }
     if (fused) {
-      lstm_step(L, n, t, rows.data(), bias_x, state, next, lstm_rows_, out_row);
-      if (L.mask)  // a row without work this step keeps its state: into the other buffer too
-        for (int64_t b = 0, i = 0; b < B; ++b) {
-          if (i < n && rows[i] == b) { ++i; continue; }
-          std::memcpy(next + b * L.ld_h, state + b * L.ld_h, H * sizeof(float));
-        }
-      std::swap(state, next);
+      fused_step(L, n, t, rows.data(), bias_x, state, next, fused_rows, out_row);
     } else if (L.kind == kLSTM) {
       if (L.xproj) {  // a repeated input: gates = xproj + h @ W_hh^T (the last H rows of wt)
         project(L, n, t, rows.data(), gr.data(), xr, scratch, true);
@@ -478,6 +628,10 @@ std::array<seqlayers_native::Packed, 3> panel_views(int64_t kind, int64_t F, int
   const int64_t G = kind == kLSTM ? 4 : 3, lead = kind == kLSTM ? F : 0;
   const int64_t split = kind == kGRUResetBefore ? 2 * H : G * H;
   const float* p = panels.data_ptr<float>();
+  if (kind == kGRU && gru_fusable(F, H)) {  // pack_gru_panels's layout
+    v[1] = {p, F + H, G * H};
+    return v;
+  }
   if (kind != kLSTM) {
     v[0] = {p, F, G * H};
     p += seqlayers_native::packed_size(F, G * H);
@@ -525,6 +679,11 @@ Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, c
     pack_lstm_panels(P.wt.data_ptr<float>(), F + H, H, P.panels.data_ptr<float>());
     return P;
   }
+  if (kind == kGRU && gru_fusable(F, H)) {  // W_ih^T and W_hh^T by unit blocks, for gru_fused
+    P.panels = at::empty({gru_packed_size(F, H)}, w_ih.options());
+    pack_gru_panels(P.wit.data_ptr<float>(), P.wt.data_ptr<float>(), F, H, P.panels.data_ptr<float>());
+    return P;
+  }
   int64_t total = seqlayers_native::packed_size(lead + H, split);
   if (kind != kLSTM) total += seqlayers_native::packed_size(F, G * H);
   if (split < G * H) total += seqlayers_native::packed_size(H, G * H - split);
@@ -564,7 +723,7 @@ void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool
   // cell update and the rows' broadcasts do not split cache lines
   const auto up16 = [](int64_t n) { return (n + 15) / 16 * 16; };
   const int64_t h_off = kind == kLSTM ? up16(F) : 0, ld_h = kind == kLSTM ? h_off + up16(H) : H;
-  seqlayers_native::Floats xh(kind == kLSTM ? 2 * B * ld_h : 0);
+  seqlayers_native::Floats xh(kind == kLSTM ? 2 * B * ld_h : 0), h2(kind == kGRU ? B * H : 0);  // (gru_fused's other buffer)
   float* state = h;
   if (kind == kLSTM) {
     for (int64_t b = 0; b < B; ++b) std::memcpy(xh.data() + b * ld_h + h_off, h + b * H, H * sizeof(float));
@@ -573,7 +732,7 @@ void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool
   const auto views = panel_views(kind, F, H, P.panels);
   const auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
   Loop L{kind, B, T, F, H, G, x, P.wit.data_ptr<float>(), ptr(P.bias_in), P.wt.data_ptr<float>(), views.data(),
-         ptr(P.b_hh), state, kind == kLSTM ? state + B * ld_h : nullptr, ld_h, c, out, ld_out, last, mask, backwards, time_order, zero_output,
+         ptr(P.b_hh), state, kind == kLSTM ? state + B * ld_h : (kind == kGRU ? h2.data() : nullptr), ld_h, c, out, ld_out, last, mask, backwards, time_order, zero_output,
          own && P.panels.numel() > 0, xproj};
   if (B > 0 && T > 0 && H > 0) run_loop(L);
   else if (B > 0 && H > 0) std::memcpy(last, h, B * H * sizeof(float));  // T = 0: nothing processed (the layers never call with T = 0)
@@ -619,7 +778,8 @@ std::vector<at::Tensor> gated_rnn_forward(
   const bool own = use_own_kernel(blas_only, B, G, x_.size(2), H);
   // the panels only where the hand-written product runs (packing W1's took ~20 us); a masked batch's
   // steps with a single active row take sgemm then
-  const bool pack = own && (B <= kMaxOwnRows || (kind == kLSTM && lstm_fusable(x_.size(2), H)));
+  const bool pack = own && (B <= kMaxOwnRows || (kind == kLSTM && lstm_fusable(x_.size(2), H)) ||
+                            (kind == kGRU && gru_fusable(x_.size(2), H)));
   for (int64_t d = 0; d < D; ++d)
     TORCH_CHECK(w_hh[d].size(1) == H && w_ih[d].dim() == 2 && w_ih[d].size(1) == x_.size(2),
                 "gated_rnn_forward: every direction needs w_ih (G*H, F) with F = x's ", x_.size(2),
