@@ -24,10 +24,10 @@ def kernel(request):
         yield "scripted", native.disabled
 
 # (B, T, F, H): B=1, T=1, F > 16 (the input projection by sgemm), B = 11 and 13 rows (groups of
-# 6 + 5 and 5 + 4 + 4) with H = 40 and 70 columns (a panel of 3 quarters, the last masked; a full
-# panel then one of a single masked quarter), F = 1 and 20 at H = 70
+# 6 + 5 and 5 + 4 + 4) with H = 40, 70 and 90 columns (a panel of 3 quarters, the last masked; a full
+# panel then one of a single masked quarter, or of 2 quarters, the second masked), F = 1 and 20 at H = 70
 SHAPES = [(1, 1, 1, 3), (1, 6, 2, 4), (4, 1, 3, 5), (3, 9, 2, 7), (2, 4, 20, 6), (11, 5, 2, 40), (13, 3, 1, 70),
-          (7, 2, 20, 70)]
+          (7, 2, 20, 70), (5, 3, 2, 90)]
 
 
 def _reference(layer, x):
