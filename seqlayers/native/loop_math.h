@@ -1,4 +1,5 @@
-// What the native recurrent loops share: the vectorised tanh/sigmoid and the recurrent product.
+// What the native recurrent loops share: the vectorised tanh/sigmoid, the packed weight panels and the
+// recurrent product.
 //
 // tanh: the rational approximation used by Eigen (and hence XLA) for float32: the input clamped to
 // +-7.90531, x * P(x^2) / Q(x^2) with odd degree-13 / even degree-6 polynomials, x itself for
@@ -214,7 +215,10 @@ inline void panel_rows(int64_t n, const float* const* h, const float* panel, int
 }
 
 // o[r] (N floats) += h[r] (K floats) @ w (packed), for all n rows: panel by panel, groups of 6 rows
-// (o[r] = h[r] @ w with accumulate false).
+// (o[r] = h[r] @ w with accumulate false). Its one caller is gated_loop.cpp's product of a single row
+// (GRU reset_before, and an LSTM or GRU past lstm_fused's / gru_fused's F + H); SimpleRNN inference
+// (rnn_loop.cpp's rnn_step) walks the same panels itself, with the input projection and the activation
+// in the same registers.
 inline void recurrent_avx512(int64_t n, const float* const* h, const Packed& w, float* const* o, bool accumulate = true) {
   const int64_t K = w.K, N = w.N;
   for (int64_t j0 = 0, p = 0; j0 < N; j0 += kPanel, ++p) {

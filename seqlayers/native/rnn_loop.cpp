@@ -23,7 +23,8 @@
 // 0.90-0.93x (1.03x when the kernel made the product alone and the passes around it stayed), B=64
 // F=8 H=128 0.83-0.85x (1.06x), B=1 0.67-0.72x.
 //
-// tanh: the rational approximation of loop_math.h (max abs error 2.7e-7 against float64).
+// tanh: the rational approximation of loop_math.h (max abs error against float64 2.7e-7; rnn_step's
+// tanh16, rcp14 + a Newton step for the division, 2.9e-7).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
