@@ -1,6 +1,7 @@
 // LSTM and GRU inference on CPU, float32: per step, the input projection and the recurrent product
-// of the valid rows into one cache-warm gate buffer, then the gates fused in one vectorised pass,
-// the output written straight into the batch-first output.
+// of the valid rows into one cache-warm gate buffer, then the gates fused in one vectorised pass (or,
+// on AVX-512 for an LSTM or GRU reset_after small enough, products and gates in one pass: lstm_fused,
+// gru_fused, no gate buffer), the output written straight into the batch-first output.
 //
 // Registered as torch.ops.seqlayers_native.gated_rnn_forward(x, kind, w_ih, w_hh, b_ih, b_hh, h0, c0,
 // mask, backwards, time_order, zero_output, return_sequences, blas_only) -> Tensor[]:
@@ -20,10 +21,11 @@
 //
 // Per step and direction, for the active rows: on AVX-512 CPUs an LSTM with F + H <= 160 runs
 // lstm_fused, [x_t, h] @ [W_ih; W_hh]^T and the cell update in one pass per 16 units (no gate
-// buffer), a GRU (reset_after) with F + H <= 213 gru_fused, the same for its gates. Otherwise the LSTM's [x_t, h] @ [W_ih; W_hh]^T as one product into a (rows, G*H) buffer;
-// the GRU's x_t @ W_ih^T there and h @ W_hh^T into a second buffer (its reset gate multiplies it)
-// (the hand-written AVX-512 kernel of loop_math.h for a single row, else MKL's sgemm), then one
-// vectorised pass over H adding the biases and computing every gate, the new state and the output.
+// buffer), a GRU (reset_after) with F + H <= 213 gru_fused, the same for its gates. Otherwise the
+// LSTM's [x_t, h] @ [W_ih; W_hh]^T as one product into a (rows, G*H) buffer; the GRU's x_t @ W_ih^T
+// there and h @ W_hh^T into a second buffer (its reset gate multiplies it) (the hand-written AVX-512
+// kernel of loop_math.h for a single row, else MKL's sgemm), then one vectorised pass over H adding
+// the biases and computing every gate, the new state and the output.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -167,9 +169,6 @@ void lstm_rows(const LstmStep& S, int64_t b, const float* panel, int64_t K, int6
   if (r < R) lstm_cell16(tile[r], S.c[b + r], S.hn[b + r], S.out[b + r], u0, m);
 }
 
-// One step of n rows: every unit block's panel in turn (at most kMaxFusedK x 64 floats, 40 KiB: it
-// stays in L1 while the rows pass over it), the rows in groups of up to 6 of balanced sizes (8 rows
-// as 4 + 4, not 6 + 2).
 constexpr int64_t kMaxFusedK = 160;
 
 // An LSTM of F features and H units runs lstm_fused (where the hand-written kernels run at all):
@@ -177,6 +176,9 @@ constexpr int64_t kMaxFusedK = 160;
 // pass was faster (W2's F + H = 228: 1.05-1.07x of it).
 inline bool lstm_fusable(int64_t F, int64_t H) { return F + H <= kMaxFusedK; }
 
+// One step of n rows: every unit block's panel in turn (at most kMaxFusedK x 64 floats, 40 KiB: it
+// stays in L1 while the rows pass over it), the rows in groups of up to 6 of balanced sizes (8 rows
+// as 4 + 4, not 6 + 2).
 void lstm_fused(const LstmStep& S, int64_t n, const float* panel, int64_t stride, int64_t K) {
   const int64_t groups = (n + 5) / 6;
   for (int64_t u0 = 0; u0 < S.H; u0 += 16, panel += stride)
@@ -617,7 +619,10 @@ at::Tensor opt_or_zeros(const c10::optional<at::Tensor>& t, int64_t B, int64_t H
 // tensors travel to Python as a list, see gated_rnn_prepare):
 //   wit (F, GH) W_ih^T; wt (H, GH) W_hh^T, the LSTM's (F + H, GH) [W_ih^T; W_hh^T]; bias_in (GH) or
 //   undefined; b_hh (GH, GRU reset_after) or undefined; panels: the packed copies (empty without
-//   AVX-512): [W_ih^T (not for the LSTM), W_hh^T or [U_r, U_z]^T, U_n^T (reset_before)]
+//   AVX-512, or where no hand-written kernel runs: gated_rnn_forward's `pack`): by unit blocks where
+//   lstm_fusable / gru_fusable (pack_lstm_panels: the LSTM's [W_ih^T; W_hh^T]; pack_gru_panels), else
+//   by columns (loop_math.h's panels): the LSTM's [W_ih^T; W_hh^T] (K = F + H), the GRU's [W_ih^T,
+//   W_hh^T or [U_r, U_z]^T, U_n^T (reset_before)]
 struct Prepared {
   at::Tensor wit, wt, bias_in, b_hh, panels;
 };
@@ -776,8 +781,9 @@ std::vector<at::Tensor> gated_rnn_forward(
   const bool repeated = T > 1 && x_.stride(1) == 0;
   const at::Tensor x = repeated ? x_.select(1, 0).contiguous() : x_.contiguous();
   const bool own = use_own_kernel(blas_only, B, G, x_.size(2), H);
-  // the panels only where the hand-written product runs (packing W1's took ~20 us); a masked batch's
-  // steps with a single active row take sgemm then
+  // the panels only where a hand-written kernel runs: a single row's product, or lstm_fused /
+  // gru_fused (packing W1's unit blocks takes ~30 us a call); other batches' masked steps with a single
+  // active row take sgemm
   const bool pack = own && (B <= kMaxOwnRows || (kind == kLSTM && lstm_fusable(x_.size(2), H)) ||
                             (kind == kGRU && gru_fusable(x_.size(2), H)));
   for (int64_t d = 0; d < D; ++d)
