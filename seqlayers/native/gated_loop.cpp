@@ -178,21 +178,10 @@ inline bool lstm_fusable(int64_t F, int64_t H) { return F + H <= kMaxFusedK; }
 
 // One step of n rows: every unit block's panel in turn (at most kMaxFusedK x 64 floats, 40 KiB: it
 // stays in L1 while the rows pass over it), the rows in groups of up to 6 of balanced sizes (8 rows
-// as 4 + 4, not 6 + 2).
+// as 4 + 4, not 6 + 2: loop_math.h's row_groups).
 void lstm_fused(const LstmStep& S, int64_t n, const float* panel, int64_t stride, int64_t K) {
-  const int64_t groups = (n + 5) / 6;
   for (int64_t u0 = 0; u0 < S.H; u0 += 16, panel += stride)
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t b = n * g / groups;
-      switch (n * (g + 1) / groups - b) {
-        case 6: lstm_rows<6>(S, b, panel, K, u0); break;
-        case 5: lstm_rows<5>(S, b, panel, K, u0); break;
-        case 4: lstm_rows<4>(S, b, panel, K, u0); break;
-        case 3: lstm_rows<3>(S, b, panel, K, u0); break;
-        case 2: lstm_rows<2>(S, b, panel, K, u0); break;
-        default: lstm_rows<1>(S, b, panel, K, u0); break;
-      }
-    }
+    seqlayers_native::row_groups(n, [&](auto R, int64_t b) { lstm_rows<decltype(R)::value>(S, b, panel, K, u0); });
 }
 
 // [W_ih^T; W_hh^T] (K x 4H, row-major) packed for lstm_fused: panel p holds, in each of its K rows,
@@ -289,19 +278,9 @@ void gru_rows(const GruStep& S, int64_t b, const float* panel, int64_t u0) {
 inline bool gru_fusable(int64_t F, int64_t H) { return (F + H) * 48 <= kMaxFusedK * 64; }
 
 void gru_fused(const GruStep& S, int64_t n, const float* panel) {
-  const int64_t groups = (n + 5) / 6, stride = (S.F + S.H) * 48;
+  const int64_t stride = (S.F + S.H) * 48;
   for (int64_t u0 = 0; u0 < S.H; u0 += 16, panel += stride)
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t b = n * g / groups;
-      switch (n * (g + 1) / groups - b) {
-        case 6: gru_rows<6>(S, b, panel, u0); break;
-        case 5: gru_rows<5>(S, b, panel, u0); break;
-        case 4: gru_rows<4>(S, b, panel, u0); break;
-        case 3: gru_rows<3>(S, b, panel, u0); break;
-        case 2: gru_rows<2>(S, b, panel, u0); break;
-        default: gru_rows<1>(S, b, panel, u0); break;
-      }
-    }
+    seqlayers_native::row_groups(n, [&](auto R, int64_t b) { gru_rows<decltype(R)::value>(S, b, panel, u0); });
 }
 
 // W_ih^T (F x 3H) and W_hh^T (H x 3H) packed for gru_fused: the block of units 16p .. 16p+15 holds F

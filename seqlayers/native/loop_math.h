@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 extern "C" {
@@ -124,6 +125,25 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 sigmoid16(__m512
   return _mm512_fmadd_ps(half, tanh16(_mm512_mul_ps(half, a)), half);
 }
 
+// body(R, b) for the n rows in groups b .. b+R-1 of up to 6 rows, of balanced sizes (8 rows as 4 + 4,
+// not 6 + 2), R a std::integral_constant<int, R>: the hand-written kernels take their rows per call as
+// a template parameter (R rows' accumulators live in registers).
+template <typename Body>
+inline void row_groups(int64_t n, const Body& body) {
+  const int64_t groups = (n + 5) / 6;
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t b = n * g / groups;
+    switch (n * (g + 1) / groups - b) {
+      case 6: body(std::integral_constant<int, 6>(), b); break;
+      case 5: body(std::integral_constant<int, 5>(), b); break;
+      case 4: body(std::integral_constant<int, 4>(), b); break;
+      case 3: body(std::integral_constant<int, 3>(), b); break;
+      case 2: body(std::integral_constant<int, 2>(), b); break;
+      default: body(std::integral_constant<int, 1>(), b); break;
+    }
+  }
+}
+
 // A (K x N) weight matrix (a column range of a row-major one) packed for the AVX-512 product: panels
 // of 64 columns, each K x 64 contiguous (the last one zero-padded), so the panel a product streams
 // is sequential in memory and stays in L1/L2 while every group of rows passes over it.
@@ -198,23 +218,16 @@ void rows_avx512(const float* const* h, const float* panel, int64_t K, int64_t j
     for (int q = 0; q < Q; ++q) _mm512_mask_storeu_ps(o[r] + j0 + 16 * q, m[q], acc[r][q]);
 }
 
-// One panel's columns for all n rows, in groups of 6.
+// One panel's columns for all n rows, in groups of up to 6 (row_groups).
 template <int Q>
 inline void panel_rows(int64_t n, const float* const* h, const float* panel, int64_t K, int64_t j0, int64_t N,
                        float* const* o, bool accumulate) {
-  int64_t b = 0;
-  for (; b + 6 <= n; b += 6) rows_avx512<6, Q>(h + b, panel, K, j0, N, o + b, accumulate);
-  switch (n - b) {
-    case 5: rows_avx512<5, Q>(h + b, panel, K, j0, N, o + b, accumulate); break;
-    case 4: rows_avx512<4, Q>(h + b, panel, K, j0, N, o + b, accumulate); break;
-    case 3: rows_avx512<3, Q>(h + b, panel, K, j0, N, o + b, accumulate); break;
-    case 2: rows_avx512<2, Q>(h + b, panel, K, j0, N, o + b, accumulate); break;
-    case 1: rows_avx512<1, Q>(h + b, panel, K, j0, N, o + b, accumulate); break;
-    default: break;
-  }
+  row_groups(n, [&](auto R, int64_t b) {
+    rows_avx512<decltype(R)::value, Q>(h + b, panel, K, j0, N, o + b, accumulate);
+  });
 }
 
-// o[r] (N floats) += h[r] (K floats) @ w (packed), for all n rows: panel by panel, groups of 6 rows
+// o[r] (N floats) += h[r] (K floats) @ w (packed), for all n rows: panel by panel, groups of up to 6 rows
 // (o[r] = h[r] @ w with accumulate false). Its one caller is gated_loop.cpp's product of a single row
 // (GRU reset_before, and an LSTM or GRU past lstm_fused's / gru_fused's F + H); SimpleRNN inference
 // (rnn_loop.cpp's rnn_step) walks the same panels itself, with the input projection and the activation

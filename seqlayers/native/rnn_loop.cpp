@@ -112,21 +112,10 @@ void rnn_rows(const RnnStep& S, int64_t b, const float* panel, int64_t j0) {
     }
 }
 
-// One panel's columns for all n rows, in groups of up to 6 of balanced sizes.
+// One panel's columns for all n rows, in groups of up to 6 of balanced sizes (loop_math.h's row_groups).
 template <int Q>
 void rnn_panel(const RnnStep& S, int64_t n, const float* panel, int64_t j0) {
-  const int64_t groups = (n + 5) / 6;
-  for (int64_t g = 0; g < groups; ++g) {
-    const int64_t b = n * g / groups;
-    switch (n * (g + 1) / groups - b) {
-      case 6: rnn_rows<6, Q>(S, b, panel, j0); break;
-      case 5: rnn_rows<5, Q>(S, b, panel, j0); break;
-      case 4: rnn_rows<4, Q>(S, b, panel, j0); break;
-      case 3: rnn_rows<3, Q>(S, b, panel, j0); break;
-      case 2: rnn_rows<2, Q>(S, b, panel, j0); break;
-      default: rnn_rows<1, Q>(S, b, panel, j0); break;
-    }
-  }
+  seqlayers_native::row_groups(n, [&](auto R, int64_t b) { rnn_rows<decltype(R)::value, Q>(S, b, panel, j0); });
 }
 
 void rnn_step(const RnnStep& S, int64_t n, const seqlayers_native::Packed& w) {
