@@ -1,7 +1,9 @@
 """The native LSTM/GRU inference loops (layers/rnn_native.py, native/gated_loop.cpp): chosen only
 when no gradient is needed; equal to torch's nn.LSTM/nn.GRU with copied weights and to the exact step
 loop, with masks (right-padded and with holes), go_backwards, Bidirectional, return_state and
-stateful layers, on the AVX-512 product (a single row), MKL's sgemm (more rows) and MKL only."""
+stateful layers, on the AVX-512 kernels (the LSTM's and GRU reset_after's fused steps, lstm_fused and
+gru_fused, for any number of rows up to F + H = 160 / 213; else the product of a single row), MKL's sgemm
+(more rows) and MKL only."""
 import contextlib
 
 import pytest
@@ -21,7 +23,7 @@ def built():
 
 @pytest.fixture(params=["own", "blas"])
 def product(request):
-    """The recurrent product through the hand-written AVX-512 kernel where the CPU has it, and MKL's."""
+    """The recurrent product through the hand-written AVX-512 kernels where the CPU has them, and MKL's."""
     return native.blas_only if request.param == "blas" else contextlib.nullcontext
 
 
@@ -119,7 +121,9 @@ def test_native_equals_the_step_loop(cell, mask, go_backwards, zero_output, prod
 @pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("mask", ["right", "holes"])
 def test_native_masked_batch_of_many_rows_equals_the_step_loop(cell, mask, product):
-    # 40 rows, some steps with only a few active: every product through sgemm, over the active rows
+    # 40 rows, some steps with only a few active: the work over the active rows only (sgemm's products;
+    # with the own kernels the LSTM and GRU reset_after run lstm_fused / gru_fused, the inactive rows' h
+    # copied into the other state buffer)
     torch.manual_seed(4)
     B, T, F, H = 40, 9, 6, 32
     layer = CELLS[cell](H, return_sequences=True, return_state=True)
