@@ -70,11 +70,14 @@ SHAPES = [(11, 6, 3, 40), (30, 5, 20, 24), (1, 1, 2, 16), (13, 4, 5, 150), (4, 3
 
 @pytest.mark.parametrize("B,T,F,H", SHAPES)
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_native_equals_torch_module_with_copied_weights(kind, B, T, F, H, product):
+# repeated: RepeatVector's stride-0 input, projected once with b_ih (torch's biases are not zero, as a
+# GRU's default ones are: the fused steps must not add b_ih a second time)
+@pytest.mark.parametrize("repeated", [False, True])
+def test_native_equals_torch_module_with_copied_weights(kind, B, T, F, H, repeated, product):
     torch.manual_seed(0)
     ref = (nn.LSTM if kind == "lstm" else nn.GRU)(F, H, batch_first=True)
     layer = (LSTM if kind == "lstm" else GRU)(H, return_sequences=True, return_state=True)
-    x = torch.randn(B, T, F)
+    x = torch.randn(B, 1, F).expand(B, T, F) if repeated else torch.randn(B, T, F)
     layer(x)
     with torch.no_grad():
         layer.cell.weight_ih.copy_(ref.weight_ih_l0)
