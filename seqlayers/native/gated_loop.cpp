@@ -580,7 +580,7 @@ void run_loop(const Loop& L) {
       }
     }
   }
-  if (state != L.h)  // after an odd number of lstm_fused steps the state is in the second buffer
+  if (state != L.h)  // after an odd number of fused steps (lstm_fused, gru_fused) the state is in the second buffer
     for (int64_t b = 0; b < B; ++b) std::memcpy(L.h + b * L.ld_h, state + b * L.ld_h, H * sizeof(float));
 }
 
