@@ -190,6 +190,23 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 plus16(__mmask16
   return _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, b + k));
 }
 
+// acc[r][q] += h[r][k] * the panel's row k, columns 16q .. 16q+16, over k < K: R rows' Q quarters of
+// a 64-column panel in R x Q zmm accumulators, one broadcast of h per row and k (the inner loop of
+// every hand-written product here: rows_avx512, rnn_loop.cpp's rnn_rows, gated_loop.cpp's lstm_rows)
+template <int R, int Q>
+__attribute__((target("avx512f"), always_inline)) inline void panel_product(__m512 (&acc)[R][Q], const float* const* h,
+                                                                           const float* panel, int64_t K) {
+  for (int64_t k = 0; k < K; ++k) {
+    const float* wk = panel + k * kPanel;
+    __m512 w[Q];
+    for (int q = 0; q < Q; ++q) w[q] = _mm512_loadu_ps(wk + 16 * q);
+    for (int r = 0; r < R; ++r) {
+      const __m512 hb = _mm512_set1_ps(h[r][k]);
+      for (int q = 0; q < Q; ++q) acc[r][q] = _mm512_fmadd_ps(hb, w[q], acc[r][q]);
+    }
+  }
+}
+
 // o[r][j0 .. j0+16Q) += h[r] (K floats) @ panel (K x 64, its first 16Q columns), for R <= 6 rows given
 // by pointers (columns past N masked); with accumulate false, o = h @ panel (o not read). R rows times
 // Q <= 4 16-float quarters live in up to 24 zmm accumulators; each k loads Q vectors of the panel's row
@@ -205,15 +222,7 @@ void rows_avx512(const float* const* h, const float* panel, int64_t K, int64_t j
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < Q; ++q)
       acc[r][q] = accumulate ? _mm512_maskz_loadu_ps(m[q], o[r] + j0 + 16 * q) : _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; ++k) {
-    const float* wk = panel + k * kPanel;
-    __m512 w[Q];
-    for (int q = 0; q < Q; ++q) w[q] = _mm512_loadu_ps(wk + 16 * q);
-    for (int r = 0; r < R; ++r) {
-      const __m512 hb = _mm512_set1_ps(h[r][k]);
-      for (int q = 0; q < Q; ++q) acc[r][q] = _mm512_fmadd_ps(hb, w[q], acc[r][q]);
-    }
-  }
+  panel_product<R, Q>(acc, h, panel, K);
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < Q; ++q) _mm512_mask_storeu_ps(o[r] + j0 + 16 * q, m[q], acc[r][q]);
 }

@@ -94,16 +94,7 @@ void rnn_rows(const RnnStep& S, int64_t b, const float* panel, int64_t j0) {
         const __m512 w = _mm512_maskz_loadu_ps(m[q], S.wi + f * H + j0 + 16 * q);
         for (int r = 0; r < R; ++r) acc[r][q] = _mm512_fmadd_ps(_mm512_set1_ps(S.x[b + r][f]), w, acc[r][q]);
       }
-  const float* const* h = S.h + b;
-  for (int64_t k = 0; k < H; ++k) {
-    const float* wk = panel + k * seqlayers_native::kPanel;
-    __m512 w[Q];
-    for (int q = 0; q < Q; ++q) w[q] = _mm512_loadu_ps(wk + 16 * q);
-    for (int r = 0; r < R; ++r) {
-      const __m512 hb = _mm512_set1_ps(h[r][k]);
-      for (int q = 0; q < Q; ++q) acc[r][q] = _mm512_fmadd_ps(hb, w[q], acc[r][q]);
-    }
-  }
+  seqlayers_native::panel_product<R, Q>(acc, S.h + b, panel, H);
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < Q; ++q) {
       // relu as max(x, 0) with x second: a NaN stays NaN, as torch.relu
