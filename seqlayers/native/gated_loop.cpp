@@ -218,6 +218,23 @@ __attribute__((target("avx512f"), always_inline)) inline void gru_cell16(const f
   if (out) _mm512_mask_storeu_ps(out + u0, m, hj);
 }
 
+// acc[r][0] (r), acc[r][1] (z) and acc[r][N] (N = 2: n's input part, 3: its recurrent part) +=
+// v[r] (K floats) @ K rows of a unit block's 48-column GRU panel
+template <int R, int N>
+__attribute__((target("avx512f"), always_inline)) inline void gru_part(__m512 (&acc)[R][4], const float* const* v,
+                                                                      const float* panel, int64_t K) {
+  for (int64_t k = 0; k < K; ++k) {
+    const float* wk = panel + k * 48;
+    const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16), w2 = _mm512_loadu_ps(wk + 32);
+    for (int r = 0; r < R; ++r) {
+      const __m512 x = _mm512_set1_ps(v[r][k]);
+      acc[r][0] = _mm512_fmadd_ps(x, w0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(x, w1, acc[r][1]);
+      acc[r][N] = _mm512_fmadd_ps(x, w2, acc[r][N]);
+    }
+  }
+}
+
 template <int R>
 __attribute__((target("avx512f")))
 void gru_rows(const GruStep& S, int64_t b, const float* panel, int64_t u0) {
@@ -229,28 +246,9 @@ void gru_rows(const GruStep& S, int64_t b, const float* panel, int64_t u0) {
       acc[r][q] = _mm512_maskz_loadu_ps(m, S.bias + q * H + u0);
       if (S.init && q < 3) acc[r][q] = _mm512_add_ps(acc[r][q], _mm512_maskz_loadu_ps(m, S.init[b + r] + q * H + u0));
     }
-  constexpr int64_t W = 48;
-  for (int64_t k = 0; k < F; ++k) {  // x_t's part: r, z and xn
-    const float* wk = panel + k * W;
-    const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16), w2 = _mm512_loadu_ps(wk + 32);
-    for (int r = 0; r < R; ++r) {
-      const __m512 v = _mm512_set1_ps(S.x[b + r][k]);
-      acc[r][0] = _mm512_fmadd_ps(v, w0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(v, w1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(v, w2, acc[r][2]);
-    }
-  }
-  panel += S.F * W;  // (the x rows are there even when a repeated input's projection skips them)
-  for (int64_t k = 0; k < H; ++k) {  // h's part: r, z and hn
-    const float* wk = panel + k * W;
-    const __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16), w2 = _mm512_loadu_ps(wk + 32);
-    for (int r = 0; r < R; ++r) {
-      const __m512 v = _mm512_set1_ps(S.h[b + r][k]);
-      acc[r][0] = _mm512_fmadd_ps(v, w0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(v, w1, acc[r][1]);
-      acc[r][3] = _mm512_fmadd_ps(v, w2, acc[r][3]);
-    }
-  }
+  if (F > 0) gru_part<R, 2>(acc, S.x + b, panel, F);  // x_t's part: r, z and xn
+  // h's part: r, z and hn (the panel's x rows are there even when a repeated input's projection skips them)
+  gru_part<R, 3>(acc, S.h + b, panel + S.F * 48, H);
   alignas(64) float tile[R][64];  // through L1, as lstm_rows
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < 4; ++q) _mm512_store_ps(tile[r] + 16 * q, acc[r][q]);
