@@ -16,6 +16,7 @@ from ..serialization import (
 )
 from .base import BaseModel
 from .casting import cast_input, wanted_dtype
+from .fusion import rnn_then_dense
 from .symbolic import Input, InputLayer, SymbolicTensor
 
 _FIELDS = {"name", "layers", "input_shape", "input_dtype"}
@@ -163,13 +164,22 @@ class Sequential(BaseModel):
         if not self._stack:
             raise ValueError("Sequential: the model has no layers; add some with model.add(...).")
         x = cast_input(inputs, wanted_dtype(self._input_dtype, self._stack[:1]))  # as Keras casts to its Input
-        for layer in self._stack:
-            if isinstance(x, (list, tuple)) and layer is not self._stack[0]:
+        stack, i = self._stack, 0
+        infer = not (self.training if training is None else training)
+        while i < len(stack):
+            layer = stack[i]
+            if isinstance(x, (list, tuple)) and layer is not stack[0]:
                 raise ValueError(
                     f"Sequential: the layer before {layer_label(layer)} returned {len(x)} tensors "
                     f"(return_state=True?); Sequential passes one tensor between layers."
                 )
+            # an LSTM/GRU and the per-step Dense after it: one native call in inference (models/fusion.py)
+            fused = rnn_then_dense(layer, stack[i + 1], x, not infer) if infer and i + 1 < len(stack) else None
+            if fused is not None:
+                x, i = fused, i + 2
+                continue
             x = layer(x, training=training) if isinstance(layer, Layer) else layer(x)
+            i += 1
         return x
 
     # -------------------------------------------------------------- saved config

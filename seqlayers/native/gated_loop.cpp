@@ -106,6 +106,13 @@ const bool kAVX512 = __builtin_cpu_supports("avx512f");
 // W1's op (64 rows, K = 136, `python -m benchmarks.native_ab`): 0.955x of sgemm + the gate pass. The
 // cell update's arithmetic (3 sigmoids and 2 tanh per unit, both FMA ports busy, ~10 us of a ~60 us
 // step) costs the same in either place: the saving is the buffer's traffic and sgemm's overhead.
+// acc[u] += h[u0 .. u0+16) . w[u][u0 .. u0+16) for u < U: a row's share of a following Dense (U, H)
+// from its 16 new h values (the Dense computed in the step, its input never stored; see Head)
+__attribute__((target("avx512f"), always_inline)) inline void head_dot(const float* w, int64_t U, int64_t H, float* acc,
+                                                                      __m512 h, int64_t u0, __mmask16 m) {
+  for (int64_t u = 0; u < U; ++u) acc[u] += _mm512_reduce_add_ps(_mm512_mul_ps(h, _mm512_maskz_loadu_ps(m, w + u * H + u0)));
+}
+
 struct LstmStep {
   const float* const* a;     // a[r]: the row [x_t, h] (K floats; or h alone after a repeated input's projection)
   const float* const* init;  // init[r]: the row's precomputed projection (4H, torch's gate order) to start
@@ -115,11 +122,14 @@ struct LstmStep {
   float* const* hn;          // hn[r] (H): the new h
   float* const* out;         // out[r] (H): the new h once more (the output sequence's row), or null
   int64_t H;
+  const float* head_w;       // (U, H) a Dense after the layer, computed here (see Head), or null
+  int64_t U;
+  float* head_acc;           // (n x U) the rows' head outputs, accumulated over the unit blocks
 };
 
 // The cell update of 16 units u0.. of one row from its pre-activations g = [i, f, g, o] (16 each,
 // the biases in): c updated, h stored into hn (and out unless null).
-__attribute__((target("avx512f"), always_inline)) inline void lstm_cell16(const float* g, float* c, float* hn,
+__attribute__((target("avx512f"), always_inline)) inline __m512 lstm_cell16(const float* g, float* c, float* hn,
                                                                          float* out, int64_t u0, __mmask16 m) {
   const __m512 i = seqlayers_native::sigmoid16(_mm512_load_ps(g));
   const __m512 f = seqlayers_native::sigmoid16(_mm512_load_ps(g + 16));
@@ -130,6 +140,7 @@ __attribute__((target("avx512f"), always_inline)) inline void lstm_cell16(const 
   const __m512 hj = _mm512_mul_ps(o, seqlayers_native::tanh16(cj));
   _mm512_mask_storeu_ps(hn + u0, m, hj);
   if (out) _mm512_mask_storeu_ps(out + u0, m, hj);
+  return hj;
 }
 
 // Rows b .. b+R of the panel of units u0 .. u0+16 (K rows of 64 floats): the pre-activations
@@ -152,10 +163,17 @@ void lstm_rows(const LstmStep& S, int64_t b, const float* panel, int64_t K, int6
     for (int q = 0; q < 4; ++q) _mm512_store_ps(tile[r] + 16 * q, acc[r][q]);
   int r = 0;
   for (; r + 1 < R; r += 2) {  // two rows at once: independent chains for both FMA ports
-    lstm_cell16(tile[r], S.c[b + r], S.hn[b + r], S.out[b + r], u0, m);
-    lstm_cell16(tile[r + 1], S.c[b + r + 1], S.hn[b + r + 1], S.out[b + r + 1], u0, m);
+    const __m512 h0 = lstm_cell16(tile[r], S.c[b + r], S.hn[b + r], S.out[b + r], u0, m);
+    const __m512 h1 = lstm_cell16(tile[r + 1], S.c[b + r + 1], S.hn[b + r + 1], S.out[b + r + 1], u0, m);
+    if (S.head_w) {
+      head_dot(S.head_w, S.U, H, S.head_acc + (b + r) * S.U, h0, u0, m);
+      head_dot(S.head_w, S.U, H, S.head_acc + (b + r + 1) * S.U, h1, u0, m);
+    }
   }
-  if (r < R) lstm_cell16(tile[r], S.c[b + r], S.hn[b + r], S.out[b + r], u0, m);
+  if (r < R) {
+    const __m512 h0 = lstm_cell16(tile[r], S.c[b + r], S.hn[b + r], S.out[b + r], u0, m);
+    if (S.head_w) head_dot(S.head_w, S.U, H, S.head_acc + (b + r) * S.U, h0, u0, m);
+  }
 }
 
 constexpr int64_t kMaxFusedK = 160;
@@ -206,9 +224,12 @@ struct GruStep {
   float* const* hn;          // hn[r] (H): the new h
   float* const* out;         // out[r] (H): the new h once more, or null
   int64_t F, H;
+  const float* head_w;       // as LstmStep's
+  int64_t U;
+  float* head_acc;
 };
 
-__attribute__((target("avx512f"), always_inline)) inline void gru_cell16(const float* g, const float* h, float* hn,
+__attribute__((target("avx512f"), always_inline)) inline __m512 gru_cell16(const float* g, const float* h, float* hn,
                                                                         float* out, int64_t u0, __mmask16 m) {
   const __m512 r = seqlayers_native::sigmoid16(_mm512_load_ps(g));
   const __m512 z = seqlayers_native::sigmoid16(_mm512_load_ps(g + 16));
@@ -216,6 +237,7 @@ __attribute__((target("avx512f"), always_inline)) inline void gru_cell16(const f
   const __m512 hj = _mm512_fmadd_ps(z, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, h + u0), n), n);  // z h + (1 - z) n
   _mm512_mask_storeu_ps(hn + u0, m, hj);
   if (out) _mm512_mask_storeu_ps(out + u0, m, hj);
+  return hj;
 }
 
 // acc[r][0] (r), acc[r][1] (z) and acc[r][N] (N = 2: n's input part, 3: its recurrent part) +=
@@ -254,10 +276,17 @@ void gru_rows(const GruStep& S, int64_t b, const float* panel, int64_t u0) {
     for (int q = 0; q < 4; ++q) _mm512_store_ps(tile[r] + 16 * q, acc[r][q]);
   int r = 0;
   for (; r + 1 < R; r += 2) {
-    gru_cell16(tile[r], S.h[b + r], S.hn[b + r], S.out[b + r], u0, m);
-    gru_cell16(tile[r + 1], S.h[b + r + 1], S.hn[b + r + 1], S.out[b + r + 1], u0, m);
+    const __m512 h0 = gru_cell16(tile[r], S.h[b + r], S.hn[b + r], S.out[b + r], u0, m);
+    const __m512 h1 = gru_cell16(tile[r + 1], S.h[b + r + 1], S.hn[b + r + 1], S.out[b + r + 1], u0, m);
+    if (S.head_w) {
+      head_dot(S.head_w, S.U, H, S.head_acc + (b + r) * S.U, h0, u0, m);
+      head_dot(S.head_w, S.U, H, S.head_acc + (b + r + 1) * S.U, h1, u0, m);
+    }
   }
-  if (r < R) gru_cell16(tile[r], S.h[b + r], S.hn[b + r], S.out[b + r], u0, m);
+  if (r < R) {
+    const __m512 h0 = gru_cell16(tile[r], S.h[b + r], S.hn[b + r], S.out[b + r], u0, m);
+    if (S.head_w) head_dot(S.head_w, S.U, H, S.head_acc + (b + r) * S.U, h0, u0, m);
+  }
 }
 
 // A GRU (reset_after) of F features and H units runs gru_fused where the hand-written kernels run:
@@ -375,6 +404,10 @@ struct Loop {  // one direction's run
   float* last;          // (B, H)
   const bool* mask;     // (B, T) or null
   bool backwards, time_order, zero_output, own_kernel;
+  const float* head_w;  // (U, H) a following Dense computed in the fused steps (see Head), or null
+  const float* head_b;  // (U) its bias, or null
+  int64_t U;
+  float* y;             // (B, T, U) its output (in place of out, which is then null)
   const float* xproj;   // (B, G*H) b_in + x_0 @ W_ih^T when every step's input is the same (a RepeatVector), or null
 };
 
@@ -417,8 +450,8 @@ bool runs_fused(const Loop& L) {
 struct FusedRows {
   std::vector<const float*> a, h, init;
   std::vector<float*> c, hn, out;
-  seqlayers_native::Floats gru_bias;
-  FusedRows(const Loop& L, int64_t B) : a(B), h(B), init(B), c(B), hn(B), out(B) {
+  seqlayers_native::Floats gru_bias, head_acc;  // head_acc: (B x U) LstmStep::head_acc
+  FusedRows(const Loop& L, int64_t B) : a(B), h(B), init(B), c(B), hn(B), out(B), head_acc(L.head_w ? B * L.U : 0) {
     if (B == 0 || L.kind != kGRU) return;
     const int64_t H = L.H;  // [b_ir + b_hr, b_iz + b_hz, b_in, b_hn]; a repeated input's projection holds b_ih
     gru_bias.assign(4 * H, 0.0f);
@@ -453,15 +486,17 @@ void lstm_step(const Loop& L, int64_t n, int64_t t, const int64_t* rows, const f
   }
   const seqlayers_native::Packed& w = L.pw[1];  // (F + H) x 64 per panel
   const int64_t lead = L.xproj ? F : 0;  // a repeated input's rows start at h: the panels' rows from F on
-  const LstmStep S{R.a.data(), L.xproj ? R.init.data() : nullptr, bias, R.c.data(), R.hn.data(), R.out.data(), H};
+  const LstmStep S{R.a.data(), L.xproj ? R.init.data() : nullptr, bias, R.c.data(), R.hn.data(), R.out.data(), H,
+                   L.head_w, L.U, R.head_acc.data()};
   lstm_fused(S, n, w.data + lead * seqlayers_native::kPanel, w.K * seqlayers_native::kPanel, w.K - lead);
 }
 
 // One step of the n active rows through lstm_fused or gru_fused, from `state` into `next`; then the
 // rows without work this step (a mask's) keep their state in `next` too, and the two swap.
 template <typename OutRow>
-void fused_step(const Loop& L, int64_t n, int64_t t, const int64_t* rows, const float* bias, float*& state,
-                float*& next, FusedRows& R, const OutRow& out_row) {
+void fused_step(const Loop& L, int64_t n, int64_t t, int64_t pos, const int64_t* rows, const float* bias,
+                float*& state, float*& next, FusedRows& R, const OutRow& out_row) {
+  std::fill(R.head_acc.begin(), R.head_acc.end(), 0.0f);
   if (L.kind == kLSTM) {
     lstm_step(L, n, t, rows, bias, state, next, R, out_row);
   } else {
@@ -474,9 +509,12 @@ void fused_step(const Loop& L, int64_t n, int64_t t, const int64_t* rows, const 
       R.out[i] = out_row(b);
     }
     const GruStep S{L.xproj ? nullptr : R.a.data(), R.h.data(), L.xproj ? R.init.data() : nullptr,
-                    R.gru_bias.data(), R.hn.data(), R.out.data(), L.F, L.H};
+                    R.gru_bias.data(), R.hn.data(), R.out.data(), L.F, L.H, L.head_w, L.U, R.head_acc.data()};
     gru_fused(S, n, L.pw[1].data);
   }
+  for (int64_t i = 0; L.head_w && i < n; ++i)  // the Dense's outputs of the step, plus its bias
+    for (int64_t u = 0; u < L.U; ++u)
+      L.y[(rows[i] * L.T + pos) * L.U + u] = R.head_acc[i * L.U + u] + (L.head_b ? L.head_b[u] : 0.0f);
   if (L.mask)
     for (int64_t b = 0, i = 0; b < L.B; ++b) {
       if (i < n && rows[i] == b) { ++i; continue; }
@@ -517,7 +555,7 @@ void run_loop(const Loop& L) {
       ++n;
     }
     if (fused) {
-      fused_step(L, n, t, rows.data(), bias_x, state, next, fused_rows, out_row);
+      fused_step(L, n, t, pos, rows.data(), bias_x, state, next, fused_rows, out_row);
     } else if (L.kind == kLSTM) {
       if (L.xproj) {  // a repeated input: gates = xproj + h @ W_hh^T (the last H rows of wt)
         project(L, n, t, rows.data(), gr.data(), xr, scratch, true);
@@ -677,6 +715,19 @@ bool use_own_kernel(bool blas_only, int64_t B, int64_t G, int64_t F, int64_t H) 
          (at::get_num_threads() == 1 || B * G * H * H <= kMaxOwnWorkThreaded);
 }
 
+// A Dense (U, H) after the layer, computed in the fused steps from each new h (head_dot), so that
+// the (B, T, H) sequence is never written and read back: its output y (B, T, U) comes instead.
+struct Head {
+  const float* w = nullptr;  // (U, H)
+  const float* b = nullptr;  // (U) or null
+  int64_t U = 0;
+  float* y = nullptr;        // (B, T, U)
+};
+
+// The most units a Head takes: each is a product and a horizontal sum per 16 units and row (U = 4 adds
+// ~4 x 6 operations to the cell update's ~98).
+constexpr int64_t kMaxHeadUnits = 4;
+
 // The shape of one direction's run: x (B, T, F) contiguous; h, c, last (B, H) contiguous.
 struct Dims {
   int64_t B, T, F, H;
@@ -687,7 +738,7 @@ struct Dims {
 // arithmetic, and each tensor op around it (a copy_, a narrow) cost ~0.5-1 us more.
 void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool own, float* h, float* c, float* out,
                    int64_t ld_out, float* last, const bool* mask, bool backwards, bool time_order, bool zero_output,
-                   const float* xproj = nullptr) {
+                   const float* xproj = nullptr, Head head = {}) {
   const int64_t B = s.B, T = s.T, F = s.F, H = s.H, G = kind == kLSTM ? 4 : 3;
   // the LSTM's state lives in rows [x_t, h], twice (lstm_fused reads one and writes the other),
   // each h 64-byte aligned (x_t right before it; the rows padded to 16 floats): its stores in the
@@ -704,7 +755,7 @@ void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool
   const auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
   Loop L{kind, B, T, F, H, G, x, P.wit.data_ptr<float>(), ptr(P.bias_in), P.wt.data_ptr<float>(), views.data(),
          ptr(P.b_hh), state, kind == kLSTM ? state + B * ld_h : (kind == kGRU ? h2.data() : nullptr), ld_h, c, out, ld_out, last, mask, backwards, time_order, zero_output,
-         own && P.panels.numel() > 0, xproj};
+         own && P.panels.numel() > 0, head.w, head.b, head.U, head.y, xproj};
   if (B > 0 && T > 0 && H > 0) run_loop(L);
   else if (B > 0 && H > 0) std::memcpy(last, h, B * H * sizeof(float));  // T = 0: nothing processed (the layers never call with T = 0)
   if (kind == kLSTM)
@@ -716,7 +767,8 @@ std::vector<at::Tensor> gated_rnn_forward(
     const c10::List<c10::optional<at::Tensor>>& b_ih, const c10::List<c10::optional<at::Tensor>>& b_hh,
     const c10::List<c10::optional<at::Tensor>>& h0, const c10::List<c10::optional<at::Tensor>>& c0,
     const c10::optional<at::Tensor>& mask_, const c10::List<bool>& backwards, const c10::List<bool>& time_order,
-    bool zero_output, bool return_sequences, bool blas_only) {
+    bool zero_output, bool return_sequences, bool blas_only, const c10::optional<at::Tensor>& head_w_,
+    const c10::optional<at::Tensor>& head_b_) {
   // float32 throughout: under torch.autocast("cpu") a repeated input's at::addmm came back bfloat16
   // (the guard is thread-local state, so it reaches the directions' threads too)
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
@@ -740,7 +792,27 @@ std::vector<at::Tensor> gated_rnn_forward(
                 mask_->scalar_type());
     mask = mask_->contiguous();
   }
-  at::Tensor out = return_sequences ? at::empty({B, T, D * H}, x_.options()) : at::empty({0}, x_.options());
+  // a following Dense (head_w (U, H), head_b (U)): its (B, T, U) output is returned in place of the sequence,
+  // computed in the fused steps (Head) where they run, else by addmm on the sequence at the end
+  const bool has_head = head_w_.has_value() && head_w_->defined();
+  at::Tensor head_w, head_b;
+  if (has_head) {
+    head_w = head_w_->contiguous();
+    TORCH_CHECK(D == 1 && !mask.defined() && return_sequences && kind != kGRUResetBefore && head_w.dim() == 2 &&
+                head_w.size(1) == H && head_w.scalar_type() == at::kFloat && head_w.size(0) <= kMaxHeadUnits,
+                "gated_rnn_forward: a head needs one direction, no mask, return_sequences, an LSTM or GRU "
+                "(reset_after) and head_w (U, H) float32 with H = ", H, " and U <= ", kMaxHeadUnits, "; got head_w ",
+                head_w.sizes(), ", ", D, " direction(s)", mask.defined() ? ", a mask" : "");
+    if (head_b_.has_value() && head_b_->defined()) {
+      head_b = head_b_->contiguous();
+      TORCH_CHECK(head_b.dim() == 1 && head_b.size(0) == head_w.size(0) && head_b.scalar_type() == at::kFloat,
+                  "gated_rnn_forward: head_b must be (U,) float32 with U = ", head_w.size(0), ", got ", head_b.sizes());
+    }
+  }
+  const bool head_fused = has_head && use_own_kernel(blas_only, B, G, x_.size(2), H) &&
+                          ((kind == kLSTM && lstm_fusable(x_.size(2), H)) || (kind == kGRU && gru_fusable(x_.size(2), H)));
+  at::Tensor out = return_sequences && !head_fused ? at::empty({B, T, D * H}, x_.options()) : at::empty({0}, x_.options());
+  at::Tensor y = head_fused ? at::empty({B, T, head_w.size(0)}, x_.options()) : at::Tensor();
   std::vector<at::Tensor> results{out};
   // every step's input the same tensor (stride 0 in time: RepeatVector's expand): projected once per
   // direction (W3's decoder: the product per step over K = H instead of F + H, 3 of 4 projections saved)
@@ -775,12 +847,18 @@ std::vector<at::Tensor> gated_rnn_forward(
   seqlayers_native::for_each_chunk(D, B, B * T * G * H * (F + H), [&](int64_t d, int64_t b0, int64_t b1) {
     const at::Tensor* r = results.data() + 1 + d * n_states;
     const auto rows = [&](const at::Tensor& t, int64_t width) { return t.defined() ? t.data_ptr<float>() + b0 * width : nullptr; };
+    const Head head = head_fused ? Head{head_w.data_ptr<float>(), head_b.defined() ? head_b.data_ptr<float>() : nullptr,
+                                        head_w.size(0), y.data_ptr<float>() + b0 * T * head_w.size(0)} : Head{};
     run_direction(kind, x.data_ptr<float>() + b0 * (repeated ? F : T * F), Dims{b1 - b0, T, F, H}, P[d], own,
                   rows(r[1], H), kind == kLSTM ? rows(r[2], H) : nullptr,
-                  return_sequences ? out.data_ptr<float>() + b0 * T * D * H + d * H : nullptr, D * H, rows(r[0], H),
+                  out.numel() > 0 ? out.data_ptr<float>() + b0 * T * D * H + d * H : nullptr, D * H, rows(r[0], H),
                   mask.defined() ? mask.data_ptr<bool>() + b0 * T : nullptr, backwards.get(d), time_order.get(d),
-                  zero_output, repeated ? rows(xproj[d], G * H) : nullptr);
+                  zero_output, repeated ? rows(xproj[d], G * H) : nullptr, head);
   });
+  if (head_fused) results[0] = y;
+  else if (has_head)  // the steps ran without it: the Dense on the sequence
+    results[0] = (head_b.defined() ? at::addmm(head_b, out.view({B * T, H}), head_w.t()) : at::mm(out.view({B * T, H}), head_w.t()))
+                     .view({B, T, head_w.size(0)});
   return results;
 }
 
@@ -887,7 +965,7 @@ TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
         "Tensor? head_w=None, Tensor? head_b=None) -> Tensor");
   m.def("gated_rnn_forward(Tensor x, int kind, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, "
         "Tensor?[] h0, Tensor?[] c0, Tensor? mask, bool[] backwards, bool[] time_order, bool zero_output, "
-        "bool return_sequences, bool blas_only=False) -> Tensor[]");
+        "bool return_sequences, bool blas_only=False, Tensor? head_w=None, Tensor? head_b=None) -> Tensor[]");
 }
 
 TORCH_LIBRARY_IMPL(seqlayers_native, CPU, m) {

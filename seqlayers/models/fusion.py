@@ -1,0 +1,46 @@
+"""Sequential's one fusion: a recurrent layer returning sequences, then a per-step ``Dense``.
+
+``LSTM(H, return_sequences=True) -> TimeDistributed(Dense(U))`` (or ``Dense(U)`` on the steps) is the
+many-to-many model of most of our users' questions. In inference with the native LSTM/GRU loops on CPU,
+``rnn_then_dense`` runs the pair as one native call: the Dense (up to ``rnn_kernel.MAX_HEAD_UNITS``
+units) is computed in each step from the new ``h``, so the ``(B, T, H)`` sequence is neither written nor
+read back (W1, ``LSTM(128) -> TimeDistributed(Dense(1))``: see docs/performance.md). The result is the
+two layers' output, to float32 rounding (the Dense's sum runs in another order). Anything else, and any
+case the kernels refuse, runs the two layers as before: a gradient needed, training mode, a mask on the
+input, hooks on either module, an activity regularizer, a Dense of more units.
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn.modules import module as nn_module
+
+from ..layers.base import get_mask
+from ..layers.core import Dense
+from ..layers.rnn import RNN
+from ..layers.wrappers import TimeDistributed
+
+
+def _dense_of(layer) -> Dense | None:
+    """The Dense that ``layer`` applies at every step: itself, or the one a TimeDistributed wraps."""
+    if type(layer) is TimeDistributed and layer.activity_regularizer is None:
+        layer = layer._modules["layer"]
+    return layer if type(layer) is Dense else None
+
+
+def _hooked(*modules) -> bool:
+    return bool(nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks) or any(
+        m._forward_hooks or m._forward_pre_hooks for m in modules)
+
+
+def rnn_then_dense(rnn, nxt, x, training: bool) -> torch.Tensor | None:
+    """``nxt(rnn(x))`` in one native call, or None where that does not apply (then call them as usual)."""
+    if training or torch.is_grad_enabled() or not isinstance(rnn, RNN) or type(x) is not torch.Tensor:
+        return None
+    dense = _dense_of(nxt)
+    if (dense is None or not (rnn.built and nxt.built and dense.built) or rnn.activity_regularizer is not None
+            or dense.activity_regularizer is not None or get_mask(x) is not None or _hooked(rnn, nxt, dense)):
+        return None
+    y = rnn.call_with_head(x, dense.kernel.t().contiguous(), dense.bias)
+    if y is None:
+        return None
+    return y if dense.activation is None else dense.activation(y)

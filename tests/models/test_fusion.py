@@ -1,0 +1,125 @@
+"""models/fusion.py: Sequential's LSTM/GRU -> per-step Dense in one native call, against the two layers
+called one after the other (the reference: each layer's own call), and every case where it must not run."""
+import pytest
+import torch
+
+import seqlayers as sl
+from seqlayers.layers import rnn_kernel
+from seqlayers.models import fusion
+from tests.layers.threads import require_native, torch_threads
+
+
+@pytest.fixture(autouse=True)
+def _native():
+    require_native()
+
+
+def _model(rnn, head, F=8):
+    torch.manual_seed(0)
+    m = sl.Sequential([sl.Input((None, F)), rnn, head])
+    m(torch.randn(2, 3, F))  # built
+    m.eval()
+    return m
+
+
+def _separately(m, x):
+    """The reference: the two layers' own calls, in inference."""
+    with torch.inference_mode():
+        return m.layers[1](m.layers[0](x))
+
+
+@pytest.fixture
+def head_calls(monkeypatch):
+    """Counts rnn_kernel.run_head's runs that produced the fused result."""
+    calls = []
+    real = rnn_kernel.run_head
+
+    def spy(*args):
+        out = real(*args)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(rnn_kernel, "run_head", spy)
+    return calls
+
+
+# (cell, F, H): the fused LSTM/GRU steps with a tail of H % 16, and an LSTM past lstm_fused's 160
+# floats (the op then applies the Dense to its sequence)
+CASES = [("lstm", 8, 40), ("gru", 5, 37), ("lstm", 150, 20)]
+
+
+@pytest.mark.parametrize("cell, F, H", CASES)
+@pytest.mark.parametrize("units, activation, wrap, use_bias", [
+    (1, None, True, True), (3, "sigmoid", False, True), (4, "softmax", True, False)])
+def test_fused_pair_equals_the_two_layers(cell, F, H, units, activation, wrap, use_bias, head_calls):
+    rnn = (sl.LSTM if cell == "lstm" else sl.GRU)(H, return_sequences=True, go_backwards=units == 3)
+    dense = sl.Dense(units, activation=activation, use_bias=use_bias)
+    m = _model(rnn, sl.TimeDistributed(dense) if wrap else dense, F)
+    x = torch.randn(13, 6, F)
+    with torch.inference_mode():
+        got = m(x)
+    assert head_calls == [True] and rnn.last_path == "native"
+    torch.testing.assert_close(got, _separately(m, x), atol=2e-6, rtol=1e-5)
+
+
+def test_fused_pair_on_two_threads_equals_one_thread():
+    m = _model(sl.LSTM(32, return_sequences=True), sl.TimeDistributed(sl.Dense(2)))
+    x = torch.randn(64, 20, 8)  # enough work for the batch to be split in chunks
+    with torch.inference_mode():
+        one = m(x)
+        with torch_threads(2):
+            two = m(x)
+    torch.testing.assert_close(two, one, atol=1e-6, rtol=1e-6)
+
+
+def test_not_fused_when_training_or_a_gradient_is_needed(head_calls):
+    m = _model(sl.LSTM(16, return_sequences=True), sl.TimeDistributed(sl.Dense(1)))
+    x = torch.randn(4, 5, 8)
+    m.train()
+    with torch.no_grad():
+        m(x)
+    m.eval()
+    y = m(x)  # grad mode on: the Dense's kernel needs a gradient
+    y.sum().backward()
+    assert head_calls == [] and m.layers[1].layer.kernel.grad is not None
+
+
+def test_not_fused_for_a_masked_input_a_hook_or_a_wide_dense(head_calls):
+    seen = []
+    masked = sl.Sequential([sl.Input((None,), dtype="int64"), sl.Embedding(10, 8, mask_zero=True),
+                            sl.LSTM(16, return_sequences=True), sl.TimeDistributed(sl.Dense(1))]).eval()
+    with torch.inference_mode():
+        masked(torch.tensor([[1, 2, 0], [3, 0, 0]]))
+    hooked = _model(sl.GRU(16, return_sequences=True), sl.Dense(1))
+    hooked.layers[1].register_forward_hook(lambda *a: seen.append(1))
+    wide = _model(sl.LSTM(16, return_sequences=True), sl.Dense(rnn_kernel.MAX_HEAD_UNITS + 1))
+    x = torch.randn(3, 4, 8)
+    with torch.inference_mode():
+        hooked(x)
+        got = wide(x)
+    assert head_calls == [False] and seen == [1]  # only the wide Dense reached run_head, which refused it
+    torch.testing.assert_close(got, _separately(wide, x))
+
+
+@pytest.mark.parametrize("rnn", [
+    lambda: sl.LSTM(16, return_sequences=True, return_state=True),
+    lambda: sl.LSTM(16),
+    lambda: sl.GRU(16, return_sequences=True, reset_after=False),
+    lambda: sl.SimpleRNN(16, return_sequences=True),
+], ids=["return_state", "last_step_only", "gru_reset_before", "simple_rnn"])
+def test_pairs_the_kernels_do_not_take_run_as_before(rnn):
+    layer = rnn()
+    nxt = sl.Dense(1)
+    x = torch.randn(3, 4, 8)
+    with torch.inference_mode():
+        layer(x)
+        nxt(torch.randn(3, 4, 16))
+        assert fusion.rnn_then_dense(layer, nxt, x, training=False) is None
+
+
+def test_the_op_refuses_a_head_with_a_mask():
+    w_ih, w_hh, b = torch.randn(64, 8), torch.randn(64, 16), torch.randn(64)
+    x, mask = torch.randn(2, 3, 8), torch.ones(2, 3, dtype=torch.bool)
+    with pytest.raises(RuntimeError, match="a head needs one direction, no mask"):
+        torch.ops.seqlayers_native.gated_rnn_forward(x, 0, [w_ih], [w_hh], [b], [None], [None], [None], mask,
+                                                     [False], [False], False, True, False, torch.randn(1, 16), None)
