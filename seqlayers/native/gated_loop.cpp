@@ -113,6 +113,25 @@ __attribute__((target("avx512f"), always_inline)) inline void head_dot(const flo
   for (int64_t u = 0; u < U; ++u) acc[u] += _mm512_reduce_add_ps(_mm512_mul_ps(h, _mm512_maskz_loadu_ps(m, w + u * H + u0)));
 }
 
+// The R rows of a tile through `cell` (row -> its new h, the cell update of lstm_rows / gru_rows),
+// two at a time (independent chains for both FMA ports), each new h's share of a head added
+template <int R, typename Step, typename Cell>
+__attribute__((target("avx512f"), always_inline)) inline void tile_rows(const Step& S, int64_t b, int64_t u0,
+                                                                       __mmask16 m, const Cell& cell) {
+  int r = 0;
+  for (; r + 1 < R; r += 2) {
+    const __m512 h0 = cell(r), h1 = cell(r + 1);
+    if (S.head_w) {
+      head_dot(S.head_w, S.U, S.H, S.head_acc + (b + r) * S.U, h0, u0, m);
+      head_dot(S.head_w, S.U, S.H, S.head_acc + (b + r + 1) * S.U, h1, u0, m);
+    }
+  }
+  if (r < R) {
+    const __m512 h0 = cell(r);
+    if (S.head_w) head_dot(S.head_w, S.U, S.H, S.head_acc + (b + r) * S.U, h0, u0, m);
+  }
+}
+
 struct LstmStep {
   const float* const* a;     // a[r]: the row [x_t, h] (K floats; or h alone after a repeated input's projection)
   const float* const* init;  // init[r]: the row's precomputed projection (4H, torch's gate order) to start
@@ -161,19 +180,9 @@ void lstm_rows(const LstmStep& S, int64_t b, const float* panel, int64_t K, int6
   alignas(64) float tile[R][64];
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < 4; ++q) _mm512_store_ps(tile[r] + 16 * q, acc[r][q]);
-  int r = 0;
-  for (; r + 1 < R; r += 2) {  // two rows at once: independent chains for both FMA ports
-    const __m512 h0 = lstm_cell16(tile[r], S.c[b + r], S.hn[b + r], S.out[b + r], u0, m);
-    const __m512 h1 = lstm_cell16(tile[r + 1], S.c[b + r + 1], S.hn[b + r + 1], S.out[b + r + 1], u0, m);
-    if (S.head_w) {
-      head_dot(S.head_w, S.U, H, S.head_acc + (b + r) * S.U, h0, u0, m);
-      head_dot(S.head_w, S.U, H, S.head_acc + (b + r + 1) * S.U, h1, u0, m);
-    }
-  }
-  if (r < R) {
-    const __m512 h0 = lstm_cell16(tile[r], S.c[b + r], S.hn[b + r], S.out[b + r], u0, m);
-    if (S.head_w) head_dot(S.head_w, S.U, H, S.head_acc + (b + r) * S.U, h0, u0, m);
-  }
+  tile_rows<R>(S, b, u0, m, [&](int r) __attribute__((always_inline, target("avx512f"))) {
+    return lstm_cell16(tile[r], S.c[b + r], S.hn[b + r], S.out[b + r], u0, m);
+  });
 }
 
 constexpr int64_t kMaxFusedK = 160;
@@ -274,19 +283,9 @@ void gru_rows(const GruStep& S, int64_t b, const float* panel, int64_t u0) {
   alignas(64) float tile[R][64];  // through L1, as lstm_rows
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < 4; ++q) _mm512_store_ps(tile[r] + 16 * q, acc[r][q]);
-  int r = 0;
-  for (; r + 1 < R; r += 2) {
-    const __m512 h0 = gru_cell16(tile[r], S.h[b + r], S.hn[b + r], S.out[b + r], u0, m);
-    const __m512 h1 = gru_cell16(tile[r + 1], S.h[b + r + 1], S.hn[b + r + 1], S.out[b + r + 1], u0, m);
-    if (S.head_w) {
-      head_dot(S.head_w, S.U, H, S.head_acc + (b + r) * S.U, h0, u0, m);
-      head_dot(S.head_w, S.U, H, S.head_acc + (b + r + 1) * S.U, h1, u0, m);
-    }
-  }
-  if (r < R) {
-    const __m512 h0 = gru_cell16(tile[r], S.h[b + r], S.hn[b + r], S.out[b + r], u0, m);
-    if (S.head_w) head_dot(S.head_w, S.U, H, S.head_acc + (b + r) * S.U, h0, u0, m);
-  }
+  tile_rows<R>(S, b, u0, m, [&](int r) __attribute__((always_inline, target("avx512f"))) {
+    return gru_cell16(tile[r], S.h[b + r], S.hn[b + r], S.out[b + r], u0, m);
+  });
 }
 
 // A GRU (reset_after) of F features and H units runs gru_fused where the hand-written kernels run:
