@@ -151,6 +151,7 @@ def run_head(x: torch.Tensor, d: Direction, w: torch.Tensor, b: torch.Tensor | N
     units, other dtypes): the caller runs the two layers as usual."""
     if (_needs_grad(x, [d]) or w.requires_grad and torch.is_grad_enabled() or not rnn_native.applies(x, [d])
             or d.cell.native not in ("lstm", "gru") or w.dim() != 2 or w.shape[0] > MAX_HEAD_UNITS
+            or w.shape[1] != d.cell.weights[1].shape[1]  # a Dense built for another width: its own call says so
             or w.dtype != torch.float32 or b is not None and b.dtype != torch.float32):
         return None
     seq, last, final = rnn_native.run(x, [d], None, False, True, head=(w, b))[0][0]
