@@ -7,7 +7,8 @@ units) is computed in each step from the new ``h``, so the ``(B, T, H)`` sequenc
 read back (W1, ``LSTM(128) -> TimeDistributed(Dense(1))``: see docs/performance.md). The result is the
 two layers' output, to float32 rounding (the Dense's sum runs in another order). Anything else, and any
 case the kernels refuse, runs the two layers as before: a gradient needed, training mode, a mask on the
-input, hooks on either module, an activity regularizer, a Dense of more units.
+input, hooks on either module, an activity regularizer, a Dense of more units, a subclass of the
+recurrent layer (its own ``call`` may do something else).
 """
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from torch.nn.modules import module as nn_module
 
 from ..layers.base import get_mask
 from ..layers.core import Dense
-from ..layers.rnn import RNN
+from ..layers.rnn import GRU, LSTM, RNN
 from ..layers.wrappers import TimeDistributed
+
+_RNNS = (RNN, LSTM, GRU)
 
 
 def _dense_of(layer) -> Dense | None:
@@ -34,7 +37,8 @@ def _hooked(*modules) -> bool:
 
 def rnn_then_dense(rnn, nxt, x, training: bool) -> torch.Tensor | None:
     """``nxt(rnn(x))`` in one native call, or None where that does not apply (then call them as usual)."""
-    if training or torch.is_grad_enabled() or not isinstance(rnn, RNN) or type(x) is not torch.Tensor:
+    # the exact classes only: a subclass may override call (or forward), which the fusion would skip
+    if training or torch.is_grad_enabled() or type(rnn) not in _RNNS or type(x) is not torch.Tensor:
         return None
     dense = _dense_of(nxt)
     if (dense is None or not (rnn.built and nxt.built and dense.built) or rnn.activity_regularizer is not None

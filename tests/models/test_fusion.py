@@ -133,3 +133,17 @@ def test_a_dense_of_another_width_is_left_to_its_own_call():
     with torch.inference_mode():
         rnn(x)
         assert fusion.rnn_then_dense(rnn, dense, x, training=False) is None
+
+
+def test_not_fused_for_a_subclass_with_its_own_call(head_calls):
+    """A subclass of LSTM may change what its call does: the Sequential gives what that call gives."""
+    class Scaled(sl.LSTM):
+        def call(self, inputs, **kwargs):
+            return super().call(inputs * 0.5, **kwargs)
+
+    m = _model(Scaled(16, return_sequences=True), sl.TimeDistributed(sl.Dense(2)))
+    x = torch.randn(3, 4, 8)
+    with torch.inference_mode():
+        got = m(x)
+    assert head_calls == []
+    torch.testing.assert_close(got, _separately(m, x))
