@@ -6,9 +6,9 @@ many-to-many model of most of our users' questions. In inference with the native
 units) is computed in each step from the new ``h``, so the ``(B, T, H)`` sequence is neither written nor
 read back (W1, ``LSTM(128) -> TimeDistributed(Dense(1))``: see docs/performance.md). The result is the
 two layers' output, to float32 rounding (the Dense's sum runs in another order). Anything else, and any
-case the kernels refuse, runs the two layers as before: a gradient needed, training mode, a mask on the
-input, hooks on either module, an activity regularizer, a Dense of more units, a subclass of the
-recurrent layer (its own ``call`` may do something else).
+case the kernels refuse, runs the two layers as before: a gradient needed, training mode, autocast, a
+mask on the input, hooks on either module, an activity regularizer, a Dense of more units, a subclass of
+the recurrent layer (its own ``call`` may do something else).
 """
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ def rnn_then_dense(rnn, nxt, x, training: bool) -> torch.Tensor | None:
     """``nxt(rnn(x))`` in one native call, or None where that does not apply (then call them as usual)."""
     # the exact classes only: a subclass may override call (or forward), which the fusion would skip
     if training or torch.is_grad_enabled() or type(rnn) not in _RNNS or type(x) is not torch.Tensor:
+        return None
+    if torch.is_autocast_enabled(x.device.type):  # the Dense's own call computes in the autocast dtype
         return None
     dense = _dense_of(nxt)
     if (dense is None or not (rnn.built and nxt.built and dense.built) or rnn.activity_regularizer is not None

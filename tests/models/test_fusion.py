@@ -147,3 +147,13 @@ def test_not_fused_for_a_subclass_with_its_own_call(head_calls):
         got = m(x)
     assert head_calls == []
     torch.testing.assert_close(got, _separately(m, x))
+
+
+def test_not_fused_under_autocast(head_calls):
+    """Under CPU autocast the Dense's own call computes in bfloat16: the Sequential's output keeps that dtype."""
+    m = _model(sl.LSTM(16, return_sequences=True), sl.TimeDistributed(sl.Dense(2)))
+    x = torch.randn(3, 4, 8)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        got, want = m(x), m.layers[1](m.layers[0](x))
+    assert head_calls == [] and got.dtype == want.dtype == torch.bfloat16
+    torch.testing.assert_close(got, want)
