@@ -49,4 +49,9 @@ def rnn_then_dense(rnn, nxt, x, training: bool) -> torch.Tensor | None:
     y = rnn.call_with_head(x, dense.kernel.t().contiguous(), dense.bias)
     if y is None:
         return None
-    return y if dense.activation is None else dense.activation(y)
+    if dense.activation is None:
+        return y
+    if dense is nxt:
+        return dense.activation(y)  # (B, T, U), as Dense's own call on the steps
+    B, T, U = y.shape  # TimeDistributed hands its Dense the steps folded: (B*T, U), as there
+    return dense.activation(y.reshape(B * T, U)).reshape(B, T, -1)

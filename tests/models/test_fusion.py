@@ -157,3 +157,13 @@ def test_not_fused_under_autocast(head_calls):
         got, want = m(x), m.layers[1](m.layers[0](x))
     assert head_calls == [] and got.dtype == want.dtype == torch.bfloat16
     torch.testing.assert_close(got, want)
+
+
+def test_a_wrapped_dense_activation_sees_the_folded_steps(head_calls):
+    """TimeDistributed hands its Dense (B*T, H): a callable activation sees (B*T, U) there, fused or not."""
+    m = _model(sl.GRU(16, return_sequences=True), sl.TimeDistributed(sl.Dense(2, activation=lambda y: y * y.shape[0])))
+    x = torch.randn(3, 4, 8)
+    with torch.inference_mode():
+        got = m(x)
+    assert head_calls == [True]
+    torch.testing.assert_close(got, _separately(m, x))
