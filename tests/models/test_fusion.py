@@ -62,13 +62,14 @@ def test_fused_pair_equals_the_two_layers(cell, F, H, units, activation, wrap, u
     torch.testing.assert_close(got, _separately(m, x), atol=2e-6, rtol=1e-5)
 
 
-def test_fused_pair_on_two_threads_equals_one_thread():
+def test_fused_pair_on_two_threads_equals_one_thread(head_calls):
     m = _model(sl.LSTM(32, return_sequences=True), sl.TimeDistributed(sl.Dense(2)))
     x = torch.randn(64, 20, 8)  # enough work for the batch to be split in chunks
     with torch.inference_mode():
         one = m(x)
         with torch_threads(2):
             two = m(x)
+    assert head_calls == [True, True]  # both fused (else this compares the two layers' calls with themselves)
     torch.testing.assert_close(two, one, atol=1e-6, rtol=1e-6)
 
 
