@@ -61,17 +61,12 @@ class NativeLSTM(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out, grad_h, grad_c):
         x, h0, c0, acts, cs, tcs, xh, *weights = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        if _torchs_backward(ctx, (grad_out, grad_h, grad_c)):
-            # torch's kernel (for a right-padded batch, the masked step loop) over the same inputs
-            kernel = torch._VF.lstm if ctx.lengths is None else _masked_reference("lstm", ctx.lengths)
-            return _differentiable_backward(kernel, ctx, (grad_out, grad_h, grad_c), x, [h0, c0], weights, extra=1)
-        ctx.consumed = True
-        w_ih, w_hh, _, _ = _weight_lists(weights, ctx.has_bias)
-        dx, dh0, dc0, *dw = torch.ops.seqlayers_native.lstm_train_backward(
-            grad_out, grad_h, grad_c, w_ih, w_hh, c0, acts, cs, tcs, xh, _backwards(ctx.bidirectional), needs[0],
-            ctx.repeated, ctx.lengths)
-        return _native_grads(ctx, (dx, dh0, dc0), dw)
+        # torch's kernel for a right-padded batch: the masked step loop
+        kernel = torch._VF.lstm if ctx.lengths is None else _masked_reference("lstm", ctx.lengths)
+        return _backward(ctx, (grad_out, grad_h, grad_c), x, [h0, c0], weights, kernel,
+                         lambda w_ih, w_hh: torch.ops.seqlayers_native.lstm_train_backward(
+                             grad_out, grad_h, grad_c, w_ih, w_hh, c0, acts, cs, tcs, xh, _backwards(ctx.bidirectional),
+                             ctx.needs_input_grad[0], ctx.repeated, ctx.lengths))
 
 
 class NativeGRU(torch.autograd.Function):
@@ -93,15 +88,11 @@ class NativeGRU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out, grad_h):
         x, h0, x2, acts, hn, hp, *weights = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        if _torchs_backward(ctx, (grad_out, grad_h)):  # see NativeLSTM.backward
-            kernel = torch._VF.gru if ctx.lengths is None else _masked_reference("gru", ctx.lengths)
-            return _differentiable_backward(kernel, ctx, (grad_out, grad_h), x, [h0], weights, extra=1)
-        ctx.consumed = True
-        w_ih, w_hh, _, _ = _weight_lists(weights, ctx.has_bias)
-        dx, dh0, *dw = torch.ops.seqlayers_native.gru_train_backward(
-            grad_out, grad_h, w_ih, w_hh, x2, acts, hn, hp, _backwards(ctx.bidirectional), needs[0], ctx.lengths)
-        return _native_grads(ctx, (dx, dh0), dw)
+        kernel = torch._VF.gru if ctx.lengths is None else _masked_reference("gru", ctx.lengths)
+        return _backward(ctx, (grad_out, grad_h), x, [h0], weights, kernel,
+                         lambda w_ih, w_hh: torch.ops.seqlayers_native.gru_train_backward(
+                             grad_out, grad_h, w_ih, w_hh, x2, acts, hn, hp, _backwards(ctx.bidirectional),
+                             ctx.needs_input_grad[0], ctx.lengths))
 
 
 class NativeRNN(torch.autograd.Function):
@@ -122,15 +113,11 @@ class NativeRNN(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out, grad_h):
         x, h0, x2, ys, hp, *weights = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        if _torchs_backward(ctx, (grad_out, grad_h)):
-            kernel = torch._VF.rnn_relu if ctx.relu else torch._VF.rnn_tanh
-            return _differentiable_backward(kernel, ctx, (grad_out, grad_h), x, [h0], weights, extra=1)
-        ctx.consumed = True
-        w_ih, w_hh, _, _ = _weight_lists(weights, ctx.has_bias)
-        dx, dh0, *dw = torch.ops.seqlayers_native.simple_rnn_train_backward(
-            grad_out, grad_h, w_ih, w_hh, x2, ys, hp, _backwards(ctx.bidirectional), ctx.relu, needs[0])
-        return _native_grads(ctx, (dx, dh0), dw)
+        kernel = torch._VF.rnn_relu if ctx.relu else torch._VF.rnn_tanh
+        return _backward(ctx, (grad_out, grad_h), x, [h0], weights, kernel,
+                         lambda w_ih, w_hh: torch.ops.seqlayers_native.simple_rnn_train_backward(
+                             grad_out, grad_h, w_ih, w_hh, x2, ys, hp, _backwards(ctx.bidirectional), ctx.relu,
+                             ctx.needs_input_grad[0]))
 
 
 def _per_direction(weights, has_bias):
@@ -155,6 +142,19 @@ def _keep(ctx, saved, bidirectional, has_bias):
     ctx.bidirectional, ctx.has_bias = bidirectional, has_bias
     ctx.consumed = False  # the native backward overwrites the saved gates: it runs once
     ctx.set_materialize_grads(False)  # an unused output's gradient stays None (no zeros are made)
+
+
+def _backward(ctx, grads, x, states, weights, kernel, native_backward):
+    """The three Functions' backward: through torch's ``kernel`` (``_VF``'s signature) where
+    ``_torchs_backward`` says so, else ``native_backward(w_ih, w_hh)`` (the native op on the lists over
+    directions; it returns dx, the states' gradients, then the weights'), which consumes the saved gates."""
+    if _torchs_backward(ctx, grads):
+        return _differentiable_backward(kernel, ctx, grads, x, states, weights, extra=1)
+    ctx.consumed = True
+    w_ih, w_hh, _, _ = _weight_lists(weights, ctx.has_bias)
+    out = native_backward(w_ih, w_hh)
+    n_lead = 1 + len(states)
+    return _native_grads(ctx, tuple(out[:n_lead]), list(out[n_lead:]))
 
 
 def _native_grads(ctx, leading, dw):
