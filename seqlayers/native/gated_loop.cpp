@@ -46,20 +46,43 @@ using seqlayers_native::tanh_r;
 
 enum Kind : int64_t { kLSTM = 0, kGRU = 1, kGRUResetBefore = 2 };
 
+// The LSTM's cell update of 16 units at column j from their pre-activations (biases in) pi, pf, pg,
+// po: c updated in place, the new h stored into hn and (unless null) out, and returned. What the
+// gate pass (lstm16) and lstm_fused's cell update (lstm_cell16) share.
+__attribute__((target("avx512f"), always_inline)) inline __m512 lstm_update16(__m512 pi, __m512 pf, __m512 pg, __m512 po,
+                                                                           float* c, float* hn, float* out, int64_t j,
+                                                                           __mmask16 m) {
+  const __m512 i = seqlayers_native::sigmoid16(pi), f = seqlayers_native::sigmoid16(pf);
+  const __m512 n = seqlayers_native::tanh16(pg), o = seqlayers_native::sigmoid16(po);
+  const __m512 cj = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, c + j), _mm512_mul_ps(i, n));
+  _mm512_mask_storeu_ps(c + j, m, cj);
+  const __m512 hj = _mm512_mul_ps(o, seqlayers_native::tanh16(cj));
+  _mm512_mask_storeu_ps(hn + j, m, hj);
+  if (out) _mm512_mask_storeu_ps(out + j, m, hj);
+  return hj;
+}
+
+// The GRU's (reset_after) update of 16 units at column j from r's and z's pre-activations (both
+// parts and biases in), n's input part xn and recurrent part hn_pre (n = tanh(xn + r hn_pre)): the
+// new h = z h + (1 - z) n from h (read at j), stored into hn (may be h) and out unless null, and returned.
+__attribute__((target("avx512f"), always_inline)) inline __m512 gru_update16(__m512 pr, __m512 pz, __m512 xn,
+                                                                          __m512 hn_pre, const float* h, float* hn,
+                                                                          float* out, int64_t j, __mmask16 m) {
+  const __m512 r = seqlayers_native::sigmoid16(pr), z = seqlayers_native::sigmoid16(pz);
+  const __m512 n = seqlayers_native::tanh16(_mm512_fmadd_ps(r, hn_pre, xn));
+  const __m512 hj = _mm512_fmadd_ps(z, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, h + j), n), n);  // z h + (1 - z) n
+  _mm512_mask_storeu_ps(hn + j, m, hj);
+  if (out) _mm512_mask_storeu_ps(out + j, m, hj);
+  return hj;
+}
+
 // One LSTM unit block of 16 at column j of a row: gates g (4H) plus their bias b (4H), c and h (H)
 // updated in place, h also stored into out (the output sequence's row) unless null.
 __attribute__((target("avx512f"), always_inline)) inline void lstm16(const float* g, const float* b, float* c,
                                                                     float* h, float* out, int64_t H, int64_t j) {
   const __mmask16 m = seqlayers_native::tail_mask(H - j);
-  const __m512 i = seqlayers_native::sigmoid16(plus16(m, g, b, j));
-  const __m512 f = seqlayers_native::sigmoid16(plus16(m, g, b, H + j));
-  const __m512 n = seqlayers_native::tanh16(plus16(m, g, b, 2 * H + j));
-  const __m512 o = seqlayers_native::sigmoid16(plus16(m, g, b, 3 * H + j));
-  const __m512 cj = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, c + j), _mm512_mul_ps(i, n));
-  _mm512_mask_storeu_ps(c + j, m, cj);
-  const __m512 hj = _mm512_mul_ps(o, seqlayers_native::tanh16(cj));
-  _mm512_mask_storeu_ps(h + j, m, hj);
-  if (out) _mm512_mask_storeu_ps(out + j, m, hj);
+  lstm_update16(plus16(m, g, b, j), plus16(m, g, b, H + j), plus16(m, g, b, 2 * H + j), plus16(m, g, b, 3 * H + j),
+                c, h, out, j, m);
 }
 
 // g + b (4H): the step's gate pre-activations (i, f, g, o); c, h (H) updated in place. Two blocks per
@@ -85,13 +108,7 @@ void gru_gates_avx512(const float* xw, const float* bx, const float* hw, const f
     const __m512 xr = plus16(m, xw, bx, j), hr = plus16(m, hw, bh, j);
     const __m512 xz = plus16(m, xw, bx, H + j), hz = plus16(m, hw, bh, H + j);
     const __m512 xn = plus16(m, xw, bx, 2 * H + j), hn = plus16(m, hw, bh, 2 * H + j);
-    const __m512 r = seqlayers_native::sigmoid16(_mm512_add_ps(xr, hr));
-    const __m512 z = seqlayers_native::sigmoid16(_mm512_add_ps(xz, hz));
-    const __m512 n = seqlayers_native::tanh16(_mm512_fmadd_ps(r, hn, xn));
-    const __m512 hj = _mm512_maskz_loadu_ps(m, h + j);
-    const __m512 hn_ = _mm512_fmadd_ps(z, _mm512_sub_ps(hj, n), n);  // z h + (1 - z) n
-    _mm512_mask_storeu_ps(h + j, m, hn_);
-    if (out) _mm512_mask_storeu_ps(out + j, m, hn_);
+    gru_update16(_mm512_add_ps(xr, hr), _mm512_add_ps(xz, hz), xn, hn, h, h, out, j, m);
   }
 }
 
@@ -150,16 +167,8 @@ struct LstmStep {
 // the biases in): c updated, h stored into hn (and out unless null).
 __attribute__((target("avx512f"), always_inline)) inline __m512 lstm_cell16(const float* g, float* c, float* hn,
                                                                          float* out, int64_t u0, __mmask16 m) {
-  const __m512 i = seqlayers_native::sigmoid16(_mm512_load_ps(g));
-  const __m512 f = seqlayers_native::sigmoid16(_mm512_load_ps(g + 16));
-  const __m512 n = seqlayers_native::tanh16(_mm512_load_ps(g + 32));
-  const __m512 o = seqlayers_native::sigmoid16(_mm512_load_ps(g + 48));
-  const __m512 cj = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, c + u0), _mm512_mul_ps(i, n));
-  _mm512_mask_storeu_ps(c + u0, m, cj);
-  const __m512 hj = _mm512_mul_ps(o, seqlayers_native::tanh16(cj));
-  _mm512_mask_storeu_ps(hn + u0, m, hj);
-  if (out) _mm512_mask_storeu_ps(out + u0, m, hj);
-  return hj;
+  return lstm_update16(_mm512_load_ps(g), _mm512_load_ps(g + 16), _mm512_load_ps(g + 32), _mm512_load_ps(g + 48), c,
+                       hn, out, u0, m);
 }
 
 // Rows b .. b+R of the panel of units u0 .. u0+16 (K rows of 64 floats): the pre-activations
@@ -240,13 +249,8 @@ struct GruStep {
 
 __attribute__((target("avx512f"), always_inline)) inline __m512 gru_cell16(const float* g, const float* h, float* hn,
                                                                         float* out, int64_t u0, __mmask16 m) {
-  const __m512 r = seqlayers_native::sigmoid16(_mm512_load_ps(g));
-  const __m512 z = seqlayers_native::sigmoid16(_mm512_load_ps(g + 16));
-  const __m512 n = seqlayers_native::tanh16(_mm512_fmadd_ps(r, _mm512_load_ps(g + 48), _mm512_load_ps(g + 32)));
-  const __m512 hj = _mm512_fmadd_ps(z, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, h + u0), n), n);  // z h + (1 - z) n
-  _mm512_mask_storeu_ps(hn + u0, m, hj);
-  if (out) _mm512_mask_storeu_ps(out + u0, m, hj);
-  return hj;
+  return gru_update16(_mm512_load_ps(g), _mm512_load_ps(g + 16), _mm512_load_ps(g + 32), _mm512_load_ps(g + 48), h,
+                      hn, out, u0, m);
 }
 
 // acc[r][0] (r), acc[r][1] (z) and acc[r][N] (N = 2: n's input part, 3: its recurrent part) +=
