@@ -18,7 +18,8 @@ import torch
 
 from seqlayers import native
 
-#: (name, op, B, T, F, H): W4's SimpleRNN and shapes around it, W1's LSTM and GRU (W6), single rows
+#: (name, op, B, T, F, H[, repeated]): W4's SimpleRNN and shapes around it, W1's LSTM and GRU (W6),
+#: single rows, W3's encoder and decoder (its input RepeatVector's: one row repeated in time, stride 0)
 SHAPES = [
     ("SimpleRNN W4", "rnn", 16, 700, 1, 200),
     ("SimpleRNN H=192", "rnn", 16, 700, 1, 192),
@@ -29,13 +30,16 @@ SHAPES = [
     ("LSTM W2 (F + H = 228)", "lstm", 32, 50, 100, 128),
     ("GRU W6", "gru", 64, 100, 8, 128),
     ("GRU B=1", "gru", 1, 100, 8, 128),
+    ("LSTM W3 encoder", "lstm", 128, 7, 12, 128),
+    ("LSTM W3 decoder (repeated input)", "lstm", 128, 4, 128, 128, True),
+    ("GRU repeated input (F + H = 256)", "gru", 64, 8, 128, 128, True),
 ]
 
 
-def _call(kind: str, B: int, T: int, F: int, H: int):
+def _call(kind: str, B: int, T: int, F: int, H: int, repeated: bool = False):
     """A function ``f(blas_only)`` running the op once on fixed random inputs."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(B, T, F, generator=g)
+    x = torch.randn(B, 1, F, generator=g).expand(B, T, F) if repeated else torch.randn(B, T, F, generator=g)
     if kind == "rnn":
         w_ih_t, w_hh_t = torch.randn(F, H, generator=g) * 0.1, torch.randn(H, H, generator=g) * 0.07
         bias, h0 = torch.randn(H, generator=g) * 0.1, torch.zeros(B, H)
@@ -66,8 +70,8 @@ def main(argv=None) -> None:
                          "build it with `python -m seqlayers.native`.")
     torch.set_num_threads(1)
     print("| shape | own ms | sgemm ms | own / sgemm [min-max over rounds] |\n|---|---|---|---|")
-    for name, kind, B, T, F, H in SHAPES:
-        f = _call(kind, B, T, F, H)
+    for name, kind, B, T, F, H, *repeated in SHAPES:
+        f = _call(kind, B, T, F, H, *repeated)
         f(False), f(True)  # warm-up
         rounds = [(_cpu_ms(lambda: f(False), args.calls), _cpu_ms(lambda: f(True), args.calls))
                   for _ in range(args.rounds)]

@@ -21,7 +21,8 @@
 //
 // Per step and direction, for the active rows: on AVX-512 CPUs an LSTM with F + H <= 160 runs
 // lstm_fused, [x_t, h] @ [W_ih; W_hh]^T and the cell update in one pass per 16 units (no gate
-// buffer), a GRU (reset_after) with F + H <= 213 gru_fused, the same for its gates. Otherwise the
+// buffer), a GRU (reset_after) with F + H <= 213 gru_fused, the same for its gates (for an input
+// repeated in time, whose projection is made once, H alone counts: `fusable`). Otherwise the
 // LSTM's [x_t, h] @ [W_ih; W_hh]^T as one product into a (rows, G*H) buffer; the GRU's x_t @ W_ih^T
 // there and h @ W_hh^T into a second buffer (its reset gate multiplies it) (the hand-written AVX-512
 // kernel of loop_math.h for a single row, else MKL's sgemm), then one vectorised pass over H adding
@@ -282,8 +283,7 @@ void gru_rows(const GruStep& S, int64_t b, const float* panel, int64_t u0) {
       if (S.init && q < 3) acc[r][q] = _mm512_add_ps(acc[r][q], _mm512_maskz_loadu_ps(m, S.init[b + r] + q * H + u0));
     }
   if (F > 0) gru_part<R, 2>(acc, S.x + b, panel, F);  // x_t's part: r, z and xn
-  // h's part: r, z and hn (the panel's x rows are there even when a repeated input's projection skips them)
-  gru_part<R, 3>(acc, S.h + b, panel + S.F * 48, H);
+  gru_part<R, 3>(acc, S.h + b, panel + F * 48, H);  // h's part: r, z and hn
   alignas(64) float tile[R][64];  // through L1, as lstm_rows
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < 4; ++q) _mm512_store_ps(tile[r] + 16 * q, acc[r][q]);
@@ -295,6 +295,14 @@ void gru_rows(const GruStep& S, int64_t b, const float* panel, int64_t u0) {
 // A GRU (reset_after) of F features and H units runs gru_fused where the hand-written kernels run:
 // its unit block's panel, (F + H) x 48 floats, within lstm_fused's budget (kMaxFusedK x 64).
 inline bool gru_fusable(int64_t F, int64_t H) { return (F + H) * 48 <= kMaxFusedK * 64; }
+
+// Whether a layer's steps run lstm_fused / gru_fused, where Fp is the number of input rows its panels
+// hold: F, or 0 for an input repeated in time (its projection is made once, the panels hold W_hh^T
+// only: W3's decoder, F = H = 128, runs them with K = 128, where it had run MKL's sgemm over h and
+// the gate pass: own / sgemm 0.97-0.99x on its op, benchmarks.native_ab)
+inline bool fusable(int64_t kind, int64_t Fp, int64_t H) {
+  return (kind == kLSTM && lstm_fusable(Fp, H)) || (kind == kGRU && gru_fusable(Fp, H));
+}
 
 void gru_fused(const GruStep& S, int64_t n, const float* panel) {
   const int64_t stride = (S.F + S.H) * 48;
@@ -445,7 +453,7 @@ void project(const Loop& L, int64_t n, int64_t t, const int64_t* rows, float* co
 
 // Whether this run's steps go through lstm_fused or gru_fused (their packed panels are there).
 bool runs_fused(const Loop& L) {
-  return L.own_kernel && ((L.kind == kLSTM && lstm_fusable(L.F, L.H)) || (L.kind == kGRU && gru_fusable(L.F, L.H)));
+  return L.own_kernel && fusable(L.kind, L.xproj ? 0 : L.F, L.H);
 }
 
 // The per-row pointers lstm_fused / gru_fused take, one entry per active row, and the GRU's
@@ -487,11 +495,10 @@ void lstm_step(const Loop& L, int64_t n, int64_t t, const int64_t* rows, const f
     R.hn[i] = next + b * L.ld_h;
     R.out[i] = out_row(b);
   }
-  const seqlayers_native::Packed& w = L.pw[1];  // (F + H) x 64 per panel
-  const int64_t lead = L.xproj ? F : 0;  // a repeated input's rows start at h: the panels' rows from F on
+  const seqlayers_native::Packed& w = L.pw[1];  // (F + H) x 64 per panel (H x 64 after a repeated input's projection)
   const LstmStep S{R.a.data(), L.xproj ? R.init.data() : nullptr, bias, R.c.data(), R.hn.data(), R.out.data(), H,
                    L.head_w, L.U, R.head_acc.data()};
-  lstm_fused(S, n, w.data + lead * seqlayers_native::kPanel, w.K * seqlayers_native::kPanel, w.K - lead);
+  lstm_fused(S, n, w.data, w.K * seqlayers_native::kPanel, w.K);
 }
 
 // One step of the n active rows through lstm_fused or gru_fused, from `state` into `next`; then the
@@ -512,7 +519,8 @@ void fused_step(const Loop& L, int64_t n, int64_t t, int64_t pos, const int64_t*
       R.out[i] = out_row(b);
     }
     const GruStep S{L.xproj ? nullptr : R.a.data(), R.h.data(), L.xproj ? R.init.data() : nullptr,
-                    R.gru_bias.data(), R.hn.data(), R.out.data(), L.F, L.H, L.head_w, L.U, R.head_acc.data()};
+                    R.gru_bias.data(), R.hn.data(), R.out.data(), L.xproj ? 0 : L.F, L.H, L.head_w, L.U,
+                    R.head_acc.data()};
     gru_fused(S, n, L.pw[1].data);
   }
   for (int64_t i = 0; L.head_w && i < n; ++i)  // the Dense's outputs of the step, plus its bias
@@ -634,21 +642,22 @@ struct Prepared {
   at::Tensor wit, wt, bias_in, b_hh, panels;
 };
 
-std::array<seqlayers_native::Packed, 3> panel_views(int64_t kind, int64_t F, int64_t H, const at::Tensor& panels) {
+std::array<seqlayers_native::Packed, 3> panel_views(int64_t kind, int64_t F, int64_t H, const at::Tensor& panels,
+                                                    bool repeated) {
   std::array<seqlayers_native::Packed, 3> v{};
   if (!panels.defined() || panels.numel() == 0) return v;
-  const int64_t G = kind == kLSTM ? 4 : 3, lead = kind == kLSTM ? F : 0;
+  const int64_t G = kind == kLSTM ? 4 : 3, lead = kind == kLSTM ? F : 0, Fp = repeated ? 0 : F;
   const int64_t split = kind == kGRUResetBefore ? 2 * H : G * H;
   const float* p = panels.data_ptr<float>();
-  if (kind == kGRU && gru_fusable(F, H)) {  // pack_gru_panels's layout
-    v[1] = {p, F + H, G * H};
+  if (fusable(kind, Fp, H)) {  // pack_lstm_panels's / pack_gru_panels's layout, Fp + H rows
+    v[1] = {p, Fp + H, G * H};
     return v;
   }
   if (kind != kLSTM) {
     v[0] = {p, F, G * H};
     p += seqlayers_native::packed_size(F, G * H);
   }
-  v[1] = {p, lead + H, split};  // an LSTM's in pack_lstm_panels's layout where lstm_fusable
+  v[1] = {p, lead + H, split};
   p += seqlayers_native::packed_size(lead + H, split);
   if (split < G * H) v[2] = {p, H, G * H - split};
   return v;
@@ -660,7 +669,7 @@ void transpose_into(const at::Tensor& src, float* dst) {
 }
 
 Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, const c10::optional<at::Tensor>& b_ih,
-                 const c10::optional<at::Tensor>& b_hh, bool pack) {
+                 const c10::optional<at::Tensor>& b_hh, bool pack, bool repeated = false) {
   const int64_t G = kind == kLSTM ? 4 : 3, H = w_hh.size(1), F = w_ih.size(1);
   TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(0) == G * H && w_hh.sizes() == at::IntArrayRef({G * H, H}) &&
               w_ih.scalar_type() == at::kFloat && w_hh.scalar_type() == at::kFloat,
@@ -686,14 +695,15 @@ Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, c
     P.panels = at::empty({0}, w_ih.options());
     return P;
   }
-  if (kind == kLSTM && lstm_fusable(F, H)) {  // [W_ih^T; W_hh^T] by unit blocks, for lstm_fused
-    P.panels = at::empty({lstm_packed_size(F + H, H)}, w_ih.options());
-    pack_lstm_panels(P.wt.data_ptr<float>(), F + H, H, P.panels.data_ptr<float>());
+  const int64_t Fp = repeated ? 0 : F;  // the input rows the unit-block panels hold (see fusable)
+  if (kind == kLSTM && lstm_fusable(Fp, H)) {  // [W_ih^T; W_hh^T] (or W_hh^T) by unit blocks, for lstm_fused
+    P.panels = at::empty({lstm_packed_size(Fp + H, H)}, w_ih.options());
+    pack_lstm_panels(P.wt.data_ptr<float>() + (F - Fp) * G * H, Fp + H, H, P.panels.data_ptr<float>());
     return P;
   }
-  if (kind == kGRU && gru_fusable(F, H)) {  // W_ih^T and W_hh^T by unit blocks, for gru_fused
-    P.panels = at::empty({gru_packed_size(F, H)}, w_ih.options());
-    pack_gru_panels(P.wit.data_ptr<float>(), P.wt.data_ptr<float>(), F, H, P.panels.data_ptr<float>());
+  if (kind == kGRU && gru_fusable(Fp, H)) {  // W_ih^T (or nothing of it) and W_hh^T by unit blocks, for gru_fused
+    P.panels = at::empty({gru_packed_size(Fp, H)}, w_ih.options());
+    pack_gru_panels(P.wit.data_ptr<float>(), P.wt.data_ptr<float>(), Fp, H, P.panels.data_ptr<float>());
     return P;
   }
   int64_t total = seqlayers_native::packed_size(lead + H, split);
@@ -754,7 +764,7 @@ void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool
     for (int64_t b = 0; b < B; ++b) std::memcpy(xh.data() + b * ld_h + h_off, h + b * H, H * sizeof(float));
     state = xh.data() + h_off;
   }
-  const auto views = panel_views(kind, F, H, P.panels);
+  const auto views = panel_views(kind, F, H, P.panels, xproj != nullptr);
   const auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
   Loop L{kind, B, T, F, H, G, x, P.wit.data_ptr<float>(), ptr(P.bias_in), P.wt.data_ptr<float>(), views.data(),
          ptr(P.b_hh), state, kind == kLSTM ? state + B * ld_h : (kind == kGRU ? h2.data() : nullptr), ld_h, c, out, ld_out, last, mask, backwards, time_order, zero_output,
@@ -812,21 +822,20 @@ std::vector<at::Tensor> gated_rnn_forward(
                   "gated_rnn_forward: head_b must be (U,) float32 with U = ", head_w.size(0), ", got ", head_b.sizes());
     }
   }
-  const bool head_fused = has_head && use_own_kernel(blas_only, B, G, x_.size(2), H) &&
-                          ((kind == kLSTM && lstm_fusable(x_.size(2), H)) || (kind == kGRU && gru_fusable(x_.size(2), H)));
-  at::Tensor out = return_sequences && !head_fused ? at::empty({B, T, D * H}, x_.options()) : at::empty({0}, x_.options());
-  at::Tensor y = head_fused ? at::empty({B, T, head_w.size(0)}, x_.options()) : at::Tensor();
-  std::vector<at::Tensor> results{out};
   // every step's input the same tensor (stride 0 in time: RepeatVector's expand): projected once per
   // direction (W3's decoder: the product per step over K = H instead of F + H, 3 of 4 projections saved)
   const bool repeated = T > 1 && x_.stride(1) == 0;
+  const int64_t Fp = repeated ? 0 : x_.size(2);  // the input rows of the unit-block panels (fusable)
+  const bool head_fused = has_head && use_own_kernel(blas_only, B, G, x_.size(2), H) && fusable(kind, Fp, H);
+  at::Tensor out = return_sequences && !head_fused ? at::empty({B, T, D * H}, x_.options()) : at::empty({0}, x_.options());
+  at::Tensor y = head_fused ? at::empty({B, T, head_w.size(0)}, x_.options()) : at::Tensor();
+  std::vector<at::Tensor> results{out};
   const at::Tensor x = repeated ? x_.select(1, 0).contiguous() : x_.contiguous();
   const bool own = use_own_kernel(blas_only, B, G, x_.size(2), H);
   // the panels only where a hand-written kernel runs: a single row's product, or lstm_fused /
   // gru_fused (packing W1's unit blocks takes ~30 us a call); other batches' masked steps with a single
   // active row take sgemm
-  const bool pack = own && (B <= kMaxOwnRows || (kind == kLSTM && lstm_fusable(x_.size(2), H)) ||
-                            (kind == kGRU && gru_fusable(x_.size(2), H)));
+  const bool pack = own && (B <= kMaxOwnRows || fusable(kind, Fp, H));
   for (int64_t d = 0; d < D; ++d)
     TORCH_CHECK(w_hh[d].size(1) == H && w_ih[d].dim() == 2 && w_ih[d].size(1) == x_.size(2),
                 "gated_rnn_forward: every direction needs w_ih (G*H, F) with F = x's ", x_.size(2),
@@ -838,7 +847,7 @@ std::vector<at::Tensor> gated_rnn_forward(
   std::vector<Prepared> P;
   std::vector<at::Tensor> xproj(D);
   for (int64_t d = 0; d < D; ++d) {
-    P.push_back(prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), pack));
+    P.push_back(prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), pack, repeated));
     at::Tensor* r = results.data() + 1 + d * n_states;
     r[0] = at::empty({B, H}, x_.options());  // last
     r[1] = opt_or_zeros(h0.get(d), B, H);
