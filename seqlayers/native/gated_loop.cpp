@@ -116,7 +116,7 @@ void gru_gates_avx512(const float* xw, const float* bx, const float* hw, const f
 const bool kAVX512 = __builtin_cpu_supports("avx512f");
 
 // The LSTM's product and gates in one pass (B > 1 as well as a stream's single row): the weights
-// [W_ih^T; W_hh^T] packed by unit blocks (pack_lstm_panels), so that a 64-column panel holds the
+// [W_ih^T; W_hh^T] packed by unit blocks (pack_unit_panels), so that a 64-column panel holds the
 // four gates (i, f, g, o) of 16 units; R rows' pre-activations for them accumulate in 4R zmm
 // registers, go through a small L1 tile to the cell update, and the gate buffer (W1: 128 KiB per
 // step, written by sgemm and read back by the gate pass) never exists. The new h goes to hn
@@ -210,28 +210,8 @@ void lstm_fused(const LstmStep& S, int64_t n, const float* panel, int64_t stride
     seqlayers_native::row_groups(n, [&](auto R, int64_t b) { lstm_rows<decltype(R)::value>(S, b, panel, K, u0); });
 }
 
-// [W_ih^T; W_hh^T] (K x 4H, row-major) packed for lstm_fused: panel p holds, in each of its K rows,
-// the columns of units 16p .. 16p+15 of gate i, then of f, g and o (zeros past H).
-inline int64_t lstm_packed_size(int64_t K, int64_t H) { return (H + 15) / 16 * K * seqlayers_native::kPanel; }
-
-void pack_lstm_panels(const float* wt, int64_t K, int64_t H, float* dst) {
-  for (int64_t u0 = 0; u0 < H; u0 += 16) {
-    const int64_t width = std::min<int64_t>(16, H - u0);
-    for (int64_t k = 0; k < K; ++k, dst += seqlayers_native::kPanel)
-      for (int64_t q = 0; q < 4; ++q) {
-        const float* src = wt + k * 4 * H + q * H + u0;
-        if (width == 16) {  // a fixed-size copy, inlined (a memcpy call per 64 bytes had taken 50 us on W1)
-          std::memcpy(dst + 16 * q, src, 16 * sizeof(float));
-        } else {
-          std::memcpy(dst + 16 * q, src, width * sizeof(float));
-          std::memset(dst + 16 * q + width, 0, (16 - width) * sizeof(float));
-        }
-      }
-  }
-}
-
 // The GRU's (reset_after) step in one pass, as lstm_fused: per 16 units, a panel of 48 columns [r,
-// z, n] over the F rows of W_ih^T then the H rows of W_hh^T (pack_gru_panels); R rows accumulate r
+// z, n] over the F rows of W_ih^T then the H rows of W_hh^T (pack_unit_panels, G = 3); R rows accumulate r
 // and z over both, n's input part (xn) over x_t and its recurrent part (hn) over h in 4R zmm
 // registers, then the update n = tanh(xn + r * hn), h' = n + z (h - n) from an L1 tile.
 struct GruStep {
@@ -310,23 +290,32 @@ void gru_fused(const GruStep& S, int64_t n, const float* panel) {
     seqlayers_native::row_groups(n, [&](auto R, int64_t b) { gru_rows<decltype(R)::value>(S, b, panel, u0); });
 }
 
-// W_ih^T (F x 3H) and W_hh^T (H x 3H) packed for gru_fused: the block of units 16p .. 16p+15 holds F
-// rows of W_ih^T's columns of r, z, n for those units (16 each, zeros past H), then H rows of W_hh^T's.
-inline int64_t gru_packed_size(int64_t F, int64_t H) { return (H + 15) / 16 * (F + H) * 48; }
+// The unit-block panels of lstm_fused (G = 4) and gru_fused (G = 3), packed straight from w_ih
+// (G*H, F) and w_hh (G*H, H): the block of units 16p .. 16p+15 holds Fp + H rows (Fp = F, or 0 for
+// an input repeated in time, whose projection is made apart), row k = input k's weights into gate
+// 0's units 16p .., then gate 1's, ... (16 each, zeros past H): [W_ih^T; W_hh^T]'s columns of those
+// units, read from the weights by 16 x 16 register transposes (no transposed copy of the weights first:
+// making and re-reading one had taken ~50 of a W3 encoder call's ~160 us of fixed cost).
+inline int64_t unit_packed_size(int64_t K, int64_t H, int64_t G) { return (H + 15) / 16 * K * 16 * G; }
 
-void pack_gru_panels(const float* wit, const float* wht, int64_t F, int64_t H, float* dst) {
-  for (int64_t u0 = 0; u0 < H; u0 += 16) {
-    const int64_t width = std::min<int64_t>(16, H - u0);
-    for (int64_t k = 0; k < F + H; ++k, dst += 48)
-      for (int64_t q = 0; q < 3; ++q) {
-        const float* src = (k < F ? wit + k * 3 * H : wht + (k - F) * 3 * H) + q * H + u0;
-        if (width == 16) {  // a fixed-size copy, inlined
-          std::memcpy(dst + 16 * q, src, 16 * sizeof(float));
-        } else {
-          std::memcpy(dst + 16 * q, src, width * sizeof(float));
-          std::memset(dst + 16 * q + width, 0, (16 - width) * sizeof(float));
-        }
-      }
+// dst[k * ld + j] = src[j * lds + k] for j < nj, k < nk; zeros for nj <= j < 16
+__attribute__((target("avx512f")))
+void transpose_rows16(const float* src, int64_t lds, int64_t nj, int64_t nk, float* dst, int64_t ld) {
+  int64_t k0 = 0;
+  if (nj == 16)
+    for (; k0 + 16 <= nk; k0 += 16) seqlayers_native::transpose16(src + k0, lds, dst + k0 * ld, ld);
+  for (int64_t k = k0; k < nk; ++k)
+    for (int64_t j = 0; j < 16; ++j) dst[k * ld + j] = j < nj ? src[j * lds + k] : 0.0f;
+}
+
+void pack_unit_panels(const float* w_ih, int64_t F, int64_t Fp, const float* w_hh, int64_t H, int64_t G, float* dst) {
+  const int64_t ld = 16 * G;
+  for (int64_t u0 = 0; u0 < H; u0 += 16, dst += (Fp + H) * ld) {
+    const int64_t nj = std::min<int64_t>(16, H - u0);
+    for (int64_t q = 0; q < G; ++q) {
+      if (Fp) transpose_rows16(w_ih + (q * H + u0) * F, F, nj, F, dst + 16 * q, ld);
+      transpose_rows16(w_hh + (q * H + u0) * H, H, nj, H, dst + Fp * ld + 16 * q, ld);
+    }
   }
 }
 
@@ -635,9 +624,10 @@ at::Tensor opt_or_zeros(const c10::optional<at::Tensor>& t, int64_t B, int64_t H
 //   wit (F, GH) W_ih^T; wt (H, GH) W_hh^T, the LSTM's (F + H, GH) [W_ih^T; W_hh^T]; bias_in (GH) or
 //   undefined; b_hh (GH, GRU reset_after) or undefined; panels: the packed copies (empty without
 //   AVX-512, or where no hand-written kernel runs: gated_rnn_forward's `pack`): by unit blocks where
-//   lstm_fusable / gru_fusable (pack_lstm_panels: the LSTM's [W_ih^T; W_hh^T]; pack_gru_panels), else
+//   fusable (pack_unit_panels: [W_ih^T; W_hh^T] by unit blocks, W_ih^T left out for a repeated input), else
 //   by columns (loop_math.h's panels): the LSTM's [W_ih^T; W_hh^T] (K = F + H), the GRU's [W_ih^T,
-//   W_hh^T or [U_r, U_z]^T, U_n^T (reset_before)]
+//   W_hh^T or [U_r, U_z]^T, U_n^T (reset_before)]. Where only the fused steps run (prepare's
+//   `transposed` false), wit is w_ih.t() (a view) and wt undefined.
 struct Prepared {
   at::Tensor wit, wt, bias_in, b_hh, panels;
 };
@@ -649,7 +639,7 @@ std::array<seqlayers_native::Packed, 3> panel_views(int64_t kind, int64_t F, int
   const int64_t G = kind == kLSTM ? 4 : 3, lead = kind == kLSTM ? F : 0, Fp = repeated ? 0 : F;
   const int64_t split = kind == kGRUResetBefore ? 2 * H : G * H;
   const float* p = panels.data_ptr<float>();
-  if (fusable(kind, Fp, H)) {  // pack_lstm_panels's / pack_gru_panels's layout, Fp + H rows
+  if (fusable(kind, Fp, H)) {  // pack_unit_panels's layout, Fp + H rows
     v[1] = {p, Fp + H, G * H};
     return v;
   }
@@ -668,8 +658,11 @@ void transpose_into(const at::Tensor& src, float* dst) {
   seqlayers_native::transpose_tiled(src.data_ptr<float>(), src.size(0), src.size(1), dst);
 }
 
+// transposed: also W_ih^T and W_hh^T as MKL's path reads them (wit, wt); false where only the fused
+// steps will run (panels by unit blocks, made straight from the weights; wit is then w_ih.t(), a view
+// for a repeated input's at::addmm, and wt undefined)
 Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, const c10::optional<at::Tensor>& b_ih,
-                 const c10::optional<at::Tensor>& b_hh, bool pack, bool repeated = false) {
+                 const c10::optional<at::Tensor>& b_hh, bool pack, bool repeated = false, bool transposed = true) {
   const int64_t G = kind == kLSTM ? 4 : 3, H = w_hh.size(1), F = w_ih.size(1);
   TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(0) == G * H && w_hh.sizes() == at::IntArrayRef({G * H, H}) &&
               w_ih.scalar_type() == at::kFloat && w_hh.scalar_type() == at::kFloat,
@@ -682,6 +675,17 @@ Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, c
   if (kind == kLSTM && has_bh) P.bias_in = has_bi ? (P.bias_in + *b_hh).contiguous() : b_hh->contiguous();
   if (kind == kGRU && has_bh) P.b_hh = b_hh->contiguous();
   const int64_t lead = kind == kLSTM ? F : 0, split = kind == kGRUResetBefore ? 2 * H : G * H;
+  const int64_t Fp = repeated ? 0 : F;  // the input rows the unit-block panels hold (see fusable)
+  const bool unit_blocks = pack && fusable(kind, Fp, H);
+  if (unit_blocks) {  // for lstm_fused / gru_fused
+    const at::Tensor wi = w_ih.contiguous(), wh = w_hh.contiguous();
+    P.panels = at::empty({unit_packed_size(Fp + H, H, G)}, w_ih.options());
+    pack_unit_panels(wi.data_ptr<float>(), F, Fp, wh.data_ptr<float>(), H, G, P.panels.data_ptr<float>());
+    if (!transposed) {
+      P.wit = w_ih.t();
+      return P;
+    }
+  }
   P.wt = at::empty({lead + H, G * H}, w_ih.options());  // [W_ih^T; W_hh^T] (LSTM) or W_hh^T
   if (kind == kLSTM) {
     transpose_into(w_ih.contiguous(), P.wt.data_ptr<float>());
@@ -691,19 +695,9 @@ Prepared prepare(int64_t kind, const at::Tensor& w_ih, const at::Tensor& w_hh, c
     transpose_into(w_ih.contiguous(), P.wit.data_ptr<float>());
   }
   transpose_into(w_hh.contiguous(), P.wt.data_ptr<float>() + lead * G * H);
+  if (unit_blocks) return P;
   if (!pack) {
     P.panels = at::empty({0}, w_ih.options());
-    return P;
-  }
-  const int64_t Fp = repeated ? 0 : F;  // the input rows the unit-block panels hold (see fusable)
-  if (kind == kLSTM && lstm_fusable(Fp, H)) {  // [W_ih^T; W_hh^T] (or W_hh^T) by unit blocks, for lstm_fused
-    P.panels = at::empty({lstm_packed_size(Fp + H, H)}, w_ih.options());
-    pack_lstm_panels(P.wt.data_ptr<float>() + (F - Fp) * G * H, Fp + H, H, P.panels.data_ptr<float>());
-    return P;
-  }
-  if (kind == kGRU && gru_fusable(Fp, H)) {  // W_ih^T (or nothing of it) and W_hh^T by unit blocks, for gru_fused
-    P.panels = at::empty({gru_packed_size(Fp, H)}, w_ih.options());
-    pack_gru_panels(P.wit.data_ptr<float>(), P.wt.data_ptr<float>(), Fp, H, P.panels.data_ptr<float>());
     return P;
   }
   int64_t total = seqlayers_native::packed_size(lead + H, split);
@@ -766,7 +760,8 @@ void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool
   }
   const auto views = panel_views(kind, F, H, P.panels, xproj != nullptr);
   const auto ptr = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-  Loop L{kind, B, T, F, H, G, x, P.wit.data_ptr<float>(), ptr(P.bias_in), P.wt.data_ptr<float>(), views.data(),
+  // (without wt, as prepare leaves it where only the fused steps run, the MKL path's pointers are null)
+  Loop L{kind, B, T, F, H, G, x, P.wt.defined() ? P.wit.data_ptr<float>() : nullptr, ptr(P.bias_in), ptr(P.wt), views.data(),
          ptr(P.b_hh), state, kind == kLSTM ? state + B * ld_h : (kind == kGRU ? h2.data() : nullptr), ld_h, c, out, ld_out, last, mask, backwards, time_order, zero_output,
          own && P.panels.numel() > 0, head.w, head.b, head.U, head.y, xproj};
   if (B > 0 && T > 0 && H > 0) run_loop(L);
@@ -847,7 +842,7 @@ std::vector<at::Tensor> gated_rnn_forward(
   std::vector<Prepared> P;
   std::vector<at::Tensor> xproj(D);
   for (int64_t d = 0; d < D; ++d) {
-    P.push_back(prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), pack, repeated));
+    P.push_back(prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), pack, repeated, !(own && fusable(kind, Fp, H))));
     at::Tensor* r = results.data() + 1 + d * n_states;
     r[0] = at::empty({B, H}, x_.options());  // last
     r[1] = opt_or_zeros(h0.get(d), B, H);
