@@ -69,15 +69,16 @@ def main(argv=None) -> None:
         raise SystemExit(f"native_ab: the native library is not in use ({native.status()}); "
                          "build it with `python -m seqlayers.native`.")
     torch.set_num_threads(1)
-    print("| shape | own ms | sgemm ms | own / sgemm [min-max over rounds] |\n|---|---|---|---|")
+    print("| shape | own loop | own ms | sgemm ms | own / sgemm [min-max over rounds] |\n|---|---|---|---|---|")
     for name, kind, B, T, F, H, *repeated in SHAPES:
         f = _call(kind, B, T, F, H, *repeated)
-        f(False), f(True)  # warm-up
+        f(True), f(False)  # warm-up; the own side last, so that last_loop() names its LSTM/GRU loop
+        loop = native.last_loop() if kind != "rnn" else "rnn_step"
         rounds = [(_cpu_ms(lambda: f(False), args.calls), _cpu_ms(lambda: f(True), args.calls))
                   for _ in range(args.rounds)]
         ratios = sorted(a / b for a, b in rounds)
         med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
-        print(f"| {name} (B={B} T={T} F={F} H={H}) | {med([a for a, _ in rounds]):.3f} | "
+        print(f"| {name} (B={B} T={T} F={F} H={H}) | {loop} | {med([a for a, _ in rounds]):.3f} | "
               f"{med([b for _, b in rounds]):.3f} | {med(ratios):.3f}x [{ratios[0]:.3f}-{ratios[-1]:.3f}] |",
               flush=True)
 

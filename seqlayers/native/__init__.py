@@ -14,8 +14,9 @@ implicitly during a forward pass unless asked:
 * ``SEQLAYERS_NATIVE`` chooses the policy: ``auto`` (default): load it if it was built, else use the
   TorchScript loop; ``build``: compile it on first use if missing; ``0``: never use it.
 
-``status()`` says whether it is loaded and, if not, why.
+``status()`` says whether it is loaded and, if not, why; ``last_loop()`` which LSTM/GRU loop the last
+inference call ran.
 """
-from .loader import BLAS_ONLY, blas_only, build, disabled, status, use_native
+from .loader import BLAS_ONLY, blas_only, build, disabled, last_loop, status, use_native
 
-__all__ = ["BLAS_ONLY", "blas_only", "build", "disabled", "status", "use_native"]
+__all__ = ["BLAS_ONLY", "blas_only", "build", "disabled", "last_loop", "status", "use_native"]

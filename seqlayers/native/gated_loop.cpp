@@ -33,6 +33,8 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <string>
 #include <vector>
 
 #include "loop_math.h"
@@ -523,12 +525,18 @@ void fused_step(const Loop& L, int64_t n, int64_t t, int64_t pos, const int64_t*
   std::swap(state, next);
 }
 
+// Which loop the last run took (last_loop(), for tests and benchmarks: a kernel silently not chosen
+// gives the same values through another path, so only this can tell).
+enum LoopTaken : int { kNone = 0, kGatePass = 1, kLstmFused = 2, kGruFused = 3 };
+std::atomic<int> g_last_loop{kNone};
+
 void run_loop(const Loop& L) {
   const int64_t B = L.B, T = L.T, H = L.H, GH = L.G * L.H;
   std::vector<int64_t> rows(B);
   std::vector<const float*> hr(B), xr(B);
   std::vector<float*> gr(B), aux(B);
   const bool fused = runs_fused(L);  // lstm_fused / gru_fused: no gate buffers
+  g_last_loop.store(!fused ? kGatePass : L.kind == kLSTM ? kLstmFused : kGruFused, std::memory_order_relaxed);
   std::vector<float> gates(fused ? 0 : B * GH), hw(L.kind == kGRU && !fused ? B * GH : 0),
       rh(L.kind == kGRUResetBefore ? B * H : 0);
   std::vector<float> scratch;
@@ -947,6 +955,13 @@ at::Tensor gated_rnn_step(const at::Tensor& x_, int64_t kind, at::TensorList pre
 
 // The gates' activations on their own, as the loops compute them (AVX-512 where the CPU has it, else
 // the scalar code): for the tests that measure their error against float64.
+// "lstm_fused", "gru_fused", "gate_pass" (a product, MKL's or the hand-written single-row one, then the
+// gate pass) or "none": the loop of the last LSTM/GRU inference call (gated_rnn_forward, gated_rnn_step)
+std::string last_loop() {
+  static const char* const names[] = {"none", "gate_pass", "lstm_fused", "gru_fused"};
+  return names[g_last_loop.load(std::memory_order_relaxed)];
+}
+
 at::Tensor gate_activation(const at::Tensor& x_, bool sigmoid) {
   TORCH_CHECK(x_.scalar_type() == at::kFloat && x_.device().is_cpu(),
               "gate_activation: x must be a float32 CPU tensor, got ", x_.scalar_type(), " on ", x_.device());
@@ -967,6 +982,7 @@ at::Tensor gate_activation(const at::Tensor& x_, bool sigmoid) {
 
 TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
   m.def("gate_activation(Tensor x, bool sigmoid) -> Tensor");
+  m.def("last_loop() -> str", &last_loop);
   m.def("gated_rnn_prepare(int kind, Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh) -> Tensor[]");
   m.def("gated_rnn_step(Tensor x, int kind, Tensor[] prepared, Tensor(a!) h, Tensor(b!)? c, bool blas_only=False, "
         "Tensor? head_w=None, Tensor? head_b=None) -> Tensor");

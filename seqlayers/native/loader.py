@@ -140,6 +140,14 @@ def disabled():
         _state["enabled"] = previous
 
 
+def last_loop() -> str:
+    """Which loop the last native LSTM/GRU inference call ran: ``"lstm_fused"`` / ``"gru_fused"`` (the
+    AVX-512 steps with the product and the cell update in one pass), ``"gate_pass"`` (a product, then
+    the gate pass), or ``"none"`` (no call yet, or the library not in use). For tests and benchmarks:
+    a kernel not chosen gives the same values through another path, so only this can tell."""
+    return torch.ops.seqlayers_native.last_loop() if use_native() else "none"
+
+
 @contextlib.contextmanager
 def blas_only():
     """Within this block the native loops compute the recurrence through MKL's sgemm, even on

@@ -343,3 +343,35 @@ def test_the_inference_op_refuses_weights_for_another_input_width():
     with pytest.raises(RuntimeError, match=r"w_ih \(G\*H, F\) with F = x's 3 features"):
         torch.ops.seqlayers_native.gated_rnn_forward(torch.randn(2, 3, 3), 0, [w_ih], [w_hh], [None], [None], [None],
                                                      [None], None, [False], [False], False, True, False)
+
+
+AVX512 = torch.backends.cpu.get_cpu_capability() == "AVX512"
+
+
+# (cell, B, T, F, H, repeated, the loop on an AVX-512 CPU): the fused one-pass steps up to F + H = 160
+# (LSTM) / 213 (GRU, reset_after), H alone counting for an input repeated in time (its projection made
+# once); past that, and for GRU reset_before, a product then the gate pass
+LOOPS = [("lstm", 64, 5, 8, 128, False, "lstm_fused"),    # W1
+         ("lstm", 32, 5, 100, 128, False, "gate_pass"),   # W2: F + H = 228
+         ("lstm", 16, 4, 128, 128, True, "lstm_fused"),   # W3's decoder: F + H = 256, H = 128
+         ("lstm", 16, 4, 128, 40, False, "gate_pass"),    # F + H = 168
+         ("gru", 64, 5, 8, 128, False, "gru_fused"),      # W6
+         ("gru", 8, 4, 200, 16, True, "gru_fused"),       # F + H = 216, repeated
+         ("gru", 8, 4, 200, 16, False, "gate_pass"),
+         ("gru_reset_before", 8, 4, 8, 32, False, "gate_pass")]
+
+
+@pytest.mark.parametrize("cell,B,T,F,H,repeated,expected", LOOPS)
+def test_each_shape_runs_the_loop_meant_for_it(cell, B, T, F, H, repeated, expected):
+    # the values are the same through every path (the tests above), so only last_loop() tells a kernel
+    # that silently stopped being chosen (a W1 on the gate pass costs ~5% more)
+    torch.manual_seed(0)
+    layer = CELLS[cell](H, return_sequences=True)
+    x = torch.randn(B, 1, F).expand(B, T, F) if repeated else torch.randn(B, T, F)
+    with torch.no_grad():
+        layer(x)
+        assert layer.last_path == "native"
+        assert native.last_loop() == (expected if AVX512 else "gate_pass")
+        with native.blas_only():
+            layer(x)
+        assert native.last_loop() == "gate_pass"
