@@ -298,10 +298,12 @@ class RNN(StatefulBatch, Layer):
             return out
         return [out] + (self.cell.nest_states(result.states) if self._stacked else list(result.states))
 
-    def call_with_head(self, inputs, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor | None:
+    def call_with_head(self, inputs, w: torch.Tensor, b: torch.Tensor | None,
+                       softmax: bool = False) -> torch.Tensor | None:
         """Inference of this layer and a Dense after it in one native call (``rnn_kernel.run_head``):
         ``inputs`` (B, T, F) -> the Dense's ``(B, T, U)`` output before its activation (``w`` (U, H),
-        ``b`` (U,) or None), the ``(B, T, H)`` sequence never made. None where it does not apply (a
+        ``b`` (U,) or None; after a softmax over the U values with ``softmax``), the ``(B, T, H)``
+        sequence never made. None where it does not apply (a
         layer that returns states, is stateful or does not return sequences; a stacked or custom cell;
         whatever ``run_head`` refuses): then call the two layers as usual. ``Sequential`` calls it."""
         if self.return_state or self.stateful or not self.return_sequences or self._stacked or not self._builtin:
@@ -310,7 +312,7 @@ class RNN(StatefulBatch, Layer):
         if not self.built or x.dim() != 3:
             return None
         check_steps(self, x)
-        result = rnn_kernel.run_head(x, self.kernel_direction(x, None, False), w, b)
+        result = rnn_kernel.run_head(x, self.kernel_direction(x, None, False), w, b, softmax)
         if result is None:
             return None
         self.record_run(result)

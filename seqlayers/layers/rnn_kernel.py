@@ -140,13 +140,15 @@ def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, r
 
 
 #: The most units of a Dense that ``run_head`` computes inside the native steps (gated_loop.cpp's kMaxHeadUnits).
-MAX_HEAD_UNITS = 4
+MAX_HEAD_UNITS = 16
 
 
-def run_head(x: torch.Tensor, d: Direction, w: torch.Tensor, b: torch.Tensor | None) -> Result | None:
+def run_head(x: torch.Tensor, d: Direction, w: torch.Tensor, b: torch.Tensor | None,
+             softmax: bool = False) -> Result | None:
     """One direction over ``x`` (B, T, F), no mask, with a Dense after it (``w`` (U, H), ``b`` (U,) or
     None) computed in the native LSTM/GRU steps: ``Result.sequence`` is the Dense's ``(B, T, U)``
-    output before its activation, and the ``(B, T, H)`` sequence is never written. None where that does
+    output before its activation (after a softmax over the U values with ``softmax``: Keras's
+    ``Dense(U, activation="softmax")``), and the ``(B, T, H)`` sequence is never written. None where that does
     not run (a gradient needed, no native loop, ``GRU(reset_after=False)``, more than ``MAX_HEAD_UNITS``
     units, other dtypes): the caller runs the two layers as usual."""
     if (_needs_grad(x, [d]) or w.requires_grad and torch.is_grad_enabled() or not rnn_native.applies(x, [d])
@@ -154,7 +156,7 @@ def run_head(x: torch.Tensor, d: Direction, w: torch.Tensor, b: torch.Tensor | N
             or w.shape[1] != d.cell.weights[1].shape[1]  # a Dense built for another width: its own call says so
             or w.dtype != torch.float32 or b is not None and b.dtype != torch.float32):
         return None
-    seq, last, final = rnn_native.run(x, [d], None, False, True, head=(w, b))[0][0]
+    seq, last, final = rnn_native.run(x, [d], None, False, True, head=(w, b, softmax))[0][0]
     return Result(seq, last, final, "native")
 
 

@@ -57,9 +57,10 @@ def _weights(d):
 def run(x: torch.Tensor, directions, mask=None, zero_output=False, return_sequences=True, head=None):
     """Run one or two directions: ``[(sequence, last, states)]`` per direction, the path, the joint output.
 
-    ``head``: ``(w (U, H), b (U) or None)`` of a Dense after one direction without a mask: the
-    sequence returned is its ``(B, T, U)`` output ``h @ w^T + b`` instead, computed in the steps (the
-    LSTM's and GRU's fused steps; elsewhere by one product on the sequence).
+    ``head``: ``(w (U, H), b (U) or None, softmax)`` of a Dense after one direction without a mask: the
+    sequence returned is its ``(B, T, U)`` output ``h @ w^T + b`` instead (through a softmax over the U
+    values when ``softmax``), computed in the steps (the LSTM's and GRU's fused steps; elsewhere by one
+    product on the sequence).
 
     ``mask`` (B, T) bool or None. The joint ``(B, T, 2H)`` output (None for one direction, or when
     the second direction does not run backwards) is ``[forward, backward]`` in the order
@@ -74,7 +75,7 @@ def run(x: torch.Tensor, directions, mask=None, zero_output=False, return_sequen
         x, KINDS[kind], [w[0] for w in ws], [w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws],
         [s[0] for s in states], [s[1] if kind == "lstm" else None for s in states], mask,
         [d.go_backwards for d in directions], [d.time_order for d in directions], zero_output,
-        return_sequences, native.BLAS_ONLY[0], *(head if head is not None else (None, None)))
+        return_sequences, native.BLAS_ONLY[0], *(head if head is not None else (None, None, False)))
     n_states = 2 if kind == "lstm" else 1
     H = ws[0][1].shape[1]
     results = []

@@ -3,8 +3,9 @@
 ``LSTM(H, return_sequences=True) -> TimeDistributed(Dense(U))`` (or ``Dense(U)`` on the steps) is the
 many-to-many model of most of our users' questions. In inference with the native LSTM/GRU loops on CPU,
 ``rnn_then_dense`` runs the pair as one native call: the Dense (up to ``rnn_kernel.MAX_HEAD_UNITS``
-units) is computed in each step from the new ``h``, so the ``(B, T, H)`` sequence is neither written nor
-read back (W1, ``LSTM(128) -> TimeDistributed(Dense(1))``: see docs/performance.md). The result is the
+units, and its softmax when it has one) is computed right after each step from the new ``h``, so the
+``(B, T, H)`` sequence is neither written nor read back (W1, ``LSTM(128) -> TimeDistributed(Dense(1))``;
+W3's decoder and ``TimeDistributed(Dense(12, "softmax"))``: see docs/performance.md). The result is the
 two layers' output, to float32 rounding (the Dense's sum runs in another order). Anything else, and any
 case the kernels refuse, runs the two layers as before: a gradient needed, training mode, autocast, a
 mask on the input, hooks on either module, an activity regularizer, a Dense of more units, a subclass of
@@ -15,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch.nn.modules import module as nn_module
 
+from .. import activations
 from ..layers.base import get_mask
 from ..layers.core import Dense
 from ..layers.rnn import GRU, LSTM, RNN
@@ -46,10 +48,11 @@ def rnn_then_dense(rnn, nxt, x, training: bool) -> torch.Tensor | None:
     if (dense is None or not (rnn.built and nxt.built and dense.built) or rnn.activity_regularizer is not None
             or dense.activity_regularizer is not None or get_mask(x) is not None or _hooked(rnn, nxt, dense)):
         return None
-    y = rnn.call_with_head(x, dense.kernel.t().contiguous(), dense.bias)
+    softmax = dense.activation is activations.softmax  # computed in the steps too
+    y = rnn.call_with_head(x, dense.kernel.t().contiguous(), dense.bias, softmax)
     if y is None:
         return None
-    if dense.activation is None:
+    if dense.activation is None or softmax:
         return y
     if dense is nxt:
         return dense.activation(y)  # (B, T, U), as Dense's own call on the steps

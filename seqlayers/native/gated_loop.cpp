@@ -126,30 +126,13 @@ const bool kAVX512 = __builtin_cpu_supports("avx512f");
 // W1's op (64 rows, K = 136, `python -m benchmarks.native_ab`): 0.955x of sgemm + the gate pass. The
 // cell update's arithmetic (3 sigmoids and 2 tanh per unit, both FMA ports busy, ~10 us of a ~60 us
 // step) costs the same in either place: the saving is the buffer's traffic and sgemm's overhead.
-// acc[u] += h[u0 .. u0+16) . w[u][u0 .. u0+16) for u < U: a row's share of a following Dense (U, H)
-// from its 16 new h values (the Dense computed in the step, its input never stored; see Head)
-__attribute__((target("avx512f"), always_inline)) inline void head_dot(const float* w, int64_t U, int64_t H, float* acc,
-                                                                      __m512 h, int64_t u0, __mmask16 m) {
-  for (int64_t u = 0; u < U; ++u) acc[u] += _mm512_reduce_add_ps(_mm512_mul_ps(h, _mm512_maskz_loadu_ps(m, w + u * H + u0)));
-}
-
-// The R rows of a tile through `cell` (row -> its new h, the cell update of lstm_rows / gru_rows),
-// two at a time (independent chains for both FMA ports), each new h's share of a head added
-template <int R, typename Step, typename Cell>
-__attribute__((target("avx512f"), always_inline)) inline void tile_rows(const Step& S, int64_t b, int64_t u0,
-                                                                       __mmask16 m, const Cell& cell) {
+// The R rows of a tile through `cell` (the cell update of lstm_rows / gru_rows), two at a time
+// (independent chains for both FMA ports)
+template <int R, typename Cell>
+__attribute__((target("avx512f"), always_inline)) inline void tile_rows(const Cell& cell) {
   int r = 0;
-  for (; r + 1 < R; r += 2) {
-    const __m512 h0 = cell(r), h1 = cell(r + 1);
-    if (S.head_w) {
-      head_dot(S.head_w, S.U, S.H, S.head_acc + (b + r) * S.U, h0, u0, m);
-      head_dot(S.head_w, S.U, S.H, S.head_acc + (b + r + 1) * S.U, h1, u0, m);
-    }
-  }
-  if (r < R) {
-    const __m512 h0 = cell(r);
-    if (S.head_w) head_dot(S.head_w, S.U, S.H, S.head_acc + (b + r) * S.U, h0, u0, m);
-  }
+  for (; r + 1 < R; r += 2) cell(r), cell(r + 1);
+  if (r < R) cell(r);
 }
 
 struct LstmStep {
@@ -161,9 +144,6 @@ struct LstmStep {
   float* const* hn;          // hn[r] (H): the new h
   float* const* out;         // out[r] (H): the new h once more (the output sequence's row), or null
   int64_t H;
-  const float* head_w;       // (U, H) a Dense after the layer, computed here (see Head), or null
-  int64_t U;
-  float* head_acc;           // (n x U) the rows' head outputs, accumulated over the unit blocks
 };
 
 // The cell update of 16 units u0.. of one row from its pre-activations g = [i, f, g, o] (16 each,
@@ -192,8 +172,8 @@ void lstm_rows(const LstmStep& S, int64_t b, const float* panel, int64_t K, int6
   alignas(64) float tile[R][64];
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < 4; ++q) _mm512_store_ps(tile[r] + 16 * q, acc[r][q]);
-  tile_rows<R>(S, b, u0, m, [&](int r) __attribute__((always_inline, target("avx512f"))) {
-    return lstm_cell16(tile[r], S.c[b + r], S.hn[b + r], S.out[b + r], u0, m);
+  tile_rows<R>([&](int r) __attribute__((always_inline, target("avx512f"))) {
+    lstm_cell16(tile[r], S.c[b + r], S.hn[b + r], S.out[b + r], u0, m);
   });
 }
 
@@ -225,9 +205,6 @@ struct GruStep {
   float* const* hn;          // hn[r] (H): the new h
   float* const* out;         // out[r] (H): the new h once more, or null
   int64_t F, H;
-  const float* head_w;       // as LstmStep's
-  int64_t U;
-  float* head_acc;
 };
 
 __attribute__((target("avx512f"), always_inline)) inline __m512 gru_cell16(const float* g, const float* h, float* hn,
@@ -269,8 +246,8 @@ void gru_rows(const GruStep& S, int64_t b, const float* panel, int64_t u0) {
   alignas(64) float tile[R][64];  // through L1, as lstm_rows
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < 4; ++q) _mm512_store_ps(tile[r] + 16 * q, acc[r][q]);
-  tile_rows<R>(S, b, u0, m, [&](int r) __attribute__((always_inline, target("avx512f"))) {
-    return gru_cell16(tile[r], S.h[b + r], S.hn[b + r], S.out[b + r], u0, m);
+  tile_rows<R>([&](int r) __attribute__((always_inline, target("avx512f"))) {
+    gru_cell16(tile[r], S.h[b + r], S.hn[b + r], S.out[b + r], u0, m);
   });
 }
 
@@ -389,6 +366,60 @@ constexpr int64_t kMaxOwnWorkThreaded = int64_t(1) << 23;
 constexpr int64_t kMaxOwnRows = 1;
 constexpr int64_t kMaxOwnFloats = int64_t(384) * 1024;  // 1.5 MiB of packed weights
 
+// A Dense (U <= 16 units) after the layer, computed in the fused steps right after each step's new h
+// (head_rows), so that the (B, T, H) sequence is never written and read back: its output y (B, T, U)
+// comes instead, through a softmax over the U values where asked (W3's TimeDistributed(Dense(12,
+// "softmax"))).
+struct Head {
+  const float* wt = nullptr;  // (H, 16) W^T, zeros past U
+  const float* b = nullptr;   // (16) the bias, zeros past U (and without one)
+  int64_t U = 0;
+  bool softmax = false;
+  float* y = nullptr;         // (B, T, U)
+};
+
+// The most units a Head takes: one 16-float vector per row.
+constexpr int64_t kMaxHeadUnits = 16;
+
+// y[r] (U floats) = h[r] (H floats) @ W^T + b for R rows, each one vector of accumulators (R
+// independent FMA chains, one broadcast of h per row and k), then the softmax if asked.
+template <int R>
+__attribute__((target("avx512f")))
+void head_group(const Head& hd, int64_t H, const float* const* h, float* const* y) {
+  const __mmask16 m = seqlayers_native::tail_mask(hd.U);
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_loadu_ps(hd.b);
+  for (int64_t k = 0; k < H; ++k) {
+    const __m512 w = _mm512_loadu_ps(hd.wt + 16 * k);
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(h[r][k]), w, acc[r]);
+  }
+  for (int r = 0; r < R; ++r) {
+    __m512 v = acc[r];
+    if (hd.softmax) {
+      const __m512 e = _mm512_maskz_mov_ps(
+          m, seqlayers_native::exp16(_mm512_sub_ps(v, _mm512_set1_ps(_mm512_mask_reduce_max_ps(m, v)))));
+      v = _mm512_div_ps(e, _mm512_set1_ps(_mm512_reduce_add_ps(e)));
+    }
+    _mm512_mask_storeu_ps(y[r], m, v);
+  }
+}
+
+// The head of the n rows (h[i] their new h, y[i] where their U outputs go), in groups of up to 8.
+void head_rows(const Head& hd, int64_t H, int64_t n, const float* const* h, float* const* y) {
+  for (int64_t i = 0; i < n; i += 8) {
+    switch (std::min<int64_t>(8, n - i)) {
+      case 8: head_group<8>(hd, H, h + i, y + i); break;
+      case 7: head_group<7>(hd, H, h + i, y + i); break;
+      case 6: head_group<6>(hd, H, h + i, y + i); break;
+      case 5: head_group<5>(hd, H, h + i, y + i); break;
+      case 4: head_group<4>(hd, H, h + i, y + i); break;
+      case 3: head_group<3>(hd, H, h + i, y + i); break;
+      case 2: head_group<2>(hd, H, h + i, y + i); break;
+      default: head_group<1>(hd, H, h + i, y + i); break;
+    }
+  }
+}
+
 struct Loop {  // one direction's run
   int64_t kind, B, T, F, H, G;
   const float* x;       // (B, T, F)
@@ -406,10 +437,7 @@ struct Loop {  // one direction's run
   float* last;          // (B, H)
   const bool* mask;     // (B, T) or null
   bool backwards, time_order, zero_output, own_kernel;
-  const float* head_w;  // (U, H) a following Dense computed in the fused steps (see Head), or null
-  const float* head_b;  // (U) its bias, or null
-  int64_t U;
-  float* y;             // (B, T, U) its output (in place of out, which is then null)
+  Head head;            // a following Dense computed in the fused steps (its y in place of out, then null)
   const float* xproj;   // (B, G*H) b_in + x_0 @ W_ih^T when every step's input is the same (a RepeatVector), or null
 };
 
@@ -451,9 +479,9 @@ bool runs_fused(const Loop& L) {
 // accumulator start (GruStep::bias).
 struct FusedRows {
   std::vector<const float*> a, h, init;
-  std::vector<float*> c, hn, out;
-  seqlayers_native::Floats gru_bias, head_acc;  // head_acc: (B x U) LstmStep::head_acc
-  FusedRows(const Loop& L, int64_t B) : a(B), h(B), init(B), c(B), hn(B), out(B), head_acc(L.head_w ? B * L.U : 0) {
+  std::vector<float*> c, hn, out, y;  // y: the head's output rows of the step
+  seqlayers_native::Floats gru_bias;
+  FusedRows(const Loop& L, int64_t B) : a(B), h(B), init(B), c(B), hn(B), out(B), y(L.head.y ? B : 0) {
     if (B == 0 || L.kind != kGRU) return;
     const int64_t H = L.H;  // [b_ir + b_hr, b_iz + b_hz, b_in, b_hn]; a repeated input's projection holds b_ih
     gru_bias.assign(4 * H, 0.0f);
@@ -487,8 +515,7 @@ void lstm_step(const Loop& L, int64_t n, int64_t t, const int64_t* rows, const f
     R.out[i] = out_row(b);
   }
   const seqlayers_native::Packed& w = L.pw[1];  // (F + H) x 64 per panel (H x 64 after a repeated input's projection)
-  const LstmStep S{R.a.data(), L.xproj ? R.init.data() : nullptr, bias, R.c.data(), R.hn.data(), R.out.data(), H,
-                   L.head_w, L.U, R.head_acc.data()};
+  const LstmStep S{R.a.data(), L.xproj ? R.init.data() : nullptr, bias, R.c.data(), R.hn.data(), R.out.data(), H};
   lstm_fused(S, n, w.data, w.K * seqlayers_native::kPanel, w.K);
 }
 
@@ -497,7 +524,6 @@ void lstm_step(const Loop& L, int64_t n, int64_t t, const int64_t* rows, const f
 template <typename OutRow>
 void fused_step(const Loop& L, int64_t n, int64_t t, int64_t pos, const int64_t* rows, const float* bias,
                 float*& state, float*& next, FusedRows& R, const OutRow& out_row) {
-  std::fill(R.head_acc.begin(), R.head_acc.end(), 0.0f);
   if (L.kind == kLSTM) {
     lstm_step(L, n, t, rows, bias, state, next, R, out_row);
   } else {
@@ -510,13 +536,13 @@ void fused_step(const Loop& L, int64_t n, int64_t t, int64_t pos, const int64_t*
       R.out[i] = out_row(b);
     }
     const GruStep S{L.xproj ? nullptr : R.a.data(), R.h.data(), L.xproj ? R.init.data() : nullptr,
-                    R.gru_bias.data(), R.hn.data(), R.out.data(), L.xproj ? 0 : L.F, L.H, L.head_w, L.U,
-                    R.head_acc.data()};
+                    R.gru_bias.data(), R.hn.data(), R.out.data(), L.xproj ? 0 : L.F, L.H};
     gru_fused(S, n, L.pw[1].data);
   }
-  for (int64_t i = 0; L.head_w && i < n; ++i)  // the Dense's outputs of the step, plus its bias
-    for (int64_t u = 0; u < L.U; ++u)
-      L.y[(rows[i] * L.T + pos) * L.U + u] = R.head_acc[i * L.U + u] + (L.head_b ? L.head_b[u] : 0.0f);
+  if (L.head.y) {  // the Dense's outputs of the step, from the new h rows
+    for (int64_t i = 0; i < n; ++i) R.y[i] = L.head.y + (rows[i] * L.T + pos) * L.head.U;
+    head_rows(L.head, L.H, n, R.hn.data(), R.y.data());
+  }
   if (L.mask)
     for (int64_t b = 0, i = 0; b < L.B; ++b) {
       if (i < n && rows[i] == b) { ++i; continue; }
@@ -730,19 +756,6 @@ bool use_own_kernel(bool blas_only, int64_t B, int64_t G, int64_t F, int64_t H) 
          (at::get_num_threads() == 1 || B * G * H * H <= kMaxOwnWorkThreaded);
 }
 
-// A Dense (U, H) after the layer, computed in the fused steps from each new h (head_dot), so that
-// the (B, T, H) sequence is never written and read back: its output y (B, T, U) comes instead.
-struct Head {
-  const float* w = nullptr;  // (U, H)
-  const float* b = nullptr;  // (U) or null
-  int64_t U = 0;
-  float* y = nullptr;        // (B, T, U)
-};
-
-// The most units a Head takes: each is a product and a horizontal sum per 16 units and row (U = 4 adds
-// ~4 x 6 operations to the cell update's ~98).
-constexpr int64_t kMaxHeadUnits = 4;
-
 // The shape of one direction's run: x (B, T, F) contiguous; h, c, last (B, H) contiguous.
 struct Dims {
   int64_t B, T, F, H;
@@ -771,7 +784,7 @@ void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool
   // (without wt, as prepare leaves it where only the fused steps run, the MKL path's pointers are null)
   Loop L{kind, B, T, F, H, G, x, P.wt.defined() ? P.wit.data_ptr<float>() : nullptr, ptr(P.bias_in), ptr(P.wt), views.data(),
          ptr(P.b_hh), state, kind == kLSTM ? state + B * ld_h : (kind == kGRU ? h2.data() : nullptr), ld_h, c, out, ld_out, last, mask, backwards, time_order, zero_output,
-         own && P.panels.numel() > 0, head.w, head.b, head.U, head.y, xproj};
+         own && P.panels.numel() > 0, head, xproj};
   if (B > 0 && T > 0 && H > 0) run_loop(L);
   else if (B > 0 && H > 0) std::memcpy(last, h, B * H * sizeof(float));  // T = 0: nothing processed (the layers never call with T = 0)
   if (kind == kLSTM)
@@ -784,7 +797,7 @@ std::vector<at::Tensor> gated_rnn_forward(
     const c10::List<c10::optional<at::Tensor>>& h0, const c10::List<c10::optional<at::Tensor>>& c0,
     const c10::optional<at::Tensor>& mask_, const c10::List<bool>& backwards, const c10::List<bool>& time_order,
     bool zero_output, bool return_sequences, bool blas_only, const c10::optional<at::Tensor>& head_w_,
-    const c10::optional<at::Tensor>& head_b_) {
+    const c10::optional<at::Tensor>& head_b_, bool head_softmax) {
   // float32 throughout: under torch.autocast("cpu") a repeated input's at::addmm came back bfloat16
   // (the guard is thread-local state, so it reaches the directions' threads too)
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
@@ -808,7 +821,8 @@ std::vector<at::Tensor> gated_rnn_forward(
                 mask_->scalar_type());
     mask = mask_->contiguous();
   }
-  // a following Dense (head_w (U, H), head_b (U)): its (B, T, U) output is returned in place of the sequence,
+  // a following Dense (head_w (U, H), head_b (U), then a softmax over its U outputs with head_softmax): its
+  // (B, T, U) output is returned in place of the sequence,
   // computed in the fused steps (Head) where they run, else by addmm on the sequence at the end
   const bool has_head = head_w_.has_value() && head_w_->defined();
   at::Tensor head_w, head_b;
@@ -830,6 +844,13 @@ std::vector<at::Tensor> gated_rnn_forward(
   const bool repeated = T > 1 && x_.stride(1) == 0;
   const int64_t Fp = repeated ? 0 : x_.size(2);  // the input rows of the unit-block panels (fusable)
   const bool head_fused = has_head && use_own_kernel(blas_only, B, G, x_.size(2), H) && fusable(kind, Fp, H);
+  at::Tensor head_wt, head_b16;  // head_rows's (H, 16) W^T and (16) bias, zeros past U
+  if (head_fused) {
+    head_wt = at::zeros({H, 16}, x_.options());
+    head_wt.narrow(1, 0, head_w.size(0)).copy_(head_w.t());
+    head_b16 = at::zeros({16}, x_.options());
+    if (head_b.defined()) head_b16.narrow(0, 0, head_w.size(0)).copy_(head_b);
+  }
   at::Tensor out = return_sequences && !head_fused ? at::empty({B, T, D * H}, x_.options()) : at::empty({0}, x_.options());
   at::Tensor y = head_fused ? at::empty({B, T, head_w.size(0)}, x_.options()) : at::Tensor();
   std::vector<at::Tensor> results{out};
@@ -862,18 +883,21 @@ std::vector<at::Tensor> gated_rnn_forward(
   seqlayers_native::for_each_chunk(D, B, B * T * G * H * (F + H), [&](int64_t d, int64_t b0, int64_t b1) {
     const at::Tensor* r = results.data() + 1 + d * n_states;
     const auto rows = [&](const at::Tensor& t, int64_t width) { return t.defined() ? t.data_ptr<float>() + b0 * width : nullptr; };
-    const Head head = head_fused ? Head{head_w.data_ptr<float>(), head_b.defined() ? head_b.data_ptr<float>() : nullptr,
-                                        head_w.size(0), y.data_ptr<float>() + b0 * T * head_w.size(0)} : Head{};
+    const Head head = head_fused ? Head{head_wt.data_ptr<float>(), head_b16.data_ptr<float>(), head_w.size(0),
+                                        head_softmax, y.data_ptr<float>() + b0 * T * head_w.size(0)} : Head{};
     run_direction(kind, x.data_ptr<float>() + b0 * (repeated ? F : T * F), Dims{b1 - b0, T, F, H}, P[d], own,
                   rows(r[1], H), kind == kLSTM ? rows(r[2], H) : nullptr,
                   out.numel() > 0 ? out.data_ptr<float>() + b0 * T * D * H + d * H : nullptr, D * H, rows(r[0], H),
                   mask.defined() ? mask.data_ptr<bool>() + b0 * T : nullptr, backwards.get(d), time_order.get(d),
                   zero_output, repeated ? rows(xproj[d], G * H) : nullptr, head);
   });
-  if (head_fused) results[0] = y;
-  else if (has_head)  // the steps ran without it: the Dense on the sequence
+  if (head_fused) {
+    results[0] = y;
+  } else if (has_head) {  // the steps ran without it: the Dense on the sequence
     results[0] = (head_b.defined() ? at::addmm(head_b, out.view({B * T, H}), head_w.t()) : at::mm(out.view({B * T, H}), head_w.t()))
                      .view({B, T, head_w.size(0)});
+    if (head_softmax) results[0] = at::softmax(results[0], -1);
+  }
   return results;
 }
 
@@ -988,7 +1012,8 @@ TORCH_LIBRARY_FRAGMENT(seqlayers_native, m) {
         "Tensor? head_w=None, Tensor? head_b=None) -> Tensor");
   m.def("gated_rnn_forward(Tensor x, int kind, Tensor[] w_ih, Tensor[] w_hh, Tensor?[] b_ih, Tensor?[] b_hh, "
         "Tensor?[] h0, Tensor?[] c0, Tensor? mask, bool[] backwards, bool[] time_order, bool zero_output, "
-        "bool return_sequences, bool blas_only=False, Tensor? head_w=None, Tensor? head_b=None) -> Tensor[]");
+        "bool return_sequences, bool blas_only=False, Tensor? head_w=None, Tensor? head_b=None, "
+        "bool head_softmax=False) -> Tensor[]");
 }
 
 TORCH_LIBRARY_IMPL(seqlayers_native, CPU, m) {

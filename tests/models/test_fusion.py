@@ -50,7 +50,8 @@ CASES = [("lstm", 8, 40), ("gru", 5, 37), ("lstm", 150, 20)]
 
 @pytest.mark.parametrize("cell, F, H", CASES)
 @pytest.mark.parametrize("units, activation, wrap, use_bias", [
-    (1, None, True, True), (3, "sigmoid", False, True), (4, "softmax", True, False)])
+    (1, None, True, True), (3, "sigmoid", False, True), (4, "softmax", True, False), (12, "softmax", True, True),
+    (16, None, False, True), (7, "softmax", False, True)])
 def test_fused_pair_equals_the_two_layers(cell, F, H, units, activation, wrap, use_bias, head_calls):
     rnn = (sl.LSTM if cell == "lstm" else sl.GRU)(H, return_sequences=True, go_backwards=units == 3)
     dense = sl.Dense(units, activation=activation, use_bias=use_bias)
@@ -60,6 +61,23 @@ def test_fused_pair_equals_the_two_layers(cell, F, H, units, activation, wrap, u
         got = m(x)
     assert head_calls == [True] and rnn.last_path == "native"
     torch.testing.assert_close(got, _separately(m, x), atol=2e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fused_softmax_head_with_huge_logits_equals_torchs_softmax(cell, head_calls):
+    # logits in the hundreds: the fused softmax's exp must neither overflow nor lose the small classes
+    # that torch's float32 softmax keeps (e^-300 underflows to 0 in both)
+    dense = sl.Dense(12, activation="softmax")
+    m = _model((sl.LSTM if cell == "lstm" else sl.GRU)(24, return_sequences=True), sl.TimeDistributed(dense))
+    with torch.no_grad():
+        dense.kernel.mul_(400.0)
+        dense.bias.copy_(torch.linspace(-60, 60, 12))
+    x = torch.randn(9, 5, 8)
+    with torch.inference_mode():
+        got = m(x)
+        want = torch.softmax(torch.nn.functional.linear(m.layers[0](x), dense.kernel.t(), dense.bias), dim=-1)
+    assert head_calls == [True] and (got[..., :].amax(-1) > 0.5).any() and (got == 0).any()
+    torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5)
 
 
 def test_fused_pair_on_two_threads_equals_one_thread(head_calls):
