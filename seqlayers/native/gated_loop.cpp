@@ -205,6 +205,7 @@ struct GruStep {
   float* const* hn;          // hn[r] (H): the new h
   float* const* out;         // out[r] (H): the new h once more, or null
   int64_t F, H;
+  int64_t Kh;                // h's rows of the product: H, or 0 from a zero state (Loop::h_zero)
 };
 
 __attribute__((target("avx512f"), always_inline)) inline __m512 gru_cell16(const float* g, const float* h, float* hn,
@@ -242,7 +243,7 @@ void gru_rows(const GruStep& S, int64_t b, const float* panel, int64_t u0) {
       if (S.init && q < 3) acc[r][q] = _mm512_add_ps(acc[r][q], _mm512_maskz_loadu_ps(m, S.init[b + r] + q * H + u0));
     }
   if (F > 0) gru_part<R, 2>(acc, S.x + b, panel, F);  // x_t's part: r, z and xn
-  gru_part<R, 3>(acc, S.h + b, panel + F * 48, H);  // h's part: r, z and hn
+  gru_part<R, 3>(acc, S.h + b, panel + F * 48, S.Kh);  // h's part: r, z and hn
   alignas(64) float tile[R][64];  // through L1, as lstm_rows
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < 4; ++q) _mm512_store_ps(tile[r] + 16 * q, acc[r][q]);
@@ -439,6 +440,7 @@ struct Loop {  // one direction's run
   bool backwards, time_order, zero_output, own_kernel;
   Head head;            // a following Dense computed in the fused steps (its y in place of out, then null)
   const float* xproj;   // (B, G*H) b_in + x_0 @ W_ih^T when every step's input is the same (a RepeatVector), or null
+  bool h_zero;          // the state starts at zero (no h0 given): the first step's product skips h (h @ W_hh^T = 0)
 };
 
 // o[i] (N of its floats) += a[i] (K floats) @ w (K x N, row stride G*H), for the n rows given, or
@@ -498,7 +500,7 @@ struct FusedRows {
 // h written into `next`.
 template <typename OutRow>
 void lstm_step(const Loop& L, int64_t n, int64_t t, const int64_t* rows, const float* bias, float* state, float* next,
-               FusedRows& R, const OutRow& out_row) {
+               FusedRows& R, const OutRow& out_row, bool skip_h) {
   const int64_t F = L.F, H = L.H;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t b = rows[i];
@@ -516,16 +518,16 @@ void lstm_step(const Loop& L, int64_t n, int64_t t, const int64_t* rows, const f
   }
   const seqlayers_native::Packed& w = L.pw[1];  // (F + H) x 64 per panel (H x 64 after a repeated input's projection)
   const LstmStep S{R.a.data(), L.xproj ? R.init.data() : nullptr, bias, R.c.data(), R.hn.data(), R.out.data(), H};
-  lstm_fused(S, n, w.data, w.K * seqlayers_native::kPanel, w.K);
+  lstm_fused(S, n, w.data, w.K * seqlayers_native::kPanel, skip_h ? w.K - H : w.K);  // [x_t] or [x_t, h] rows
 }
 
 // One step of the n active rows through lstm_fused or gru_fused, from `state` into `next`; then the
 // rows without work this step (a mask's) keep their state in `next` too, and the two swap.
 template <typename OutRow>
 void fused_step(const Loop& L, int64_t n, int64_t t, int64_t pos, const int64_t* rows, const float* bias,
-                float*& state, float*& next, FusedRows& R, const OutRow& out_row) {
+                float*& state, float*& next, FusedRows& R, const OutRow& out_row, bool skip_h) {
   if (L.kind == kLSTM) {
-    lstm_step(L, n, t, rows, bias, state, next, R, out_row);
+    lstm_step(L, n, t, rows, bias, state, next, R, out_row, skip_h);
   } else {
     for (int64_t i = 0; i < n; ++i) {
       const int64_t b = rows[i];
@@ -536,7 +538,7 @@ void fused_step(const Loop& L, int64_t n, int64_t t, int64_t pos, const int64_t*
       R.out[i] = out_row(b);
     }
     const GruStep S{L.xproj ? nullptr : R.a.data(), R.h.data(), L.xproj ? R.init.data() : nullptr,
-                    R.gru_bias.data(), R.hn.data(), R.out.data(), L.xproj ? 0 : L.F, L.H};
+                    R.gru_bias.data(), R.hn.data(), R.out.data(), L.xproj ? 0 : L.F, L.H, skip_h ? 0 : L.H};
     gru_fused(S, n, L.pw[1].data);
   }
   if (L.head.y) {  // the Dense's outputs of the step, from the new h rows
@@ -579,6 +581,7 @@ void run_loop(const Loop& L) {
   const bool direct = L.out && !L.mask && L.kind != kGRUResetBefore;
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = L.backwards ? T - 1 - s : s;  // the input step processed now
+    const bool skip_h = s == 0 && L.h_zero;  // every active row's state is still the zero h0
     const int64_t pos = L.time_order ? t : s;  // where this step's output goes
     const auto out_row = [&](int64_t b) { return direct ? L.out + (b * T + pos) * L.ld_out : nullptr; };
     int64_t n = 0;
@@ -589,11 +592,11 @@ void run_loop(const Loop& L) {
       ++n;
     }
     if (fused) {
-      fused_step(L, n, t, pos, rows.data(), bias_x, state, next, fused_rows, out_row);
+      fused_step(L, n, t, pos, rows.data(), bias_x, state, next, fused_rows, out_row, skip_h);
     } else if (L.kind == kLSTM) {
       if (L.xproj) {  // a repeated input: gates = xproj + h @ W_hh^T (the last H rows of wt)
         project(L, n, t, rows.data(), gr.data(), xr, scratch, true);
-        product(L, n, hr.data(), H, L.wt + L.F * GH, GH, gr.data(), -1, scratch);
+        if (!skip_h) product(L, n, hr.data(), H, L.wt + L.F * GH, GH, gr.data(), -1, scratch);
       } else {
         // the LSTM's rows are [x_t, h] (F + H floats) and its weights [W_ih^T; W_hh^T]: the input
         // projection and the recurrent product are ONE product per step, with K = F + H
@@ -601,7 +604,10 @@ void run_loop(const Loop& L) {
           hr[i] -= L.F;
           std::memcpy(const_cast<float*>(hr[i]), L.x + (rows[i] * T + t) * L.F, L.F * sizeof(float));
         }
-        product(L, n, hr.data(), L.F + H, L.wt, GH, gr.data(), 1, scratch, false);  // gates = [x_t, h] @ [W_ih; W_hh]^T
+        if (skip_h)  // gates = x_t @ W_ih^T (wt's first F rows), through sgemm: the packed panels span K = F + H
+          product(L, n, hr.data(), L.F, L.wt, GH, gr.data(), -1, scratch, false);
+        else
+          product(L, n, hr.data(), L.F + H, L.wt, GH, gr.data(), 1, scratch, false);  // gates = [x_t, h] @ [W_ih; W_hh]^T
       }
       for (int64_t i = 0; i < n; ++i) {  // + b (bias_x: zeros after a repeated input's projection, which holds it)
         const int64_t b = rows[i];
@@ -766,7 +772,7 @@ struct Dims {
 // arithmetic, and each tensor op around it (a copy_, a narrow) cost ~0.5-1 us more.
 void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool own, float* h, float* c, float* out,
                    int64_t ld_out, float* last, const bool* mask, bool backwards, bool time_order, bool zero_output,
-                   const float* xproj = nullptr, Head head = {}) {
+                   const float* xproj = nullptr, Head head = {}, bool h_zero = false) {
   const int64_t B = s.B, T = s.T, F = s.F, H = s.H, G = kind == kLSTM ? 4 : 3;
   // the LSTM's state lives in rows [x_t, h], twice (lstm_fused reads one and writes the other),
   // each h 64-byte aligned (x_t right before it; the rows padded to 16 floats): its stores in the
@@ -784,7 +790,7 @@ void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool
   // (without wt, as prepare leaves it where only the fused steps run, the MKL path's pointers are null)
   Loop L{kind, B, T, F, H, G, x, P.wt.defined() ? P.wit.data_ptr<float>() : nullptr, ptr(P.bias_in), ptr(P.wt), views.data(),
          ptr(P.b_hh), state, kind == kLSTM ? state + B * ld_h : (kind == kGRU ? h2.data() : nullptr), ld_h, c, out, ld_out, last, mask, backwards, time_order, zero_output,
-         own && P.panels.numel() > 0, head, xproj};
+         own && P.panels.numel() > 0, head, xproj, h_zero};
   if (B > 0 && T > 0 && H > 0) run_loop(L);
   else if (B > 0 && H > 0) std::memcpy(last, h, B * H * sizeof(float));  // T = 0: nothing processed (the layers never call with T = 0)
   if (kind == kLSTM)
@@ -889,7 +895,8 @@ std::vector<at::Tensor> gated_rnn_forward(
                   rows(r[1], H), kind == kLSTM ? rows(r[2], H) : nullptr,
                   out.numel() > 0 ? out.data_ptr<float>() + b0 * T * D * H + d * H : nullptr, D * H, rows(r[0], H),
                   mask.defined() ? mask.data_ptr<bool>() + b0 * T : nullptr, backwards.get(d), time_order.get(d),
-                  zero_output, repeated ? rows(xproj[d], G * H) : nullptr, head);
+                  zero_output, repeated ? rows(xproj[d], G * H) : nullptr, head,
+                  !(h0.get(d).has_value() && h0.get(d)->defined()));  // no h0: zeros, known to the first step
   });
   if (head_fused) {
     results[0] = y;

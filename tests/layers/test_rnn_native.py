@@ -73,7 +73,9 @@ SHAPES = [(11, 6, 3, 40), (30, 5, 20, 24), (1, 1, 2, 16), (13, 4, 5, 150), (4, 3
 # repeated: RepeatVector's stride-0 input, projected once with b_ih (torch's biases are not zero, as a
 # GRU's default ones are: the fused steps must not add b_ih a second time)
 @pytest.mark.parametrize("repeated", [False, True])
-def test_native_equals_torch_module_with_copied_weights(kind, B, T, F, H, repeated, product):
+# initial: states given, or none (zeros: the first step's product then skips h, h @ W_hh^T being 0)
+@pytest.mark.parametrize("initial", [True, False])
+def test_native_equals_torch_module_with_copied_weights(kind, B, T, F, H, repeated, initial, product):
     torch.manual_seed(0)
     ref = (nn.LSTM if kind == "lstm" else nn.GRU)(F, H, batch_first=True)
     layer = (LSTM if kind == "lstm" else GRU)(H, return_sequences=True, return_state=True)
@@ -88,10 +90,10 @@ def test_native_equals_torch_module_with_copied_weights(kind, B, T, F, H, repeat
             second.copy_(ref.bias_hh_l0)
         else:
             layer.cell.bias.add_(ref.bias_hh_l0)
-        h0 = torch.randn(B, H)
-        states = [h0, torch.randn(B, H)] if kind == "lstm" else [h0]
+        h0 = torch.randn(B, H) if initial else torch.zeros(B, H)
+        states = [h0, torch.randn(B, H) if initial else torch.zeros(B, H)] if kind == "lstm" else [h0]
         with product():
-            out, *final = layer(x, initial_state=states)
+            out, *final = layer(x, initial_state=states if initial else None)
         assert layer.last_path == "native"
         want, hx = ref(x, (states[0][None], states[1][None]) if kind == "lstm" else states[0][None])
     _close(out, want)
