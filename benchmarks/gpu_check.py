@@ -72,12 +72,12 @@ def main(argv=None):
         model(ids)  # builds a lazy model before the optimizer is made
         opt = torch.optim.Adam(model.parameters())
 
-        def train_step():
+        def train_step(opt=opt, model=model):  # this iteration's (bound: B023)
             opt.zero_grad()
             nn.functional.cross_entropy(model(ids), y).backward()
             opt.step()
 
-        def infer():
+        def infer(model=model):
             with torch.no_grad():
                 model(ids)
 

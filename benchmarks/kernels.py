@@ -114,12 +114,12 @@ def main(argv=None):
     for name, fn in CANDIDATES.items():
         with torch.inference_mode():
             out = fn(x, *params, h0)
-            inf = _time(lambda: fn(x, *params, h0), args.steps, args.warmup)
+            inf = _time(lambda fn=fn: fn(x, *params, h0), args.steps, args.warmup)
         grads = torch.autograd.grad(fn(x, *params, h0).square().mean(), params)
         d_out = (out - ref).abs().max().item()
         d_grad = max((a - b).abs().max().item() for a, b in zip(grads, ref_grads))
 
-        def train():
+        def train(fn=fn):
             torch.autograd.grad(fn(x, *params, h0).square().mean(), params)
 
         tr = _time(train, args.steps, args.warmup)

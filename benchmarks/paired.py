@@ -154,7 +154,8 @@ def write_results(out: Path, stem: str, meta: dict, results: list[dict], md: str
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.paired", description=__doc__.split("\n\n")[0])
     p.add_argument("--workload", default=",".join(WORKLOADS), help="comma-separated (default: all)")
-    p.add_argument("--impl", default="seqlayers,seqlayers-fit", help=f"contenders besides torch: {', '.join(CONTENDERS)}")
+    p.add_argument("--impl", default="seqlayers,seqlayers-fit",
+                   help=f"contenders besides torch: {', '.join(CONTENDERS)}")
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--steps", type=int, default=5, help="timed steps per contender, phase and round")
     p.add_argument("--warmup", type=int, default=3)

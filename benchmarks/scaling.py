@@ -77,7 +77,8 @@ def scaling_tables(records: list[dict]) -> str:
     labels = {r["impl"]: r.get("label", r["impl"]) for r in records}
     out = []
     sweeps = [(axis, title, key, suffix, clock)
-              for axis, title, key in (("T", "sequence length T (B=64)", "time"), ("B", "batch size B (T=100)", "batch"))
+              for axis, title,
+              key in (("T", "sequence length T (B=64)", "time"), ("B", "batch size B (T=100)", "batch"))
               for suffix, clock in (("", "wall"), ("_cpu", "CPU"))]
     for axis, title, key, suffix, clock in sweeps:
         rows = [r for r in records if r.get("axis") == axis]

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import platform
 import resource
 import sys
@@ -223,8 +222,8 @@ def main_for(build, argv=None) -> int:
         head = {"workload": w.name, "variant": args.variant, "batch": w.batch, "time": w.time, "point": k}
         try:
             record = run_case(build, w, args.variant, args.steps, args.warmup, args.threads,
-                              on_partial=lambda r: emit({**head, **r, "partial": True}), budget_s=args.budget_s,
-                              infer_only=w.name in infer_only)
+                              on_partial=lambda r, head=head: emit({**head, **r, "partial": True}),
+                              budget_s=args.budget_s, infer_only=w.name in infer_only)
         except Skip as e:  # the same reason holds for every point
             for j in range(k, len(points)):
                 emit({**head, "point": j, "skipped": str(e)})

@@ -50,8 +50,8 @@ def test_a_saved_model_is_readable_by_others_under_umask_022(tmp_path, umask):
 
 def test_safetensors_writers_get_the_umask_mode_too(tmp_path, umask):
     # safetensors' save_file makes its file 0o600 itself; atomic_write sets the mode after the writer
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     umask(0o022)
     atomic_write(tmp_path / "w.safetensors", lambda tmp: save_file({"a": torch.zeros(2)}, tmp))

@@ -5,8 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import seqlayers as sl
 from seqlayers.cli import build_parser, main
 

@@ -67,7 +67,7 @@ def test_clone_model_and_model_from_json_rebuild_the_architecture_with_fresh_wei
     model = Sequential([LSTM(4, input_shape=(3, 2)), Dense(1)])
     x = np.random.rand(2, 3, 2).astype("float32")
     for copy in (clone_model(model), model_from_json(model.to_json())):
-        assert [type(l).__name__ for l in copy.layers] == [type(l).__name__ for l in model.layers]
+        assert [type(lyr).__name__ for lyr in copy.layers] == [type(lyr).__name__ for lyr in model.layers]
         assert copy.count_params() == model.count_params()
         assert not np.allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0))
         copy.set_weights(model.get_weights())

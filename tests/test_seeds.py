@@ -159,7 +159,8 @@ def test_seed_000_claim_that_dense_rejects_3d_input_is_outdated_dense_equals_tim
 
 # ------------------------------------------------------------------ seed 002: N x 700 x 1 -> SimpleRNN(200)
 def test_seed_002_the_typo_return_sequence_is_refused_with_the_right_name():
-    with pytest.raises(TypeError, match="unexpected keyword argument 'return_sequence'. Did you mean 'return_sequences'"):
+    with pytest.raises(TypeError,
+                       match="unexpected keyword argument 'return_sequence'. Did you mean 'return_sequences'"):
         seqlayers.SimpleRNN(200, return_sequence=True)
 
 
@@ -223,7 +224,8 @@ SEED003 = [
 
 
 @pytest.mark.parametrize("snippet, x_shape, y_shape, params, kind", SEED003, ids=[s[0].__name__ for s in SEED003])
-def test_seed_003_tutorial_models_have_the_tutorials_parameter_counts_and_shapes(snippet, x_shape, y_shape, params, kind):
+def test_seed_003_tutorial_models_have_the_tutorials_parameter_counts_and_shapes(snippet, x_shape, y_shape, params,
+                                                                                 kind):
     seq = seed003_data()
     np.testing.assert_allclose(seq, [0.0, 0.2, 0.4, 0.6, 0.8])
     X = seq.reshape(x_shape).astype("float32")

@@ -41,7 +41,8 @@ def test_cell_picks_the_recurrent_layer_and_unknown_cells_are_named():
 def test_last_n_steps_uses_a_named_function_so_the_model_can_be_saved(tmp_path):
     model = T.last_n_steps(6, 1, 3, 1, units=4)
     lam = model.layers[1]
-    assert isinstance(lam, Lambda) and lam.function is T.last_steps and lam.function_name() == "seqlayers.topologies:last_steps"
+    assert isinstance(lam, Lambda) and lam.function is T.last_steps
+    assert lam.function_name() == "seqlayers.topologies:last_steps"
     x = torch.randn(2, 6, 1)
     np.testing.assert_array_equal(T.last_steps(x, 3).numpy(), x[:, -3:, :].numpy())
     from seqlayers.io import load_model
@@ -58,7 +59,7 @@ def test_last_n_steps_refuses_more_output_steps_than_input_steps():
 
 def test_encoder_decoder_repeat_is_seed_001_b():
     model = T.encoder_decoder_repeat(7, 2, 3, 1, units=6)
-    kinds = [type(l).__name__ for l in model.layers]
+    kinds = [type(lyr).__name__ for lyr in model.layers]
     assert kinds == ["LSTM", "RepeatVector", "LSTM", "TimeDistributed"]
     assert model.layers[0].return_sequences is False and model.layers[2].return_sequences is True
 
@@ -107,7 +108,8 @@ def test_seq2seq_learns_to_echo_a_short_sequence_with_compile_and_fit():
     ids = np.array([[2, 3, 1], [3, 2, 1]])  # answer, then stop (1)
     x = s2s.one_hot(torch.tensor([[2, 3, 0], [3, 2, 0]])).numpy()
     s2s.model.compile(optimizer="adam", loss="categorical_crossentropy")
-    s2s.model.fit([x, s2s.teacher_forcing(ids, 0).numpy()], s2s.one_hot(ids).numpy(), epochs=300, batch_size=2, verbose=0)
+    s2s.model.fit([x, s2s.teacher_forcing(ids, 0).numpy()], s2s.one_hot(ids).numpy(), epochs=300, batch_size=2,
+                  verbose=0)
     assert s2s.decode(x, max_len=5, start=0, stop=1) == [[2, 3], [3, 2]]
 
 

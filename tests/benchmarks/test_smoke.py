@@ -58,6 +58,7 @@ def test_each_implementation_runs_two_training_and_inference_steps(build, varian
 
 def test_seqlayers_and_keras_models_have_the_same_parameter_count():
     import keras
+
     import seqlayers
 
     for w in WORKLOADS.values():

@@ -42,7 +42,7 @@ def test_functional_model_with_shared_layer_and_masks_loads_in_keras(tmp_path):
     path = sl.to_keras(model, tmp_path / "m.keras")
 
     kmodel = keras.saving.load_model(path)
-    assert [l.name for l in kmodel.layers] == [l.name for l in keras_layer_order(model)]
+    assert [lyr.name for lyr in kmodel.layers] == [lyr.name for lyr in keras_layer_order(model)]
     x, ids = _inputs()
     model.eval()
     for ours, theirs in zip(model([x, ids]), kmodel([_np(x), _np(ids)])):

@@ -94,7 +94,7 @@ def _inputs(masked: bool, batch=3):
 def test_functional_model_matches_keras(functional_files, masked):
     kmodel, paths = functional_files
     ours = _compare(kmodel, paths, _inputs(masked))
-    assert [type(l).__name__ for l in ours.layers if type(l).__name__ == "Bidirectional"] == ["Bidirectional"]
+    assert [type(lyr).__name__ for lyr in ours.layers if type(lyr).__name__ == "Bidirectional"] == ["Bidirectional"]
     assert ours.input_names == ["series", "ids"]
 
 

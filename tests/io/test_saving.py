@@ -111,8 +111,8 @@ def test_sequential_round_trip_gives_identical_outputs(tmp_path, builder, x):
     model.eval()
     model(x)  # builds models without an input shape
     loaded = _round_trip(model, tmp_path, x)
-    assert [type(l).__name__ for l in loaded.layers] == [type(l).__name__ for l in model.layers]
-    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    assert [type(lyr).__name__ for lyr in loaded.layers] == [type(lyr).__name__ for lyr in model.layers]
+    assert [lyr.name for lyr in loaded.layers] == [lyr.name for lyr in model.layers]
 
 
 def test_functional_several_inputs_outputs_and_shared_layer(tmp_path):
@@ -131,7 +131,7 @@ def test_functional_several_inputs_outputs_and_shared_layer(tmp_path):
         assert isinstance(loaded(x), dict) and set(loaded(x)) == {"merged", "total", "flat"}
         assert loaded.input_names == ["series", "tokens"]
         # still shared after loading: one parameter set serves both calls
-        assert sum(1 for l in loaded.layers if l.name == "shared") == 1
+        assert sum(1 for lyr in loaded.layers if lyr.name == "shared") == 1
         assert len(list(loaded.parameters())) == len(list(model.parameters()))
 
 
@@ -181,7 +181,7 @@ def test_config_is_plain_json_with_graph_references(tmp_path):
     save_model(model, tmp_path / "m.seqlayers")
     cfg = read_config(tmp_path / "m.seqlayers")
     assert cfg["format_version"] == 1 and cfg["model"]["class_name"] == "Model"
-    layers = {l["name"]: l for l in cfg["model"]["config"]["layers"]}
+    layers = {lyr["name"]: lyr for lyr in cfg["model"]["config"]["layers"]}
     assert layers["out"]["inbound_nodes"][0]["args"] == [{"__tensor__": ["hidden", 0, 0]}]
     assert cfg["model"]["config"]["output_layers"] == {"__tensor__": ["out", 0, 0]}
     with zipfile.ZipFile(tmp_path / "m.seqlayers") as zf:
@@ -370,8 +370,10 @@ def _edit_config(tmp_path, saved_bytes, edit):
     (lambda c: c.pop("weights"), r"lacks field\(s\) \['weights'\]"),
     (lambda c: c.update(surprise=1), r"unexpected field\(s\) \['surprise'\]"),
     (lambda c: c["weights"].update(sha256="0" * 64), r"does not match the SHA-256"),
-    (lambda c: c["model"]["config"]["layers"][1]["config"].update(units=3), r"weight .* has shape \(8, 2\) in the file"),
-    (lambda c: c["model"]["config"]["layers"][0]["config"].update(units=9), r"layer 1: the saved layers do not fit together: Dense 'dense_1'.*with 8 at axis"),
+    (lambda c: c["model"]["config"]["layers"][1]["config"].update(units=3),
+     r"weight .* has shape \(8, 2\) in the file"),
+    (lambda c: c["model"]["config"]["layers"][0]["config"].update(units=9),
+     r"layer 1: the saved layers do not fit together: Dense 'dense_1'.*with 8 at axis"),
     (lambda c: c["model"]["config"]["layers"][0]["config"].update(unitz=9), r"unexpected keyword argument 'unitz'"),
     (lambda c: c["model"]["config"].pop("layers"), r"lacks field\(s\) \['layers'\]"),
     (lambda c: c["model"].update(extra=1), r"unexpected field\(s\) \['extra'\]"),

@@ -9,7 +9,8 @@ import seqlayers as sl
 
 def test_a_model_of_the_new_layers_saves_and_loads_with_the_same_outputs(tmp_path):
     ids = sl.Input(shape=(7,), dtype="int64")
-    e = sl.Embedding(11, 6, mask_zero=True, weights=[np.random.default_rng(0).normal(size=(11, 6)).astype("float32")])(ids)
+    e = sl.Embedding(11, 6, mask_zero=True,
+                     weights=[np.random.default_rng(0).normal(size=(11, 6)).astype("float32")])(ids)
     h = sl.MultiHeadAttention(2, 3, use_gate=True)(e, e, use_causal_mask=True)
     h = sl.LayerNormalization()(sl.add([e, h]))
     h = sl.BatchNormalization()(sl.PReLU(shared_axes=[1])(sl.LeakyReLU(0.1)(h)))

@@ -209,7 +209,7 @@ def stateful_stacked_lstm(K, out, init=None, tmp=None):
     model.compile(loss="mse", optimizer="adam")
     out["before"] = model.predict(x, batch_size=4, verbose=0)  # states carried from batch to batch
     out["before_again"] = model.predict(x, batch_size=4, verbose=0)  # ... and on, without a reset
-    model.reset_states() if hasattr(model, "reset_states") else [l.reset_states() for l in model.layers[:2]]
+    model.reset_states() if hasattr(model, "reset_states") else [lyr.reset_states() for lyr in model.layers[:2]]
     out["after_reset"] = model.predict(x, batch_size=4, verbose=0)
     losses = []
     for _ in range(2):

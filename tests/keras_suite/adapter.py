@@ -31,19 +31,18 @@ import types
 import unittest
 from pathlib import Path
 
+import keras  # noqa: F401  (the reference package, KERAS_BACKEND=torch)
 import numpy as np
 import torch
-
-import keras  # noqa: F401  (the reference package, KERAS_BACKEND=torch)
 from keras.src import backend as keras_backend
 from keras.src import tree
 from keras.src.testing import test_case as keras_test_case
 
 import seqlayers
 import seqlayers.layers
-from seqlayers.serialization import layer_from_config, layer_to_config, value_to_json
-from seqlayers.layers.base import Layer, get_mask, set_mask
+from seqlayers.layers.base import get_mask, set_mask
 from seqlayers.models.symbolic import Input, SymbolicTensor
+from seqlayers.serialization import layer_from_config, layer_to_config, value_to_json
 
 from .skips import known_failure, out_of_scope, skip_reason
 

@@ -76,7 +76,8 @@ def against_keras(ours, theirs, inputs, masks=None, training=False, **call):
     mine_out = [_numpy(t) for t in flatten(mine)]
     ref_out = [_numpy(t) for t in flatten(list(ref) if isinstance(ref, tuple) else ref)]
     mine_masks = [_numpy(get_mask(t)) for t in flatten(mine)]
-    ref_masks = [_numpy(keras.src.backend.get_keras_mask(t)) for t in flatten(list(ref) if isinstance(ref, tuple) else ref)]
+    ref_masks = [_numpy(keras.src.backend.get_keras_mask(t)) for t in flatten(list(ref) if isinstance(ref,
+                                                                                                      tuple) else ref)]
     return mine_out, ref_out, mine_masks, ref_masks
 
 

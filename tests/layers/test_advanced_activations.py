@@ -34,7 +34,8 @@ def test_softmax_with_a_mask_equals_keras_and_gives_masked_positions_zero():
     np.testing.assert_allclose(mine.numpy(), keras.ops.convert_to_numpy(theirs), atol=1e-6)
     assert float(mine[0, :, 3:].abs().max()) == 0.0
     torch.testing.assert_close(mine.sum(-1), torch.ones(2, 3))
-    with pytest.raises(ValueError, match=r"Softmax: the mask must broadcast to the input.*got mask \(2, 4\) for input \(2, 3, 5\)"):
+    with pytest.raises(ValueError, match=r"Softmax: the mask must broadcast to the input.*got mask \(2, 4\) for input "
+                                         r"\(2, 3, 5\)"):
         ours(torch.from_numpy(scores), mask=torch.ones(2, 4, dtype=torch.bool))
 
 

@@ -119,7 +119,8 @@ def test_symbolic_call_with_scores_returns_two_tensors_as_the_eager_call():
 @pytest.mark.parametrize("cls", [Attention, AdditiveAttention])
 def test_a_bare_tensor_mask_or_a_list_of_one_is_refused_as_keras_does(cls):
     q, v, _ = (torch.from_numpy(x) for x in data())
-    with pytest.raises(ValueError, match=rf"{cls.__name__}: mask must be a list \[query_mask, value_mask\], got a Tensor"):
+    with pytest.raises(ValueError,
+                       match=rf"{cls.__name__}: mask must be a list \[query_mask, value_mask\], got a Tensor"):
         cls()([q, v], mask=torch.ones(B, TV, dtype=torch.bool))
     with pytest.raises(ValueError, match=rf"{cls.__name__}: mask must be a list of 2 or 3 masks.*got a list of 1"):
         cls()([q, v], mask=[torch.ones(B, TQ, dtype=torch.bool)])

@@ -4,7 +4,16 @@ import pytest
 import torch
 
 from seqlayers import (
-    LSTM, Activation, Attention, Bidirectional, Dense, Dropout, Embedding, Masking, Sequential, TimeDistributed,
+    LSTM,
+    Activation,
+    Attention,
+    Bidirectional,
+    Dense,
+    Dropout,
+    Embedding,
+    Masking,
+    Sequential,
+    TimeDistributed,
 )
 
 

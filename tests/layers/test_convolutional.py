@@ -46,7 +46,8 @@ def test_causal_conv_sees_only_the_past_by_brute_force():
 
 def test_weights_layout_and_parameter_counts_equal_keras():
     for ours, ref in [(sl.Conv1D(6, 3, groups=2), keras.layers.Conv1D(6, 3, groups=2)),
-                      (sl.SeparableConv1D(5, 3, depth_multiplier=2), keras.layers.SeparableConv1D(5, 3, depth_multiplier=2))]:
+                      (sl.SeparableConv1D(5, 3, depth_multiplier=2),
+                       keras.layers.SeparableConv1D(5, 3, depth_multiplier=2))]:
         ours(torch.zeros(1, 7, 4))
         ref(np.zeros((1, 7, 4), "float32"))
         assert [w.shape for w in ours.get_weights()] == [tuple(w.shape) for w in ref.get_weights()]
@@ -71,7 +72,8 @@ def test_conv_errors_name_the_argument_and_the_fix():
         sl.Conv1D(3, 2, groups=2)
     with pytest.raises(ValueError, match=r"Conv1D: strides > 1 and dilation_rate > 1 cannot be combined"):
         sl.Conv1D(3, 2, strides=2, dilation_rate=2)
-    with pytest.raises(ValueError, match=r"Conv1D: the input has 2 time steps, fewer than the kernel's span 3.*padding='same'"):
+    with pytest.raises(ValueError, match=r"Conv1D: the input has 2 time steps, fewer than the kernel's span "
+                                         r"3.*padding='same'"):
         sl.Conv1D(3, 3)(torch.zeros(1, 2, 4))
     with pytest.raises(ValueError, match=r"Conv1D: expected input of shape \(batch, time, features\), got \(2, 4\)"):
         sl.Conv1D(3, 3)(torch.zeros(2, 4))

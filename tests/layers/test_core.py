@@ -3,8 +3,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqlayers import (Activation, Add, Concatenate, Dense, Dropout, Embedding, Flatten, Lambda, Masking,
-                       RepeatVector, Reshape, Sequential, TimeDistributed, TimeDistributedDense, get_mask)
+from seqlayers import (
+    Activation,
+    Add,
+    Concatenate,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    Lambda,
+    Masking,
+    RepeatVector,
+    Reshape,
+    Sequential,
+    TimeDistributed,
+    TimeDistributedDense,
+    get_mask,
+)
 from seqlayers.activations import ACTIVATIONS
 from tests.layers.checker import check_layer
 

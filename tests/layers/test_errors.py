@@ -2,12 +2,24 @@
 import pytest
 import torch
 
-from seqlayers import (Concatenate, Dense, Dropout, Embedding, Input, Masking, Model, RepeatVector, Reshape,
-                       Sequential, TimeDistributed)
+from seqlayers import (
+    Concatenate,
+    Dense,
+    Dropout,
+    Embedding,
+    Input,
+    Masking,
+    Model,
+    RepeatVector,
+    Reshape,
+    Sequential,
+    TimeDistributed,
+)
 
 
 def test_dense_refuses_1d_input_with_the_fix():
-    with pytest.raises(ValueError, match=r"Dense 'd': expected input of shape \(batch, \.\.\., features\), got \(3,\)\. .*x\[None, :\]"):
+    with pytest.raises(ValueError, match=r"Dense 'd': expected input of shape \(batch, \.\.\., features\), got \(3,\)\."
+                                         r" .*x\[None, :\]"):
         Dense(3, name="d")(torch.zeros(3))
 
 
@@ -24,7 +36,8 @@ def test_time_distributed_on_2d_input_suggests_return_sequences():
 
 
 def test_repeat_vector_on_a_sequence_suggests_return_sequences_false():
-    with pytest.raises(ValueError, match=r"RepeatVector.*expected input of shape \(batch, features\), got \(2, 5, 3\).*return_sequences"):
+    with pytest.raises(ValueError, match=r"RepeatVector.*expected input of shape \(batch, features\), got \(2, 5, "
+                                         r"3\).*return_sequences"):
         RepeatVector(3)(torch.zeros(2, 5, 3))
 
 
@@ -50,7 +63,8 @@ def test_unknown_initializer_suggests_the_closest_names():
 
 
 def test_misspelled_keyword_argument_suggests_the_right_one():
-    with pytest.raises(TypeError, match=r"Dense: unexpected keyword argument 'activaton'\. Did you mean 'activation'\?"):
+    with pytest.raises(TypeError,
+                       match=r"Dense: unexpected keyword argument 'activaton'\. Did you mean 'activation'\?"):
         Dense(3, activaton="relu")
 
 
@@ -82,7 +96,8 @@ def test_reshape_with_incompatible_target_names_the_sizes():
 
 
 def test_concatenate_of_mismatched_shapes_names_them():
-    with pytest.raises(ValueError, match=r"Concatenate.*must match on every axis except axis -1, got \(2, 3, 4\), \(2, 5, 4\)"):
+    with pytest.raises(ValueError, match=r"Concatenate.*must match on every axis except axis -1, got \(2, 3, 4\), \(2, "
+                                         r"5, 4\)"):
         Concatenate()([torch.zeros(2, 3, 4), torch.zeros(2, 5, 4)])
 
 

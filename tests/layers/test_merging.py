@@ -54,7 +54,8 @@ def test_concatenate_along_time_concatenates_the_masks():
     sl.layers.set_mask(a, torch.from_numpy(MASK_A))
     out = M.Concatenate(axis=1)([a, b])
     assert out.shape == (B, 2 * T, F)
-    torch.testing.assert_close(get_mask(out), torch.cat([torch.from_numpy(MASK_A), torch.ones(B, T, dtype=torch.bool)], 1))
+    torch.testing.assert_close(get_mask(out),
+                               torch.cat([torch.from_numpy(MASK_A), torch.ones(B, T, dtype=torch.bool)], 1))
 
 
 @pytest.mark.parametrize("axes,shapes", [
@@ -142,7 +143,8 @@ def test_every_merge_loads_from_a_keras_file(tmp_path):
 def test_compute_mask_checks_the_mask_list_as_keras():
     a, b = torch.zeros(2, 4, 5), torch.zeros(2, 4, 5)
     for layer in (M.Add(), M.Concatenate()):
-        with pytest.raises(ValueError, match=r"`mask` should be a list of one mask \(or None\) per input, got a Tensor"):
+        with pytest.raises(ValueError,
+                           match=r"`mask` should be a list of one mask \(or None\) per input, got a Tensor"):
             layer.compute_mask([a, b], torch.ones(2, 4, dtype=torch.bool))
         with pytest.raises(ValueError, match=r"`inputs` should be a list of tensors, got a Tensor"):
             layer.compute_mask(a, [None, None])

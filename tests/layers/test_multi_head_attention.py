@@ -93,12 +93,15 @@ def test_mha_on_4d_inputs_equals_keras():
     close(mine[1], theirs[1])
 
 
-@pytest.mark.parametrize("q_dims,v_dims,axes", [((3, 4), (3, 2), (2,)), ((3, 4), (3, 2), (-2,)), ((3, 4), (2, 5), (1, 2)),
+@pytest.mark.parametrize("q_dims,v_dims,axes",
+                         [((3, 4), (3, 2), (2,)), ((3, 4), (3, 2), (-2,)), ((3, 4), (2, 5), (1, 2)),
                                             ((5, 3, 4), (5, 3, 2), (2, 3)), ((2, 3, 4), (2, 3, 5), (3, 1))])
 def test_mha_over_chosen_attention_axes_equals_keras(q_dims, v_dims, axes):
     rng = np.random.default_rng(6)
-    q, v = rng.standard_normal((2,) + q_dims + (8,)).astype("float32"), rng.standard_normal((2,) + v_dims + (8,)).astype("float32")
-    for kwargs in (dict(num_heads=2, key_dim=2, attention_axes=axes), dict(num_heads=2, key_dim=2, attention_axes=axes, use_gate=True)):
+    q = rng.standard_normal((2,) + q_dims + (8,)).astype("float32")
+    v = rng.standard_normal((2,) + v_dims + (8,)).astype("float32")
+    for kwargs in (dict(num_heads=2, key_dim=2, attention_axes=axes),
+                   dict(num_heads=2, key_dim=2, attention_axes=axes, use_gate=True)):
         mine, theirs = run_both(kwargs, [q, v], return_attention_scores=True)
         close(mine[0], theirs[0])
         close(mine[1], theirs[1])
@@ -141,7 +144,8 @@ def test_mha_in_a_functional_model_with_scores_and_its_weights_layout():
     clone = sl.MultiHeadAttention.from_config(layer.get_config())
     clone(torch.from_numpy(Q), torch.from_numpy(V))
     clone.set_weights(layer.get_weights())
-    torch.testing.assert_close(clone(torch.from_numpy(Q), torch.from_numpy(V)), layer(torch.from_numpy(Q), torch.from_numpy(V)))
+    torch.testing.assert_close(clone(torch.from_numpy(Q), torch.from_numpy(V)),
+                               layer(torch.from_numpy(Q), torch.from_numpy(V)))
 
 
 def test_mha_gradients_reach_every_weight():
@@ -156,7 +160,8 @@ def test_mha_gradients_reach_every_weight():
 def test_mha_errors_name_the_argument():
     with pytest.raises(ValueError, match=r"MultiHeadAttention: num_heads must be a positive integer, got 0"):
         sl.MultiHeadAttention(0, 3)
-    with pytest.raises(ValueError, match=r"MultiHeadAttention: value and key shapes must be equal except the last axis"):
+    with pytest.raises(ValueError,
+                       match=r"MultiHeadAttention: value and key shapes must be equal except the last axis"):
         sl.MultiHeadAttention(2, 3)(torch.zeros(1, 4, 6), torch.zeros(1, 5, 3), torch.zeros(1, 6, 3))
     with pytest.raises(ValueError, match=r"MultiHeadAttention: attention_axes=\(3,\) must be distinct axes between"):
         sl.MultiHeadAttention(2, 3, attention_axes=3)(torch.zeros(1, 2, 4, 6), torch.zeros(1, 2, 4, 6))
@@ -185,18 +190,22 @@ def test_float64_inputs_are_cast_and_float16_layers_run():
     layer.build((1, 4, 8), (1, 4, 8))
     out = layer(np.random.default_rng(0).random((1, 4, 8)), np.random.default_rng(1).random((1, 4, 8)))
     assert out.dtype == torch.float16 and tuple(out.shape) == (1, 4, 8)
-    assert sl.MultiHeadAttention(2, 3)(torch.from_numpy(Q).double(), torch.from_numpy(V).double()).dtype == torch.float32
+    assert sl.MultiHeadAttention(2, 3)(torch.from_numpy(Q).double(),
+                                       torch.from_numpy(V).double()).dtype == torch.float32
 
 
 def test_mha_argument_errors_as_keras():
     with pytest.raises(ValueError, match=r"MultiHeadAttention: value_dim must be a positive integer, got 0"):
         sl.MultiHeadAttention(2, 3, value_dim=0)
-    with pytest.raises(ValueError, match=r"MultiHeadAttention: output_shape must be a positive integer or a tuple.*got 8.0"):
+    with pytest.raises(ValueError, match=r"MultiHeadAttention: output_shape must be a positive integer or a tuple.*got "
+                                         r"8.0"):
         sl.MultiHeadAttention(2, 3, output_shape=8.0)
-    with pytest.raises(ValueError, match=r"MultiHeadAttention: dropout \(here 0.1\) is not supported with flash_attention=True"):
+    with pytest.raises(ValueError, match=r"MultiHeadAttention: dropout \(here 0.1\) is not supported with "
+                                         r"flash_attention=True"):
         sl.MultiHeadAttention(2, 3, dropout=0.1, flash_attention=True)
     with pytest.raises(ValueError, match=r"return_attention_scores=True is not supported with flash_attention=True"):
-        sl.MultiHeadAttention(2, 3, flash_attention=True)(torch.from_numpy(Q), torch.from_numpy(Q), return_attention_scores=True)
+        sl.MultiHeadAttention(2, 3, flash_attention=True)(torch.from_numpy(Q), torch.from_numpy(Q),
+                                                          return_attention_scores=True)
 
 
 @pytest.mark.parametrize("scores", [False, True])  # the fused path and the explicit softmax

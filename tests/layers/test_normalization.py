@@ -48,7 +48,8 @@ def test_layer_normalization_matches_torch_layer_norm():
 
 @pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
-@pytest.mark.parametrize("kwargs", [{}, dict(momentum=0.5, epsilon=1e-2), dict(center=False, scale=False), dict(axis=1)])
+@pytest.mark.parametrize("kwargs",
+                         [{}, dict(momentum=0.5, epsilon=1e-2), dict(center=False, scale=False), dict(axis=1)])
 def test_batch_normalization_equals_keras_and_updates_moving_statistics_as_keras(kwargs, masked, training):
     ours, ref = sl.BatchNormalization(**kwargs), keras.layers.BatchNormalization(**kwargs)
     assert_same_as_keras(ours, ref, X, masks=MASK if masked else None, training=training)
@@ -105,7 +106,8 @@ def test_normalization_errors_name_the_argument():
         sl.BatchNormalization(renorm=True, renorm_clipping={"rmaxx": 1})
     with pytest.raises(ValueError, match=r"BatchNormalization: renorm_clipping rmax should be greater than rmin"):
         sl.BatchNormalization(renorm=True, renorm_clipping={"rmax": 1, "rmin": 2})
-    with pytest.raises(ValueError, match=r"LayerNormalization: axis \[3\] is out of range for an input with 3 dimensions"):
+    with pytest.raises(ValueError, match=r"LayerNormalization: axis \[3\] is out of range for an input with 3 "
+                                         r"dimensions"):
         sl.LayerNormalization(axis=3)(torch.zeros(2, 3, 4))
 
 

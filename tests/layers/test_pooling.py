@@ -65,7 +65,8 @@ def test_global_average_pooling_averages_only_valid_steps():
 
 
 @pytest.mark.parametrize("cls,kwargs,out", [
-    (sl.MaxPooling1D, dict(pool_size=2), (2, 3, 4)), (sl.AveragePooling1D, dict(pool_size=3, padding="same"), (2, 2, 4)),
+    (sl.MaxPooling1D, dict(pool_size=2), (2, 3, 4)),
+    (sl.AveragePooling1D, dict(pool_size=3, padding="same"), (2, 2, 4)),
     (sl.GlobalMaxPooling1D, {}, (2, 4)), (sl.GlobalAveragePooling1D, dict(keepdims=True), (2, 1, 4)),
 ])
 def test_pooling_layers_pass_the_shared_checker(cls, kwargs, out):
@@ -77,7 +78,8 @@ def test_pooling_errors_name_the_argument():
         sl.MaxPooling1D(padding="causal")
     with pytest.raises(ValueError, match=r"GlobalAveragePooling1D: data_format must be 'channels_last'.*got 'nhwc'"):
         sl.GlobalAveragePooling1D(data_format="nhwc")
-    with pytest.raises(ValueError, match=r"GlobalMaxPooling1D: expected input of shape \(batch, time, features\).*return_sequences=True"):
+    with pytest.raises(ValueError, match=r"GlobalMaxPooling1D: expected input of shape \(batch, time, "
+                                         r"features\).*return_sequences=True"):
         sl.GlobalMaxPooling1D()(torch.zeros(2, 4))
 
 

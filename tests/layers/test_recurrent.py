@@ -4,8 +4,23 @@ import pytest
 import torch
 from torch import nn
 
-from seqlayers import GRU, LSTM, RNN, Bidirectional, Dense, Embedding, GRUCell, Input, Layer, LSTMCell, Model, Sequential, \
-    SimpleRNN, SimpleRNNCell, get_mask
+from seqlayers import (
+    GRU,
+    LSTM,
+    RNN,
+    Bidirectional,
+    Dense,
+    Embedding,
+    GRUCell,
+    Input,
+    Layer,
+    LSTMCell,
+    Model,
+    Sequential,
+    SimpleRNN,
+    SimpleRNNCell,
+    get_mask,
+)
 
 B, T, F, H = 3, 6, 4, 5
 

@@ -53,7 +53,8 @@ def test_regularization_layers_pass_the_shared_checker(cls, kwargs):
 def test_regularization_errors_name_the_argument():
     with pytest.raises(ValueError, match=r"GaussianNoise: stddev must be a number in \[0, 1\], got 2"):
         sl.GaussianNoise(2)
-    with pytest.raises(ValueError, match=r"SpatialDropout1D: expected input of shape \(batch, time, features\), got \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"SpatialDropout1D: expected input of shape \(batch, time, features\), got "
+                                         r"\(2, 4\)"):
         sl.SpatialDropout1D(0.1)(torch.zeros(2, 4))
 
 
@@ -63,4 +64,4 @@ def test_regularization_layers_load_from_keras_files(tmp_path):
     h = keras.layers.GaussianDropout(0.2)(keras.layers.GaussianNoise(0.1)(h))
     out = keras.layers.Dense(2)(h)
     ours = keras_file_roundtrip(tmp_path, keras.Model(inp, out), X)
-    assert {"SpatialDropout1D", "GaussianNoise", "GaussianDropout"} <= {type(l).__name__ for l in ours.layers}
+    assert {"SpatialDropout1D", "GaussianNoise", "GaussianDropout"} <= {type(lyr).__name__ for lyr in ours.layers}

@@ -12,7 +12,8 @@ X = np.random.default_rng(0).standard_normal((2, 5, 3)).astype("float32")
 
 
 @pytest.mark.parametrize("name,kwargs", [
-    ("UpSampling1D", {}), ("UpSampling1D", dict(size=3)), ("ZeroPadding1D", {}), ("ZeroPadding1D", dict(padding=(2, 0))),
+    ("UpSampling1D", {}), ("UpSampling1D", dict(size=3)), ("ZeroPadding1D", {}),
+    ("ZeroPadding1D", dict(padding=(2, 0))),
     ("ZeroPadding1D", dict(padding=(1, 2), data_format="channels_first")), ("Cropping1D", {}),
     ("Cropping1D", dict(cropping=(0, 2))), ("Cropping1D", dict(cropping=2)), ("Permute", dict(dims=(2, 1))),
     ("Flatten", {}), ("Flatten", dict(data_format="channels_first")),
@@ -23,7 +24,8 @@ def test_reshaping_layers_equal_keras(name, kwargs):
 
 def test_flatten_channels_first_on_4d_and_1d_equal_keras():
     x = np.random.default_rng(1).standard_normal((2, 3, 4, 5)).astype("float32")
-    assert_same_as_keras(sl.Flatten(data_format="channels_first"), keras.layers.Flatten(data_format="channels_first"), x)
+    assert_same_as_keras(sl.Flatten(data_format="channels_first"), keras.layers.Flatten(data_format="channels_first"),
+                         x)
     assert_same_as_keras(sl.Permute((3, 1, 2)), keras.layers.Permute((3, 1, 2)), x)
     assert sl.Flatten()(torch.zeros(4)).shape == (4, 1)
 
@@ -48,9 +50,11 @@ def test_reshaping_layers_pass_the_shared_checker(cls, kwargs, out):
 def test_reshaping_errors_name_the_argument():
     with pytest.raises(ValueError, match=r"Permute: dims must be a permutation of 1..2.*got \(0, 1\)"):
         sl.Permute((0, 1))
-    with pytest.raises(ValueError, match=r"Cropping1D: cropping must be a non-negative integer or a pair.*got \(1, -1\)"):
+    with pytest.raises(ValueError,
+                       match=r"Cropping1D: cropping must be a non-negative integer or a pair.*got \(1, -1\)"):
         sl.Cropping1D((1, -1))
-    with pytest.raises(ValueError, match=r"Cropping1D: expected more than 5 time steps to crop \(2, 3\), got \(2, 5, 3\)"):
+    with pytest.raises(ValueError, match=r"Cropping1D: expected more than 5 time steps to crop \(2, 3\), got \(2, 5, "
+                                         r"3\)"):
         sl.Cropping1D((2, 3))(torch.zeros(2, 5, 3))
     with pytest.raises(TypeError, match=r"UpSampling1D: size must be an integer, got float 2.0"):
         sl.UpSampling1D(2.0)

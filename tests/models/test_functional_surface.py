@@ -28,7 +28,7 @@ def two_heads(K):
 @pytest.mark.parametrize("build", [seq2seq, two_heads])
 def test_model_layers_lists_the_layers_in_keras_order_inputs_included(build):
     ours, ref = build(seqlayers), build(keras)
-    assert [type(l).__name__ for l in ours.layers] == [type(l).__name__ for l in ref.layers]
+    assert [type(lyr).__name__ for lyr in ours.layers] == [type(lyr).__name__ for lyr in ref.layers]
     assert ours.get_layer(index=2) is ours.layers[2]
     assert ours.get_layer(name=ours.layers[3].name) is ours.layers[3]
 
@@ -78,7 +78,7 @@ def test_seq2seq_inference_models_rebuilt_from_trained_layers_match_keras():
         step = np.eye(4, dtype="float32")[out[0][:, -1].argmax(-1)][:, None]
         states, kstates = out[1:], kout[1:]
     # the first input of the inference decoder keeps its name; the new Inputs take free ones
-    assert len({l.name for l in od.layers}) == len(od.layers)
+    assert len({lyr.name for lyr in od.layers}) == len(od.layers)
 
 
 def stack(K):

@@ -3,8 +3,19 @@ import numpy as np
 import pytest
 import torch
 
-from seqlayers import (Add, Concatenate, Dense, Embedding, Flatten, Input, Model, RepeatVector, Sequential,
-                       TimeDistributed, get_mask)
+from seqlayers import (
+    Add,
+    Concatenate,
+    Dense,
+    Embedding,
+    Flatten,
+    Input,
+    Model,
+    RepeatVector,
+    Sequential,
+    TimeDistributed,
+    get_mask,
+)
 
 
 def test_sequential_add_and_list_forms_are_the_same_model():
@@ -15,7 +26,7 @@ def test_sequential_add_and_list_forms_are_the_same_model():
     b.set_weights(a.get_weights())
     x = torch.randn(5, 3)
     torch.testing.assert_close(a(x), b(x))
-    assert [l.name for l in a.layers] == ["dense", "dense_1"]
+    assert [lyr.name for lyr in a.layers] == ["dense", "dense_1"]
 
 
 def test_sequential_with_input_first_builds_eagerly():
@@ -48,7 +59,7 @@ def test_functional_model_with_two_inputs_two_outputs_and_a_shared_layer():
     y1d, _ = m({"a": xa, "b": xb})
     torch.testing.assert_close(y1d, y1)
     assert m.count_params() == (4 * 3 + 3) + (3 + 1)  # the shared layer counts once
-    assert len([l for l in m.layers if l is shared]) == 1
+    assert len([lyr for lyr in m.layers if lyr is shared]) == 1
 
 
 def test_functional_model_dict_outputs_and_mask_propagation():
@@ -93,7 +104,8 @@ def _keras_count(build):
 @pytest.mark.parametrize("ours,theirs", [
     (lambda: Sequential([Dense(16, input_shape=(10,)), Dense(3)]),
      lambda: keras.Sequential([keras.Input((10,)), keras.layers.Dense(16), keras.layers.Dense(3)])),
-    (lambda: Sequential([Input(shape=(7,), dtype="int64"), Embedding(100, 8), TimeDistributed(Dense(5)), Flatten(), Dense(2)]),
+    (lambda: Sequential([Input(shape=(7,), dtype="int64"), Embedding(100, 8), TimeDistributed(Dense(5)), Flatten(),
+                         Dense(2)]),
      lambda: keras.Sequential([keras.Input((7,), dtype="int32"), keras.layers.Embedding(100, 8),
                                keras.layers.TimeDistributed(keras.layers.Dense(5)), keras.layers.Flatten(),
                                keras.layers.Dense(2)])),
@@ -107,7 +119,8 @@ def test_parameter_counts_equal_keras(ours, theirs):
 def test_dense_and_time_distributed_agree_with_keras_given_the_same_weights():
     km = keras.Sequential([keras.Input((5, 3)), keras.layers.TimeDistributed(keras.layers.Dense(4, activation="tanh")),
                            keras.layers.Dense(2, activation="softmax")])
-    ours = Sequential([TimeDistributed(Dense(4, activation="tanh"), input_shape=(5, 3)), Dense(2, activation="softmax")])
+    ours = Sequential([TimeDistributed(Dense(4, activation="tanh"), input_shape=(5, 3)),
+                       Dense(2, activation="softmax")])
     ours.set_weights(km.get_weights())
     x = np.random.RandomState(0).randn(2, 5, 3).astype("float32")
     np.testing.assert_allclose(ours(x).detach().numpy(), np.asarray(km(x).detach().cpu()), atol=1e-6)

@@ -2,12 +2,30 @@
 import pytest
 import torch
 
-from seqlayers import (Dense, Embedding, Flatten, Input, Lambda, Masking, Model, RepeatVector, Reshape,
-                       Sequential, TimeDistributed)
+from seqlayers import (
+    Dense,
+    Embedding,
+    Flatten,
+    Input,
+    Lambda,
+    Masking,
+    Model,
+    RepeatVector,
+    Reshape,
+    Sequential,
+    TimeDistributed,
+)
 from seqlayers import topologies as T
 from seqlayers.layers.recurrent import GRU, LSTM, SimpleRNN
-from seqlayers.models.topology import (ENCODER_DECODER, MANY_TO_MANY, MANY_TO_ONE, ONE_TO_MANY, ONE_TO_ONE,
-                                       Topology, detect_all)
+from seqlayers.models.topology import (
+    ENCODER_DECODER,
+    MANY_TO_MANY,
+    MANY_TO_ONE,
+    ONE_TO_MANY,
+    ONE_TO_ONE,
+    Topology,
+    detect_all,
+)
 
 
 @pytest.mark.parametrize("build, kind, n_in, n_out", [
@@ -44,7 +62,7 @@ def test_topology_is_a_small_frozen_dataclass_with_the_builder_name():
     topo = T.many_to_many(5, 1, 1).topology()
     assert topo == Topology(MANY_TO_MANY, 5, 5)
     assert topo.name == "many_to_many" and topo.sequence_in and topo.sequence_out
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):  # frozen (dataclasses.FrozenInstanceError)
         topo.kind = "x"
 
 

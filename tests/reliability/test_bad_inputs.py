@@ -13,9 +13,20 @@ import numpy as np
 import pytest
 import torch
 
-import seqlayers
-from seqlayers import (Activation, Add, Concatenate, Dense, Dropout, Embedding, Input, Masking, Model,
-                       RepeatVector, Reshape, Sequential, TimeDistributed)
+from seqlayers import (
+    Activation,
+    Add,
+    Concatenate,
+    Dense,
+    Dropout,
+    Embedding,
+    Input,
+    Masking,
+    RepeatVector,
+    Reshape,
+    Sequential,
+    TimeDistributed,
+)
 
 #: fragments of torch / numpy internal messages that must never reach a user
 TORCH_INTERNALS = re.compile(
@@ -91,7 +102,8 @@ def test_whole_float64_numpy_ids_into_embedding_are_cast():
 
 
 def test_fractional_ids_into_embedding_are_refused():
-    with raises(TypeError, r"Embedding: expected integer token ids, got torch.float64 with the non-integral value 0.3.*x.long\(\)"):
+    with raises(TypeError, r"Embedding: expected integer token ids, got torch.float64 with the non-integral value "
+                           r"0.3.*x.long\(\)"):
         Embedding(5, 2)(np.array([[1.0, 0.3]]))
 
 
@@ -101,7 +113,8 @@ def test_negative_id_into_embedding_names_the_range():
 
 
 def test_time_distributed_refuses_a_2d_tensor_with_the_fix():
-    with raises(ValueError, r"TimeDistributed 'td': expected input of shape \(batch, time, \.\.\.\).*got \(4, 6\)\..*return_sequences=True"):
+    with raises(ValueError, r"TimeDistributed 'td': expected input of shape \(batch, time, \.\.\.\).*got \(4, "
+                            r"6\)\..*return_sequences=True"):
         TimeDistributed(Dense(1), name="td")(torch.zeros(4, 6))
 
 
@@ -187,7 +200,8 @@ def test_one_hot_targets_with_sparse_loss_suggest_categorical():
     from seqlayers.training import losses
     with raises(ValueError, r"y_true of shape \(2, 3, 4\) looks one-hot.*expects integer class ids of shape "
                             r"\(2, 3\)\. Use loss='categorical_crossentropy'.*y.argmax\(-1\)"):
-        losses.get("sparse_categorical_crossentropy")(torch.eye(4)[torch.zeros(2, 3, dtype=torch.long)], _probs(2, 3, 4))
+        losses.get("sparse_categorical_crossentropy")(torch.eye(4)[torch.zeros(2, 3, dtype=torch.long)],
+                                                      _probs(2, 3, 4))
 
 
 def test_class_ids_with_categorical_loss_suggest_sparse():
@@ -199,7 +213,8 @@ def test_class_ids_with_categorical_loss_suggest_sparse():
 
 def test_targets_missing_the_time_axis_name_both_shapes():
     from seqlayers.training import losses
-    with raises(ValueError, r"mean_squared_error: y_true of shape \(2, 1\) does not match the model output of shape \(2, 3\)"):
+    with raises(ValueError, r"mean_squared_error: y_true of shape \(2, 1\) does not match the model output of shape "
+                            r"\(2, 3\)"):
         losses.get("mse")(torch.zeros(2, 1), torch.zeros(2, 3, 1))
 
 
@@ -295,10 +310,12 @@ def test_2d_tensor_into_lstm_suggests_return_sequences():
 
 
 def test_stacked_lstm_without_return_sequences_names_the_second_layer():
-    with raises(ValueError, r"LSTM 'dec': expected input of shape \(batch, time, features\), got \(None, 4\)\..*return_sequences=True"):
+    with raises(ValueError, r"LSTM 'dec': expected input of shape \(batch, time, features\), got \(None, "
+                            r"4\)\..*return_sequences=True"):
         Sequential([LSTM(4, input_shape=(5, 2), name="enc"), LSTM(3, name="dec")])
     m = Sequential([LSTM(4, name="enc"), LSTM(3, name="dec")])  # built lazily: the same message at call time
-    with raises(ValueError, r"LSTM 'dec': expected input of shape \(batch, time, features\), got \((None|2), 4\)\..*return_sequences=True"):
+    with raises(ValueError, r"LSTM 'dec': expected input of shape \(batch, time, features\), got \((None|2), "
+                            r"4\)\..*return_sequences=True"):
         m(torch.zeros(2, 5, 2))
 
 
@@ -311,29 +328,34 @@ def test_integer_data_into_gru_is_cast_to_float():
 def test_wrong_feature_size_after_build_into_simple_rnn():
     layer = SimpleRNN(3, name="rnn")
     layer(torch.zeros(2, 3, 4))
-    with raises(ValueError, r"SimpleRNN 'rnn': expected input of shape \(batch, time, features\) with 4 at axis -1, got \(2, 3, 5\)"):
+    with raises(ValueError, r"SimpleRNN 'rnn': expected input of shape \(batch, time, features\) with 4 at axis -1, got"
+                            r" \(2, 3, 5\)"):
         layer(torch.zeros(2, 3, 5))
 
 
 def test_mask_with_other_batch_size_into_lstm():
-    with raises(ValueError, r"LSTM: expected a mask of shape \(batch, time\) = \(2, 3\) matching the input, got \(3, 3\)\..*x_ids != 0"):
+    with raises(ValueError, r"LSTM: expected a mask of shape \(batch, time\) = \(2, 3\) matching the input, got \(3, "
+                            r"3\)\..*x_ids != 0"):
         LSTM(3)(torch.zeros(2, 3, 4), mask=torch.ones(3, 3, dtype=torch.bool))
 
 
 def test_mask_with_other_time_size_into_gru():
-    with raises(ValueError, r"GRU: expected a mask of shape \(batch, time\) = \(2, 3\) matching the input, got \(2, 4\)"):
+    with raises(ValueError,
+                r"GRU: expected a mask of shape \(batch, time\) = \(2, 3\) matching the input, got \(2, 4\)"):
         GRU(3)(torch.zeros(2, 3, 4), mask=torch.ones(2, 4, dtype=torch.bool))
 
 
 def test_zero_time_steps_into_lstm_is_refused_without_a_torch_error():
-    with raises(ValueError, r"LSTM: expected at least one time step, got input of shape \(2, 0, 4\)\. Drop empty sequences"):
+    with raises(ValueError, r"LSTM: expected at least one time step, got input of shape \(2, 0, 4\)\. Drop empty "
+                            r"sequences"):
         LSTM(3)(torch.zeros(2, 0, 4))
 
 
 def test_changed_batch_size_for_a_stateful_layer_says_drop_last():
     layer = LSTM(3, stateful=True, batch_input_shape=(4, 5, 2), name="s")
     layer(torch.zeros(4, 5, 2))
-    with raises(ValueError, r"LSTM 's': a stateful layer keeps states for a batch of 4, got a batch of 3\..*drop_last=True"):
+    with raises(ValueError, r"LSTM 's': a stateful layer keeps states for a batch of 4, got a batch of "
+                            r"3\..*drop_last=True"):
         layer(torch.zeros(3, 5, 2))
 
 
@@ -343,7 +365,8 @@ def test_stateful_layer_without_batch_size_says_how_to_give_one():
 
 
 def test_initial_state_with_one_tensor_for_an_lstm_says_h_and_c():
-    with raises(ValueError, r"LSTM: initial_state must be a list of 2 tensor\(s\) of shapes \(2, 3\), \(2, 3\), got 1\. An LSTM takes \[h, c\]"):
+    with raises(ValueError, r"LSTM: initial_state must be a list of 2 tensor\(s\) of shapes \(2, 3\), \(2, 3\), got 1\."
+                            r" An LSTM takes \[h, c\]"):
         LSTM(3)(torch.zeros(2, 3, 4), initial_state=[torch.zeros(2, 3)])
 
 
@@ -482,7 +505,8 @@ def test_validation_data_that_does_not_fit_the_loss_is_explained():
 
 def test_fit_before_compile_says_compile_first():
     with raises(RuntimeError, r"fit: the model must be compiled first, e.g. model.compile\(optimizer='adam'"):
-        Sequential([Dense(1, input_shape=(2,))]).fit(np.zeros((2, 2), "float32"), np.zeros((2, 1), "float32"), verbose=0)
+        Sequential([Dense(1, input_shape=(2,))]).fit(np.zeros((2, 2), "float32"), np.zeros((2, 1), "float32"),
+                                                     verbose=0)
 
 
 def test_integer_features_are_cast_by_the_model_and_by_a_layer_as_keras_casts():
@@ -564,7 +588,8 @@ def test_model_config_with_an_extra_field_names_it(tmp_path, saved):
 
 def test_layer_config_missing_units_names_the_layer_and_file(tmp_path, saved):
     path = _with_config(tmp_path, saved[1], lambda c: c["model"]["config"]["layers"][0]["config"].pop("units"))
-    with raises(ModelFileError, r"edited.seqlayers': Sequential > layer 0 > LSTM 'lstm(_\d+)?': .*missing a required argument: 'units'"):
+    with raises(ModelFileError, r"edited.seqlayers': Sequential > layer 0 > LSTM 'lstm(_\d+)?': .*missing a required "
+                                r"argument: 'units'"):
         load_model(path)
 
 
@@ -585,7 +610,8 @@ def keras_files(tmp_path_factory):
     import keras
 
     folder = tmp_path_factory.mktemp("keras")
-    keras.Sequential([keras.Input((5, 2)), keras.layers.Conv1DTranspose(3, 2), keras.layers.LSTM(2)]).save(folder / "conv.keras")
+    keras.Sequential([keras.Input((5, 2)), keras.layers.Conv1DTranspose(3, 2),
+                      keras.layers.LSTM(2)]).save(folder / "conv.keras")
     keras.Sequential([keras.Input((5, 2)), keras.layers.Lambda(lambda v: v * 2)]).save(folder / "lam.keras")
     ok = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(2)])
     ok.save(folder / "ok.keras")
@@ -594,12 +620,14 @@ def keras_files(tmp_path_factory):
 
 
 def test_keras_file_with_an_unsupported_layer_names_it_and_lists_supported(keras_files):
-    with raises(ValueError, r"from_keras: unsupported layer Conv1DTranspose 'conv1d_transpose' at model layer 1 of 2\. Supported layers: .*LSTM"):
+    with raises(ValueError, r"from_keras: unsupported layer Conv1DTranspose 'conv1d_transpose' at model layer 1 of 2\. "
+                            r"Supported layers: .*LSTM"):
         from_keras(keras_files / "conv.keras")
 
 
 def test_keras_lambda_bytecode_is_never_run(keras_files):
-    with raises(ValueError, r"anonymous lambda \(stored as Python bytecode\); seqlayers never runs code from a model file"):
+    with raises(ValueError, r"anonymous lambda \(stored as Python bytecode\); seqlayers never runs code from a model "
+                            r"file"):
         from_keras(keras_files / "lam.keras")
 
 
@@ -629,7 +657,8 @@ def test_h5_whose_weights_are_missing_names_the_layer(tmp_path, keras_files):
     with h5py.File(keras_files / "ok.h5", "r") as src, h5py.File(path, "w") as dst:
         for k, v in src.attrs.items():
             dst.attrs[k] = v  # the config, without the model_weights group
-    with raises(ValueError, r"from_keras: weights of LSTM 'lstm(_\d+)?' do not fit: .*set_weights expected 3 arrays .*got none"):
+    with raises(ValueError, r"from_keras: weights of LSTM 'lstm(_\d+)?' do not fit: .*set_weights expected 3 arrays "
+                            r".*got none"):
         from_keras(path)
 
 
@@ -638,17 +667,20 @@ from seqlayers import Bidirectional  # noqa: E402
 
 
 def test_2d_tensor_into_bidirectional_suggests_return_sequences():
-    with raises(ValueError, r"Bidirectional: expected input of shape \(batch, time, features\), got \(2, 3\)\..*return_sequences=True"):
+    with raises(ValueError, r"Bidirectional: expected input of shape \(batch, time, features\), got \(2, "
+                            r"3\)\..*return_sequences=True"):
         Bidirectional(LSTM(3))(torch.zeros(2, 3))
 
 
 def test_bidirectional_around_a_dense_layer_shows_the_right_call():
-    with raises(TypeError, r"Bidirectional: expected a recurrent layer to wrap .*got Dense\. Write Bidirectional\(LSTM\(64\)\)"):
+    with raises(TypeError, r"Bidirectional: expected a recurrent layer to wrap .*got Dense\. Write "
+                           r"Bidirectional\(LSTM\(64\)\)"):
         Bidirectional(Dense(3))
 
 
 def test_bidirectional_unknown_merge_mode_lists_the_valid_ones():
-    with raises(ValueError, r"Bidirectional: merge_mode must be one of 'concat', 'sum', 'mul', 'ave' or None, got 'cat'"):
+    with raises(ValueError,
+                r"Bidirectional: merge_mode must be one of 'concat', 'sum', 'mul', 'ave' or None, got 'cat'"):
         Bidirectional(LSTM(3), merge_mode="cat")
 
 
@@ -658,5 +690,6 @@ def test_bidirectional_mask_with_other_batch_size_names_the_direction():
 
 
 def test_bidirectional_initial_state_needs_both_directions():
-    with raises(ValueError, r"Bidirectional: initial_state must be a list of 4 tensors \(the forward layer's 2 states, then the backward layer's 2\), got 1"):
+    with raises(ValueError, r"Bidirectional: initial_state must be a list of 4 tensors \(the forward layer's 2 states, "
+                            r"then the backward layer's 2\), got 1"):
         Bidirectional(LSTM(3))(torch.zeros(2, 3, 4), initial_state=[torch.zeros(2, 3)])

@@ -34,7 +34,8 @@ def test_sequential_with_two_layers_of_one_name_is_refused_at_build_time():
 
 def test_sequential_add_of_a_second_layer_of_one_name_is_refused():
     m = Sequential([Dense(2, name="d", input_shape=(3,))])
-    with raises(ValueError, r"'d' is already the name of a layer in this model; got another Dense 'd'\. Pass another name="):
+    with raises(ValueError, r"'d' is already the name of a layer in this model; got another Dense 'd'\. Pass another "
+                            r"name="):
         m.add(Dense(1, name="d"))
 
 
@@ -164,7 +165,8 @@ def test_set_weights_with_float64_arrays_is_accepted_as_keras_does():
 
 # ================================================================ return types of user functions
 def test_lambda_returning_none_asks_for_the_return():
-    with raises(TypeError, r"Lambda: expected <lambda>\(inputs\) to return a torch tensor .*got None\. Did the function forget its `return`"):
+    with raises(TypeError, r"Lambda: expected <lambda>\(inputs\) to return a torch tensor .*got None\. Did the function"
+                           r" forget its `return`"):
         Lambda(lambda v: None)(torch.zeros(2, 3))
 
 
@@ -174,7 +176,8 @@ def test_lambda_returning_none_in_a_sequential_is_refused_at_build_time():
 
 
 def test_lambda_returning_a_numpy_array_asks_for_torch_operations():
-    with raises(TypeError, r"got a numpy array of shape \(2, 3\)\. Use torch operations \(torch.tanh rather than np.tanh\)"):
+    with raises(TypeError, r"got a numpy array of shape \(2, 3\)\. Use torch operations \(torch.tanh rather than "
+                           r"np.tanh\)"):
         Lambda(lambda v: np.zeros((2, 3)))(torch.zeros(2, 3))
 
 
@@ -211,7 +214,8 @@ def test_one_callback_not_in_a_list_is_accepted_as_keras_does():
 
 
 def test_callback_class_instead_of_an_instance_says_create_one():
-    with raises(TypeError, r"fit: callbacks holds the class EarlyStopping, not an instance; create one, e.g. callbacks=\[EarlyStopping\(\.\.\.\)\]"):
+    with raises(TypeError, r"fit: callbacks holds the class EarlyStopping, not an instance; create one, e.g. "
+                           r"callbacks=\[EarlyStopping\(\.\.\.\)\]"):
         _compiled().fit(X, Y, verbose=0, callbacks=[sl.callbacks.EarlyStopping])
 
 
@@ -241,7 +245,8 @@ def test_evaluate_callbacks_holding_a_string_is_refused():
 
 
 def test_class_weight_as_a_list_says_use_a_dict():
-    with raises(TypeError, r"fit: class_weight must be a dict \{class id: weight\}.*got list \[1.0, 2.0\]\. Write class_weight=dict\(enumerate\(weights\)\)"):
+    with raises(TypeError, r"fit: class_weight must be a dict \{class id: weight\}.*got list \[1.0, 2.0\]\. Write "
+                           r"class_weight=dict\(enumerate\(weights\)\)"):
         _compiled(2, "sparse_categorical_crossentropy").fit(X, IDS, verbose=0, class_weight=[1.0, 2.0])
 
 
@@ -266,7 +271,8 @@ def test_class_weight_as_a_string_is_refused():
 
 
 def test_validation_split_as_a_string_is_refused():
-    with raises(TypeError, r"fit: validation_split must be a number strictly between 0 and 1 \(e.g. 0.2\), got str '0.2'"):
+    with raises(TypeError, r"fit: validation_split must be a number strictly between 0 and 1 \(e.g. 0.2\), got str "
+                           r"'0.2'"):
         _compiled().fit(X, Y, verbose=0, validation_split="0.2")
 
 
@@ -286,7 +292,8 @@ def test_batch_size_as_a_string_is_refused():
 
 
 def test_verbose_unknown_value_lists_the_valid_ones():
-    with raises(ValueError, r"verbose must be 0 \(silent\), 1 \(progress bar\), 2 \(one line per epoch\) or 'auto', got 'x'"):
+    with raises(ValueError, r"verbose must be 0 \(silent\), 1 \(progress bar\), 2 \(one line per epoch\) or 'auto', got"
+                            r" 'x'"):
         _compiled().fit(X, Y, verbose="x")
 
 
@@ -350,7 +357,8 @@ needs_no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the
 
 @needs_no_cuda
 def test_fit_on_cuda_without_cuda_says_use_auto_or_cpu():
-    with raises(ValueError, r"fit: device='cuda', but CUDA is not available \(.*\)\. Use device='auto' \(CUDA when available, else CPU\) or device='cpu'"):
+    with raises(ValueError, r"fit: device='cuda', but CUDA is not available \(.*\)\. Use device='auto' \(CUDA when "
+                            r"available, else CPU\) or device='cpu'"):
         _compiled().fit(X, Y, verbose=0, device="cuda")
 
 
@@ -374,7 +382,8 @@ def test_compile_on_cuda_without_cuda_is_refused():
 
 
 def test_unknown_device_name_lists_the_valid_ones():
-    with raises(ValueError, r"fit: unknown device 'gpu'; use 'auto' \(CUDA when available, else CPU\), 'cpu', 'cuda' or 'cuda:N'"):
+    with raises(ValueError, r"fit: unknown device 'gpu'; use 'auto' \(CUDA when available, else CPU\), 'cpu', 'cuda' or"
+                            r" 'cuda:N'"):
         _compiled().fit(X, Y, verbose=0, device="gpu")
 
 
@@ -400,12 +409,14 @@ def _fit_with(loss="mse", metrics=None):
 
 
 def test_custom_loss_returning_none_asks_for_a_return():
-    with raises(TypeError, r"loss '<lambda>': expected the function \(y_true, y_pred\) to return a torch tensor .*got NoneType None\. .*and return it"):
+    with raises(TypeError, r"loss '<lambda>': expected the function \(y_true, y_pred\) to return a torch tensor .*got "
+                           r"NoneType None\. .*and return it"):
         _fit_with(loss=lambda yt, yp: None)
 
 
 def test_custom_loss_returning_a_numpy_array_asks_for_torch_operations():
-    with raises(TypeError, r"loss '<lambda>': .*got a numpy array\. Compute it with torch operations on y_pred \(numpy and Python numbers carry no gradient\)"):
+    with raises(TypeError, r"loss '<lambda>': .*got a numpy array\. Compute it with torch operations on y_pred \(numpy "
+                           r"and Python numbers carry no gradient\)"):
         _fit_with(loss=lambda yt, yp: np.zeros(4))
 
 
@@ -415,7 +426,8 @@ def test_custom_loss_returning_a_python_number_is_refused():
 
 
 def test_custom_loss_that_detaches_the_prediction_says_no_gradient_reaches_the_model():
-    with raises(ValueError, r"loss '<lambda>': the value returned does not depend on y_pred, so no gradient reaches the model"):
+    with raises(ValueError, r"loss '<lambda>': the value returned does not depend on y_pred, so no gradient reaches the"
+                            r" model"):
         _fit_with(loss=lambda yt, yp: (yt - yp.detach()).pow(2).mean(-1))
 
 
@@ -425,7 +437,8 @@ def test_custom_loss_returning_a_constant_tensor_is_refused():
 
 
 def test_custom_metric_returning_none_is_refused():
-    with raises(TypeError, r"metric '<lambda>': expected the function \(y_true, y_pred\) to return a torch tensor .*got NoneType"):
+    with raises(TypeError, r"metric '<lambda>': expected the function \(y_true, y_pred\) to return a torch tensor .*got"
+                           r" NoneType"):
         _fit_with(metrics=[lambda yt, yp: None])
 
 
@@ -435,7 +448,8 @@ def test_custom_metric_returning_a_string_is_refused():
 
 
 def test_lambda_output_shape_function_returning_a_number_is_refused():
-    with raises(TypeError, r"Lambda 'lambda': output_shape\(\(None, 3\)\) must return a shape tuple with the batch axis first"):
+    with raises(TypeError, r"Lambda 'lambda': output_shape\(\(None, 3\)\) must return a shape tuple with the batch axis"
+                           r" first"):
         Sequential([Lambda(lambda v: v, output_shape=lambda s: 3, input_shape=(3,))])
 
 

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import seqlayers as sl
-from seqlayers import Dense, LSTM, ModelFileError, Sequential, from_keras, load_model
+from seqlayers import LSTM, Dense, ModelFileError, Sequential, from_keras, load_model
 from seqlayers.io import saving
 
 from .test_bad_inputs import raises
@@ -109,7 +109,8 @@ def test_member_whose_header_understates_its_size_is_cut_at_that_size_and_refuse
 
 def test_config_member_that_is_a_zip_bomb_is_refused(tmp_path, saved):
     payload, crc = _deflated_zeros(256 * 2**20)
-    data = _zip([("config.json", payload, 8, 256 * 2**20, crc), _stored("model.safetensors", saved[1]["model.safetensors"])])
+    data = _zip([("config.json", payload, 8, 256 * 2**20, crc),
+                 _stored("model.safetensors", saved[1]["model.safetensors"])])
     with raises(ModelFileError, r"member config.json unpacks .* a ratio above 100 \(the limit\)"):
         load_model(_write(tmp_path, "cbomb.seqlayers", data))
 
@@ -216,7 +217,8 @@ def test_safetensors_negative_size_in_a_shape_is_refused(tmp_path, saved):
 def test_config_naming_another_tensors_file_is_refused(tmp_path, saved):
     cfg = json.loads(saved[1]["config.json"])
     cfg["weights"]["file"] = "../../etc/passwd"
-    data = _zip([_stored("config.json", json.dumps(cfg).encode()), _stored("model.safetensors", saved[1]["model.safetensors"])])
+    data = _zip([_stored("config.json", json.dumps(cfg).encode()),
+                 _stored("model.safetensors", saved[1]["model.safetensors"])])
     with raises(ModelFileError, r"config.json names the tensors file '../../etc/passwd'; a seqlayers model holds only"):
         load_model(_write(tmp_path, "n.seqlayers", data))
 
@@ -246,9 +248,11 @@ def test_config_that_builds_a_14_gb_model_is_refused_before_building_it(tmp_path
     layers[0]["config"]["units"] = 30_000  # 3.6e9 values: 14 GB of float32
     for entry in layers:
         entry.pop("build_config", None)
-    data = _zip([_stored("config.json", json.dumps(cfg).encode()), _stored("model.safetensors", saved[1]["model.safetensors"])])
+    data = _zip([_stored("config.json", json.dumps(cfg).encode()),
+                 _stored("model.safetensors", saved[1]["model.safetensors"])])
     with raises(ModelFileError, r"huge.seqlayers': the config builds a model of 3,600,390,001 values, but "
-                                r"model.safetensors holds only [\d,]+ bytes \(the limit: one byte per value at the least\)"):
+                                r"model.safetensors holds only [\d,]+ bytes \(the limit: one byte per value at the "
+                                r"least\)"):
         load_model(_write(tmp_path, "huge.seqlayers", data))
 
 
@@ -274,7 +278,8 @@ def test_keras_file_whose_weights_member_is_a_zip_bomb_is_refused(tmp_path, kera
 def test_keras_file_whose_weights_are_larger_than_the_model_is_refused(tmp_path, keras_file):
     members = [_stored(n, d) for n, d in keras_file[1].items() if n != "model.weights.h5"]
     data = _zip(members + [_stored("model.weights.h5", bytes(8 * 2**20))])
-    with raises(ModelFileError, r"big.keras': model.weights.h5 claims 8,388,608 bytes, more than the [\d,]+ bytes \(the limit\)"):
+    with raises(ModelFileError, r"big.keras': model.weights.h5 claims 8,388,608 bytes, more than the [\d,]+ bytes \(the"
+                                r" limit\)"):
         from_keras(_write(tmp_path, "big.keras", data))
 
 
@@ -368,7 +373,8 @@ def test_h5_weight_dataset_larger_than_the_model_is_refused_before_reading(tmp_p
         first = first.decode() if isinstance(first, bytes) else first
         del g[first]
         g.create_dataset(first, shape=(2**31,), dtype="float32")  # declared, never written: 8 GB if read
-    with raises(ModelFileError, r"2,147,483,648 values, more than all the weights of the model together \(\d+, the limit\)"):
+    with raises(ModelFileError, r"2,147,483,648 values, more than all the weights of the model together \(\d+, the "
+                                r"limit\)"):
         from_keras(path)
 
 
@@ -391,7 +397,8 @@ def test_dialogue_jsonl_line_nested_100000_deep_names_file_line_and_limit(tmp_pa
 # ================================================================ saving: paths, disk, read-back
 def test_saving_onto_a_folder_named_like_a_model_file_says_it_is_a_folder(tmp_path):
     (tmp_path / "m.seqlayers").mkdir()
-    with raises(IsADirectoryError, r"save_model: '.*m.seqlayers' is a folder; a path ending in .seqlayers is saved as one file"):
+    with raises(IsADirectoryError, r"save_model: '.*m.seqlayers' is a folder; a path ending in .seqlayers is saved as "
+                                   r"one file"):
         _model().save(tmp_path / "m.seqlayers")
 
 
@@ -471,7 +478,8 @@ def test_permission_denied_names_the_file(tmp_path, monkeypatch):
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(tempfile, "mkstemp", denied)
-    with raises(PermissionError, r"cannot write '.*m.seqlayers' \(permission denied; write to a folder you may write to\)"):
+    with raises(PermissionError, r"cannot write '.*m.seqlayers' \(permission denied; write to a folder you may write "
+                                 r"to\)"):
         _model().save(tmp_path / "m.seqlayers")
 
 
@@ -489,7 +497,8 @@ def test_a_save_that_does_not_read_back_keeps_the_previous_file(tmp_path, monkey
 def test_two_layers_renamed_to_one_name_after_building_are_refused_on_save(tmp_path):
     m = _model()
     m.layers[1].name = "lstm"
-    with raises(ValueError, r"save_model: .*Sequential has two layers named 'lstm', so load_model would refuse the file"):
+    with raises(ValueError,
+                r"save_model: .*Sequential has two layers named 'lstm', so load_model would refuse the file"):
         m.save(tmp_path / "m.seqlayers")
     assert not (tmp_path / "m.seqlayers").exists()
 
@@ -542,7 +551,8 @@ def test_custom_layer_whose_get_config_omits_an_argument_is_refused_on_save(tmp_
     path = tmp_path / ("m.seqlayers" if kind == "zip" else "m")
     _custom(_RoundTrips).save(path)
     before = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
-    with raises(ValueError, r"save_model: '.*m(\.seqlayers)?': the model does not rebuild from its config, so load_model "
+    with raises(ValueError, r"save_model: '.*m(\.seqlayers)?': the model does not rebuild from its config, so "
+                            r"load_model "
                             r"would refuse the file: .*_ForgetsUnits 'custom': cannot rebuild the layer from its saved "
                             r"config: .*'units'\. A custom layer's get_config\(\) must return its constructor's "
                             r"arguments .*; nothing was written"):
@@ -598,7 +608,8 @@ def test_checkpoint_onto_a_folder_names_it(tmp_path):
     from seqlayers.atomic import atomic_write
 
     (tmp_path / "ckpt").mkdir()
-    with raises(IsADirectoryError, r"cannot write the file '.*ckpt': it is a folder; remove it or write to another path"):
+    with raises(IsADirectoryError,
+                r"cannot write the file '.*ckpt': it is a folder; remove it or write to another path"):
         atomic_write(tmp_path / "ckpt", b"x")
 
 

@@ -120,7 +120,8 @@ CONLLU = (
 
 DIALOGUES = (
     '{"dialogue_id": "1_0001", "turns": [{"user": "find a flight", "user_acts": ["INFORM_INTENT(intent)"], '
-    '"system": "where to?", "system_acts": ["REQUEST(city)"]}, {"user": "paris", "system_acts": ["OFFER(airline)", "INFORM_COUNT"]}]}\n'
+    '"system": "where to?", "system_acts": ["REQUEST(city)"]}, {"user": "paris", "system_acts": ["OFFER(airline)", '
+    '"INFORM_COUNT"]}]}\n'
     '{"dialogue_id": "1_0002", "turns": [{"user": "thanks", "system_acts": ["GOODBYE"]}]}\n'
 ).encode()
 
@@ -136,7 +137,8 @@ def test_fuzz_conllu_reader(tmp_path):
     path = tmp_path / "fuzz.conllu"
     for i, data in fuzz_cases(CONLLU, "conllu"):
         path.write_bytes(data)
-        run_case(lambda p: read_conllu(p, column=random.Random(i).choice(["upos", "xpos", "deprel"])), path, "conllu", i)
+        run_case(lambda p, i=i: read_conllu(p, column=random.Random(i).choice(["upos", "xpos", "deprel"])), path,
+                 "conllu", i)
 
 
 def test_fuzz_dialogue_jsonl_reader(tmp_path):
@@ -249,8 +251,18 @@ def saved_models(tmp_path_factory):
     """Valid model files to mutate: a tagger (Sequential) and a functional model with Bidirectional."""
     import torch
 
-    from seqlayers import (GRU, LSTM, Bidirectional, Concatenate, Dense, Embedding, Input, Model, Sequential,
-                           TimeDistributed)
+    from seqlayers import (
+        GRU,
+        LSTM,
+        Bidirectional,
+        Concatenate,
+        Dense,
+        Embedding,
+        Input,
+        Model,
+        Sequential,
+        TimeDistributed,
+    )
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("models")

@@ -18,7 +18,8 @@ import sys
 import zipfile
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from seqlayers import LSTM, Dense, Sequential
 from seqlayers.io import saving

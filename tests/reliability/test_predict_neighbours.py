@@ -14,7 +14,8 @@ import os
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from seqlayers import GRU, LSTM, Bidirectional, Dense, Embedding, Input, Model, TimeDistributed
 from seqlayers.data.vocab import Vocabulary

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -85,7 +84,8 @@ def right_padded(draw, B, T):
 @PROPERTY
 @given(name=rnn_names, B=sizes, T=steps, F=sizes, H=sizes, pad=st.integers(1, 4), seed=seeds,
        ret_seq=st.booleans(), zero_out=st.booleans())
-def test_appending_masked_padding_changes_no_valid_output_or_final_state(name, B, T, F, H, pad, seed, ret_seq, zero_out):
+def test_appending_masked_padding_changes_no_valid_output_or_final_state(name, B, T, F, H, pad, seed, ret_seq,
+                                                                         zero_out):
     torch.manual_seed(seed)
     layer = RNNS[name](H, return_sequences=ret_seq, return_state=True, zero_output_for_mask=zero_out)
     layer.eval()

@@ -17,7 +17,8 @@ def dialogue(rng, k):
     city = rng.choice(["paris", "rome", "oslo"])
     turns = [{"user": f"please find a {domain}", "system": "where?", "system_acts": ["REQUEST(city)"]},
              {"user": f"in {city}", "system": "ok",
-              "system_acts": ["OFFER(restaurant_name)", "OFFER(city)"] if domain == "restaurant" else ["REQUEST(date)"]},
+              "system_acts": ["OFFER(restaurant_name)",
+                              "OFFER(city)"] if domain == "restaurant" else ["REQUEST(date)"]},
              {"user": "thanks bye", "system": "bye", "system_acts": ["GOODBYE"]}]
     return json.dumps({"dialogue_id": f"d{k}", "services": [], "turns": turns})
 

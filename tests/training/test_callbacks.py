@@ -9,8 +9,15 @@ import torch
 from safetensors.torch import load_file
 
 from seqlayers import (
-    CSVLogger, Dense, EarlyStopping, LambdaCallback, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau,
-    Sequential, TerminateOnNaN,
+    CSVLogger,
+    Dense,
+    EarlyStopping,
+    LambdaCallback,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    Sequential,
+    TerminateOnNaN,
 )
 from seqlayers.training.checkpoint import atomic_write
 
@@ -60,7 +67,8 @@ def test_model_checkpoint_save_best_only_weights(tmp_path):
     cb = ModelCheckpoint(path, monitor="val_loss", save_best_only=True, save_weights_only=True)
     saved = []
 
-    spy = LambdaCallback(on_epoch_end=lambda e, logs: saved.append(os.path.getmtime(path) if os.path.exists(path) else None))
+    spy = LambdaCallback(on_epoch_end=lambda e,
+                         logs: saved.append(os.path.getmtime(path) if os.path.exists(path) else None))
     m.fit(x, y, epochs=4, verbose=0, callbacks=[_scripted_losses([3.0, 1.0, 2.0, 5.0]), cb, spy])
     assert saved[0] is not None and saved[1] is not None and saved[2] == saved[1] == saved[3]
     weights = load_file(path)
@@ -119,7 +127,8 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch():
     m = _model(lr=1e6)  # diverges
     seen = []
     h = m.fit(x, y * 1e6, epochs=50, batch_size=4, verbose=0,
-              callbacks=[TerminateOnNaN(), LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(logs["loss"]))])
+              callbacks=[TerminateOnNaN(),
+                         LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(logs["loss"]))])
     assert len(h.epoch) < 50 and not np.isfinite(seen[-1]) and np.isfinite(seen[:-1]).all()
 
 

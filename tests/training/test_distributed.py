@@ -12,8 +12,6 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
-import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -1,13 +1,11 @@
 """compile / fit / evaluate / predict / *_on_batch: parity with Keras, data forms, weights, logs."""
 import io
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 from seqlayers import Dense, Embedding, Input, Model, Sequential, TimeDistributed, set_seed
-from seqlayers.training import engine, losses
 from seqlayers.training.progress import ProgressLogger
 
 keras = pytest.importorskip("keras")
@@ -51,7 +49,8 @@ def test_masked_sequence_training_matches_keras():
     y = r.integers(0, 3, size=(12, 6))
     km = keras.Sequential([keras.Input((6,), dtype="int64"), keras.layers.Embedding(9, 4, mask_zero=True),
                            keras.layers.Dense(3, activation="softmax")])
-    ours = Sequential([Embedding(9, 4, mask_zero=True, input_shape=(6,)), TimeDistributed(Dense(3, activation="softmax"))])
+    ours = Sequential([Embedding(9, 4, mask_zero=True, input_shape=(6,)),
+                       TimeDistributed(Dense(3, activation="softmax"))])
     ours.layers[0].set_weights(km.layers[0].get_weights())
     ours.layers[1].set_weights(km.layers[1].get_weights())
     km.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5), loss="sparse_categorical_crossentropy",
@@ -127,7 +126,8 @@ def test_ragged_python_lists_are_padded_and_masked():
     model.compile("sgd", "mse")
     ragged = model.evaluate(seqs, targets, verbose=0)
     with torch.no_grad():
-        per = [float(((model(torch.tensor(s[None])) - torch.tensor(t[None])) ** 2).sum()) for s, t in zip(seqs, targets)]
+        per = [float(((model(torch.tensor(s[None])) - torch.tensor(t[None])) ** 2).sum()) for s,
+               t in zip(seqs, targets)]
     assert ragged == pytest.approx(sum(per) / 6, rel=1e-5)
     pred = model.predict(seqs, verbose=0)
     assert pred.shape == (3, 3, 1)

@@ -179,7 +179,8 @@ def test_metric_objects_log_under_keras_names_in_fit():
     model.compile(optimizer="sgd", loss="mse",
                   metrics=[public.MeanAbsoluteError(), public.RootMeanSquaredError(), "mae"])
     h = model.fit(x, y, epochs=1, verbose=0, validation_split=0.25)
-    assert {"loss", "mean_absolute_error", "root_mean_squared_error", "mae", "val_mean_absolute_error"} <= set(h.history)
+    assert {"loss", "mean_absolute_error", "root_mean_squared_error", "mae",
+            "val_mean_absolute_error"} <= set(h.history)
     assert h.history["mean_absolute_error"] == h.history["mae"]
 
 

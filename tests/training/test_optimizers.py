@@ -17,10 +17,11 @@ KERAS_ARG = {"lr": "learning_rate", "eps": "epsilon", "alpha": "rho"}
     ("adagrad", "Adagrad"), ("adadelta", "Adadelta"), ("nadam", "Nadam"),
 ])
 def test_names_use_keras_defaults(name, kcls):
-    kdefaults = {k: v.default for k, v in inspect.signature(getattr(keras.optimizers, kcls).__init__).parameters.items()}
+    kdefaults = {k: v.default for k,
+                 v in inspect.signature(getattr(keras.optimizers, kcls).__init__).parameters.items()}
     opt = optimizers.get(name, [torch.zeros(2, requires_grad=True)])
     group = opt.param_groups[0]
-    for arg, value in optimizers.KERAS_DEFAULTS[name][1].items():
+    for arg in optimizers.KERAS_DEFAULTS[name][1]:
         if arg == "betas":
             assert group["betas"] == (kdefaults["beta_1"], kdefaults["beta_2"])
         elif arg == "momentum_decay":

@@ -75,9 +75,13 @@ def _reference_two_part(enc, head, x, y, batch_size, epochs, lr_enc, lr_head):
         for s in range(0, len(x), batch_size):
             xb, yb = x[s:s + batch_size], y[s:s + batch_size]
             hl = ((head(enc(xb).detach()) - yb) ** 2).mean()
-            o_head.zero_grad(); hl.backward(); o_head.step()
+            o_head.zero_grad()
+            hl.backward()
+            o_head.step()
             el = ((enc(xb).norm(dim=-1) - 1.0) ** 2).mean()
-            o_enc.zero_grad(); el.backward(); o_enc.step()
+            o_enc.zero_grad()
+            el.backward()
+            o_enc.step()
             last = {"head_loss": hl.item(), "enc_loss": el.item()}
     return last
 
