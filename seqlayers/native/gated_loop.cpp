@@ -50,11 +50,11 @@ using seqlayers_native::tanh_r;
 enum Kind : int64_t { kLSTM = 0, kGRU = 1, kGRUResetBefore = 2 };
 
 // The LSTM's cell update of 16 units at column j from their pre-activations (biases in) pi, pf, pg,
-// po: c updated in place, the new h stored into hn and (unless null) out, and returned. What the
-// gate pass (lstm16) and lstm_fused's cell update (lstm_cell16) share.
-__attribute__((target("avx512f"), always_inline)) inline __m512 lstm_update16(__m512 pi, __m512 pf, __m512 pg, __m512 po,
-                                                                           float* c, float* hn, float* out, int64_t j,
-                                                                           __mmask16 m) {
+// po: c updated in place, the new h stored into hn and (unless null) out. What the gate pass
+// (lstm16) and lstm_fused's cell update (lstm_cell16) share.
+__attribute__((target("avx512f"), always_inline)) inline void lstm_update16(__m512 pi, __m512 pf, __m512 pg, __m512 po,
+                                                                         float* c, float* hn, float* out, int64_t j,
+                                                                         __mmask16 m) {
   const __m512 i = seqlayers_native::sigmoid16(pi), f = seqlayers_native::sigmoid16(pf);
   const __m512 n = seqlayers_native::tanh16(pg), o = seqlayers_native::sigmoid16(po);
   const __m512 cj = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(m, c + j), _mm512_mul_ps(i, n));
@@ -62,21 +62,19 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 lstm_update16(__
   const __m512 hj = _mm512_mul_ps(o, seqlayers_native::tanh16(cj));
   _mm512_mask_storeu_ps(hn + j, m, hj);
   if (out) _mm512_mask_storeu_ps(out + j, m, hj);
-  return hj;
 }
 
 // The GRU's (reset_after) update of 16 units at column j from r's and z's pre-activations (both
 // parts and biases in), n's input part xn and recurrent part hn_pre (n = tanh(xn + r hn_pre)): the
-// new h = z h + (1 - z) n from h (read at j), stored into hn (may be h) and out unless null, and returned.
-__attribute__((target("avx512f"), always_inline)) inline __m512 gru_update16(__m512 pr, __m512 pz, __m512 xn,
-                                                                          __m512 hn_pre, const float* h, float* hn,
-                                                                          float* out, int64_t j, __mmask16 m) {
+// new h = z h + (1 - z) n from h (read at j), stored into hn (may be h) and out unless null.
+__attribute__((target("avx512f"), always_inline)) inline void gru_update16(__m512 pr, __m512 pz, __m512 xn,
+                                                                        __m512 hn_pre, const float* h, float* hn,
+                                                                        float* out, int64_t j, __mmask16 m) {
   const __m512 r = seqlayers_native::sigmoid16(pr), z = seqlayers_native::sigmoid16(pz);
   const __m512 n = seqlayers_native::tanh16(_mm512_fmadd_ps(r, hn_pre, xn));
   const __m512 hj = _mm512_fmadd_ps(z, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, h + j), n), n);  // z h + (1 - z) n
   _mm512_mask_storeu_ps(hn + j, m, hj);
   if (out) _mm512_mask_storeu_ps(out + j, m, hj);
-  return hj;
 }
 
 // One LSTM unit block of 16 at column j of a row: gates g (4H) plus their bias b (4H), c and h (H)
@@ -148,10 +146,10 @@ struct LstmStep {
 
 // The cell update of 16 units u0.. of one row from its pre-activations g = [i, f, g, o] (16 each,
 // the biases in): c updated, h stored into hn (and out unless null).
-__attribute__((target("avx512f"), always_inline)) inline __m512 lstm_cell16(const float* g, float* c, float* hn,
-                                                                         float* out, int64_t u0, __mmask16 m) {
-  return lstm_update16(_mm512_load_ps(g), _mm512_load_ps(g + 16), _mm512_load_ps(g + 32), _mm512_load_ps(g + 48), c,
-                       hn, out, u0, m);
+__attribute__((target("avx512f"), always_inline)) inline void lstm_cell16(const float* g, float* c, float* hn,
+                                                                       float* out, int64_t u0, __mmask16 m) {
+  lstm_update16(_mm512_load_ps(g), _mm512_load_ps(g + 16), _mm512_load_ps(g + 32), _mm512_load_ps(g + 48), c,
+                hn, out, u0, m);
 }
 
 // Rows b .. b+R of the panel of units u0 .. u0+16 (K rows of 64 floats): the pre-activations
@@ -208,10 +206,10 @@ struct GruStep {
   int64_t Kh;                // h's rows of the product: H, or 0 from a zero state (Loop::h_zero)
 };
 
-__attribute__((target("avx512f"), always_inline)) inline __m512 gru_cell16(const float* g, const float* h, float* hn,
-                                                                        float* out, int64_t u0, __mmask16 m) {
-  return gru_update16(_mm512_load_ps(g), _mm512_load_ps(g + 16), _mm512_load_ps(g + 32), _mm512_load_ps(g + 48), h,
-                      hn, out, u0, m);
+__attribute__((target("avx512f"), always_inline)) inline void gru_cell16(const float* g, const float* h, float* hn,
+                                                                      float* out, int64_t u0, __mmask16 m) {
+  gru_update16(_mm512_load_ps(g), _mm512_load_ps(g + 16), _mm512_load_ps(g + 32), _mm512_load_ps(g + 48), h,
+               hn, out, u0, m);
 }
 
 // acc[r][0] (r), acc[r][1] (z) and acc[r][N] (N = 2: n's input part, 3: its recurrent part) +=
