@@ -303,9 +303,9 @@ class RNN(StatefulBatch, Layer):
         """Inference of this layer and a Dense after it in one native call (``rnn_kernel.run_head``):
         ``inputs`` (B, T, F) -> the Dense's ``(B, T, U)`` output before its activation (``w`` (U, H),
         ``b`` (U,) or None; after a softmax over the U values with ``softmax``), the ``(B, T, H)``
-        sequence never made. None where it does not apply (a
-        layer that returns states, is stateful or does not return sequences; a stacked or custom cell;
-        whatever ``run_head`` refuses): then call the two layers as usual. ``Sequential`` calls it."""
+        sequence never made. None where it does not apply (a layer that returns states, is stateful or
+        does not return sequences; a stacked or custom cell; whatever ``run_head`` refuses): then call
+        the two layers as usual. ``Sequential`` calls it."""
         if self.return_state or self.stateful or not self.return_sequences or self._stacked or not self._builtin:
             return None
         x = self._prepare_input(inputs)

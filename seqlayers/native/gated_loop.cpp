@@ -825,9 +825,9 @@ std::vector<at::Tensor> gated_rnn_forward(
                 mask_->scalar_type());
     mask = mask_->contiguous();
   }
-  // a following Dense (head_w (U, H), head_b (U), then a softmax over its U outputs with head_softmax): its
-  // (B, T, U) output is returned in place of the sequence,
-  // computed in the fused steps (Head) where they run, else by addmm on the sequence at the end
+  // a following Dense (head_w (U, H), head_b (U), then a softmax over its U outputs with head_softmax):
+  // its (B, T, U) output is returned in place of the sequence, computed in the fused steps (Head) where
+  // they run, else by addmm (and at::softmax) on the sequence at the end
   const bool has_head = head_w_.has_value() && head_w_->defined();
   at::Tensor head_w, head_b;
   if (has_head) {
@@ -982,8 +982,6 @@ at::Tensor gated_rnn_step(const at::Tensor& x_, int64_t kind, at::TensorList pre
   return head_w.has_value() && head_w->defined() ? head(last, *head_w, head_b) : last;
 }
 
-// The gates' activations on their own, as the loops compute them (AVX-512 where the CPU has it, else
-// the scalar code): for the tests that measure their error against float64.
 // "lstm_fused", "gru_fused", "gate_pass" (a product, MKL's or the hand-written single-row one, then the
 // gate pass) or "none": the loop of the last LSTM/GRU inference call (gated_rnn_forward, gated_rnn_step)
 std::string last_loop() {
@@ -991,6 +989,8 @@ std::string last_loop() {
   return names[g_last_loop.load(std::memory_order_relaxed)];
 }
 
+// The gates' activations on their own, as the loops compute them (AVX-512 where the CPU has it, else
+// the scalar code): for the tests that measure their error against float64.
 at::Tensor gate_activation(const at::Tensor& x_, bool sigmoid) {
   TORCH_CHECK(x_.scalar_type() == at::kFloat && x_.device().is_cpu(),
               "gate_activation: x must be a float32 CPU tensor, got ", x_.scalar_type(), " on ", x_.device());

@@ -127,8 +127,9 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 sigmoid16(__m512
 
 // e^a on 16 floats: a = n ln2 + r (|r| <= ln2 / 2, ln2 in two parts), e^r by Cephes's polynomial
 // (within float32 rounding: a softmax of [a, 0] through it, a over [-87, 0], was within 2.0e-7
-// relative of float64's; tests/models/test_fusion.py pins the fused softmax against torch's), times 2^n (scalef); 0 below -103.9 (where e^a underflows float32; e^-inf = 0), +inf above 88.73, a
-// NaN stays NaN (the clamp with `a` second, the comparison unordered-true).
+// relative of float64's; tests/models/test_fusion.py pins the fused softmax against torch's), times
+// 2^n (scalef); 0 below -103.9 (where e^a underflows float32; e^-inf = 0), +inf above 88.73, a NaN
+// stays NaN (the clamp with `a` second, the comparison unordered-true).
 __attribute__((target("avx512f"), always_inline)) inline __m512 exp16(__m512 a) {
   const __m512 lo = _mm512_set1_ps(-103.9f);
   const __m512 x = _mm512_max_ps(lo, _mm512_min_ps(_mm512_set1_ps(88.73f), a));
