@@ -377,3 +377,14 @@ def test_each_shape_runs_the_loop_meant_for_it(cell, B, T, F, H, repeated, expec
         with native.blas_only():
             layer(x)
         assert native.last_loop() == "gate_pass"
+
+
+def test_last_loop_is_none_after_a_call_that_ran_no_steps():
+    # an empty batch takes the native path but runs no loop: last_loop() must not name the previous call's
+    layer = GRU(16, return_sequences=True)
+    with torch.no_grad():
+        layer(torch.randn(3, 4, 8))
+        assert native.last_loop() == ("gru_fused" if AVX512 else "gate_pass")
+        layer(torch.randn(0, 4, 8))
+    assert layer.last_path == "native"
+    assert native.last_loop() == "none"
