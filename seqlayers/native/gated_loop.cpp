@@ -789,8 +789,12 @@ void run_direction(int64_t kind, const float* x, Dims s, const Prepared& P, bool
   Loop L{kind, B, T, F, H, G, x, P.wt.defined() ? P.wit.data_ptr<float>() : nullptr, ptr(P.bias_in), ptr(P.wt), views.data(),
          ptr(P.b_hh), state, kind == kLSTM ? state + B * ld_h : (kind == kGRU ? h2.data() : nullptr), ld_h, c, out, ld_out, last, mask, backwards, time_order, zero_output,
          own && P.panels.numel() > 0, head, xproj, h_zero};
-  if (B > 0 && T > 0 && H > 0) run_loop(L);
-  else if (B > 0 && H > 0) std::memcpy(last, h, B * H * sizeof(float));  // T = 0: nothing processed (the layers never call with T = 0)
+  if (B > 0 && T > 0 && H > 0) {
+    run_loop(L);
+  } else {  // no step runs (an empty batch): last_loop() says so, not the previous call's loop
+    g_last_loop.store(kNone, std::memory_order_relaxed);
+    if (B > 0 && H > 0) std::memcpy(last, h, B * H * sizeof(float));  // T = 0: nothing processed (the layers never call with T = 0)
+  }
   if (kind == kLSTM)
     for (int64_t b = 0; b < B; ++b) std::memcpy(h + b * H, xh.data() + b * ld_h + h_off, H * sizeof(float));
 }

@@ -143,8 +143,9 @@ def disabled():
 def last_loop() -> str:
     """Which loop the last native LSTM/GRU inference call ran: ``"lstm_fused"`` / ``"gru_fused"`` (the
     AVX-512 steps with the product and the cell update in one pass), ``"gate_pass"`` (a product, then
-    the gate pass), or ``"none"`` (no call yet, or the library not in use). For tests and benchmarks:
-    a kernel not chosen gives the same values through another path, so only this can tell."""
+    the gate pass), or ``"none"`` (no call yet, a call that ran no steps, or the library not in use).
+    For tests and benchmarks: a kernel not chosen gives the same values through another path, so only
+    this can tell."""
     return torch.ops.seqlayers_native.last_loop() if use_native() else "none"
 
 
