@@ -74,7 +74,7 @@ def main(argv=None) -> None:
         f = _call(kind, B, T, F, H, *repeated)
         f(True), f(False)  # warm-up; the own side last, so that last_loop() names its LSTM/GRU loop
         loop = native.last_loop() if kind != "rnn" else "rnn_step"
-        rounds = [(_cpu_ms(lambda: f(False), args.calls), _cpu_ms(lambda: f(True), args.calls))
+        rounds = [(_cpu_ms(lambda f=f: f(False), args.calls), _cpu_ms(lambda f=f: f(True), args.calls))
                   for _ in range(args.rounds)]
         ratios = sorted(a / b for a, b in rounds)
         med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731

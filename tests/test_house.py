@@ -1,6 +1,7 @@
 """The house's shape, checked on the package's own source with ``ast``: the unit graph is acyclic,
 imports sit at module top (inside functions only for optional dependencies), no library function is
-longer than 80 lines, and ruff (lint + import order) and mypy pass (both from the dev extras).
+longer than 80 lines, and ruff (lint + import order; on the tests and benchmarks too) and mypy pass (both from
+the dev extras).
 
 A unit is a subpackage of ``seqlayers`` (``layers``, ``models``, ``training``, ``io``...) or a
 top-level module (``serialization``, ``topologies``, ``cli``...). The package's ``__init__`` only
@@ -189,8 +190,8 @@ def _tool(name: str) -> list[str]:
 
 
 def test_ruff_passes():
-    """``ruff check seqlayers`` with the rules of pyproject.toml ([tool.ruff])."""
-    result = subprocess.run(_tool("ruff") + ["check", "--no-cache", "seqlayers"], cwd=ROOT,
+    """``ruff check seqlayers benchmarks tests`` with the rules of pyproject.toml ([tool.ruff])."""
+    result = subprocess.run(_tool("ruff") + ["check", "--no-cache", "seqlayers", "benchmarks", "tests"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
