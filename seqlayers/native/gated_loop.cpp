@@ -405,18 +405,7 @@ void head_group(const Head& hd, int64_t H, const float* const* h, float* const* 
 
 // The head of the n rows (h[i] their new h, y[i] where their U outputs go), in groups of up to 8.
 void head_rows(const Head& hd, int64_t H, int64_t n, const float* const* h, float* const* y) {
-  for (int64_t i = 0; i < n; i += 8) {
-    switch (std::min<int64_t>(8, n - i)) {
-      case 8: head_group<8>(hd, H, h + i, y + i); break;
-      case 7: head_group<7>(hd, H, h + i, y + i); break;
-      case 6: head_group<6>(hd, H, h + i, y + i); break;
-      case 5: head_group<5>(hd, H, h + i, y + i); break;
-      case 4: head_group<4>(hd, H, h + i, y + i); break;
-      case 3: head_group<3>(hd, H, h + i, y + i); break;
-      case 2: head_group<2>(hd, H, h + i, y + i); break;
-      default: head_group<1>(hd, H, h + i, y + i); break;
-    }
-  }
+  seqlayers_native::row_groups<8>(n, [&](auto R, int64_t b) { head_group<decltype(R)::value>(hd, H, h + b, y + b); });
 }
 
 struct Loop {  // one direction's run

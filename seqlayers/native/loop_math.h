@@ -146,22 +146,25 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 exp16(__m512 a) 
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, lo, _CMP_NLT_UQ), _mm512_scalef_ps(p, n));
 }
 
-// body(R, b) for the n rows in groups b .. b+R-1 of up to 6 rows, of balanced sizes (8 rows as 4 + 4,
-// not 6 + 2), R a std::integral_constant<int, R>: the hand-written kernels take their rows per call as
-// a template parameter (R rows' accumulators live in registers).
-template <typename Body>
+// body(std::integral_constant<int, R>(), b) for the R = r (1 <= r <= Max) given at run time
+template <int Max, typename Body>
+inline void with_rows(int64_t r, int64_t b, const Body& body) {
+  if constexpr (Max > 1) {
+    if (r < Max) return with_rows<Max - 1>(r, b, body);
+  }
+  body(std::integral_constant<int, Max>(), b);
+}
+
+// body(R, b) for the n rows in groups b .. b+R-1 of up to Max rows (6: the products' 4 x 6 zmm
+// accumulators), of balanced sizes (8 rows as 4 + 4, not 6 + 2), R a std::integral_constant<int, R>:
+// the hand-written kernels take their rows per call as a template parameter (R rows' accumulators live
+// in registers).
+template <int Max = 6, typename Body>
 inline void row_groups(int64_t n, const Body& body) {
-  const int64_t groups = (n + 5) / 6;
+  const int64_t groups = (n + Max - 1) / Max;
   for (int64_t g = 0; g < groups; ++g) {
     const int64_t b = n * g / groups;
-    switch (n * (g + 1) / groups - b) {
-      case 6: body(std::integral_constant<int, 6>(), b); break;
-      case 5: body(std::integral_constant<int, 5>(), b); break;
-      case 4: body(std::integral_constant<int, 4>(), b); break;
-      case 3: body(std::integral_constant<int, 3>(), b); break;
-      case 2: body(std::integral_constant<int, 2>(), b); break;
-      default: body(std::integral_constant<int, 1>(), b); break;
-    }
+    with_rows<Max>(n * (g + 1) / groups - b, b, body);
   }
 }
 
