@@ -49,7 +49,7 @@ def rnn_then_dense(rnn, nxt, x, training: bool) -> torch.Tensor | None:
             or dense.activity_regularizer is not None or get_mask(x) is not None or _hooked(rnn, nxt, dense)):
         return None
     softmax = dense.activation is activations.softmax  # computed in the steps too
-    y = rnn.call_with_head(x, dense.kernel.t().contiguous(), dense.bias, softmax)
+    y = rnn.call_with_head(x, dense.kernel.t(), dense.bias, softmax)  # (U, H): a view, the op copies it once
     if y is None:
         return None
     if dense.activation is None or softmax:

@@ -824,7 +824,7 @@ std::vector<at::Tensor> gated_rnn_forward(
   const bool has_head = head_w_.has_value() && head_w_->defined();
   at::Tensor head_w, head_b;
   if (has_head) {
-    head_w = head_w_->contiguous();
+    head_w = *head_w_;  // any strides (the Dense's kernel.t()): copied once, into head_rows's layout or by addmm
     TORCH_CHECK(D == 1 && !mask.defined() && return_sequences && kind != kGRUResetBefore && head_w.dim() == 2 &&
                 head_w.size(1) == H && head_w.scalar_type() == at::kFloat && head_w.size(0) <= kMaxHeadUnits,
                 "gated_rnn_forward: a head needs one direction, no mask, return_sequences, an LSTM or GRU "
@@ -840,7 +840,9 @@ std::vector<at::Tensor> gated_rnn_forward(
   // direction (W3's decoder: the product per step over K = H instead of F + H, 3 of 4 projections saved)
   const bool repeated = T > 1 && x_.stride(1) == 0;
   const int64_t Fp = repeated ? 0 : x_.size(2);  // the input rows of the unit-block panels (fusable)
-  const bool head_fused = has_head && use_own_kernel(blas_only, B, G, x_.size(2), H) && fusable(kind, Fp, H);
+  const bool own = use_own_kernel(blas_only, B, G, x_.size(2), H);
+  const bool fused = own && fusable(kind, Fp, H);  // every step through lstm_fused / gru_fused
+  const bool head_fused = has_head && fused;
   at::Tensor head_wt, head_b16;  // head_rows's (H, 16) W^T and (16) bias, zeros past U
   if (head_fused) {
     head_wt = at::zeros({H, 16}, x_.options());
@@ -852,11 +854,10 @@ std::vector<at::Tensor> gated_rnn_forward(
   at::Tensor y = head_fused ? at::empty({B, T, head_w.size(0)}, x_.options()) : at::Tensor();
   std::vector<at::Tensor> results{out};
   const at::Tensor x = repeated ? x_.select(1, 0).contiguous() : x_.contiguous();
-  const bool own = use_own_kernel(blas_only, B, G, x_.size(2), H);
   // the panels only where a hand-written kernel runs: a single row's product, or lstm_fused /
   // gru_fused (packing W1's unit blocks takes ~30 us a call); other batches' masked steps with a single
   // active row take sgemm
-  const bool pack = own && (B <= kMaxOwnRows || fusable(kind, Fp, H));
+  const bool pack = fused || (own && B <= kMaxOwnRows);
   for (int64_t d = 0; d < D; ++d)
     TORCH_CHECK(w_hh[d].size(1) == H && w_ih[d].dim() == 2 && w_ih[d].size(1) == x_.size(2),
                 "gated_rnn_forward: every direction needs w_ih (G*H, F) with F = x's ", x_.size(2),
@@ -868,7 +869,7 @@ std::vector<at::Tensor> gated_rnn_forward(
   std::vector<Prepared> P;
   std::vector<at::Tensor> xproj(D);
   for (int64_t d = 0; d < D; ++d) {
-    P.push_back(prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), pack, repeated, !(own && fusable(kind, Fp, H))));
+    P.push_back(prepare(kind, w_ih[d], w_hh[d], b_ih.get(d), b_hh.get(d), pack, repeated, !fused));
     at::Tensor* r = results.data() + 1 + d * n_states;
     r[0] = at::empty({B, H}, x_.options());  // last
     r[1] = opt_or_zeros(h0.get(d), B, H);
