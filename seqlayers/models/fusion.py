@@ -37,10 +37,11 @@ def _hooked(*modules) -> bool:
         m._forward_hooks or m._forward_pre_hooks for m in modules)
 
 
-def rnn_then_dense(rnn, nxt, x, training: bool) -> torch.Tensor | None:
-    """``nxt(rnn(x))`` in one native call, or None where that does not apply (then call them as usual)."""
+def rnn_then_dense(rnn, nxt, x) -> torch.Tensor | None:
+    """``nxt(rnn(x))`` in one native call, or None where that does not apply (then call them as usual).
+    ``Sequential`` asks only in inference (not training)."""
     # the exact classes only: a subclass may override call (or forward), which the fusion would skip
-    if training or torch.is_grad_enabled() or type(rnn) not in _RNNS or type(x) is not torch.Tensor:
+    if torch.is_grad_enabled() or type(rnn) not in _RNNS or type(x) is not torch.Tensor:
         return None
     if torch.is_autocast_enabled(x.device.type):  # the Dense's own call computes in the autocast dtype
         return None

@@ -174,7 +174,7 @@ class Sequential(BaseModel):
                     f"(return_state=True?); Sequential passes one tensor between layers."
                 )
             # an LSTM/GRU and the per-step Dense after it: one native call in inference (models/fusion.py)
-            fused = rnn_then_dense(layer, stack[i + 1], x, not infer) if infer and i + 1 < len(stack) else None
+            fused = rnn_then_dense(layer, stack[i + 1], x) if infer and i + 1 < len(stack) else None
             if fused is not None:
                 x, i = fused, i + 2
                 continue
