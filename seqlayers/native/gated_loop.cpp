@@ -124,15 +124,6 @@ const bool kAVX512 = __builtin_cpu_supports("avx512f");
 // W1's op (64 rows, K = 136, `python -m benchmarks.native_ab`): 0.955x of sgemm + the gate pass. The
 // cell update's arithmetic (3 sigmoids and 2 tanh per unit, both FMA ports busy, ~10 us of a ~60 us
 // step) costs the same in either place: the saving is the buffer's traffic and sgemm's overhead.
-// The R rows of a tile through `cell` (the cell update of lstm_rows / gru_rows), two at a time
-// (independent chains for both FMA ports)
-template <int R, typename Cell>
-__attribute__((target("avx512f"), always_inline)) inline void tile_rows(const Cell& cell) {
-  int r = 0;
-  for (; r + 1 < R; r += 2) cell(r), cell(r + 1);
-  if (r < R) cell(r);
-}
-
 struct LstmStep {
   const float* const* a;     // a[r]: the row [x_t, h] (K floats; or h alone after a repeated input's projection)
   const float* const* init;  // init[r]: the row's precomputed projection (4H, torch's gate order) to start
@@ -143,6 +134,15 @@ struct LstmStep {
   float* const* out;         // out[r] (H): the new h once more (the output sequence's row), or null
   int64_t H;
 };
+
+// The R rows of a tile through `cell` (the cell update of lstm_rows / gru_rows), two at a time
+// (independent chains for both FMA ports)
+template <int R, typename Cell>
+__attribute__((target("avx512f"), always_inline)) inline void tile_rows(const Cell& cell) {
+  int r = 0;
+  for (; r + 1 < R; r += 2) cell(r), cell(r + 1);
+  if (r < R) cell(r);
+}
 
 // The cell update of 16 units u0.. of one row from its pre-activations g = [i, f, g, o] (16 each,
 // the biases in): c updated, h stored into hn (and out unless null).
