@@ -168,16 +168,19 @@ at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, c
     const float* xc = xp + b0 * T * F;
     std::vector<const float*> h_rows(nb), x_rows(nb);
     std::vector<float*> o_rows(nb);
+    const auto bias_rows = [&](float* o) {  // each row's pre-activation starts from the bias (or zeros)
+      for (int64_t b = 0; b < nb; ++b) {
+        float* ob = o + b * T * H;
+        if (bp) std::memcpy(ob, bp, H * sizeof(float)); else std::memset(ob, 0, H * sizeof(float));
+      }
+    };
     for (int64_t t = 0; t < T; ++t) {
       float* o = oc + t * H;  // step t of row b is o + b * T * H
       const float* h = t == 0 ? h_init.data_ptr<float>() + b0 * H : o - H;
       const int ld_h = t == 0 ? ld_h0 : ld_out;
       if (own_kernel) {  // the whole step in one pass over the rows (rnn_step)
         if (F > kSmallF) {  // bias + x_t @ W_ih^T by sgemm into the output rows first
-          for (int64_t b = 0; b < nb; ++b) {
-            float* ob = o + b * T * H;
-            if (bp) std::memcpy(ob, bp, H * sizeof(float)); else std::memset(ob, 0, H * sizeof(float));
-          }
+          bias_rows(o);
           sgemm_("N", "N", &m, &n, &kf, &one, wi, &m, xc + t * F, &ld_x, &one, o, &ld_out);
         }
         for (int64_t b = 0; b < nb; ++b) {
@@ -188,13 +191,10 @@ at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, c
         rnn_step(RnnStep{h_rows.data(), o_rows.data(), x_rows.data(), wi, bp, F, H, F > kSmallF, relu}, nb, packed);
         continue;
       }
-      for (int64_t b = 0; b < nb; ++b) {  // bias + x_t @ W_ih^T
-        float* ob = o + b * T * H;
-        if (bp) std::memcpy(ob, bp, H * sizeof(float)); else std::memset(ob, 0, H * sizeof(float));
-        if (F <= kSmallF) {
-          const float* xb = xc + (b * T + t) * F;
-          for (int64_t f = 0; f < F; ++f) axpy(ob, xb[f], wi + f * H, H);
-        }
+      bias_rows(o);  // + x_t @ W_ih^T
+      for (int64_t b = 0; b < nb && F <= kSmallF; ++b) {
+        const float* xb = xc + (b * T + t) * F;
+        for (int64_t f = 0; f < F; ++f) axpy(o + b * T * H, xb[f], wi + f * H, H);
       }
       // column-major view: o^T (H, nb; ld T*H) += W_ih (H, F) @ x_t^T (F, nb; ld T*F)
       if (F > kSmallF) sgemm_("N", "N", &m, &n, &kf, &one, wi, &m, xc + t * F, &ld_x, &one, o, &ld_out);
