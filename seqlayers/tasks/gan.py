@@ -131,8 +131,11 @@ def _default_or_count(what: str):
     Anything else is rejected when the command line is parsed, before any training (argparse names the
     flag), instead of reaching the post-hoc scorers after it."""
     def count(text: str) -> int:
-        value = int(text) if text.strip().lstrip("-").isdigit() else None
-        if value is None or value < 0:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if value < 0:
             raise argparse.ArgumentTypeError(f"expected an integer >= 0 ({what}), got {text!r}. Give a positive "
                                              f"number, or 0 for the default.")
         return value
