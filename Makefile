@@ -29,7 +29,7 @@ $(VENV)/.installed-docs: $(VENV)/.installed
 
 # The optional C++ inference loops (seqlayers/native: SimpleRNN, LSTM, GRU): compiled once against the installed
 # torch (~1 minute); without a compiler everything still works (a TorchScript loop runs instead).
-$(VENV)/.native: $(VENV)/.installed seqlayers/native/rnn_loop.cpp seqlayers/native/gated_loop.cpp seqlayers/native/rnn_train.cpp seqlayers/native/loop_math.h seqlayers/native/loader.py
+$(VENV)/.native: $(VENV)/.installed seqlayers/native/rnn_loop.cpp seqlayers/native/gated_loop.cpp seqlayers/native/rnn_train.cpp seqlayers/native/loop_math.h seqlayers/native/head.h seqlayers/native/loader.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m seqlayers.native \
 		&& touch $@ || echo "native: the C++ loops were not built (see above); the TorchScript loop and torch's fused kernels run instead"
 

@@ -37,10 +37,13 @@
 #include <string>
 #include <vector>
 
+#include "head.h"
 #include "loop_math.h"
 
 namespace {
 
+using seqlayers_native::Head;
+using seqlayers_native::head_rows;
 using seqlayers_native::recurrent_avx512;
 using seqlayers_native::recurrent_sgemm;
 using seqlayers_native::plus16;
@@ -364,49 +367,6 @@ constexpr int64_t kMaxOwnWorkThreaded = int64_t(1) << 23;
 // it was 24 rows before, when both accumulated into a bias-filled buffer)
 constexpr int64_t kMaxOwnRows = 1;
 constexpr int64_t kMaxOwnFloats = int64_t(384) * 1024;  // 1.5 MiB of packed weights
-
-// A Dense (U <= 16 units) after the layer, computed in the fused steps right after each step's new h
-// (head_rows), so that the (B, T, H) sequence is never written and read back: its output y (B, T, U)
-// comes instead, through a softmax over the U values where asked (W3's TimeDistributed(Dense(12,
-// "softmax"))).
-struct Head {
-  const float* wt = nullptr;  // (H, 16) W^T, zeros past U
-  const float* b = nullptr;   // (16) the bias, zeros past U (and without one)
-  int64_t U = 0;
-  bool softmax = false;
-  float* y = nullptr;         // (B, T, U)
-};
-
-// The most units a Head takes: one 16-float vector per row.
-constexpr int64_t kMaxHeadUnits = 16;
-
-// y[r] (U floats) = h[r] (H floats) @ W^T + b for R rows, each one vector of accumulators (R
-// independent FMA chains, one broadcast of h per row and k), then the softmax if asked.
-template <int R>
-__attribute__((target("avx512f")))
-void head_group(const Head& hd, int64_t H, const float* const* h, float* const* y) {
-  const __mmask16 m = seqlayers_native::tail_mask(hd.U);
-  __m512 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_loadu_ps(hd.b);
-  for (int64_t k = 0; k < H; ++k) {
-    const __m512 w = _mm512_loadu_ps(hd.wt + 16 * k);
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(h[r][k]), w, acc[r]);
-  }
-  for (int r = 0; r < R; ++r) {
-    __m512 v = acc[r];
-    if (hd.softmax) {
-      const __m512 e = _mm512_maskz_mov_ps(
-          m, seqlayers_native::exp16(_mm512_sub_ps(v, _mm512_set1_ps(_mm512_mask_reduce_max_ps(m, v)))));
-      v = _mm512_div_ps(e, _mm512_set1_ps(_mm512_reduce_add_ps(e)));
-    }
-    _mm512_mask_storeu_ps(y[r], m, v);
-  }
-}
-
-// The head of the n rows (h[i] their new h, y[i] where their U outputs go), in groups of up to 8.
-void head_rows(const Head& hd, int64_t H, int64_t n, const float* const* h, float* const* y) {
-  seqlayers_native::row_groups<8>(n, [&](auto R, int64_t b) { head_group<decltype(R)::value>(hd, H, h + b, y + b); });
-}
 
 struct Loop {  // one direction's run
   int64_t kind, B, T, F, H, G;
@@ -824,17 +784,12 @@ std::vector<at::Tensor> gated_rnn_forward(
   const bool has_head = head_w_.has_value() && head_w_->defined();
   at::Tensor head_w, head_b;
   if (has_head) {
-    head_w = *head_w_;  // any strides (the Dense's kernel.t()): copied once, into head_rows's layout or by addmm
-    TORCH_CHECK(D == 1 && !mask.defined() && return_sequences && kind != kGRUResetBefore && head_w.dim() == 2 &&
-                head_w.size(1) == H && head_w.scalar_type() == at::kFloat && head_w.size(0) <= kMaxHeadUnits,
-                "gated_rnn_forward: a head needs one direction, no mask, return_sequences, an LSTM or GRU "
-                "(reset_after) and head_w (U, H) float32 with H = ", H, " and U <= ", kMaxHeadUnits, "; got head_w ",
-                head_w.sizes(), ", ", D, " direction(s)", mask.defined() ? ", a mask" : "");
-    if (head_b_.has_value() && head_b_->defined()) {
-      head_b = head_b_->contiguous();
-      TORCH_CHECK(head_b.dim() == 1 && head_b.size(0) == head_w.size(0) && head_b.scalar_type() == at::kFloat,
-                  "gated_rnn_forward: head_b must be (U,) float32 with U = ", head_w.size(0), ", got ", head_b.sizes());
-    }
+    head_w = *head_w_;  // any strides (the Dense's kernel.t()): copied once, into its form's layout or by addmm
+    TORCH_CHECK(D == 1 && !mask.defined() && return_sequences && kind != kGRUResetBefore,
+                "gated_rnn_forward: a head needs one direction, no mask, return_sequences and an LSTM or GRU "
+                "(reset_after); got ", D, " direction(s)", mask.defined() ? ", a mask" : "",
+                return_sequences ? "" : ", return_sequences false", kind == kGRUResetBefore ? ", a GRU reset_before" : "");
+    head_b = seqlayers_native::check_head("gated_rnn_forward", head_w, head_b_, H);
   }
   // every step's input the same tensor (stride 0 in time: RepeatVector's expand): projected once per
   // direction (W3's decoder: the product per step over K = H instead of F + H, 3 of 4 projections saved)
@@ -843,13 +798,8 @@ std::vector<at::Tensor> gated_rnn_forward(
   const bool own = use_own_kernel(blas_only, B, G, x_.size(2), H);
   const bool fused = own && fusable(kind, Fp, H);  // every step through lstm_fused / gru_fused
   const bool head_fused = has_head && fused;
-  at::Tensor head_wt, head_b16;  // head_rows's (H, 16) W^T and (16) bias, zeros past U
-  if (head_fused) {
-    head_wt = at::zeros({H, 16}, x_.options());
-    head_wt.narrow(1, 0, head_w.size(0)).copy_(head_w.t());
-    head_b16 = at::zeros({16}, x_.options());
-    if (head_b.defined()) head_b16.narrow(0, 0, head_w.size(0)).copy_(head_b);
-  }
+  const seqlayers_native::HeadWeights hw = head_fused ? seqlayers_native::HeadWeights(head_w, head_b, head_softmax)
+                                                     : seqlayers_native::HeadWeights();
   at::Tensor out = return_sequences && !head_fused ? at::empty({B, T, D * H}, x_.options()) : at::empty({0}, x_.options());
   at::Tensor y = head_fused ? at::empty({B, T, head_w.size(0)}, x_.options()) : at::Tensor();
   std::vector<at::Tensor> results{out};
@@ -881,8 +831,7 @@ std::vector<at::Tensor> gated_rnn_forward(
   seqlayers_native::for_each_chunk(D, B, B * T * G * H * (F + H), [&](int64_t d, int64_t b0, int64_t b1) {
     const at::Tensor* r = results.data() + 1 + d * n_states;
     const auto rows = [&](const at::Tensor& t, int64_t width) { return t.defined() ? t.data_ptr<float>() + b0 * width : nullptr; };
-    const Head head = head_fused ? Head{head_wt.data_ptr<float>(), head_b16.data_ptr<float>(), head_w.size(0),
-                                        head_softmax, y.data_ptr<float>() + b0 * T * head_w.size(0)} : Head{};
+    const Head head = head_fused ? hw.at(y.data_ptr<float>() + b0 * T * head_w.size(0)) : Head{};
     run_direction(kind, x.data_ptr<float>() + b0 * (repeated ? F : T * F), Dims{b1 - b0, T, F, H}, P[d], own,
                   rows(r[1], H), kind == kLSTM ? rows(r[2], H) : nullptr,
                   out.numel() > 0 ? out.data_ptr<float>() + b0 * T * D * H + d * H : nullptr, D * H, rows(r[0], H),
@@ -893,9 +842,7 @@ std::vector<at::Tensor> gated_rnn_forward(
   if (head_fused) {
     results[0] = y;
   } else if (has_head) {  // the steps ran without it: the Dense on the sequence
-    results[0] = (head_b.defined() ? at::addmm(head_b, out.view({B * T, H}), head_w.t()) : at::mm(out.view({B * T, H}), head_w.t()))
-                     .view({B, T, head_w.size(0)});
-    if (head_softmax) results[0] = at::softmax(results[0], -1);
+    results[0] = seqlayers_native::dense_on_sequence(out, head_w, head_b, head_softmax);
   }
   return results;
 }

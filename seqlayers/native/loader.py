@@ -15,7 +15,7 @@ NAME = "seqlayers_native"
 HERE = Path(__file__).parent
 #: SimpleRNN inference; LSTM and GRU inference; LSTM, GRU and SimpleRNN training (forward and backward)
 SOURCES = [HERE / "rnn_loop.cpp", HERE / "gated_loop.cpp", HERE / "rnn_train.cpp"]
-HEADERS = [HERE / "loop_math.h"]  # what they include
+HEADERS = [HERE / "loop_math.h", HERE / "head.h"]  # what they include
 CFLAGS = ["-O3"]
 # at::parallel_for (a call's directions and batch chunks at once, loop_math.h) is an OpenMP pragma in a
 # header: compiled with OpenMP, the library uses the runtime torch has already loaded (same soname); a
