@@ -84,18 +84,34 @@ def _native_loop_runs(x) -> bool:
     return x.dtype == torch.float32 and native.use_native()
 
 
+def _native_loop(kind, weights, x, h0, head=(None, None, False)):
+    """The native SimpleRNN loop over ``x`` (B, T, F) in processing order: ``(B, T, H)``, or with ``head``
+    ``(w (U, H), b (U,) or None, softmax)`` the Dense's ``(B, T, U)`` output computed in the steps."""
+    w_ih, w_hh = weights[0], weights[1]
+    bias = weights[2] + weights[3] if len(weights) == 4 else None
+    return torch.ops.seqlayers_native.simple_rnn_forward(x, w_ih.t(), w_hh.t(), bias, h0, LOOP_KINDS[kind],
+                                                         native.BLAS_ONLY[0], *head)
+
+
+def run_with_head(kind, weights, x, h0, go_backwards, time_order, head) -> torch.Tensor:
+    """SimpleRNN inference (where ``native_loop_applies``) and the Dense after it, ``head`` = ``(w (U, H),
+    b (U,) or None, softmax)``: the Dense's ``(B, T, U)`` output (in processing order, or time order
+    when ``time_order``), the ``(B, T, H)`` sequence never made where the hand-written kernel runs."""
+    y = _native_loop(kind, weights, x.flip(1) if go_backwards else x, h0, head)
+    return y.flip(1) if go_backwards and time_order else y
+
+
 def _run_inference_loop(kind, x, h0, weights):
     """``rnn_tanh`` / ``rnn_relu`` for inference: ``(out (B, T, H), h_T (B, H), path)``.
 
     The native C++ loop when it is built (float32, path ``"native"``), else the TorchScript loop
     (``"scripted"``).
     """
+    if _native_loop_runs(x):
+        out = _native_loop(kind, weights, x, h0)
+        return out, out[:, -1], "native"  # (B, T, H) contiguous, final h
     w_ih, w_hh = weights[0], weights[1]
     bias = weights[2] + weights[3] if len(weights) == 4 else None
-    if _native_loop_runs(x):
-        out = torch.ops.seqlayers_native.simple_rnn_forward(x, w_ih.t(), w_hh.t(), bias, h0, LOOP_KINDS[kind],
-                                                            native.BLAS_ONLY[0])
-        return out, out[:, -1], "native"  # (B, T, H) contiguous, final h
     if not _SCRIPTED:
         _SCRIPTED.append(torch.jit.script(_rnn_loop))
     B, T, F = x.shape

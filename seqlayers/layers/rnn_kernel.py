@@ -40,7 +40,14 @@ from typing import NamedTuple
 import torch
 
 from . import rnn_native
-from .rnn_fused import native_loop_applies, run_bidirectional, run_bidirectional_padded, run_dense, run_right_padded
+from .rnn_fused import (
+    native_loop_applies,
+    run_bidirectional,
+    run_bidirectional_padded,
+    run_dense,
+    run_right_padded,
+    run_with_head,
+)
 from .rnn_loop import run_loop
 from .rnn_masks import right_padding
 from .rnn_op import run_op
@@ -146,18 +153,26 @@ MAX_HEAD_UNITS = 16
 def run_head(x: torch.Tensor, d: Direction, w: torch.Tensor, b: torch.Tensor | None,
              softmax: bool = False) -> Result | None:
     """One direction over ``x`` (B, T, F), no mask, with a Dense after it (``w`` (U, H), ``b`` (U,) or
-    None) computed in the native LSTM/GRU steps: ``Result.sequence`` is the Dense's ``(B, T, U)``
+    None) computed in the native LSTM/GRU/SimpleRNN steps: ``Result.sequence`` is the Dense's ``(B, T, U)``
     output before its activation (after a softmax over the U values with ``softmax``: Keras's
     ``Dense(U, activation="softmax")``), and the ``(B, T, H)`` sequence is never written. None where that does
     not run (a gradient needed, no native loop, ``GRU(reset_after=False)``, more than ``MAX_HEAD_UNITS``
-    units, other dtypes): the caller runs the two layers as usual."""
-    if (_needs_grad(x, [d]) or w.requires_grad and torch.is_grad_enabled() or not rnn_native.applies(x, [d])
-            or d.cell.native not in ("lstm", "gru") or w.dim() != 2 or w.shape[0] > MAX_HEAD_UNITS
+    units, other dtypes): the caller runs the two layers as usual. (SimpleRNN's result has no last
+    output or final states: the loop keeps only the head's outputs.)"""
+    if (_needs_grad(x, [d]) or w.requires_grad and torch.is_grad_enabled() or w.dim() != 2
+            or w.shape[0] > MAX_HEAD_UNITS
             or w.shape[1] != d.cell.weights[1].shape[1]  # a Dense built for another width: its own call says so
             or w.dtype != torch.float32 or b is not None and b.dtype != torch.float32):
         return None
-    seq, last, final = rnn_native.run(x, [d], None, False, True, head=(w, b, softmax))[0][0]
-    return Result(seq, last, final, "native")
+    if rnn_native.applies(x, [d]) and d.cell.native in ("lstm", "gru"):
+        seq, last, final = rnn_native.run(x, [d], None, False, True, head=(w, b, softmax))[0][0]
+        return Result(seq, last, final, "native")
+    if d.cell.fused in ("rnn_tanh", "rnn_relu") and _fusable(d) and d.cell.dropout[0] is None:
+        h0 = (_zero_states(d, x) if d.states is None else d.states)[0]
+        if native_loop_applies(d.cell.fused, x, h0, d.cell.weights):
+            y = run_with_head(d.cell.fused, d.cell.weights, x, h0, d.go_backwards, d.time_order, (w, b, softmax))
+            return Result(y, None, [], "native")
+    return None
 
 
 def runs_native(x, d: Direction) -> bool:

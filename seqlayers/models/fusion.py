@@ -1,11 +1,12 @@
 """Sequential's one fusion: a recurrent layer returning sequences, then a per-step ``Dense``.
 
 ``LSTM(H, return_sequences=True) -> TimeDistributed(Dense(U))`` (or ``Dense(U)`` on the steps) is the
-many-to-many model of most of our users' questions. In inference with the native LSTM/GRU loops on CPU,
-``rnn_then_dense`` runs the pair as one native call: the Dense (up to ``rnn_kernel.MAX_HEAD_UNITS``
+many-to-many model of most of our users' questions. In inference with the native LSTM/GRU/SimpleRNN loops
+on CPU, ``rnn_then_dense`` runs the pair as one native call: the Dense (up to ``rnn_kernel.MAX_HEAD_UNITS``
 units, and its softmax when it has one) is computed right after each step from the new ``h``, so the
 ``(B, T, H)`` sequence is neither written nor read back (W1, ``LSTM(128) -> TimeDistributed(Dense(1))``;
-W3's decoder and ``TimeDistributed(Dense(12, "softmax"))``: see docs/performance.md). The result is the
+W4, ``SimpleRNN(200) -> TimeDistributed(Dense(1))``; W3's decoder and ``TimeDistributed(Dense(12,
+"softmax"))``: see docs/performance.md, and ``seqlayers/native/head.h`` for the kernels). The result is the
 two layers' output, to float32 rounding (the Dense's sum runs in another order). Anything else, and any
 case the kernels refuse, runs the two layers as before: a gradient needed, training mode, autocast, a
 mask on the input, hooks on either module, an activity regularizer, a Dense of more units, a subclass of
@@ -19,10 +20,10 @@ from torch.nn.modules import module as nn_module
 from .. import activations
 from ..layers.base import get_mask
 from ..layers.core import Dense
-from ..layers.rnn import GRU, LSTM, RNN
+from ..layers.rnn import GRU, LSTM, RNN, SimpleRNN
 from ..layers.wrappers import TimeDistributed
 
-_RNNS = (RNN, LSTM, GRU)
+_RNNS = (RNN, LSTM, GRU, SimpleRNN)
 
 
 def _dense_of(layer) -> Dense | None:

@@ -1,12 +1,17 @@
 // SimpleRNN inference on CPU, float32: h_t = act(x_t @ W_ih^T + bias + h_{t-1} @ W_hh^T).
 //
-// Registered as torch.ops.seqlayers_native.simple_rnn_forward(x, w_ih_t, w_hh_t, bias, h0, relu, blas_only):
+// Registered as torch.ops.seqlayers_native.simple_rnn_forward(x, w_ih_t, w_hh_t, bias, h0, relu, blas_only,
+// head_w, head_b, head_softmax):
 //   x       (B, T, F) float32, in processing order
 //   w_ih_t  (F, H) float32: W_ih^T;  w_hh_t (H, H) float32: W_hh^T;  bias (H,) float32 or None
 //   h0      (B, H) float32: the initial state
 //   relu    false: tanh, true: relu
 //   blas_only  true: the recurrence always through sgemm (what machines without AVX-512 run; for tests)
-//   returns (B, T, H) float32, contiguous: every step's output (the final state is out[:, -1])
+//   head_w, head_b, head_softmax  a Dense after the layer (head.h): head_w (U, H) with U <= 16, head_b
+//           (U,) or None, a softmax over its U outputs; None: no head
+//   returns (B, T, H) float32, contiguous: every step's output (the final state is out[:, -1]); with a
+//           head its (B, T, U) output instead (the sequence is not made where the kernel below runs:
+//           each step's state stays in one of two buffers and the head is computed from it)
 //
 // Each step writes straight into its rows of the batch-first output (row stride T*H), so nothing is
 // transposed or copied afterwards and the next layer (often TimeDistributed(Dense)) reads it as is.
@@ -34,6 +39,7 @@
 #include <cstring>
 #include <vector>
 
+#include "head.h"
 #include "loop_math.h"
 
 namespace {
@@ -121,9 +127,84 @@ void rnn_step(const RnnStep& S, int64_t n, const seqlayers_native::Packed& w) {
   }
 }
 
+// Each row's pre-activation starts from the bias (or zeros): rows[b] (H floats) for b < n.
+void bias_rows(float* const* rows, int64_t n, const float* bias, int64_t H) {
+  for (int64_t b = 0; b < n; ++b) {
+    if (bias) std::memcpy(rows[b], bias, H * sizeof(float)); else std::memset(rows[b], 0, H * sizeof(float));
+  }
+}
+
+// One call's inputs as the steps read them: x (B, T, F), W_ih^T (F, H), the bias (H) or null, h0 (B, H).
+struct RnnCall {
+  const float *x, *wi, *bias, *h0;
+  int64_t T, F, H;
+  bool relu;
+};
+
+// Rows b0 .. b1 of the call, every step through rnn_step: each step's output into its rows of `out`
+// (B, T, H), or with a head (head.y) into one of two aligned state buffers, in turn (the sequence
+// is never stored), and the head's outputs of the step into y (B, T, U) from there.
+void own_steps(const RnnCall& C, const seqlayers_native::Packed& w, int64_t b0, int64_t b1, float* out,
+               const seqlayers_native::Head& head) {
+  const int64_t nb = b1 - b0, T = C.T, F = C.F, H = C.H;
+  const int64_t ld_s = (H + 15) / 16 * 16;  // the state buffers' rows, 64-byte aligned
+  seqlayers_native::Floats states(head.y ? 2 * nb * ld_s : 0);
+  const int m = static_cast<int>(H), n = static_cast<int>(nb), kf = static_cast<int>(F);
+  const int ld_x = static_cast<int>(T * F), ld_o = static_cast<int>(head.y ? ld_s : T * H);
+  const float one = 1.0f;
+  std::vector<const float*> h_rows(nb), x_rows(nb);
+  std::vector<float*> o_rows(nb), y_rows(nb);
+  for (int64_t b = 0; b < nb; ++b) h_rows[b] = C.h0 + (b0 + b) * H;
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t b = 0; b < nb; ++b) {
+      o_rows[b] = head.y ? states.data() + ((t % 2) * nb + b) * ld_s : out + ((b0 + b) * T + t) * H;
+      x_rows[b] = C.x + ((b0 + b) * T + t) * F;
+    }
+    if (F > kSmallF) {  // bias + x_t @ W_ih^T by sgemm into the step's rows first (o^T += W_ih @ x_t^T)
+      bias_rows(o_rows.data(), nb, C.bias, H);
+      sgemm_("N", "N", &m, &n, &kf, &one, C.wi, &m, x_rows[0], &ld_x, &one, o_rows[0], &ld_o);
+    }
+    rnn_step(RnnStep{h_rows.data(), o_rows.data(), x_rows.data(), C.wi, C.bias, F, H, F > kSmallF, C.relu}, nb, w);
+    if (head.y) {
+      for (int64_t b = 0; b < nb; ++b) y_rows[b] = head.y + ((b0 + b) * T + t) * head.U;
+      seqlayers_native::head_rows(head, H, nb, o_rows.data(), y_rows.data());
+    }
+    std::copy(o_rows.begin(), o_rows.end(), h_rows.begin());  // the next step reads this step's rows
+  }
+}
+
+// Rows b0 .. b1 of the call without the hand-written kernel (blas_only, no AVX-512, a large H): per
+// step the input projection (axpy for up to 16 features, else sgemm) and MKL's sgemm for the
+// recurrence into the output rows, then the activation over them.
+void blas_steps(const RnnCall& C, const float* wh, int64_t b0, int64_t b1, float* out) {
+  const int64_t nb = b1 - b0, T = C.T, F = C.F, H = C.H;
+  const int m = static_cast<int>(H), n = static_cast<int>(nb), kf = static_cast<int>(F);
+  const int ld_out = static_cast<int>(T * H), ld_x = static_cast<int>(T * F);
+  const float one = 1.0f;
+  std::vector<float*> o_rows(nb);
+  for (int64_t t = 0; t < T; ++t) {
+    float* o = out + (b0 * T + t) * H;  // step t of row b0 + b is o + b * T * H
+    const float* h = t == 0 ? C.h0 + b0 * H : o - H;
+    const int ld_h = t == 0 ? m : ld_out;
+    for (int64_t b = 0; b < nb; ++b) o_rows[b] = o + b * T * H;
+    bias_rows(o_rows.data(), nb, C.bias, H);  // + x_t @ W_ih^T
+    const float* xt = C.x + (b0 * T + t) * F;
+    for (int64_t b = 0; b < nb && F <= kSmallF; ++b) {
+      for (int64_t f = 0; f < F; ++f) axpy(o_rows[b], xt[b * T * F + f], C.wi + f * H, H);
+    }
+    // column-major view: o^T (H, nb; ld T*H) += W_ih (H, F) @ x_t^T (F, nb; ld T*F)
+    if (F > kSmallF) sgemm_("N", "N", &m, &n, &kf, &one, C.wi, &m, xt, &ld_x, &one, o, &ld_out);
+    sgemm_("N", "N", &m, &n, &m, &one, wh, &m, h, &ld_h, &one, o, &ld_out);  // o^T += W_hh @ h^T
+    for (int64_t b = 0; b < nb; ++b) {
+      if (C.relu) relu_inplace(o_rows[b], H); else tanh_inplace(o_rows[b], H);
+    }
+  }
+}
+
 at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, const at::Tensor& w_hh_t_,
                               const c10::optional<at::Tensor>& bias_, const at::Tensor& h0_, bool relu,
-                              bool blas_only) {
+                              bool blas_only, const c10::optional<at::Tensor>& head_w_,
+                              const c10::optional<at::Tensor>& head_b_, bool head_softmax) {
   TORCH_CHECK(x_.dim() == 3 && x_.scalar_type() == at::kFloat && x_.device().is_cpu(),
               "simple_rnn_forward: x must be a (B, T, F) float32 CPU tensor");
   const at::Tensor x = x_.contiguous();
@@ -140,77 +221,49 @@ at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, c
     TORCH_CHECK(bias_->numel() == H && bias_->scalar_type() == at::kFloat, "simple_rnn_forward: bias must be (H,) float32");
     bias = bias_->contiguous();
   }
-  at::Tensor out = at::empty({B, T, H}, x.options());
-  if (B == 0 || T == 0 || H == 0) return out;
-  const float* xp = x.data_ptr<float>();
-  const float* wi = w_ih.data_ptr<float>();
-  const float* wh = w_hh.data_ptr<float>();
-  const float* bp = bias.defined() ? bias.data_ptr<float>() : nullptr;
-  float* op = out.data_ptr<float>();
-  const int m = static_cast<int>(H), kf = static_cast<int>(F);
-  const int ld_out = static_cast<int>(T * H), ld_x = static_cast<int>(T * F), ld_h0 = static_cast<int>(H);
-  const float one = 1.0f;
+  // a following Dense (head_w (U, H), head_b (U), its softmax with head_softmax): its (B, T, U) output is
+  // returned in place of the sequence, computed in the steps where the hand-written kernel runs
+  // (head.h), else by addmm on the sequence at the end
+  const bool has_head = head_w_.has_value() && head_w_->defined();
+  const at::Tensor head_w = has_head ? *head_w_ : at::Tensor();
+  const at::Tensor head_b = has_head ? seqlayers_native::check_head("simple_rnn_forward", head_w, head_b_, H) : at::Tensor();
   const bool own_kernel = !blas_only && H <= kMaxOwnH && __builtin_cpu_supports("avx512f") &&
                           (at::get_num_threads() == 1 || B * H * H <= kMaxOwnWorkThreaded || B >= 16);
   // (B >= 16 with several threads: the batch is split into chunks below, each run on one thread)
-  // W_hh^T in panels, in a tensor: ATen's allocator aligns it to 64 bytes, so no load of a panel's
-  // row splits across two cache lines (a std::vector's 16-byte alignment made the kernel 0.86x or
-  // 1.10x of the sgemm path on W4, depending on where the process's allocator put it)
-  const at::Tensor panels = at::empty({own_kernel ? seqlayers_native::packed_size(H, H) : 0}, x.options());
-  const seqlayers_native::Packed packed =
-      own_kernel ? seqlayers_native::pack_panels(wh, H, H, 0, H, panels.data_ptr<float>()) : seqlayers_native::Packed();
-  // rows b0 .. b1 - 1 (the rows are independent: with several torch threads, chunks of the batch run at
-  // once, each on one thread; see loop_math.h's for_each_chunk)
-  seqlayers_native::for_each_chunk(1, B, B * T * H * (F + H), [&](int64_t, int64_t b0, int64_t b1) {
-    const int64_t nb = b1 - b0;
-    const int n = static_cast<int>(nb);
-    float* oc = op + b0 * T * H;
-    const float* xc = xp + b0 * T * F;
-    std::vector<const float*> h_rows(nb), x_rows(nb);
-    std::vector<float*> o_rows(nb);
-    const auto bias_rows = [&](float* o) {  // each row's pre-activation starts from the bias (or zeros)
-      for (int64_t b = 0; b < nb; ++b) {
-        float* ob = o + b * T * H;
-        if (bp) std::memcpy(ob, bp, H * sizeof(float)); else std::memset(ob, 0, H * sizeof(float));
-      }
-    };
-    for (int64_t t = 0; t < T; ++t) {
-      float* o = oc + t * H;  // step t of row b is o + b * T * H
-      const float* h = t == 0 ? h_init.data_ptr<float>() + b0 * H : o - H;
-      const int ld_h = t == 0 ? ld_h0 : ld_out;
-      if (own_kernel) {  // the whole step in one pass over the rows (rnn_step)
-        if (F > kSmallF) {  // bias + x_t @ W_ih^T by sgemm into the output rows first
-          bias_rows(o);
-          sgemm_("N", "N", &m, &n, &kf, &one, wi, &m, xc + t * F, &ld_x, &one, o, &ld_out);
-        }
-        for (int64_t b = 0; b < nb; ++b) {
-          h_rows[b] = h + b * ld_h;
-          o_rows[b] = o + b * T * H;
-          x_rows[b] = xc + (b * T + t) * F;
-        }
-        rnn_step(RnnStep{h_rows.data(), o_rows.data(), x_rows.data(), wi, bp, F, H, F > kSmallF, relu}, nb, packed);
-        continue;
-      }
-      bias_rows(o);  // + x_t @ W_ih^T
-      for (int64_t b = 0; b < nb && F <= kSmallF; ++b) {
-        const float* xb = xc + (b * T + t) * F;
-        for (int64_t f = 0; f < F; ++f) axpy(o + b * T * H, xb[f], wi + f * H, H);
-      }
-      // column-major view: o^T (H, nb; ld T*H) += W_ih (H, F) @ x_t^T (F, nb; ld T*F)
-      if (F > kSmallF) sgemm_("N", "N", &m, &n, &kf, &one, wi, &m, xc + t * F, &ld_x, &one, o, &ld_out);
-      sgemm_("N", "N", &m, &n, &m, &one, wh, &m, h, &ld_h, &one, o, &ld_out);  // o^T += W_hh @ h^T
-      for (int64_t b = 0; b < nb; ++b) {
-        if (relu) relu_inplace(o + b * T * H, H); else tanh_inplace(o + b * T * H, H);
-      }
-    }
-  });
-  return out;
+  const bool head_fused = has_head && own_kernel;
+  const seqlayers_native::HeadWeights hw = head_fused ? seqlayers_native::HeadWeights(head_w, head_b, head_softmax)
+                                                      : seqlayers_native::HeadWeights();
+  at::Tensor out = head_fused ? at::Tensor() : at::empty({B, T, H}, x.options());
+  at::Tensor y = head_fused ? at::empty({B, T, head_w.size(0)}, x.options()) : at::Tensor();
+  if (B > 0 && T > 0 && H > 0) {
+    // W_hh^T in panels, in a tensor: ATen's allocator aligns it to 64 bytes, so no load of a panel's
+    // row splits across two cache lines (a std::vector's 16-byte alignment made the kernel 0.86x or
+    // 1.10x of the sgemm path on W4, depending on where the process's allocator put it)
+    const at::Tensor panels = at::empty({own_kernel ? seqlayers_native::packed_size(H, H) : 0}, x.options());
+    const seqlayers_native::Packed packed =
+        own_kernel ? seqlayers_native::pack_panels(w_hh.data_ptr<float>(), H, H, 0, H, panels.data_ptr<float>())
+                   : seqlayers_native::Packed();
+    const RnnCall C{x.data_ptr<float>(), w_ih.data_ptr<float>(), bias.defined() ? bias.data_ptr<float>() : nullptr,
+                    h_init.data_ptr<float>(), T, F, H, relu};
+    // rows b0 .. b1 - 1 (the rows are independent: with several torch threads, chunks of the batch run at
+    // once, each on one thread; see loop_math.h's for_each_chunk)
+    seqlayers_native::for_each_chunk(1, B, B * T * H * (F + H), [&](int64_t, int64_t b0, int64_t b1) {
+      if (own_kernel)
+        own_steps(C, packed, b0, b1, head_fused ? nullptr : out.data_ptr<float>(),
+                  head_fused ? hw.at(y.data_ptr<float>()) : seqlayers_native::Head{});
+      else
+        blas_steps(C, w_hh.data_ptr<float>(), b0, b1, out.data_ptr<float>());
+    });
+  }
+  if (head_fused) return y;
+  return has_head ? seqlayers_native::dense_on_sequence(out, head_w, head_b, head_softmax) : out;
 }
 
 }  // namespace
 
 TORCH_LIBRARY(seqlayers_native, m) {
-  m.def("simple_rnn_forward(Tensor x, Tensor w_ih_t, Tensor w_hh_t, Tensor? bias, Tensor h0, bool relu, bool blas_only=False) -> Tensor");
+  m.def("simple_rnn_forward(Tensor x, Tensor w_ih_t, Tensor w_hh_t, Tensor? bias, Tensor h0, bool relu, "
+        "bool blas_only=False, Tensor? head_w=None, Tensor? head_b=None, bool head_softmax=False) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(seqlayers_native, CPU, m) {

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import seqlayers as sl
+from seqlayers import native
 from seqlayers.layers import rnn_kernel
 from seqlayers.models import fusion
 from tests.layers.threads import require_native, torch_threads
@@ -43,9 +44,17 @@ def head_calls(monkeypatch):
     return calls
 
 
-# (cell, F, H): the fused LSTM/GRU steps with a tail of H % 16, and an LSTM past lstm_fused's 160
-# floats (the op then applies the Dense to its sequence)
-CASES = [("lstm", 8, 40), ("gru", 5, 37), ("lstm", 150, 20)]
+# (cell, F, H): the fused LSTM/GRU steps with a tail of H % 16, an LSTM past lstm_fused's 160
+# floats (the op then applies the Dense to its sequence), SimpleRNN (tanh, and relu with more than 16
+# features: their projection by sgemm before each step) and one past its kernel's 512 units (MKL's
+# path, the Dense on the sequence)
+CASES = [("lstm", 8, 40), ("gru", 5, 37), ("lstm", 150, 20), ("rnn", 8, 40), ("rnn_relu", 20, 37), ("rnn", 3, 520)]
+
+
+def _rnn(cell, H, **kwargs):
+    if cell.startswith("rnn"):
+        return sl.SimpleRNN(H, activation="relu" if cell == "rnn_relu" else "tanh", **kwargs)
+    return (sl.LSTM if cell == "lstm" else sl.GRU)(H, **kwargs)
 
 
 @pytest.mark.parametrize("cell, F, H", CASES)
@@ -53,7 +62,7 @@ CASES = [("lstm", 8, 40), ("gru", 5, 37), ("lstm", 150, 20)]
     (1, None, True, True), (3, "sigmoid", False, True), (4, "softmax", True, False), (12, "softmax", True, True),
     (16, None, False, True), (7, "softmax", False, True)])
 def test_fused_pair_equals_the_two_layers(cell, F, H, units, activation, wrap, use_bias, head_calls):
-    rnn = (sl.LSTM if cell == "lstm" else sl.GRU)(H, return_sequences=True, go_backwards=units == 3)
+    rnn = _rnn(cell, H, return_sequences=True, go_backwards=units == 3)
     dense = sl.Dense(units, activation=activation, use_bias=use_bias)
     m = _model(rnn, sl.TimeDistributed(dense) if wrap else dense, F)
     x = torch.randn(13, 6, F)
@@ -63,25 +72,28 @@ def test_fused_pair_equals_the_two_layers(cell, F, H, units, activation, wrap, u
     torch.testing.assert_close(got, _separately(m, x), atol=2e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_fused_softmax_head_with_huge_logits_equals_torchs_softmax(cell, head_calls):
+@pytest.mark.parametrize("cell, units", [("lstm", 12), ("gru", 12), ("rnn", 12), ("lstm", 3)])
+def test_fused_softmax_head_with_huge_logits_equals_torchs_softmax(cell, units, head_calls):
     # logits in the hundreds: the fused softmax's exp must neither overflow nor lose the small classes
-    # that torch's float32 softmax keeps (e^-300 underflows to 0 in both)
-    dense = sl.Dense(12, activation="softmax")
-    m = _model((sl.LSTM if cell == "lstm" else sl.GRU)(24, return_sequences=True), sl.TimeDistributed(dense))
+    # that torch's float32 softmax keeps (e^-300 underflows to 0 in both); 3 units: head.h's dot form
+    dense = sl.Dense(units, activation="softmax")
+    m = _model(_rnn(cell, 24, return_sequences=True), sl.TimeDistributed(dense))
     with torch.no_grad():
         dense.kernel.mul_(400.0)
-        dense.bias.copy_(torch.linspace(-60, 60, 12))
+        dense.bias.copy_(torch.linspace(-60, 60, units))
     x = torch.randn(9, 5, 8)
     with torch.inference_mode():
         got = m(x)
         want = torch.softmax(torch.nn.functional.linear(m.layers[0](x), dense.kernel.t(), dense.bias), dim=-1)
     assert head_calls == [True] and (got.amax(-1) > 0.5).any() and (got == 0).any()
-    torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5)
+    # logits of ~400 carry float32 rounding of ~400 * 24 * 6e-8 from the sums' order, and a softmax turns a
+    # logit's absolute error into the same relative error: rtol 1e-4 (the other tests' logits are small)
+    torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-4)
 
 
-def test_fused_pair_on_two_threads_equals_one_thread(head_calls):
-    m = _model(sl.LSTM(32, return_sequences=True), sl.TimeDistributed(sl.Dense(2)))
+@pytest.mark.parametrize("cell", ["lstm", "rnn"])
+def test_fused_pair_on_two_threads_equals_one_thread(cell, head_calls):
+    m = _model(_rnn(cell, 32, return_sequences=True), sl.TimeDistributed(sl.Dense(2)))
     x = torch.randn(64, 20, 8)  # enough work for the batch to be split in chunks
     with torch.inference_mode():
         one = m(x)
@@ -124,8 +136,8 @@ def test_not_fused_for_a_masked_input_a_hook_or_a_wide_dense(head_calls):
     lambda: sl.LSTM(16, return_sequences=True, return_state=True),
     lambda: sl.LSTM(16),
     lambda: sl.GRU(16, return_sequences=True, reset_after=False),
-    lambda: sl.SimpleRNN(16, return_sequences=True),
-], ids=["return_state", "last_step_only", "gru_reset_before", "simple_rnn"])
+    lambda: sl.SimpleRNN(16),
+], ids=["return_state", "last_step_only", "gru_reset_before", "simple_rnn_last_step_only"])
 def test_pairs_the_kernels_do_not_take_run_as_before(rnn):
     layer = rnn()
     nxt = sl.Dense(1)
@@ -186,3 +198,24 @@ def test_a_wrapped_dense_activation_sees_the_folded_steps(head_calls):
         got = m(x)
     assert head_calls == [True]
     torch.testing.assert_close(got, _separately(m, x))
+
+
+@pytest.mark.parametrize("units", [2, 9])
+def test_simple_rnn_head_on_the_sgemm_path_equals_the_two_layers(units, head_calls):
+    """native.blas_only(): the loop without its AVX-512 kernel (what other CPUs run) makes the sequence
+    and the op applies the Dense to it; the same result either way."""
+    m = _model(sl.SimpleRNN(24, return_sequences=True), sl.TimeDistributed(sl.Dense(units, activation="softmax")))
+    x = torch.randn(5, 7, 8)
+    with torch.inference_mode(), native.blas_only():
+        got = m(x)
+    assert head_calls == [True]
+    torch.testing.assert_close(got, _separately(m, x), atol=2e-6, rtol=1e-5)
+
+
+def test_simple_rnn_op_checks_its_head():
+    x, w_ih_t, w_hh_t, h0 = torch.randn(2, 3, 4), torch.randn(4, 8), torch.randn(8, 8), torch.zeros(2, 8)
+    op = torch.ops.seqlayers_native.simple_rnn_forward
+    with pytest.raises(RuntimeError, match=r"simple_rnn_forward: head_w must be \(U, H\) float32 with H = 8"):
+        op(x, w_ih_t, w_hh_t, None, h0, False, False, torch.randn(2, 7))
+    with pytest.raises(RuntimeError, match=r"simple_rnn_forward: head_b must be \(U,\) float32 with U = 2"):
+        op(x, w_ih_t, w_hh_t, None, h0, False, False, torch.randn(2, 8), torch.randn(3))
