@@ -146,7 +146,7 @@ def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, r
                            training) for d in directions]
 
 
-#: The most units of a Dense that ``run_head`` computes inside the native steps (gated_loop.cpp's kMaxHeadUnits).
+#: The most units of a Dense that ``run_head`` computes inside the native steps (head.h's kMaxHeadUnits).
 MAX_HEAD_UNITS = 16
 
 
