@@ -91,10 +91,10 @@ def test_fused_softmax_head_with_huge_logits_equals_torchs_softmax(cell, units, 
     torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-4)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "rnn"])
-def test_fused_pair_on_two_threads_equals_one_thread(cell, head_calls):
-    m = _model(_rnn(cell, 32, return_sequences=True), sl.TimeDistributed(sl.Dense(2)))
-    x = torch.randn(64, 20, 8)  # enough work for the batch to be split in chunks
+@pytest.mark.parametrize("cell, H", [("lstm", 32), ("rnn", 64)])
+def test_fused_pair_on_two_threads_equals_one_thread(cell, H, head_calls):
+    m = _model(_rnn(cell, H, return_sequences=True), sl.TimeDistributed(sl.Dense(2)))
+    x = torch.randn(64, 20, 8)  # enough work for the batch to be split in chunks (loop_math.h's for_each_chunk)
     with torch.inference_mode():
         one = m(x)
         with torch_threads(2):
