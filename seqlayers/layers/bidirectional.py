@@ -1,6 +1,8 @@
 """Bidirectional: run a recurrent layer forwards and a copy of it backwards, merge the two."""
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
 from ..errors import layer_label
@@ -202,6 +204,36 @@ class Bidirectional(StatefulBatch, Layer):
         if not bwd.go_backwards:
             y_rev = y_rev.flip(1)  # Keras flips the backward output, whatever its direction
         return self._merge(y, y_rev, states)
+
+    def call_with_head(self, inputs, w: torch.Tensor, b: torch.Tensor | None, softmax: bool = False,
+                       mask: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Inference of both directions and a Dense after them in one native call (``rnn_kernel.run_head``):
+        ``inputs`` (B, T, F) -> the Dense's ``(B, T, U)`` output before its activation, ``w`` (U, 2H) reading
+        the concatenated ``[forward, backward]`` outputs, ``b`` (U,) or None (after a softmax over the U
+        values with ``softmax``). ``mask``: the input's (B, T) mask, or None. None where it does not apply
+        (merge_mode other than "concat", states returned or kept, a backward layer that does not run
+        backwards, either layer unfit for ``RNN.call_with_head``, whatever ``run_head`` refuses): then call
+        the two layers as usual. ``Sequential`` calls it."""
+        fwd, bwd = cast(RNN, self._modules["forward_layer"]), cast(RNN, self._modules["backward_layer"])
+        if (self.merge_mode != "concat" or self.return_state or self.stateful or not self.return_sequences
+                or fwd.go_backwards or not bwd.go_backwards or not fwd.fusable_with_head()
+                or not bwd.fusable_with_head()):
+            return None
+        x = self._prepare_input(inputs)
+        if not self.built or x.dim() != 3:
+            return None
+        B, T, _ = x.shape
+        check_steps(fwd, x)
+        if mask is not None:
+            mask = check_mask(fwd, mask, B, T, x.device)
+        directions = [fwd.kernel_direction(x, None, False),
+                      bwd.kernel_direction(x, None, False)._replace(time_order=True)]  # (B, T, 2H) in time order
+        results = rnn_kernel.run_head(x, directions, w, b, softmax, mask=mask, zero_output_for_mask=True)
+        if results is None:
+            return None
+        fwd.record_run(results[0])
+        bwd.record_run(results[1])
+        return results[0].sequence
 
     def _merge(self, y, y_rev, states):
         if self.merge_mode == "concat":

@@ -298,25 +298,35 @@ class RNN(StatefulBatch, Layer):
             return out
         return [out] + (self.cell.nest_states(result.states) if self._stacked else list(result.states))
 
-    def call_with_head(self, inputs, w: torch.Tensor, b: torch.Tensor | None,
-                       softmax: bool = False) -> torch.Tensor | None:
+    def call_with_head(self, inputs, w: torch.Tensor, b: torch.Tensor | None, softmax: bool = False,
+                       mask: torch.Tensor | None = None) -> torch.Tensor | None:
         """Inference of this layer and a Dense after it in one native call (``rnn_kernel.run_head``):
         ``inputs`` (B, T, F) -> the Dense's ``(B, T, U)`` output before its activation (``w`` (U, H),
         ``b`` (U,) or None; after a softmax over the U values with ``softmax``), the ``(B, T, H)``
-        sequence never made. None where it does not apply (a layer that returns states, is stateful or
-        does not return sequences; a stacked or custom cell; whatever ``run_head`` refuses): then call
-        the two layers as usual. ``Sequential`` calls it."""
-        if self.return_state or self.stateful or not self.return_sequences or self._stacked or not self._builtin:
+        sequence never made where the fused steps run. ``mask``: the input's (B, T) mask, or None. None
+        where it does not apply (a layer that returns states, is stateful or does not return sequences; a
+        stacked or custom cell; whatever ``run_head`` refuses): then call the two layers as usual.
+        ``Sequential`` calls it."""
+        if not self.fusable_with_head():
             return None
         x = self._prepare_input(inputs)
         if not self.built or x.dim() != 3:
             return None
+        B, T, _ = x.shape
         check_steps(self, x)
-        result = rnn_kernel.run_head(x, self.kernel_direction(x, None, False), w, b, softmax)
-        if result is None:
+        if mask is not None:
+            mask = check_mask(self, mask, B, T, x.device)
+        results = rnn_kernel.run_head(x, [self.kernel_direction(x, None, False)], w, b, softmax, mask=mask,
+                                      zero_output_for_mask=self.zero_output_for_mask)
+        if results is None:
             return None
-        self.record_run(result)
-        return result.sequence
+        self.record_run(results[0])
+        return results[0].sequence
+
+    def fusable_with_head(self) -> bool:
+        """Whether ``call_with_head`` may apply: sequences returned, no states returned or kept, a built-in cell."""
+        return not (self.return_state or self.stateful or not self.return_sequences or self._stacked
+                    or not self._builtin)
 
     def _parallel_steps(self, x, initial_state, mask, training):
         """Every step from ``initial_state``: ``(B, T, F) -> (B, T, H)`` (and each step's states)."""

@@ -146,32 +146,39 @@ def run(x: torch.Tensor, directions, *, mask=None, zero_output_for_mask=False, r
                            training) for d in directions]
 
 
-#: The most units of a Dense that ``run_head`` computes inside the native steps (head.h's kMaxHeadUnits).
-MAX_HEAD_UNITS = 16
+#: The most units of a Dense that ``run_head`` computes natively (head.h's kMaxHeadUnits).
+MAX_HEAD_UNITS = 32
 
 
-def run_head(x: torch.Tensor, d: Direction, w: torch.Tensor, b: torch.Tensor | None,
-             softmax: bool = False) -> Result | None:
-    """One direction over ``x`` (B, T, F), no mask, with a Dense after it (``w`` (U, H), ``b`` (U,) or
-    None) computed in the native LSTM/GRU/SimpleRNN steps: ``Result.sequence`` is the Dense's ``(B, T, U)``
-    output before its activation (after a softmax over the U values with ``softmax``: Keras's
-    ``Dense(U, activation="softmax")``), and the ``(B, T, H)`` sequence is never written. None where that does
-    not run (a gradient needed, no native loop, ``GRU(reset_after=False)``, more than ``MAX_HEAD_UNITS``
-    units, other dtypes): the caller runs the two layers as usual. (SimpleRNN's result has no last
-    output or final states: the loop keeps only the head's outputs.)"""
-    if (_needs_grad(x, [d]) or w.requires_grad and torch.is_grad_enabled() or w.dim() != 2
+def run_head(x: torch.Tensor, directions, w: torch.Tensor, b: torch.Tensor | None, softmax: bool = False, *,
+             mask=None, zero_output_for_mask=False) -> list | None:
+    """One direction (``RNN``) or two (``Bidirectional``, the backward one in time order) over ``x`` (B, T, F)
+    with a Dense after them (``w`` (U, D*H), ``b`` (U,) or None) computed natively: one ``Result`` per
+    direction, each ``sequence`` the Dense's ``(B, T, U)`` output before its activation (after a softmax
+    over the U values with ``softmax``: Keras's ``Dense(U, activation="softmax")``), where the layers' own
+    calls would give it the ``(B, T, D*H)`` output (both directions' columns). The LSTM's and GRU's fused
+    steps, and SimpleRNN's (one direction, no mask), compute it right after each step, and the sequence is
+    never written; elsewhere the op computes it over its finished output. ``mask``: None or ``(B, T)``
+    bool, with ``zero_output_for_mask`` as in ``run`` (LSTM and GRU). None where that does not run (a
+    gradient needed, no native loop, more than ``MAX_HEAD_UNITS`` units, other dtypes): the caller runs
+    the layers as usual. (SimpleRNN's result has no last output or final states: its loop keeps only the
+    head's outputs.)"""
+    width = sum(d.cell.weights[1].shape[1] for d in directions)  # the D*H columns the Dense reads
+    if (_needs_grad(x, directions) or w.requires_grad and torch.is_grad_enabled() or w.dim() != 2
             or w.shape[0] > MAX_HEAD_UNITS
-            or w.shape[1] != d.cell.weights[1].shape[1]  # a Dense built for another width: its own call says so
+            or w.shape[1] != width  # a Dense built for another width: its own call says so
             or w.dtype != torch.float32 or b is not None and b.dtype != torch.float32):
         return None
-    if rnn_native.applies(x, [d]) and d.cell.native in ("lstm", "gru"):
-        seq, last, final = rnn_native.run(x, [d], None, False, True, head=(w, b, softmax))[0][0]
-        return Result(seq, last, final, "native")
-    if d.cell.fused in ("rnn_tanh", "rnn_relu") and _fusable(d) and d.cell.dropout[0] is None:
+    if rnn_native.applies(x, directions):
+        outs, path, _ = rnn_native.run(x, directions, mask, zero_output_for_mask, True, head=(w, b, softmax))
+        return [Result(seq, last, final, path) for seq, last, final in outs]
+    d = directions[0]
+    if (len(directions) == 1 and mask is None and d.cell.fused in ("rnn_tanh", "rnn_relu") and _fusable(d)
+            and d.cell.dropout[0] is None):
         h0 = (_zero_states(d, x) if d.states is None else d.states)[0]
         if native_loop_applies(d.cell.fused, x, h0, d.cell.weights):
             y = run_with_head(d.cell.fused, d.cell.weights, x, h0, d.go_backwards, d.time_order, (w, b, softmax))
-            return Result(y, None, [], "native")
+            return [Result(y, None, [], "native")]
     return None
 
 

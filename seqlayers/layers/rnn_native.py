@@ -57,10 +57,11 @@ def _weights(d):
 def run(x: torch.Tensor, directions, mask=None, zero_output=False, return_sequences=True, head=None):
     """Run one or two directions: ``[(sequence, last, states)]`` per direction, the path, the joint output.
 
-    ``head``: ``(w (U, H), b (U) or None, softmax)`` of a Dense after one direction without a mask: the
-    sequence returned is its ``(B, T, U)`` output ``h @ w^T + b`` instead (through a softmax over the U
-    values when ``softmax``), computed in the steps (the LSTM's and GRU's fused steps; elsewhere by one
-    product on the sequence).
+    ``head``: ``(w (U, D*H), b (U) or None, softmax)`` of a Dense after the layer: the sequence returned
+    (for every direction) is its ``(B, T, U)`` output ``h @ w^T + b`` instead, ``h`` the ``(B, T, D*H)``
+    output (both directions' columns), through a softmax over the U values when ``softmax``; computed in
+    the steps (one direction, no mask, the LSTM's and GRU's fused steps), elsewhere over the finished
+    output (``seqlayers/native/head.h``).
 
     ``mask`` (B, T) bool or None. The joint ``(B, T, 2H)`` output (None for one direction, or when
     the second direction does not run backwards) is ``[forward, backward]`` in the order
@@ -83,9 +84,9 @@ def run(x: torch.Tensor, directions, mask=None, zero_output=False, return_sequen
         last, *final = rest[i * (1 + n_states):(i + 1) * (1 + n_states)]
         seq = None
         if return_sequences:
-            seq = out if len(directions) == 1 else out[..., i * H:(i + 1) * H]  # (B, T, H)
+            seq = out if len(directions) == 1 or head is not None else out[..., i * H:(i + 1) * H]  # (B, T, H)
         results.append((seq, last, final))
-    joint = out if return_sequences and len(directions) == 2 and directions[1].go_backwards else None
+    joint = out if return_sequences and len(directions) == 2 and directions[1].go_backwards and head is None else None
     path = "native_masked" if mask is not None else ("native_bidirectional" if len(directions) == 2 else "native")
     return results, path, joint
 

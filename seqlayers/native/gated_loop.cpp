@@ -778,18 +778,15 @@ std::vector<at::Tensor> gated_rnn_forward(
                 mask_->scalar_type());
     mask = mask_->contiguous();
   }
-  // a following Dense (head_w (U, H), head_b (U), then a softmax over its U outputs with head_softmax):
+  // a following Dense (head_w (U, D*H), head_b (U), then a softmax over its U outputs with head_softmax):
   // its (B, T, U) output is returned in place of the sequence, computed in the fused steps (Head) where
-  // they run, else by addmm (and at::softmax) on the sequence at the end
+  // they run (one direction, no mask), else over the finished (B, T, D*H) output (head.h)
   const bool has_head = head_w_.has_value() && head_w_->defined();
   at::Tensor head_w, head_b;
   if (has_head) {
     head_w = *head_w_;  // any strides (the Dense's kernel.t()): copied once, into its form's layout or by addmm
-    TORCH_CHECK(D == 1 && !mask.defined() && return_sequences && kind != kGRUResetBefore,
-                "gated_rnn_forward: a head needs one direction, no mask, return_sequences and an LSTM or GRU "
-                "(reset_after); got ", D, " direction(s)", mask.defined() ? ", a mask" : "",
-                return_sequences ? "" : ", return_sequences false", kind == kGRUResetBefore ? ", a GRU reset_before" : "");
-    head_b = seqlayers_native::check_head("gated_rnn_forward", head_w, head_b_, H);
+    TORCH_CHECK(return_sequences, "gated_rnn_forward: a head needs return_sequences (it reads every step's output)");
+    head_b = seqlayers_native::check_head("gated_rnn_forward", head_w, head_b_, D * H);
   }
   // every step's input the same tensor (stride 0 in time: RepeatVector's expand): projected once per
   // direction (W3's decoder: the product per step over K = H instead of F + H, 3 of 4 projections saved)
@@ -797,7 +794,7 @@ std::vector<at::Tensor> gated_rnn_forward(
   const int64_t Fp = repeated ? 0 : x_.size(2);  // the input rows of the unit-block panels (fusable)
   const bool own = use_own_kernel(blas_only, B, G, x_.size(2), H);
   const bool fused = own && fusable(kind, Fp, H);  // every step through lstm_fused / gru_fused
-  const bool head_fused = has_head && fused;
+  const bool head_fused = has_head && fused && D == 1 && !mask.defined();
   const seqlayers_native::HeadWeights hw = head_fused ? seqlayers_native::HeadWeights(head_w, head_b, head_softmax)
                                                      : seqlayers_native::HeadWeights();
   at::Tensor out = return_sequences && !head_fused ? at::empty({B, T, D * H}, x_.options()) : at::empty({0}, x_.options());
@@ -841,8 +838,9 @@ std::vector<at::Tensor> gated_rnn_forward(
   });
   if (head_fused) {
     results[0] = y;
-  } else if (has_head) {  // the steps ran without it: the Dense on the sequence
-    results[0] = seqlayers_native::dense_on_sequence(out, head_w, head_b, head_softmax);
+  } else if (has_head) {  // the steps ran without it: the Dense on the output
+    results[0] = seqlayers_native::dense_on_sequence(out, head_w, head_b, head_softmax,
+                                                     !blas_only && __builtin_cpu_supports("avx512f"));
   }
   return results;
 }

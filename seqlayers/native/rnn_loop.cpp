@@ -7,7 +7,7 @@
 //   h0      (B, H) float32: the initial state
 //   relu    false: tanh, true: relu
 //   blas_only  true: the recurrence always through sgemm (what machines without AVX-512 run; for tests)
-//   head_w, head_b, head_softmax  a Dense after the layer (head.h): head_w (U, H) with U <= 16, head_b
+//   head_w, head_b, head_softmax  a Dense after the layer (head.h): head_w (U, H) with U <= 32, head_b
 //           (U,) or None, a softmax over its U outputs; None: no head
 //   returns (B, T, H) float32, contiguous: every step's output (the final state is out[:, -1]); with a
 //           head its (B, T, U) output instead (the sequence is not made where the kernel below runs:
@@ -256,7 +256,9 @@ at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, c
     });
   }
   if (head_fused) return y;
-  return has_head ? seqlayers_native::dense_on_sequence(out, head_w, head_b, head_softmax) : out;
+  return has_head ? seqlayers_native::dense_on_sequence(out, head_w, head_b, head_softmax,
+                                                       !blas_only && __builtin_cpu_supports("avx512f"))
+                  : out;
 }
 
 }  // namespace

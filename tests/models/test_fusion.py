@@ -35,8 +35,8 @@ def head_calls(monkeypatch):
     calls = []
     real = rnn_kernel.run_head
 
-    def spy(*args):
-        out = real(*args)
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
         calls.append(out is not None)
         return out
 
@@ -47,20 +47,23 @@ def head_calls(monkeypatch):
 # (cell, F, H): the fused LSTM/GRU steps with a tail of H % 16, an LSTM past lstm_fused's 160
 # floats (the op then applies the Dense to its sequence), SimpleRNN (tanh, and relu with more than 16
 # features: their projection by sgemm before each step) and one past its kernel's 512 units (MKL's
-# path, the Dense on the sequence)
-CASES = [("lstm", 8, 40), ("gru", 5, 37), ("lstm", 150, 20), ("rnn", 8, 40), ("rnn_relu", 20, 37), ("rnn", 3, 520)]
+# path, the Dense on the sequence), a GRU(reset_after=False) (no fused steps: the op's Dense on its output)
+CASES = [("lstm", 8, 40), ("gru", 5, 37), ("lstm", 150, 20), ("rnn", 8, 40), ("rnn_relu", 20, 37), ("rnn", 3, 520),
+         ("gru_reset_before", 6, 24)]
 
 
 def _rnn(cell, H, **kwargs):
     if cell.startswith("rnn"):
         return sl.SimpleRNN(H, activation="relu" if cell == "rnn_relu" else "tanh", **kwargs)
+    if cell == "gru_reset_before":
+        return sl.GRU(H, reset_after=False, **kwargs)
     return (sl.LSTM if cell == "lstm" else sl.GRU)(H, **kwargs)
 
 
 @pytest.mark.parametrize("cell, F, H", CASES)
 @pytest.mark.parametrize("units, activation, wrap, use_bias", [
     (1, None, True, True), (3, "sigmoid", False, True), (4, "softmax", True, False), (12, "softmax", True, True),
-    (16, None, False, True), (7, "softmax", False, True)])
+    (16, None, False, True), (7, "softmax", False, True), (20, "softmax", True, True), (32, None, False, True)])
 def test_fused_pair_equals_the_two_layers(cell, F, H, units, activation, wrap, use_bias, head_calls):
     rnn = _rnn(cell, H, return_sequences=True, go_backwards=units == 3)
     dense = sl.Dense(units, activation=activation, use_bias=use_bias)
@@ -115,12 +118,8 @@ def test_not_fused_when_training_or_a_gradient_is_needed(head_calls):
     assert head_calls == [] and m.layers[1].layer.kernel.grad is not None
 
 
-def test_not_fused_for_a_masked_input_a_hook_or_a_wide_dense(head_calls):
+def test_not_fused_for_a_hook_or_a_wide_dense(head_calls):
     seen = []
-    masked = sl.Sequential([sl.Input((None,), dtype="int64"), sl.Embedding(10, 8, mask_zero=True),
-                            sl.LSTM(16, return_sequences=True), sl.TimeDistributed(sl.Dense(1))]).eval()
-    with torch.inference_mode():
-        masked(torch.tensor([[1, 2, 0], [3, 0, 0]]))
     hooked = _model(sl.GRU(16, return_sequences=True), sl.Dense(1))
     hooked.layers[1].register_forward_hook(lambda *a: seen.append(1))
     wide = _model(sl.LSTM(16, return_sequences=True), sl.Dense(rnn_kernel.MAX_HEAD_UNITS + 1))
@@ -132,12 +131,94 @@ def test_not_fused_for_a_masked_input_a_hook_or_a_wide_dense(head_calls):
     torch.testing.assert_close(got, _separately(wide, x))
 
 
+def _tagger(rnn, units=17, activation="softmax", masked=True):
+    """Embedding (mask_zero) -> rnn -> TimeDistributed(Dense): W2's and W5's shape of model, small."""
+    torch.manual_seed(0)
+    m = sl.Sequential([sl.Input((None,), dtype="int64"), sl.Embedding(30, 12, mask_zero=masked), rnn,
+                       sl.TimeDistributed(sl.Dense(units, activation=activation))])
+    m(torch.ones(2, 3, dtype=torch.int64))  # built
+    return m.eval()
+
+
+def _tagger_separately(m, ids):
+    with torch.inference_mode():
+        return m.layers[2](m.layers[1](m.layers[0](ids)))
+
+
+def _ids(B=6, T=9, lengths=(9, 7, 7, 4, 2, 1)):
+    torch.manual_seed(1)
+    ids = torch.randint(1, 30, (B, T))
+    for b, n in enumerate(lengths):
+        ids[b, n:] = 0  # right-padded (the last row: a single valid step)
+    return ids
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "gru_reset_before"])
+@pytest.mark.parametrize("units, activation", [(17, "softmax"), (3, None), (32, "tanh")])
+@pytest.mark.parametrize("masked", [True, False])
+def test_bidirectional_and_its_dense_equal_the_two_layers(cell, units, activation, masked, head_calls):
+    """Bidirectional(LSTM/GRU) -> TimeDistributed(Dense): the Dense over the finished (B, T, 2H) output
+    in the op (W2; W5 with the mask), the result and its mask as the layers' own calls give them."""
+    inner = sl.LSTM(20, return_sequences=True) if cell == "lstm" else sl.GRU(
+        20, return_sequences=True, reset_after=cell == "gru")
+    m = _tagger(sl.Bidirectional(inner), units, activation, masked)
+    ids = _ids()
+    with torch.inference_mode():
+        got = m(ids)
+    want = _tagger_separately(m, ids)
+    assert head_calls == [True]
+    torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5)
+    got_mask, want_mask = sl.layers.base.get_mask(got), sl.layers.base.get_mask(want)
+    if masked:
+        assert torch.equal(got_mask, want_mask) and not bool(got_mask.all())
+    else:
+        assert got_mask is None and want_mask is None
+
+
+def test_a_masked_lstm_and_its_dense_equal_the_two_layers(head_calls):
+    """One direction with a mask (the steps run without the head; the op then applies it to the output)."""
+    m = _tagger(sl.LSTM(24, return_sequences=True), 5, "softmax")
+    ids = _ids()
+    with torch.inference_mode():
+        got = m(ids)
+    want = _tagger_separately(m, ids)
+    assert head_calls == [True]
+    torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5)
+    assert torch.equal(sl.layers.base.get_mask(got), sl.layers.base.get_mask(want))
+
+
+def test_a_masked_simple_rnn_is_left_to_the_two_layers(head_calls):
+    m = _tagger(sl.SimpleRNN(24, return_sequences=True), 5, "softmax")
+    ids = _ids()
+    with torch.inference_mode():
+        got = m(ids)
+    assert head_calls == [False]  # run_head refused it: SimpleRNN's loop takes no mask
+    torch.testing.assert_close(got, _tagger_separately(m, ids))
+
+
+@pytest.mark.parametrize("bidirectional", [
+    lambda: sl.Bidirectional(sl.LSTM(8, return_sequences=True), merge_mode="sum"),
+    lambda: sl.Bidirectional(sl.LSTM(8, return_sequences=True, return_state=True)),
+    lambda: sl.Bidirectional(sl.LSTM(8)),
+    lambda: sl.Bidirectional(sl.LSTM(8, return_sequences=True, go_backwards=True)),
+    lambda: sl.Bidirectional(sl.LSTM(8, return_sequences=True),
+                             backward_layer=sl.GRU(8, return_sequences=True, go_backwards=True)),
+], ids=["merge_sum", "return_state", "last_step_only", "forward_layer_backwards", "two_cell_kinds"])
+def test_bidirectionals_the_fusion_does_not_take_run_as_before(bidirectional):
+    layer = bidirectional()
+    nxt = sl.Dense(2)
+    x = torch.randn(3, 4, 6)
+    with torch.inference_mode():
+        out = layer(x)
+        nxt(out[0] if isinstance(out, list) else out)
+        assert fusion.rnn_then_dense(layer, nxt, x) is None
+
+
 @pytest.mark.parametrize("rnn", [
     lambda: sl.LSTM(16, return_sequences=True, return_state=True),
     lambda: sl.LSTM(16),
-    lambda: sl.GRU(16, return_sequences=True, reset_after=False),
     lambda: sl.SimpleRNN(16),
-], ids=["return_state", "last_step_only", "gru_reset_before", "simple_rnn_last_step_only"])
+], ids=["return_state", "last_step_only", "simple_rnn_last_step_only"])
 def test_pairs_the_kernels_do_not_take_run_as_before(rnn):
     layer = rnn()
     nxt = sl.Dense(1)
@@ -148,12 +229,12 @@ def test_pairs_the_kernels_do_not_take_run_as_before(rnn):
         assert fusion.rnn_then_dense(layer, nxt, x) is None
 
 
-def test_the_op_refuses_a_head_with_a_mask():
+def test_the_op_refuses_a_head_without_return_sequences():
     w_ih, w_hh, b = torch.randn(64, 8), torch.randn(64, 16), torch.randn(64)
-    x, mask = torch.randn(2, 3, 8), torch.ones(2, 3, dtype=torch.bool)
-    with pytest.raises(RuntimeError, match="a head needs one direction, no mask"):
-        torch.ops.seqlayers_native.gated_rnn_forward(x, 0, [w_ih], [w_hh], [b], [None], [None], [None], mask,
-                                                     [False], [False], False, True, False, torch.randn(1, 16), None)
+    x = torch.randn(2, 3, 8)
+    with pytest.raises(RuntimeError, match="a head needs return_sequences"):
+        torch.ops.seqlayers_native.gated_rnn_forward(x, 0, [w_ih], [w_hh], [b], [None], [None], [None], None,
+                                                     [False], [False], False, False, False, torch.randn(1, 16), None)
 
 
 def test_a_dense_of_another_width_is_left_to_its_own_call():
@@ -219,3 +300,13 @@ def test_simple_rnn_op_checks_its_head():
         op(x, w_ih_t, w_hh_t, None, h0, False, False, torch.randn(2, 7))
     with pytest.raises(RuntimeError, match=r"simple_rnn_forward: head_b must be \(U,\) float32 with U = 2"):
         op(x, w_ih_t, w_hh_t, None, h0, False, False, torch.randn(2, 8), torch.randn(3))
+
+
+def test_bidirectional_head_on_the_sgemm_path_equals_the_two_layers(head_calls):
+    """native.blas_only(): torch's addmm (and softmax) on the op's output, what CPUs without AVX-512 run."""
+    m = _tagger(sl.Bidirectional(sl.LSTM(20, return_sequences=True)), 17, "softmax")
+    ids = _ids()
+    with torch.inference_mode(), native.blas_only():
+        got = m(ids)
+    assert head_calls == [True]
+    torch.testing.assert_close(got, _tagger_separately(m, ids), atol=2e-6, rtol=1e-5)
