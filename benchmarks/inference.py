@@ -9,10 +9,13 @@ Parts (``--only``, comma-separated; default all):
 * ``workloads``: W1-W6 inference (the models of ``impl_seqlayers`` / ``impl_torch``, no gradients),
   seqlayers vs plain PyTorch vs ONNX Runtime (the seqlayers model through ``export_onnx``, one
   thread), interleaved round by round; the figure is the median over rounds of the per-round ratio.
-* ``roofline``: this machine's single-core peak (a 1024^3 sgemm, best of 10) and each workload's
-  achieved GFLOP/s (its dense arithmetic: every recurrent layer's ``2 B T G H (F + H)`` per direction
-  plus the output Dense; W5 counted at its full padded length, as plain PyTorch computes it), and
-  the time over its GEMM-bound floor (FLOPs / peak).
+* ``roofline``: this machine's single-core peak (a 1024^3 sgemm: best of 10 before the workloads, and
+  best of 3 in every round next to them) and each workload's achieved GFLOP/s (its dense arithmetic:
+  every recurrent layer's ``2 B T G H (F + H)`` per direction plus the output Dense; W5 at its real
+  lengths, the padded steps need no work), and the time over its GEMM-bound floor (FLOPs / peak), paired
+  as the other ratios: per round seqlayers' time over the floor at that round's peak, the median over
+  rounds [min-max] (the machine's speed moves between minutes; a peak taken once, before, read the later
+  workloads' distance to it through that drift).
 * ``streaming``: LSTM(128), F=8, batch 1, one step per call, 200 calls per round: ``seqlayers.Stream``,
   plain PyTorch (``nn.LSTM`` + ``nn.Linear`` with ``(h, c)`` carried by hand), ONNX Runtime (that
   plain step exported with its states as inputs and outputs), paired; median microseconds per call.
@@ -105,11 +108,12 @@ def flops(w: Workload) -> float:
     return rnn(w.features, T) + decoder + 2.0 * B * w.out_steps * H * w.features  # seq2seq
 
 
-def sgemm_peak() -> float:
+def sgemm_peak(repeats: int = 10) -> float:
+    """GFLOP/s of a 1024^3 sgemm on this thread, the best of ``repeats``."""
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
     c = torch.empty(1024, 1024)
     torch.mm(a, b, out=c)
-    best = min(_wall(lambda: torch.mm(a, b, out=c)) for _ in range(10))
+    best = min(_wall(lambda: torch.mm(a, b, out=c)) for _ in range(repeats))
     return 2 * 1024 ** 3 / best / 1e9
 
 
@@ -144,12 +148,17 @@ def run_workloads(names, rounds, steps, folder, log=print) -> list[dict]:
             fn()
             fn()
         samples: dict[str, list[float]] = {k: [] for k in fns}
+        peaks = []  # GFLOP/s, each round's (the floor of its seqlayers time)
         for r in range(rounds):
             for k in paired.rotated(list(fns), r):
                 samples[k].append(_cpu_ms(fns[k], steps))
+            peaks.append(sgemm_peak(3))
         rec = {"workload": name, "title": w.title, "ms": {k: statistics.median(v) for k, v in samples.items()},
                "flops": flops(w), "path": str(getattr(model.layers[0], "last_path", None)
-                                               or getattr(model.layers[1], "last_path", None))}
+                                               or getattr(model.layers[1], "last_path", None)),
+               "peak_rounds": peaks}
+        floors = [(ms / 1e3) / (rec["flops"] / (p * 1e9)) for ms, p in zip(samples["seqlayers"], peaks)]
+        rec["vs_floor"] = [statistics.median(floors), min(floors), max(floors)]
         for k in fns:
             if k != "seqlayers":
                 ratios = [a / b for a, b in zip(samples["seqlayers"], samples[k])]
@@ -343,14 +352,20 @@ def markdown(res: dict) -> str:
             ort = f"{ms['onnxruntime']:.2f}" if "onnxruntime" in ms else "n/a"
             vo = r.get("vs_onnxruntime")
             gf = r["flops"] / (ms["seqlayers"] / 1e3) / 1e9
-            floor = (ms["seqlayers"] / 1e3) / (r["flops"] / (peak * 1e9)) if peak else float("nan")
+            vf = r.get("vs_floor")  # (a JSON of an earlier run: against the one peak taken before)
+            floor = (f"{vf[0]:.2f}x [{vf[1]:.2f}-{vf[2]:.2f}]" if vf else
+                     f"{(ms['seqlayers'] / 1e3) / (r['flops'] / (peak * 1e9)):.2f}x" if peak else "n/a")
             lines.append(f"| {r['workload']} | {ms['seqlayers']:.2f} | {ms['torch']:.2f} | {ort} | "
                          f"{r['vs_torch'][0]:.2f}x [{r['vs_torch'][1]:.2f}-{r['vs_torch'][2]:.2f}] | "
                          + (f"{vo[0]:.2f}x [{vo[1]:.2f}-{vo[2]:.2f}]" if vo else "n/a")
-                         + f" | {gf:.1f} | {floor:.2f}x |")
+                         + f" | {gf:.1f} | {floor} |")
         lines.append("")
     if peak:
-        lines += [f"Single-core peak (1024^3 sgemm, best of 10): {peak:.1f} GFLOP/s.", ""]
+        rounds = [p for r in res.get("workloads", []) for p in r.get("peak_rounds", [])]
+        within = (f"; in the workloads' rounds (best of 3 each, the floor of that round's time / floor): median "
+                  f"{statistics.median(rounds):.1f} [{min(rounds):.1f}-{max(rounds):.1f}]" if rounds else "")
+        lines += [f"Single-core peak (1024^3 sgemm), before the workloads (best of 10): {peak:.1f} GFLOP/s{within}. "
+                  "GFLOP/s: the median time's; time / floor: per round, median [min-max].", ""]
     if res.get("streaming"):
         s = res["streaming"]
         lines += ["| streaming (LSTM(128), F=8, B=1) | us per call | seqlayers / this |", "|---|---|---|"]

@@ -29,6 +29,8 @@ def test_a_small_run_reports_ratios_against_torch_onnxruntime_and_keras(tmp_path
     (w3,) = data["workloads"]
     assert set(w3["ms"]) >= {"seqlayers", "torch"} and w3["vs_torch"][1] <= w3["vs_torch"][0] <= w3["vs_torch"][2]
     assert "onnxruntime" in w3["ms"] and "vs_onnxruntime" in w3, w3  # an export that fails is only logged
+    # time / floor paired per round: one peak a round, the ratios' median within their range
+    assert len(w3["peak_rounds"]) == 2 and 0 < w3["vs_floor"][1] <= w3["vs_floor"][0] <= w3["vs_floor"][2]
     streaming = data["streaming"]
     assert {"seqlayers", "torch", "onnxruntime"} <= set(streaming["us_per_call"])
     keras_torch = streaming["keras"]["keras-torch"]  # its own process, this interpreter
@@ -36,6 +38,7 @@ def test_a_small_run_reports_ratios_against_torch_onnxruntime_and_keras(tmp_path
     assert "skipped" in streaming["keras"]["keras-jax"] and "keras-torch" in streaming["ratios"]
     md = (tmp_path / "inference.md").read_text()
     assert "| W3 |" in md and "| streaming (LSTM(128), F=8, B=1) |" in md and "GFLOP/s" in md
+    assert "in the workloads' rounds (best of 3 each" in md
     assert "| keras-torch (`" in md and "| keras-jax | no benchmark venv" in md
 
 
