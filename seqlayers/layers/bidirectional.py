@@ -8,7 +8,7 @@ import torch
 from ..errors import layer_label
 from . import rnn_kernel
 from .base import Layer
-from .rnn import RNN, StatefulBatch, check_steps
+from .rnn import RNN, StatefulBatch, check_steps, head_input
 from .rnn_masks import check_mask
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -219,13 +219,10 @@ class Bidirectional(StatefulBatch, Layer):
                 or fwd.go_backwards or not bwd.go_backwards or not fwd.fusable_with_head()
                 or not bwd.fusable_with_head()):
             return None
-        x = self._prepare_input(inputs)
-        if not self.built or x.dim() != 3:
+        checked = head_input(self, fwd, inputs, mask)
+        if checked is None:
             return None
-        B, T, _ = x.shape
-        check_steps(fwd, x)
-        if mask is not None:
-            mask = check_mask(fwd, mask, B, T, x.device)
+        x, mask = checked
         directions = [fwd.kernel_direction(x, None, False),
                       bwd.kernel_direction(x, None, False)._replace(time_order=True)]  # (B, T, 2H) in time order
         results = rnn_kernel.run_head(x, directions, w, b, softmax, mask=mask, zero_output_for_mask=True)

@@ -307,15 +307,10 @@ class RNN(StatefulBatch, Layer):
         where it does not apply (a layer that returns states, is stateful or does not return sequences; a
         stacked or custom cell; whatever ``run_head`` refuses): then call the two layers as usual.
         ``Sequential`` calls it."""
-        if not self.fusable_with_head():
+        checked = head_input(self, self, inputs, mask) if self.fusable_with_head() else None
+        if checked is None:
             return None
-        x = self._prepare_input(inputs)
-        if not self.built or x.dim() != 3:
-            return None
-        B, T, _ = x.shape
-        check_steps(self, x)
-        if mask is not None:
-            mask = check_mask(self, mask, B, T, x.device)
+        x, mask = checked
         results = rnn_kernel.run_head(x, [self.kernel_direction(x, None, False)], w, b, softmax, mask=mask,
                                       zero_output_for_mask=self.zero_output_for_mask)
         if results is None:
@@ -381,6 +376,18 @@ class RNN(StatefulBatch, Layer):
 
 def _identity(x, _in_mask):
     return x
+
+
+def head_input(owner: Layer, rnn: RNN, inputs, mask):
+    """What a ``call_with_head`` runs on: ``owner``'s checked input ``x`` (B, T, F) and ``mask`` checked (errors
+    naming ``rnn``, the recurrent layer that meets the input first), or None where ``owner`` is not built or
+    the input is not 3-D (then the layers' own calls say what is wrong)."""
+    x = owner._prepare_input(inputs)
+    if not owner.built or x.dim() != 3:
+        return None
+    B, T, _ = x.shape
+    check_steps(rnn, x)
+    return x, (None if mask is None else check_mask(rnn, mask, B, T, x.device))
 
 
 _KERAS2_ONLY = ("input_length",)  # still accepted (through **kwargs), not in the layers' get_config
