@@ -785,7 +785,8 @@ std::vector<at::Tensor> gated_rnn_forward(
   at::Tensor head_w, head_b;
   if (has_head) {
     head_w = *head_w_;  // any strides (the Dense's kernel.t()): copied once, into its form's layout or by addmm
-    TORCH_CHECK(return_sequences, "gated_rnn_forward: a head needs return_sequences (it reads every step's output)");
+    TORCH_CHECK(return_sequences, "gated_rnn_forward: a head needs return_sequences (it reads every step's "
+                "output), got return_sequences false; pass return_sequences true, or no head_w");
     head_b = seqlayers_native::check_head("gated_rnn_forward", head_w, head_b_, D * H);
   }
   // every step's input the same tensor (stride 0 in time: RepeatVector's expand): projected once per
@@ -839,8 +840,7 @@ std::vector<at::Tensor> gated_rnn_forward(
   if (head_fused) {
     results[0] = y;
   } else if (has_head) {  // the steps ran without it: the Dense on the output
-    results[0] = seqlayers_native::dense_on_sequence(out, head_w, head_b, head_softmax,
-                                                     !blas_only && __builtin_cpu_supports("avx512f"));
+    results[0] = seqlayers_native::dense_on_sequence(out, head_w, head_b, head_softmax, blas_only);
   }
   return results;
 }

@@ -160,11 +160,13 @@ struct HeadWeights {
 };
 
 // The Dense on a finished output, where the steps ran without it: out (B, T, W) contiguous (W = D * H)
-// -> (B, T, U); with `own` (an AVX-512 CPU, not blas_only) head_over_rows, else torch's addmm (and softmax).
+// -> (B, T, U); head_over_rows on an AVX-512 CPU (unless blas_only: what other CPUs run), else torch's
+// addmm (and softmax).
 inline at::Tensor dense_on_sequence(const at::Tensor& out, const at::Tensor& head_w, const at::Tensor& head_b,
-                                    bool softmax, bool own) {
+                                    bool softmax, bool blas_only) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
   const int64_t B = out.size(0), T = out.size(1), W = out.size(2), U = head_w.size(0);
-  if (own) {
+  if (avx512 && !blas_only) {
     at::Tensor y = at::empty({B, T, U}, out.options());
     head_over_rows(HeadWeights(head_w, head_b, softmax).at(y.data_ptr<float>()), out.data_ptr<float>(), B * T, W);
     return y;

@@ -256,9 +256,7 @@ at::Tensor simple_rnn_forward(const at::Tensor& x_, const at::Tensor& w_ih_t_, c
     });
   }
   if (head_fused) return y;
-  return has_head ? seqlayers_native::dense_on_sequence(out, head_w, head_b, head_softmax,
-                                                       !blas_only && __builtin_cpu_supports("avx512f"))
-                  : out;
+  return has_head ? seqlayers_native::dense_on_sequence(out, head_w, head_b, head_softmax, blas_only) : out;
 }
 
 }  // namespace
