@@ -187,9 +187,7 @@ class Bidirectional(StatefulBatch, Layer):
         check_steps(fwd, x)  # (the errors name the forward layer, which meets the input first)
         mask = check_mask(fwd, mask, B, T, x.device)
         training = bool(training)
-        # the backward sequence comes back in time order (no extra flip) when it ran backwards
-        directions = [fwd.kernel_direction(x, fwd_state, training),
-                      bwd.kernel_direction(x, bwd_state, training)._replace(time_order=bwd.go_backwards)]
+        directions = self._directions(x, fwd_state, bwd_state, training)
         res_f, res_b = rnn_kernel.run(x, directions, mask=mask, zero_output_for_mask=self.return_sequences,
                                       return_sequences=self.return_sequences,
                                       need_states=self.return_state or self.stateful, training=training)
@@ -223,14 +221,19 @@ class Bidirectional(StatefulBatch, Layer):
         if checked is None:
             return None
         x, mask = checked
-        directions = [fwd.kernel_direction(x, None, False),
-                      bwd.kernel_direction(x, None, False)._replace(time_order=True)]  # (B, T, 2H) in time order
-        results = rnn_kernel.run_head(x, directions, w, b, softmax, mask=mask, zero_output_for_mask=True)
+        results = rnn_kernel.run_head(x, self._directions(x), w, b, softmax, mask=mask, zero_output_for_mask=True)
         if results is None:
             return None
         fwd.record_run(results[0])
         bwd.record_run(results[1])
         return results[0].sequence
+
+    def _directions(self, x, fwd_state=None, bwd_state=None, training=False) -> list:
+        """Both layers' sides of an ``rnn_kernel`` call on ``x``; the backward sequence comes back in time
+        order (no extra flip) when it runs backwards."""
+        fwd, bwd = cast(RNN, self._modules["forward_layer"]), cast(RNN, self._modules["backward_layer"])
+        return [fwd.kernel_direction(x, fwd_state, training),
+                bwd.kernel_direction(x, bwd_state, training)._replace(time_order=bwd.go_backwards)]
 
     def _merge(self, y, y_rev, states):
         if self.merge_mode == "concat":

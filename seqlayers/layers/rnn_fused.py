@@ -84,13 +84,16 @@ def _native_loop_runs(x) -> bool:
     return x.dtype == torch.float32 and native.use_native()
 
 
+def _loop_bias(weights):
+    """SimpleRNN's one bias for its inference loops: b_ih + b_hh, or None without biases."""
+    return weights[2] + weights[3] if len(weights) == 4 else None
+
+
 def _native_loop(kind, weights, x, h0, head=(None, None, False)):
     """The native SimpleRNN loop over ``x`` (B, T, F) in processing order: ``(B, T, H)``, or with ``head``
     ``(w (U, H), b (U,) or None, softmax)`` the Dense's ``(B, T, U)`` output computed in the steps."""
-    w_ih, w_hh = weights[0], weights[1]
-    bias = weights[2] + weights[3] if len(weights) == 4 else None
-    return torch.ops.seqlayers_native.simple_rnn_forward(x, w_ih.t(), w_hh.t(), bias, h0, LOOP_KINDS[kind],
-                                                         native.BLAS_ONLY[0], *head)
+    return torch.ops.seqlayers_native.simple_rnn_forward(x, weights[0].t(), weights[1].t(), _loop_bias(weights), h0,
+                                                         LOOP_KINDS[kind], native.BLAS_ONLY[0], *head)
 
 
 def run_with_head(kind, weights, x, h0, go_backwards, time_order, head) -> torch.Tensor:
@@ -110,8 +113,7 @@ def _run_inference_loop(kind, x, h0, weights):
     if _native_loop_runs(x):
         out = _native_loop(kind, weights, x, h0)
         return out, out[:, -1], "native"  # (B, T, H) contiguous, final h
-    w_ih, w_hh = weights[0], weights[1]
-    bias = weights[2] + weights[3] if len(weights) == 4 else None
+    w_ih, w_hh, bias = weights[0], weights[1], _loop_bias(weights)
     if not _SCRIPTED:
         _SCRIPTED.append(torch.jit.script(_rnn_loop))
     B, T, F = x.shape

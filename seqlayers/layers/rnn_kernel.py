@@ -101,6 +101,11 @@ def _zero_states(d: Direction, x, lead=()) -> list:
     return [zeros, zeros] if d.cell.fused == "lstm" else [zeros]  # (read only: one tensor serves both)
 
 
+def _start_states(d: Direction, x) -> list:
+    """The states ``d`` starts from: its own, or a fused cell's zeros."""
+    return _zero_states(d, x) if d.states is None else d.states
+
+
 def _one_call(directions) -> bool:
     """Two directions that fit one bidirectional torch kernel call."""
     if len(directions) != 2:
@@ -175,7 +180,7 @@ def run_head(x: torch.Tensor, directions, w: torch.Tensor, b: torch.Tensor | Non
     d = directions[0]
     if (len(directions) == 1 and mask is None and d.cell.fused in ("rnn_tanh", "rnn_relu") and _fusable(d)
             and d.cell.dropout[0] is None):
-        h0 = (_zero_states(d, x) if d.states is None else d.states)[0]
+        h0 = _start_states(d, x)[0]
         if native_loop_applies(d.cell.fused, x, h0, d.cell.weights):
             y = run_with_head(d.cell.fused, d.cell.weights, x, h0, d.go_backwards, d.time_order, (w, b, softmax))
             return [Result(y, None, [], "native")]
@@ -189,12 +194,12 @@ def runs_native(x, d: Direction) -> bool:
         return True
     if not _fusable(d):
         return False
-    h0 = (_zero_states(d, x) if d.states is None else d.states)[0]
+    h0 = _start_states(d, x)[0]
     return native_loop_applies(d.cell.fused, x, h0, d.cell.weights)
 
 
 def _run_direction(x, d: Direction, mask, kind, lengths, zero_output, return_sequences, need_states, training):
-    states = _zero_states(d, x) if d.states is None else d.states
+    states = _start_states(d, x)
     cell = d.cell
     if _fusable(d) and kind != "other":
         in_mask = cell.dropout[0]
@@ -214,7 +219,7 @@ def _run_direction(x, d: Direction, mask, kind, lengths, zero_output, return_seq
 
 def _run_exported(x, d: Direction, mask, zero_output, return_sequences):
     """Under ``torch.export``: one ``seqlayers::recurrence`` node, dynamic in B and T (``rnn_op.py``)."""
-    states = _zero_states(d, x) if d.states is None else d.states
+    states = _start_states(d, x)
     if d.cell.dropout[0] is not None:
         x = x * d.cell.dropout[0][:, None, :]  # the same input dropout mask at every step
     seq, last, final = run_op(x, d.cell.fused, d.cell.weights, states, mask, d.go_backwards, zero_output,
